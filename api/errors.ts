@@ -1,0 +1,80 @@
+/**
+ * The one registry of Troupe's error codes (DESIGN.md §4). Every HTTP error body and every stream
+ * `error` event is built from an AppError, so clients can rely on the code list staying exact.
+ */
+
+export const ERROR_CODES = {
+  invalid_request: { status: 400, message: 'The request is invalid' },
+  unauthorized: { status: 401, message: 'Missing or wrong credentials' },
+  forbidden: { status: 403, message: 'This action is not allowed' },
+  not_found: { status: 404, message: 'Not found' },
+  payload_too_large: { status: 413, message: 'The request body is too large' },
+  user_rate_limited: { status: 429, message: 'Too many requests from this user' },
+  overloaded: { status: 503, message: 'The server is at capacity; retry later' },
+  // The codes below normally travel inside a stream's `error` event; the status applies when the
+  // same failure ends a JSON (non-streamed) chat.
+  queue_timeout: { status: 504, message: 'The LLM call waited in the queue past its deadline' },
+  llm_timeout: { status: 504, message: 'The LLM call ran past its deadline' },
+  llm_unavailable: { status: 503, message: 'The LLM provider is unavailable' },
+  provider_rate_limited: { status: 503, message: 'The LLM provider kept refusing with 429' },
+  queue_cleared: { status: 503, message: 'An operator cleared the queue' },
+  cancelled: { status: 499, message: 'The run was cancelled' },
+  shutting_down: { status: 503, message: 'The server is shutting down' },
+  internal: { status: 500, message: 'Internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; retryAfterMs?: number };
+}
+
+/** A coded, typed failure. `retryAfterMs` becomes the Retry-After header (rounded up to seconds). */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryAfterMs?: number;
+  readonly details?: Record<string, unknown>;
+
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options: { retryAfterMs?: number; cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message ?? ERROR_CODES[code].message, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.retryAfterMs = options.retryAfterMs;
+    this.details = options.details;
+  }
+
+  toBody(): ErrorBody {
+    const error: ErrorBody['error'] = { code: this.code, message: this.message };
+    if (this.retryAfterMs !== undefined) error.retryAfterMs = Math.max(0, Math.round(this.retryAfterMs));
+    return { error };
+  }
+}
+
+export function isAppError(value: unknown): value is AppError {
+  return value instanceof AppError;
+}
+
+/** Any thrown value as an AppError; unknown failures become `internal` without leaking internals. */
+export function toAppError(value: unknown): AppError {
+  if (value instanceof AppError) return value;
+  if (isAbortError(value)) return new AppError('cancelled', undefined, { cause: value });
+  return new AppError('internal', undefined, { cause: value });
+}
+
+export function isAbortError(value: unknown): boolean {
+  return (
+    value instanceof Error &&
+    (value.name === 'AbortError' || (value as { code?: unknown }).code === 'ABORT_ERR')
+  );
+}
+
+/** The error an aborted signal carries, as an AppError (callers abort with an AppError reason). */
+export function abortReason(signal: AbortSignal): AppError {
+  return signal.reason instanceof AppError ? signal.reason : new AppError('cancelled');
+}

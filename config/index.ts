@@ -1,0 +1,161 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import dotenv from 'dotenv';
+import { configSchema } from './schema';
+import type { AgentName } from '../api/agents/agent-name';
+
+/** The validated, frozen settings every module receives; nothing else reads process.env. */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  logLevel: string;
+  llm: {
+    provider: 'sim' | 'openai';
+    baseUrl?: string;
+    apiKey?: string;
+    model?: string;
+    maxConcurrent: number;
+    maxRpm: number;
+    maxTpm: number;
+    timeoutMs: number;
+    queueMax: number;
+    priorityOrder: AgentName[];
+    maxOutputTokens: number;
+  };
+  sim: { latencyMs: number; tokensPerSecond: number };
+  sse: {
+    maxConcurrent: number;
+    heartbeatMs: number;
+    queueMax: number;
+    resumeGraceMs: number;
+    tokenGraceMs: number;
+    runLogRetentionMs: number;
+    runLogMaxEvents: number;
+  };
+  agents: { criticMaxRounds: number; toolMaxRounds: number };
+  search: {
+    provider: 'offline' | 'searxng';
+    url?: string;
+    maxConcurrent: number;
+    maxPerMinute: number;
+    cacheTtlSeconds: number;
+  };
+  mongo: { uri?: string; maxPoolSize: number; minPoolSize: number };
+  redisUrl?: string;
+  adminToken?: string;
+  apiKeys: ReadonlyMap<string, string>;
+  userMaxActiveChats: number;
+}
+
+/** A setting with a bad value; the message is the one line printed before the process exits. */
+export class ConfigError extends Error {
+  readonly code = 'invalid_config';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads settings from `env` (the environment merged over `.env` when called by `loadConfig`),
+ * validates every one and returns a frozen Config. Throws ConfigError naming the first bad value.
+ */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key];
+    // An empty variable means "use the default", as in most twelve-factor apps.
+    if (value !== undefined && value.trim() !== '') input[key] = value;
+  }
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const name = String(issue.path[0]);
+    throw new ConfigError(
+      `Invalid configuration: ${name}=${JSON.stringify(env[name] ?? '')} — expected ${issue.message}`,
+    );
+  }
+  const raw = result.data;
+  if (raw.LLM_PROVIDER === 'openai' && (!raw.LLM_BASE_URL || !raw.LLM_MODEL)) {
+    const missing = !raw.LLM_BASE_URL ? 'LLM_BASE_URL' : 'LLM_MODEL';
+    throw new ConfigError(
+      `Invalid configuration: ${missing}="" — expected a value when LLM_PROVIDER=openai ` +
+        '(e.g. LLM_BASE_URL=https://ark.cn-beijing.volces.com/api/v3, LLM_MODEL=<endpoint id>)',
+    );
+  }
+  if (raw.SEARCH_PROVIDER === 'searxng' && !raw.SEARCH_URL) {
+    throw new ConfigError(
+      'Invalid configuration: SEARCH_URL="" — expected the SearXNG base URL when SEARCH_PROVIDER=searxng',
+    );
+  }
+  if (raw.MONGO_MIN_POOL_SIZE > raw.MONGO_MAX_POOL_SIZE) {
+    throw new ConfigError(
+      `Invalid configuration: MONGO_MIN_POOL_SIZE=${JSON.stringify(env.MONGO_MIN_POOL_SIZE)} — expected at most MONGO_MAX_POOL_SIZE (${raw.MONGO_MAX_POOL_SIZE})`,
+    );
+  }
+  const config: Config = {
+    port: raw.PORT,
+    host: raw.HOST,
+    dataDir: raw.DATA_DIR,
+    logLevel: raw.LOG_LEVEL,
+    llm: {
+      provider: raw.LLM_PROVIDER,
+      baseUrl: raw.LLM_BASE_URL,
+      apiKey: raw.LLM_API_KEY,
+      model: raw.LLM_MODEL,
+      maxConcurrent: raw.LLM_MAX_CONCURRENT,
+      maxRpm: raw.LLM_MAX_RPM,
+      maxTpm: raw.LLM_MAX_TPM,
+      timeoutMs: raw.LLM_TIMEOUT,
+      queueMax: raw.LLM_QUEUE_MAX,
+      priorityOrder: raw.LLM_PRIORITY_ORDER,
+      maxOutputTokens: raw.LLM_MAX_OUTPUT_TOKENS,
+    },
+    sim: { latencyMs: raw.SIM_LATENCY_MS, tokensPerSecond: raw.SIM_TOKENS_PER_S },
+    sse: {
+      maxConcurrent: raw.SSE_MAX_CONCURRENT,
+      heartbeatMs: raw.SSE_HEARTBEAT_MS,
+      queueMax: raw.SSE_QUEUE_MAX,
+      resumeGraceMs: raw.SSE_RESUME_GRACE_MS,
+      tokenGraceMs: raw.SSE_TOKEN_GRACE_MS,
+      runLogRetentionMs: raw.RUN_LOG_RETENTION_MS,
+      runLogMaxEvents: raw.RUN_LOG_MAX_EVENTS,
+    },
+    agents: { criticMaxRounds: raw.CRITIC_MAX_ROUNDS, toolMaxRounds: raw.TOOL_MAX_ROUNDS },
+    search: {
+      provider: raw.SEARCH_PROVIDER,
+      url: raw.SEARCH_URL,
+      maxConcurrent: raw.SEARCH_MAX_CONCURRENT,
+      maxPerMinute: raw.SEARCH_MAX_RPM,
+      cacheTtlSeconds: raw.SEARCH_CACHE_TTL,
+    },
+    mongo: { uri: raw.MONGODB_URI, maxPoolSize: raw.MONGO_MAX_POOL_SIZE, minPoolSize: raw.MONGO_MIN_POOL_SIZE },
+    redisUrl: raw.REDIS_URL,
+    adminToken: raw.ADMIN_TOKEN,
+    apiKeys: raw.API_KEYS,
+    userMaxActiveChats: raw.USER_MAX_ACTIVE_CHATS,
+  };
+  return deepFreeze(config);
+}
+
+/** process.env over `.env` in the working directory (dotenv never overrides real variables). */
+export function loadConfig(cwd = process.cwd()): Config {
+  const fromFile: Record<string, string> = {};
+  const envFile = path.join(cwd, '.env');
+  if (fs.existsSync(envFile)) Object.assign(fromFile, dotenv.parse(fs.readFileSync(envFile)));
+  return parseConfig({ ...fromFile, ...process.env });
+}
+
+/** Overrides for tests: the defaults plus the given variables, with no .env file involved. */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return parseConfig({ LOG_LEVEL: 'silent', ...overrides });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !(value instanceof Map)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

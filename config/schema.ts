@@ -1,0 +1,109 @@
+import { z } from 'zod';
+
+/**
+ * Every setting Troupe reads (DESIGN.md §3), with its default and what a valid value looks like.
+ * `.env.example` lists the same variables; a test keeps the two in step.
+ */
+
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, `an integer from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `an integer from ${min} to ${max}`).max(max, `an integer from ${min} to ${max}`));
+
+const optionalText = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+const url = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .pipe(z.url('a URL such as http://host:port/path').optional())
+  .optional();
+
+const agentNames = ['host', 'planner', 'critic', 'reporter'] as const;
+
+const priorityOrder = z
+  .string()
+  .trim()
+  .transform((value) => value.split(',').map((part) => part.trim().toLowerCase()))
+  .refine(
+    (parts) =>
+      parts.length === agentNames.length &&
+      agentNames.every((name) => parts.includes(name)),
+    'the four agents host,planner,critic,reporter in some order, comma-separated',
+  )
+  .transform((parts) => parts as Array<(typeof agentNames)[number]>);
+
+const apiKeys = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional()
+  .refine(
+    (value) => value === undefined || value.split(',').every((pair) => /^[^:\s]+:[^:\s]+$/.test(pair.trim())),
+    'comma-separated key:userId pairs, e.g. k1:alice,k2:bob',
+  )
+  .transform((value) => {
+    const keys = new Map<string, string>();
+    for (const pair of value ? value.split(',') : []) {
+      const [key, userId] = pair.trim().split(':');
+      keys.set(key, userId);
+    }
+    return keys;
+  });
+
+export const configSchema = z.object({
+  PORT: integer(0, 65535).default(3000),
+  HOST: z.string().trim().min(1, 'a host name or address').default('0.0.0.0'),
+  DATA_DIR: z.string().trim().min(1, 'a directory path').default('./data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  LLM_PROVIDER: z.enum(['sim', 'openai']).default('sim'),
+  LLM_BASE_URL: url,
+  LLM_API_KEY: optionalText,
+  LLM_MODEL: optionalText,
+  LLM_MAX_CONCURRENT: integer(1, 100_000).default(50),
+  LLM_MAX_RPM: integer(1, 10_000_000).default(500),
+  LLM_MAX_TPM: integer(0, 1_000_000_000).default(0),
+  LLM_TIMEOUT: integer(100, 3_600_000).default(60_000),
+  LLM_QUEUE_MAX: integer(1, 1_000_000).default(5000),
+  LLM_PRIORITY_ORDER: priorityOrder.default(['host', 'planner', 'critic', 'reporter']),
+  LLM_MAX_OUTPUT_TOKENS: integer(16, 1_000_000).default(1024),
+
+  SSE_MAX_CONCURRENT: integer(1, 1_000_000).default(200),
+  SSE_HEARTBEAT_MS: integer(100, 3_600_000).default(15_000),
+  SSE_QUEUE_MAX: integer(0, 1_000_000).default(10_000),
+  SSE_RESUME_GRACE_MS: integer(0, 3_600_000).default(30_000),
+  SSE_TOKEN_GRACE_MS: integer(0, 3_600_000).default(30_000),
+  RUN_LOG_RETENTION_MS: integer(0, 86_400_000).default(300_000),
+  RUN_LOG_MAX_EVENTS: integer(10, 1_000_000).default(5000),
+
+  CRITIC_MAX_ROUNDS: integer(0, 10).default(1),
+  TOOL_MAX_ROUNDS: integer(0, 20).default(3),
+
+  SIM_LATENCY_MS: integer(0, 600_000).default(300),
+  SIM_TOKENS_PER_S: integer(1, 1_000_000).default(200),
+
+  SEARCH_PROVIDER: z.enum(['offline', 'searxng']).default('offline'),
+  SEARCH_URL: url,
+  SEARCH_MAX_CONCURRENT: integer(1, 100_000).default(100),
+  SEARCH_MAX_RPM: integer(1, 10_000_000).default(300),
+  SEARCH_CACHE_TTL: integer(0, 86_400 * 30).default(600),
+
+  MONGODB_URI: optionalText,
+  MONGO_MAX_POOL_SIZE: integer(1, 10_000).default(100),
+  MONGO_MIN_POOL_SIZE: integer(0, 10_000).default(10),
+  REDIS_URL: url,
+
+  ADMIN_TOKEN: optionalText,
+  API_KEYS: apiKeys,
+  USER_MAX_ACTIVE_CHATS: integer(0, 100_000).default(0),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
