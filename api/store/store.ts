@@ -1,0 +1,52 @@
+import type { AgentName } from '../agents/agent-name';
+import type { Usage } from '../llm/provider';
+
+/**
+ * The store port: conversations and their messages, in domain words. Adapters: the embedded
+ * document store (default, under DATA_DIR) and MongoDB (when MONGODB_URI is set). One behaviour
+ * suite (test/store/store-behaviour.ts) runs against both.
+ */
+
+export type MessageRole = 'user' | 'assistant' | 'agent';
+
+export interface StoredMessage {
+  id: string;
+  conversationId: string;
+  role: MessageRole;
+  /** Set on agent messages (the intermediate work of host, planner, critic, reporter). */
+  agent?: AgentName;
+  content: string;
+  createdAt: string;
+  usage?: Usage;
+  timings?: { waitMs?: number; processMs?: number; totalMs?: number; queueWaitMs?: number };
+  /** The run (chat turn) that produced this message. */
+  runId?: string;
+}
+
+export interface Conversation {
+  id: string;
+  userId: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ConversationWithMessages extends Conversation {
+  messages: StoredMessage[];
+}
+
+export type NewMessage = Omit<StoredMessage, 'id' | 'createdAt'> & { id?: string; createdAt?: string };
+
+export interface Store {
+  /** Opens connections and creates indexes; called once at start. */
+  init(): Promise<void>;
+  /** Creates the conversation if it does not exist; returns it either way. */
+  ensureConversation(id: string, userId: string): Promise<Conversation>;
+  getConversation(id: string): Promise<Conversation | null>;
+  /** Appends messages in order (one turn's user message, agent messages and answer). */
+  appendMessages(messages: NewMessage[]): Promise<StoredMessage[]>;
+  /** Messages in creation order; `limit` keeps the newest N (still returned oldest first). */
+  listMessages(conversationId: string, options?: { limit?: number }): Promise<StoredMessage[]>;
+  /** A cheap round trip for readiness checks; rejects when the store cannot serve. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,19 @@
+import os from 'node:os';
+import path from 'node:path';
+import { testConfig } from '../../config';
+import { createStore } from '../../api/store/create-store';
+import { EmbeddedStore } from '../../api/store/embedded-store';
+import { MongoStore } from '../../api/store/mongo-store';
+
+describe('createStore', () => {
+  test('embedded under DATA_DIR when MONGODB_URI is unset', () => {
+    const dataDir = path.join(os.tmpdir(), 'troupe-create-store');
+    expect(createStore(testConfig({ DATA_DIR: dataDir }))).toBeInstanceOf(EmbeddedStore);
+  });
+
+  test('MongoDB when MONGODB_URI is set (nothing connects before init)', async () => {
+    const store = createStore(testConfig({ MONGODB_URI: 'mongodb://127.0.0.1:1/troupe' }));
+    expect(store).toBeInstanceOf(MongoStore);
+    await store.close();
+  });
+});
