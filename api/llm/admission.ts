@@ -1,0 +1,103 @@
+import { AppError } from '../errors';
+import type { EffectiveLimits } from './aimd';
+
+/**
+ * Admission control before a chat starts (DESIGN.md §1, aim 2: spend quota only on work that will
+ * finish). The scheduler serves at most mu = min(RPM/60, C/L) calls per second (effective AIMD
+ * limits, L = measured mean provider latency). A new chat's first call waits for the work ahead of it
+ * (queued + in flight) to drain at mu; each of its calls then has LLM_TIMEOUT for wait + call. If the
+ * first call could not finish inside that deadline, or the chat's calls would not fit under the queue
+ * bound, it is refused now with 503 `overloaded`, Retry-After and the estimated wait, instead of being
+ * queued to time out later after spending quota.
+ */
+export interface AdmissionInputs {
+  queued: number;
+  active: number;
+  queueMax: number;
+  limits: EffectiveLimits;
+  /** Mean provider latency in ms, or undefined before enough measurements exist. */
+  measuredLatencyMs: number | undefined;
+  /** Per-call deadline (queue wait + call). */
+  timeoutMs: number;
+}
+
+export interface AdmissionOptions {
+  /** Latency assumed until measurements exist (a typical chat completion). */
+  priorLatencyMs?: number;
+  /** Share of the deadline the estimate may use; the rest absorbs estimation error. */
+  deadlineHeadroom?: number;
+  /** Floor for Retry-After, so refused clients do not come straight back. */
+  minRetryAfterMs?: number;
+}
+
+export interface AdmissionEstimate {
+  serviceRatePerSecond: number;
+  latencyMs: number;
+  workAhead: number;
+  estimatedWaitMs: number;
+  estimatedFinishMs: number;
+}
+
+export class AdmissionControl {
+  private readonly priorLatencyMs: number;
+  private readonly headroom: number;
+  private readonly minRetryAfterMs: number;
+
+  constructor(options: AdmissionOptions = {}) {
+    this.priorLatencyMs = options.priorLatencyMs ?? 2_000;
+    this.headroom = options.deadlineHeadroom ?? 0.9;
+    this.minRetryAfterMs = options.minRetryAfterMs ?? 1_000;
+  }
+
+  estimate(inputs: AdmissionInputs, expectedCalls: number): AdmissionEstimate {
+    const latencyMs = Math.max(1, inputs.measuredLatencyMs ?? this.priorLatencyMs);
+    const serviceRatePerSecond = Math.min(
+      inputs.limits.rpm / 60,
+      inputs.limits.concurrency / (latencyMs / 1000),
+    );
+    const workAhead = inputs.queued + inputs.active;
+    // Free capacity means no wait: only the excess over the concurrency limit has to drain first.
+    const backlog = Math.max(0, workAhead - inputs.limits.concurrency + 1);
+    const estimatedWaitMs = Math.round((backlog / serviceRatePerSecond) * 1000);
+    // The chat's calls run one after another; later calls meet a queue like today's at worst.
+    const estimatedFinishMs = Math.round(estimatedWaitMs + Math.max(1, expectedCalls) * latencyMs);
+    return { serviceRatePerSecond, latencyMs, workAhead, estimatedWaitMs, estimatedFinishMs };
+  }
+
+  /** Admits (returns the estimate) or throws AppError('overloaded') with retryAfterMs and details.estimatedWaitMs. */
+  admit(inputs: AdmissionInputs, expectedCalls: number): AdmissionEstimate {
+    const estimate = this.estimate(inputs, expectedCalls);
+    const calls = Math.max(1, expectedCalls);
+    const details = {
+      estimatedWaitMs: estimate.estimatedWaitMs,
+      estimatedFinishMs: estimate.estimatedFinishMs,
+      workAhead: estimate.workAhead,
+      serviceRatePerSecond: Number(estimate.serviceRatePerSecond.toFixed(3)),
+    };
+    if (inputs.queued + calls > inputs.queueMax) {
+      const excess = inputs.queued + calls - inputs.queueMax;
+      throw new AppError('overloaded', 'The LLM queue is full', {
+        retryAfterMs: this.retryAfter((excess / estimate.serviceRatePerSecond) * 1000),
+        details,
+      });
+    }
+    const budgetMs = inputs.timeoutMs * this.headroom;
+    const needMs = estimate.estimatedWaitMs + estimate.latencyMs;
+    if (needMs > budgetMs) {
+      throw new AppError('overloaded', 'The server cannot finish this chat within its deadline', {
+        retryAfterMs: this.retryAfter(needMs - budgetMs),
+        details,
+      });
+    }
+    return estimate;
+  }
+
+  /** Retry-After for a caller shed at the queue bound. */
+  shedRetryAfterMs(inputs: AdmissionInputs): number {
+    return this.retryAfter(this.estimate(inputs, 1).estimatedWaitMs - inputs.timeoutMs * this.headroom);
+  }
+
+  private retryAfter(ms: number): number {
+    return Math.max(this.minRetryAfterMs, Math.ceil(ms));
+  }
+}

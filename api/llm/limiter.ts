@@ -1,0 +1,133 @@
+import type { Clock } from '../clock';
+import type { EffectiveLimits } from './aimd';
+import { StartWindow, TokenWindow, type TokenReservation } from './rate-window';
+
+/**
+ * The Limiter port: the provider quota in domain words. The scheduler asks it whether one call may
+ * start now; the limiter answers with a permit or with when to ask again. A Redis adapter (shared
+ * limits across instances, DESIGN.md §6) will implement the same port with one atomic script.
+ */
+
+/** One started call's claim on the quota; give it back with `release` (idempotent). */
+export interface Permit {
+  readonly id: number;
+  readonly startedAt: number;
+  readonly estimatedTokens: number;
+}
+
+export type StartDecision =
+  | { started: true; permit: Permit }
+  /**
+   * `retryAt`: the earliest time the rate or token window may allow a start (schedule one timer);
+   * null: blocked on concurrency, so only a release can open a slot (no timer needed).
+   */
+  | { started: false; retryAt: number | null };
+
+export interface LimiterSnapshot {
+  active: number;
+  /** Starts in the last 60 s. */
+  startsLastMinute: number;
+  tokensLastMinute: number;
+  limits: EffectiveLimits;
+  configured: EffectiveLimits & { tpm: number };
+}
+
+export interface Limiter {
+  /** Starts one call if every limit allows it now. */
+  tryStart(estimatedTokens: number): StartDecision;
+  /** The call ended; its concurrency slot returns. Calling it twice is a no-op. */
+  release(permit: Permit): void;
+  /** Corrects the token reservation with the call's real usage. */
+  settle(permit: Permit, actualTokens: number): void;
+  snapshot(): LimiterSnapshot;
+}
+
+export interface InMemoryLimiterOptions {
+  maxConcurrent: number;
+  maxRpm: number;
+  /** 0 = no token limit. */
+  maxTpm: number;
+  clock: Clock;
+  /** The limits to enforce now (AIMD); defaults to the configured ones. Never above them. */
+  effectiveLimits?: () => EffectiveLimits;
+  /** The spreading sub-window (see rate-window.ts); 0 turns it off. */
+  burstWindowMs?: number;
+}
+
+interface InMemoryPermit extends Permit {
+  released: boolean;
+  reservation: TokenReservation;
+}
+
+/** Concurrency + rolling RPM window + optional rolling TPM window, in one process. */
+export class InMemoryLimiter implements Limiter {
+  private readonly clock: Clock;
+  private readonly starts: StartWindow;
+  private readonly tokens: TokenWindow;
+  private readonly effectiveLimits: () => EffectiveLimits;
+  private active = 0;
+  private nextId = 1;
+
+  constructor(private readonly options: InMemoryLimiterOptions) {
+    this.clock = options.clock;
+    this.starts = new StartWindow({ capacity: options.maxRpm, burstWindowMs: options.burstWindowMs });
+    this.tokens = new TokenWindow(options.maxTpm);
+    this.effectiveLimits =
+      options.effectiveLimits ?? (() => ({ concurrency: options.maxConcurrent, rpm: options.maxRpm }));
+  }
+
+  tryStart(estimatedTokens: number): StartDecision {
+    const limits = this.limits();
+    if (this.active >= limits.concurrency) return { started: false, retryAt: null };
+    const now = this.clock.now();
+    const allowedAt = Math.max(
+      this.starts.nextAllowedAt(limits.rpm, now),
+      this.tokens.nextAllowedAt(estimatedTokens, now),
+    );
+    if (allowedAt > now) return { started: false, retryAt: allowedAt };
+    this.active++;
+    this.starts.record(now);
+    const permit: InMemoryPermit = {
+      id: this.nextId++,
+      startedAt: now,
+      estimatedTokens,
+      released: false,
+      reservation: this.tokens.reserve(estimatedTokens, now),
+    };
+    return { started: true, permit };
+  }
+
+  release(permit: Permit): void {
+    const own = permit as InMemoryPermit;
+    if (own.released) return;
+    own.released = true;
+    this.active--;
+  }
+
+  settle(permit: Permit, actualTokens: number): void {
+    this.tokens.settle((permit as InMemoryPermit).reservation, actualTokens, this.clock.now());
+  }
+
+  snapshot(): LimiterSnapshot {
+    const now = this.clock.now();
+    return {
+      active: this.active,
+      startsLastMinute: this.starts.countSince(now - this.starts.windowMs),
+      tokensLastMinute: this.tokens.used(now),
+      limits: this.limits(),
+      configured: {
+        concurrency: this.options.maxConcurrent,
+        rpm: this.options.maxRpm,
+        tpm: this.options.maxTpm,
+      },
+    };
+  }
+
+  private limits(): EffectiveLimits {
+    const limits = this.effectiveLimits();
+    return {
+      concurrency: Math.max(1, Math.min(limits.concurrency, this.options.maxConcurrent)),
+      rpm: Math.max(1, Math.min(limits.rpm, this.options.maxRpm)),
+    };
+  }
+}

@@ -1,0 +1,55 @@
+import { AdmissionControl, type AdmissionInputs } from '../../api/llm/admission';
+import type { AppError } from '../../api/errors';
+
+const base: AdmissionInputs = {
+  queued: 0,
+  active: 0,
+  queueMax: 100,
+  limits: { concurrency: 10, rpm: 600 },
+  measuredLatencyMs: undefined,
+  timeoutMs: 60_000,
+};
+
+function refusal(fn: () => void): AppError | undefined {
+  try {
+    fn();
+  } catch (error) {
+    return error as AppError;
+  }
+  return undefined;
+}
+
+describe('AdmissionControl', () => {
+  it('uses mu = min(RPM/60, C/L) with a prior latency before measurements', () => {
+    const admission = new AdmissionControl({ priorLatencyMs: 2_000 });
+    // min(600/60 = 10, 10/2 = 5) = 5 calls/s
+    expect(admission.estimate(base, 4).serviceRatePerSecond).toBe(5);
+    expect(admission.estimate({ ...base, measuredLatencyMs: 500 }, 4).serviceRatePerSecond).toBe(10);
+  });
+
+  it('admits with free capacity and estimates no wait', () => {
+    const admission = new AdmissionControl();
+    expect(admission.admit({ ...base, active: 5 }, 4)).toMatchObject({
+      estimatedWaitMs: 0,
+      estimatedFinishMs: 8_000,
+    });
+  });
+
+  it('refuses when the first call could not finish before its deadline, with Retry-After', () => {
+    const admission = new AdmissionControl({ priorLatencyMs: 2_000, deadlineHeadroom: 1 });
+    // 309 ahead, 300 past the concurrency limit, at 5/s: 60 s wait + 2 s call > 60 s.
+    const error = refusal(() => admission.admit({ ...base, queueMax: 1_000, queued: 299, active: 10 }, 4));
+    expect(error?.code).toBe('overloaded');
+    expect(error?.details?.estimatedWaitMs).toBe(60_000);
+    expect(error?.retryAfterMs).toBe(2_000);
+    // Just inside the budget: admitted.
+    expect(() => admission.admit({ ...base, queueMax: 1_000, queued: 280, active: 10 }, 4)).not.toThrow();
+  });
+
+  it('refuses when the chat’s calls would not fit under the queue bound', () => {
+    const admission = new AdmissionControl();
+    const error = refusal(() => admission.admit({ ...base, queued: 98 }, 4));
+    expect(error?.code).toBe('overloaded');
+    expect(error?.retryAfterMs).toBeGreaterThanOrEqual(1_000);
+  });
+});

@@ -1,0 +1,110 @@
+import type { ManualClock } from '../../api/clock';
+import { testConfig } from '../../config';
+import type {
+  CompletionOptions,
+  CompletionRequest,
+  CompletionResult,
+  Provider,
+} from '../../api/llm/provider';
+import type { LlmCallMeta } from '../../api/llm/llm-gateway';
+import type { AgentName } from '../../api/agents/agent-name';
+
+/** Lets every pending promise continuation run (a macrotask turn drains the microtask queue). */
+export function drain(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Advances the manual clock in steps, draining continuations after each (no wall-clock sleeps). */
+export async function advance(clock: ManualClock, ms: number, step = ms): Promise<void> {
+  let remaining = ms;
+  await drain();
+  while (remaining > 0) {
+    const delta = Math.min(step, remaining);
+    clock.advance(delta);
+    remaining -= delta;
+    await drain();
+  }
+}
+
+export function llmConfig(overrides: Record<string, string> = {}) {
+  return testConfig(overrides);
+}
+
+export interface RecordedCall {
+  request: CompletionRequest;
+  signal: AbortSignal;
+  startedAt: number;
+  delta(text: string): void;
+  resolve(result?: Partial<CompletionResult>): void;
+  reject(error: unknown): void;
+  settled: boolean;
+}
+
+/** A provider whose calls the test finishes by hand, or after `latencyMs` on the clock when set. */
+export class FakeProvider implements Provider {
+  readonly name = 'fake';
+  readonly calls: RecordedCall[] = [];
+  latencyMs: number | undefined;
+  /** Failures thrown by the next calls, in order, instead of answering. */
+  readonly failures: unknown[] = [];
+
+  constructor(private readonly clock: ManualClock) {}
+
+  complete(request: CompletionRequest, options: CompletionOptions): Promise<CompletionResult> {
+    return new Promise<CompletionResult>((resolve, reject) => {
+      const call: RecordedCall = {
+        request,
+        signal: options.signal,
+        startedAt: this.clock.now(),
+        settled: false,
+        delta: (text) => options.onDelta?.(text),
+        resolve: (result = {}) => {
+          if (call.settled) return;
+          call.settled = true;
+          resolve({
+            text: 'ok',
+            toolCalls: [],
+            usage: { promptTokens: 10, completionTokens: 5 },
+            finishReason: 'stop',
+            ...result,
+          });
+        },
+        reject: (error) => {
+          if (call.settled) return;
+          call.settled = true;
+          reject(error);
+        },
+      };
+      this.calls.push(call);
+      options.signal.addEventListener('abort', () => call.reject(options.signal.reason), { once: true });
+      const failure = this.failures.shift();
+      if (failure !== undefined) {
+        call.reject(failure);
+        return;
+      }
+      if (this.latencyMs !== undefined) this.clock.setTimeout(() => call.resolve(), this.latencyMs);
+    });
+  }
+
+  get open(): RecordedCall[] {
+    return this.calls.filter((call) => !call.settled);
+  }
+}
+
+export function meta(agentType: AgentName, userId = 'u1', extra: Partial<LlmCallMeta> = {}): LlmCallMeta {
+  return { agentType, userId, conversationId: `c-${userId}`, ...extra };
+}
+
+export const request: CompletionRequest = { messages: [{ role: 'user', content: 'hello' }] };
+
+/** The largest number of `starts` inside any half-open window [t, t + windowMs). */
+export function maxInWindow(starts: readonly number[], windowMs: number): number {
+  const sorted = [...starts].sort((a, b) => a - b);
+  let max = 0;
+  let low = 0;
+  for (let high = 0; high < sorted.length; high++) {
+    while (sorted[high] - sorted[low] >= windowMs) low++;
+    max = Math.max(max, high - low + 1);
+  }
+  return max;
+}

@@ -1,0 +1,328 @@
+import { ManualClock } from '../../api/clock';
+import { AppError } from '../../api/errors';
+import { LlmScheduler, type LlmSchedulerOptions, type SchedulerEvent } from '../../api/llm/llm-scheduler';
+import type { LlmCallOutcome } from '../../api/llm/llm-gateway';
+import { ProviderError } from '../../api/llm/provider';
+import { FakeProvider, advance, drain, llmConfig, maxInWindow, meta, request } from './helpers';
+
+function setup(env: Record<string, string> = {}, options: Partial<LlmSchedulerOptions> = {}) {
+  const clock = new ManualClock(0);
+  const provider = new FakeProvider(clock);
+  const events: SchedulerEvent[] = [];
+  const scheduler = new LlmScheduler({
+    config: llmConfig({ LLM_MAX_CONCURRENT: '2', LLM_MAX_RPM: '1000', LLM_TIMEOUT: '60000', ...env }),
+    provider,
+    clock,
+    random: () => 0.5,
+    metrics: { record: (event) => events.push(event) },
+    burstWindowMs: 0,
+    ...options,
+  });
+  const outcomes: Array<{ value?: LlmCallOutcome; error?: AppError }> = [];
+  const call = (
+    agent: Parameters<typeof meta>[0] = 'host',
+    userId = 'u1',
+    extra: Parameters<typeof meta>[2] = {},
+    signal = new AbortController().signal,
+    onDelta?: (text: string) => void,
+  ) => {
+    const slot: { value?: LlmCallOutcome; error?: AppError } = {};
+    outcomes.push(slot);
+    const promise = scheduler.complete(meta(agent, userId, extra), request, { signal, onDelta }).then(
+      (value) => {
+        slot.value = value;
+      },
+      (error: AppError) => {
+        slot.error = error;
+      },
+    );
+    return { slot, promise };
+  };
+  return { clock, provider, scheduler, events, call };
+}
+
+const rateLimited = (retryAfterMs?: number) =>
+  new ProviderError('rate_limited', '429', { status: 429, retryAfterMs });
+const serverError = () => new ProviderError('server', '503', { status: 503 });
+
+describe('LlmScheduler limits', () => {
+  it('keeps concurrency and every rolling minute of starts within the limits under heavy load', async () => {
+    const { clock, provider, scheduler, call } = setup(
+      { LLM_MAX_CONCURRENT: '3', LLM_MAX_RPM: '20', LLM_TIMEOUT: '3600000' },
+      { burstWindowMs: 10_000 },
+    );
+    provider.latencyMs = 100;
+    let maxOpen = 0;
+    const calls = Array.from({ length: 120 }, (_, i) => call(i % 2 ? 'planner' : 'host', `u${i % 7}`));
+    for (let step = 0; step < 420 && calls.some((c) => !c.slot.value && !c.slot.error); step++) {
+      await advance(clock, 1_000, 100);
+      maxOpen = Math.max(maxOpen, provider.open.length, scheduler.status().activeRequests);
+    }
+    expect(calls.every((c) => c.slot.value)).toBe(true);
+    const starts = provider.calls.map((c) => c.startedAt);
+    expect(starts).toHaveLength(120);
+    expect(maxInWindow(starts, 60_000)).toBeLessThanOrEqual(20);
+    expect(maxInWindow(starts, 10_000)).toBeLessThanOrEqual(4);
+    expect(maxOpen).toBeLessThanOrEqual(3);
+    expect(scheduler.status()).toMatchObject({ totalProcessed: 120, totalSuccess: 120, activeRequests: 0 });
+  });
+
+  it('holds the concurrency limit while calls are in flight', async () => {
+    const { provider, scheduler, call } = setup({ LLM_MAX_CONCURRENT: '2' });
+    for (let i = 0; i < 5; i++) call('host', `u${i}`);
+    await drain();
+    expect(provider.open).toHaveLength(2);
+    expect(scheduler.status()).toMatchObject({ activeRequests: 2, queueLength: 3, currentConcurrency: 2 });
+    provider.open[0].resolve();
+    await drain();
+    expect(provider.open).toHaveLength(2);
+    expect(scheduler.status().queueLength).toBe(2);
+  });
+});
+
+describe('LlmScheduler timeouts and cancellation', () => {
+  it('aborts an in-flight call at its deadline and rejects llm_timeout', async () => {
+    const { clock, provider, scheduler, call } = setup({ LLM_TIMEOUT: '1000' });
+    const { slot } = call();
+    await advance(clock, 999);
+    expect(provider.calls[0].signal.aborted).toBe(false);
+    await advance(clock, 1);
+    expect(provider.calls[0].signal.aborted).toBe(true);
+    expect(slot.error?.code).toBe('llm_timeout');
+    expect(scheduler.status()).toMatchObject({ activeRequests: 0, totalTimeout: 1 });
+  });
+
+  it('the deadline covers queue wait: a queued call times out with queue_timeout', async () => {
+    const { clock, scheduler, call } = setup({ LLM_TIMEOUT: '1000', LLM_MAX_CONCURRENT: '1' });
+    call();
+    const { slot } = call('host', 'u2');
+    await advance(clock, 1_000);
+    expect(slot.error?.code).toBe('queue_timeout');
+    expect(scheduler.status()).toMatchObject({ queueLength: 0, activeRequests: 0 });
+  });
+
+  it('caller abort cancels the provider call and releases the slot exactly once', async () => {
+    const { provider, scheduler, call } = setup({ LLM_MAX_CONCURRENT: '1' });
+    const controller = new AbortController();
+    const first = call('host', 'u1', {}, controller.signal);
+    const second = call('host', 'u2');
+    await drain();
+    controller.abort(new AppError('cancelled'));
+    await drain();
+    expect(provider.calls[0].signal.aborted).toBe(true);
+    expect(first.slot.error?.code).toBe('cancelled');
+    // The freed slot went to the next call: concurrency is 1, not 0 and not 2.
+    expect(scheduler.status().activeRequests).toBe(1);
+    provider.calls[1].resolve();
+    await second.promise;
+    expect(scheduler.queue.limiterSnapshot().active).toBe(0);
+    expect(scheduler.status().totalCancelled).toBe(1);
+  });
+
+  it('cancelRun reaches queued, in-flight and backing-off calls of the run', async () => {
+    const { provider, scheduler, call } = setup({ LLM_MAX_CONCURRENT: '1' });
+    const inFlight = call('host', 'u1', { runId: 'r1' });
+    const queued = call('planner', 'u1', { runId: 'r1' });
+    const other = call('planner', 'u2', { runId: 'r2' });
+    await drain();
+    expect(scheduler.cancelRun('r1')).toBe(2);
+    await drain();
+    expect(inFlight.slot.error?.code).toBe('cancelled');
+    expect(queued.slot.error?.code).toBe('cancelled');
+    expect(provider.calls[0].signal.aborted).toBe(true);
+    provider.calls[1].resolve();
+    await other.promise;
+    expect(other.slot.value).toBeDefined();
+
+    provider.failures.push(serverError());
+    const retrying = call('host', 'u3', { runId: 'r3' });
+    await drain();
+    expect(provider.calls).toHaveLength(3);
+    scheduler.cancelRun('r3');
+    await drain();
+    expect(retrying.slot.error?.code).toBe('cancelled');
+    expect(scheduler.queue.limiterSnapshot().active).toBe(0);
+  });
+});
+
+describe('LlmScheduler retries', () => {
+  it('retries a 429 no earlier than Retry-After', async () => {
+    const { clock, provider, call, events } = setup({}, { random: () => 0 });
+    provider.failures.push(rateLimited(3_000));
+    const { slot } = call();
+    await drain();
+    expect(provider.calls).toHaveLength(1);
+    await advance(clock, 2_999);
+    expect(provider.calls).toHaveLength(1);
+    await advance(clock, 1);
+    expect(provider.calls).toHaveLength(2);
+    expect(provider.calls[1].startedAt - provider.calls[0].startedAt).toBeGreaterThanOrEqual(3_000);
+    provider.calls[1].resolve();
+    await drain();
+    expect(slot.value?.attempts).toBe(2);
+    expect(events.filter((event) => event.type === 'retry')).toHaveLength(1);
+  });
+
+  it('adds jitter on top of Retry-After, never below it', async () => {
+    const { clock, provider, call } = setup({}, { random: () => 0.999, retry: { baseDelayMs: 1_000 } });
+    provider.failures.push(rateLimited(2_000));
+    call();
+    await advance(clock, 2_998);
+    expect(provider.calls).toHaveLength(1);
+    await advance(clock, 1);
+    expect(provider.calls).toHaveLength(2);
+  });
+
+  it('never retries after the first streamed delta', async () => {
+    const { clock, provider, call } = setup();
+    const deltas: string[] = [];
+    const { slot } = call('host', 'u1', {}, new AbortController().signal, (text) => deltas.push(text));
+    await drain();
+    provider.calls[0].delta('Hel');
+    provider.calls[0].reject(serverError());
+    await advance(clock, 30_000);
+    expect(deltas).toEqual(['Hel']);
+    expect(provider.calls).toHaveLength(1);
+    expect(slot.error?.code).toBe('llm_unavailable');
+  });
+
+  it('gives up with provider_rate_limited after its attempts, within the deadline', async () => {
+    const { clock, provider, call } = setup({}, { retry: { maxAttempts: 3 } });
+    provider.failures.push(rateLimited(100), rateLimited(100), rateLimited(100));
+    const { slot } = call();
+    await advance(clock, 10_000, 100);
+    expect(provider.calls).toHaveLength(3);
+    expect(slot.error?.code).toBe('provider_rate_limited');
+  });
+
+  it('does not retry when the backoff would pass the deadline', async () => {
+    const { clock, provider, call } = setup({ LLM_TIMEOUT: '5000' });
+    provider.failures.push(rateLimited(10_000));
+    const { slot } = call();
+    await advance(clock, 100);
+    expect(slot.error?.code).toBe('provider_rate_limited');
+    expect(slot.error?.retryAfterMs).toBe(10_000);
+    expect(provider.calls).toHaveLength(1);
+  });
+
+  it('does not retry a bad request', async () => {
+    const { provider, call } = setup();
+    provider.failures.push(new ProviderError('bad_request', '400', { status: 400 }));
+    const { slot } = call();
+    await drain();
+    await drain();
+    expect(provider.calls).toHaveLength(1);
+    expect(slot.error?.code).toBe('internal');
+  });
+});
+
+describe('LlmScheduler AIMD', () => {
+  it('shrinks effective limits on a 429 and grows them back after quiet periods', async () => {
+    const { clock, provider, scheduler, call } = setup(
+      { LLM_MAX_CONCURRENT: '10', LLM_MAX_RPM: '100' },
+      { aimd: { quietPeriodMs: 10_000, rpmStep: 10 } },
+    );
+    provider.failures.push(rateLimited(1_000), rateLimited(1_000));
+    call();
+    call('host', 'u2');
+    await drain();
+    expect(scheduler.status().effective).toEqual({ maxConcurrency: 7, maxRPM: 70 });
+    expect(scheduler.status().counters).toMatchObject({ rateLimited: 2, aimdDecreases: 1 });
+    await advance(clock, 10_000, 1_000);
+    expect(scheduler.status().effective).toEqual({ maxConcurrency: 8, maxRPM: 80 });
+    await advance(clock, 60_000, 10_000);
+    expect(scheduler.status().effective).toEqual({ maxConcurrency: 10, maxRPM: 100 });
+  });
+});
+
+describe('LlmScheduler circuit breaker', () => {
+  it('opens on provider failures, fails fast with llm_unavailable, probes half-open and closes', async () => {
+    const { clock, provider, scheduler, call } = setup(
+      {},
+      { retry: { maxAttempts: 1 }, breaker: { volumeThreshold: 3, resetTimeoutMs: 5_000 } },
+    );
+    for (let i = 0; i < 3; i++) provider.failures.push(serverError());
+    const failing = [call(), call(), call()];
+    await Promise.all(failing.map((c) => c.promise));
+    expect(failing.map((c) => c.slot.error?.code)).toEqual([
+      'llm_unavailable',
+      'llm_unavailable',
+      'llm_unavailable',
+    ]);
+    expect(scheduler.breakerState()).toBe('open');
+
+    const fast = call();
+    await fast.promise;
+    expect(fast.slot.error?.code).toBe('llm_unavailable');
+    expect(fast.slot.error?.retryAfterMs).toBe(5_000);
+    expect(provider.calls).toHaveLength(3);
+
+    await advance(clock, 5_000);
+    expect(scheduler.breakerState()).toBe('half_open');
+    const probe = call();
+    const during = call('host', 'u2');
+    await drain();
+    expect(provider.calls).toHaveLength(4);
+    await during.promise;
+    expect(during.slot.error?.code).toBe('llm_unavailable');
+    provider.calls[3].resolve();
+    await probe.promise;
+    expect(probe.slot.value).toBeDefined();
+    expect(scheduler.breakerState()).toBe('closed');
+  });
+
+  it('does not count aborts or bad requests as provider failures', async () => {
+    const { scheduler, provider, call } = setup(
+      {},
+      { retry: { maxAttempts: 1 }, breaker: { volumeThreshold: 2 } },
+    );
+    for (let i = 0; i < 4; i++) provider.failures.push(new ProviderError('bad_request', '400'));
+    await Promise.all([call(), call(), call(), call()].map((c) => c.promise));
+    expect(scheduler.breakerState()).toBe('closed');
+    scheduler.close();
+  });
+});
+
+describe('LlmScheduler admission and control', () => {
+  it('refuses a chat that cannot finish within its deadline, with retryAfterMs and the estimated wait', async () => {
+    const { scheduler, call } = setup({ LLM_MAX_CONCURRENT: '1', LLM_MAX_RPM: '60', LLM_TIMEOUT: '10000' });
+    expect(() => scheduler.admit({ userId: 'u', expectedCalls: 4 })).not.toThrow();
+    scheduler.pause();
+    for (let i = 0; i < 20; i++) call('host', `u${i}`);
+    await drain();
+    let refusal: AppError | undefined;
+    try {
+      scheduler.admit({ userId: 'new', expectedCalls: 4 });
+    } catch (error) {
+      refusal = error as AppError;
+    }
+    expect(refusal?.code).toBe('overloaded');
+    expect(refusal?.retryAfterMs).toBeGreaterThan(0);
+    expect(refusal?.details?.estimatedWaitMs).toBeGreaterThan(10_000);
+    expect(scheduler.status().counters.shed).toBe(1);
+  });
+
+  it('pause holds queued calls; resume dispatches them; clear rejects with queue_cleared', async () => {
+    const { provider, scheduler, call } = setup();
+    scheduler.pause();
+    const a = call();
+    const b = call('planner', 'u2');
+    await drain();
+    expect(provider.calls).toHaveLength(0);
+    expect(scheduler.items().map((item) => item.state)).toEqual(['queued', 'queued']);
+    scheduler.resume();
+    await drain();
+    expect(provider.calls).toHaveLength(2);
+    provider.calls.forEach((c) => c.resolve());
+    await Promise.all([a.promise, b.promise]);
+
+    scheduler.pause();
+    const c = call();
+    const d = call();
+    await drain();
+    expect(scheduler.clear()).toBe(2);
+    await Promise.all([c.promise, d.promise]);
+    expect([c.slot.error?.code, d.slot.error?.code]).toEqual(['queue_cleared', 'queue_cleared']);
+    expect(scheduler.status().queueLength).toBe(0);
+  });
+});
