@@ -96,13 +96,14 @@ export class OfflineSearch implements SearchBackend {
   }
 }
 
-/** Reads the corpus file; looks next to the sources first, then from the project root (for dist/ builds). */
+/** Reads the corpus file; looks next to the sources first, then from dist/ back to the sources. */
 export function loadCorpus(corpusFile?: string): SearchCorpus {
   const candidates = corpusFile
     ? [corpusFile]
     : [
         path.join(__dirname, '..', 'search-corpus', DEFAULT_CORPUS_FILE),
-        path.join(process.cwd(), 'api', 'tools', 'plugins', 'search-corpus', DEFAULT_CORPUS_FILE),
+        // Compiled: dist/api/tools/plugins/search-backends → the source tree's corpus (tsc copies no JSON data).
+        path.join(__dirname, '..', '..', '..', '..', '..', 'api', 'tools', 'plugins', 'search-corpus', DEFAULT_CORPUS_FILE),
       ];
   const found = candidates.find((candidate) => fs.existsSync(candidate));
   if (!found) {

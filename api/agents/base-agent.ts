@@ -1,0 +1,127 @@
+import type { LlmGateway } from '../llm/llm-gateway';
+import type { ChatMessage, CompletionRequest, Usage } from '../llm/provider';
+import type { EmitEvent } from '../streaming/run-events';
+import type { ToolOutcome, ToolRunner } from '../tools/tool-runner';
+import type { AgentName } from './agent-name';
+
+/** Who a run works for, and how it reports and stops; shared by every agent of the run. */
+export interface RunContext {
+  runId: string;
+  userId: string;
+  conversationId: string;
+  signal: AbortSignal;
+  emit: EmitEvent;
+}
+
+export interface AgentResult {
+  agent: AgentName;
+  text: string;
+  usage: Usage;
+  waitMs: number;
+  processMs: number;
+  /** Tool results the agent obtained, for later stages (the Reporter's research notes). */
+  toolOutcomes: ToolOutcome[];
+}
+
+export interface AgentDependencies {
+  llm: LlmGateway;
+  tools?: ToolRunner;
+  maxOutputTokens: number;
+  toolMaxRounds: number;
+}
+
+export interface AgentSpec {
+  name: AgentName;
+  systemPrompt: string;
+  /** Names of the tools this agent may call; none by default. */
+  tools?: string[];
+  temperature?: number;
+}
+
+/**
+ * One agent turn: a system prompt, the conversation so far and this stage's input, sent through the
+ * scheduler. Text streams out as `delta` events; tool calls run through the tool runner (several in
+ * parallel) and go back to the model, for at most `toolMaxRounds` rounds.
+ */
+export async function runAgent(
+  spec: AgentSpec,
+  input: { history: ChatMessage[]; content: string },
+  context: RunContext,
+  deps: AgentDependencies,
+): Promise<AgentResult> {
+  const { emit, signal } = context;
+  emit('agent_start', { agent: spec.name });
+  const messages: ChatMessage[] = [
+    { role: 'system', content: spec.systemPrompt },
+    ...input.history,
+    { role: 'user', content: input.content },
+  ];
+  const toolDefinitions = spec.tools?.length && deps.tools ? deps.tools.definitions(spec.tools) : [];
+  const usage: Usage = { promptTokens: 0, completionTokens: 0 };
+  const toolOutcomes: ToolOutcome[] = [];
+  let waitMs = 0;
+  let processMs = 0;
+
+  for (let round = 0; ; round++) {
+    // On the last allowed round the tools are withheld, so the model has to answer with text.
+    const offerTools = toolDefinitions.length > 0 && round < deps.toolMaxRounds;
+    const request: CompletionRequest = {
+      messages,
+      maxTokens: deps.maxOutputTokens,
+      temperature: spec.temperature,
+      ...(offerTools ? { tools: toolDefinitions } : {}),
+    };
+    const outcome = await deps.llm.complete(
+      {
+        agentType: spec.name,
+        userId: context.userId,
+        conversationId: context.conversationId,
+        runId: context.runId,
+      },
+      request,
+      { signal, onDelta: (text) => emit('delta', { agent: spec.name, text }) },
+    );
+    usage.promptTokens += outcome.usage.promptTokens;
+    usage.completionTokens += outcome.usage.completionTokens;
+    waitMs += outcome.waitMs;
+    processMs += outcome.processMs;
+
+    if (!offerTools || outcome.toolCalls.length === 0 || !deps.tools) {
+      const text = outcome.text.trim();
+      emit('agent_end', { agent: spec.name, usage, waitMs, processMs });
+      return { agent: spec.name, text, usage, waitMs, processMs, toolOutcomes };
+    }
+
+    const tools = deps.tools;
+    messages.push({ role: 'assistant', content: outcome.text, toolCalls: outcome.toolCalls });
+    for (const call of outcome.toolCalls) {
+      emit('tool_call', { agent: spec.name, callId: call.id, tool: call.name, args: parseArguments(call.arguments) });
+    }
+    const results = await Promise.all(
+      outcome.toolCalls.map((call) =>
+        tools.run(call, { userId: context.userId, conversationId: context.conversationId, signal }),
+      ),
+    );
+    for (const result of results) {
+      emit('tool_result', {
+        callId: result.callId,
+        tool: result.tool,
+        ok: result.ok,
+        cached: result.cached,
+        latencyMs: result.latencyMs,
+      });
+      messages.push({ role: 'tool', toolCallId: result.callId, content: result.content });
+      toolOutcomes.push(result);
+    }
+    signal.throwIfAborted();
+  }
+}
+
+/** The model's argument text as JSON for the event, or the raw text when it is not valid JSON. */
+function parseArguments(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,46 @@
+import express, { type Express } from 'express';
+import type { Config } from '../config';
+import type { ChatService } from './agents/chat-service';
+import type { Logger } from './logger';
+import type { Store } from './store/store';
+import type { RunRegistry } from './streaming/run-registry';
+import type { SseStreaming } from './streaming/sse-streaming';
+import { chatRouter } from './routes/chat';
+import { conversationsRouter } from './routes/conversations';
+import { errorHandler, notFoundHandler } from './routes/error-handler';
+import { requestContext } from './routes/request-context';
+import { runsRouter } from './routes/runs';
+import { sseRouter } from './routes/sse';
+
+export interface AppDependencies {
+  config: Config;
+  logger: Logger;
+  store: Store;
+  chat: ChatService;
+  runs: RunRegistry;
+  sse: SseStreaming;
+  /** Routers of the monitoring areas (queue, tool-system, health, metrics, sse), mounted under /api or at the root. */
+  apiRouters?: express.Router[];
+  rootRouters?: express.Router[];
+}
+
+/** The Express application: routers per area, one JSON error shape for everything. */
+export function createApp(deps: AppDependencies): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(requestContext(deps.logger));
+  // 8000 characters of CJK text is ~24 KB in UTF-8; 64 KB leaves room and refuses absurd bodies early.
+  app.use(express.json({ limit: '64kb' }));
+  const api = express.Router();
+  api.use(chatRouter({ chat: deps.chat, config: deps.config, sse: deps.sse }));
+  api.use(conversationsRouter({ store: deps.store }));
+  api.use(runsRouter({ runs: deps.runs, sse: deps.sse }));
+  api.use(sseRouter({ sse: deps.sse }));
+  for (const router of deps.apiRouters ?? []) api.use(router);
+  app.use('/api', api);
+  for (const router of deps.rootRouters ?? []) app.use(router);
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}

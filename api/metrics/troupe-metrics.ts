@@ -1,0 +1,208 @@
+import client from 'prom-client';
+import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { SchedulerEvent, SchedulerMetrics } from '../llm/scheduler-events';
+import type { ToolExecutor } from '../tools/tool-executor';
+
+const TIME_BUCKETS_SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120];
+
+/**
+ * Troupe's Prometheus metrics. One registry per server instance (tests run several in one
+ * process); event-driven counters and histograms are fed by the scheduler and the tool executor,
+ * gauges are read from their status at scrape time.
+ */
+export class TroupeMetrics implements SchedulerMetrics {
+  readonly registry = new client.Registry();
+  private readonly starts: client.Counter<'agent'>;
+  private readonly outcomes: client.Counter<'agent' | 'outcome' | 'code'>;
+  private readonly rateLimited: client.Counter<'agent'>;
+  private readonly retries: client.Counter<'agent'>;
+  private readonly timeouts: client.Counter<'agent' | 'where'>;
+  private readonly shed: client.Counter<'reason'>;
+  private readonly waitSeconds: client.Histogram<'agent'>;
+  private readonly processSeconds: client.Histogram<'agent'>;
+  private readonly toolCalls: client.Counter<'tool' | 'result' | 'cached'>;
+  private readonly toolLatency: client.Histogram<'tool'>;
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'troupe_process_' });
+    const registers = [this.registry];
+    this.starts = new client.Counter({
+      name: 'troupe_llm_starts_total',
+      help: 'Provider calls started (each retry attempt counts)',
+      labelNames: ['agent'],
+      registers,
+    });
+    this.outcomes = new client.Counter({
+      name: 'troupe_llm_calls_total',
+      help: 'Scheduled LLM calls finished, by outcome',
+      labelNames: ['agent', 'outcome', 'code'],
+      registers,
+    });
+    this.rateLimited = new client.Counter({
+      name: 'troupe_llm_provider_429_total',
+      help: 'Provider answers of 429 (rate limited)',
+      labelNames: ['agent'],
+      registers,
+    });
+    this.retries = new client.Counter({
+      name: 'troupe_llm_retries_total',
+      help: 'Provider call retries',
+      labelNames: ['agent'],
+      registers,
+    });
+    this.timeouts = new client.Counter({
+      name: 'troupe_llm_timeouts_total',
+      help: 'LLM calls that ran out of time, in the queue or in flight',
+      labelNames: ['agent', 'where'],
+      registers,
+    });
+    this.shed = new client.Counter({
+      name: 'troupe_llm_shed_total',
+      help: 'Chats or calls refused early (admission control, queue bound)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.waitSeconds = new client.Histogram({
+      name: 'troupe_llm_wait_seconds',
+      help: 'Time LLM calls waited in the queue',
+      labelNames: ['agent'],
+      buckets: TIME_BUCKETS_SECONDS,
+      registers,
+    });
+    this.processSeconds = new client.Histogram({
+      name: 'troupe_llm_process_seconds',
+      help: 'Time LLM calls spent with the provider',
+      labelNames: ['agent'],
+      buckets: TIME_BUCKETS_SECONDS,
+      registers,
+    });
+    this.toolCalls = new client.Counter({
+      name: 'troupe_tool_calls_total',
+      help: 'Tool calls, by result (ok or error code) and cache use',
+      labelNames: ['tool', 'result', 'cached'],
+      registers,
+    });
+    this.toolLatency = new client.Histogram({
+      name: 'troupe_tool_latency_seconds',
+      help: 'Tool call latency',
+      labelNames: ['tool'],
+      buckets: TIME_BUCKETS_SECONDS,
+      registers,
+    });
+  }
+
+  /** The scheduler's events (SchedulerMetrics). */
+  record(event: SchedulerEvent): void {
+    switch (event.type) {
+      case 'start':
+        this.starts.inc({ agent: event.agentType });
+        this.waitSeconds.observe({ agent: event.agentType }, event.waitMs / 1000);
+        break;
+      case 'end':
+        this.outcomes.inc({ agent: event.agentType, outcome: event.outcome, code: event.code ?? '' });
+        if (event.outcome !== 'cancelled') this.processSeconds.observe({ agent: event.agentType }, event.processMs / 1000);
+        break;
+      case 'rate_limited':
+        this.rateLimited.inc({ agent: event.agentType });
+        break;
+      case 'retry':
+        this.retries.inc({ agent: event.agentType });
+        break;
+      case 'timeout':
+        this.timeouts.inc({ agent: event.agentType, where: event.where });
+        break;
+      case 'shed':
+        this.shed.inc({ reason: event.reason });
+        break;
+      case 'breaker':
+        break;
+    }
+  }
+
+  /** Gauges read at scrape time from the live parts, and tool outcomes as they happen. */
+  observe(parts: { scheduler: LlmScheduler; tools: ToolExecutor; sse?: () => { active: number; waiting: number } }): void {
+    const registers = [this.registry];
+    const { scheduler, tools } = parts;
+    new client.Gauge({
+      name: 'troupe_llm_queue_length',
+      help: 'LLM calls waiting in the queue',
+      registers,
+      collect() {
+        this.set(scheduler.status().queueLength);
+      },
+    });
+    new client.Gauge({
+      name: 'troupe_llm_in_flight',
+      help: 'LLM calls in flight with the provider',
+      registers,
+      collect() {
+        this.set(scheduler.status().activeRequests);
+      },
+    });
+    new client.Gauge({
+      name: 'troupe_llm_effective_limit',
+      help: 'Effective (AIMD) limits: concurrency and requests per minute',
+      labelNames: ['limit'],
+      registers,
+      collect() {
+        const effective = scheduler.status().effective;
+        this.set({ limit: 'concurrency' }, effective.maxConcurrency);
+        this.set({ limit: 'rpm' }, effective.maxRPM);
+      },
+    });
+    new client.Gauge({
+      name: 'troupe_llm_current_rpm',
+      help: 'Provider calls started in the last 60 s',
+      registers,
+      collect() {
+        this.set(scheduler.status().currentRPM);
+      },
+    });
+    new client.Gauge({
+      name: 'troupe_llm_breaker_open',
+      help: '1 while the provider circuit breaker is open, 0.5 half-open, 0 closed',
+      registers,
+      collect() {
+        const state = scheduler.breakerState();
+        this.set(state === 'open' ? 1 : state === 'half_open' ? 0.5 : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'troupe_llm_paused',
+      help: '1 while an operator has paused the queue',
+      registers,
+      collect() {
+        this.set(scheduler.status().paused ? 1 : 0);
+      },
+    });
+    if (parts.sse) {
+      const sse = parts.sse;
+      new client.Gauge({
+        name: 'troupe_sse_streams',
+        help: 'SSE runs streaming (active) and waiting for a slot',
+        labelNames: ['state'],
+        registers,
+        collect() {
+          const status = sse();
+          this.set({ state: 'active' }, status.active);
+          this.set({ state: 'waiting' }, status.waiting);
+        },
+      });
+    }
+    new client.Gauge({
+      name: 'troupe_tool_circuit_open',
+      help: '1 while a tool circuit is open, 0.5 half-open, 0 closed',
+      labelNames: ['tool'],
+      registers,
+      collect() {
+        for (const tool of tools.status().tools) {
+          this.set({ tool: tool.name }, tool.circuit === 'open' ? 1 : tool.circuit === 'half_open' ? 0.5 : 0);
+        }
+      },
+    });
+    tools.onOutcome((outcome) => {
+      this.toolCalls.inc({ tool: outcome.tool, result: outcome.ok ? 'ok' : (outcome.errorCode ?? 'error'), cached: String(outcome.cached) });
+      this.toolLatency.observe({ tool: outcome.tool }, outcome.latencyMs / 1000);
+    });
+  }
+}

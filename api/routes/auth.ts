@@ -1,0 +1,52 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import type { Config } from '../../config';
+import { AppError } from '../errors';
+
+const USER_ID = /^[\w.@-]{1,128}$/;
+
+/**
+ * Who is chatting. With API_KEYS set the Bearer key decides (and is required); otherwise the
+ * X-User-Id header, else the body's userId, else "anonymous".
+ */
+export function resolveUser(req: Request, config: Config, bodyUserId?: string): string {
+  if (config.apiKeys.size > 0) {
+    const key = bearerToken(req);
+    if (!key) throw new AppError('unauthorized', 'Send your API key as "Authorization: Bearer <key>"');
+    for (const [candidate, userId] of config.apiKeys) if (safeEqual(candidate, key)) return userId;
+    throw new AppError('unauthorized', 'Unknown API key');
+  }
+  const header = req.get('x-user-id');
+  if (header !== undefined) {
+    if (!USER_ID.test(header)) {
+      throw new AppError('invalid_request', 'Invalid X-User-Id: must be 1–128 letters, digits, ".", "@", "-" or "_"');
+    }
+    return header;
+  }
+  return bodyUserId ?? 'anonymous';
+}
+
+/** Guards the emergency controls (pause, resume, clear) with ADMIN_TOKEN. */
+export function requireAdmin(config: Config) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    if (!config.adminToken) {
+      throw new AppError('forbidden', 'Admin endpoints are disabled: set ADMIN_TOKEN to enable them');
+    }
+    const token = bearerToken(req);
+    if (!token || !safeEqual(token, config.adminToken)) {
+      throw new AppError('unauthorized', 'Send the admin token as "Authorization: Bearer <ADMIN_TOKEN>"');
+    }
+    next();
+  };
+}
+
+function bearerToken(req: Request): string | undefined {
+  const match = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
+  return match?.[1];
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}

@@ -1,0 +1,128 @@
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { ChatService } from '../agents/chat-service';
+import { AppError } from '../errors';
+import type { Run } from '../streaming/run';
+import type { RunEvent } from '../streaming/run-events';
+import type { SseStreaming } from '../streaming/sse-streaming';
+import { lastEventId, streamRunToResponse } from './stream-run';
+import { resolveUser } from './auth';
+import { parseOrThrow } from './validation';
+import type { Config } from '../../config';
+
+export const MAX_MESSAGE_CHARS = 8000;
+
+const chatBody = z.object(
+  {
+    message: z
+      .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+      .refine((text) => text.trim().length > 0, 'must not be empty')
+      .refine((text) => text.length <= MAX_MESSAGE_CHARS, `must be at most ${MAX_MESSAGE_CHARS} characters`),
+    mode: z
+      .enum(['multi_agent', 'single'], { error: 'must be "multi_agent" or "single"' })
+      .default('multi_agent'),
+    conversationId: z
+      .string({ error: 'must be a string' })
+      .regex(/^[\w-]{1,128}$/, 'must be 1–128 letters, digits, "-" or "_"')
+      .optional(),
+    userId: z
+      .string({ error: 'must be a string' })
+      .regex(/^[\w.@-]{1,128}$/, 'must be 1–128 letters, digits, ".", "@", "-" or "_"')
+      .optional(),
+  },
+  { error: 'must be a JSON object' },
+);
+
+/**
+ * POST /api/chat — one chat turn, streamed as SSE by default or answered as one JSON object.
+ * Every chat passes SSE admission: it is served at once, waits in line (a stream is told `queued`),
+ * or is refused with 503 before anything starts. A waiting client that dropped comes back with the
+ * same request plus `X-Queue-Token`, and resumes the same run in its place.
+ */
+export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseStreaming }): Router {
+  const router = Router();
+  const { limiter, heartbeat } = deps.sse;
+  router.post('/chat', async (req: Request, res: Response) => {
+    const body = parseOrThrow(chatBody, req.body ?? undefined);
+    const userId = resolveUser(req, deps.config, body.userId);
+    const wantsJson = req.accepts(['text/event-stream', 'application/json']) === 'application/json';
+    const token = req.get('x-queue-token');
+    const resumed = token && !wantsJson ? limiter.findByToken(token.trim(), userId) : undefined;
+    if (resumed) {
+      req.log?.info({ runId: resumed.id }, 'chat resumed with its queue token');
+      streamRunToResponse(req, res, resumed, {
+        heartbeat,
+        attendance: limiter,
+        afterId: lastEventId(req),
+        resume: true,
+      });
+      return;
+    }
+    // An unknown or expired token is a new chat at the end of the line (its `run` event says so).
+    limiter.assertRoom();
+    const { run, start } = await deps.chat.open({
+      userId,
+      message: body.message,
+      mode: body.mode,
+      conversationId: body.conversationId,
+    });
+    req.log?.info({ runId: run.id, conversationId: run.conversationId, mode: body.mode }, 'chat opened');
+    try {
+      limiter.admit(run, start);
+    } catch (error) {
+      // The line filled up while the chat was being opened: refuse it as if it had been full before.
+      run.cancel(error instanceof AppError ? error : undefined);
+      throw error;
+    }
+    if (wantsJson) {
+      // A JSON client has no token and nothing to resume: hanging up cancels its run at once.
+      if (req.socket.destroyed) run.cancel();
+      res.on('close', () => {
+        if (!res.writableEnded) run.cancel();
+      });
+      await respondWithJson(res, run);
+      return;
+    }
+    streamRunToResponse(req, res, run, { heartbeat, attendance: limiter });
+  });
+  return router;
+}
+
+async function respondWithJson(res: Response, run: Run): Promise<void> {
+  const last = await run.finished;
+  if (res.writableEnded || res.destroyed) return;
+  if (last.event === 'error') {
+    const error = new AppError(last.data.code, last.data.message, { retryAfterMs: last.data.retryAfterMs });
+    throw error;
+  }
+  if (last.event !== 'done') throw new AppError('internal');
+  res.json({
+    conversationId: last.data.conversationId,
+    messageId: last.data.messageId,
+    answer: last.data.answer,
+    agents: collectAgents(run.events()),
+    usage: last.data.usage,
+    timings: last.data.timings,
+  });
+}
+
+/** Each agent turn as one entry: its streamed text and its agent_end figures. */
+function collectAgents(events: readonly RunEvent[]) {
+  const agents: Array<{ agent: string; text: string; usage: unknown; waitMs: number; processMs: number }> =
+    [];
+  let text = '';
+  for (const record of events) {
+    if (record.event === 'agent_start') text = '';
+    else if (record.event === 'delta') text += record.data.text;
+    else if (record.event === 'agent_end') {
+      agents.push({
+        agent: record.data.agent,
+        text: text.trim(),
+        usage: record.data.usage,
+        waitMs: record.data.waitMs,
+        processMs: record.data.processMs,
+      });
+    }
+  }
+  return agents;
+}

@@ -1,0 +1,36 @@
+import type { NextFunction, Request, Response } from 'express';
+import { AppError, toAppError } from '../errors';
+
+/** Unknown paths: the JSON error shape, not Express's HTML page. */
+export function notFoundHandler(req: Request): never {
+  throw new AppError('not_found', `No route for ${req.method} ${req.path}`);
+}
+
+/**
+ * The one place errors become HTTP responses: `{error:{code,message}}` with the code's status, and
+ * Retry-After when the error carries one. Body-parser failures are mapped to our codes.
+ */
+export function errorHandler(caught: unknown, req: Request, res: Response, next: NextFunction): void {
+  const error = fromBodyParser(caught) ?? toAppError(caught);
+  if (error.code === 'internal') req.log?.error({ err: caught }, 'unhandled error');
+  if (res.headersSent) {
+    // A stream already started: nothing can be said in JSON any more; close it.
+    next(caught);
+    return;
+  }
+  if (error.retryAfterMs !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
+  res.status(error.status).json(error.toBody());
+}
+
+function fromBodyParser(caught: unknown): AppError | undefined {
+  const type = (caught as { type?: unknown } | null)?.type;
+  if (type === 'entity.parse.failed') return new AppError('invalid_request', 'The body is not valid JSON');
+  if (type === 'entity.too.large') {
+    const limit = (caught as { limit?: number }).limit;
+    return new AppError('payload_too_large', `The body is larger than ${limit ?? 'the limit of'} bytes`);
+  }
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+    return new AppError('invalid_request', 'Unsupported body encoding; send UTF-8 JSON');
+  }
+  return undefined;
+}

@@ -1,0 +1,54 @@
+import type { Request, Response } from 'express';
+import type { HeartbeatTicker } from '../streaming/heartbeat-ticker';
+import { SseWriter } from '../streaming/sse-writer';
+import type { Run } from '../streaming/run';
+import { isTerminal } from '../streaming/run-events';
+import type { RunAttendance } from '../streaming/sse-limiter';
+
+export interface StreamRunOptions {
+  heartbeat: HeartbeatTicker;
+  /** Who keeps count of the run's listeners: the last one leaving starts its grace period. */
+  attendance: RunAttendance;
+  /** Replay only events after this id (Last-Event-ID). */
+  afterId?: number;
+  /** The client is coming back to a run it had left (token or Last-Event-ID). */
+  resume?: boolean;
+}
+
+/**
+ * Streams a run's events (after `afterId`) to an SSE response until its terminal event. A client
+ * that leaves before the end stops listening; the attendance decides what happens to the run
+ * (it outlives its last listener by a grace period, then is cancelled).
+ */
+export function streamRunToResponse(req: Request, res: Response, run: Run, options: StreamRunOptions): void {
+  options.attendance.attach(run, { resume: options.resume });
+  // A client can hang up while the chat was being opened; its `close` has then already fired.
+  if (req.socket.destroyed || res.destroyed) {
+    options.attendance.detach(run);
+    return;
+  }
+  const writer = new SseWriter(res, options.heartbeat);
+  let ended = false;
+  const unsubscribe = run.subscribe((record) => {
+    writer.send(record);
+    if (isTerminal(record.event)) {
+      ended = true;
+      writer.end();
+    }
+  }, options.afterId ?? 0);
+  res.on('close', () => {
+    unsubscribe();
+    if (!ended) {
+      req.log?.info({ runId: run.id }, 'client left before the run ended');
+      options.attendance.detach(run);
+    }
+  });
+}
+
+/** The id a reconnecting EventSource sends (`Last-Event-ID`, or `?lastEventId=` for clients that cannot set headers). */
+export function lastEventId(req: Request): number {
+  const raw =
+    req.get('last-event-id') ??
+    (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
+  return raw !== undefined && /^\d{1,15}$/.test(raw.trim()) ? Number(raw.trim()) : 0;
+}

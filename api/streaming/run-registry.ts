@@ -1,0 +1,44 @@
+import type { Clock, TimerHandle } from '../clock';
+import { Run } from './run';
+
+/**
+ * The runs this process knows: live ones, and finished ones kept replayable for a retention time.
+ */
+export class RunRegistry {
+  private readonly runs = new Map<string, Run>();
+  private readonly expiry = new Map<string, TimerHandle>();
+
+  constructor(private readonly options: { clock: Clock; retentionMs: number; maxEventsPerRun: number }) {}
+
+  create(conversationId: string, userId: string): Run {
+    const run = new Run(conversationId, userId, this.options.maxEventsPerRun);
+    this.runs.set(run.id, run);
+    void run.finished.then(() => {
+      const timer = this.options.clock.setTimeout(() => {
+        this.runs.delete(run.id);
+        this.expiry.delete(run.id);
+      }, this.options.retentionMs);
+      this.expiry.set(run.id, timer);
+    });
+    return run;
+  }
+
+  get(runId: string): Run | undefined {
+    return this.runs.get(runId);
+  }
+
+  /** Runs not yet finished. */
+  active(): Run[] {
+    return [...this.runs.values()].filter((run) => !run.isFinished);
+  }
+
+  size(): number {
+    return this.runs.size;
+  }
+
+  clear(): void {
+    for (const timer of this.expiry.values()) this.options.clock.clearTimeout(timer);
+    this.expiry.clear();
+    this.runs.clear();
+  }
+}

@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../errors';
+import { isTerminal, type RunEvent, type RunEventMap, type RunEventName } from './run-events';
+
+export type RunListener = (event: RunEvent) => void;
+
+/**
+ * One chat turn in progress: its cancellation signal and the log of its events (ids 1, 2, 3 …),
+ * so any number of listeners can follow it and a listener that reconnects can replay what it missed.
+ */
+export class Run {
+  readonly id: string = randomUUID();
+  readonly controller = new AbortController();
+  private readonly log: RunEvent[] = [];
+  private readonly listeners = new Set<RunListener>();
+  private nextId = 1;
+  private terminal?: RunEvent;
+  private droppedThrough = 0;
+  private resolveFinished!: (event: RunEvent) => void;
+  /** Resolves with the run's last event (`done` or `error`). */
+  readonly finished = new Promise<RunEvent>((resolve) => (this.resolveFinished = resolve));
+
+  constructor(
+    readonly conversationId: string,
+    readonly userId: string,
+    private readonly maxEvents = 5000,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get isFinished(): boolean {
+    return this.terminal !== undefined;
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  /** Appends an event and hands it to every listener; events after the terminal one are ignored. */
+  emit<K extends RunEventName>(event: K, data: RunEventMap[K]): void {
+    if (this.terminal) return;
+    const record = { id: this.nextId++, event, data } as RunEvent;
+    // A `queued` event supersedes the one before it: a run waiting for minutes is told its place
+    // every few seconds, and only the latest place matters to a client that replays the log.
+    if (event === 'queued' && this.log.at(-1)?.event === 'queued') this.log.pop();
+    this.log.push(record);
+    if (this.log.length > this.maxEvents) {
+      // Bounded memory: the oldest events go first; a replay from before them starts at the oldest kept.
+      this.droppedThrough = this.log.shift()!.id;
+    }
+    if (isTerminal(event)) {
+      this.terminal = record;
+      this.resolveFinished(record);
+    }
+    for (const listener of [...this.listeners]) listener(record);
+  }
+
+  /** Replays events after `afterId`, then follows live ones. Returns the unsubscribe function. */
+  subscribe(listener: RunListener, afterId = 0): () => void {
+    for (const record of this.log) if (record.id > Math.max(afterId, this.droppedThrough)) listener(record);
+    if (this.terminal) return () => undefined;
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Stops the run's work; the orchestrator turns the abort into the run's `error` event. */
+  cancel(reason: AppError = new AppError('cancelled')): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  events(): readonly RunEvent[] {
+    return this.log;
+  }
+}
