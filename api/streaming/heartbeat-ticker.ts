@@ -1,0 +1,63 @@
+import type { Clock, TimerHandle } from '../clock';
+
+/** Something that can be sent a heartbeat; SseWriter is one. */
+export interface HeartbeatTarget {
+  heartbeat(): void;
+}
+
+/**
+ * One timer for every open stream's heartbeat. Ten thousand idle streams would otherwise hold ten
+ * thousand intervals; here each stream costs one Set entry, and a tick pings all of them. A stream
+ * opened mid-interval gets its first ping within one interval, never later.
+ */
+export class HeartbeatTicker {
+  private readonly targets = new Set<HeartbeatTarget>();
+  private timer?: TimerHandle;
+  private closed = false;
+
+  constructor(private readonly options: { clock: Clock; intervalMs: number }) {}
+
+  get intervalMs(): number {
+    return this.options.intervalMs;
+  }
+
+  /** Streams currently registered (open SSE responses). */
+  get size(): number {
+    return this.targets.size;
+  }
+
+  add(target: HeartbeatTarget): void {
+    if (this.closed) return;
+    this.targets.add(target);
+    this.arm();
+  }
+
+  delete(target: HeartbeatTarget): void {
+    this.targets.delete(target);
+    // No streams, no timer: an idle server has nothing ticking.
+    if (this.targets.size === 0) this.disarm();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.targets.clear();
+    this.disarm();
+  }
+
+  private arm(): void {
+    if (this.timer || this.closed) return;
+    this.timer = this.options.clock.setTimeout(() => this.tick(), this.options.intervalMs);
+  }
+
+  private disarm(): void {
+    if (this.timer) this.options.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private tick(): void {
+    this.timer = undefined;
+    // Deleting from a Set while iterating it is safe, so a target that closes while pinged needs no copy.
+    for (const target of this.targets) target.heartbeat();
+    if (this.targets.size > 0) this.arm();
+  }
+}

@@ -1,0 +1,364 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock, TimerHandle } from '../clock';
+import { AppError, toAppError } from '../errors';
+import type { Logger } from '../logger';
+import type { Run } from './run';
+import { WaitEstimator } from './wait-estimator';
+
+export interface SseLimiterOptions {
+  clock: Clock;
+  /** Runs served (orchestrator running) at once: SSE_MAX_CONCURRENT. */
+  maxConcurrent: number;
+  /** Runs waiting for a slot, at most: SSE_QUEUE_MAX. 0 = no waiting line. */
+  queueMax: number;
+  /** How long a waiting run outlives its last listener (its token stays valid): SSE_TOKEN_GRACE_MS. */
+  tokenGraceMs: number;
+  /** How long a started run outlives its last listener: SSE_RESUME_GRACE_MS. */
+  resumeGraceMs: number;
+  /** A waiting stream is told its place at least this often, ms. */
+  refreshMs?: number;
+  /** Assumed slot hold time before any run has been measured, ms. */
+  priorRunMs?: number;
+  logger?: Logger;
+}
+
+/** GET /api/sse/status, less `openStreams` (the heartbeat ticker knows those). */
+export interface SseLimiterStats {
+  active: number;
+  max: number;
+  waiting: number;
+  /** Runs that got a slot. */
+  totalServed: number;
+  /** Mean of the waits that really happened, for runs that went through the line, ms. */
+  averageWaitMs: number;
+  /** What a chat arriving now would be told, ms (0 when a slot is free). */
+  currentEstimatedWaitMs: number;
+  /** The measured mean slot hold time behind the estimates, ms. */
+  meanRunMs: number;
+  /** Clients that came back (token or Last-Event-ID) to a run they had left. */
+  resumes: number;
+  /** Runs cancelled while waiting or streaming (client gone past the grace, shutdown, JSON client left…). */
+  cancellations: number;
+  /** Chats refused with 503 because the line was full. */
+  refused: number;
+}
+
+export interface Admission {
+  token: string;
+  /** 0 when the run started at once, else its place in the line (1 = next). */
+  position: number;
+  estimatedWaitMs: number;
+}
+
+/** Who follows a run: the stream routes report listeners coming and going. */
+export interface RunAttendance {
+  /** A stream started following `run`; `resume` when it is a client coming back to it. */
+  attach(run: Run, options?: { resume?: boolean }): void;
+  /** A stream stopped following `run`; the last one leaving starts the grace period. */
+  detach(run: Run): void;
+}
+
+interface Entry {
+  readonly run: Run;
+  readonly start: () => Promise<void>;
+  readonly token: string;
+  readonly enqueuedAt: number;
+  startedAt?: number;
+  /** The position last told to the stream (0 = never queued). */
+  toldPosition: number;
+  readonly onAbort: () => void;
+}
+
+const DEFAULT_REFRESH_MS = 3000;
+const DEFAULT_PRIOR_RUN_MS = 30_000;
+
+/**
+ * SSE admission: at most `maxConcurrent` runs are served at once; later ones wait in a bounded FIFO
+ * line, are told `queued {position, estimatedWaitMs, token}` whenever their place changes and every
+ * `refreshMs`, and start the moment a slot frees. Past the line's bound a chat is refused before any
+ * stream (AppError overloaded, with Retry-After). It also keeps the grace periods of unattended runs:
+ * a run nobody follows any more is cancelled once its grace is over, which frees its place or slot.
+ *
+ * Everything is driven by the run's own signals (abort, finished), so a run leaves the line or its
+ * slot exactly once however it ends. Time comes from the injected clock.
+ */
+export class SseLimiter implements RunAttendance {
+  /** Waiting entries in arrival order (Map keeps insertion order; deletes are O(1)). */
+  private readonly line = new Map<string, Entry>();
+  private readonly active = new Set<Entry>();
+  /** Every entry not finished yet, by token (waiting and started runs both resume by token) and by run id. */
+  private readonly byToken = new Map<string, Entry>();
+  private readonly byRun = new Map<string, Entry>();
+  private readonly abandonTimers = new Map<string, TimerHandle>();
+  private readonly estimator: WaitEstimator;
+  private readonly refreshMs: number;
+  private refreshTimer?: TimerHandle;
+  private flushPending = false;
+  private closed = false;
+  private counters = { totalServed: 0, waited: 0, totalWaitMs: 0, resumes: 0, cancellations: 0, refused: 0 };
+
+  constructor(private readonly options: SseLimiterOptions) {
+    if (!Number.isInteger(options.maxConcurrent) || options.maxConcurrent < 1) {
+      throw new RangeError(
+        `SseLimiter: maxConcurrent must be a positive integer, got ${options.maxConcurrent}`,
+      );
+    }
+    this.refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
+    this.estimator = new WaitEstimator({
+      slots: options.maxConcurrent,
+      priorRunMs: options.priorRunMs ?? DEFAULT_PRIOR_RUN_MS,
+    });
+  }
+
+  /**
+   * Throws before any work is done when a new chat could be neither served nor queued: overloaded
+   * (with retryAfterMs and the estimated wait) when the line is full, shutting_down after close().
+   */
+  assertRoom(): void {
+    if (this.closed) throw new AppError('shutting_down');
+    if (this.active.size < this.options.maxConcurrent || this.line.size < this.options.queueMax) return;
+    this.counters.refused++;
+    throw this.overloaded();
+  }
+
+  /**
+   * Serves `run` now (calling `start`) or puts it at the end of the line and tells it `queued`.
+   * Throws like assertRoom when there is no room (the caller then cancels the run). A run that
+   * is already cancelled is not admitted: its own error event ends it.
+   */
+  admit(run: Run, start: () => Promise<void>): Admission {
+    this.assertRoom();
+    const token = randomBytes(18).toString('base64url');
+    if (run.signal.aborted || run.isFinished) return { token, position: 0, estimatedWaitMs: 0 };
+    const entry: Entry = {
+      run,
+      start,
+      token,
+      enqueuedAt: this.options.clock.now(),
+      toldPosition: 0,
+      onAbort: () => this.onAbort(entry),
+    };
+    this.byToken.set(token, entry);
+    this.byRun.set(run.id, entry);
+    run.signal.addEventListener('abort', entry.onAbort, { once: true });
+    void run.finished.then(() => this.onFinished(entry));
+
+    if (this.line.size === 0 && this.active.size < this.options.maxConcurrent) {
+      this.startEntry(entry);
+      return { token, position: 0, estimatedWaitMs: 0 };
+    }
+    this.line.set(token, entry);
+    const position = this.line.size;
+    this.tell(entry, position);
+    this.armRefresh();
+    return { token, position, estimatedWaitMs: this.estimator.estimate(position) };
+  }
+
+  /**
+   * The run a queue token belongs to, while it is not finished and it is `userId`'s; undefined
+   * otherwise (unknown, expired, or someone else's token are alike to the caller).
+   */
+  findByToken(token: string, userId: string): Run | undefined {
+    const entry = this.byToken.get(token);
+    if (!entry || entry.run.userId !== userId || entry.run.isFinished || entry.run.signal.aborted)
+      return undefined;
+    return entry.run;
+  }
+
+  /** 1-based place of a waiting run; 0 when it is not waiting. O(position). */
+  positionOf(run: Run): number {
+    let position = 0;
+    for (const entry of this.line.values()) {
+      position++;
+      if (entry.run === run) return position;
+    }
+    return 0;
+  }
+
+  attach(run: Run, options: { resume?: boolean } = {}): void {
+    const timer = this.abandonTimers.get(run.id);
+    if (timer) {
+      this.options.clock.clearTimeout(timer);
+      this.abandonTimers.delete(run.id);
+    }
+    if ((timer || options.resume) && !run.isFinished) this.counters.resumes++;
+  }
+
+  detach(run: Run): void {
+    if (run.isFinished || run.signal.aborted || run.listenerCount > 0 || this.abandonTimers.has(run.id))
+      return;
+    const entry = this.byRun.get(run.id);
+    const waiting = entry !== undefined && this.line.has(entry.token);
+    const graceMs = waiting ? this.options.tokenGraceMs : this.options.resumeGraceMs;
+    if (graceMs <= 0) {
+      this.abandon(run, graceMs);
+      return;
+    }
+    this.abandonTimers.set(
+      run.id,
+      this.options.clock.setTimeout(() => {
+        this.abandonTimers.delete(run.id);
+        this.abandon(run, graceMs);
+      }, graceMs),
+    );
+  }
+
+  stats(): SseLimiterStats {
+    const { totalServed, waited, totalWaitMs, resumes, cancellations, refused } = this.counters;
+    const full = this.active.size >= this.options.maxConcurrent;
+    return {
+      active: this.active.size,
+      max: this.options.maxConcurrent,
+      waiting: this.line.size,
+      totalServed,
+      averageWaitMs: waited === 0 ? 0 : Math.round(totalWaitMs / waited),
+      currentEstimatedWaitMs: full ? this.estimator.estimate(this.line.size + 1) : 0,
+      meanRunMs: Math.round(this.estimator.meanRunMs),
+      resumes,
+      cancellations,
+      refused,
+    };
+  }
+
+  /**
+   * Stops admitting and dispatching (shutdown). Runs are not cancelled here: the owner cancels
+   * them (shutting_down), and each leaves the line through its abort signal.
+   */
+  close(): void {
+    this.closed = true;
+    if (this.refreshTimer) this.options.clock.clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    for (const timer of this.abandonTimers.values()) this.options.clock.clearTimeout(timer);
+    this.abandonTimers.clear();
+  }
+
+  private abandon(run: Run, graceMs: number): void {
+    if (run.isFinished || run.listenerCount > 0) return;
+    this.options.logger?.info({ runId: run.id, graceMs }, 'nobody resumed the run: cancelling it');
+    run.cancel(new AppError('cancelled', `Nobody followed the run for ${graceMs} ms; it was cancelled`));
+  }
+
+  private startEntry(entry: Entry): void {
+    const now = this.options.clock.now();
+    this.line.delete(entry.token);
+    this.active.add(entry);
+    entry.startedAt = now;
+    this.counters.totalServed++;
+    if (entry.toldPosition > 0) {
+      this.counters.waited++;
+      this.counters.totalWaitMs += now - entry.enqueuedAt;
+    }
+    entry.start().catch((error: unknown) => {
+      // start() should end the run itself; if it throws instead, end it here so the slot is freed.
+      this.options.logger?.error({ err: error, runId: entry.run.id }, 'a run failed to start');
+      if (!entry.run.isFinished) entry.run.emit('error', toAppError(error).toBody().error);
+    });
+  }
+
+  private onAbort(entry: Entry): void {
+    // Aborting a run that already completed changes nothing; its `finished` handler releases it.
+    // (A run cancelled before it started may already carry its `error` event: that one counts.)
+    if (entry.run.events().at(-1)?.event === 'done') return;
+    if (this.line.delete(entry.token)) {
+      this.counters.cancellations++;
+      this.scheduleFlush();
+    } else if (this.active.has(entry)) {
+      this.counters.cancellations++;
+      // The slot goes to the next in line at once; the cancelled run winds down on its own.
+      this.release(entry);
+    }
+  }
+
+  private onFinished(entry: Entry): void {
+    entry.run.signal.removeEventListener('abort', entry.onAbort);
+    this.byToken.delete(entry.token);
+    this.byRun.delete(entry.run.id);
+    const timer = this.abandonTimers.get(entry.run.id);
+    if (timer) this.options.clock.clearTimeout(timer);
+    this.abandonTimers.delete(entry.run.id);
+    if (this.line.delete(entry.token)) this.scheduleFlush();
+    this.release(entry);
+  }
+
+  private release(entry: Entry): void {
+    if (!this.active.delete(entry)) return;
+    this.estimator.recordRun(this.options.clock.now() - (entry.startedAt ?? this.options.clock.now()));
+    this.dispatch();
+  }
+
+  /** Fills free slots from the head of the line. */
+  private dispatch(): void {
+    if (this.closed) return;
+    let started = false;
+    while (this.active.size < this.options.maxConcurrent && this.line.size > 0) {
+      const next: Entry = this.line.values().next().value!;
+      if (next.run.signal.aborted || next.run.isFinished) {
+        this.line.delete(next.token);
+        continue;
+      }
+      this.startEntry(next);
+      started = true;
+    }
+    if (started) this.scheduleFlush();
+  }
+
+  /**
+   * Positions changed: tell the line once, after the current burst of changes (a shutdown that
+   * cancels thousands of waiting runs in one loop costs one pass, not one per run).
+   */
+  private scheduleFlush(): void {
+    if (this.flushPending || this.closed) return;
+    this.flushPending = true;
+    queueMicrotask(() => {
+      this.flushPending = false;
+      this.flush(false);
+    });
+  }
+
+  /** Tells each waiting run its place: those whose place changed, or all of them when `everyone`. */
+  private flush(everyone: boolean): void {
+    if (this.closed) return;
+    let position = 0;
+    for (const entry of this.line.values()) {
+      position++;
+      if (everyone || entry.toldPosition !== position) this.tell(entry, position);
+    }
+    if (this.line.size === 0 && this.refreshTimer) {
+      this.options.clock.clearTimeout(this.refreshTimer);
+      this.refreshTimer = undefined;
+    }
+  }
+
+  private tell(entry: Entry, position: number): void {
+    entry.toldPosition = position;
+    entry.run.emit('queued', {
+      position,
+      estimatedWaitMs: this.estimator.estimate(position),
+      token: entry.token,
+    });
+  }
+
+  /** One timer for the whole line: every refreshMs each waiting stream hears its place and estimate. */
+  private armRefresh(): void {
+    if (this.refreshTimer || this.closed) return;
+    this.refreshTimer = this.options.clock.setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.flush(true);
+      if (this.line.size > 0) this.armRefresh();
+    }, this.refreshMs);
+  }
+
+  private overloaded(): AppError {
+    const estimatedWaitMs = this.estimator.estimate(this.line.size + 1);
+    const retryAfterMs = Math.max(1000, this.estimator.slotIntervalMs());
+    return new AppError(
+      'overloaded',
+      `All ${this.options.maxConcurrent} streams are busy and the waiting line is full ` +
+        `(${this.line.size} waiting); the estimated wait is ${Math.ceil(estimatedWaitMs / 1000)} s, retry later`,
+      {
+        retryAfterMs,
+        details: { estimatedWaitMs, waiting: this.line.size, max: this.options.maxConcurrent },
+      },
+    );
+  }
+}

@@ -1,0 +1,36 @@
+import type { Config } from '../../config';
+import type { Clock } from '../clock';
+import type { Logger } from '../logger';
+import { HeartbeatTicker } from './heartbeat-ticker';
+import { SseLimiter, type SseLimiterStats } from './sse-limiter';
+
+/** The SSE layer's shared parts, built once by the composition root and handed to the routes. */
+export interface SseStreaming {
+  limiter: SseLimiter;
+  heartbeat: HeartbeatTicker;
+  /** GET /api/sse/status. */
+  status(): SseLimiterStats & { openStreams: number };
+  /** Stops admitting and ticking (shutdown); runs are cancelled by their owner. */
+  close(): void;
+}
+
+export function createSseStreaming(config: Config, deps: { clock: Clock; logger?: Logger }): SseStreaming {
+  const limiter = new SseLimiter({
+    clock: deps.clock,
+    maxConcurrent: config.sse.maxConcurrent,
+    queueMax: config.sse.queueMax,
+    tokenGraceMs: config.sse.tokenGraceMs,
+    resumeGraceMs: config.sse.resumeGraceMs,
+    logger: deps.logger,
+  });
+  const heartbeat = new HeartbeatTicker({ clock: deps.clock, intervalMs: config.sse.heartbeatMs });
+  return {
+    limiter,
+    heartbeat,
+    status: () => ({ ...limiter.stats(), openStreams: heartbeat.size }),
+    close() {
+      limiter.close();
+      heartbeat.close();
+    },
+  };
+}

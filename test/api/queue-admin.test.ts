@@ -1,0 +1,142 @@
+import request from 'supertest';
+import { openSse } from '../helpers/sse-client';
+import { startTestTroupe, type TestTroupe } from '../helpers/test-server';
+
+const TOKEN = 'test-admin-token';
+
+async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe('queue monitoring and emergency controls', () => {
+  let troupe: TestTroupe;
+  beforeAll(async () => {
+    troupe = await startTestTroupe({ ADMIN_TOKEN: TOKEN, LLM_MAX_CONCURRENT: '1', SIM_LATENCY_MS: '400' });
+  });
+  afterAll(() => troupe.stop());
+
+  test('GET /api/queue/status has every field of the brief, plus paused and byAgent', async () => {
+    const response = await request(troupe.url).get('/api/queue/status').expect(200);
+    expect(response.body).toMatchObject({ status: 'running', timestamp: expect.any(String) });
+    for (const field of [
+      'queueLength', 'activeRequests', 'totalProcessed', 'totalSuccess', 'totalFailed', 'totalTimeout',
+      'averageWaitTime', 'averageProcessTime', 'p95WaitTime', 'p95ProcessTime', 'currentRPM', 'maxRPM',
+      'currentConcurrency', 'maxConcurrency', 'utilizationRate', 'paused', 'byAgent', 'effective',
+    ]) {
+      expect(response.body.queue).toHaveProperty(field);
+    }
+    expect(response.body.queue.utilizationRate).toMatch(/^\d+%$/);
+    expect(Object.keys(response.body.queue.byAgent).sort()).toEqual(['critic', 'host', 'planner', 'reporter']);
+    expect(response.body.queue.maxConcurrency).toBe(1);
+    expect(response.body.queue.maxRPM).toBe(500);
+  });
+
+  test('pause, resume and clear need the admin token', async () => {
+    for (const [method, path] of [['post', '/api/queue/pause'], ['post', '/api/queue/resume'], ['delete', '/api/queue/clear']] as const) {
+      const missing = await request(troupe.url)[method](path).expect(401);
+      expect(missing.body.error.code).toBe('unauthorized');
+      expect(missing.body.error.message).toMatch(/ADMIN_TOKEN/);
+      await request(troupe.url)[method](path).set('Authorization', 'Bearer wrong').expect(401);
+    }
+  });
+
+  test('pause holds queued calls, resume lets them run to completion', async () => {
+    await request(troupe.url).post('/api/queue/pause').set('Authorization', `Bearer ${TOKEN}`).expect(200);
+    const stream = await openSse(`${troupe.url}/api/chat`, { body: { message: 'paused question', mode: 'single' } });
+    const items = await eventually(async () => {
+      const response = await request(troupe.url).get('/api/queue/items').expect(200);
+      return response.body.items.length > 0 ? response.body.items : undefined;
+    });
+    expect(items[0]).toMatchObject({ agentType: 'reporter', userId: 'anonymous', state: 'queued', waitedMs: expect.any(Number) });
+    const status = await request(troupe.url).get('/api/queue/status').expect(200);
+    expect(status.body).toMatchObject({ status: 'paused', queue: { paused: true, activeRequests: 0 } });
+    expect(stream.events.some((event) => event.event === 'delta')).toBe(false);
+
+    await request(troupe.url).post('/api/queue/resume').set('Authorization', `Bearer ${TOKEN}`).expect(200);
+    await stream.ended;
+    expect(stream.events.at(-1)?.event).toBe('done');
+  });
+
+  test('clear fails every queued call with queue_cleared, which reaches its client', async () => {
+    const first = await openSse(`${troupe.url}/api/chat`, { body: { message: 'first', mode: 'single' } });
+    await first.waitFor((event) => event.event === 'agent_start');
+    // With one slot, these two wait in the queue behind the first.
+    const waiting = [
+      await openSse(`${troupe.url}/api/chat`, { body: { message: 'second', mode: 'single' } }),
+      await openSse(`${troupe.url}/api/chat`, { body: { message: 'third', mode: 'single' } }),
+    ];
+    await eventually(async () => {
+      const response = await request(troupe.url).get('/api/queue/status').expect(200);
+      return response.body.queue.queueLength >= 2 ? true : undefined;
+    });
+    const cleared = await request(troupe.url).delete('/api/queue/clear').set('Authorization', `Bearer ${TOKEN}`).expect(200);
+    expect(cleared.body.cleared).toBe(2);
+    for (const stream of waiting) {
+      await stream.ended;
+      expect(stream.events.at(-1)).toMatchObject({ event: 'error', data: { code: 'queue_cleared' } });
+    }
+    await first.ended;
+    expect(first.events.at(-1)?.event).toBe('done');
+  });
+});
+
+describe('admin endpoints without ADMIN_TOKEN', () => {
+  let troupe: TestTroupe;
+  beforeAll(async () => {
+    troupe = await startTestTroupe();
+  });
+  afterAll(() => troupe.stop());
+
+  test('answer 403 naming ADMIN_TOKEN', async () => {
+    const response = await request(troupe.url).post('/api/queue/pause').expect(403);
+    expect(response.body.error).toEqual({ code: 'forbidden', message: expect.stringMatching(/ADMIN_TOKEN/) });
+  });
+
+  test('health answers in the brief shape, with liveness apart', async () => {
+    const response = await request(troupe.url).get('/api/health').expect(200);
+    expect(response.body).toMatchObject({
+      status: 'healthy',
+      services: {
+        llmQueue: { status: 'healthy', circuit: 'closed' },
+        database: { status: 'healthy' },
+        tools: { status: 'healthy', tools: { search_web: 'healthy' } },
+      },
+      metrics: {
+        activeUsers: 0,
+        queueLength: 0,
+        cpu: expect.any(Object),
+        memory: { rssMB: expect.any(Number) },
+      },
+    });
+    await request(troupe.url).get('/api/health/live').expect(200, /"status":"ok"/);
+  });
+
+  test('health is unhealthy with 503 when the store cannot answer', async () => {
+    const original = troupe.store.ping.bind(troupe.store);
+    troupe.store.ping = () => Promise.reject(new Error('disk gone'));
+    try {
+      const response = await request(troupe.url).get('/api/health').expect(503);
+      expect(response.body.status).toBe('unhealthy');
+      expect(response.body.services.database).toMatchObject({ status: 'unhealthy', error: 'disk gone' });
+    } finally {
+      troupe.store.ping = original;
+    }
+  });
+
+  test('GET /metrics serves Prometheus text with the scheduler and tool series', async () => {
+    await request(troupe.url).post('/api/chat').set('Accept', 'application/json').send({ message: 'count me', mode: 'single' }).expect(200);
+    const response = await request(troupe.url).get('/metrics').expect(200).expect('Content-Type', /text\/plain/);
+    expect(response.text).toMatch(/^troupe_llm_starts_total\{agent="reporter"\} [1-9]/m);
+    expect(response.text).toMatch(/^troupe_llm_queue_length 0$/m);
+    expect(response.text).toMatch(/^troupe_llm_wait_seconds_count\{agent="reporter"\} [1-9]/m);
+    expect(response.text).toMatch(/^troupe_llm_effective_limit\{limit="rpm"\} 500$/m);
+    expect(response.text).toMatch(/troupe_llm_provider_429_total/);
+    expect(response.text).toMatch(/troupe_tool_circuit_open\{tool="search_web"\} 0/);
+  });
+});

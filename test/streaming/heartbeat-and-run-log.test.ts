@@ -1,0 +1,84 @@
+import { ManualClock } from '../../api/clock';
+import { HeartbeatTicker } from '../../api/streaming/heartbeat-ticker';
+import { Run } from '../../api/streaming/run';
+import { RunRegistry } from '../../api/streaming/run-registry';
+
+describe('HeartbeatTicker', () => {
+  test('one timer pings every registered stream each interval, and disarms when none is left', () => {
+    const clock = new ManualClock();
+    const ticker = new HeartbeatTicker({ clock, intervalMs: 1000 });
+    const pings = { a: 0, b: 0 };
+    const a = { heartbeat: () => pings.a++ };
+    const b = { heartbeat: () => pings.b++ };
+    ticker.add(a);
+    ticker.add(b);
+    expect(clock.pendingTimers()).toBe(1);
+    clock.advance(1000);
+    expect(pings).toEqual({ a: 1, b: 1 });
+    ticker.delete(a);
+    clock.advance(2000);
+    expect(pings).toEqual({ a: 1, b: 3 });
+    ticker.delete(b);
+    expect(clock.pendingTimers()).toBe(0);
+    expect(ticker.size).toBe(0);
+  });
+
+  test('a stream that closes while being pinged does not disturb the others', () => {
+    const clock = new ManualClock();
+    const ticker = new HeartbeatTicker({ clock, intervalMs: 500 });
+    let later = 0;
+    const closing = { heartbeat: () => ticker.delete(closing) };
+    ticker.add(closing);
+    ticker.add({ heartbeat: () => later++ });
+    clock.advance(1000);
+    expect(later).toBe(2);
+    expect(ticker.size).toBe(1);
+  });
+});
+
+describe('Run log', () => {
+  test('a listener that resumes after any id receives every later event exactly once', () => {
+    const run = new Run('c', 'u', 1000);
+    run.emit('run', { runId: run.id, conversationId: 'c' });
+    for (let i = 0; i < 5; i++) run.emit('delta', { agent: 'host', text: `t${i}` });
+    const seen: number[] = [];
+    run.subscribe((record) => seen.push(record.id), 3);
+    run.emit('delta', { agent: 'host', text: 'live' });
+    expect(seen).toEqual([4, 5, 6, 7]);
+  });
+
+  test('successive `queued` events replace each other in the log, ids still increasing', () => {
+    const run = new Run('c', 'u', 1000);
+    run.emit('run', { runId: run.id, conversationId: 'c' });
+    for (let position = 5; position >= 1; position--)
+      run.emit('queued', { position, estimatedWaitMs: position, token: 't' });
+    run.emit('agent_start', { agent: 'host' });
+    expect(run.events().map((record) => [record.id, record.event])).toEqual([
+      [1, 'run'],
+      [6, 'queued'],
+      [7, 'agent_start'],
+    ]);
+  });
+
+  test('the log is bounded: the oldest events go first', () => {
+    const run = new Run('c', 'u', 10);
+    for (let i = 0; i < 25; i++) run.emit('delta', { agent: 'host', text: String(i) });
+    expect(run.events()).toHaveLength(10);
+    const seen: number[] = [];
+    run.subscribe((record) => seen.push(record.id));
+    expect(seen[0]).toBe(16);
+  });
+
+  test('a finished run stays replayable for the retention time, then is forgotten', async () => {
+    const clock = new ManualClock();
+    const registry = new RunRegistry({ clock, retentionMs: 60_000, maxEventsPerRun: 100 });
+    const run = registry.create('c', 'u');
+    run.emit('error', { code: 'cancelled', message: 'x' });
+    await run.finished;
+    await Promise.resolve();
+    clock.advance(59_999);
+    expect(registry.get(run.id)).toBe(run);
+    clock.advance(1);
+    expect(registry.get(run.id)).toBeUndefined();
+  });
+});

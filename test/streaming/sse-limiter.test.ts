@@ -1,0 +1,307 @@
+import { ManualClock, flushMicrotasks } from '../../api/clock';
+import { AppError } from '../../api/errors';
+import { Run } from '../../api/streaming/run';
+import type { RunEvent } from '../../api/streaming/run-events';
+import { SseLimiter, type SseLimiterOptions } from '../../api/streaming/sse-limiter';
+
+const usage = { promptTokens: 1, completionTokens: 1 };
+
+/** A run as ChatService makes it: `run` first, an error event when cancelled before it started. */
+function makeRun(userId = 'u1'): { run: Run; start: jest.Mock<Promise<void>, []>; started: () => boolean } {
+  const run = new Run('c-' + userId, userId, 100);
+  run.emit('run', { runId: run.id, conversationId: run.conversationId });
+  let started = false;
+  run.signal.addEventListener('abort', () => {
+    const reason = run.signal.reason as AppError;
+    run.emit('error', reason.toBody().error);
+  });
+  const start = jest.fn(async () => {
+    started = true;
+  });
+  return { run, start, started: () => started };
+}
+
+function finish(run: Run): void {
+  run.emit('done', {
+    conversationId: run.conversationId,
+    messageId: 'm',
+    answer: 'ok',
+    usage,
+    timings: { totalMs: 1, queueWaitMs: 0 },
+  });
+}
+
+function queuedEvents(run: Run): Array<Extract<RunEvent, { event: 'queued' }>> {
+  return run.events().filter((record) => record.event === 'queued') as Array<
+    Extract<RunEvent, { event: 'queued' }>
+  >;
+}
+
+/** Collects every `queued` event a run emits, even those its log later supersedes. */
+function recordQueued(run: Run): Array<{ position: number; estimatedWaitMs: number; token: string }> {
+  const seen: Array<{ position: number; estimatedWaitMs: number; token: string }> = [];
+  run.subscribe((record) => {
+    if (record.event === 'queued') seen.push(record.data);
+  });
+  return seen;
+}
+
+function makeLimiter(clock: ManualClock, overrides: Partial<SseLimiterOptions> = {}): SseLimiter {
+  return new SseLimiter({
+    clock,
+    maxConcurrent: 2,
+    queueMax: 3,
+    tokenGraceMs: 5000,
+    resumeGraceMs: 8000,
+    refreshMs: 3000,
+    priorRunMs: 10_000,
+    ...overrides,
+  });
+}
+
+describe('SseLimiter admission', () => {
+  test('serves up to maxConcurrent at once, queues the rest with positions and estimates, starts them FIFO', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { queueMax: 10 });
+    const chats = Array.from({ length: 5 }, () => makeRun());
+    const admissions = chats.map(({ run, start }) => limiter.admit(run, start));
+
+    expect(admissions.map((admission) => admission.position)).toEqual([0, 0, 1, 2, 3]);
+    expect(chats.map((chat) => chat.started())).toEqual([true, true, false, false, false]);
+    // ceil(position / 2) × the 10 s prior.
+    expect(admissions.map((admission) => admission.estimatedWaitMs)).toEqual([0, 0, 10_000, 10_000, 20_000]);
+    expect(queuedEvents(chats[2].run)[0].data).toEqual({
+      position: 1,
+      estimatedWaitMs: 10_000,
+      token: admissions[2].token,
+    });
+    expect(queuedEvents(chats[0].run)).toHaveLength(0);
+    expect(limiter.stats()).toMatchObject({
+      active: 2,
+      max: 2,
+      waiting: 3,
+      totalServed: 2,
+      currentEstimatedWaitMs: 20_000,
+    });
+
+    clock.advance(4000);
+    finish(chats[1].run);
+    await flushMicrotasks();
+    expect(chats.map((chat) => chat.started())).toEqual([true, true, true, false, false]);
+    clock.advance(2000);
+    finish(chats[0].run);
+    await flushMicrotasks();
+    expect(chats.map((chat) => chat.started())).toEqual([true, true, true, true, false]);
+    expect(limiter.stats()).toMatchObject({ active: 2, waiting: 1, totalServed: 4 });
+    // Waits that really happened: 4 s and 6 s.
+    expect(limiter.stats().averageWaitMs).toBe(5000);
+  });
+
+  test('a waiting run hears its new place when it moves, and its place again every refreshMs', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock);
+    const [first, second, third, fourth] = Array.from({ length: 4 }, () => makeRun());
+    for (const chat of [first, second, third, fourth]) limiter.admit(chat.run, chat.start);
+    const heard = recordQueued(fourth.run);
+    expect(heard.map((data) => data.position)).toEqual([2]);
+
+    finish(first.run);
+    await flushMicrotasks();
+    expect(heard.map((data) => data.position)).toEqual([2, 1]);
+
+    clock.advance(2999);
+    expect(heard).toHaveLength(2);
+    clock.advance(1);
+    expect(heard.map((data) => data.position)).toEqual([2, 1, 1]);
+    clock.advance(3000);
+    expect(heard).toHaveLength(4);
+    // The run log keeps only the latest `queued`: a replay needs the current place, not the history.
+    expect(queuedEvents(fourth.run)).toHaveLength(1);
+    expect(new Set(heard.map((data) => data.token)).size).toBe(1);
+  });
+
+  test('estimates follow measured run durations (EWMA) and the position', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 10 });
+    const first = makeRun();
+    limiter.admit(first.run, first.start);
+    expect(limiter.stats()).toMatchObject({ currentEstimatedWaitMs: 10_000, meanRunMs: 10_000 });
+    clock.advance(2000);
+    finish(first.run);
+    await flushMicrotasks();
+    // The first measurement replaces the prior.
+    expect(limiter.stats().meanRunMs).toBe(2000);
+    const second = makeRun();
+    limiter.admit(second.run, second.start);
+    const third = makeRun();
+    const fourth = makeRun();
+    expect(limiter.admit(third.run, third.start)).toMatchObject({ position: 1, estimatedWaitMs: 2000 });
+    expect(limiter.admit(fourth.run, fourth.start)).toMatchObject({ position: 2, estimatedWaitMs: 4000 });
+    clock.advance(7000);
+    finish(second.run);
+    await flushMicrotasks();
+    // 2000 + 0.2 × (7000 − 2000)
+    expect(limiter.stats().meanRunMs).toBe(3000);
+  });
+
+  test('past the line bound a chat is refused with overloaded, Retry-After and the estimated wait', () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { queueMax: 1 });
+    for (let i = 0; i < 3; i++) {
+      const chat = makeRun();
+      limiter.admit(chat.run, chat.start);
+    }
+    let caught: unknown;
+    try {
+      limiter.assertRoom();
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(AppError);
+    const error = caught as AppError;
+    expect(error.code).toBe('overloaded');
+    expect(error.status).toBe(503);
+    expect(error.retryAfterMs).toBeGreaterThanOrEqual(1000);
+    expect(error.details).toMatchObject({ estimatedWaitMs: 10_000, waiting: 1, max: 2 });
+    expect(error.message).toMatch(/estimated wait is 10 s/);
+    const late = makeRun();
+    expect(() => limiter.admit(late.run, late.start)).toThrow(AppError);
+    expect(late.start).not.toHaveBeenCalled();
+    expect(limiter.stats()).toMatchObject({ refused: 2, waiting: 1 });
+  });
+
+  test('with SSE_QUEUE_MAX=0 there is no line: busy means refused', () => {
+    const limiter = makeLimiter(new ManualClock(), { maxConcurrent: 1, queueMax: 0 });
+    const first = makeRun();
+    limiter.admit(first.run, first.start);
+    expect(() => limiter.assertRoom()).toThrow(expect.objectContaining({ code: 'overloaded' }));
+  });
+
+  test('a run cancelled while waiting leaves the line and those behind move up', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock);
+    const chats = Array.from({ length: 4 }, () => makeRun());
+    for (const chat of chats) limiter.admit(chat.run, chat.start);
+    const heard = recordQueued(chats[3].run);
+    chats[2].run.cancel();
+    await flushMicrotasks();
+    expect(limiter.stats()).toMatchObject({ waiting: 1, cancellations: 1 });
+    expect(heard.at(-1)?.position).toBe(1);
+    finish(chats[0].run);
+    await flushMicrotasks();
+    expect(chats[2].start).not.toHaveBeenCalled();
+    expect(chats[3].started()).toBe(true);
+  });
+
+  test('cancelling a running run frees its slot at once for the next in line', () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock);
+    const chats = Array.from({ length: 3 }, () => makeRun());
+    for (const chat of chats) limiter.admit(chat.run, chat.start);
+    chats[0].run.cancel(new AppError('cancelled'));
+    expect(chats[2].started()).toBe(true);
+    expect(limiter.stats()).toMatchObject({ active: 2, waiting: 0, cancellations: 1 });
+  });
+
+  test('a start() that throws still ends the run and frees the slot', async () => {
+    const limiter = makeLimiter(new ManualClock(), { maxConcurrent: 1 });
+    const broken = makeRun();
+    broken.start.mockRejectedValueOnce(new Error('boom'));
+    const next = makeRun();
+    limiter.admit(broken.run, broken.start);
+    limiter.admit(next.run, next.start);
+    await flushMicrotasks();
+    expect(broken.run.events().at(-1)).toMatchObject({ event: 'error', data: { code: 'internal' } });
+    expect(next.started()).toBe(true);
+  });
+
+  test('close() stops dispatching and refuses new chats with shutting_down', async () => {
+    const limiter = makeLimiter(new ManualClock());
+    const chats = Array.from({ length: 3 }, () => makeRun());
+    for (const chat of chats) limiter.admit(chat.run, chat.start);
+    limiter.close();
+    finish(chats[0].run);
+    await flushMicrotasks();
+    expect(chats[2].started()).toBe(false);
+    expect(() => limiter.assertRoom()).toThrow(expect.objectContaining({ code: 'shutting_down' }));
+    // The owner cancels what is left; the waiting run still leaves the line through its signal.
+    chats[2].run.cancel(new AppError('shutting_down'));
+    expect(limiter.stats().waiting).toBe(0);
+    expect(chats[2].run.events().at(-1)).toMatchObject({ event: 'error', data: { code: 'shutting_down' } });
+  });
+});
+
+describe('SseLimiter tokens and grace periods', () => {
+  test('a waiting run whose client left is cancelled after the token grace, unless it comes back', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock);
+    const chats = Array.from({ length: 4 }, () => makeRun());
+    const admissions = chats.map((chat) => limiter.admit(chat.run, chat.start));
+    const [, , third, fourth] = chats;
+
+    // Both waiting clients leave; the third comes back with its token within the grace.
+    limiter.detach(third.run);
+    limiter.detach(fourth.run);
+    clock.advance(4000);
+    expect(limiter.findByToken(admissions[2].token, 'someone-else')).toBeUndefined();
+    expect(limiter.findByToken('not-a-token', 'u1')).toBeUndefined();
+    expect(limiter.findByToken(admissions[2].token, 'u1')).toBe(third.run);
+    limiter.attach(third.run, { resume: true });
+    clock.advance(1000);
+    expect(fourth.run.signal.aborted).toBe(true);
+    expect(fourth.run.events().at(-1)).toMatchObject({ event: 'error', data: { code: 'cancelled' } });
+    expect(third.run.signal.aborted).toBe(false);
+    expect(limiter.positionOf(third.run)).toBe(1);
+    expect(limiter.findByToken(admissions[3].token, 'u1')).toBeUndefined();
+    expect(limiter.stats()).toMatchObject({ waiting: 1, resumes: 1, cancellations: 1 });
+  });
+
+  test('a started run outlives its last listener by the resume grace, then is cancelled and frees its slot', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock);
+    const chats = Array.from({ length: 3 }, () => makeRun());
+    for (const chat of chats) limiter.admit(chat.run, chat.start);
+    limiter.detach(chats[0].run);
+    clock.advance(7999);
+    expect(chats[0].run.signal.aborted).toBe(false);
+    expect(chats[2].started()).toBe(false);
+    clock.advance(1);
+    expect(chats[0].run.signal.aborted).toBe(true);
+    expect(chats[2].started()).toBe(true);
+  });
+
+  test('a run that still has a listener, or has finished, is never abandoned', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { resumeGraceMs: 0 });
+    const followed = makeRun();
+    limiter.admit(followed.run, followed.start);
+    const unsubscribe = followed.run.subscribe(() => undefined);
+    limiter.detach(followed.run);
+    expect(followed.run.signal.aborted).toBe(false);
+    unsubscribe();
+    finish(followed.run);
+    limiter.detach(followed.run);
+    expect(followed.run.signal.aborted).toBe(false);
+    // With no grace, a run nobody follows is cancelled at once.
+    const alone = makeRun();
+    limiter.admit(alone.run, alone.start);
+    limiter.detach(alone.run);
+    expect(alone.run.signal.aborted).toBe(true);
+  });
+
+  test('a token stays valid after its run starts, and dies with the run', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { maxConcurrent: 1 });
+    const first = makeRun();
+    const second = makeRun('u2');
+    limiter.admit(first.run, first.start);
+    const { token } = limiter.admit(second.run, second.start);
+    finish(first.run);
+    await flushMicrotasks();
+    expect(second.started()).toBe(true);
+    expect(limiter.findByToken(token, 'u2')).toBe(second.run);
+    finish(second.run);
+    await flushMicrotasks();
+    expect(limiter.findByToken(token, 'u2')).toBeUndefined();
+  });
+});
