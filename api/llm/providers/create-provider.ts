@@ -1,0 +1,29 @@
+import { ConfigError } from '../../../config';
+import type { Config } from '../../../config';
+import { systemClock } from '../../clock';
+import type { Clock } from '../../clock';
+import type { Provider } from '../provider';
+import { OpenAIProvider } from './openai-provider';
+import { SimProvider } from './sim-provider';
+
+/** The provider LLM_PROVIDER names: the in-process simulated model, or an OpenAI-compatible API. */
+export function createProvider(config: Pick<Config, 'llm' | 'sim'>, clock: Clock = systemClock): Provider {
+  if (config.llm.provider === 'openai') {
+    // config/ guarantees both for LLM_PROVIDER=openai; the check keeps the types honest.
+    if (!config.llm.baseUrl || !config.llm.model) {
+      throw new ConfigError('Invalid configuration: LLM_PROVIDER=openai needs LLM_BASE_URL and LLM_MODEL');
+    }
+    return new OpenAIProvider({
+      baseUrl: config.llm.baseUrl,
+      apiKey: config.llm.apiKey,
+      model: config.llm.model,
+      maxOutputTokens: config.llm.maxOutputTokens,
+      clock,
+    });
+  }
+  return new SimProvider({
+    latencyMs: config.sim.latencyMs,
+    tokensPerSecond: config.sim.tokensPerSecond,
+    clock,
+  });
+}

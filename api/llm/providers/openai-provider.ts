@@ -1,0 +1,330 @@
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
+import type {
+  ChatCompletionChunk,
+  ChatCompletionCreateParamsBase,
+  ChatCompletionMessageParam,
+  ChatCompletionTool,
+} from 'openai/resources/chat/completions';
+import { systemClock } from '../../clock';
+import type { Clock } from '../../clock';
+import { ProviderError, estimatePromptTokens, estimateTokens } from '../provider';
+import type {
+  ChatMessage,
+  CompletionOptions,
+  CompletionRequest,
+  CompletionResult,
+  Provider,
+  ToolCall,
+  ToolDefinition,
+  Usage,
+} from '../provider';
+import { parseRetryAfter } from '../retry-after';
+import { providerAbortError } from './abort-error';
+
+export interface OpenAIProviderOptions {
+  /** e.g. https://api.openai.com/v1 or https://ark.cn-beijing.volces.com/api/v3 */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer`; local servers (vLLM, Ollama, sim-llm) accept any value. */
+  apiKey?: string;
+  /** The model, or on Volcengine Ark the endpoint id (ep-…) or model id. */
+  model: string;
+  /** Default `max_tokens` when a request names none. */
+  maxOutputTokens?: number;
+  /** Reads "now" for Retry-After dates. */
+  clock?: Clock;
+  /** Stream the answer (default). Off: one non-streamed call; onDelta then receives the whole text once. */
+  stream?: boolean;
+  /** The SDK's own per-request timeout, ms; the scheduler's deadline normally aborts first. */
+  timeoutMs?: number;
+  /** A fetch implementation for the SDK (tests, proxies). */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Any OpenAI-compatible chat-completions API (OpenAI, Volcengine Ark, DeepSeek, vLLM, Ollama) on the
+ * official SDK. The SDK's retries are off: the scheduler alone retries (DESIGN.md §6), so every
+ * failure comes back at once as a ProviderError it can classify.
+ */
+export class OpenAIProvider implements Provider {
+  readonly name = 'openai';
+  private readonly client: OpenAI;
+  private readonly model: string;
+  private readonly maxOutputTokens?: number;
+  private readonly clock: Clock;
+  private readonly stream: boolean;
+
+  constructor(options: OpenAIProviderOptions) {
+    this.model = options.model;
+    this.maxOutputTokens = options.maxOutputTokens;
+    this.clock = options.clock ?? systemClock;
+    this.stream = options.stream ?? true;
+    // Every option the SDK would otherwise read from process.env is given explicitly (config/ is
+    // the only reader of the environment).
+    this.client = new OpenAI({
+      baseURL: options.baseUrl,
+      apiKey: options.apiKey || 'not-needed',
+      organization: null,
+      project: null,
+      webhookSecret: null,
+      maxRetries: 0,
+      timeout: options.timeoutMs ?? 10 * 60_000,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+  }
+
+  async complete(request: CompletionRequest, options: CompletionOptions): Promise<CompletionResult> {
+    const { signal } = options;
+    if (signal.aborted) throw providerAbortError(signal);
+    const body = this.toRequestBody(request);
+    // Errors thrown by the caller's onDelta are the caller's own: they pass through unclassified.
+    let callbackError: { error: unknown } | undefined;
+    const onDelta = (text: string) => {
+      try {
+        options.onDelta?.(text);
+      } catch (error) {
+        callbackError = { error };
+        throw error;
+      }
+    };
+    try {
+      return this.stream
+        ? await this.streamed(request, body, signal, onDelta)
+        : await this.single(request, body, signal, onDelta);
+    } catch (error) {
+      if (callbackError && callbackError.error === error) throw error;
+      if (signal.aborted) throw providerAbortError(signal);
+      throw toProviderError(error, this.clock.now());
+    }
+  }
+
+  private toRequestBody(request: CompletionRequest): ChatCompletionCreateParamsBase {
+    const maxTokens = request.maxTokens ?? this.maxOutputTokens;
+    return {
+      model: this.model,
+      messages: toOpenAIMessages(request.messages),
+      ...(request.tools?.length ? { tools: toOpenAITools(request.tools) } : {}),
+      ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
+      ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+    };
+  }
+
+  private async streamed(
+    request: CompletionRequest,
+    body: ChatCompletionCreateParamsBase,
+    signal: AbortSignal,
+    onDelta: (text: string) => void,
+  ): Promise<CompletionResult> {
+    const stream = await this.client.chat.completions.create(
+      { ...body, stream: true, stream_options: { include_usage: true } },
+      { signal },
+    );
+    const assembler = new ToolCallAssembler();
+    let text = '';
+    let finishReason: string | null = null;
+    let usage: ChatCompletionChunk['usage'];
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      for (const choice of chunk.choices ?? []) {
+        if ((choice.index ?? 0) !== 0) continue;
+        const delta = choice.delta ?? {};
+        if (typeof delta.content === 'string' && delta.content !== '') {
+          text += delta.content;
+          onDelta(delta.content);
+        }
+        for (const toolDelta of delta.tool_calls ?? []) assembler.add(toolDelta);
+        if (choice.finish_reason) finishReason = choice.finish_reason;
+      }
+    }
+    // The SDK ends the iteration quietly when the request is aborted; a clean-looking end must not
+    // hide it.
+    if (signal.aborted) throw providerAbortError(signal);
+    if (!finishReason) {
+      // A stream that stops without a finish reason was cut off: never report it as a clean answer.
+      throw new ProviderError('network', 'The provider stream ended before the model finished');
+    }
+    const toolCalls = assembler.toolCalls();
+    return {
+      text,
+      toolCalls,
+      usage: toUsage(usage, request, text, toolCalls),
+      finishReason: toFinishReason(finishReason, toolCalls),
+    };
+  }
+
+  private async single(
+    request: CompletionRequest,
+    body: ChatCompletionCreateParamsBase,
+    signal: AbortSignal,
+    onDelta: (text: string) => void,
+  ): Promise<CompletionResult> {
+    const response = await this.client.chat.completions.create({ ...body, stream: false }, { signal });
+    const choice = response.choices[0];
+    if (!choice) throw new ProviderError('server', 'The provider answered with no choices');
+    const text = choice.message.content ?? '';
+    const toolCalls: ToolCall[] = [];
+    for (const call of choice.message.tool_calls ?? []) {
+      if (call.type === 'function')
+        toolCalls.push({ id: call.id, name: call.function.name, arguments: call.function.arguments });
+    }
+    if (text !== '') onDelta(text);
+    return {
+      text,
+      toolCalls,
+      usage: toUsage(response.usage, request, text, toolCalls),
+      finishReason: toFinishReason(choice.finish_reason, toolCalls),
+    };
+  }
+}
+
+/** Our messages in OpenAI's wire format (tool calls on assistant messages, tool_call_id on results). */
+export function toOpenAIMessages(messages: ChatMessage[]): ChatCompletionMessageParam[] {
+  return messages.map((message): ChatCompletionMessageParam => {
+    switch (message.role) {
+      case 'system':
+        return { role: 'system', content: message.content };
+      case 'user':
+        return { role: 'user', content: message.content };
+      case 'assistant':
+        if (message.toolCalls?.length) {
+          return {
+            role: 'assistant',
+            content: message.content === '' ? null : message.content,
+            tool_calls: message.toolCalls.map((call) => ({
+              id: call.id,
+              type: 'function' as const,
+              function: { name: call.name, arguments: call.arguments },
+            })),
+          };
+        }
+        return { role: 'assistant', content: message.content };
+      case 'tool':
+        if (!message.toolCallId) throw new ProviderError('bad_request', 'A tool message has no toolCallId');
+        return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+    }
+  });
+}
+
+function toOpenAITools(tools: ToolDefinition[]): ChatCompletionTool[] {
+  return tools.map((tool) => ({
+    type: 'function' as const,
+    function: { name: tool.name, description: tool.description, parameters: tool.parameters },
+  }));
+}
+
+type ToolCallDelta = NonNullable<ChatCompletionChunk.Choice.Delta['tool_calls']>[number];
+
+/** Joins streamed tool-call fragments: the first fragment of a call has its id and name, later ones append arguments. */
+export class ToolCallAssembler {
+  private readonly calls: { id: string; name: string; arguments: string }[] = [];
+  private readonly byIndex = new Map<number, number>();
+
+  add(delta: ToolCallDelta): void {
+    // Some compatible servers omit `index`; then a new id starts a new call and a missing one continues the last.
+    let position = delta.index !== undefined ? this.byIndex.get(delta.index) : undefined;
+    if (position === undefined && delta.index === undefined && !delta.id && this.calls.length > 0) {
+      position = this.calls.length - 1;
+    }
+    if (position === undefined) {
+      position = this.calls.push({ id: '', name: '', arguments: '' }) - 1;
+      this.byIndex.set(delta.index ?? position, position);
+    }
+    const call = this.calls[position];
+    if (delta.id) call.id = delta.id;
+    if (delta.function?.name) call.name += delta.function.name;
+    if (delta.function?.arguments) call.arguments += delta.function.arguments;
+  }
+
+  toolCalls(): ToolCall[] {
+    return this.calls
+      .filter((call) => call.name !== '')
+      .map((call, index) => ({
+        id: call.id || `call_${index}`,
+        name: call.name,
+        arguments: call.arguments || '{}',
+      }));
+  }
+}
+
+function toUsage(
+  usage: { prompt_tokens: number; completion_tokens: number } | null | undefined,
+  request: CompletionRequest,
+  text: string,
+  toolCalls: ToolCall[],
+): Usage {
+  if (usage) return { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens };
+  // A server that ignores include_usage still gets settled against a fair estimate.
+  const calls = toolCalls.map((call) => call.name + call.arguments).join('');
+  return { promptTokens: estimatePromptTokens(request), completionTokens: estimateTokens(text + calls) };
+}
+
+function toFinishReason(
+  reason: string | null | undefined,
+  toolCalls: ToolCall[],
+): CompletionResult['finishReason'] {
+  if (toolCalls.length > 0) return 'tool_calls';
+  if (reason === 'stop' || reason === 'length') return reason;
+  if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
+  return 'other';
+}
+
+const RATE_LIMIT_CODE =
+  /RateLimitExceeded|rate_limit|RpmRateLimit|TpmRateLimit|TooManyRequests|QuotaExceeded\.Rate/i;
+const OVERLOAD_CODE = /ServerOverloaded|overloaded|ServiceUnavailable|ModelLoading|InternalServiceError/i;
+
+/**
+ * Any failure of the SDK as a ProviderError. The error body's code decides before the status does:
+ * Ark reports rate limits and overload with its own codes, sometimes on unexpected statuses.
+ */
+export function toProviderError(error: unknown, now: number): ProviderError {
+  if (error instanceof ProviderError) return error;
+  if (error instanceof APIConnectionTimeoutError) {
+    return new ProviderError('network', 'The provider did not answer in time', { cause: error });
+  }
+  if (error instanceof APIConnectionError) {
+    return new ProviderError('network', `Could not reach the provider: ${describeCause(error)}`, {
+      cause: error,
+    });
+  }
+  if (error instanceof APIError) {
+    const status = error.status;
+    const body = (error.error ?? {}) as { code?: unknown; type?: unknown };
+    const code = stringOrUndefined(error.code) ?? stringOrUndefined(body.code);
+    const type = stringOrUndefined(error.type) ?? stringOrUndefined(body.type);
+    const retryAfterMs = parseRetryAfter(error.headers, now);
+    const details = { status, retryAfterMs, providerCode: code, cause: error };
+    const label = `${status ?? 'stream'} ${code ?? type ?? ''}`.trim();
+    const message = `Provider error ${label}: ${error.message}`;
+    if (code === 'insufficient_quota') return new ProviderError('auth', message, details);
+    // The code is more specific than the type: Ark's ServerOverloaded comes with type TooManyRequests.
+    for (const marker of [code, type]) {
+      if (marker === undefined) continue;
+      if (OVERLOAD_CODE.test(marker))
+        return new ProviderError(status === 429 ? 'rate_limited' : 'server', message, details);
+      if (RATE_LIMIT_CODE.test(marker)) return new ProviderError('rate_limited', message, details);
+    }
+    if (status === undefined) return new ProviderError('server', message, details);
+    if (status === 429) return new ProviderError('rate_limited', message, details);
+    if (status === 401 || status === 403) return new ProviderError('auth', message, details);
+    if (status === 408 || status === 409 || status >= 500)
+      return new ProviderError('server', message, details);
+    return new ProviderError('bad_request', message, details);
+  }
+  if (error instanceof SyntaxError) {
+    return new ProviderError('server', `The provider sent a malformed response: ${error.message}`, {
+      cause: error,
+    });
+  }
+  // fetch's "terminated" / socket errors when the connection drops mid-stream.
+  return new ProviderError('network', `Provider connection failed: ${describeCause(error)}`, {
+    cause: error,
+  });
+}
+
+function describeCause(error: unknown): string {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}

@@ -1,0 +1,337 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import { systemClock } from '../../clock';
+import type { Clock } from '../../clock';
+import { SimProvider } from '../providers/sim-provider';
+import {
+  splitArguments,
+  toCompletionRequest,
+  toWireToolCall,
+  toWireUsage,
+  wireRequestSchema,
+} from './sim-wire';
+import type { WireRequest } from './sim-wire';
+
+/**
+ * sim-llm: a standalone OpenAI-compatible provider around the simulated model. It enforces its
+ * quota as a real provider does — 429 + Retry-After past `concurrency` calls in flight or `rpm`
+ * starts in the rolling last 60 s — so the scheduler can be tested, demonstrated and benchmarked
+ * against something that pushes back.
+ */
+
+export interface SimServerOptions {
+  port?: number;
+  host?: string;
+  /** Call starts accepted per rolling 60 s. */
+  rpm?: number;
+  /** Calls in flight at once. */
+  concurrency?: number;
+  /** First-token latency, ms. */
+  latencyMs?: number;
+  /** Stream chunks (words) per second. */
+  tps?: number;
+  clock?: Clock;
+}
+
+export interface SimServerStats {
+  requests: number;
+  accepted: number;
+  rejected429: number;
+  inFlight: number;
+  maxInFlight: number;
+  completed: number;
+  /** Calls whose client disconnected before the answer was complete. */
+  aborted: number;
+}
+
+export interface SimServer {
+  /** The server root, e.g. http://127.0.0.1:8081. */
+  url: string;
+  /** The OpenAI base URL to configure (LLM_BASE_URL): `${url}/v1`. */
+  baseUrl: string;
+  port: number;
+  stats(): SimServerStats;
+  /** Zeroes the counters and the rolling window (calls in flight stay counted). */
+  reset(): void;
+  /** Aborts calls in flight and closes every connection. */
+  close(): Promise<void>;
+}
+
+const WINDOW_MS = 60_000;
+export const SIM_SERVER_DEFAULTS = {
+  port: 8081,
+  host: '127.0.0.1',
+  rpm: 600,
+  concurrency: 20,
+  latencyMs: 800,
+  tps: 40,
+};
+
+/** Starts sim-llm; port 0 picks a free port. Resolves once it listens. */
+export async function startSimServer(options: SimServerOptions = {}): Promise<SimServer> {
+  const settings = { ...SIM_SERVER_DEFAULTS, ...definedOnly(options) };
+  const clock = options.clock ?? systemClock;
+  const provider = new SimProvider({ latencyMs: settings.latencyMs, tokensPerSecond: settings.tps, clock });
+  const quota = new Quota(settings.rpm, settings.concurrency, clock);
+  const controllers = new Set<AbortController>();
+  let counters = zeroCounters();
+  let inFlight = 0;
+  const stats = (): SimServerStats => ({ ...counters, inFlight });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '20mb' }));
+
+  app.post(['/v1/chat/completions', '/chat/completions', '/api/v3/chat/completions'], (request, response) => {
+    counters.requests++;
+    const parsed = wireRequestSchema.safeParse(request.body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      sendError(response, 400, {
+        code: 'invalid_request',
+        message: `Invalid request: ${issue.path.join('.') || 'body'}: ${issue.message}`,
+        type: 'invalid_request_error',
+      });
+      return;
+    }
+    const refusal = quota.tryStart();
+    if (refusal) {
+      counters.rejected429++;
+      response.setHeader('retry-after', String(Math.max(1, Math.ceil(refusal.retryAfterMs / 1000))));
+      response.setHeader('retry-after-ms', String(Math.max(1, Math.round(refusal.retryAfterMs))));
+      sendError(response, 429, refusal.body);
+      return;
+    }
+    counters.accepted++;
+    inFlight++;
+    counters.maxInFlight = Math.max(counters.maxInFlight, inFlight);
+    const controller = new AbortController();
+    controllers.add(controller);
+    response.on('close', () => {
+      if (!response.writableFinished) controller.abort();
+    });
+    const wire = parsed.data;
+    const finish = (outcome: 'completed' | 'aborted' | 'failed') => {
+      controllers.delete(controller);
+      quota.finish();
+      inFlight--;
+      if (outcome !== 'failed') counters[outcome]++;
+    };
+    serveCompletion(provider, wire, response, controller.signal).then(
+      () => finish('completed'),
+      (error: unknown) => {
+        finish(controller.signal.aborted ? 'aborted' : 'failed');
+        if (!controller.signal.aborted && !response.headersSent) {
+          sendError(response, 500, {
+            code: 'InternalServiceError',
+            message: String(error),
+            type: 'InternalServerError',
+          });
+        } else if (!response.writableEnded) {
+          response.destroy();
+        }
+      },
+    );
+  });
+
+  app.get('/sim/stats', (_request, response) => {
+    response.json(stats());
+  });
+  app.post('/sim/reset', (_request, response) => {
+    reset();
+    response.json(stats());
+  });
+  app.use((_request: Request, response: Response) => {
+    sendError(response, 404, { code: 'not_found', message: 'Unknown path', type: 'invalid_request_error' });
+  });
+  app.use(
+    (
+      error: { status?: number; type?: string; message?: string },
+      _request: Request,
+      response: Response,
+      _next: NextFunction,
+    ) => {
+      const status =
+        typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
+      sendError(response, status, {
+        code: error.type ?? 'invalid_request',
+        message: error.message ?? 'Bad request',
+        type: 'invalid_request_error',
+      });
+    },
+  );
+
+  function reset(): void {
+    counters = { ...zeroCounters(), maxInFlight: inFlight };
+    quota.resetWindow();
+  }
+
+  const server = http.createServer(app);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const displayHost = settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : settings.host;
+  const url = `http://${displayHost.includes(':') ? `[${displayHost}]` : displayHost}:${port}`;
+
+  return {
+    url,
+    baseUrl: `${url}/v1`,
+    port,
+    stats,
+    reset,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const controller of controllers) controller.abort();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Runs one accepted call and writes it as an OpenAI streamed or plain response. */
+async function serveCompletion(
+  provider: SimProvider,
+  wire: WireRequest,
+  response: Response,
+  signal: AbortSignal,
+): Promise<void> {
+  const request = toCompletionRequest(wire);
+  const id = `chatcmpl-sim${Math.random().toString(36).slice(2, 14)}`;
+  const created = Math.floor(Date.now() / 1000);
+  const model = wire.model ?? 'troupe-sim';
+  const base = { id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_troupe_sim' };
+
+  if (!wire.stream) {
+    const result = await provider.complete(request, { signal });
+    response.json({
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      system_fingerprint: base.system_fingerprint,
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            content: result.toolCalls.length > 0 && result.text === '' ? null : result.text,
+            ...(result.toolCalls.length > 0 ? { tool_calls: result.toolCalls.map(toWireToolCall) } : {}),
+          },
+          logprobs: null,
+          finish_reason: result.finishReason,
+        },
+      ],
+      usage: toWireUsage(result),
+    });
+    return;
+  }
+
+  const includeUsage = wire.stream_options?.include_usage === true;
+  const write = (data: unknown) => response.write(`data: ${JSON.stringify(data)}\n\n`);
+  const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
+    write({
+      ...base,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+      ...(includeUsage ? { usage: null } : {}),
+    });
+  response.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+  });
+  response.socket?.setNoDelay(true);
+  response.flushHeaders();
+  chunk({ role: 'assistant', content: '' });
+  const result = await provider.complete(request, { signal, onDelta: (text) => chunk({ content: text }) });
+  result.toolCalls.forEach((call, index) => {
+    chunk({
+      tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }],
+    });
+    for (const piece of splitArguments(call.arguments))
+      chunk({ tool_calls: [{ index, function: { arguments: piece } }] });
+  });
+  chunk({}, result.finishReason);
+  if (includeUsage) write({ ...base, choices: [], usage: toWireUsage(result) });
+  response.end('data: [DONE]\n\n');
+}
+
+/** The provider's two limits over a rolling window; `tryStart` consumes a slot or says why not. */
+class Quota {
+  private starts: number[] = [];
+  private head = 0;
+  private inFlight = 0;
+
+  constructor(
+    private readonly rpm: number,
+    private readonly concurrency: number,
+    private readonly clock: Clock,
+  ) {}
+
+  tryStart(): { retryAfterMs: number; body: WireError } | undefined {
+    const now = this.clock.now();
+    while (this.head < this.starts.length && this.starts[this.head] <= now - WINDOW_MS) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.starts.length) {
+      this.starts = this.starts.slice(this.head);
+      this.head = 0;
+    }
+    if (this.inFlight >= this.concurrency) {
+      return {
+        retryAfterMs: 1000,
+        body: {
+          code: 'RateLimitExceeded.EndpointConcurrencyExceeded',
+          message: `Too many concurrent requests: ${this.inFlight} in flight (limit ${this.concurrency}). Please retry later.`,
+          type: 'TooManyRequests',
+        },
+      };
+    }
+    if (this.starts.length - this.head >= this.rpm) {
+      return {
+        retryAfterMs: this.starts[this.head] + WINDOW_MS - now,
+        body: {
+          code: 'RateLimitExceeded.EndpointRPMExceeded',
+          message: `The request has exceeded the RPM limit (${this.rpm}) of the endpoint. Please retry later.`,
+          type: 'TooManyRequests',
+        },
+      };
+    }
+    this.starts.push(now);
+    this.inFlight++;
+    return undefined;
+  }
+
+  finish(): void {
+    this.inFlight--;
+  }
+
+  resetWindow(): void {
+    this.starts = [];
+    this.head = 0;
+  }
+}
+
+interface WireError {
+  code: string;
+  message: string;
+  type: string;
+}
+
+function sendError(response: Response, status: number, error: WireError): void {
+  response
+    .status(status)
+    .json({ error: { code: error.code, message: error.message, param: '', type: error.type } });
+}
+
+function zeroCounters(): SimServerStats {
+  return { requests: 0, accepted: 0, rejected429: 0, inFlight: 0, maxInFlight: 0, completed: 0, aborted: 0 };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
+}
