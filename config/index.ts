@@ -130,7 +130,11 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxPerMinute: raw.SEARCH_MAX_RPM,
       cacheTtlSeconds: raw.SEARCH_CACHE_TTL,
     },
-    mongo: { uri: raw.MONGODB_URI, maxPoolSize: raw.MONGO_MAX_POOL_SIZE, minPoolSize: raw.MONGO_MIN_POOL_SIZE },
+    mongo: {
+      uri: raw.MONGODB_URI,
+      maxPoolSize: raw.MONGO_MAX_POOL_SIZE,
+      minPoolSize: raw.MONGO_MIN_POOL_SIZE,
+    },
     redisUrl: raw.REDIS_URL,
     adminToken: raw.ADMIN_TOKEN,
     apiKeys: raw.API_KEYS,

@@ -11,7 +11,13 @@ const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .trim()
     .regex(/^-?\d+$/, `an integer from ${min} to ${max}`)
     .transform(Number)
-    .pipe(z.number().int().min(min, `an integer from ${min} to ${max}`).max(max, `an integer from ${min} to ${max}`));
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, `an integer from ${min} to ${max}`)
+        .max(max, `an integer from ${min} to ${max}`),
+    );
 
 const optionalText = z
   .string()
@@ -33,9 +39,7 @@ const priorityOrder = z
   .trim()
   .transform((value) => value.split(',').map((part) => part.trim().toLowerCase()))
   .refine(
-    (parts) =>
-      parts.length === agentNames.length &&
-      agentNames.every((name) => parts.includes(name)),
+    (parts) => parts.length === agentNames.length && agentNames.every((name) => parts.includes(name)),
     'the four agents host,planner,critic,reporter in some order, comma-separated',
   )
   .transform((parts) => parts as Array<(typeof agentNames)[number]>);

@@ -95,7 +95,12 @@ export async function runAgent(
     const tools = deps.tools;
     messages.push({ role: 'assistant', content: outcome.text, toolCalls: outcome.toolCalls });
     for (const call of outcome.toolCalls) {
-      emit('tool_call', { agent: spec.name, callId: call.id, tool: call.name, args: parseArguments(call.arguments) });
+      emit('tool_call', {
+        agent: spec.name,
+        callId: call.id,
+        tool: call.name,
+        args: parseArguments(call.arguments),
+      });
     }
     const results = await Promise.all(
       outcome.toolCalls.map((call) =>

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, abortReason } from '../errors';
 import type { Logger } from '../logger';
-import type { LlmGateway } from '../llm/llm-gateway';
+import type { Admission, LlmGateway } from '../llm/llm-gateway';
 import type { Store } from '../store/store';
 import type { Run } from '../streaming/run';
 import type { RunRegistry } from '../streaming/run-registry';
@@ -57,10 +57,23 @@ export class ChatService {
         { retryAfterMs: 1000 },
       );
     }
-    llm.admit({ userId: request.userId, expectedCalls: this.expectedCalls(request.mode) });
     await store.ensureConversation(conversationId, request.userId);
 
     const run = runs.create(conversationId, request.userId);
+    // Refused before any stream opens. Admitted, the chat's calls count as work ahead of later
+    // chats — also while it waits for an SSE slot — until they are enqueued or the run ends.
+    let admission: Admission;
+    try {
+      admission = llm.admit({
+        userId: request.userId,
+        runId: run.id,
+        expectedCalls: this.expectedCalls(request.mode),
+      });
+    } catch (error) {
+      runs.discard(run.id);
+      throw error;
+    }
+    void run.finished.then(() => admission.release());
     run.emit('run', { runId: run.id, conversationId });
     this.activeByUser.set(request.userId, active + 1);
     void run.finished.then(() => {

@@ -70,17 +70,15 @@ export class Orchestrator {
         queueWaitMs: results.reduce((total, result) => total + result.waitMs, 0),
       };
       const stored = await store.appendMessages([
-        ...results.slice(0, -1).map(
-          (result): NewMessage => ({
-            conversationId: run.conversationId,
-            role: 'agent',
-            agent: result.agent,
-            content: result.text,
-            usage: result.usage,
-            timings: { waitMs: result.waitMs, processMs: result.processMs },
-            runId: run.id,
-          }),
-        ),
+        ...results.slice(0, -1).map((result): NewMessage => ({
+          conversationId: run.conversationId,
+          role: 'agent',
+          agent: result.agent,
+          content: result.text,
+          usage: result.usage,
+          timings: { waitMs: result.waitMs, processMs: result.processMs },
+          runId: run.id,
+        })),
         {
           conversationId: run.conversationId,
           role: 'assistant',
@@ -107,23 +105,49 @@ export class Orchestrator {
     }
   }
 
-  private async multiAgent(message: string, history: ChatMessage[], context: RunContext): Promise<AgentResult[]> {
+  private async multiAgent(
+    message: string,
+    history: ChatMessage[],
+    context: RunContext,
+  ): Promise<AgentResult[]> {
     const deps = this.agentDeps();
     const framing = await runAgent(host, { history, content: hostInput(message) }, context, deps);
-    let plan = await runAgent(planner, { history: [], content: plannerInput(message, framing.text) }, context, deps);
+    let plan = await runAgent(
+      planner,
+      { history: [], content: plannerInput(message, framing.text) },
+      context,
+      deps,
+    );
     const results: AgentResult[] = [framing, plan];
     const research = [...plan.toolOutcomes];
-    let review = await runAgent(critic, { history: [], content: criticInput(message, framing.text, plan.text) }, context, deps);
+    let review = await runAgent(
+      critic,
+      { history: [], content: criticInput(message, framing.text, plan.text) },
+      context,
+      deps,
+    );
     results.push(review);
-    for (let round = 0; round < this.options.criticMaxRounds && parseVerdict(review.text) === 'revise'; round++) {
+    for (
+      let round = 0;
+      round < this.options.criticMaxRounds && parseVerdict(review.text) === 'revise';
+      round++
+    ) {
       plan = await runAgent(
         planner,
-        { history: [], content: plannerInput(message, framing.text, { previousPlan: plan.text, critique: review.text }) },
+        {
+          history: [],
+          content: plannerInput(message, framing.text, { previousPlan: plan.text, critique: review.text }),
+        },
         context,
         deps,
       );
       research.push(...plan.toolOutcomes);
-      review = await runAgent(critic, { history: [], content: criticInput(message, framing.text, plan.text) }, context, deps);
+      review = await runAgent(
+        critic,
+        { history: [], content: criticInput(message, framing.text, plan.text) },
+        context,
+        deps,
+      );
       results.push(plan, review);
     }
     const report = await runAgent(
@@ -166,4 +190,3 @@ function sumUsage(results: AgentResult[]): Usage {
     { promptTokens: 0, completionTokens: 0 },
   );
 }
-

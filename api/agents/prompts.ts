@@ -7,7 +7,7 @@
  */
 
 const LANGUAGE_RULE = [
-  'Language: write in the language of the user\'s latest message. If the user writes Chinese (简体或繁體),',
+  "Language: write in the language of the user's latest message. If the user writes Chinese (简体或繁體),",
   'answer in the same Chinese script; keep product names, code and quoted titles as they are.',
 ].join(' ');
 

@@ -4,21 +4,28 @@ import type { EffectiveLimits } from './aimd';
 /**
  * Admission control before a chat starts (DESIGN.md §1, aim 2: spend quota only on work that will
  * finish). The scheduler serves at most mu = min(RPM/60, C/L) calls per second (effective AIMD
- * limits, L = measured mean provider latency). A new chat's first call waits for the work ahead of it
- * (queued + in flight) to drain at mu; each of its calls then has LLM_TIMEOUT for wait + call. If the
- * first call could not finish inside that deadline, or the chat's calls would not fit under the queue
- * bound, it is refused now with 503 `overloaded`, Retry-After and the estimated wait, instead of being
- * queued to time out later after spending quota.
+ * limits, L = measured mean provider latency). The work ahead of a new chat is not only what is queued
+ * and in flight: every admitted chat still owes its later calls (Planner, Critic, Reporter), which
+ * will compete with it — `reserved` counts them. Each call has LLM_TIMEOUT for wait + call, and under
+ * priorities with aging a call can also be overtaken by up to `priorityAllowanceMs` worth of newer,
+ * higher-class work. So a chat is admitted only while the outstanding work drains at mu within
+ * headroom × timeout − priorityAllowance − L; otherwise it is refused now with 503
+ * `overloaded`, Retry-After and the estimated wait, instead of being queued to time out later after
+ * spending quota (DESIGN.md §1: the brief's order without this wastes most provider calls).
  */
 export interface AdmissionInputs {
   queued: number;
   active: number;
+  /** Calls admitted chats are expected to make but have not yet enqueued. */
+  reserved: number;
   queueMax: number;
   limits: EffectiveLimits;
   /** Mean provider latency in ms, or undefined before enough measurements exist. */
   measuredLatencyMs: number | undefined;
   /** Per-call deadline (queue wait + call). */
   timeoutMs: number;
+  /** How much later-arriving, higher-class work may overtake a call (aging step × lower ranks). */
+  priorityAllowanceMs: number;
 }
 
 export interface AdmissionOptions {
@@ -55,7 +62,7 @@ export class AdmissionControl {
       inputs.limits.rpm / 60,
       inputs.limits.concurrency / (latencyMs / 1000),
     );
-    const workAhead = inputs.queued + inputs.active;
+    const workAhead = inputs.queued + inputs.active + inputs.reserved;
     // Free capacity means no wait: only the excess over the concurrency limit has to drain first.
     const backlog = Math.max(0, workAhead - inputs.limits.concurrency + 1);
     const estimatedWaitMs = Math.round((backlog / serviceRatePerSecond) * 1000);
@@ -81,7 +88,10 @@ export class AdmissionControl {
         details,
       });
     }
-    const budgetMs = inputs.timeoutMs * this.headroom;
+    // Every chat is admitted under this same bound, so outstanding work never exceeds what drains
+    // within the budget: a call waits for at most that, plus what overtakes it by priority, then runs.
+    const budgetMs =
+      inputs.timeoutMs * this.headroom - Math.min(inputs.priorityAllowanceMs, inputs.timeoutMs / 2);
     const needMs = estimate.estimatedWaitMs + estimate.latencyMs;
     if (needMs > budgetMs) {
       throw new AppError('overloaded', 'The server cannot finish this chat within its deadline', {

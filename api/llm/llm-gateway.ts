@@ -32,16 +32,24 @@ export interface LlmCallOutcome extends CompletionResult {
 
 export interface AdmissionRequest {
   userId: string;
+  /** The run the chat executes as; its calls consume the reservation. */
+  runId: string;
   /** Provider calls the chat is expected to make (4 for multi_agent, 1 for single, plus rounds). */
   expectedCalls: number;
+}
+
+/** An admitted chat's hold on capacity; release it when the chat ends (calls it never made). */
+export interface Admission {
+  release(): void;
 }
 
 export interface LlmGateway {
   /** Runs one provider call through the scheduler. Rejects with an AppError (see api/errors.ts). */
   complete(meta: LlmCallMeta, request: CompletionRequest, options: LlmCallOptions): Promise<LlmCallOutcome>;
   /**
-   * Admission control before a chat starts: throws AppError('overloaded', …, {retryAfterMs}) when
-   * the chat could not finish within its deadline given the work ahead and the measured service rate.
+   * Admission control before a chat starts: throws AppError('overloaded', …, {retryAfterMs}) when the
+   * chat could not finish within its deadline given the work ahead and the measured service rate.
+   * An admitted chat reserves its expected calls until they are enqueued or the admission is released.
    */
-  admit(request: AdmissionRequest): void;
+  admit(request: AdmissionRequest): Admission;
 }

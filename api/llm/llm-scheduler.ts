@@ -5,6 +5,7 @@ import { AdmissionControl } from './admission';
 import { Aimd } from './aimd';
 import { InMemoryLimiter, type Limiter } from './limiter';
 import type {
+  Admission,
   AdmissionRequest,
   LlmCallMeta,
   LlmCallOptions,
@@ -19,7 +20,8 @@ import {
   type Provider,
 } from './provider';
 import { ProviderBreaker, type BreakerState } from './provider-breaker';
-import { RequestQueue, type QueueItem, type Slot } from './request-queue';
+import { DEFAULT_AGING_STEP_MS, RequestQueue, type QueueItem, type Slot } from './request-queue';
+import { AdmissionReservations } from './admission-reservations';
 import type { CallOutcome } from './scheduler-stats';
 import type { LlmSchedulerOptions, SchedulerStatus } from './llm-scheduler-options';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff';
@@ -58,6 +60,7 @@ export class LlmScheduler implements LlmGateway {
   private readonly maxAttempts: number;
   private readonly backoffPolicy: BackoffPolicy;
   private readonly runs = new Map<string, Set<AbortController>>();
+  private readonly reservations = new AdmissionReservations();
   private readonly counters: SchedulerCounters = {
     starts: 0,
     rateLimited: 0,
@@ -114,7 +117,7 @@ export class LlmScheduler implements LlmGateway {
     });
   }
 
-  admit(request: AdmissionRequest): void {
+  admit(request: AdmissionRequest): Admission {
     try {
       this.admission.admit(this.admissionInputs(), request.expectedCalls);
     } catch (error) {
@@ -122,6 +125,7 @@ export class LlmScheduler implements LlmGateway {
       this.emit({ type: 'shed', reason: 'admission' });
       throw error;
     }
+    return this.reservations.reserve(request.runId, request.expectedCalls);
   }
 
   async complete(
@@ -136,6 +140,8 @@ export class LlmScheduler implements LlmGateway {
     const onCallerAbort = () => call.abort(abortReason(options.signal));
     options.signal.addEventListener('abort', onCallerAbort, { once: true });
     const runCalls = meta.runId ? this.trackRun(meta.runId, call) : undefined;
+    // From here the call is queued work; it no longer needs to be counted as a reservation.
+    if (meta.runId) this.reservations.consume(meta.runId);
     try {
       return await this.run(meta, request, options, call.signal);
     } finally {
@@ -386,6 +392,9 @@ export class LlmScheduler implements LlmGateway {
     return {
       queued: this.queue.queueLength,
       active: this.queue.activeCount,
+      reserved: this.reservations.total,
+      priorityAllowanceMs:
+        (this.llm.priorityOrder.length - 1) * (this.options.agingStepMs ?? DEFAULT_AGING_STEP_MS),
       queueMax: this.llm.queueMax,
       limits: this.limiter.snapshot().limits,
       measuredLatencyMs: this.queue.stats.latency.mean(5),

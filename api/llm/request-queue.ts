@@ -7,6 +7,9 @@ import { buildQueueStatus, type QueueStatus } from './queue-status';
 import type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './request-queue-types';
 import { SchedulerStats, type CallOutcome } from './scheduler-stats';
 
+/** How much longer a call of the next lower class must have waited to be served first. */
+export const DEFAULT_AGING_STEP_MS = 5_000;
+
 /**
  * THE scheduler's queue: who gets the next provider slot.
  *
@@ -78,7 +81,7 @@ export class RequestQueue {
   constructor(private readonly options: RequestQueueOptions) {
     this.clock = options.clock;
     this.limiter = options.limiter;
-    this.agingStepMs = options.agingStepMs ?? 5_000;
+    this.agingStepMs = options.agingStepMs ?? DEFAULT_AGING_STEP_MS;
     this.stats = new SchedulerStats(options.clock, options.statsWindowMs);
     // Agents missing from priorityOrder rank after the listed ones, in the brief's order.
     const order = [

@@ -100,7 +100,8 @@ export class TroupeMetrics implements SchedulerMetrics {
         break;
       case 'end':
         this.outcomes.inc({ agent: event.agentType, outcome: event.outcome, code: event.code ?? '' });
-        if (event.outcome !== 'cancelled') this.processSeconds.observe({ agent: event.agentType }, event.processMs / 1000);
+        if (event.outcome !== 'cancelled')
+          this.processSeconds.observe({ agent: event.agentType }, event.processMs / 1000);
         break;
       case 'rate_limited':
         this.rateLimited.inc({ agent: event.agentType });
@@ -120,7 +121,11 @@ export class TroupeMetrics implements SchedulerMetrics {
   }
 
   /** Gauges read at scrape time from the live parts, and tool outcomes as they happen. */
-  observe(parts: { scheduler: LlmScheduler; tools: ToolExecutor; sse?: () => { active: number; waiting: number } }): void {
+  observe(parts: {
+    scheduler: LlmScheduler;
+    tools: ToolExecutor;
+    sse?: () => { active: number; waiting: number };
+  }): void {
     const registers = [this.registry];
     const { scheduler, tools } = parts;
     new client.Gauge({
@@ -201,7 +206,11 @@ export class TroupeMetrics implements SchedulerMetrics {
       },
     });
     tools.onOutcome((outcome) => {
-      this.toolCalls.inc({ tool: outcome.tool, result: outcome.ok ? 'ok' : (outcome.errorCode ?? 'error'), cached: String(outcome.cached) });
+      this.toolCalls.inc({
+        tool: outcome.tool,
+        result: outcome.ok ? 'ok' : (outcome.errorCode ?? 'error'),
+        cached: String(outcome.cached),
+      });
       this.toolLatency.observe({ tool: outcome.tool }, outcome.latencyMs / 1000);
     });
   }

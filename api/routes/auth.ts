@@ -19,7 +19,10 @@ export function resolveUser(req: Request, config: Config, bodyUserId?: string): 
   const header = req.get('x-user-id');
   if (header !== undefined) {
     if (!USER_ID.test(header)) {
-      throw new AppError('invalid_request', 'Invalid X-User-Id: must be 1–128 letters, digits, ".", "@", "-" or "_"');
+      throw new AppError(
+        'invalid_request',
+        'Invalid X-User-Id: must be 1–128 letters, digits, ".", "@", "-" or "_"',
+      );
     }
     return header;
   }

@@ -18,7 +18,8 @@ export function errorHandler(caught: unknown, req: Request, res: Response, next:
     next(caught);
     return;
   }
-  if (error.retryAfterMs !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
+  if (error.retryAfterMs !== undefined)
+    res.setHeader('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
   res.status(error.status).json(error.toBody());
 }
 

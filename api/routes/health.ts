@@ -32,7 +32,12 @@ export function healthRouter(deps: {
     const queue = deps.scheduler.status();
     const breaker = deps.scheduler.breakerState();
     const fill = queue.queueLength / deps.queueMax;
-    const llmQueue: Level = breaker === 'open' ? 'unhealthy' : breaker === 'half_open' || fill >= 0.8 || queue.paused ? 'degraded' : 'healthy';
+    const llmQueue: Level =
+      breaker === 'open'
+        ? 'unhealthy'
+        : breaker === 'half_open' || fill >= 0.8 || queue.paused
+          ? 'degraded'
+          : 'healthy';
 
     const database = await pingStore(deps.store);
 
@@ -46,7 +51,8 @@ export function healthRouter(deps: {
     const overall: Level =
       llmQueue === 'unhealthy' || database.status === 'unhealthy'
         ? 'unhealthy'
-        : [llmQueue, database.status, tools].includes('unhealthy') || [llmQueue, database.status, tools].includes('degraded')
+        : [llmQueue, database.status, tools].includes('unhealthy') ||
+            [llmQueue, database.status, tools].includes('degraded')
           ? 'degraded'
           : 'healthy';
 
@@ -90,7 +96,10 @@ async function pingStore(store: Store): Promise<{ status: Level; latencyMs: numb
     await Promise.race([
       store.ping(),
       new Promise((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${STORE_PING_TIMEOUT_MS} ms`)), STORE_PING_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${STORE_PING_TIMEOUT_MS} ms`)),
+          STORE_PING_TIMEOUT_MS,
+        );
       }),
     ]);
     return { status: 'healthy', latencyMs: Date.now() - startedAt };

@@ -25,19 +25,31 @@ export function queueRouter(deps: { scheduler: LlmScheduler; config: Config }): 
   router.post('/queue/pause', admin, (req, res) => {
     scheduler.pause();
     req.log?.warn('LLM queue paused by an operator');
-    res.json({ status: 'paused', timestamp: new Date().toISOString(), queueLength: scheduler.status().queueLength });
+    res.json({
+      status: 'paused',
+      timestamp: new Date().toISOString(),
+      queueLength: scheduler.status().queueLength,
+    });
   });
 
   router.post('/queue/resume', admin, (req, res) => {
     scheduler.resume();
     req.log?.warn('LLM queue resumed by an operator');
-    res.json({ status: 'running', timestamp: new Date().toISOString(), queueLength: scheduler.status().queueLength });
+    res.json({
+      status: 'running',
+      timestamp: new Date().toISOString(),
+      queueLength: scheduler.status().queueLength,
+    });
   });
 
   router.delete('/queue/clear', admin, (req, res) => {
     const cleared = scheduler.clear();
     req.log?.warn({ cleared }, 'LLM queue cleared by an operator');
-    res.json({ status: scheduler.status().paused ? 'paused' : 'running', timestamp: new Date().toISOString(), cleared });
+    res.json({
+      status: scheduler.status().paused ? 'paused' : 'running',
+      timestamp: new Date().toISOString(),
+      cleared,
+    });
   });
 
   return router;

@@ -23,6 +23,11 @@ export class RunRegistry {
     return run;
   }
 
+  /** Forgets a run that was created but refused before anything happened in it. */
+  discard(runId: string): void {
+    this.runs.delete(runId);
+  }
+
   get(runId: string): Run | undefined {
     return this.runs.get(runId);
   }

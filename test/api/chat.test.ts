@@ -37,7 +37,9 @@ describe('POST /api/chat over a real socket', () => {
     const names = stream.events.map((event) => event.event);
     expect(names[0]).toBe('run');
     expect(names[names.length - 1]).toBe('done');
-    const started = stream.events.filter((event) => event.event === 'agent_start').map((event) => event.data.agent);
+    const started = stream.events
+      .filter((event) => event.event === 'agent_start')
+      .map((event) => event.data.agent);
     expect(new Set(started)).toEqual(new Set(['host', 'planner', 'critic', 'reporter']));
     expect(started[0]).toBe('host');
     expect(started[started.length - 1]).toBe('reporter');
@@ -53,7 +55,9 @@ describe('POST /api/chat over a real socket', () => {
       expect(typeof end.data.processMs).toBe('number');
     }
     // Every event carries an id, strictly increasing from 1.
-    expect(stream.events.map((event) => Number(event.id))).toEqual(stream.events.map((_, index) => index + 1));
+    expect(stream.events.map((event) => Number(event.id))).toEqual(
+      stream.events.map((_, index) => index + 1),
+    );
 
     const run = stream.events[0].data;
     const done = stream.events[stream.events.length - 1].data;
@@ -65,7 +69,9 @@ describe('POST /api/chat over a real socket', () => {
       .join('');
     expect(reporterText.trim()).toBe(done.answer);
 
-    const conversation = await request(troupe.url).get(`/api/conversations/${done.conversationId}`).expect(200);
+    const conversation = await request(troupe.url)
+      .get(`/api/conversations/${done.conversationId}`)
+      .expect(200);
     expect(conversation.body).toMatchObject({ id: done.conversationId, userId: 'anonymous' });
     const roles = conversation.body.messages.map((message: { role: string }) => message.role);
     expect(roles[0]).toBe('user');
@@ -73,7 +79,9 @@ describe('POST /api/chat over a real socket', () => {
     expect(conversation.body.messages[0].content).toMatch(/Kyoto/);
     expect(conversation.body.messages.at(-1)).toMatchObject({ id: done.messageId, content: done.answer });
     const agentsStored = conversation.body.messages.filter((m: { role: string }) => m.role === 'agent');
-    expect(agentsStored.map((m: { agent: string }) => m.agent)).toEqual(expect.arrayContaining(['host', 'planner', 'critic']));
+    expect(agentsStored.map((m: { agent: string }) => m.agent)).toEqual(
+      expect.arrayContaining(['host', 'planner', 'critic']),
+    );
   });
 
   test('a follow-up message carries the conversation history to the agents', async () => {
@@ -88,7 +96,11 @@ describe('POST /api/chat over a real socket', () => {
       .post('/api/chat')
       .set('Accept', 'application/json')
       .set('X-User-Id', 'carol')
-      .send({ message: 'What did I say my budget was?', conversationId: first.body.conversationId, mode: 'single' })
+      .send({
+        message: 'What did I say my budget was?',
+        conversationId: first.body.conversationId,
+        mode: 'single',
+      })
       .expect(200);
     expect(second.body.conversationId).toBe(first.body.conversationId);
     const followUp = recorder.requests.slice(before);
@@ -97,7 +109,9 @@ describe('POST /api/chat over a real socket', () => {
     expect(contents).toMatch(/4321 euros/);
     expect(contents).toContain(first.body.answer);
 
-    const conversation = await request(troupe.url).get(`/api/conversations/${first.body.conversationId}`).expect(200);
+    const conversation = await request(troupe.url)
+      .get(`/api/conversations/${first.body.conversationId}`)
+      .expect(200);
     expect(conversation.body.messages.filter((m: { role: string }) => m.role === 'user')).toHaveLength(2);
   });
 
@@ -124,7 +138,9 @@ describe('POST /api/chat over a real socket', () => {
 
   test('single mode makes one answering call', async () => {
     const before = recorder.requests.length;
-    const stream = await openSse(`${troupe.url}/api/chat`, { body: { message: 'What is SSE?', mode: 'single' } });
+    const stream = await openSse(`${troupe.url}/api/chat`, {
+      body: { message: 'What is SSE?', mode: 'single' },
+    });
     await stream.ended;
     expect(recorder.requests.length - before).toBe(1);
     const started = stream.events.filter((event) => event.event === 'agent_start');
@@ -150,7 +166,10 @@ describe('bad input gets a clear JSON error', () => {
   afterAll(() => troupe.stop());
 
   const post = (body: string | object, type = 'application/json') =>
-    request(troupe.url).post('/api/chat').set('Content-Type', type).send(typeof body === 'string' ? body : JSON.stringify(body));
+    request(troupe.url)
+      .post('/api/chat')
+      .set('Content-Type', type)
+      .send(typeof body === 'string' ? body : JSON.stringify(body));
 
   test.each([
     ['invalid JSON', '{"message": "hi"', /not valid JSON/],
@@ -159,7 +178,11 @@ describe('bad input gets a clear JSON error', () => {
     ['a non-string message', { message: 42 }, /message: must be a string/],
     ['a message over 8000 characters', { message: 'x'.repeat(8001) }, /at most 8000 characters/],
     ['an unknown mode', { message: 'hi', mode: 'solo' }, /mode: must be "multi_agent" or "single"/],
-    ['a non-string conversationId', { message: 'hi', conversationId: 12 }, /conversationId: must be a string/],
+    [
+      'a non-string conversationId',
+      { message: 'hi', conversationId: 12 },
+      /conversationId: must be a string/,
+    ],
     ['a body that is not an object', [1, 2], /must be a JSON object/],
   ])('%s → 400 invalid_request', async (_name, body, pattern) => {
     const response = await post(body).expect(400).expect('Content-Type', /json/);
@@ -174,7 +197,10 @@ describe('bad input gets a clear JSON error', () => {
 
   test('an unknown conversation → 404 not_found', async () => {
     const response = await post({ message: 'hi', conversationId: 'does-not-exist' }).expect(404);
-    expect(response.body.error).toEqual({ code: 'not_found', message: 'Conversation does-not-exist was not found' });
+    expect(response.body.error).toEqual({
+      code: 'not_found',
+      message: 'Conversation does-not-exist was not found',
+    });
     await request(troupe.url).get('/api/conversations/nope').expect(404);
   });
 

@@ -5,7 +5,12 @@ import path from 'node:path';
 import request from 'supertest';
 import { openSse } from '../helpers/sse-client';
 import { startTestTroupe } from '../helpers/test-server';
-import { ProviderError, type CompletionOptions, type CompletionRequest, type Provider } from '../../api/llm/provider';
+import {
+  ProviderError,
+  type CompletionOptions,
+  type CompletionRequest,
+  type Provider,
+} from '../../api/llm/provider';
 
 /** A provider that streams a little, then fails: the run must end with an `error` event. */
 class FailingProvider implements Provider {
@@ -19,7 +24,10 @@ class FailingProvider implements Provider {
 
 describe('runs that fail or outlive their client', () => {
   test('a provider failure mid-stream ends the stream with an error event, never silently', async () => {
-    const troupe = await startTestTroupe({}, { provider: new FailingProvider(() => new ProviderError('server', 'boom', { status: 500 })) });
+    const troupe = await startTestTroupe(
+      {},
+      { provider: new FailingProvider(() => new ProviderError('server', 'boom', { status: 500 })) },
+    );
     try {
       const stream = await openSse(`${troupe.url}/api/chat`, { body: { message: 'hello' } });
       await stream.ended;
@@ -36,7 +44,10 @@ describe('runs that fail or outlive their client', () => {
   });
 
   test('a JSON chat whose run fails answers with the JSON error shape', async () => {
-    const troupe = await startTestTroupe({}, { provider: new FailingProvider(() => new Error('unexpected')) });
+    const troupe = await startTestTroupe(
+      {},
+      { provider: new FailingProvider(() => new Error('unexpected')) },
+    );
     try {
       const response = await request(troupe.url)
         .post('/api/chat')
@@ -74,7 +85,9 @@ describe('runs that fail or outlive their client', () => {
 
       const second = await startTestTroupe({ DATA_DIR: dataDir });
       try {
-        const conversation = await request(second.url).get(`/api/conversations/${chat.body.conversationId}`).expect(200);
+        const conversation = await request(second.url)
+          .get(`/api/conversations/${chat.body.conversationId}`)
+          .expect(200);
         expect(conversation.body.messages[0].content).toBe('Remember the word persimmon');
         expect(conversation.body.messages.at(-1).content).toBe(chat.body.answer);
       } finally {
@@ -91,7 +104,14 @@ describe('shutdown', () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-shutdown-'));
     const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
       cwd: path.join(__dirname, '../..'),
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, SIM_LATENCY_MS: '60000', LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATA_DIR: dataDir,
+        SIM_LATENCY_MS: '60000',
+        LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     try {

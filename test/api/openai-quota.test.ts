@@ -13,7 +13,13 @@ describe('LLM_PROVIDER=openai against a quota-enforcing provider', () => {
   let troupe: TestTroupe;
 
   beforeAll(async () => {
-    sim = await startSimServer({ port: 0, rpm: 600, concurrency: QUOTA_CONCURRENCY, latencyMs: 20, tps: 2000 });
+    sim = await startSimServer({
+      port: 0,
+      rpm: 600,
+      concurrency: QUOTA_CONCURRENCY,
+      latencyMs: 20,
+      tps: 2000,
+    });
     troupe = await startTestTroupe({
       LLM_PROVIDER: 'openai',
       LLM_BASE_URL: sim.baseUrl,

@@ -25,20 +25,44 @@ describe('queue monitoring and emergency controls', () => {
     const response = await request(troupe.url).get('/api/queue/status').expect(200);
     expect(response.body).toMatchObject({ status: 'running', timestamp: expect.any(String) });
     for (const field of [
-      'queueLength', 'activeRequests', 'totalProcessed', 'totalSuccess', 'totalFailed', 'totalTimeout',
-      'averageWaitTime', 'averageProcessTime', 'p95WaitTime', 'p95ProcessTime', 'currentRPM', 'maxRPM',
-      'currentConcurrency', 'maxConcurrency', 'utilizationRate', 'paused', 'byAgent', 'effective',
+      'queueLength',
+      'activeRequests',
+      'totalProcessed',
+      'totalSuccess',
+      'totalFailed',
+      'totalTimeout',
+      'averageWaitTime',
+      'averageProcessTime',
+      'p95WaitTime',
+      'p95ProcessTime',
+      'currentRPM',
+      'maxRPM',
+      'currentConcurrency',
+      'maxConcurrency',
+      'utilizationRate',
+      'paused',
+      'byAgent',
+      'effective',
     ]) {
       expect(response.body.queue).toHaveProperty(field);
     }
     expect(response.body.queue.utilizationRate).toMatch(/^\d+%$/);
-    expect(Object.keys(response.body.queue.byAgent).sort()).toEqual(['critic', 'host', 'planner', 'reporter']);
+    expect(Object.keys(response.body.queue.byAgent).sort()).toEqual([
+      'critic',
+      'host',
+      'planner',
+      'reporter',
+    ]);
     expect(response.body.queue.maxConcurrency).toBe(1);
     expect(response.body.queue.maxRPM).toBe(500);
   });
 
   test('pause, resume and clear need the admin token', async () => {
-    for (const [method, path] of [['post', '/api/queue/pause'], ['post', '/api/queue/resume'], ['delete', '/api/queue/clear']] as const) {
+    for (const [method, path] of [
+      ['post', '/api/queue/pause'],
+      ['post', '/api/queue/resume'],
+      ['delete', '/api/queue/clear'],
+    ] as const) {
       const missing = await request(troupe.url)[method](path).expect(401);
       expect(missing.body.error.code).toBe('unauthorized');
       expect(missing.body.error.message).toMatch(/ADMIN_TOKEN/);
@@ -48,12 +72,19 @@ describe('queue monitoring and emergency controls', () => {
 
   test('pause holds queued calls, resume lets them run to completion', async () => {
     await request(troupe.url).post('/api/queue/pause').set('Authorization', `Bearer ${TOKEN}`).expect(200);
-    const stream = await openSse(`${troupe.url}/api/chat`, { body: { message: 'paused question', mode: 'single' } });
+    const stream = await openSse(`${troupe.url}/api/chat`, {
+      body: { message: 'paused question', mode: 'single' },
+    });
     const items = await eventually(async () => {
       const response = await request(troupe.url).get('/api/queue/items').expect(200);
       return response.body.items.length > 0 ? response.body.items : undefined;
     });
-    expect(items[0]).toMatchObject({ agentType: 'reporter', userId: 'anonymous', state: 'queued', waitedMs: expect.any(Number) });
+    expect(items[0]).toMatchObject({
+      agentType: 'reporter',
+      userId: 'anonymous',
+      state: 'queued',
+      waitedMs: expect.any(Number),
+    });
     const status = await request(troupe.url).get('/api/queue/status').expect(200);
     expect(status.body).toMatchObject({ status: 'paused', queue: { paused: true, activeRequests: 0 } });
     expect(stream.events.some((event) => event.event === 'delta')).toBe(false);
@@ -75,7 +106,10 @@ describe('queue monitoring and emergency controls', () => {
       const response = await request(troupe.url).get('/api/queue/status').expect(200);
       return response.body.queue.queueLength >= 2 ? true : undefined;
     });
-    const cleared = await request(troupe.url).delete('/api/queue/clear').set('Authorization', `Bearer ${TOKEN}`).expect(200);
+    const cleared = await request(troupe.url)
+      .delete('/api/queue/clear')
+      .set('Authorization', `Bearer ${TOKEN}`)
+      .expect(200);
     expect(cleared.body.cleared).toBe(2);
     for (const stream of waiting) {
       await stream.ended;
@@ -114,7 +148,9 @@ describe('admin endpoints without ADMIN_TOKEN', () => {
         memory: { rssMB: expect.any(Number) },
       },
     });
-    await request(troupe.url).get('/api/health/live').expect(200, /"status":"ok"/);
+    await request(troupe.url)
+      .get('/api/health/live')
+      .expect(200, /"status":"ok"/);
   });
 
   test('health is unhealthy with 503 when the store cannot answer', async () => {
@@ -130,8 +166,15 @@ describe('admin endpoints without ADMIN_TOKEN', () => {
   });
 
   test('GET /metrics serves Prometheus text with the scheduler and tool series', async () => {
-    await request(troupe.url).post('/api/chat').set('Accept', 'application/json').send({ message: 'count me', mode: 'single' }).expect(200);
-    const response = await request(troupe.url).get('/metrics').expect(200).expect('Content-Type', /text\/plain/);
+    await request(troupe.url)
+      .post('/api/chat')
+      .set('Accept', 'application/json')
+      .send({ message: 'count me', mode: 'single' })
+      .expect(200);
+    const response = await request(troupe.url)
+      .get('/metrics')
+      .expect(200)
+      .expect('Content-Type', /text\/plain/);
     expect(response.text).toMatch(/^troupe_llm_starts_total\{agent="reporter"\} [1-9]/m);
     expect(response.text).toMatch(/^troupe_llm_queue_length 0$/m);
     expect(response.text).toMatch(/^troupe_llm_wait_seconds_count\{agent="reporter"\} [1-9]/m);

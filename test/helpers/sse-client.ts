@@ -41,7 +41,8 @@ export function openSse(
     });
     request.on('error', reject);
     request.on('response', (response) => {
-      const waiters: Array<{ predicate: (event: SseEvent) => boolean; resolve: (event: SseEvent) => void }> = [];
+      const waiters: Array<{ predicate: (event: SseEvent) => boolean; resolve: (event: SseEvent) => void }> =
+        [];
       let buffer = '';
       let endResolve!: () => void;
       const stream: SseStream = {
@@ -56,7 +57,12 @@ export function openSse(
           if (found) return Promise.resolve(found);
           return new Promise((resolveEvent, rejectEvent) => {
             const timer = setTimeout(
-              () => rejectEvent(new Error(`no matching event within ${timeoutMs} ms; got ${stream.events.map((e) => e.event).join(',')}`)),
+              () =>
+                rejectEvent(
+                  new Error(
+                    `no matching event within ${timeoutMs} ms; got ${stream.events.map((e) => e.event).join(',')}`,
+                  ),
+                ),
               timeoutMs,
             );
             waiters.push({

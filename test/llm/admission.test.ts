@@ -4,10 +4,12 @@ import type { AppError } from '../../api/errors';
 const base: AdmissionInputs = {
   queued: 0,
   active: 0,
+  reserved: 0,
   queueMax: 100,
   limits: { concurrency: 10, rpm: 600 },
   measuredLatencyMs: undefined,
   timeoutMs: 60_000,
+  priorityAllowanceMs: 0,
 };
 
 function refusal(fn: () => void): AppError | undefined {
@@ -51,5 +53,24 @@ describe('AdmissionControl', () => {
     const error = refusal(() => admission.admit({ ...base, queued: 98 }, 4));
     expect(error?.code).toBe('overloaded');
     expect(error?.retryAfterMs).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('counts the calls admitted chats still owe as work ahead', () => {
+    const admission = new AdmissionControl({ priorLatencyMs: 2_000, deadlineHeadroom: 1 });
+    // Nothing queued yet, but 300 calls reserved by admitted chats: 300 - 10 + 1 = 291 ahead at 5/s.
+    const error = refusal(() => admission.admit({ ...base, queueMax: 1_000, reserved: 300 }, 4));
+    expect(error?.code).toBe('overloaded');
+    expect(error?.details?.workAhead).toBe(300);
+    expect(() => admission.admit({ ...base, queueMax: 1_000, reserved: 280 }, 4)).not.toThrow();
+  });
+
+  it('leaves room for higher-class work that may overtake a call by priority', () => {
+    const admission = new AdmissionControl({ priorLatencyMs: 2_000, deadlineHeadroom: 1 });
+    // 200 ahead at 5/s = 38 s wait + 2 s call = 40 s: inside 60 s, outside 60 s − 30 s allowance.
+    const inputs = { ...base, queueMax: 1_000, queued: 200 };
+    expect(() => admission.admit(inputs, 4)).not.toThrow();
+    expect(refusal(() => admission.admit({ ...inputs, priorityAllowanceMs: 30_000 }, 4))?.code).toBe(
+      'overloaded',
+    );
   });
 });

@@ -286,13 +286,13 @@ describe('LlmScheduler circuit breaker', () => {
 describe('LlmScheduler admission and control', () => {
   it('refuses a chat that cannot finish within its deadline, with retryAfterMs and the estimated wait', async () => {
     const { scheduler, call } = setup({ LLM_MAX_CONCURRENT: '1', LLM_MAX_RPM: '60', LLM_TIMEOUT: '10000' });
-    expect(() => scheduler.admit({ userId: 'u', expectedCalls: 4 })).not.toThrow();
+    expect(() => scheduler.admit({ userId: 'u', runId: 'run-u', expectedCalls: 4 }).release()).not.toThrow();
     scheduler.pause();
     for (let i = 0; i < 20; i++) call('host', `u${i}`);
     await drain();
     let refusal: AppError | undefined;
     try {
-      scheduler.admit({ userId: 'new', expectedCalls: 4 });
+      scheduler.admit({ userId: 'new', runId: 'run-new', expectedCalls: 4 });
     } catch (error) {
       refusal = error as AppError;
     }
@@ -300,6 +300,34 @@ describe('LlmScheduler admission and control', () => {
     expect(refusal?.retryAfterMs).toBeGreaterThan(0);
     expect(refusal?.details?.estimatedWaitMs).toBeGreaterThan(10_000);
     expect(scheduler.status().counters.shed).toBe(1);
+  });
+
+  it('counts admitted chats’ future calls until they are enqueued or the admission is released', async () => {
+    // mu = min(60/60, 1/2 s) = 0.5 calls/s; budget 0.9 × 30 s − 3 × 1 s aging = 24 s.
+    const { scheduler, call } = setup(
+      { LLM_MAX_CONCURRENT: '1', LLM_MAX_RPM: '60', LLM_TIMEOUT: '30000' },
+      { agingStepMs: 1_000 },
+    );
+    const admissions = [1, 2, 3].map((n) =>
+      scheduler.admit({ userId: `u${n}`, runId: `run-${n}`, expectedCalls: 4 }),
+    );
+    // The third fitted (8 ahead: 16 s + 2 s); with 12 reserved calls ahead, 24 s + 2 s does not.
+    expect(() => scheduler.admit({ userId: 'late', runId: 'run-late', expectedCalls: 4 })).toThrow(
+      expect.objectContaining({ code: 'overloaded' }),
+    );
+    // Enqueuing a run's call moves it from reserved to queued: the work ahead stays the same.
+    scheduler.pause();
+    call('host', 'u1', { runId: 'run-1' });
+    await drain();
+    expect(scheduler.status().queueLength).toBe(1);
+    expect(() => scheduler.admit({ userId: 'late', runId: 'run-late', expectedCalls: 4 })).toThrow();
+    // Two chats end without using their reservations: room again.
+    admissions[1].release();
+    admissions[2].release();
+    admissions[2].release();
+    expect(() => scheduler.admit({ userId: 'late', runId: 'run-late', expectedCalls: 4 })).not.toThrow();
+    scheduler.clear();
+    await drain();
   });
 
   it('pause holds queued calls; resume dispatches them; clear rejects with queue_cleared', async () => {

@@ -103,7 +103,19 @@ export function loadCorpus(corpusFile?: string): SearchCorpus {
     : [
         path.join(__dirname, '..', 'search-corpus', DEFAULT_CORPUS_FILE),
         // Compiled: dist/api/tools/plugins/search-backends → the source tree's corpus (tsc copies no JSON data).
-        path.join(__dirname, '..', '..', '..', '..', '..', 'api', 'tools', 'plugins', 'search-corpus', DEFAULT_CORPUS_FILE),
+        path.join(
+          __dirname,
+          '..',
+          '..',
+          '..',
+          '..',
+          '..',
+          'api',
+          'tools',
+          'plugins',
+          'search-corpus',
+          DEFAULT_CORPUS_FILE,
+        ),
       ];
   const found = candidates.find((candidate) => fs.existsSync(candidate));
   if (!found) {

@@ -1,0 +1,40 @@
+import type { Admission } from './llm-gateway';
+
+/**
+ * Calls that admitted chats are expected to make but have not enqueued yet. Admission control counts
+ * them as work ahead: without them, a burst of new chats looks cheap (one queued Host call each)
+ * while it has really committed the provider to four calls each.
+ */
+export class AdmissionReservations {
+  private readonly remaining = new Map<string, number>();
+  private outstanding = 0;
+
+  /** Calls reserved and not yet enqueued, over all admitted chats. */
+  get total(): number {
+    return this.outstanding;
+  }
+
+  reserve(runId: string, calls: number): Admission {
+    this.release(runId);
+    const count = Math.max(0, Math.floor(calls));
+    this.remaining.set(runId, count);
+    this.outstanding += count;
+    return { release: () => this.release(runId) };
+  }
+
+  /** One call of the run was enqueued: it is now queued work, no longer a reservation. */
+  consume(runId: string): void {
+    const left = this.remaining.get(runId);
+    if (left === undefined || left === 0) return;
+    this.remaining.set(runId, left - 1);
+    this.outstanding--;
+  }
+
+  /** The chat ended: whatever it did not use is free again. Idempotent. */
+  release(runId: string): void {
+    const left = this.remaining.get(runId);
+    if (left === undefined) return;
+    this.remaining.delete(runId);
+    this.outstanding -= left;
+  }
+}
