@@ -20,6 +20,7 @@ import { queueRouter } from './routes/queue';
 import { toolSystemRouter } from './routes/tool-system';
 import { createSseStreaming } from './streaming/sse-streaming';
 import { createToolSystem } from './tools/create-tool-system';
+import { OfflineSearch } from './tools/plugins/search-backends/offline-search';
 import type { ToolExecutor } from './tools/tool-executor';
 
 export interface TroupeOverrides {
@@ -27,6 +28,8 @@ export interface TroupeOverrides {
   logger?: Logger;
   provider?: Provider;
   store?: Store;
+  /** Build the search index right after start (default true; tests that never search skip it). */
+  warmUp?: boolean;
 }
 
 export interface Troupe {
@@ -55,7 +58,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const provider = overrides.provider ?? createProvider(config, clock);
   const metrics = new TroupeMetrics();
   const scheduler = new LlmScheduler({ config, provider, clock, logger, metrics });
-  const tools = createToolSystem(config, { clock, logger });
+  const offlineSearch = new OfflineSearch();
+  const tools = createToolSystem(config, { clock, logger, offlineSearch });
   const runs = new RunRegistry({
     clock,
     retentionMs: config.sse.runLogRetentionMs,
@@ -112,6 +116,13 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;
   logger.info({ url, provider: provider.name }, 'Troupe is listening');
+  if (overrides.warmUp ?? true) {
+    // Indexing the search corpus takes ~1 s of CPU: do it now, not during the first user's chat.
+    setImmediate(() => {
+      const startedAt = Date.now();
+      logger.info({ documents: offlineSearch.size(), ms: Date.now() - startedAt }, 'search index ready');
+    });
+  }
 
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -27,7 +27,7 @@ export async function startTestTroupe(
     SIM_TOKENS_PER_S: '5000',
     ...env,
   });
-  const troupe = await startTroupe(config, overrides);
+  const troupe = await startTroupe(config, { warmUp: false, ...overrides });
   return {
     ...troupe,
     dataDir,
