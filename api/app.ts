@@ -34,8 +34,8 @@ export function createApp(deps: AppDependencies): Express {
   app.use(express.json({ limit: '64kb' }));
   const api = express.Router();
   api.use(chatRouter({ chat: deps.chat, config: deps.config, sse: deps.sse }));
-  api.use(conversationsRouter({ store: deps.store }));
-  api.use(runsRouter({ runs: deps.runs, sse: deps.sse }));
+  api.use(conversationsRouter({ store: deps.store, config: deps.config }));
+  api.use(runsRouter({ runs: deps.runs, sse: deps.sse, config: deps.config }));
   api.use(sseRouter({ sse: deps.sse }));
   for (const router of deps.apiRouters ?? []) api.use(router);
   app.use('/api', api);

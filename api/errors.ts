@@ -26,7 +26,8 @@ export const ERROR_CODES = {
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string; retryAfterMs?: number };
+  /** `estimatedWaitMs` accompanies `overloaded`: how long the work ahead is expected to take. */
+  error: { code: ErrorCode; message: string; retryAfterMs?: number; estimatedWaitMs?: number };
 }
 
 /** A coded, typed failure. `retryAfterMs` becomes the Retry-After header (rounded up to seconds). */
@@ -52,6 +53,8 @@ export class AppError extends Error {
   toBody(): ErrorBody {
     const error: ErrorBody['error'] = { code: this.code, message: this.message };
     if (this.retryAfterMs !== undefined) error.retryAfterMs = Math.max(0, Math.round(this.retryAfterMs));
+    const estimatedWaitMs = this.details?.estimatedWaitMs;
+    if (typeof estimatedWaitMs === 'number') error.estimatedWaitMs = Math.max(0, Math.round(estimatedWaitMs));
     return { error };
   }
 }

@@ -116,6 +116,12 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;
   logger.info({ url, provider: provider.name }, 'Troupe is listening');
+  if (config.redisUrl) {
+    logger.warn(
+      'REDIS_URL is set, but shared limits are not implemented yet: each instance enforces LLM_MAX_* on its own, ' +
+        'so with N instances set each to quota / N',
+    );
+  }
   if (overrides.warmUp ?? true) {
     // Indexing the search corpus takes ~1 s of CPU: do it now, not during the first user's chat.
     setImmediate(() => {

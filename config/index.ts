@@ -48,6 +48,9 @@ export interface Config {
   userMaxActiveChats: number;
 }
 
+/** Settings whose values must never reach a log or a terminal, even when they are malformed. */
+const SECRET_SETTINGS = new Set(['LLM_API_KEY', 'ADMIN_TOKEN', 'API_KEYS', 'MONGODB_URI', 'REDIS_URL']);
+
 /** A setting with a bad value; the message is the one line printed before the process exits. */
 export class ConfigError extends Error {
   readonly code = 'invalid_config';
@@ -72,9 +75,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   if (!result.success) {
     const issue = result.error.issues[0];
     const name = String(issue.path[0]);
-    throw new ConfigError(
-      `Invalid configuration: ${name}=${JSON.stringify(env[name] ?? '')} — expected ${issue.message}`,
-    );
+    const shown = SECRET_SETTINGS.has(name)
+      ? `<hidden, ${(env[name] ?? '').length} characters>`
+      : JSON.stringify(env[name] ?? '');
+    throw new ConfigError(`Invalid configuration: ${name}=${shown} — expected ${issue.message}`);
   }
   const raw = result.data;
   if (raw.LLM_PROVIDER === 'openai' && (!raw.LLM_BASE_URL || !raw.LLM_MODEL)) {

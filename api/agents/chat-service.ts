@@ -49,6 +49,7 @@ export class ChatService {
     } else {
       conversationId = randomUUID();
     }
+    // From here to the admission nothing awaits, so concurrent requests cannot both pass the checks.
     const active = this.activeByUser.get(request.userId) ?? 0;
     if (userMaxActiveChats > 0 && active >= userMaxActiveChats) {
       throw new AppError(
@@ -57,11 +58,10 @@ export class ChatService {
         { retryAfterMs: 1000 },
       );
     }
-    await store.ensureConversation(conversationId, request.userId);
-
     const run = runs.create(conversationId, request.userId);
-    // Refused before any stream opens. Admitted, the chat's calls count as work ahead of later
-    // chats — also while it waits for an SSE slot — until they are enqueued or the run ends.
+    // Refused before any stream opens (and before anything is stored). Admitted, the chat's calls
+    // count as work ahead of later chats — also while it waits for an SSE slot — until they are
+    // enqueued or the run ends.
     let admission: Admission;
     try {
       admission = llm.admit({
@@ -73,14 +73,22 @@ export class ChatService {
       runs.discard(run.id);
       throw error;
     }
-    void run.finished.then(() => admission.release());
-    run.emit('run', { runId: run.id, conversationId });
     this.activeByUser.set(request.userId, active + 1);
-    void run.finished.then(() => {
+    const release = () => {
+      admission.release();
       const remaining = (this.activeByUser.get(request.userId) ?? 1) - 1;
       if (remaining > 0) this.activeByUser.set(request.userId, remaining);
       else this.activeByUser.delete(request.userId);
-    });
+    };
+    try {
+      await store.ensureConversation(conversationId, request.userId);
+    } catch (error) {
+      release();
+      runs.discard(run.id);
+      throw error;
+    }
+    void run.finished.then(release);
+    run.emit('run', { runId: run.id, conversationId });
     let started = false;
     // A run cancelled before it started (its client left while waiting) has no orchestrator to end it.
     run.signal.addEventListener('abort', () => {

@@ -89,6 +89,13 @@ export class Orchestrator {
           runId: run.id,
         },
       ]);
+      run.agents = results.map(({ agent, text, usage, waitMs, processMs }) => ({
+        agent,
+        text,
+        usage,
+        waitMs,
+        processMs,
+      }));
       run.emit('done', {
         conversationId: run.conversationId,
         messageId: stored[stored.length - 1].id,

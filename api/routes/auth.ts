@@ -9,9 +9,16 @@ const USER_ID = /^[\w.@-]{1,128}$/;
  * Who is chatting. With API_KEYS set the Bearer key decides (and is required); otherwise the
  * X-User-Id header, else the body's userId, else "anonymous".
  */
-export function resolveUser(req: Request, config: Config, bodyUserId?: string): string {
+export function resolveUser(
+  req: Request,
+  config: Config,
+  bodyUserId?: string,
+  options: { allowQueryKey?: boolean } = {},
+): string {
   if (config.apiKeys.size > 0) {
-    const key = bearerToken(req);
+    // EventSource cannot send headers, so its routes may take the key as ?access_token=.
+    const queryKey = options.allowQueryKey ? req.query.access_token : undefined;
+    const key = bearerToken(req) ?? (typeof queryKey === 'string' ? queryKey : undefined);
     if (!key) throw new AppError('unauthorized', 'Send your API key as "Authorization: Bearer <key>"');
     for (const [candidate, userId] of config.apiKeys) if (safeEqual(candidate, key)) return userId;
     throw new AppError('unauthorized', 'Unknown API key');

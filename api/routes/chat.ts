@@ -3,7 +3,6 @@ import { z } from 'zod';
 import type { ChatService } from '../agents/chat-service';
 import { AppError } from '../errors';
 import type { Run } from '../streaming/run';
-import type { RunEvent } from '../streaming/run-events';
 import type { SseStreaming } from '../streaming/sse-streaming';
 import { lastEventId, streamRunToResponse } from './stream-run';
 import { resolveUser } from './auth';
@@ -100,29 +99,8 @@ async function respondWithJson(res: Response, run: Run): Promise<void> {
     conversationId: last.data.conversationId,
     messageId: last.data.messageId,
     answer: last.data.answer,
-    agents: collectAgents(run.events()),
+    agents: run.agents,
     usage: last.data.usage,
     timings: last.data.timings,
   });
-}
-
-/** Each agent turn as one entry: its streamed text and its agent_end figures. */
-function collectAgents(events: readonly RunEvent[]) {
-  const agents: Array<{ agent: string; text: string; usage: unknown; waitMs: number; processMs: number }> =
-    [];
-  let text = '';
-  for (const record of events) {
-    if (record.event === 'agent_start') text = '';
-    else if (record.event === 'delta') text += record.data.text;
-    else if (record.event === 'agent_end') {
-      agents.push({
-        agent: record.data.agent,
-        text: text.trim(),
-        usage: record.data.usage,
-        waitMs: record.data.waitMs,
-        processMs: record.data.processMs,
-      });
-    }
-  }
-  return agents;
 }

@@ -2,6 +2,8 @@ import { Router } from 'express';
 import { AppError } from '../errors';
 import type { RunRegistry } from '../streaming/run-registry';
 import type { SseStreaming } from '../streaming/sse-streaming';
+import type { Config } from '../../config';
+import { resolveUser } from './auth';
 import { lastEventId, streamRunToResponse } from './stream-run';
 
 /**
@@ -9,11 +11,19 @@ import { lastEventId, streamRunToResponse } from './stream-run';
  * Last-Event-ID, then live until `done`/`error`. Following a run here keeps it alive: a run is
  * cancelled only when its last listener, on any route, has been gone for the resume grace period.
  */
-export function runsRouter(deps: { runs: RunRegistry; sse: SseStreaming }): Router {
+export function runsRouter(deps: { runs: RunRegistry; sse: SseStreaming; config: Config }): Router {
   const router = Router();
   router.get('/runs/:runId/events', (req, res) => {
     const run = deps.runs.get(req.params.runId);
-    if (!run) throw new AppError('not_found', `Run ${req.params.runId} was not found (or has expired)`);
+    // With API_KEYS the run must be the caller's; without, its unguessable id is the capability
+    // (EventSource clients cannot send X-User-Id).
+    const owner =
+      deps.config.apiKeys.size > 0
+        ? resolveUser(req, deps.config, undefined, { allowQueryKey: true })
+        : undefined;
+    if (!run || (owner !== undefined && run.userId !== owner)) {
+      throw new AppError('not_found', `Run ${req.params.runId} was not found (or has expired)`);
+    }
     streamRunToResponse(req, res, run, {
       heartbeat: deps.sse.heartbeat,
       attendance: deps.sse.limiter,

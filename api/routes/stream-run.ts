@@ -25,6 +25,8 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
   // A client can hang up while the chat was being opened; its `close` has then already fired.
   if (req.socket.destroyed || res.destroyed) {
     options.attendance.detach(run);
+    // A client that never received a byte has neither the run id nor a token: nobody can resume it.
+    if (!options.resume) run.cancel();
     return;
   }
   const writer = new SseWriter(res, options.heartbeat);

@@ -1,8 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors';
+import type { AgentName } from '../agents/agent-name';
+import type { Usage } from '../llm/provider';
 import { isTerminal, type RunEvent, type RunEventMap, type RunEventName } from './run-events';
 
 export type RunListener = (event: RunEvent) => void;
+
+/** One agent turn of a finished run, for the JSON answer (kept apart from the bounded event log). */
+export interface AgentSummary {
+  agent: AgentName;
+  text: string;
+  usage: Usage;
+  waitMs: number;
+  processMs: number;
+}
 
 /**
  * One chat turn in progress: its cancellation signal and the log of its events (ids 1, 2, 3 …),
@@ -17,6 +28,8 @@ export class Run {
   private terminal?: RunEvent;
   private droppedThrough = 0;
   private resolveFinished!: (event: RunEvent) => void;
+  /** Set by the orchestrator just before `done`. */
+  agents: AgentSummary[] = [];
   /** Resolves with the run's last event (`done` or `error`). */
   readonly finished = new Promise<RunEvent>((resolve) => (this.resolveFinished = resolve));
 
@@ -47,8 +60,9 @@ export class Run {
     if (event === 'queued' && this.log.at(-1)?.event === 'queued') this.log.pop();
     this.log.push(record);
     if (this.log.length > this.maxEvents) {
-      // Bounded memory: the oldest events go first; a replay from before them starts at the oldest kept.
-      this.droppedThrough = this.log.shift()!.id;
+      // Bounded memory: the oldest events go first — except `run`, which a replay always starts with;
+      // a replay from before the dropped ones continues at the oldest kept.
+      this.droppedThrough = this.log.splice(1, 1)[0].id;
     }
     if (isTerminal(event)) {
       this.terminal = record;
@@ -59,7 +73,10 @@ export class Run {
 
   /** Replays events after `afterId`, then follows live ones. Returns the unsubscribe function. */
   subscribe(listener: RunListener, afterId = 0): () => void {
-    for (const record of this.log) if (record.id > Math.max(afterId, this.droppedThrough)) listener(record);
+    for (const record of this.log) {
+      const kept = record === this.log[0] || record.id > this.droppedThrough;
+      if (kept && record.id > afterId) listener(record);
+    }
     if (this.terminal) return () => undefined;
     this.listeners.add(listener);
     return () => {

@@ -17,6 +17,11 @@ export class SingleFlight<T> {
   run(key: string, signal: AbortSignal, work: (sharedSignal: AbortSignal) => Promise<T>): Promise<T> {
     if (signal.aborted) return Promise.reject(new ToolError('cancelled', 'The call was cancelled'));
     let flight = this.flights.get(key);
+    // A flight every caller has left is being aborted: a newcomer must start afresh, not join it.
+    if (flight?.controller.signal.aborted) {
+      this.flights.delete(key);
+      flight = undefined;
+    }
     if (!flight) {
       const controller = new AbortController();
       const created: Flight<T> = { controller, callers: 0, promise: Promise.resolve() as Promise<T> };

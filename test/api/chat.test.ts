@@ -111,8 +111,19 @@ describe('POST /api/chat over a real socket', () => {
 
     const conversation = await request(troupe.url)
       .get(`/api/conversations/${first.body.conversationId}`)
+      .set('X-User-Id', 'carol')
       .expect(200);
     expect(conversation.body.messages.filter((m: { role: string }) => m.role === 'user')).toHaveLength(2);
+    // Someone else neither reads nor continues it: for them it does not exist.
+    await request(troupe.url)
+      .get(`/api/conversations/${first.body.conversationId}`)
+      .set('X-User-Id', 'mallory')
+      .expect(404);
+    await request(troupe.url)
+      .post('/api/chat')
+      .set('X-User-Id', 'mallory')
+      .send({ message: 'hi', conversationId: first.body.conversationId })
+      .expect(404);
   });
 
   test('Accept: application/json answers with one object describing every agent', async () => {

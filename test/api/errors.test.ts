@@ -17,7 +17,17 @@ describe('the error code registry', () => {
     expect(new AppError('overloaded', 'busy', { retryAfterMs: 1234.4 }).toBody()).toEqual({
       error: { code: 'overloaded', message: 'busy', retryAfterMs: 1234 },
     });
-    expect(new AppError('not_found').toBody()).toEqual({ error: { code: 'not_found', message: 'Not found' } });
+    expect(
+      new AppError('overloaded', 'busy', {
+        retryAfterMs: 2000,
+        details: { estimatedWaitMs: 41_999.6 },
+      }).toBody(),
+    ).toEqual({
+      error: { code: 'overloaded', message: 'busy', retryAfterMs: 2000, estimatedWaitMs: 42_000 },
+    });
+    expect(new AppError('not_found').toBody()).toEqual({
+      error: { code: 'not_found', message: 'Not found' },
+    });
   });
 
   test('unknown failures become internal without leaking their message', () => {

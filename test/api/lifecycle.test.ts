@@ -72,6 +72,34 @@ describe('runs that fail or outlive their client', () => {
     }
   });
 
+  test('a run longer than RUN_LOG_MAX_EVENTS still answers in full, and its replay starts with run', async () => {
+    const troupe = await startTestTroupe({ RUN_LOG_MAX_EVENTS: '50' });
+    try {
+      const response = await request(troupe.url)
+        .post('/api/chat')
+        .set('Accept', 'application/json')
+        .send({ message: 'Compare three ways to cache HTTP responses in a Node.js service' })
+        .expect(200);
+      expect(response.body.agents.map((agent: { agent: string }) => agent.agent)).toEqual(
+        expect.arrayContaining(['host', 'planner', 'critic', 'reporter']),
+      );
+      expect(response.body.agents.at(-1).text).toBe(response.body.answer);
+
+      const stream = await openSse(`${troupe.url}/api/chat`, {
+        body: { message: 'Explain backpressure in streams' },
+      });
+      await stream.ended;
+      const runId = stream.events[0].data.runId;
+      const replay = await openSse(`${troupe.url}/api/runs/${runId}/events`);
+      await replay.ended;
+      expect(replay.events[0].event).toBe('run');
+      expect(replay.events.length).toBeLessThanOrEqual(50);
+      expect(replay.events.at(-1)?.event).toBe('done');
+    } finally {
+      await troupe.stop();
+    }
+  });
+
   test('a conversation survives a restart of the server on the same data directory', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-restart-'));
     try {

@@ -44,7 +44,7 @@ describe('configuration', () => {
     ['LLM_PROVIDER', 'gpt', /LLM_PROVIDER="gpt"/],
     ['LLM_PRIORITY_ORDER', 'host,planner', /LLM_PRIORITY_ORDER="host,planner" — expected the four agents/],
     ['SSE_HEARTBEAT_MS', '1.5', /SSE_HEARTBEAT_MS="1.5"/],
-    ['API_KEYS', 'nocolon', /API_KEYS="nocolon" — expected comma-separated key:userId pairs/],
+    ['API_KEYS', 'sk-secret', /API_KEYS=<hidden, 9 characters> — expected comma-separated key:userId pairs/],
     ['LLM_BASE_URL', 'not a url', /LLM_BASE_URL="not a url" — expected a URL/],
   ])('%s=%s is refused with one line naming it', (name, value, pattern) => {
     let caught: unknown;
