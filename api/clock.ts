@@ -3,6 +3,7 @@
  * through a Clock, so tests drive them with a ManualClock instead of sleeping.
  */
 export interface Clock {
+  /** Milliseconds; monotonic (see systemClock). Use it for durations, deadlines and rate windows. */
   now(): number;
   setTimeout(callback: () => void, delayMs: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
@@ -11,8 +12,13 @@ export interface Clock {
 /** Opaque: only the clock that made a handle knows what is inside. */
 export type TimerHandle = object;
 
+/**
+ * Monotonic: `performance.timeOrigin + performance.now()` never goes backwards, so a wall-clock step
+ * (NTP, an operator) cannot empty or freeze the rolling rate windows. It reads as ms since the epoch,
+ * close to Date.now() but free to drift from it: use `new Date()` for timestamps shown to people.
+ */
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => performance.timeOrigin + performance.now(),
   setTimeout(callback, delayMs) {
     const timer = setTimeout(callback, Math.max(0, delayMs));
     // Timers must never keep a shutting-down process alive.
@@ -23,6 +29,9 @@ export const systemClock: Clock = {
     clearTimeout(handle as NodeJS.Timeout);
   },
 };
+
+/** The system clock read as wall time: for stored timestamps people read, not for limits or deadlines. */
+export const wallClock: Clock = { ...systemClock, now: () => Date.now() };
 
 /** A clock that moves only when told to; timers fire in time order during `advance`. */
 export class ManualClock implements Clock {

@@ -22,12 +22,16 @@ export class AdmissionReservations {
     return { release: () => this.release(runId) };
   }
 
-  /** One call of the run was enqueued: it is now queued work, no longer a reservation. */
-  consume(runId: string): void {
+  /**
+   * One call of the run was enqueued: it is now queued work, no longer a reservation. Returns whether
+   * a reservation covered it (then admission already counted it against the queue bound).
+   */
+  consume(runId: string): boolean {
     const left = this.remaining.get(runId);
-    if (left === undefined || left === 0) return;
+    if (left === undefined || left === 0) return false;
     this.remaining.set(runId, left - 1);
     this.outstanding--;
+    return true;
   }
 
   /** The chat ended: whatever it did not use is free again. Idempotent. */

@@ -12,6 +12,7 @@ import type { EffectiveLimits } from './aimd';
  * headroom × timeout − priorityAllowance − L; otherwise it is refused now with 503
  * `overloaded`, Retry-After and the estimated wait, instead of being queued to time out later after
  * spending quota (DESIGN.md §1: the brief's order without this wastes most provider calls).
+ * While an operator has paused the queue, every chat is refused (nothing would dispatch).
  */
 export interface AdmissionInputs {
   queued: number;
@@ -19,6 +20,8 @@ export interface AdmissionInputs {
   /** Calls admitted chats are expected to make but have not yet enqueued. */
   reserved: number;
   queueMax: number;
+  /** An operator paused the queue: nothing dispatches until resume, so admitting would only time out. */
+  paused?: boolean;
   limits: EffectiveLimits;
   /** Mean provider latency in ms, or undefined before enough measurements exist. */
   measuredLatencyMs: number | undefined;
@@ -35,6 +38,8 @@ export interface AdmissionOptions {
   deadlineHeadroom?: number;
   /** Floor for Retry-After, so refused clients do not come straight back. */
   minRetryAfterMs?: number;
+  /** Retry-After while an operator has paused the queue (how long a pause is unknown). */
+  pausedRetryAfterMs?: number;
 }
 
 export interface AdmissionEstimate {
@@ -49,11 +54,13 @@ export class AdmissionControl {
   private readonly priorLatencyMs: number;
   private readonly headroom: number;
   private readonly minRetryAfterMs: number;
+  private readonly pausedRetryAfterMs: number;
 
   constructor(options: AdmissionOptions = {}) {
     this.priorLatencyMs = options.priorLatencyMs ?? 2_000;
     this.headroom = options.deadlineHeadroom ?? 0.9;
     this.minRetryAfterMs = options.minRetryAfterMs ?? 1_000;
+    this.pausedRetryAfterMs = options.pausedRetryAfterMs ?? 5_000;
   }
 
   estimate(inputs: AdmissionInputs, expectedCalls: number): AdmissionEstimate {
@@ -71,8 +78,17 @@ export class AdmissionControl {
     return { serviceRatePerSecond, latencyMs, workAhead, estimatedWaitMs, estimatedFinishMs };
   }
 
-  /** Admits (returns the estimate) or throws AppError('overloaded') with retryAfterMs and details.estimatedWaitMs. */
+  /**
+   * Admits (returns the estimate) or throws AppError('overloaded') with retryAfterMs, the estimated
+   * wait in the message and details.estimatedWaitMs.
+   */
   admit(inputs: AdmissionInputs, expectedCalls: number): AdmissionEstimate {
+    if (inputs.paused) {
+      throw new AppError('overloaded', 'The LLM queue is paused by an operator; retry later', {
+        retryAfterMs: this.retryAfter(this.pausedRetryAfterMs),
+        details: { paused: true },
+      });
+    }
     const estimate = this.estimate(inputs, expectedCalls);
     const calls = Math.max(1, expectedCalls);
     const details = {
@@ -81,9 +97,13 @@ export class AdmissionControl {
       workAhead: estimate.workAhead,
       serviceRatePerSecond: Number(estimate.serviceRatePerSecond.toFixed(3)),
     };
-    if (inputs.queued + calls > inputs.queueMax) {
-      const excess = inputs.queued + calls - inputs.queueMax;
-      throw new AppError('overloaded', 'The LLM queue is full', {
+    const wait = `(estimated wait ${Math.ceil(estimate.estimatedWaitMs / 1000)} s)`;
+    // Reserved calls count: they bypass the queue bound when they are enqueued (an admitted chat's
+    // later calls are never shed), so the bound is enforced here, over all of them.
+    const bounded = inputs.queued + inputs.reserved + calls;
+    if (bounded > inputs.queueMax) {
+      const excess = bounded - inputs.queueMax;
+      throw new AppError('overloaded', `The LLM queue is full ${wait}`, {
         retryAfterMs: this.retryAfter((excess / estimate.serviceRatePerSecond) * 1000),
         details,
       });
@@ -94,7 +114,7 @@ export class AdmissionControl {
       inputs.timeoutMs * this.headroom - Math.min(inputs.priorityAllowanceMs, inputs.timeoutMs / 2);
     const needMs = estimate.estimatedWaitMs + estimate.latencyMs;
     if (needMs > budgetMs) {
-      throw new AppError('overloaded', 'The server cannot finish this chat within its deadline', {
+      throw new AppError('overloaded', `The server cannot finish this chat within its deadline ${wait}`, {
         retryAfterMs: this.retryAfter(needMs - budgetMs),
         details,
       });

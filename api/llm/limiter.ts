@@ -52,7 +52,18 @@ export interface InMemoryLimiterOptions {
   effectiveLimits?: () => EffectiveLimits;
   /** The spreading sub-window (see rate-window.ts); 0 turns it off. */
   burstWindowMs?: number;
+  /**
+   * Added to the provider's 60 s RPM/TPM windows (default 500 ms). Our start times are taken before
+   * the request crosses the network, the provider's on arrival: with jitter, R starts spaced exactly
+   * 60 s apart here can land 59.9 s apart there, and the provider sees R+1 in its window. Treating
+   * the window as 60 s + margin keeps every provider-side minute within the limit.
+   */
+  windowMarginMs?: number;
 }
+
+/** The provider's rolling window for RPM and TPM. */
+export const PROVIDER_WINDOW_MS = 60_000;
+export const DEFAULT_WINDOW_MARGIN_MS = 500;
 
 interface InMemoryPermit extends Permit {
   released: boolean;
@@ -70,8 +81,13 @@ export class InMemoryLimiter implements Limiter {
 
   constructor(private readonly options: InMemoryLimiterOptions) {
     this.clock = options.clock;
-    this.starts = new StartWindow({ capacity: options.maxRpm, burstWindowMs: options.burstWindowMs });
-    this.tokens = new TokenWindow(options.maxTpm);
+    const windowMs = PROVIDER_WINDOW_MS + Math.max(0, options.windowMarginMs ?? DEFAULT_WINDOW_MARGIN_MS);
+    this.starts = new StartWindow({
+      capacity: options.maxRpm,
+      windowMs,
+      burstWindowMs: options.burstWindowMs,
+    });
+    this.tokens = new TokenWindow(options.maxTpm, windowMs);
     this.effectiveLimits =
       options.effectiveLimits ?? (() => ({ concurrency: options.maxConcurrent, rpm: options.maxRpm }));
   }
@@ -112,7 +128,8 @@ export class InMemoryLimiter implements Limiter {
     const now = this.clock.now();
     return {
       active: this.active,
-      startsLastMinute: this.starts.countSince(now - this.starts.windowMs),
+      // The status page reports the nominal minute; the margin only delays starts.
+      startsLastMinute: this.starts.countSince(now - PROVIDER_WINDOW_MS),
       tokensLastMinute: this.tokens.used(now),
       limits: this.limits(),
       configured: {

@@ -31,6 +31,8 @@ export interface LlmSchedulerOptions {
   agingStepMs?: number;
   /** Rate spreading sub-window (rate-window.ts); 0 = off. */
   burstWindowMs?: number;
+  /** Safety margin added to the provider's 60 s windows (limiter.ts, InMemoryLimiterOptions). */
+  windowMarginMs?: number;
 }
 
 export interface SchedulerStatus extends QueueStatus {

@@ -25,6 +25,7 @@ import { AdmissionReservations } from './admission-reservations';
 import type { CallOutcome } from './scheduler-stats';
 import type { LlmSchedulerOptions, SchedulerStatus } from './llm-scheduler-options';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff';
+import { outcomeOf, providerFailureCode } from './call-errors';
 import type { SchedulerCounters, SchedulerEvent } from './scheduler-events';
 
 export type {
@@ -59,7 +60,6 @@ export class LlmScheduler implements LlmGateway {
   private readonly random: () => number;
   private readonly maxAttempts: number;
   private readonly backoffPolicy: BackoffPolicy;
-  private readonly runs = new Map<string, Set<AbortController>>();
   private readonly reservations = new AdmissionReservations();
   private readonly counters: SchedulerCounters = {
     starts: 0,
@@ -97,6 +97,7 @@ export class LlmScheduler implements LlmGateway {
       maxTpm: llm.maxTpm,
       effectiveLimits: () => this.aimd.limits(),
       burstWindowMs: options.burstWindowMs,
+      windowMarginMs: options.windowMarginMs,
     });
     this.admission = new AdmissionControl(options.admission);
     this.queue = new RequestQueue({
@@ -106,6 +107,8 @@ export class LlmScheduler implements LlmGateway {
       priorityOrder: llm.priorityOrder,
       agingStepMs: options.agingStepMs,
       shedRetryAfterMs: () => this.admission.shedRetryAfterMs(this.admissionInputs()),
+      // The breaker decides before a permit is taken (closures: the breaker is built below).
+      gate: { check: () => this.breaker.gate(), claimProbe: () => this.breaker.claimProbe() },
     });
     this.breaker = new ProviderBreaker({
       ...options.breaker,
@@ -114,6 +117,7 @@ export class LlmScheduler implements LlmGateway {
         this.emit({ type: 'breaker', state });
         this.options.logger?.warn({ state }, 'LLM provider circuit breaker changed state');
       },
+      onGateChange: () => this.queue.wake(),
     });
   }
 
@@ -133,33 +137,13 @@ export class LlmScheduler implements LlmGateway {
     request: CompletionRequest,
     options: LlmCallOptions,
   ): Promise<LlmCallOutcome> {
+    // The caller's signal (the run's) cancels the call wherever it is: queued, in flight or
+    // sleeping before a retry. There is no second cancellation path.
     if (options.signal.aborted) throw abortReason(options.signal);
-    // One controller per logical call: the caller's signal and cancelRun both abort it, wherever the
-    // call is (queued, in flight or sleeping before a retry).
-    const call = new AbortController();
-    const onCallerAbort = () => call.abort(abortReason(options.signal));
-    options.signal.addEventListener('abort', onCallerAbort, { once: true });
-    const runCalls = meta.runId ? this.trackRun(meta.runId, call) : undefined;
-    // From here the call is queued work; it no longer needs to be counted as a reservation.
-    if (meta.runId) this.reservations.consume(meta.runId);
-    try {
-      return await this.run(meta, request, options, call.signal);
-    } finally {
-      options.signal.removeEventListener('abort', onCallerAbort);
-      if (runCalls) {
-        runCalls.delete(call);
-        if (runCalls.size === 0) this.runs.delete(meta.runId!);
-      }
-    }
-  }
-
-  /** Cancels every queued, in-flight or retrying call of the run. Returns how many calls it reached. */
-  cancelRun(runId: string): number {
-    const calls = this.runs.get(runId);
-    const count = calls?.size ?? 0;
-    for (const call of calls ?? []) call.abort(new AppError('cancelled'));
-    this.queue.cancelRun(runId);
-    return count;
+    // From here the call is queued work; it no longer needs to be counted as a reservation. A call
+    // admission reserved was already counted against the queue bound, so the bound does not shed it.
+    const reserved = meta.runId !== undefined && this.reservations.consume(meta.runId);
+    return this.run(meta, request, options, reserved);
   }
 
   breakerState(): BreakerState {
@@ -199,8 +183,9 @@ export class LlmScheduler implements LlmGateway {
     meta: LlmCallMeta,
     request: CompletionRequest,
     options: LlmCallOptions,
-    signal: AbortSignal,
+    reserved: boolean,
   ): Promise<LlmCallOutcome> {
+    const signal = options.signal;
     const firstEnqueuedAt = this.clock.now();
     const deadline = firstEnqueuedAt + (meta.timeoutMs ?? this.llm.timeoutMs);
     const estimatedTokens = estimatePromptTokens(request) + (request.maxTokens ?? this.llm.maxOutputTokens);
@@ -226,7 +211,7 @@ export class LlmScheduler implements LlmGateway {
               estimatedTokens,
               deadline,
               firstEnqueuedAt,
-              bypassBound: progress.attempts > 1,
+              bypassBound: reserved || progress.attempts > 1,
             },
             signal,
           );
@@ -239,6 +224,9 @@ export class LlmScheduler implements LlmGateway {
             this.counters.queueTimeouts++;
             this.emit({ type: 'timeout', agentType: meta.agentType, where: 'queue' });
           }
+          // The breaker opened while the call was queued: failed fast, no permit taken.
+          if (error instanceof AppError && error.code === 'llm_unavailable')
+            this.counters.breakerRejections++;
           throw error;
         }
         progress.waitMs += slot.waitedMs;
@@ -263,13 +251,7 @@ export class LlmScheduler implements LlmGateway {
       }
     } catch (error) {
       const failure = toAppError(error);
-      const outcome: CallOutcome =
-        failure.code === 'cancelled'
-          ? 'cancelled'
-          : failure.code === 'queue_timeout' || failure.code === 'llm_timeout'
-            ? 'timeout'
-            : 'failed';
-      this.finish(meta.agentType, outcome, failure.code, progress);
+      this.finish(meta.agentType, outcomeOf(failure.code), failure.code, progress);
       throw failure;
     }
   }
@@ -287,23 +269,33 @@ export class LlmScheduler implements LlmGateway {
     const controller = new AbortController();
     const onCallAbort = () => controller.abort(abortReason(callSignal));
     callSignal.addEventListener('abort', onCallAbort, { once: true });
-    slot.onCancel((reason) => controller.abort(reason));
+    // The caller may have aborted between the slot grant and now: its 'abort' event is gone.
+    if (callSignal.aborted) onCallAbort();
     const startedAt = this.clock.now();
     const timer = this.clock.setTimeout(
       () => controller.abort(new AppError('llm_timeout')),
       deadline - startedAt,
     );
+    let reachedBreaker = false;
     try {
-      const result = await this.breaker.execute(() =>
-        this.provider.complete(request, {
-          signal: controller.signal,
-          onDelta: (text) => {
-            if (controller.signal.aborted) return;
-            progress.deltaSeen = true;
-            options.onDelta?.(text);
-          },
-        }),
-      );
+      if (controller.signal.aborted) throw abortReason(controller.signal);
+      reachedBreaker = true;
+      const result = await this.breaker.execute(async () => {
+        try {
+          return await this.provider.complete(request, {
+            signal: controller.signal,
+            onDelta: (text) => {
+              if (controller.signal.aborted) return;
+              progress.deltaSeen = true;
+              options.onDelta?.(text);
+            },
+          });
+        } catch (error) {
+          // The provider reports any abort as its AbortError; the breaker must see why: our
+          // llm_timeout (the provider did not answer) counts against it, a caller's abort does not.
+          throw controller.signal.aborted ? abortReason(controller.signal) : error;
+        }
+      }, slot.probeTicket);
       if (controller.signal.aborted) throw controller.signal.reason;
       const tookMs = this.clock.now() - startedAt;
       progress.processMs += tookMs;
@@ -329,6 +321,8 @@ export class LlmScheduler implements LlmGateway {
     } finally {
       this.clock.clearTimeout(timer);
       callSignal.removeEventListener('abort', onCallAbort);
+      // A probe that never reached the provider gave no verdict: let another call probe.
+      if (!reachedBreaker && slot.probeTicket !== undefined) this.breaker.abandonProbe(slot.probeTicket);
       slot.release();
     }
   }
@@ -355,13 +349,10 @@ export class LlmScheduler implements LlmGateway {
         return { retryInMs: delayMs };
       }
     }
-    const code =
-      error.kind === 'rate_limited'
-        ? 'provider_rate_limited'
-        : error.kind === 'bad_request'
-          ? 'internal'
-          : 'llm_unavailable';
-    throw new AppError(code, undefined, { cause: error, retryAfterMs: error.retryAfterMs });
+    throw new AppError(providerFailureCode(error), undefined, {
+      cause: error,
+      retryAfterMs: error.retryAfterMs,
+    });
   }
 
   private finish(
@@ -381,13 +372,6 @@ export class LlmScheduler implements LlmGateway {
     });
   }
 
-  private trackRun(runId: string, call: AbortController): Set<AbortController> {
-    let calls = this.runs.get(runId);
-    if (!calls) this.runs.set(runId, (calls = new Set()));
-    calls.add(call);
-    return calls;
-  }
-
   private admissionInputs() {
     return {
       queued: this.queue.queueLength,
@@ -396,6 +380,7 @@ export class LlmScheduler implements LlmGateway {
       priorityAllowanceMs:
         (this.llm.priorityOrder.length - 1) * (this.options.agingStepMs ?? DEFAULT_AGING_STEP_MS),
       queueMax: this.llm.queueMax,
+      paused: this.queue.isPaused,
       limits: this.limiter.snapshot().limits,
       measuredLatencyMs: this.queue.stats.latency.mean(5),
       timeoutMs: this.llm.timeoutMs,

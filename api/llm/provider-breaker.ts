@@ -3,6 +3,7 @@ import CircuitBreaker from 'opossum';
 import type { Clock, TimerHandle } from '../clock';
 import { AppError } from '../errors';
 import { ProviderError } from './provider';
+import type { GateDecision } from './request-queue-types';
 
 /**
  * The provider's circuit breaker: opossum decides *when to open* (error percentage over its rolling
@@ -13,7 +14,11 @@ import { ProviderError } from './provider';
  * - its buckets rotate through `rotateBucketController`, fed lazily from the Clock on each call;
  * - half-open admits exactly one probe: success closes (and clears the window), a counted failure
  *   re-opens for another resetTimeout, an inconclusive outcome (abort, 4xx) leaves it half-open.
- * Only provider trouble counts (5xx, network); aborts, 4xx and 429s (which AIMD handles) do not.
+ * - `gate()` is the queue's dispatch gate (asked before a permit is taken): closed passes, open fails
+ *   every queued call with llm_unavailable, half-open lets one probe through and holds the rest until
+ *   it resolves. `onGateChange` fires whenever that answer may have changed, so the queue re-checks.
+ * Only provider trouble counts (5xx, network, and a call the scheduler aborted because the provider
+ * did not answer before its deadline); caller aborts, 4xx and 429s (which AIMD handles) do not.
  */
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -27,12 +32,20 @@ export interface ProviderBreakerOptions {
   rollingWindowMs?: number;
   buckets?: number;
   onStateChange?: (state: BreakerState) => void;
+  /** The gate's answer may have changed (state change, probe ended): re-run dispatch. */
+  onGateChange?: () => void;
 }
 
 const NEVER_MS = 2_147_483_647;
 
-/** Failures that say the provider is in trouble. */
+/**
+ * Failures that say the provider is in trouble. `llm_timeout` is the scheduler's in-flight deadline
+ * (the scheduler rethrows a provider's AbortError as its abort reason): a provider that accepts
+ * connections but never answers must open the breaker, or every call holds a slot for LLM_TIMEOUT.
+ * A caller's abort arrives as `cancelled` (or another code) and does not count.
+ */
 export function countsAsProviderFailure(error: unknown): boolean {
+  if (error instanceof AppError) return error.code === 'llm_timeout';
   return error instanceof ProviderError && (error.kind === 'server' || error.kind === 'network');
 }
 
@@ -47,7 +60,9 @@ export class ProviderBreaker {
   private current: BreakerState = 'closed';
   private openedAt = 0;
   private halfOpenTimer?: TimerHandle;
-  private probing = false;
+  /** The ticket of the probe in flight while half-open; 0 = none. */
+  private probing = 0;
+  private nextTicket = 1;
 
   constructor(private readonly options: ProviderBreakerOptions) {
     this.clock = options.clock;
@@ -80,11 +95,36 @@ export class ProviderBreaker {
     if (this.current === 'open') throw this.openError();
   }
 
-  /** Runs `action` through the breaker; fails fast with llm_unavailable while open. */
-  async execute<T>(action: () => Promise<T>): Promise<T> {
+  /** The queue's dispatch gate (see the class comment). */
+  gate(): GateDecision {
+    if (this.current === 'open') return { action: 'fail', error: () => this.openError() };
+    if (this.current === 'half_open') return this.probing ? { action: 'hold' } : { action: 'probe' };
+    return { action: 'pass' };
+  }
+
+  /** Marks the call the gate let through as the half-open probe; returns its ticket. */
+  claimProbe(): number {
+    this.probing = this.nextTicket++;
+    return this.probing;
+  }
+
+  /** The probe's call ended before it reached the provider (its caller aborted): let another through. */
+  abandonProbe(ticket: number): void {
+    if (this.probing !== ticket) return;
+    this.probing = 0;
+    this.options.onGateChange?.();
+  }
+
+  /**
+   * Runs `action` through the breaker; fails fast with llm_unavailable while open, and while
+   * half-open unless the call carries the probe's ticket.
+   */
+  async execute<T>(action: () => Promise<T>, probeTicket?: number): Promise<T> {
     this.rotate();
-    if (this.current === 'open' || (this.current === 'half_open' && this.probing)) throw this.openError();
-    if (this.current === 'half_open') return this.probe(action);
+    const isProbe = probeTicket !== undefined && probeTicket === this.probing;
+    if (this.current === 'half_open' && isProbe) return this.probe(action, probeTicket);
+    if (isProbe) this.abandonProbe(probeTicket);
+    if (this.current !== 'closed') throw this.openError();
     return (await this.breaker.fire(action)) as T;
   }
 
@@ -100,24 +140,29 @@ export class ProviderBreaker {
     });
   }
 
-  private async probe<T>(action: () => Promise<T>): Promise<T> {
-    this.probing = true;
+  private async probe<T>(action: () => Promise<T>, ticket: number): Promise<T> {
     try {
       const result = await action();
-      this.probing = false;
+      // Stale: the breaker re-opened meanwhile (another call's failure); that verdict stands.
+      if (this.probing !== ticket) return result;
+      this.probing = 0;
       this.clearWindow();
       this.breaker.close();
       this.setState('closed');
       return result;
     } catch (error) {
-      this.probing = false;
-      // A counted failure re-opens; anything else was not a verdict on the provider.
+      if (this.probing !== ticket) throw error;
+      this.probing = 0;
+      // A counted failure re-opens; anything else was not a verdict on the provider: the next
+      // held call becomes the probe.
       if (countsAsProviderFailure(error)) this.onOpened();
+      else this.options.onGateChange?.();
       throw error;
     }
   }
 
   private onOpened(): void {
+    this.probing = 0;
     this.openedAt = this.clock.now();
     this.setState('open');
     if (this.halfOpenTimer) this.clock.clearTimeout(this.halfOpenTimer);
@@ -131,6 +176,7 @@ export class ProviderBreaker {
     if (this.current === state) return;
     this.current = state;
     this.options.onStateChange?.(state);
+    this.options.onGateChange?.();
   }
 
   /** Advances opossum's window by the buckets that elapsed on the Clock since the last call. */

@@ -18,6 +18,28 @@ export interface RequestQueueOptions {
   statsWindowMs?: number;
   /** Retry-After for calls shed because the queue is full (the admission estimate supplies it). */
   shedRetryAfterMs?: () => number;
+  /**
+   * Asked before each dispatch, before a permit is taken (the provider's circuit breaker): a call that
+   * cannot reach the provider must not spend a concurrency slot or an RPM start. Call `wake()` when
+   * its answer may have changed.
+   */
+  gate?: DispatchGate;
+}
+
+export type GateDecision =
+  /** Dispatch as usual. */
+  | { action: 'pass' }
+  /** Dispatch exactly one call, as a probe: `claimProbe` is called for it, synchronously. */
+  | { action: 'probe' }
+  /** Keep every queued call waiting (their deadlines still run) until `wake()`. */
+  | { action: 'hold' }
+  /** Reject every queued call with a fresh `error()`. */
+  | { action: 'fail'; error: () => AppError };
+
+export interface DispatchGate {
+  check(): GateDecision;
+  /** The call a 'probe' decision let through took its slot; returns the ticket it carries. */
+  claimProbe(): number;
 }
 
 export interface AcquireRequest {
@@ -30,7 +52,7 @@ export interface AcquireRequest {
   deadline: number;
   /** For retries: when the call was first queued, so it keeps its age. */
   firstEnqueuedAt?: number;
-  /** Retries of an admitted call are not shed by the queue bound. */
+  /** Retries, and calls an admitted chat reserved, are not shed by the queue bound. */
   bypassBound?: boolean;
 }
 
@@ -38,11 +60,8 @@ export interface AcquireRequest {
 export interface Slot {
   readonly id: number;
   readonly waitedMs: number;
-  /**
-   * Registers the in-flight call's cancel hook (cancelRun). A callback, not an AbortSignal: an
-   * AbortController per dispatch costs more than the rest of a dispatch decision together.
-   */
-  onCancel(listener: (reason: AppError) => void): void;
+  /** Set when the gate let this call through as its probe (see DispatchGate.claimProbe). */
+  readonly probeTicket?: number;
   /** Returns the slot; only the first call has an effect. */
   release(): void;
   /** Corrects the TPM reservation with real usage. */

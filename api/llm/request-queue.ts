@@ -21,7 +21,9 @@ export const DEFAULT_AGING_STEP_MS = 5_000;
  * - Inside a class, users are served by start-time fair queuing: a call's tag is
  *   max(class virtual time, the user's last tag) + 1, and the smallest tag goes first. A user with
  *   50 queued calls holds tags v+1…v+50; another user's single call gets v+1 and goes next.
- * - Dispatch happens on events (enqueue, release, resume, a rate window opening); while blocked on
+ * - An optional gate (the circuit breaker) is asked before each permit: it may pass, pass one probe,
+ *   hold the queue, or fail every queued call.
+ * - Dispatch happens on events (enqueue, release, resume, wake, a rate window opening); while blocked on
  *   the rate window exactly one Clock timer is armed for when the limiter says it opens.
  * - Both heaps use lazy deletion: cancelled or timed-out calls stay in the heap, marked, and are
  *   skipped when they surface, which keeps removal O(1).
@@ -45,8 +47,6 @@ interface Entry {
   onAbort: () => void;
   deadlineTimer?: TimerHandle;
   permit?: Permit;
-  cancelListener?: (reason: AppError) => void;
-  cancelledWith?: AppError;
   waitedMs: number;
 }
 
@@ -100,7 +100,10 @@ export class RequestQueue {
     this.laneByAgent = new Map(this.lanes.map((lane) => [lane.agent, lane]));
   }
 
-  /** Waits for a slot; rejects with queue_timeout, queue_cleared, overloaded or the signal's reason. */
+  /**
+   * Waits for a slot; rejects with queue_timeout, queue_cleared, overloaded, the gate's error or the
+   * signal's reason.
+   */
   acquire(request: AcquireRequest, signal: AbortSignal): Promise<Slot> {
     if (signal.aborted) return Promise.reject(abortReason(signal));
     const now = this.clock.now();
@@ -168,21 +171,9 @@ export class RequestQueue {
     return queued.length;
   }
 
-  /** Removes the run's queued calls and aborts its in-flight ones (reason: cancelled). Returns how many. */
-  cancelRun(runId: string): number {
-    let count = 0;
-    for (const entry of this.queuedEntries()) {
-      if (entry.request.runId !== runId) continue;
-      this.drop(entry, new AppError('cancelled'));
-      count++;
-    }
-    for (const entry of this.active) {
-      if (entry.request.runId !== runId) continue;
-      entry.cancelledWith = new AppError('cancelled');
-      entry.cancelListener?.(entry.cancelledWith);
-      count++;
-    }
-    return count;
+  /** Re-runs dispatch: the gate's answer may have changed (e.g. the breaker closed or opened). */
+  wake(): void {
+    this.pump();
   }
 
   /** Queued and in-flight calls, queued first in dispatch-agnostic (age) order. */
@@ -248,14 +239,23 @@ export class RequestQueue {
   }
 
   private dispatch(): void {
-    while (!this.paused && this.length > 0) {
+    while (this.length > 0) {
+      // The gate comes before the permit: a call that would not reach the provider takes no slot
+      // and records no start in the rolling window.
+      const gate = this.options.gate?.check() ?? { action: 'pass' };
+      if (gate.action === 'fail') {
+        for (const entry of this.queuedEntries()) this.drop(entry, gate.error());
+        return;
+      }
+      if (this.paused || gate.action === 'hold') return;
       const entry = this.next();
       const decision = this.limiter.tryStart(entry.request.estimatedTokens);
       if (!decision.started) {
         if (decision.retryAt !== null) this.armWake(decision.retryAt);
         return;
       }
-      this.activate(entry, decision.permit);
+      const probeTicket = gate.action === 'probe' ? this.options.gate!.claimProbe() : undefined;
+      this.activate(entry, decision.permit, probeTicket);
     }
   }
 
@@ -274,7 +274,7 @@ export class RequestQueue {
     return peekLive(best!.byTag)!;
   }
 
-  private activate(entry: Entry, permit: Permit): void {
+  private activate(entry: Entry, permit: Permit, probeTicket: number | undefined): void {
     this.unqueue(entry);
     const now = this.clock.now();
     entry.state = 'active';
@@ -288,10 +288,7 @@ export class RequestQueue {
     entry.resolve({
       id: entry.id,
       waitedMs: entry.waitedMs,
-      onCancel: (listener) => {
-        entry.cancelListener = listener;
-        if (entry.cancelledWith) listener(entry.cancelledWith);
-      },
+      probeTicket,
       release: () => this.release(entry),
       settle: (tokens) => this.limiter.settle(permit, tokens),
     });
@@ -307,7 +304,7 @@ export class RequestQueue {
     this.pump();
   }
 
-  /** Takes a queued call out with an error (timeout, abort, clear, cancel). */
+  /** Takes a queued call out with an error (timeout, abort, clear, gate failure). */
   private drop(entry: Entry, error: AppError): void {
     if (entry.state !== 'queued') return;
     this.unqueue(entry);

@@ -43,6 +43,9 @@ describe('AdmissionControl', () => {
     const error = refusal(() => admission.admit({ ...base, queueMax: 1_000, queued: 299, active: 10 }, 4));
     expect(error?.code).toBe('overloaded');
     expect(error?.details?.estimatedWaitMs).toBe(60_000);
+    expect(error?.message).toBe(
+      'The server cannot finish this chat within its deadline (estimated wait 60 s)',
+    );
     expect(error?.retryAfterMs).toBe(2_000);
     // Just inside the budget: admitted.
     expect(() => admission.admit({ ...base, queueMax: 1_000, queued: 280, active: 10 }, 4)).not.toThrow();
@@ -72,5 +75,26 @@ describe('AdmissionControl', () => {
     expect(refusal(() => admission.admit({ ...inputs, priorityAllowanceMs: 30_000 }, 4))?.code).toBe(
       'overloaded',
     );
+  });
+
+  it('counts reserved calls against the queue bound (they bypass it once enqueued)', () => {
+    const admission = new AdmissionControl();
+    // 90 queued + 8 reserved + 4 expected > 100, though 90 + 4 alone would fit.
+    const error = refusal(() => admission.admit({ ...base, queued: 90, reserved: 8 }, 4));
+    expect(error?.code).toBe('overloaded');
+    expect(error?.message).toMatch(/^The LLM queue is full \(estimated wait \d+ s\)$/);
+    expect(error?.details?.estimatedWaitMs).toEqual(expect.any(Number));
+    expect(() => admission.admit({ ...base, queued: 90, reserved: 6 }, 4)).not.toThrow();
+  });
+
+  it('refuses every chat while an operator has paused the queue, with Retry-After', () => {
+    const admission = new AdmissionControl();
+    const error = refusal(() => admission.admit({ ...base, paused: true }, 1));
+    expect(error?.code).toBe('overloaded');
+    expect(error?.message).toMatch(/paused by an operator/);
+    expect(error?.retryAfterMs).toBe(5_000);
+    const configured = new AdmissionControl({ pausedRetryAfterMs: 30_000 });
+    expect(refusal(() => configured.admit({ ...base, paused: true }, 1))?.retryAfterMs).toBe(30_000);
+    expect(() => configured.admit({ ...base, paused: false }, 1)).not.toThrow();
   });
 });

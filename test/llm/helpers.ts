@@ -47,6 +47,11 @@ export class FakeProvider implements Provider {
   latencyMs: number | undefined;
   /** Failures thrown by the next calls, in order, instead of answering. */
   readonly failures: unknown[] = [];
+  /**
+   * Reject an aborted call as real SDKs do (an AbortError whose `cause` is the signal's reason)
+   * instead of with the reason itself.
+   */
+  abortAsAbortError = false;
 
   constructor(private readonly clock: ManualClock) {}
 
@@ -76,13 +81,22 @@ export class FakeProvider implements Provider {
         },
       };
       this.calls.push(call);
-      options.signal.addEventListener('abort', () => call.reject(options.signal.reason), { once: true });
+      options.signal.addEventListener('abort', () => call.reject(this.abortError(options.signal)), {
+        once: true,
+      });
       const failure = this.failures.shift();
       if (failure !== undefined) {
         call.reject(failure);
         return;
       }
       if (this.latencyMs !== undefined) this.clock.setTimeout(() => call.resolve(), this.latencyMs);
+    });
+  }
+
+  private abortError(signal: AbortSignal): unknown {
+    if (!this.abortAsAbortError) return signal.reason;
+    return Object.assign(new Error('This operation was aborted', { cause: signal.reason }), {
+      name: 'AbortError',
     });
   }
 

@@ -1,4 +1,4 @@
-import { ManualClock } from '../../api/clock';
+import { ManualClock, systemClock } from '../../api/clock';
 import { InMemoryLimiter, type Permit } from '../../api/llm/limiter';
 
 function started(decision: ReturnType<InMemoryLimiter['tryStart']>): Permit {
@@ -26,14 +26,38 @@ describe('InMemoryLimiter', () => {
     expect(limiter.snapshot().active).toBe(2);
   });
 
-  it('answers with the time the rate window opens', () => {
+  it('answers with the time the rate window opens (60 s + the 500 ms safety margin)', () => {
     const clock = new ManualClock(0);
     const limiter = new InMemoryLimiter({ clock, maxConcurrent: 10, maxRpm: 2, maxTpm: 0, burstWindowMs: 0 });
     limiter.release(started(limiter.tryStart(1)));
     clock.advance(1_000);
     limiter.release(started(limiter.tryStart(1)));
-    expect(limiter.tryStart(1)).toEqual({ started: false, retryAt: 60_000 });
+    expect(limiter.tryStart(1)).toEqual({ started: false, retryAt: 60_500 });
     expect(limiter.snapshot().startsLastMinute).toBe(2);
+  });
+
+  it('keeps a safety margin at the window edge so jitter cannot put R+1 starts in a provider minute', () => {
+    const clock = new ManualClock(0);
+    const limiter = new InMemoryLimiter({ clock, maxConcurrent: 10, maxRpm: 1, maxTpm: 0, burstWindowMs: 0 });
+    limiter.release(started(limiter.tryStart(1)));
+    // Exactly 60 s later a provider whose clock saw the first start a little late would count two.
+    clock.advance(60_000);
+    expect(limiter.tryStart(1)).toEqual({ started: false, retryAt: 60_500 });
+    // The status page still reports the nominal minute.
+    expect(limiter.snapshot().startsLastMinute).toBe(0);
+    clock.advance(500);
+    expect(limiter.tryStart(1).started).toBe(true);
+
+    const exact = new InMemoryLimiter({
+      clock: new ManualClock(0),
+      maxConcurrent: 10,
+      maxRpm: 1,
+      maxTpm: 0,
+      burstWindowMs: 0,
+      windowMarginMs: 0,
+    });
+    started(exact.tryStart(1));
+    expect(exact.tryStart(1)).toEqual({ started: false, retryAt: 60_000 });
   });
 
   it('reserves tokens up front and settles them with real usage', () => {
@@ -46,7 +70,7 @@ describe('InMemoryLimiter', () => {
       burstWindowMs: 0,
     });
     const first = started(limiter.tryStart(900));
-    expect(limiter.tryStart(200)).toEqual({ started: false, retryAt: 60_000 });
+    expect(limiter.tryStart(200)).toEqual({ started: false, retryAt: 60_500 });
     limiter.settle(first, 300);
     expect(limiter.snapshot().tokensLastMinute).toBe(300);
     started(limiter.tryStart(200));
@@ -70,5 +94,30 @@ describe('InMemoryLimiter', () => {
     started(limiter.tryStart(1));
     started(limiter.tryStart(1));
     expect(limiter.tryStart(1).started).toBe(false);
+  });
+});
+
+describe('systemClock', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('is monotonic: a wall-clock jump back neither rewinds it nor reopens the rate window', () => {
+    const limiter = new InMemoryLimiter({
+      clock: systemClock,
+      maxConcurrent: 10,
+      maxRpm: 1,
+      maxTpm: 0,
+      burstWindowMs: 0,
+    });
+    const before = systemClock.now();
+    started(limiter.tryStart(1));
+    // The wall clock steps back an hour (NTP, an operator).
+    const wall = Date.now();
+    jest.spyOn(Date, 'now').mockReturnValue(wall - 3_600_000);
+    expect(systemClock.now()).toBeGreaterThanOrEqual(before);
+    expect(limiter.tryStart(1).started).toBe(false);
+    // Or forward an hour: with Date.now() the window would look empty and let a second start through.
+    jest.spyOn(Date, 'now').mockReturnValue(wall + 3_600_000);
+    expect(limiter.tryStart(1).started).toBe(false);
+    expect(limiter.snapshot().startsLastMinute).toBe(1);
   });
 });

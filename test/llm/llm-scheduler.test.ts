@@ -119,29 +119,31 @@ describe('LlmScheduler timeouts and cancellation', () => {
     expect(scheduler.status().totalCancelled).toBe(1);
   });
 
-  it('cancelRun reaches queued, in-flight and backing-off calls of the run', async () => {
-    const { provider, scheduler, call } = setup({ LLM_MAX_CONCURRENT: '1' });
-    const inFlight = call('host', 'u1', { runId: 'r1' });
-    const queued = call('planner', 'u1', { runId: 'r1' });
-    const other = call('planner', 'u2', { runId: 'r2' });
-    await drain();
-    expect(scheduler.cancelRun('r1')).toBe(2);
-    await drain();
-    expect(inFlight.slot.error?.code).toBe('cancelled');
-    expect(queued.slot.error?.code).toBe('cancelled');
-    expect(provider.calls[0].signal.aborted).toBe(true);
-    provider.calls[1].resolve();
-    await other.promise;
-    expect(other.slot.value).toBeDefined();
-
-    provider.failures.push(serverError());
-    const retrying = call('host', 'u3', { runId: 'r3' });
-    await drain();
-    expect(provider.calls).toHaveLength(3);
-    scheduler.cancelRun('r3');
-    await drain();
-    expect(retrying.slot.error?.code).toBe('cancelled');
+  it('an abort landing just after the slot is granted stops the call before the provider, once', async () => {
+    const controller = new AbortController();
+    const { provider, scheduler, call } = setup(
+      { LLM_MAX_CONCURRENT: '1' },
+      {
+        // 'start' is emitted after the slot is granted and before the attempt listens for aborts.
+        metrics: {
+          record: (event) => {
+            if (event.type === 'start' && !controller.signal.aborted)
+              controller.abort(new AppError('cancelled'));
+          },
+        },
+      },
+    );
+    const aborted = call('host', 'u1', {}, controller.signal);
+    await aborted.promise;
+    expect(aborted.slot.error?.code).toBe('cancelled');
+    expect(provider.calls).toHaveLength(0);
     expect(scheduler.queue.limiterSnapshot().active).toBe(0);
+    // The slot came back exactly once: the limit of one still holds.
+    call('host', 'u2');
+    call('host', 'u3');
+    await drain();
+    expect(provider.open).toHaveLength(1);
+    expect(scheduler.status()).toMatchObject({ activeRequests: 1, queueLength: 1, totalCancelled: 1 });
   });
 });
 
@@ -262,13 +264,18 @@ describe('LlmScheduler circuit breaker', () => {
     const probe = call();
     const during = call('host', 'u2');
     await drain();
+    // One probe; the other call is held, not failed.
     expect(provider.calls).toHaveLength(4);
-    await during.promise;
-    expect(during.slot.error?.code).toBe('llm_unavailable');
+    expect(during.slot).toEqual({});
     provider.calls[3].resolve();
     await probe.promise;
     expect(probe.slot.value).toBeDefined();
     expect(scheduler.breakerState()).toBe('closed');
+    await drain();
+    expect(provider.calls).toHaveLength(5);
+    provider.calls[4].resolve();
+    await during.promise;
+    expect(during.slot.value).toBeDefined();
   });
 
   it('does not count aborts or bad requests as provider failures', async () => {
@@ -287,7 +294,7 @@ describe('LlmScheduler admission and control', () => {
   it('refuses a chat that cannot finish within its deadline, with retryAfterMs and the estimated wait', async () => {
     const { scheduler, call } = setup({ LLM_MAX_CONCURRENT: '1', LLM_MAX_RPM: '60', LLM_TIMEOUT: '10000' });
     expect(() => scheduler.admit({ userId: 'u', runId: 'run-u', expectedCalls: 4 }).release()).not.toThrow();
-    scheduler.pause();
+    // One call in flight (never answered), 19 queued.
     for (let i = 0; i < 20; i++) call('host', `u${i}`);
     await drain();
     let refusal: AppError | undefined;
@@ -299,6 +306,10 @@ describe('LlmScheduler admission and control', () => {
     expect(refusal?.code).toBe('overloaded');
     expect(refusal?.retryAfterMs).toBeGreaterThan(0);
     expect(refusal?.details?.estimatedWaitMs).toBeGreaterThan(10_000);
+    // The wait is in the message too: 20 calls ahead at 0.5 calls/s.
+    expect(refusal?.message).toBe(
+      'The server cannot finish this chat within its deadline (estimated wait 40 s)',
+    );
     expect(scheduler.status().counters.shed).toBe(1);
   });
 
@@ -315,11 +326,10 @@ describe('LlmScheduler admission and control', () => {
     expect(() => scheduler.admit({ userId: 'late', runId: 'run-late', expectedCalls: 4 })).toThrow(
       expect.objectContaining({ code: 'overloaded' }),
     );
-    // Enqueuing a run's call moves it from reserved to queued: the work ahead stays the same.
-    scheduler.pause();
+    // Enqueuing a run's call moves it from reserved to queued work: the work ahead stays the same.
     call('host', 'u1', { runId: 'run-1' });
     await drain();
-    expect(scheduler.status().queueLength).toBe(1);
+    expect(scheduler.status().activeRequests).toBe(1);
     expect(() => scheduler.admit({ userId: 'late', runId: 'run-late', expectedCalls: 4 })).toThrow();
     // Two chats end without using their reservations: room again.
     admissions[1].release();
@@ -352,5 +362,128 @@ describe('LlmScheduler admission and control', () => {
     await Promise.all([c.promise, d.promise]);
     expect([c.slot.error?.code, d.slot.error?.code]).toEqual(['queue_cleared', 'queue_cleared']);
     expect(scheduler.status().queueLength).toBe(0);
+  });
+
+  it('refuses admission while an operator has paused the queue', () => {
+    const { scheduler } = setup();
+    scheduler.pause();
+    expect(() => scheduler.admit({ userId: 'u', runId: 'run-u', expectedCalls: 4 })).toThrow(
+      expect.objectContaining({
+        code: 'overloaded',
+        retryAfterMs: 5_000,
+        message: 'The LLM queue is paused by an operator; retry later',
+      }),
+    );
+    expect(scheduler.status().counters.shed).toBe(1);
+    scheduler.resume();
+    expect(() => scheduler.admit({ userId: 'u', runId: 'run-u', expectedCalls: 4 })).not.toThrow();
+  });
+
+  it('never sheds an admitted chat’s reserved calls at the queue bound, and admits against it', async () => {
+    const { scheduler, call } = setup({ LLM_MAX_CONCURRENT: '1', LLM_QUEUE_MAX: '4' });
+    const admitted = scheduler.admit({ userId: 'a', runId: 'run-a', expectedCalls: 2 });
+    // 0 queued + 2 reserved + 3 expected > 4.
+    expect(() => scheduler.admit({ userId: 'b', runId: 'run-b', expectedCalls: 3 })).toThrow(
+      expect.objectContaining({ code: 'overloaded' }),
+    );
+    call('host', 'busy');
+    const fillers = [1, 2, 3, 4].map((n) => call('host', `f${n}`));
+    await drain();
+    expect(scheduler.status().queueLength).toBe(4);
+    const unreserved = call('host', 'x', { runId: 'run-x' });
+    const reserved = [call('host', 'a', { runId: 'run-a' }), call('planner', 'a', { runId: 'run-a' })];
+    const beyond = call('critic', 'a', { runId: 'run-a' });
+    await drain();
+    expect(unreserved.slot.error?.code).toBe('overloaded');
+    expect(beyond.slot.error?.code).toBe('overloaded');
+    expect(reserved.map((c) => c.slot.error)).toEqual([undefined, undefined]);
+    expect(scheduler.status().queueLength).toBe(6);
+    admitted.release();
+    scheduler.clear();
+    await Promise.all([...fillers, ...reserved].map((c) => c.promise));
+  });
+});
+
+describe('LlmScheduler circuit breaker and the queue', () => {
+  const breakerSetup = (env: Record<string, string> = {}) =>
+    setup(env, { retry: { maxAttempts: 1 }, breaker: { volumeThreshold: 2, resetTimeoutMs: 5_000 } });
+
+  it('counts in-flight timeouts (a hung provider) as provider failures, caller aborts not', async () => {
+    const { clock, provider, scheduler, call } = breakerSetup({
+      LLM_TIMEOUT: '1000',
+      LLM_MAX_CONCURRENT: '5',
+    });
+    provider.abortAsAbortError = true;
+    const callers = [new AbortController(), new AbortController()];
+    const abandoned = callers.map((controller, i) => call('host', `c${i}`, {}, controller.signal));
+    await drain();
+    callers.forEach((controller) => controller.abort(new AppError('cancelled')));
+    await Promise.all(abandoned.map((c) => c.promise));
+    expect(abandoned.map((c) => c.slot.error?.code)).toEqual(['cancelled', 'cancelled']);
+    expect(scheduler.breakerState()).toBe('closed');
+
+    // opossum counts the aborts as non-failures: 3 timeouts of 5 calls pass the 50 % threshold.
+    const hung = [call('host', 'h1'), call('host', 'h2'), call('host', 'h3')];
+    await advance(clock, 1_000);
+    expect(hung.map((c) => c.slot.error?.code)).toEqual(['llm_timeout', 'llm_timeout', 'llm_timeout']);
+    expect(scheduler.breakerState()).toBe('open');
+    const fast = call();
+    await fast.promise;
+    expect(fast.slot.error?.code).toBe('llm_unavailable');
+    expect(provider.calls).toHaveLength(5);
+  });
+
+  it('fails queued calls fast when the breaker opens, without taking a permit or a start', async () => {
+    const { provider, scheduler, call } = breakerSetup({ LLM_MAX_CONCURRENT: '10', LLM_MAX_RPM: '2' });
+    const inFlight = [call('host', 'u1'), call('host', 'u2')];
+    const queued = [call('host', 'u3'), call('planner', 'u4'), call('critic', 'u5')];
+    await drain();
+    expect(scheduler.status()).toMatchObject({ activeRequests: 2, queueLength: 3, currentRPM: 2 });
+    provider.calls.forEach((c) => c.reject(serverError()));
+    await Promise.all([...inFlight, ...queued].map((c) => c.promise));
+    expect(scheduler.breakerState()).toBe('open');
+    expect(queued.map((c) => c.slot.error?.code)).toEqual([
+      'llm_unavailable',
+      'llm_unavailable',
+      'llm_unavailable',
+    ]);
+    expect(provider.calls).toHaveLength(2);
+    expect(scheduler.queue.limiterSnapshot()).toMatchObject({ active: 0, startsLastMinute: 2 });
+    expect(scheduler.status().counters.breakerRejections).toBe(3);
+  });
+
+  it('half-open: one probe at a time, the others held; a failed probe fails them without starts', async () => {
+    const { clock, provider, scheduler, call } = breakerSetup({ LLM_MAX_CONCURRENT: '10' });
+    const failing = [call('host', 'u1'), call('host', 'u2')];
+    await drain();
+    provider.calls.forEach((c) => c.reject(serverError()));
+    await Promise.all(failing.map((c) => c.promise));
+    await advance(clock, 5_000);
+    expect(scheduler.breakerState()).toBe('half_open');
+
+    // The first probe's caller leaves: no verdict, the next held call becomes the probe.
+    const leaving = new AbortController();
+    const first = call('host', 'p1', {}, leaving.signal);
+    const held = [call('host', 'p2'), call('planner', 'p3'), call('critic', 'p4')];
+    await drain();
+    expect(provider.calls).toHaveLength(3);
+    expect(scheduler.queue.limiterSnapshot()).toMatchObject({ active: 1, startsLastMinute: 3 });
+    leaving.abort(new AppError('cancelled'));
+    await first.promise;
+    await drain();
+    expect(scheduler.breakerState()).toBe('half_open');
+    expect(provider.calls).toHaveLength(4);
+    expect(provider.open).toHaveLength(1);
+
+    provider.calls[3].reject(serverError());
+    await Promise.all(held.map((c) => c.promise));
+    expect(scheduler.breakerState()).toBe('open');
+    expect(held.map((c) => c.slot.error?.code)).toEqual([
+      'llm_unavailable',
+      'llm_unavailable',
+      'llm_unavailable',
+    ]);
+    expect(provider.calls).toHaveLength(4);
+    expect(scheduler.queue.limiterSnapshot()).toMatchObject({ active: 0, startsLastMinute: 4 });
   });
 });

@@ -3,10 +3,17 @@ import type { AgentName } from '../../api/agents/agent-name';
 import { AppError } from '../../api/errors';
 import { InMemoryLimiter } from '../../api/llm/limiter';
 import { RequestQueue, type AcquireRequest, type Slot } from '../../api/llm/request-queue';
+import type { DispatchGate, GateDecision } from '../../api/llm/request-queue-types';
 import { drain } from './helpers';
 
 function setup(
-  options: { concurrency?: number; rpm?: number; queueMax?: number; agingStepMs?: number } = {},
+  options: {
+    concurrency?: number;
+    rpm?: number;
+    queueMax?: number;
+    agingStepMs?: number;
+    gate?: DispatchGate;
+  } = {},
 ) {
   const clock = new ManualClock(0);
   const limiter = new InMemoryLimiter({
@@ -22,6 +29,7 @@ function setup(
     queueMax: options.queueMax ?? 10_000,
     priorityOrder: ['host', 'planner', 'critic', 'reporter'],
     agingStepMs: options.agingStepMs ?? 5_000,
+    gate: options.gate,
   });
   const order: string[] = [];
   const slots = new Map<string, Slot>();
@@ -209,7 +217,8 @@ describe('RequestQueue', () => {
     expect(order).toEqual(['call-0']);
     // 4 queued deadline timers + the one wake-up.
     expect(clock.pendingTimers()).toBe(5);
-    clock.advance(59_999);
+    // The limiter's window is 60 s plus its 500 ms safety margin.
+    clock.advance(60_499);
     await drain();
     expect(order).toHaveLength(1);
     clock.advance(1);
@@ -250,23 +259,60 @@ describe('RequestQueue', () => {
     expect(queue.activeCount).toBe(1);
   });
 
-  it('cancelRun removes the run’s queued calls and aborts its in-flight ones', async () => {
-    const { queue, errors, slots, enqueue } = setup();
+  it('asks the gate before taking a permit: hold, one probe, then fail without consuming starts', async () => {
+    let decision: GateDecision = { action: 'hold' };
+    let probes = 0;
+    const gate: DispatchGate = { check: () => decision, claimProbe: () => ++probes };
+    const { queue, limiter, slots, errors, enqueue, release } = setup({ concurrency: 5, gate });
+    for (const label of ['a', 'b', 'c']) void enqueue(label, 'host', label);
+    await drain();
+    expect(slots.size).toBe(0);
+    expect(limiter.snapshot()).toMatchObject({ active: 0, startsLastMinute: 0 });
+
+    // 'probe' lets exactly one call through, claiming it before the next decision is asked for.
+    gate.claimProbe = () => {
+      decision = { action: 'hold' };
+      return ++probes;
+    };
+    decision = { action: 'probe' };
+    queue.wake();
+    await drain();
+    expect([...slots.keys()]).toEqual(['a']);
+    expect(slots.get('a')!.probeTicket).toBe(1);
+    expect(limiter.snapshot().startsLastMinute).toBe(1);
+
+    decision = { action: 'fail', error: () => new AppError('llm_unavailable') };
+    await release('a');
+    expect([errors.get('b')?.code, errors.get('c')?.code]).toEqual(['llm_unavailable', 'llm_unavailable']);
+    expect(queue.queueLength).toBe(0);
+    expect(limiter.snapshot()).toMatchObject({ active: 0, startsLastMinute: 1 });
+  });
+
+  it('lists queued calls before in-flight ones', async () => {
+    const { queue, enqueue } = setup();
     void enqueue('active', 'host', 'u1', { runId: 'run-1' });
     await drain();
-    void enqueue('queued', 'planner', 'u1', { runId: 'run-1' });
     void enqueue('other', 'planner', 'u2', { runId: 'run-2' });
     await drain();
-    expect(queue.cancelRun('run-1')).toBe(2);
-    await drain();
-    expect(errors.get('queued')?.code).toBe('cancelled');
-    const cancelled: string[] = [];
-    slots.get('active')!.onCancel((reason) => cancelled.push(reason.code));
-    expect(cancelled).toEqual(['cancelled']);
-    expect(queue.items().map((item) => [item.id > 0, item.state, item.userId])).toEqual([
-      [true, 'queued', 'u2'],
-      [true, 'active', 'u1'],
+    expect(queue.items().map((item) => [item.id > 0, item.state, item.userId, item.runId])).toEqual([
+      [true, 'queued', 'u2', 'run-2'],
+      [true, 'active', 'u1', 'run-1'],
     ]);
+  });
+
+  it('does not shed a call that bypasses the bound (a reserved or retried call)', async () => {
+    const { errors, slots, enqueue, release } = setup({ queueMax: 1 });
+    void enqueue('running', 'host');
+    await drain();
+    void enqueue('q1', 'host');
+    void enqueue('reserved', 'planner', 'u2', { bypassBound: true });
+    void enqueue('shed', 'host', 'u3');
+    await drain();
+    expect(errors.get('shed')?.code).toBe('overloaded');
+    expect(errors.has('reserved')).toBe(false);
+    await release('running');
+    await release('q1');
+    expect(slots.has('reserved')).toBe(true);
   });
 
   it('sheds past the queue bound with overloaded', async () => {

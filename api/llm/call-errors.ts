@@ -1,0 +1,17 @@
+import type { ErrorCode } from '../errors';
+import type { ProviderError } from './provider';
+import type { CallOutcome } from './scheduler-stats';
+
+/** How the scheduler names a call's end and a provider failure it gives up on (pure mappings). */
+
+/** The outcome a failed call is counted as on the status page. */
+export function outcomeOf(code: ErrorCode): CallOutcome {
+  if (code === 'cancelled') return 'cancelled';
+  return code === 'queue_timeout' || code === 'llm_timeout' ? 'timeout' : 'failed';
+}
+
+/** The AppError code for a provider failure that is not (or no longer) retried. */
+export function providerFailureCode(error: ProviderError): ErrorCode {
+  if (error.kind === 'rate_limited') return 'provider_rate_limited';
+  return error.kind === 'bad_request' ? 'internal' : 'llm_unavailable';
+}
