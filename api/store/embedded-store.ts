@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Datastore from '@seald-io/nedb';
-import { systemClock, type Clock, type TimerHandle } from '../clock';
+import { wallClock, type Clock, type TimerHandle } from '../clock';
 import {
   CONVERSATIONS,
   MESSAGES,
@@ -56,7 +56,8 @@ export class EmbeddedStore implements Store {
 
   constructor(options: EmbeddedStoreOptions) {
     this.directory = path.resolve(options.directory);
-    this.clock = options.clock ?? systemClock;
+    // Its timestamps are read by people: wall time, not the monotonic scheduler time.
+    this.clock = options.clock ?? wallClock;
     this.compactionIntervalMs = options.compactionIntervalMs ?? DEFAULT_COMPACTION_INTERVAL_MS;
     this.onCompactionError = options.onCompactionError ?? (() => {});
   }

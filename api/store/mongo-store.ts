@@ -1,5 +1,5 @@
 import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
-import { systemClock, type Clock } from '../clock';
+import { wallClock, type Clock } from '../clock';
 import {
   CONVERSATIONS,
   MESSAGES,
@@ -56,7 +56,8 @@ export class MongoStore implements Store {
 
   constructor(options: MongoStoreOptions) {
     this.options = options;
-    this.clock = options.clock ?? systemClock;
+    // Its timestamps are read by people: wall time, not the monotonic scheduler time.
+    this.clock = options.clock ?? wallClock;
   }
 
   /** Connects (failing after the server-selection timeout when no server answers) and creates the indexes. */

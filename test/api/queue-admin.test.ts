@@ -70,28 +70,54 @@ describe('queue monitoring and emergency controls', () => {
     }
   });
 
-  test('pause holds queued calls, resume lets them run to completion', async () => {
-    await request(troupe.url).post('/api/queue/pause').set('Authorization', `Bearer ${TOKEN}`).expect(200);
-    const stream = await openSse(`${troupe.url}/api/chat`, {
-      body: { message: 'paused question', mode: 'single' },
+  test('pause holds queued calls and refuses new chats; resume lets the held ones finish', async () => {
+    const admin = { Authorization: `Bearer ${TOKEN}` };
+    const running = await openSse(`${troupe.url}/api/chat`, {
+      body: { message: 'in flight', mode: 'single' },
     });
-    const items = await eventually(async () => {
+    await running.waitFor((event) => event.event === 'agent_start');
+    // One slot: this one waits in the queue behind the first.
+    const held = await openSse(`${troupe.url}/api/chat`, {
+      body: { message: 'held question', mode: 'single' },
+    });
+    await eventually(async () => {
       const response = await request(troupe.url).get('/api/queue/items').expect(200);
-      return response.body.items.length > 0 ? response.body.items : undefined;
+      return response.body.items.some((item: { state: string }) => item.state === 'queued')
+        ? true
+        : undefined;
     });
-    expect(items[0]).toMatchObject({
-      agentType: 'reporter',
-      userId: 'anonymous',
-      state: 'queued',
-      waitedMs: expect.any(Number),
-    });
-    const status = await request(troupe.url).get('/api/queue/status').expect(200);
-    expect(status.body).toMatchObject({ status: 'paused', queue: { paused: true, activeRequests: 0 } });
-    expect(stream.events.some((event) => event.event === 'delta')).toBe(false);
+    await request(troupe.url).post('/api/queue/pause').set(admin).expect(200);
 
-    await request(troupe.url).post('/api/queue/resume').set('Authorization', `Bearer ${TOKEN}`).expect(200);
-    await stream.ended;
-    expect(stream.events.at(-1)?.event).toBe('done');
+    // The call in flight finishes; the queued one stays queued.
+    await running.ended;
+    expect(running.events.at(-1)?.event).toBe('done');
+    const items = await request(troupe.url).get('/api/queue/items').expect(200);
+    expect(items.body.items).toEqual([
+      expect.objectContaining({
+        agentType: 'reporter',
+        userId: 'anonymous',
+        state: 'queued',
+        waitedMs: expect.any(Number),
+      }),
+    ]);
+    const status = await request(troupe.url).get('/api/queue/status').expect(200);
+    expect(status.body).toMatchObject({
+      status: 'paused',
+      queue: { paused: true, activeRequests: 0, queueLength: 1 },
+    });
+    expect(held.events.some((event) => event.event === 'delta')).toBe(false);
+
+    // A new chat is refused at once rather than queued to time out.
+    const refused = await request(troupe.url).post('/api/chat').send({ message: 'while paused' }).expect(503);
+    expect(refused.body.error).toMatchObject({
+      code: 'overloaded',
+      message: expect.stringMatching(/paused/),
+    });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+
+    await request(troupe.url).post('/api/queue/resume').set(admin).expect(200);
+    await held.ended;
+    expect(held.events.at(-1)?.event).toBe('done');
   });
 
   test('clear fails every queued call with queue_cleared, which reaches its client', async () => {

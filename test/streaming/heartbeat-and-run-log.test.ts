@@ -60,13 +60,17 @@ describe('Run log', () => {
     ]);
   });
 
-  test('the log is bounded: the oldest events go first', () => {
+  test('the log is bounded: the oldest events go first, except the run event a replay starts with', () => {
     const run = new Run('c', 'u', 10);
+    run.emit('run', { runId: run.id, conversationId: 'c' });
     for (let i = 0; i < 25; i++) run.emit('delta', { agent: 'host', text: String(i) });
     expect(run.events()).toHaveLength(10);
     const seen: number[] = [];
     run.subscribe((record) => seen.push(record.id));
-    expect(seen[0]).toBe(16);
+    expect(seen).toEqual([1, 18, 19, 20, 21, 22, 23, 24, 25, 26]);
+    const resumed: number[] = [];
+    run.subscribe((record) => resumed.push(record.id), 20);
+    expect(resumed).toEqual([21, 22, 23, 24, 25, 26]);
   });
 
   test('a finished run stays replayable for the retention time, then is forgotten', async () => {
