@@ -20,6 +20,8 @@ export interface Config {
     maxTpm: number;
     timeoutMs: number;
     queueMax: number;
+    /** Under load, admit only chats expected to finish within this (0 = off). */
+    chatTargetMs: number;
     priorityOrder: AgentName[];
     maxOutputTokens: number;
   };
@@ -113,6 +115,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxTpm: raw.LLM_MAX_TPM,
       timeoutMs: raw.LLM_TIMEOUT,
       queueMax: raw.LLM_QUEUE_MAX,
+      chatTargetMs: raw.LLM_CHAT_TARGET_MS,
       priorityOrder: raw.LLM_PRIORITY_ORDER,
       maxOutputTokens: raw.LLM_MAX_OUTPUT_TOKENS,
     },

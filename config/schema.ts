@@ -77,6 +77,7 @@ export const configSchema = z.object({
   LLM_MAX_TPM: integer(0, 1_000_000_000).default(0),
   LLM_TIMEOUT: integer(100, 3_600_000).default(60_000),
   LLM_QUEUE_MAX: integer(1, 1_000_000).default(5000),
+  LLM_CHAT_TARGET_MS: integer(0, 3_600_000).default(30_000),
   LLM_PRIORITY_ORDER: priorityOrder.default(['host', 'planner', 'critic', 'reporter']),
   LLM_MAX_OUTPUT_TOKENS: integer(16, 1_000_000).default(1024),
 

@@ -14,6 +14,11 @@ export class AdmissionReservations {
     return this.outstanding;
   }
 
+  /** Chats admitted and not yet released. */
+  get chats(): number {
+    return this.remaining.size;
+  }
+
   reserve(runId: string, calls: number): Admission {
     this.release(runId);
     const count = Math.max(0, Math.floor(calls));

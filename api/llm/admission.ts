@@ -13,6 +13,13 @@ import type { EffectiveLimits } from './aimd';
  * `overloaded`, Retry-After and the estimated wait, instead of being queued to time out later after
  * spending quota (DESIGN.md §1: the brief's order without this wastes most provider calls).
  * While an operator has paused the queue, every chat is refused (nothing would dispatch).
+ *
+ * The per-call deadline alone lets chats grow slow: a chat makes k calls in turn, and each may wait
+ * almost the whole budget. With `chatTargetMs` set, a chat is also refused when the chats already
+ * admitted would make it slower than that target. By Little's law, N chats sharing mu calls/s finish
+ * one every k/mu s, so a new one takes about (N + 1)·k/mu; this is compared with the target (or with
+ * k·L, if the provider alone is slower than the target: an idle server never refuses). Throughput is
+ * unchanged as long as the admitted chats keep the queue from running dry.
  */
 export interface AdmissionInputs {
   queued: number;
@@ -29,6 +36,10 @@ export interface AdmissionInputs {
   timeoutMs: number;
   /** How much later-arriving, higher-class work may overtake a call (aging step × lower ranks). */
   priorityAllowanceMs: number;
+  /** Chats admitted and not yet ended. */
+  admittedChats?: number;
+  /** Target completion time of a chat under load; 0 or undefined = no chat-level bound. */
+  chatTargetMs?: number;
 }
 
 export interface AdmissionOptions {
@@ -48,6 +59,8 @@ export interface AdmissionEstimate {
   workAhead: number;
   estimatedWaitMs: number;
   estimatedFinishMs: number;
+  /** (N + 1)·k/mu: how long the chat takes while sharing the service with the N admitted ones. */
+  estimatedSharedMs: number;
 }
 
 export class AdmissionControl {
@@ -75,7 +88,17 @@ export class AdmissionControl {
     const estimatedWaitMs = Math.round((backlog / serviceRatePerSecond) * 1000);
     // The chat's calls run one after another; later calls meet a queue like today's at worst.
     const estimatedFinishMs = Math.round(estimatedWaitMs + Math.max(1, expectedCalls) * latencyMs);
-    return { serviceRatePerSecond, latencyMs, workAhead, estimatedWaitMs, estimatedFinishMs };
+    const estimatedSharedMs = Math.round(
+      (((inputs.admittedChats ?? 0) + 1) * Math.max(1, expectedCalls) * 1000) / serviceRatePerSecond,
+    );
+    return {
+      serviceRatePerSecond,
+      latencyMs,
+      workAhead,
+      estimatedWaitMs,
+      estimatedFinishMs,
+      estimatedSharedMs,
+    };
   }
 
   /**
@@ -118,6 +141,23 @@ export class AdmissionControl {
         retryAfterMs: this.retryAfter(needMs - budgetMs),
         details,
       });
+    }
+    const targetMs = Math.max(inputs.chatTargetMs ?? 0, calls * estimate.latencyMs);
+    if (inputs.chatTargetMs && estimate.estimatedSharedMs > targetMs) {
+      // One admitted chat ends every k/mu seconds; that is how long until there is room again.
+      const perChatMs = (calls * 1000) / estimate.serviceRatePerSecond;
+      throw new AppError(
+        'overloaded',
+        `The server is at capacity for chats that finish within ${Math.ceil(targetMs / 1000)} s ` +
+          `(estimated ${Math.ceil(estimate.estimatedSharedMs / 1000)} s)`,
+        {
+          retryAfterMs: this.retryAfter(estimate.estimatedSharedMs - targetMs + perChatMs),
+          details: {
+            ...details,
+            estimatedWaitMs: Math.max(details.estimatedWaitMs, estimate.estimatedSharedMs - targetMs),
+          },
+        },
+      );
     }
     return estimate;
   }

@@ -377,6 +377,8 @@ export class LlmScheduler implements LlmGateway {
       queued: this.queue.queueLength,
       active: this.queue.activeCount,
       reserved: this.reservations.total,
+      admittedChats: this.reservations.chats,
+      chatTargetMs: this.llm.chatTargetMs,
       priorityAllowanceMs:
         (this.llm.priorityOrder.length - 1) * (this.options.agingStepMs ?? DEFAULT_AGING_STEP_MS),
       queueMax: this.llm.queueMax,

@@ -97,4 +97,24 @@ describe('AdmissionControl', () => {
     expect(refusal(() => configured.admit({ ...base, paused: true }, 1))?.retryAfterMs).toBe(30_000);
     expect(() => configured.admit({ ...base, paused: false }, 1)).not.toThrow();
   });
+
+  it('with a chat target, refuses chats that the admitted ones would make slower than it', () => {
+    const admission = new AdmissionControl({ priorLatencyMs: 2_000 });
+    // mu = 5 calls/s, k = 4: N admitted chats finish one every 0.8 s; 30 s fits 37 chats in all.
+    const inputs = { ...base, queueMax: 10_000, chatTargetMs: 30_000 };
+    expect(admission.admit({ ...inputs, admittedChats: 36 }, 4).estimatedSharedMs).toBe(29_600);
+    const error = refusal(() => admission.admit({ ...inputs, admittedChats: 40 }, 4));
+    expect(error?.code).toBe('overloaded');
+    expect(error?.message).toMatch(/finish within 30 s \(estimated 33 s\)/);
+    expect(error?.retryAfterMs).toBe(2_800 + 800);
+    // Without a target the same load is admitted (each call still fits its deadline).
+    expect(() => admission.admit({ ...inputs, chatTargetMs: 0, admittedChats: 40 }, 4)).not.toThrow();
+  });
+
+  it('never refuses an idle server because the provider alone is slower than the chat target', () => {
+    const admission = new AdmissionControl();
+    // L = 20 s, k = 4: one chat takes 80 s even alone; the target of 30 s cannot apply.
+    const slow = { ...base, measuredLatencyMs: 20_000, chatTargetMs: 30_000, admittedChats: 0 };
+    expect(() => admission.admit(slow, 4)).not.toThrow();
+  });
 });
