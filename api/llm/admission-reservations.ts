@@ -6,8 +6,10 @@ import type { Admission } from './llm-gateway';
  * while it has really committed the provider to four calls each.
  */
 export class AdmissionReservations {
-  private readonly remaining = new Map<string, number>();
+  private readonly remaining = new Map<string, { left: number; made: number }>();
   private outstanding = 0;
+  private finishedChats = 0;
+  private finishedCalls = 0;
 
   /** Calls reserved and not yet enqueued, over all admitted chats. */
   get total(): number {
@@ -22,7 +24,7 @@ export class AdmissionReservations {
   reserve(runId: string, calls: number): Admission {
     this.release(runId);
     const count = Math.max(0, Math.floor(calls));
-    this.remaining.set(runId, count);
+    this.remaining.set(runId, { left: count, made: 0 });
     this.outstanding += count;
     return { release: () => this.release(runId) };
   }
@@ -32,18 +34,32 @@ export class AdmissionReservations {
    * a reservation covered it (then admission already counted it against the queue bound).
    */
   consume(runId: string): boolean {
-    const left = this.remaining.get(runId);
-    if (left === undefined || left === 0) return false;
-    this.remaining.set(runId, left - 1);
+    const entry = this.remaining.get(runId);
+    if (!entry) return false;
+    entry.made++;
+    if (entry.left === 0) return false;
+    entry.left--;
     this.outstanding--;
     return true;
   }
 
+  /**
+   * Calls a chat really makes, on average over the chats that made any (revisions and tool rounds
+   * add to the expected four); undefined until enough chats have ended to say.
+   */
+  meanCallsPerChat(minimumChats = 10): number | undefined {
+    return this.finishedChats >= minimumChats ? this.finishedCalls / this.finishedChats : undefined;
+  }
+
   /** The chat ended: whatever it did not use is free again. Idempotent. */
   release(runId: string): void {
-    const left = this.remaining.get(runId);
-    if (left === undefined) return;
+    const entry = this.remaining.get(runId);
+    if (!entry) return;
     this.remaining.delete(runId);
-    this.outstanding -= left;
+    this.outstanding -= entry.left;
+    if (entry.made > 0) {
+      this.finishedChats++;
+      this.finishedCalls += entry.made;
+    }
   }
 }

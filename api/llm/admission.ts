@@ -38,6 +38,8 @@ export interface AdmissionInputs {
   priorityAllowanceMs: number;
   /** Chats admitted and not yet ended. */
   admittedChats?: number;
+  /** Measured calls per chat, when known; the chat estimate uses it if above the expected count. */
+  callsPerChat?: number;
   /** Target completion time of a chat under load; 0 or undefined = no chat-level bound. */
   chatTargetMs?: number;
 }
@@ -62,6 +64,9 @@ export interface AdmissionEstimate {
   /** (N + 1)·k/mu: how long the chat takes while sharing the service with the N admitted ones. */
   estimatedSharedMs: number;
 }
+
+/** How much slower a chat at the 95th percentile is than the mean chat under sharing (measured). */
+export const P95_OVER_MEAN = 1.35;
 
 export class AdmissionControl {
   private readonly priorLatencyMs: number;
@@ -88,8 +93,9 @@ export class AdmissionControl {
     const estimatedWaitMs = Math.round((backlog / serviceRatePerSecond) * 1000);
     // The chat's calls run one after another; later calls meet a queue like today's at worst.
     const estimatedFinishMs = Math.round(estimatedWaitMs + Math.max(1, expectedCalls) * latencyMs);
+    const callsPerChat = Math.max(1, expectedCalls, inputs.callsPerChat ?? 0);
     const estimatedSharedMs = Math.round(
-      (((inputs.admittedChats ?? 0) + 1) * Math.max(1, expectedCalls) * 1000) / serviceRatePerSecond,
+      (((inputs.admittedChats ?? 0) + 1) * callsPerChat * 1000) / serviceRatePerSecond,
     );
     return {
       serviceRatePerSecond,
@@ -142,20 +148,21 @@ export class AdmissionControl {
         details,
       });
     }
+    // The target is for the slow chats, not the average one: the estimate is a mean, and under the
+    // brief's Host-first order a chat's later calls wait longest, so its p95 runs ~1.35× the mean
+    // (measured: phase1/phase2 benchmarks, docs/BENCHMARKS.md).
     const targetMs = Math.max(inputs.chatTargetMs ?? 0, calls * estimate.latencyMs);
-    if (inputs.chatTargetMs && estimate.estimatedSharedMs > targetMs) {
+    const slowChatMs = estimate.estimatedSharedMs * P95_OVER_MEAN;
+    if (inputs.chatTargetMs && slowChatMs > targetMs) {
       // One admitted chat ends every k/mu seconds; that is how long until there is room again.
       const perChatMs = (calls * 1000) / estimate.serviceRatePerSecond;
       throw new AppError(
         'overloaded',
         `The server is at capacity for chats that finish within ${Math.ceil(targetMs / 1000)} s ` +
-          `(estimated ${Math.ceil(estimate.estimatedSharedMs / 1000)} s)`,
+          `(estimated ${Math.ceil(slowChatMs / 1000)} s)`,
         {
-          retryAfterMs: this.retryAfter(estimate.estimatedSharedMs - targetMs + perChatMs),
-          details: {
-            ...details,
-            estimatedWaitMs: Math.max(details.estimatedWaitMs, estimate.estimatedSharedMs - targetMs),
-          },
+          retryAfterMs: this.retryAfter((slowChatMs - targetMs) / P95_OVER_MEAN + perChatMs),
+          details: { ...details, estimatedWaitMs: Math.max(details.estimatedWaitMs, slowChatMs - targetMs) },
         },
       );
     }

@@ -378,6 +378,7 @@ export class LlmScheduler implements LlmGateway {
       active: this.queue.activeCount,
       reserved: this.reservations.total,
       admittedChats: this.reservations.chats,
+      callsPerChat: this.reservations.meanCallsPerChat(),
       chatTargetMs: this.llm.chatTargetMs,
       priorityAllowanceMs:
         (this.llm.priorityOrder.length - 1) * (this.options.agingStepMs ?? DEFAULT_AGING_STEP_MS),

@@ -1,4 +1,5 @@
 import { AdmissionControl, type AdmissionInputs } from '../../api/llm/admission';
+import { AdmissionReservations } from '../../api/llm/admission-reservations';
 import type { AppError } from '../../api/errors';
 
 const base: AdmissionInputs = {
@@ -100,15 +101,25 @@ describe('AdmissionControl', () => {
 
   it('with a chat target, refuses chats that the admitted ones would make slower than it', () => {
     const admission = new AdmissionControl({ priorLatencyMs: 2_000 });
-    // mu = 5 calls/s, k = 4: N admitted chats finish one every 0.8 s; 30 s fits 37 chats in all.
+    // mu = 5 calls/s, k = 4: N admitted chats finish one every 0.8 s, so a new one takes (N + 1)·0.8 s
+    // on average and 1.35× that at the 95th percentile: 30 s admits 27 chats in all.
     const inputs = { ...base, queueMax: 10_000, chatTargetMs: 30_000 };
-    expect(admission.admit({ ...inputs, admittedChats: 36 }, 4).estimatedSharedMs).toBe(29_600);
-    const error = refusal(() => admission.admit({ ...inputs, admittedChats: 40 }, 4));
+    expect(admission.admit({ ...inputs, admittedChats: 26 }, 4).estimatedSharedMs).toBe(21_600);
+    const error = refusal(() => admission.admit({ ...inputs, admittedChats: 30 }, 4));
     expect(error?.code).toBe('overloaded');
-    expect(error?.message).toMatch(/finish within 30 s \(estimated 33 s\)/);
-    expect(error?.retryAfterMs).toBe(2_800 + 800);
+    // 31 · 0.8 s = 24.8 s mean, 33.5 s at p95: 3.5 s over, i.e. 2.6 s of mean, plus one chat's 0.8 s.
+    expect(error?.message).toMatch(/finish within 30 s \(estimated 34 s\)/);
+    expect(error?.retryAfterMs).toBe(Math.ceil((24_800 * 1.35 - 30_000) / 1.35 + 800));
     // Without a target the same load is admitted (each call still fits its deadline).
-    expect(() => admission.admit({ ...inputs, chatTargetMs: 0, admittedChats: 40 }, 4)).not.toThrow();
+    expect(() => admission.admit({ ...inputs, chatTargetMs: 0, admittedChats: 30 }, 4)).not.toThrow();
+  });
+
+  it('estimates with the measured calls per chat when chats make more than expected', () => {
+    const admission = new AdmissionControl({ priorLatencyMs: 2_000 });
+    // 21 chats at 5 calls each, mu = 5/s: 21 s mean, 28.4 s at p95; at 6 calls each, 34 s: refused.
+    const inputs = { ...base, queueMax: 10_000, chatTargetMs: 30_000, admittedChats: 20 };
+    expect(admission.admit({ ...inputs, callsPerChat: 5 }, 4).estimatedSharedMs).toBe(21_000);
+    expect(() => admission.admit({ ...inputs, callsPerChat: 6 }, 4)).toThrow(/estimated 35 s/);
   });
 
   it('never refuses an idle server because the provider alone is slower than the chat target', () => {
@@ -116,5 +127,25 @@ describe('AdmissionControl', () => {
     // L = 20 s, k = 4: one chat takes 80 s even alone; the target of 30 s cannot apply.
     const slow = { ...base, measuredLatencyMs: 20_000, chatTargetMs: 30_000, admittedChats: 0 };
     expect(() => admission.admit(slow, 4)).not.toThrow();
+  });
+});
+
+describe('AdmissionReservations', () => {
+  it('counts reserved calls until enqueued, and learns how many calls chats really make', () => {
+    const reservations = new AdmissionReservations();
+    for (let chat = 0; chat < 10; chat++) {
+      const admission = reservations.reserve(`run-${chat}`, 4);
+      // Each chat makes 5 calls: the fifth is not covered by the reservation.
+      const covered = Array.from({ length: 5 }, () => reservations.consume(`run-${chat}`));
+      expect(covered).toEqual([true, true, true, true, false]);
+      admission.release();
+    }
+    expect(reservations.total).toBe(0);
+    expect(reservations.chats).toBe(0);
+    expect(reservations.meanCallsPerChat()).toBe(5);
+    // A chat refused or cancelled before any call does not count towards the mean.
+    reservations.reserve('idle', 4).release();
+    expect(reservations.meanCallsPerChat()).toBe(5);
+    expect(reservations.meanCallsPerChat(11)).toBeUndefined();
   });
 });
