@@ -305,3 +305,30 @@ describe('SseLimiter tokens and grace periods', () => {
     expect(limiter.findByToken(token, 'u2')).toBeUndefined();
   });
 });
+
+describe('SseLimiter with a long line', () => {
+  test('a freed slot tells the front of the line at once and the rest on the next refresh', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 1000 });
+    const runs = Array.from({ length: 301 }, () => makeRun());
+    for (const { run, start } of runs) limiter.admit(run, start);
+    await flushMicrotasks();
+    const seen = runs.map(({ run }) => recordQueued(run));
+    for (const events of seen) events.length = 0; // only what follows the slot freeing counts
+
+    finish(runs[0].run);
+    await new Promise((resolve) => setImmediate(resolve));
+    // runs[1] took the slot; runs[2..101] moved up to places 1-100 and hear it now; the rest later.
+    expect(runs[1].started()).toBe(true);
+    expect(seen[2]).toEqual([expect.objectContaining({ position: 1 })]);
+    expect(seen[101]).toEqual([expect.objectContaining({ position: 100 })]);
+    expect(seen[102]).toEqual([]);
+    expect(seen[300]).toEqual([]);
+
+    clock.advance(3000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen[102].at(-1)).toMatchObject({ position: 101 });
+    expect(seen[300].at(-1)).toMatchObject({ position: 299 });
+    limiter.close();
+  });
+});
