@@ -331,4 +331,24 @@ describe('SseLimiter with a long line', () => {
     expect(seen[300].at(-1)).toMatchObject({ position: 299 });
     limiter.close();
   });
+
+  test('the periodic refresh tells a long line in slices, leaving the event loop free between them', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 5000 });
+    const runs = Array.from({ length: 2501 }, () => makeRun());
+    for (const { run, start } of runs) limiter.admit(run, start);
+    await flushMicrotasks();
+    const seen = runs.map(({ run }) => recordQueued(run));
+    for (const events of seen) events.length = 0;
+
+    clock.advance(3000);
+    // The first slice went out with the timer; the last place waits for later turns of the loop.
+    expect(seen[1]).toEqual([expect.objectContaining({ position: 1 })]);
+    expect(seen[1000]).toEqual([expect.objectContaining({ position: 1000 })]);
+    expect(seen[1001]).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen[2500]).toEqual([expect.objectContaining({ position: 2500 })]);
+    limiter.close();
+  });
 });
