@@ -18,9 +18,11 @@ import {
   REPO_ROOT,
   startSimServer,
   startTroupeServer,
+  troupeEnvAgainstSim,
   type ChildServer,
   type TroupeRuntime,
 } from './bench/server-processes';
+import { zeroCounters } from './bench/load-driver';
 import { BRIEF_QUOTA, type ProviderQuota } from './bench/scenarios';
 
 export const ARTILLERY_VERSION = '2.0.21';
@@ -95,15 +97,7 @@ async function main(): Promise<void> {
     sim = await startSimServer(options.quota, path.join(directory, 'sim-llm.log'));
     troupe = await startTroupeServer(
       {
-        PORT: '0',
-        HOST: '127.0.0.1',
-        NODE_ENV: 'production',
-        LOG_LEVEL: 'warn',
-        DATA_DIR: dataDir,
-        LLM_PROVIDER: 'openai',
-        LLM_BASE_URL: `${sim.url}/v1`,
-        LLM_MODEL: 'troupe-sim',
-        LLM_API_KEY: 'load-test',
+        ...troupeEnvAgainstSim(sim.url, dataDir),
         LLM_MAX_CONCURRENT: String(options.quota.concurrency),
         LLM_MAX_RPM: String(options.quota.rpm),
       },
@@ -119,17 +113,7 @@ async function main(): Promise<void> {
       simPid: sim.pid,
       simUrl: sim.url,
       loadCpuSeconds: () => 0,
-      counters: () => ({
-        attempted: 0,
-        completed: 0,
-        refused: 0,
-        failed: 0,
-        timedOut: 0,
-        released: 0,
-        open: 0,
-        waiting: 0,
-        skipped: 0,
-      }),
+      counters: zeroCounters,
     });
     sampler.start(1000);
     const command = artilleryCommand(options.artillery);

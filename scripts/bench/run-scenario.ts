@@ -8,11 +8,18 @@ import { formatReportTable } from './bench-table';
 import type { BenchOptions } from './bench-options';
 import { now, runChat } from './chat-client';
 import { composeMessage } from './chat-messages';
+import { zeroCounters } from './load-driver';
 import { startLoadGroup, type LoadGroup } from './load-group';
 import { ProgressBar } from './progress-bar';
 import { ResourceSampler, getJson, postJson, readDiagnostics, type SimStats } from './resource-sampler';
 import { applyScale, type RunSpec } from './scenarios';
-import { REPO_ROOT, startSimServer, startTroupeServer, type ChildServer } from './server-processes';
+import {
+  REPO_ROOT,
+  startSimServer,
+  startTroupeServer,
+  troupeEnvAgainstSim,
+  type ChildServer,
+} from './server-processes';
 
 /**
  * One run of a scenario variant from start to report: sim-llm and Troupe as child processes (or
@@ -56,15 +63,7 @@ export async function runScenario(
       simUrl = sim.url;
       troupe = await startTroupeServer(
         {
-          PORT: '0',
-          HOST: '127.0.0.1',
-          NODE_ENV: 'production',
-          LOG_LEVEL: 'warn',
-          DATA_DIR: dataDir,
-          LLM_PROVIDER: 'openai',
-          LLM_BASE_URL: `${sim.url}/v1`,
-          LLM_MODEL: 'troupe-sim',
-          LLM_API_KEY: 'bench',
+          ...troupeEnvAgainstSim(sim.url, dataDir),
           BENCH_DIAGNOSTICS_FILE: diagnosticsFile,
           ...run.troupeEnv,
         },
@@ -103,18 +102,7 @@ export async function runScenario(
       simPid: sim?.pid,
       simUrl,
       loadCpuSeconds: () => load.group?.cpuSeconds() ?? 0,
-      counters: () =>
-        load.group?.counters() ?? {
-          attempted: 0,
-          completed: 0,
-          refused: 0,
-          failed: 0,
-          timedOut: 0,
-          released: 0,
-          open: 0,
-          waiting: 0,
-          skipped: 0,
-        },
+      counters: () => load.group?.counters() ?? zeroCounters(),
     });
     // Let the freshly started server settle (JIT, first GC) before its resting memory is read.
     await delay(1500);

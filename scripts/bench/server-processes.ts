@@ -31,6 +31,21 @@ export interface ChildServer {
 /** How Troupe is run: compiled (`npm run build` first) or straight from TypeScript through tsx. */
 export type TroupeRuntime = 'dist' | 'tsx';
 
+/** The environment of a Troupe pointed at a sim-llm server, quiet, on a free loopback port. */
+export function troupeEnvAgainstSim(simUrl: string, dataDir: string): Record<string, string> {
+  return {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    DATA_DIR: dataDir,
+    LLM_PROVIDER: 'openai',
+    LLM_BASE_URL: `${simUrl}/v1`,
+    LLM_MODEL: 'troupe-sim',
+    LLM_API_KEY: 'bench',
+  };
+}
+
 export async function startSimServer(quota: SimQuota, logFile: string): Promise<ChildServer> {
   const args = [
     '--import',
