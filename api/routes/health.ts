@@ -42,11 +42,9 @@ export function healthRouter(deps: {
     const database = await pingStore(deps.store);
 
     const toolList = deps.tools.status().tools;
-    const tools: Level = toolList.every((tool) => tool.status === 'healthy')
-      ? 'healthy'
-      : toolList.some((tool) => tool.status === 'healthy')
-        ? 'degraded'
-        : 'unhealthy';
+    // The executor's own verdict (its worst tool), in this page's words.
+    const toolHealth = deps.tools.health();
+    const tools: Level = toolHealth === 'unavailable' ? 'unhealthy' : toolHealth;
     // Tools degrade gracefully (fallbacks), so they never make the whole service unhealthy.
     const overall: Level =
       llmQueue === 'unhealthy' || database.status === 'unhealthy'
