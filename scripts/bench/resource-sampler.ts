@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { now } from './chat-client';
 import type { LoadCounters } from './load-driver';
+import type { SimServerStats } from '../../api/llm/sim/sim-server';
 
 /**
  * Once a second during a run: the servers' memory and CPU from /proc, the sim's quota counters,
@@ -71,15 +72,8 @@ export function readDiagnostics(file: string): ServerDiagnostics[] {
   return lines;
 }
 
-export interface SimStats {
-  requests: number;
-  accepted: number;
-  rejected429: number;
-  inFlight: number;
-  maxInFlight: number;
-  completed: number;
-  aborted: number;
-}
+/** GET /sim/stats, as sim-llm defines it. */
+export type SimStats = SimServerStats;
 
 export interface Sample {
   /** Absolute epoch ms. */

@@ -5,7 +5,7 @@ import { alignColumns, formatComparison, formatMs, formatReportTable } from '../
 import type { ChatRecord } from '../../scripts/bench/chat-client';
 import { composeMessage, expectedCallsPerChat, pickKind } from '../../scripts/bench/chat-messages';
 import { splitPlan } from '../../scripts/bench/load-group';
-import type { LoadPlan } from '../../scripts/bench/load-driver';
+import { zeroCounters, type LoadPlan } from '../../scripts/bench/load-driver';
 import { parseCpuSeconds, statusField, type Sample } from '../../scripts/bench/resource-sampler';
 import { applyScale, BRIEF_QUOTA, SCENARIOS, type RunSpec } from '../../scripts/bench/scenarios';
 import { SseParser, type ServerSentEvent } from '../../scripts/bench/sse-parser';
@@ -258,17 +258,7 @@ function sample(at: number, accepted: number, rssKb = 100 * 1024): Sample {
       },
     },
     loadCpuPercent: 5,
-    counters: {
-      attempted: 0,
-      completed: 0,
-      refused: 0,
-      failed: 0,
-      timedOut: 0,
-      released: 0,
-      open: 0,
-      waiting: 0,
-      skipped: 0,
-    },
+    counters: zeroCounters(),
   };
 }
 
