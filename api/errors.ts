@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   // same failure ends a JSON (non-streamed) chat.
   queue_timeout: { status: 504, message: 'The LLM call waited in the queue past its deadline' },
   llm_timeout: { status: 504, message: 'The LLM call ran past its deadline' },
+  chat_timeout: { status: 504, message: 'The chat ran past its deadline (CHAT_TIMEOUT_MS)' },
   llm_unavailable: { status: 503, message: 'The LLM provider is unavailable' },
   provider_rate_limited: { status: 503, message: 'The LLM provider kept refusing with 429' },
   queue_cleared: { status: 503, message: 'An operator cleared the queue' },

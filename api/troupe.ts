@@ -7,7 +7,8 @@ import { createApp } from './app';
 import { systemClock, type Clock } from './clock';
 import { AppError } from './errors';
 import { createLogger, type Logger } from './logger';
-import { LlmScheduler } from './llm/llm-scheduler';
+import { createLlmScheduler } from './llm/create-llm-scheduler';
+import type { LlmScheduler } from './llm/llm-scheduler';
 import type { Provider } from './llm/provider';
 import { createProvider } from './llm/providers/create-provider';
 import { createStore } from './store/create-store';
@@ -57,7 +58,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   await store.init();
   const provider = overrides.provider ?? createProvider(config, clock);
   const metrics = new TroupeMetrics();
-  const scheduler = new LlmScheduler({ config, provider, clock, logger, metrics });
+  const scheduler = createLlmScheduler({ config, provider, clock, logger, metrics });
   const offlineSearch = new OfflineSearch();
   const tools = createToolSystem(config, { clock, logger, offlineSearch });
   const runs = new RunRegistry({
@@ -78,12 +79,15 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const chat = new ChatService({
     store,
     llm: scheduler,
+    pause: scheduler,
     runs,
     orchestrator,
+    clock,
     logger,
     userMaxActiveChats: config.userMaxActiveChats,
+    chatTimeoutMs: config.llm.chatTimeoutMs,
   });
-  const sse = createSseStreaming(config, { clock, logger });
+  const sse = createSseStreaming(config, { clock, logger, runHolds: scheduler });
   metrics.observe({ scheduler, tools, sse: () => sse.status() });
   const app = createApp({
     config,
@@ -93,7 +97,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     runs,
     sse,
     apiRouters: [
-      queueRouter({ scheduler, config }),
+      queueRouter({ scheduler, config, chat }),
       toolSystemRouter({ tools }),
       healthRouter({ scheduler, store, tools, runs, queueMax: config.llm.queueMax }),
     ],
@@ -144,7 +148,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       server.closeIdleConnections();
       await withTimeout(serverClosed, 2000);
       server.closeAllConnections();
-      scheduler.close();
+      await scheduler.close();
       tools.close();
       runs.clear();
       await provider.close?.();

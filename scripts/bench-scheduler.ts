@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { systemClock } from '../api/clock';
 import { AGENT_NAMES } from '../api/agents/agent-name';
-import { LlmScheduler } from '../api/llm/llm-scheduler';
+import { createLlmScheduler } from '../api/llm/create-llm-scheduler';
 import type { CompletionResult, Provider } from '../api/llm/provider';
 import { RequestQueue } from '../api/llm/request-queue';
 import { InMemoryLimiter } from '../api/llm/limiter';
@@ -37,7 +37,7 @@ function scheduler(provider: Provider, concurrency: number) {
     LLM_MAX_RPM: '10000000',
     LLM_QUEUE_MAX: '1000000',
   });
-  return new LlmScheduler({ config, provider, clock: systemClock, burstWindowMs: 0 });
+  return createLlmScheduler({ config, provider, clock: systemClock, burstWindowMs: 0 });
 }
 
 const request = { messages: [{ role: 'user' as const, content: 'bench' }] };

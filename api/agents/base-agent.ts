@@ -10,6 +10,8 @@ export interface RunContext {
   userId: string;
   conversationId: string;
   signal: AbortSignal;
+  /** The chat's deadline (clock time), if it has one. */
+  deadline?: number;
   emit: EmitEvent;
 }
 
@@ -77,6 +79,7 @@ export async function runAgent(
         userId: context.userId,
         conversationId: context.conversationId,
         runId: context.runId,
+        chatDeadline: context.deadline,
       },
       request,
       { signal, onDelta: (text) => emit('delta', { agent: spec.name, text }) },

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, abortReason } from '../errors';
+import type { Clock } from '../clock';
+import { AppError, abortReason, toAppError } from '../errors';
 import type { Logger } from '../logger';
 import type { Admission, LlmGateway } from '../llm/llm-gateway';
 import type { Store } from '../store/store';
@@ -12,11 +13,21 @@ export interface ChatRequest {
   message: string;
   mode: ChatMode;
   conversationId?: string;
+  /** The client's request: aborting it stops a cold admission from waiting on its behalf. */
+  signal?: AbortSignal;
+}
+
+/** What the service needs to know of the LLM queue's pause (the scheduler). */
+export interface PauseState {
+  readonly isPaused: boolean;
+  status(): { queueLength: number };
 }
 
 /**
  * The path from a validated chat request to a running chat: the conversation check, admission
- * control (refuse at once what cannot finish), the run, and the orchestrator started on it.
+ * control (refuse at once what cannot finish), the run and its deadline, and the orchestrator
+ * started on it. It owns the run's end: the terminal `done` or `error` is written here, in one
+ * place, whatever ended the chat (its orchestration, a cancellation before it started, the deadline).
  */
 export class ChatService {
   private readonly activeByUser = new Map<string, number>();
@@ -25,11 +36,15 @@ export class ChatService {
     private readonly options: {
       store: Store;
       llm: LlmGateway;
+      pause: PauseState;
       runs: RunRegistry;
       orchestrator: Orchestrator;
+      clock: Clock;
       logger: Logger;
       /** Concurrent chats one user may have; 0 = no limit. */
       userMaxActiveChats: number;
+      /** The whole chat's deadline from its arrival (CHAT_TIMEOUT_MS); 0 = none. */
+      chatTimeoutMs: number;
     },
   ) {}
 
@@ -38,7 +53,8 @@ export class ChatService {
    * (not_found, user_rate_limited, overloaded) before anything is started.
    */
   async open(request: ChatRequest): Promise<{ run: Run; start: () => Promise<void> }> {
-    const { store, llm, runs, userMaxActiveChats } = this.options;
+    const { store, llm, runs, userMaxActiveChats, clock } = this.options;
+    const arrivedAt = clock.now();
     let conversationId = request.conversationId;
     if (conversationId !== undefined) {
       const existing = await store.getConversation(conversationId);
@@ -49,7 +65,6 @@ export class ChatService {
     } else {
       conversationId = randomUUID();
     }
-    // From here to the admission nothing awaits, so concurrent requests cannot both pass the checks.
     const active = this.activeByUser.get(request.userId) ?? 0;
     if (userMaxActiveChats > 0 && active >= userMaxActiveChats) {
       throw new AppError(
@@ -58,51 +73,96 @@ export class ChatService {
         { retryAfterMs: 1000 },
       );
     }
-    const run = runs.create(conversationId, request.userId);
-    // Refused before any stream opens (and before anything is stored). Admitted, the chat's calls
-    // count as work ahead of later chats — also while it waits for an SSE slot — until they are
-    // enqueued or the run ends.
-    let admission: Admission;
-    try {
-      admission = llm.admit({
-        userId: request.userId,
-        runId: run.id,
-        expectedCalls: this.expectedCalls(request.mode),
-      });
-    } catch (error) {
-      runs.discard(run.id);
-      throw error;
-    }
+    // Counted before admission awaits, so a burst of one user's requests cannot all pass the check.
     this.activeByUser.set(request.userId, active + 1);
-    const release = () => {
-      admission.release();
+    const leave = () => {
       const remaining = (this.activeByUser.get(request.userId) ?? 1) - 1;
       if (remaining > 0) this.activeByUser.set(request.userId, remaining);
       else this.activeByUser.delete(request.userId);
     };
+    const run = runs.create(conversationId, request.userId);
+    // Refused before any stream opens (and before anything is stored). Admitted, the chat counts
+    // against later chats — also while it waits for an SSE slot — until the run ends.
+    let admission: Admission;
     try {
-      await store.ensureConversation(conversationId, request.userId);
+      admission = await llm.admit(
+        { userId: request.userId, runId: run.id, expectedCalls: this.expectedCalls(request.mode) },
+        request.signal,
+      );
     } catch (error) {
-      release();
+      leave();
       runs.discard(run.id);
       throw error;
     }
-    void run.finished.then(release);
+    try {
+      await store.ensureConversation(conversationId, request.userId);
+    } catch (error) {
+      admission.release('failed');
+      leave();
+      runs.discard(run.id);
+      throw error;
+    }
+    const deadline = this.options.chatTimeoutMs > 0 ? arrivedAt + this.options.chatTimeoutMs : undefined;
+    const deadlineTimer =
+      deadline === undefined
+        ? undefined
+        : clock.setTimeout(
+            () =>
+              run.cancel(
+                new AppError(
+                  'chat_timeout',
+                  `The chat ran past CHAT_TIMEOUT_MS (${this.options.chatTimeoutMs} ms)`,
+                ),
+              ),
+            deadline - clock.now(),
+          );
+    void run.finished.then((last) => {
+      if (deadlineTimer) clock.clearTimeout(deadlineTimer);
+      admission.release(last.event === 'done' ? 'completed' : 'failed');
+      leave();
+    });
     run.emit('run', { runId: run.id, conversationId });
     let started = false;
-    // A run cancelled before it started (its client left while waiting) has no orchestrator to end it.
+    // A run cancelled before it started (its client left while waiting) has no orchestration to end it.
     run.signal.addEventListener('abort', () => {
-      if (!started) run.emit('error', abortReason(run.signal).toBody().error);
+      if (!started) this.fail(run, undefined);
     });
     const start = async (): Promise<void> => {
-      if (started) return;
+      if (started || run.isFinished) return;
       started = true;
-      await this.options.orchestrator.execute({ run, message: request.message, mode: request.mode });
+      if (this.options.pause.isPaused) this.announcePause(run);
+      try {
+        const done = await this.options.orchestrator.execute({
+          run,
+          message: request.message,
+          mode: request.mode,
+          deadline,
+        });
+        run.emit('done', done);
+      } catch (caught) {
+        this.fail(run, caught);
+      }
     };
     return { run, start };
   }
 
-  /** Provider calls a chat is expected to make; a revision round is not assumed (most plans pass). */
+  /** Tells every running chat (or one) that the LLM queue is paused: its calls wait for resume. */
+  announcePause(only?: Run): void {
+    const position = this.options.pause.status().queueLength;
+    for (const run of only ? [only] : this.options.runs.active()) {
+      run.emit('queued', { position, estimatedWaitMs: null, paused: true });
+    }
+  }
+
+  /** Ends the run with its error: an abort's reason says why (client left, shutdown, deadline, clear). */
+  private fail(run: Run, caught: unknown): void {
+    const error = run.signal.aborted ? abortReason(run.signal) : toAppError(caught);
+    if (error.code === 'internal') this.options.logger.error({ err: caught, runId: run.id }, 'run failed');
+    else this.options.logger.info({ runId: run.id, code: error.code }, 'run ended with an error');
+    run.emit('error', error.toBody().error);
+  }
+
+  /** Provider calls a chat is expected to make at least; measured means raise it (admission). */
   private expectedCalls(mode: ChatMode): number {
     return mode === 'single' ? 1 : 4;
   }

@@ -1,10 +1,10 @@
 import type { Clock } from '../clock';
-import { abortReason, toAppError } from '../errors';
 import type { Logger } from '../logger';
 import type { LlmGateway } from '../llm/llm-gateway';
 import type { ChatMessage, Usage } from '../llm/provider';
 import type { Store, NewMessage } from '../store/store';
 import type { Run } from '../streaming/run';
+import type { RunEventMap } from '../streaming/run-events';
 import type { ToolRunner } from '../tools/tool-runner';
 import { runAgent, type AgentDependencies, type AgentResult, type RunContext } from './base-agent';
 import { critic, criticInput, parseVerdict } from './critic';
@@ -18,6 +18,8 @@ export interface ChatTurn {
   run: Run;
   message: string;
   mode: ChatMode;
+  /** The chat's deadline (clock time): no call waits or runs past it. */
+  deadline?: number;
 }
 
 export interface OrchestratorOptions {
@@ -36,80 +38,74 @@ export interface OrchestratorOptions {
 /**
  * Runs one chat turn: multi_agent is Host → Planner ⇄ Critic (bounded revisions) → Reporter;
  * single is one answering call. It reports only through the run's events and the store; it never
- * touches HTTP, and it always ends the run with `done` or `error`.
+ * touches HTTP. It resolves with the run's `done` payload or rejects; the run's owner (ChatService)
+ * writes the terminal event.
  */
 export class Orchestrator {
   constructor(private readonly options: OrchestratorOptions) {}
 
-  async execute(turn: ChatTurn): Promise<void> {
+  async execute(turn: ChatTurn): Promise<RunEventMap['done']> {
     const { run } = turn;
-    const { store, clock, logger } = this.options;
+    const { store, clock } = this.options;
     const startedAt = clock.now();
     const context: RunContext = {
       runId: run.id,
       userId: run.userId,
       conversationId: run.conversationId,
       signal: run.signal,
+      deadline: turn.deadline,
       emit: (event, data) => run.emit(event, data),
     };
-    try {
-      const history = await this.history(run.conversationId);
-      await store.appendMessages([
-        { conversationId: run.conversationId, role: 'user', content: turn.message, runId: run.id },
-      ]);
-      const results =
-        turn.mode === 'single'
-          ? [await runAgent(assistant, { history, content: turn.message }, context, this.agentDeps())]
-          : await this.multiAgent(turn.message, history, context);
-      run.signal.throwIfAborted();
+    const history = await this.history(run.conversationId);
+    await store.appendMessages([
+      { conversationId: run.conversationId, role: 'user', content: turn.message, runId: run.id },
+    ]);
+    const results =
+      turn.mode === 'single'
+        ? [await runAgent(assistant, { history, content: turn.message }, context, this.agentDeps())]
+        : await this.multiAgent(turn.message, history, context);
+    run.signal.throwIfAborted();
 
-      const answer = results[results.length - 1].text;
-      const usage = sumUsage(results);
-      const timings = {
-        totalMs: clock.now() - startedAt,
-        queueWaitMs: results.reduce((total, result) => total + result.waitMs, 0),
-      };
-      const stored = await store.appendMessages([
-        ...results.slice(0, -1).map((result): NewMessage => ({
-          conversationId: run.conversationId,
-          role: 'agent',
-          agent: result.agent,
-          content: result.text,
-          usage: result.usage,
-          timings: { waitMs: result.waitMs, processMs: result.processMs },
-          runId: run.id,
-        })),
-        {
-          conversationId: run.conversationId,
-          role: 'assistant',
-          agent: results[results.length - 1].agent,
-          content: answer,
-          usage,
-          timings,
-          runId: run.id,
-        },
-      ]);
-      run.agents = results.map(({ agent, text, usage, waitMs, processMs }) => ({
-        agent,
-        text,
-        usage,
-        waitMs,
-        processMs,
-      }));
-      run.emit('done', {
+    const answer = results[results.length - 1].text;
+    const usage = sumUsage(results);
+    const timings = {
+      totalMs: Math.round(clock.now() - startedAt),
+      queueWaitMs: results.reduce((total, result) => total + result.waitMs, 0),
+    };
+    const stored = await store.appendMessages([
+      ...results.slice(0, -1).map((result): NewMessage => ({
         conversationId: run.conversationId,
-        messageId: stored[stored.length - 1].id,
-        answer,
+        role: 'agent',
+        agent: result.agent,
+        content: result.text,
+        usage: result.usage,
+        timings: { waitMs: result.waitMs, processMs: result.processMs },
+        runId: run.id,
+      })),
+      {
+        conversationId: run.conversationId,
+        role: 'assistant',
+        agent: results[results.length - 1].agent,
+        content: answer,
         usage,
         timings,
-      });
-    } catch (caught) {
-      // An abort's reason says why (client left, shutdown, queue cleared); other failures keep their code.
-      const error = run.signal.aborted ? abortReason(run.signal) : toAppError(caught);
-      if (error.code === 'internal') logger.error({ err: caught, runId: run.id }, 'run failed');
-      else logger.info({ runId: run.id, code: error.code }, 'run ended with an error');
-      run.emit('error', error.toBody().error);
-    }
+        runId: run.id,
+      },
+    ]);
+    run.agents = results.map(({ agent, text, usage, waitMs, processMs }) => ({
+      agent,
+      text,
+      usage,
+      waitMs,
+      processMs,
+    }));
+    return {
+      conversationId: run.conversationId,
+      messageId: stored[stored.length - 1].id,
+      answer,
+      usage,
+      timings,
+    };
   }
 
   private async multiAgent(

@@ -3,175 +3,187 @@ import type { EffectiveLimits } from './aimd';
 
 /**
  * Admission control before a chat starts (DESIGN.md §1, aim 2: spend quota only on work that will
- * finish). The scheduler serves at most mu = min(RPM/60, C/L) calls per second (effective AIMD
- * limits, L = measured mean provider latency). The work ahead of a new chat is not only what is queued
- * and in flight: every admitted chat still owes its later calls (Planner, Critic, Reporter), which
- * will compete with it — `reserved` counts them. Each call has LLM_TIMEOUT for wait + call, and under
- * priorities with aging a call can also be overtaken by up to `priorityAllowanceMs` worth of newer,
- * higher-class work. So a chat is admitted only while the outstanding work drains at mu within
- * headroom × timeout − priorityAllowance − L; otherwise it is refused now with 503
- * `overloaded`, Retry-After and the estimated wait, instead of being queued to time out later after
- * spending quota (DESIGN.md §1: the brief's order without this wastes most provider calls).
- * While an operator has paused the queue, every chat is refused (nothing would dispatch).
+ * finish): refuse only what cannot finish, at once, with 503 `overloaded`, Retry-After and the
+ * estimated wait.
  *
- * The per-call deadline alone lets chats grow slow: a chat makes k calls in turn, and each may wait
- * almost the whole budget. With `chatTargetMs` set, a chat is also refused when the chats already
- * admitted would make it slower than that target. By Little's law, N chats sharing mu calls/s finish
- * one every k/mu s, so a new one takes about (N + 1)·k/mu; this is compared with the target (or with
- * k·L, if the provider alone is slower than the target: an idle server never refuses). Throughput is
- * unchanged as long as the admitted chats keep the queue from running dry.
+ * The model: an admitted chat makes its k calls one after another, so it holds at most one call at a
+ * time. The provider serves at most mu = min(RPM/60, C/L) calls/s (effective AIMD limits, L the
+ * measured latency). N chats cycling through their calls each see a call take about
+ * max(L, N/mu) (wait included), so a chat takes k·max(L, N/mu). A new chat is admitted while, with it,
+ * - that chat time, scaled by the slowdown measured on finished chats (how much slower than their
+ *   estimate real chats ran: priorities, tool rounds, jitter; 1 until enough have finished), stays
+ *   within the chat target (LLM_CHAT_TARGET_MS; never below k·L: an idle server never refuses) and
+ *   within the chat deadline (CHAT_TIMEOUT_MS);
+ * - one call's wait plus its run fits the per-call deadline (LLM_TIMEOUT), less what higher classes
+ *   may overtake under aging;
+ * - admitted chats stay within the queue bound (each holds at most one queued call).
+ * Nothing here is a guessed prior. Before any call has completed L is unknown: a chat that finds a
+ * free concurrency slot (N + 1 ≤ C) within the rate limit cannot be slowed by the others and is
+ * admitted; any other waits (`decide` answers 'measure') until the first calls complete.
  */
 export interface AdmissionInputs {
-  queued: number;
-  active: number;
-  /** Calls admitted chats are expected to make but have not yet enqueued. */
-  reserved: number;
-  queueMax: number;
-  /** An operator paused the queue: nothing dispatches until resume, so admitting would only time out. */
-  paused?: boolean;
+  /** Chats admitted and not yet ended (the new one excluded). */
+  admittedChats: number;
+  /** Provider calls a chat makes: the expected count, or the measured mean when larger. */
+  callsPerChat: number;
   limits: EffectiveLimits;
-  /** Mean provider latency in ms, or undefined before enough measurements exist. */
-  measuredLatencyMs: number | undefined;
+  /** Current provider latency estimate in ms, or undefined before any call completed. */
+  latencyMs: number | undefined;
+  /** Measured (actual / estimated) chat time, ≥ 1. */
+  slowdown: number;
   /** Per-call deadline (queue wait + call). */
-  timeoutMs: number;
+  callTimeoutMs: number;
+  /** The whole chat's deadline; 0 = none. */
+  chatTimeoutMs: number;
+  /** Target completion time of a chat under load; 0 = no chat-level target. */
+  chatTargetMs: number;
   /** How much later-arriving, higher-class work may overtake a call (aging step × lower ranks). */
   priorityAllowanceMs: number;
-  /** Chats admitted and not yet ended. */
-  admittedChats?: number;
-  /** Measured calls per chat, when known; the chat estimate uses it if above the expected count. */
-  callsPerChat?: number;
-  /** Target completion time of a chat under load; 0 or undefined = no chat-level bound. */
-  chatTargetMs?: number;
+  /** Chats admitted at once, at most (LLM_QUEUE_MAX: each holds at most one queued call). */
+  queueMax: number;
+  /** An operator paused the queue and chose to refuse new chats meanwhile. */
+  refusing?: boolean;
+  /** A provider-wide Retry-After holds every start for this long. */
+  providerHoldMs: number;
 }
 
 export interface AdmissionOptions {
-  /** Latency assumed until measurements exist (a typical chat completion). */
-  priorLatencyMs?: number;
-  /** Share of the deadline the estimate may use; the rest absorbs estimation error. */
+  /** Share of the per-call deadline the estimate may use; the rest absorbs estimation error. */
   deadlineHeadroom?: number;
   /** Floor for Retry-After, so refused clients do not come straight back. */
   minRetryAfterMs?: number;
-  /** Retry-After while an operator has paused the queue (how long a pause is unknown). */
+  /** Retry-After while an operator refuses new chats (how long an incident lasts is unknown). */
   pausedRetryAfterMs?: number;
 }
 
 export interface AdmissionEstimate {
   serviceRatePerSecond: number;
   latencyMs: number;
-  workAhead: number;
+  /** Expected wait of one call, queue only. */
   estimatedWaitMs: number;
-  estimatedFinishMs: number;
-  /** (N + 1)·k/mu: how long the chat takes while sharing the service with the N admitted ones. */
-  estimatedSharedMs: number;
+  /** Expected time for the whole chat, slowdown included. */
+  estimatedChatMs: number;
 }
 
-/** How much slower a chat at the 95th percentile is than the mean chat under sharing (measured). */
-export const P95_OVER_MEAN = 1.35;
+export type AdmissionDecision =
+  | { action: 'admit'; estimate: AdmissionEstimate | undefined }
+  /** Not enough is known yet (no call has completed): wait for the first measurements, then decide. */
+  | { action: 'measure' };
 
 export class AdmissionControl {
-  private readonly priorLatencyMs: number;
   private readonly headroom: number;
-  private readonly minRetryAfterMs: number;
+  readonly minRetryAfterMs: number;
   private readonly pausedRetryAfterMs: number;
 
   constructor(options: AdmissionOptions = {}) {
-    this.priorLatencyMs = options.priorLatencyMs ?? 2_000;
     this.headroom = options.deadlineHeadroom ?? 0.9;
     this.minRetryAfterMs = options.minRetryAfterMs ?? 1_000;
     this.pausedRetryAfterMs = options.pausedRetryAfterMs ?? 5_000;
   }
 
-  estimate(inputs: AdmissionInputs, expectedCalls: number): AdmissionEstimate {
-    const latencyMs = Math.max(1, inputs.measuredLatencyMs ?? this.priorLatencyMs);
+  estimate(inputs: AdmissionInputs, latencyMs: number): AdmissionEstimate {
+    const latency = Math.max(1, latencyMs);
     const serviceRatePerSecond = Math.min(
       inputs.limits.rpm / 60,
-      inputs.limits.concurrency / (latencyMs / 1000),
+      inputs.limits.concurrency / (latency / 1000),
     );
-    const workAhead = inputs.queued + inputs.active + inputs.reserved;
-    // Free capacity means no wait: only the excess over the concurrency limit has to drain first.
-    const backlog = Math.max(0, workAhead - inputs.limits.concurrency + 1);
-    const estimatedWaitMs = Math.round((backlog / serviceRatePerSecond) * 1000);
-    // The chat's calls run one after another; later calls meet a queue like today's at worst.
-    const estimatedFinishMs = Math.round(estimatedWaitMs + Math.max(1, expectedCalls) * latencyMs);
-    const callsPerChat = Math.max(1, expectedCalls, inputs.callsPerChat ?? 0);
-    const estimatedSharedMs = Math.round(
-      (((inputs.admittedChats ?? 0) + 1) * callsPerChat * 1000) / serviceRatePerSecond,
-    );
+    const chats = inputs.admittedChats + 1;
+    const cycleMs = Math.max(latency, (chats / serviceRatePerSecond) * 1000);
     return {
       serviceRatePerSecond,
-      latencyMs,
-      workAhead,
-      estimatedWaitMs,
-      estimatedFinishMs,
-      estimatedSharedMs,
+      latencyMs: latency,
+      estimatedWaitMs: Math.round(cycleMs - latency),
+      estimatedChatMs: Math.round(inputs.callsPerChat * cycleMs * inputs.slowdown),
     };
   }
 
   /**
-   * Admits (returns the estimate) or throws AppError('overloaded') with retryAfterMs, the estimated
+   * Admits, asks to measure first, or throws AppError('overloaded') with retryAfterMs, the estimated
    * wait in the message and details.estimatedWaitMs.
    */
-  admit(inputs: AdmissionInputs, expectedCalls: number): AdmissionEstimate {
-    if (inputs.paused) {
-      throw new AppError('overloaded', 'The LLM queue is paused by an operator; retry later', {
+  decide(inputs: AdmissionInputs): AdmissionDecision {
+    if (inputs.refusing) {
+      throw new AppError('overloaded', 'An operator paused the LLM queue and is refusing new chats', {
         retryAfterMs: this.retryAfter(this.pausedRetryAfterMs),
         details: { paused: true },
       });
     }
-    const estimate = this.estimate(inputs, expectedCalls);
-    const calls = Math.max(1, expectedCalls);
+    const chats = inputs.admittedChats + 1;
+    if (chats > inputs.queueMax) {
+      throw new AppError('overloaded', `The server is running ${inputs.admittedChats} chats, its limit`, {
+        retryAfterMs: this.retryAfter(
+          inputs.latencyMs === undefined
+            ? 0
+            : (inputs.callsPerChat * 1000) / this.estimate(inputs, inputs.latencyMs).serviceRatePerSecond,
+        ),
+      });
+    }
+    const deadlineMs = inputs.chatTimeoutMs || inputs.callTimeoutMs * inputs.callsPerChat;
+    if (inputs.providerHoldMs > Math.min(deadlineMs, inputs.callTimeoutMs)) {
+      throw new AppError('overloaded', 'The LLM provider asked us to wait before any new call', {
+        retryAfterMs: this.retryAfter(inputs.providerHoldMs),
+        details: { estimatedWaitMs: inputs.providerHoldMs },
+      });
+    }
+    if (inputs.latencyMs === undefined) {
+      // Known without L: the rate limit alone spaces the chats' calls at least this far apart.
+      const rateBoundMs = (inputs.callsPerChat * chats * 60_000) / inputs.limits.rpm;
+      const freeSlot = chats <= inputs.limits.concurrency;
+      const targetMs = inputs.chatTargetMs || Infinity;
+      return freeSlot && rateBoundMs <= targetMs
+        ? { action: 'admit', estimate: undefined }
+        : { action: 'measure' };
+    }
+    const estimate = this.estimate(inputs, inputs.latencyMs);
     const details = {
       estimatedWaitMs: estimate.estimatedWaitMs,
-      estimatedFinishMs: estimate.estimatedFinishMs,
-      workAhead: estimate.workAhead,
+      estimatedChatMs: estimate.estimatedChatMs,
+      admittedChats: inputs.admittedChats,
       serviceRatePerSecond: Number(estimate.serviceRatePerSecond.toFixed(3)),
     };
-    const wait = `(estimated wait ${Math.ceil(estimate.estimatedWaitMs / 1000)} s)`;
-    // Reserved calls count: they bypass the queue bound when they are enqueued (an admitted chat's
-    // later calls are never shed), so the bound is enforced here, over all of them.
-    const bounded = inputs.queued + inputs.reserved + calls;
-    if (bounded > inputs.queueMax) {
-      const excess = bounded - inputs.queueMax;
-      throw new AppError('overloaded', `The LLM queue is full ${wait}`, {
-        retryAfterMs: this.retryAfter((excess / estimate.serviceRatePerSecond) * 1000),
+    // One admitted chat finishes every k/mu seconds: that is how soon there is room again.
+    const perChatMs = (inputs.callsPerChat * 1000) / estimate.serviceRatePerSecond;
+    const aloneMs = inputs.callsPerChat * estimate.latencyMs;
+
+    const callBudgetMs =
+      inputs.callTimeoutMs * this.headroom - Math.min(inputs.priorityAllowanceMs, inputs.callTimeoutMs / 2);
+    const callNeedMs = (estimate.estimatedWaitMs + estimate.latencyMs) * inputs.slowdown;
+    if (callNeedMs > Math.max(callBudgetMs, estimate.latencyMs)) {
+      throw this.refusal(
+        `The server cannot finish this chat's calls within LLM_TIMEOUT`,
+        (callNeedMs - callBudgetMs) / inputs.slowdown + perChatMs,
         details,
-      });
-    }
-    // Every chat is admitted under this same bound, so outstanding work never exceeds what drains
-    // within the budget: a call waits for at most that, plus what overtakes it by priority, then runs.
-    const budgetMs =
-      inputs.timeoutMs * this.headroom - Math.min(inputs.priorityAllowanceMs, inputs.timeoutMs / 2);
-    const needMs = estimate.estimatedWaitMs + estimate.latencyMs;
-    if (needMs > budgetMs) {
-      throw new AppError('overloaded', `The server cannot finish this chat within its deadline ${wait}`, {
-        retryAfterMs: this.retryAfter(needMs - budgetMs),
-        details,
-      });
-    }
-    // The target is for the slow chats, not the average one: the estimate is a mean, and under the
-    // brief's Host-first order a chat's later calls wait longest, so its p95 runs ~1.35× the mean
-    // (measured: phase1/phase2 benchmarks, docs/BENCHMARKS.md).
-    const targetMs = Math.max(inputs.chatTargetMs ?? 0, calls * estimate.latencyMs);
-    const slowChatMs = estimate.estimatedSharedMs * P95_OVER_MEAN;
-    if (inputs.chatTargetMs && slowChatMs > targetMs) {
-      // One admitted chat ends every k/mu seconds; that is how long until there is room again.
-      const perChatMs = (calls * 1000) / estimate.serviceRatePerSecond;
-      throw new AppError(
-        'overloaded',
-        `The server is at capacity for chats that finish within ${Math.ceil(targetMs / 1000)} s ` +
-          `(estimated ${Math.ceil(slowChatMs / 1000)} s)`,
-        {
-          retryAfterMs: this.retryAfter((slowChatMs - targetMs) / P95_OVER_MEAN + perChatMs),
-          details: { ...details, estimatedWaitMs: Math.max(details.estimatedWaitMs, slowChatMs - targetMs) },
-        },
       );
     }
-    return estimate;
+    for (const [limitMs, name] of [
+      [inputs.chatTimeoutMs * this.headroom, 'CHAT_TIMEOUT_MS'],
+      [inputs.chatTargetMs, 'LLM_CHAT_TARGET_MS'],
+    ] as const) {
+      if (!limitMs) continue;
+      const boundMs = Math.max(limitMs, aloneMs * inputs.slowdown);
+      if (estimate.estimatedChatMs > boundMs) {
+        // Chats beyond what fits finish one every k/mu: wait for that many to end.
+        const excessChats = ((estimate.estimatedChatMs - boundMs) / estimate.estimatedChatMs) * chats;
+        throw this.refusal(
+          `The server is at capacity for chats that finish within ${Math.ceil(limitMs / 1000)} s (${name}; ` +
+            `estimated ${Math.ceil(estimate.estimatedChatMs / 1000)} s)`,
+          excessChats * perChatMs,
+          {
+            ...details,
+            estimatedWaitMs: Math.max(details.estimatedWaitMs, estimate.estimatedChatMs - boundMs),
+          },
+        );
+      }
+    }
+    return { action: 'admit', estimate };
   }
 
-  /** Retry-After for a caller shed at the queue bound. */
-  shedRetryAfterMs(inputs: AdmissionInputs): number {
-    return this.retryAfter(this.estimate(inputs, 1).estimatedWaitMs - inputs.timeoutMs * this.headroom);
+  private refusal(message: string, retryAfterMs: number, details: Record<string, unknown>): AppError {
+    const wait = `(estimated wait ${Math.ceil(Number(details.estimatedWaitMs) / 1000)} s)`;
+    return new AppError('overloaded', `${message} ${wait}`, {
+      retryAfterMs: this.retryAfter(retryAfterMs),
+      details,
+    });
   }
 
   private retryAfter(ms: number): number {

@@ -9,6 +9,8 @@ import type { Clock } from '../clock';
 export interface AimdOptions {
   maxConcurrent: number;
   maxRpm: number;
+  /** 0 = no token limit configured (a TPM 429 then lowers the RPM instead). */
+  maxTpm?: number;
   clock: Clock;
   /** Multiplier applied on a 429 (0 < factor < 1). */
   decreaseFactor?: number;
@@ -24,9 +26,25 @@ export interface AimdOptions {
 export interface EffectiveLimits {
   concurrency: number;
   rpm: number;
+  /** Tokens per minute; absent or 0 = no token limit. */
+  tpm?: number;
 }
 
-export class Aimd {
+/** Which provider limit a 429 named: requests (RPM, concurrency) or tokens (TPM). */
+export type RateLimitKind = 'requests' | 'tokens';
+
+/**
+ * The effective-limits policy the limiter enforces (in-memory here; a shared adapter can keep the
+ * same state in Redis so a 429 on one instance slows every instance).
+ */
+export interface AimdPolicy {
+  limits(): EffectiveLimits;
+  /** A provider 429; returns true if the limits were lowered. */
+  onRateLimited(kind?: RateLimitKind): boolean;
+  readonly decreaseCount: number;
+}
+
+export class Aimd implements AimdPolicy {
   private readonly clock: Clock;
   private readonly decreaseFactor: number;
   private readonly cooldownMs: number;
@@ -35,6 +53,8 @@ export class Aimd {
   private readonly rpmStep: number;
   private concurrency: number;
   private rpm: number;
+  private tpm: number;
+  private readonly maxTpm: number;
   private lastDecreaseAt = -Infinity;
   /** Time from which the next quiet period is measured. */
   private quietSince = -Infinity;
@@ -49,23 +69,34 @@ export class Aimd {
     this.rpmStep = options.rpmStep ?? Math.max(1, Math.ceil(options.maxRpm * 0.05));
     this.concurrency = options.maxConcurrent;
     this.rpm = options.maxRpm;
+    this.maxTpm = options.maxTpm ?? 0;
+    this.tpm = this.maxTpm;
   }
 
   /** The limits to enforce now. */
   limits(): EffectiveLimits {
     this.recover();
-    return { concurrency: this.concurrency, rpm: this.rpm };
+    return { concurrency: this.concurrency, rpm: this.rpm, ...(this.maxTpm > 0 ? { tpm: this.tpm } : {}) };
   }
 
-  /** A provider 429: shrink both limits unless we already did within the cooldown. Returns true if shrunk. */
-  onRateLimited(): boolean {
+  /**
+   * A provider 429: shrink the limits it named unless we already did within the cooldown. A request
+   * 429 shrinks concurrency and RPM; a token 429 shrinks the TPM limit (or, with none configured, the
+   * RPM, the only lever left). Returns true if shrunk.
+   */
+  onRateLimited(kind: RateLimitKind = 'requests'): boolean {
     const now = this.clock.now();
     this.recover();
     this.quietSince = now;
     if (now - this.lastDecreaseAt < this.cooldownMs) return false;
     this.lastDecreaseAt = now;
     this.decreases++;
-    this.concurrency = Math.max(1, Math.floor(this.concurrency * this.decreaseFactor));
+    if (kind === 'tokens' && this.maxTpm > 0) {
+      this.tpm = Math.max(1, Math.floor(this.tpm * this.decreaseFactor));
+      return true;
+    }
+    if (kind === 'requests')
+      this.concurrency = Math.max(1, Math.floor(this.concurrency * this.decreaseFactor));
     this.rpm = Math.max(1, Math.floor(this.rpm * this.decreaseFactor));
     return true;
   }
@@ -75,12 +106,18 @@ export class Aimd {
   }
 
   private recover(): void {
-    if (this.concurrency >= this.options.maxConcurrent && this.rpm >= this.options.maxRpm) return;
+    if (
+      this.concurrency >= this.options.maxConcurrent &&
+      this.rpm >= this.options.maxRpm &&
+      this.tpm >= this.maxTpm
+    )
+      return;
     const now = this.clock.now();
     const steps = Math.floor((now - this.quietSince) / this.quietPeriodMs);
     if (steps <= 0) return;
     this.quietSince += steps * this.quietPeriodMs;
     this.concurrency = Math.min(this.options.maxConcurrent, this.concurrency + steps * this.concurrencyStep);
     this.rpm = Math.min(this.options.maxRpm, this.rpm + steps * this.rpmStep);
+    this.tpm = Math.min(this.maxTpm, this.tpm + steps * Math.max(1, Math.ceil(this.maxTpm * 0.05)));
   }
 }

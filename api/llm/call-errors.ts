@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors';
+import type { RateLimitKind } from './aimd';
 import type { ProviderError } from './provider';
 import type { CallOutcome } from './scheduler-stats';
 
@@ -14,4 +15,10 @@ export function outcomeOf(code: ErrorCode): CallOutcome {
 export function providerFailureCode(error: ProviderError): ErrorCode {
   if (error.kind === 'rate_limited') return 'provider_rate_limited';
   return error.kind === 'bad_request' ? 'internal' : 'llm_unavailable';
+}
+
+/** Which limit a 429 named: Ark's `…TPMExceeded` / `TpmRateLimit…`, OpenAI's "tokens" messages. */
+export function rateLimitKind(error: ProviderError): RateLimitKind {
+  const marker = `${error.options.providerCode ?? ''} ${error.message}`;
+  return /tpm|tokens? per min|token/i.test(marker) ? 'tokens' : 'requests';
 }

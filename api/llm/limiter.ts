@@ -1,16 +1,18 @@
 import type { Clock } from '../clock';
-import type { EffectiveLimits } from './aimd';
+import type { AimdPolicy, EffectiveLimits } from './aimd';
 import { StartWindow, TokenWindow, type TokenReservation } from './rate-window';
 
 /**
  * The Limiter port: the provider quota in domain words. The scheduler asks it whether one call may
- * start now; the limiter answers with a permit or with when to ask again. A Redis adapter (shared
- * limits across instances, DESIGN.md §6) will implement the same port with one atomic script.
+ * start now; the limiter answers with a permit or with when to ask again. Every operation is
+ * asynchronous so that an adapter may answer from a network round trip: the in-memory adapter below
+ * (the default) answers at once, the Redis adapter (shared limits across instances, DESIGN.md §6)
+ * with one atomic script per operation.
  */
 
 /** One started call's claim on the quota; give it back with `release` (idempotent). */
 export interface Permit {
-  readonly id: number;
+  readonly id: number | string;
   readonly startedAt: number;
   readonly estimatedTokens: number;
 }
@@ -18,8 +20,9 @@ export interface Permit {
 export type StartDecision =
   | { started: true; permit: Permit }
   /**
-   * `retryAt`: the earliest time the rate or token window may allow a start (schedule one timer);
-   * null: blocked on concurrency, so only a release can open a slot (no timer needed).
+   * `retryAt`: the earliest time (this process's clock) the rate or token window may allow a start
+   * (schedule one timer); null: blocked on concurrency, so only a release can open a slot (no timer
+   * needed). An adapter whose releases happen elsewhere (other instances) returns a time instead.
    */
   | { started: false; retryAt: number | null };
 
@@ -30,16 +33,25 @@ export interface LimiterSnapshot {
   tokensLastMinute: number;
   limits: EffectiveLimits;
   configured: EffectiveLimits & { tpm: number };
+  /** Until when (this process's clock) a provider-wide Retry-After holds every start; 0 = none. */
+  heldUntil: number;
 }
 
 export interface Limiter {
   /** Starts one call if every limit allows it now. */
-  tryStart(estimatedTokens: number): StartDecision;
+  tryStart(estimatedTokens: number): Promise<StartDecision>;
   /** The call ended; its concurrency slot returns. Calling it twice is a no-op. */
-  release(permit: Permit): void;
+  release(permit: Permit): Promise<void>;
   /** Corrects the token reservation with the call's real usage. */
-  settle(permit: Permit, actualTokens: number): void;
+  settle(permit: Permit, actualTokens: number): Promise<void>;
+  /**
+   * The provider asked everyone to wait (a 429's Retry-After): no call starts for `durationMs`.
+   * Holds only extend: a shorter hold never shortens a longer one.
+   */
+  holdStarts(durationMs: number): Promise<void>;
+  /** The last known state, without a round trip (status pages, admission). */
   snapshot(): LimiterSnapshot;
+  close?(): Promise<void>;
 }
 
 export interface InMemoryLimiterOptions {
@@ -49,7 +61,7 @@ export interface InMemoryLimiterOptions {
   maxTpm: number;
   clock: Clock;
   /** The limits to enforce now (AIMD); defaults to the configured ones. Never above them. */
-  effectiveLimits?: () => EffectiveLimits;
+  aimd?: Pick<AimdPolicy, 'limits'>;
   /** The spreading sub-window (see rate-window.ts); 0 turns it off. */
   burstWindowMs?: number;
   /**
@@ -78,6 +90,7 @@ export class InMemoryLimiter implements Limiter {
   private readonly effectiveLimits: () => EffectiveLimits;
   private active = 0;
   private nextId = 1;
+  private heldUntil = 0;
 
   constructor(private readonly options: InMemoryLimiterOptions) {
     this.clock = options.clock;
@@ -88,17 +101,25 @@ export class InMemoryLimiter implements Limiter {
       burstWindowMs: options.burstWindowMs,
     });
     this.tokens = new TokenWindow(options.maxTpm, windowMs);
-    this.effectiveLimits =
-      options.effectiveLimits ?? (() => ({ concurrency: options.maxConcurrent, rpm: options.maxRpm }));
+    const aimd = options.aimd;
+    this.effectiveLimits = aimd
+      ? () => aimd.limits()
+      : () => ({ concurrency: options.maxConcurrent, rpm: options.maxRpm, tpm: options.maxTpm });
   }
 
-  tryStart(estimatedTokens: number): StartDecision {
+  tryStart(estimatedTokens: number): Promise<StartDecision> {
+    return Promise.resolve(this.tryStartNow(estimatedTokens));
+  }
+
+  /** The synchronous core of tryStart (this adapter needs no round trip). */
+  tryStartNow(estimatedTokens: number): StartDecision {
+    const now = this.clock.now();
+    if (this.heldUntil > now) return { started: false, retryAt: this.heldUntil };
     const limits = this.limits();
     if (this.active >= limits.concurrency) return { started: false, retryAt: null };
-    const now = this.clock.now();
     const allowedAt = Math.max(
       this.starts.nextAllowedAt(limits.rpm, now),
-      this.tokens.nextAllowedAt(estimatedTokens, now),
+      this.tokens.nextAllowedAt(estimatedTokens, now, limits.tpm),
     );
     if (allowedAt > now) return { started: false, retryAt: allowedAt };
     this.active++;
@@ -113,15 +134,23 @@ export class InMemoryLimiter implements Limiter {
     return { started: true, permit };
   }
 
-  release(permit: Permit): void {
+  release(permit: Permit): Promise<void> {
     const own = permit as InMemoryPermit;
-    if (own.released) return;
-    own.released = true;
-    this.active--;
+    if (!own.released) {
+      own.released = true;
+      this.active--;
+    }
+    return Promise.resolve();
   }
 
-  settle(permit: Permit, actualTokens: number): void {
+  settle(permit: Permit, actualTokens: number): Promise<void> {
     this.tokens.settle((permit as InMemoryPermit).reservation, actualTokens, this.clock.now());
+    return Promise.resolve();
+  }
+
+  holdStarts(durationMs: number): Promise<void> {
+    this.heldUntil = Math.max(this.heldUntil, this.clock.now() + Math.max(0, durationMs));
+    return Promise.resolve();
   }
 
   snapshot(): LimiterSnapshot {
@@ -132,6 +161,7 @@ export class InMemoryLimiter implements Limiter {
       startsLastMinute: this.starts.countSince(now - PROVIDER_WINDOW_MS),
       tokensLastMinute: this.tokens.used(now),
       limits: this.limits(),
+      heldUntil: this.heldUntil > now ? this.heldUntil : 0,
       configured: {
         concurrency: this.options.maxConcurrent,
         rpm: this.options.maxRpm,
@@ -145,6 +175,9 @@ export class InMemoryLimiter implements Limiter {
     return {
       concurrency: Math.max(1, Math.min(limits.concurrency, this.options.maxConcurrent)),
       rpm: Math.max(1, Math.min(limits.rpm, this.options.maxRpm)),
+      ...(this.options.maxTpm > 0
+        ? { tpm: Math.max(1, Math.min(limits.tpm ?? this.options.maxTpm, this.options.maxTpm)) }
+        : {}),
     };
   }
 }

@@ -14,6 +14,8 @@ export interface LlmCallMeta {
   runId?: string;
   /** Queue wait + call, in ms; defaults to LLM_TIMEOUT. */
   timeoutMs?: number;
+  /** The whole chat's deadline (clock time): no call of the chat waits or runs past it. */
+  chatDeadline?: number;
 }
 
 export interface LlmCallOptions {
@@ -34,22 +36,35 @@ export interface AdmissionRequest {
   userId: string;
   /** The run the chat executes as; its calls consume the reservation. */
   runId: string;
-  /** Provider calls the chat is expected to make (4 for multi_agent, 1 for single, plus rounds). */
+  /** Provider calls the chat is expected to make (4 for multi_agent, 1 for single), at least. */
   expectedCalls: number;
 }
 
-/** An admitted chat's hold on capacity; release it when the chat ends (calls it never made). */
+/** How an admitted chat ended: only completed chats teach admission how long chats take. */
+export type ChatEnd = 'completed' | 'failed';
+
+/** An admitted chat's hold on capacity; release it when the chat ends. Idempotent. */
 export interface Admission {
-  release(): void;
+  release(end?: ChatEnd): void;
+}
+
+/**
+ * Holds a run's calls out of dispatch while nobody listens to it (DESIGN.md §1: a client that left
+ * stops costing quota): its waiting calls stay queued but start only once a listener is back.
+ */
+export interface RunHolds {
+  hold(runId: string): void;
+  release(runId: string): void;
 }
 
 export interface LlmGateway {
   /** Runs one provider call through the scheduler. Rejects with an AppError (see api/errors.ts). */
   complete(meta: LlmCallMeta, request: CompletionRequest, options: LlmCallOptions): Promise<LlmCallOutcome>;
   /**
-   * Admission control before a chat starts: throws AppError('overloaded', …, {retryAfterMs}) when the
-   * chat could not finish within its deadline given the work ahead and the measured service rate.
-   * An admitted chat reserves its expected calls until they are enqueued or the admission is released.
+   * Admission control before a chat starts: rejects with AppError('overloaded', …, {retryAfterMs})
+   * when the chat could not finish within its deadlines given the chats admitted and the measured
+   * service rate. On a cold start it may first wait (briefly, abortable) for the first measurements.
+   * Every call of an admitted chat is served: none is shed by the queue bound.
    */
-  admit(request: AdmissionRequest): Admission;
+  admit(request: AdmissionRequest, signal?: AbortSignal): Promise<Admission>;
 }

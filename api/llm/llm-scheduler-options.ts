@@ -1,10 +1,13 @@
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
-import type { AdmissionOptions } from './admission';
-import type { AimdOptions } from './aimd';
+import type { AdmissionControl } from './admission';
+import type { AimdPolicy } from './aimd';
+import type { LatencyEstimator } from './latency-estimator';
+import type { Limiter } from './limiter';
 import type { Provider } from './provider';
-import type { BreakerState, ProviderBreakerOptions } from './provider-breaker';
+import type { BreakerState, ProviderBreaker } from './provider-breaker';
 import type { QueueStatus } from './queue-status';
+import type { RequestQueue } from './request-queue';
 import type { SchedulerCounters, SchedulerLogger, SchedulerMetrics } from './scheduler-events';
 
 /** LlmScheduler's constructor options and status shape (llm-scheduler.ts holds the behaviour). */
@@ -16,26 +19,44 @@ export interface RetryOptions {
   maxDelayMs?: number;
 }
 
+/** The policies the scheduler composes, each built apart (create-llm-scheduler.ts). */
+export interface LlmSchedulerParts {
+  queue: RequestQueue;
+  limiter: Limiter;
+  aimd: AimdPolicy;
+  breaker: ProviderBreaker;
+  admission: AdmissionControl;
+  latency: LatencyEstimator;
+}
+
 export interface LlmSchedulerOptions {
   config: Pick<Config, 'llm'>;
   provider: Provider;
   clock: Clock;
+  parts: LlmSchedulerParts;
   logger?: SchedulerLogger;
   metrics?: SchedulerMetrics;
   /** Jitter source in [0, 1); inject for deterministic tests. */
   random?: () => number;
   retry?: RetryOptions;
-  breaker?: Omit<ProviderBreakerOptions, 'clock' | 'onStateChange'>;
-  aimd?: Omit<AimdOptions, 'clock' | 'maxConcurrent' | 'maxRpm'>;
-  admission?: AdmissionOptions;
+  /** The queue's aging step (admission allows for it); must match the queue's. */
   agingStepMs?: number;
-  /** Rate spreading sub-window (rate-window.ts); 0 = off. */
-  burstWindowMs?: number;
-  /** Safety margin added to the provider's 60 s windows (limiter.ts, InMemoryLimiterOptions). */
-  windowMarginMs?: number;
 }
 
 export interface SchedulerStatus extends QueueStatus {
+  /** An operator paused and chose to refuse new chats until resume. */
+  refusingNewChats: boolean;
+  /** Chats admitted and not yet ended. */
+  admittedChats: number;
+  /** Waiting calls held out of dispatch because their run has no listener. */
+  parked: number;
+  /** The provider latency admission works with (ms), null before any call completed. */
+  latencyEstimateMs: number | null;
+  firstTokenMs: number | null;
+  /** How much longer a provider-wide Retry-After holds every start (ms; 0 = none). */
+  providerHoldMs: number;
+  /** The provider answered 429 within the last minute, or holds every start. */
+  rateLimited: boolean;
   breaker: BreakerState;
   counters: SchedulerCounters;
 }

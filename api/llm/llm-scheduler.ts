@@ -1,9 +1,11 @@
-import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import { AppError, abortReason, toAppError } from '../errors';
-import { AdmissionControl } from './admission';
-import { Aimd } from './aimd';
-import { InMemoryLimiter, type Limiter } from './limiter';
+import type { AgentName } from '../agents/agent-name';
+import type { AdmissionControl, AdmissionInputs } from './admission';
+import { AdmittedChats } from './admitted-chats';
+import type { AimdPolicy } from './aimd';
+import type { LatencyEstimator } from './latency-estimator';
+import type { Limiter } from './limiter';
 import type {
   Admission,
   AdmissionRequest,
@@ -11,6 +13,7 @@ import type {
   LlmCallOptions,
   LlmCallOutcome,
   LlmGateway,
+  RunHolds,
 } from './llm-gateway';
 import {
   ProviderError,
@@ -19,13 +22,12 @@ import {
   type CompletionResult,
   type Provider,
 } from './provider';
-import { ProviderBreaker, type BreakerState } from './provider-breaker';
-import { DEFAULT_AGING_STEP_MS, RequestQueue, type QueueItem, type Slot } from './request-queue';
-import { AdmissionReservations } from './admission-reservations';
+import type { BreakerState, ProviderBreaker } from './provider-breaker';
+import { DEFAULT_AGING_STEP_MS, type QueueItem, type RequestQueue, type Slot } from './request-queue';
 import type { CallOutcome } from './scheduler-stats';
 import type { LlmSchedulerOptions, SchedulerStatus } from './llm-scheduler-options';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff';
-import { outcomeOf, providerFailureCode } from './call-errors';
+import { outcomeOf, providerFailureCode, rateLimitKind } from './call-errors';
 import type { SchedulerCounters, SchedulerEvent } from './scheduler-events';
 
 export type {
@@ -34,33 +36,49 @@ export type {
   SchedulerLogger,
   SchedulerMetrics,
 } from './scheduler-events';
-import type { AgentName } from '../agents/agent-name';
+export type {
+  LlmSchedulerOptions,
+  LlmSchedulerParts,
+  RetryOptions,
+  SchedulerStatus,
+} from './llm-scheduler-options';
 
 /**
- * The LlmGateway every agent calls: queue (priorities, fairness, limits) → circuit breaker →
- * provider, with the one retry loop of the system (DESIGN.md §6): retryable failures (429, 5xx,
- * network) are retried with exponential backoff and full jitter, never earlier than the provider's
- * Retry-After, only before the first streamed delta, and never past the call's deadline. Every retry
- * goes back through the queue, so it is counted against the limits like any start.
+ * The LlmGateway every agent calls: admission → queue (priorities, fairness, limits) → circuit
+ * breaker → provider, with the one retry loop of the system (DESIGN.md §6): retryable failures (429,
+ * 5xx, network) are retried with exponential backoff and full jitter, never earlier than the
+ * provider's Retry-After, only before the first streamed delta, and never past the call's deadline.
+ * Every retry goes back through the queue, so it is counted against the limits like any start.
+ *
+ * Its policies (limiter, AIMD, breaker, admission, latency estimate) and its queue are built by the
+ * composition root (create-llm-scheduler.ts) and handed in; this class only composes them.
  */
-
-export type { LlmSchedulerOptions, RetryOptions, SchedulerStatus } from './llm-scheduler-options';
 
 type AttemptResult = { done: CompletionResult } | { retryInMs: number };
 
-export class LlmScheduler implements LlmGateway {
+/** How long a cold admission waits for the first measured call before deciding with what it has. */
+const COLD_MEASURE_MAX_MS = 5_000;
+/** How long a 429 without Retry-After holds every start (the retry's own backoff comes on top). */
+const DEFAULT_RATE_LIMIT_HOLD_MS = 1_000;
+/** A 429 within this long makes the provider count as rate-limiting (health: degraded). */
+const RATE_LIMITED_RECENTLY_MS = 60_000;
+
+export class LlmScheduler implements LlmGateway, RunHolds {
   readonly queue: RequestQueue;
   private readonly clock: Clock;
   private readonly provider: Provider;
-  private readonly llm: Config['llm'];
-  private readonly aimd: Aimd;
+  private readonly llm: LlmSchedulerOptions['config']['llm'];
+  private readonly aimd: AimdPolicy;
   private readonly limiter: Limiter;
   private readonly breaker: ProviderBreaker;
   private readonly admission: AdmissionControl;
+  private readonly latency: LatencyEstimator;
   private readonly random: () => number;
   private readonly maxAttempts: number;
   private readonly backoffPolicy: BackoffPolicy;
-  private readonly reservations = new AdmissionReservations();
+  private readonly chats: AdmittedChats;
+  private refusingWhilePaused = false;
+  private lastRateLimitedAt = -Infinity;
   private readonly counters: SchedulerCounters = {
     starts: 0,
     rateLimited: 0,
@@ -73,10 +91,17 @@ export class LlmScheduler implements LlmGateway {
   };
 
   constructor(private readonly options: LlmSchedulerOptions) {
-    const llm = options.config.llm;
-    this.llm = llm;
+    const { parts } = options;
+    this.llm = options.config.llm;
     this.clock = options.clock;
     this.provider = options.provider;
+    this.queue = parts.queue;
+    this.limiter = parts.limiter;
+    this.aimd = parts.aimd;
+    this.breaker = parts.breaker;
+    this.admission = parts.admission;
+    this.latency = parts.latency;
+    this.chats = new AdmittedChats(this.clock);
     this.random = options.random ?? Math.random;
     this.maxAttempts = Math.max(1, options.retry?.maxAttempts ?? 4);
     this.backoffPolicy = {
@@ -84,35 +109,7 @@ export class LlmScheduler implements LlmGateway {
       maxDelayMs: options.retry?.maxDelayMs ?? 20_000,
       random: this.random,
     };
-    this.aimd = new Aimd({
-      ...options.aimd,
-      clock: this.clock,
-      maxConcurrent: llm.maxConcurrent,
-      maxRpm: llm.maxRpm,
-    });
-    this.limiter = new InMemoryLimiter({
-      clock: this.clock,
-      maxConcurrent: llm.maxConcurrent,
-      maxRpm: llm.maxRpm,
-      maxTpm: llm.maxTpm,
-      effectiveLimits: () => this.aimd.limits(),
-      burstWindowMs: options.burstWindowMs,
-      windowMarginMs: options.windowMarginMs,
-    });
-    this.admission = new AdmissionControl(options.admission);
-    this.queue = new RequestQueue({
-      clock: this.clock,
-      limiter: this.limiter,
-      queueMax: llm.queueMax,
-      priorityOrder: llm.priorityOrder,
-      agingStepMs: options.agingStepMs,
-      shedRetryAfterMs: () => this.admission.shedRetryAfterMs(this.admissionInputs()),
-      // The breaker decides before a permit is taken (closures: the breaker is built below).
-      gate: { check: () => this.breaker.gate(), claimProbe: () => this.breaker.claimProbe() },
-    });
-    this.breaker = new ProviderBreaker({
-      ...options.breaker,
-      clock: this.clock,
+    this.breaker.addListener({
       onStateChange: (state) => {
         this.emit({ type: 'breaker', state });
         this.options.logger?.warn({ state }, 'LLM provider circuit breaker changed state');
@@ -121,15 +118,25 @@ export class LlmScheduler implements LlmGateway {
     });
   }
 
-  admit(request: AdmissionRequest): Admission {
+  async admit(request: AdmissionRequest, signal?: AbortSignal): Promise<Admission> {
+    if (!this.llm.admission) return this.chats.admit(request.runId, undefined);
     try {
-      this.admission.admit(this.admissionInputs(), request.expectedCalls);
+      let decision = this.admission.decide(this.admissionInputs(request.expectedCalls));
+      if (decision.action === 'measure') {
+        // Cold: nothing measured yet. Wait for the first calls to complete (they are in flight:
+        // the chats admitted on free slots made them), then decide on what they showed.
+        await this.latency.firstSample(COLD_MEASURE_MAX_MS, signal);
+        decision = this.admission.decide(this.admissionInputs(request.expectedCalls, true));
+      }
+      const estimatedMs = decision.action === 'admit' ? decision.estimate?.estimatedChatMs : undefined;
+      return this.chats.admit(request.runId, estimatedMs);
     } catch (error) {
-      this.counters.shed++;
-      this.emit({ type: 'shed', reason: 'admission' });
+      if (error instanceof AppError && error.code === 'overloaded') {
+        this.counters.shed++;
+        this.emit({ type: 'shed', reason: 'admission' });
+      }
       throw error;
     }
-    return this.reservations.reserve(request.runId, request.expectedCalls);
   }
 
   async complete(
@@ -140,19 +147,45 @@ export class LlmScheduler implements LlmGateway {
     // The caller's signal (the run's) cancels the call wherever it is: queued, in flight or
     // sleeping before a retry. There is no second cancellation path.
     if (options.signal.aborted) throw abortReason(options.signal);
-    // From here the call is queued work; it no longer needs to be counted as a reservation. A call
-    // admission reserved was already counted against the queue bound, so the bound does not shed it.
-    const reserved = meta.runId !== undefined && this.reservations.consume(meta.runId);
-    return this.run(meta, request, options, reserved);
+    // Every call of an admitted chat is served: admission bounded the chats, so the queue bound
+    // must not shed a chat's later calls (tool rounds, revisions) after quota was spent on it.
+    const admitted = meta.runId !== undefined && this.chats.recordCall(meta.runId);
+    return this.run(meta, request, options, admitted);
+  }
+
+  /** Holds a run's calls out of dispatch (its client left; see RunHolds). */
+  hold(runId: string): void {
+    this.queue.park(runId);
+  }
+
+  release(runId: string): void {
+    this.queue.unpark(runId);
   }
 
   breakerState(): BreakerState {
     return this.breaker.state;
   }
 
+  /** True while the provider has answered 429 recently or asked every call to wait. */
+  isRateLimited(): boolean {
+    return (
+      this.clock.now() - this.lastRateLimitedAt < RATE_LIMITED_RECENTLY_MS ||
+      this.limiter.snapshot().heldUntil > 0
+    );
+  }
+
   status(): SchedulerStatus {
+    const heldUntil = this.limiter.snapshot().heldUntil;
     return {
       ...this.queue.status(),
+      paused: this.queue.isPaused,
+      refusingNewChats: this.queue.isPaused && this.refusingWhilePaused,
+      admittedChats: this.chats.count,
+      parked: this.queue.parkedLength,
+      latencyEstimateMs: roundOrNull(this.latency.estimateMs()),
+      firstTokenMs: roundOrNull(this.latency.firstTokenMs),
+      providerHoldMs: heldUntil > 0 ? Math.max(0, Math.round(heldUntil - this.clock.now())) : 0,
+      rateLimited: this.isRateLimited(),
       breaker: this.breaker.state,
       counters: { ...this.counters, aimdDecreases: this.aimd.decreaseCount },
     };
@@ -162,32 +195,44 @@ export class LlmScheduler implements LlmGateway {
     return this.queue.items();
   }
 
-  pause(): void {
+  /**
+   * Stops dispatch; waiting calls keep their deadlines and new chats are still admitted into the
+   * bounded queue, unless the operator also chose to refuse new chats meanwhile.
+   */
+  pause(options: { refuseNewChats?: boolean } = {}): void {
+    this.refusingWhilePaused = options.refuseNewChats ?? false;
     this.queue.pause();
   }
 
   resume(): void {
+    this.refusingWhilePaused = false;
     this.queue.resume();
+  }
+
+  get isPaused(): boolean {
+    return this.queue.isPaused;
   }
 
   clear(): number {
     return this.queue.clear();
   }
 
-  /** Stops the breaker's resources; queued calls are left to the caller's shutdown path. */
-  close(): void {
+  /** Stops the breaker's and the limiter's resources; queued calls are left to the caller's shutdown path. */
+  async close(): Promise<void> {
     this.breaker.shutdown();
+    await this.limiter.close?.();
   }
 
   private async run(
     meta: LlmCallMeta,
     request: CompletionRequest,
     options: LlmCallOptions,
-    reserved: boolean,
+    admitted: boolean,
   ): Promise<LlmCallOutcome> {
     const signal = options.signal;
     const firstEnqueuedAt = this.clock.now();
-    const deadline = firstEnqueuedAt + (meta.timeoutMs ?? this.llm.timeoutMs);
+    const callTimeoutMs = meta.timeoutMs ?? this.llm.timeoutMs;
+    const deadline = Math.min(firstEnqueuedAt + callTimeoutMs, meta.chatDeadline ?? Infinity);
     const estimatedTokens = estimatePromptTokens(request) + (request.maxTokens ?? this.llm.maxOutputTokens);
     const progress = { attempts: 0, waitMs: 0, processMs: 0, deltaSeen: false };
     try {
@@ -211,7 +256,7 @@ export class LlmScheduler implements LlmGateway {
               estimatedTokens,
               deadline,
               firstEnqueuedAt,
-              bypassBound: reserved || progress.attempts > 1,
+              bypassBound: admitted || progress.attempts > 1,
             },
             signal,
           );
@@ -237,13 +282,13 @@ export class LlmScheduler implements LlmGateway {
           attempt: progress.attempts,
           waitMs: slot.waitedMs,
         });
-        const result = await this.attempt(meta, request, options, signal, slot, deadline, progress);
+        const result = await this.attempt(meta, request, options, slot, deadline, callTimeoutMs, progress);
         if ('done' in result) {
           this.finish(meta.agentType, 'success', undefined, progress);
           return {
             ...result.done,
-            waitMs: progress.waitMs,
-            processMs: progress.processMs,
+            waitMs: Math.round(progress.waitMs),
+            processMs: Math.round(progress.processMs),
             attempts: progress.attempts,
           };
         }
@@ -261,21 +306,31 @@ export class LlmScheduler implements LlmGateway {
     meta: LlmCallMeta,
     request: CompletionRequest,
     options: LlmCallOptions,
-    callSignal: AbortSignal,
     slot: Slot,
     deadline: number,
+    callTimeoutMs: number,
     progress: { attempts: number; processMs: number; deltaSeen: boolean },
   ): Promise<AttemptResult> {
+    const callSignal = options.signal;
     const controller = new AbortController();
     const onCallAbort = () => controller.abort(abortReason(callSignal));
     callSignal.addEventListener('abort', onCallAbort, { once: true });
     // The caller may have aborted between the slot grant and now: its 'abort' event is gone.
     if (callSignal.aborted) onCallAbort();
     const startedAt = this.clock.now();
+    // Our deadline may leave this attempt only part of LLM_TIMEOUT (the rest went to queue wait or
+    // an earlier attempt): then timing out is not a verdict on the provider, and the breaker must
+    // not count it. Half of LLM_TIMEOUT of its own is a fair chance for the provider.
+    const ownDeadline = deadline - startedAt < callTimeoutMs / 2;
     const timer = this.clock.setTimeout(
-      () => controller.abort(new AppError('llm_timeout')),
+      () =>
+        controller.abort(
+          new AppError('llm_timeout', undefined, ownDeadline ? { details: { ownDeadline: true } } : {}),
+        ),
       deadline - startedAt,
     );
+    const latencyHandle = this.latency.started();
+    let completedMs: number | undefined;
     let reachedBreaker = false;
     try {
       if (controller.signal.aborted) throw abortReason(controller.signal);
@@ -286,6 +341,7 @@ export class LlmScheduler implements LlmGateway {
             signal: controller.signal,
             onDelta: (text) => {
               if (controller.signal.aborted) return;
+              if (!progress.deltaSeen) this.latency.firstToken(this.clock.now() - startedAt);
               progress.deltaSeen = true;
               options.onDelta?.(text);
             },
@@ -298,6 +354,7 @@ export class LlmScheduler implements LlmGateway {
       }, slot.probeTicket);
       if (controller.signal.aborted) throw controller.signal.reason;
       const tookMs = this.clock.now() - startedAt;
+      completedMs = tookMs;
       progress.processMs += tookMs;
       this.queue.stats.recordLatency(tookMs);
       slot.settle(result.usage.promptTokens + result.usage.completionTokens);
@@ -319,6 +376,7 @@ export class LlmScheduler implements LlmGateway {
       if (!(error instanceof ProviderError)) throw error;
       return this.onProviderError(meta, error, deadline, progress);
     } finally {
+      this.latency.ended(latencyHandle, completedMs);
       this.clock.clearTimeout(timer);
       callSignal.removeEventListener('abort', onCallAbort);
       // A probe that never reached the provider gave no verdict: let another call probe.
@@ -333,13 +391,7 @@ export class LlmScheduler implements LlmGateway {
     deadline: number,
     progress: { attempts: number; deltaSeen: boolean },
   ): AttemptResult {
-    if (error.kind === 'rate_limited') {
-      this.counters.rateLimited++;
-      const decreased = this.aimd.onRateLimited();
-      this.emit({ type: 'rate_limited', agentType: meta.agentType, decreased });
-      if (decreased)
-        this.options.logger?.warn({ limits: this.aimd.limits() }, 'Provider answered 429; limits reduced');
-    }
+    if (error.kind === 'rate_limited') this.onRateLimited(meta.agentType, error);
     // After the first delta the user has seen text: a retry would duplicate it, so the call fails.
     if (error.retryable && !progress.deltaSeen && progress.attempts < this.maxAttempts) {
       const delayMs = backoffDelay(progress.attempts, error.retryAfterMs, this.backoffPolicy);
@@ -355,6 +407,26 @@ export class LlmScheduler implements LlmGateway {
     });
   }
 
+  /**
+   * A 429 slows everyone down, not just its caller: AIMD lowers the limit it named (requests or
+   * tokens), and the provider's Retry-After holds every start until then — remembered in the
+   * limiter, so new chats wait behind it (or are refused, when it is longer than they can wait)
+   * instead of each probing the provider again.
+   */
+  private onRateLimited(agentType: AgentName, error: ProviderError): void {
+    this.counters.rateLimited++;
+    this.lastRateLimitedAt = this.clock.now();
+    const decreased = this.aimd.onRateLimited(rateLimitKind(error));
+    this.emit({ type: 'rate_limited', agentType, decreased });
+    if (decreased)
+      this.options.logger?.warn({ limits: this.aimd.limits() }, 'Provider answered 429; limits reduced');
+    this.limiter.holdStarts(error.retryAfterMs ?? DEFAULT_RATE_LIMIT_HOLD_MS).then(
+      () => this.queue.wake(),
+      (failure: unknown) =>
+        this.options.logger?.warn({ error: String(failure) }, 'Could not record the provider hold'),
+    );
+  }
+
   private finish(
     agentType: AgentName,
     outcome: CallOutcome,
@@ -367,26 +439,30 @@ export class LlmScheduler implements LlmGateway {
       agentType,
       outcome,
       code,
-      waitMs: progress.waitMs,
-      processMs: progress.processMs,
+      waitMs: Math.round(progress.waitMs),
+      processMs: Math.round(progress.processMs),
     });
   }
 
-  private admissionInputs() {
+  private admissionInputs(expectedCalls: number, measured = false): AdmissionInputs {
+    const snapshot = this.limiter.snapshot();
+    let latencyMs = this.latency.estimateMs();
+    // After the cold wait, decide with what the calls in flight prove if none has completed yet.
+    if (latencyMs === undefined && measured) latencyMs = Math.max(1, this.latency.oldestInFlightMs());
     return {
-      queued: this.queue.queueLength,
-      active: this.queue.activeCount,
-      reserved: this.reservations.total,
-      admittedChats: this.reservations.chats,
-      callsPerChat: this.reservations.meanCallsPerChat(),
+      admittedChats: this.chats.count,
+      callsPerChat: Math.max(1, expectedCalls, this.chats.meanCallsPerChat() ?? 0),
+      limits: snapshot.limits,
+      latencyMs,
+      slowdown: this.chats.slowdown(),
+      callTimeoutMs: this.llm.timeoutMs,
+      chatTimeoutMs: this.llm.chatTimeoutMs,
       chatTargetMs: this.llm.chatTargetMs,
       priorityAllowanceMs:
         (this.llm.priorityOrder.length - 1) * (this.options.agingStepMs ?? DEFAULT_AGING_STEP_MS),
       queueMax: this.llm.queueMax,
-      paused: this.queue.isPaused,
-      limits: this.limiter.snapshot().limits,
-      measuredLatencyMs: this.queue.stats.latency.mean(5),
-      timeoutMs: this.llm.timeoutMs,
+      refusing: this.queue.isPaused && this.refusingWhilePaused,
+      providerHoldMs: snapshot.heldUntil > 0 ? Math.max(0, snapshot.heldUntil - this.clock.now()) : 0,
     };
   }
 
@@ -398,4 +474,8 @@ export class LlmScheduler implements LlmGateway {
       this.options.logger?.warn({ error: String(error) }, 'Scheduler metrics sink threw');
     }
   }
+}
+
+function roundOrNull(value: number | undefined): number | null {
+  return value === undefined ? null : Math.round(value);
 }

@@ -3,7 +3,7 @@ import CircuitBreaker from 'opossum';
 import type { Clock, TimerHandle } from '../clock';
 import { AppError } from '../errors';
 import { ProviderError } from './provider';
-import type { GateDecision } from './request-queue-types';
+import type { DispatchGate, GateDecision } from './request-queue-types';
 
 /**
  * The provider's circuit breaker: opossum decides *when to open* (error percentage over its rolling
@@ -14,11 +14,15 @@ import type { GateDecision } from './request-queue-types';
  * - its buckets rotate through `rotateBucketController`, fed lazily from the Clock on each call;
  * - half-open admits exactly one probe: success closes (and clears the window), a counted failure
  *   re-opens for another resetTimeout, an inconclusive outcome (abort, 4xx) leaves it half-open.
- * - `gate()` is the queue's dispatch gate (asked before a permit is taken): closed passes, open fails
+ * - `check()` is the queue's dispatch gate (asked before a permit is taken): closed passes, open fails
  *   every queued call with llm_unavailable, half-open lets one probe through and holds the rest until
  *   it resolves. `onGateChange` fires whenever that answer may have changed, so the queue re-checks.
- * Only provider trouble counts (5xx, network, and a call the scheduler aborted because the provider
- * did not answer before its deadline); caller aborts, 4xx and 429s (which AIMD handles) do not.
+ * Only provider outcomes count: a success, or provider trouble (5xx, network, and a call the
+ * scheduler aborted because the provider did not answer within a fair share of LLM_TIMEOUT). Caller
+ * aborts, 4xx, 429s (which AIMD handles) and timeouts caused by our own queue wait are not verdicts
+ * on the provider and are not recorded at all: opossum counts what its errorFilter lets pass as a
+ * success, so many aborts would dilute the failure rate and trip the breaker late. Calls therefore
+ * run outside opossum, and opossum is fed only the verdicts (its window and threshold decide).
  */
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -31,6 +35,9 @@ export interface ProviderBreakerOptions {
   volumeThreshold?: number;
   rollingWindowMs?: number;
   buckets?: number;
+}
+
+export interface BreakerListener {
   onStateChange?: (state: BreakerState) => void;
   /** The gate's answer may have changed (state change, probe ended): re-run dispatch. */
   onGateChange?: () => void;
@@ -45,11 +52,11 @@ const NEVER_MS = 2_147_483_647;
  * A caller's abort arrives as `cancelled` (or another code) and does not count.
  */
 export function countsAsProviderFailure(error: unknown): boolean {
-  if (error instanceof AppError) return error.code === 'llm_timeout';
+  if (error instanceof AppError) return error.code === 'llm_timeout' && error.details?.ownDeadline !== true;
   return error instanceof ProviderError && (error.kind === 'server' || error.kind === 'network');
 }
 
-export class ProviderBreaker {
+export class ProviderBreaker implements DispatchGate {
   private readonly clock: Clock;
   private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
   private readonly rotation = new EventEmitter();
@@ -63,6 +70,7 @@ export class ProviderBreaker {
   /** The ticket of the probe in flight while half-open; 0 = none. */
   private probing = 0;
   private nextTicket = 1;
+  private readonly listeners: BreakerListener[] = [];
 
   constructor(private readonly options: ProviderBreakerOptions) {
     this.clock = options.clock;
@@ -81,7 +89,6 @@ export class ProviderBreaker {
       rotateBucketController: this.rotation,
       enableSnapshots: false,
       rollingPercentilesEnabled: false,
-      errorFilter: (error: unknown) => !countsAsProviderFailure(error),
     });
     this.breaker.on('open', () => this.onOpened());
   }
@@ -90,13 +97,18 @@ export class ProviderBreaker {
     return this.current;
   }
 
+  /** Subscribes to state and gate changes (the scheduler re-runs dispatch; metrics and logs). */
+  addListener(listener: BreakerListener): void {
+    this.listeners.push(listener);
+  }
+
   /** Throws llm_unavailable while open, so a call fails before it spends a slot and an RPM start. */
   assertNotOpen(): void {
     if (this.current === 'open') throw this.openError();
   }
 
   /** The queue's dispatch gate (see the class comment). */
-  gate(): GateDecision {
+  check(): GateDecision {
     if (this.current === 'open') return { action: 'fail', error: () => this.openError() };
     if (this.current === 'half_open') return this.probing ? { action: 'hold' } : { action: 'probe' };
     return { action: 'pass' };
@@ -112,7 +124,7 @@ export class ProviderBreaker {
   abandonProbe(ticket: number): void {
     if (this.probing !== ticket) return;
     this.probing = 0;
-    this.options.onGateChange?.();
+    this.gateChanged();
   }
 
   /**
@@ -125,7 +137,23 @@ export class ProviderBreaker {
     if (this.current === 'half_open' && isProbe) return this.probe(action, probeTicket);
     if (isProbe) this.abandonProbe(probeTicket);
     if (this.current !== 'closed') throw this.openError();
-    return (await this.breaker.fire(action)) as T;
+    let result: T;
+    try {
+      result = await action();
+    } catch (error) {
+      if (countsAsProviderFailure(error)) this.record(error);
+      throw error;
+    }
+    this.record(undefined);
+    return result;
+  }
+
+  /** Feeds one verdict to opossum's window (a failure when `failure` is set); it may open. */
+  private record(failure: unknown): void {
+    if (this.current !== 'closed') return;
+    this.breaker
+      .fire(() => (failure === undefined ? Promise.resolve() : Promise.reject(failure as Error)))
+      .catch(() => undefined);
   }
 
   /** Stops the breaker's resources (tests, shutdown). */
@@ -156,7 +184,7 @@ export class ProviderBreaker {
       // A counted failure re-opens; anything else was not a verdict on the provider: the next
       // held call becomes the probe.
       if (countsAsProviderFailure(error)) this.onOpened();
-      else this.options.onGateChange?.();
+      else this.gateChanged();
       throw error;
     }
   }
@@ -175,8 +203,12 @@ export class ProviderBreaker {
   private setState(state: BreakerState): void {
     if (this.current === state) return;
     this.current = state;
-    this.options.onStateChange?.(state);
-    this.options.onGateChange?.();
+    for (const listener of this.listeners) listener.onStateChange?.(state);
+    this.gateChanged();
+  }
+
+  private gateChanged(): void {
+    for (const listener of this.listeners) listener.onGateChange?.();
   }
 
   /** Advances opossum's window by the buckets that elapsed on the Clock since the last call. */

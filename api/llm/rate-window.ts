@@ -124,17 +124,21 @@ export class TokenWindow {
     return this.limit > 0;
   }
 
-  /** The earliest time `tokens` fit; a request larger than the whole limit waits for an empty window. */
-  nextAllowedAt(tokens: number, now: number): number {
+  /**
+   * The earliest time `tokens` fit under `limit` (the effective limit, never above the configured
+   * one); a request larger than the whole limit waits for an empty window.
+   */
+  nextAllowedAt(tokens: number, now: number, limit = this.limit): number {
     if (!this.enabled) return now;
     this.expire(now);
-    const wanted = Math.min(tokens, this.limit);
-    if (this.total + wanted <= this.limit) return now;
+    const cap = Math.max(1, Math.min(limit, this.limit));
+    const wanted = Math.min(tokens, cap);
+    if (this.total + wanted <= cap) return now;
     let remaining = this.total;
     for (let index = this.first; index < this.entries.length; index++) {
       const entry = this.entries[index];
       remaining -= entry.tokens;
-      if (remaining + wanted <= this.limit) return entry.at + this.windowMs;
+      if (remaining + wanted <= cap) return entry.at + this.windowMs;
     }
     return now;
   }

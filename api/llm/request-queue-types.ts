@@ -24,6 +24,13 @@ export interface RequestQueueOptions {
    * its answer may have changed.
    */
   gate?: DispatchGate;
+  /**
+   * The least time a call must have left before its deadline to be started (about one provider
+   * call); a call with less is failed with queue_timeout instead of being started to time out.
+   */
+  minDispatchBudgetMs?: () => number;
+  /** The limiter failed to answer (e.g. its store is unreachable); dispatch is retried shortly. */
+  onLimiterError?: (error: unknown) => void;
 }
 
 export type GateDecision =

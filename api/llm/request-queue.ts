@@ -10,6 +10,9 @@ import { SchedulerStats, type CallOutcome } from './scheduler-stats';
 /** How much longer a call of the next lower class must have waited to be served first. */
 export const DEFAULT_AGING_STEP_MS = 5_000;
 
+/** How soon dispatch is retried after the limiter failed to answer. */
+const LIMITER_RETRY_MS = 100;
+
 /**
  * THE scheduler's queue: who gets the next provider slot.
  *
@@ -34,13 +37,16 @@ export type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './req
 
 interface Entry {
   readonly id: number;
+  /** Bumped each time the entry re-enters the heaps (after parking): older heap tickets are stale. */
+  epoch: number;
   readonly request: AcquireRequest;
   readonly seq: number;
   readonly enqueuedAt: number;
   readonly ageKey: number;
   readonly lane: Lane;
   tag: number;
-  state: 'queued' | 'active' | 'done';
+  /** `parked`: waiting, but held out of dispatch while its run has no listener. */
+  state: 'queued' | 'parked' | 'active' | 'done';
   resolve: (slot: Slot) => void;
   reject: (error: AppError) => void;
   signal: AbortSignal;
@@ -50,14 +56,20 @@ interface Entry {
   waitedMs: number;
 }
 
+/** An entry's place in a heap; stale once the entry left the heaps (dispatched, dropped, parked). */
+interface Ticket {
+  readonly entry: Entry;
+  readonly epoch: number;
+}
+
 /** One priority class. */
 interface Lane {
   readonly agent: AgentName;
   readonly rank: number;
   count: number;
   virtualTime: number;
-  readonly byAge: BinaryHeap<Entry>;
-  readonly byTag: BinaryHeap<Entry>;
+  readonly byAge: BinaryHeap<Ticket>;
+  readonly byTag: BinaryHeap<Ticket>;
   readonly users: Map<string, { lastTag: number; queued: number }>;
 }
 
@@ -69,6 +81,9 @@ export class RequestQueue {
   private readonly laneByAgent: Map<AgentName, Lane>;
   private readonly agingStepMs: number;
   private readonly active = new Set<Entry>();
+  /** Runs held out of dispatch (no listener), with their waiting calls. */
+  private readonly parkedRuns = new Map<string, Set<Entry>>();
+  private parkedCount = 0;
   private readonly activeByAgent = new Map<AgentName, number>();
   private length = 0;
   private nextId = 1;
@@ -93,8 +108,12 @@ export class RequestQueue {
       rank,
       count: 0,
       virtualTime: 0,
-      byAge: new BinaryHeap<Entry>((a, b) => a.ageKey < b.ageKey || (a.ageKey === b.ageKey && a.seq < b.seq)),
-      byTag: new BinaryHeap<Entry>((a, b) => a.tag < b.tag || (a.tag === b.tag && a.seq < b.seq)),
+      byAge: new BinaryHeap<Ticket>(
+        ({ entry: a }, { entry: b }) => a.ageKey < b.ageKey || (a.ageKey === b.ageKey && a.seq < b.seq),
+      ),
+      byTag: new BinaryHeap<Ticket>(
+        ({ entry: a }, { entry: b }) => a.tag < b.tag || (a.tag === b.tag && a.seq < b.seq),
+      ),
       users: new Map(),
     }));
     this.laneByAgent = new Map(this.lanes.map((lane) => [lane.agent, lane]));
@@ -120,6 +139,7 @@ export class RequestQueue {
       const seq = this.nextId++;
       const entry: Entry = {
         id: seq,
+        epoch: 0,
         seq,
         request,
         enqueuedAt: now,
@@ -133,22 +153,52 @@ export class RequestQueue {
         onAbort: () => this.drop(entry, abortReason(signal)),
         waitedMs: 0,
       };
-      const user = lane.users.get(request.userId) ?? { lastTag: 0, queued: 0 };
-      entry.tag = Math.max(lane.virtualTime, user.lastTag) + 1;
-      user.lastTag = entry.tag;
-      user.queued++;
-      lane.users.set(request.userId, user);
-      lane.byAge.push(entry);
-      lane.byTag.push(entry);
-      lane.count++;
       this.length++;
       signal.addEventListener('abort', entry.onAbort, { once: true });
       entry.deadlineTimer = this.clock.setTimeout(
         () => this.drop(entry, new AppError('queue_timeout')),
         request.deadline - now,
       );
+      const parked = request.runId === undefined ? undefined : this.parkedRuns.get(request.runId);
+      if (parked) {
+        entry.state = 'parked';
+        parked.add(entry);
+        this.parkedCount++;
+        return;
+      }
+      this.enter(entry);
       this.pump();
     });
+  }
+
+  /**
+   * Holds a run's waiting calls (and any it enqueues later) out of dispatch, e.g. while nobody
+   * listens to it: its deadlines still run, but it spends no slot and no RPM start. Idempotent.
+   */
+  park(runId: string): void {
+    if (this.parkedRuns.has(runId)) return;
+    const held = new Set<Entry>();
+    this.parkedRuns.set(runId, held);
+    for (const entry of this.queuedEntries()) {
+      if (entry.request.runId !== runId) continue;
+      this.leave(entry);
+      entry.state = 'parked';
+      held.add(entry);
+      this.parkedCount++;
+    }
+  }
+
+  /** Lets a parked run's calls compete again, keeping their age and fairness tags. */
+  unpark(runId: string): void {
+    const held = this.parkedRuns.get(runId);
+    if (!held) return;
+    this.parkedRuns.delete(runId);
+    for (const entry of held) {
+      this.parkedCount--;
+      entry.state = 'queued';
+      this.enter(entry, entry.tag);
+    }
+    if (held.size > 0) this.pump();
   }
 
   pause(): void {
@@ -166,7 +216,7 @@ export class RequestQueue {
 
   /** Fails every queued call with queue_cleared; in-flight calls finish. Returns how many. */
   clear(): number {
-    const queued = this.queuedEntries();
+    const queued = [...this.queuedEntries(), ...this.parkedEntries()];
     for (const entry of queued) this.drop(entry, new AppError('queue_cleared'));
     return queued.length;
   }
@@ -179,7 +229,7 @@ export class RequestQueue {
   /** Queued and in-flight calls, queued first in dispatch-agnostic (age) order. */
   items(): QueueItem[] {
     const now = this.clock.now();
-    const queued = this.queuedEntries().sort((a, b) => a.seq - b.seq);
+    const queued = [...this.queuedEntries(), ...this.parkedEntries()].sort((a, b) => a.seq - b.seq);
     const describe = (entry: Entry, state: 'queued' | 'active'): QueueItem => ({
       id: entry.id,
       agentType: entry.request.agentType,
@@ -195,8 +245,14 @@ export class RequestQueue {
     ];
   }
 
+  /** Waiting calls, parked ones included. */
   get queueLength(): number {
     return this.length;
+  }
+
+  /** Waiting calls held out of dispatch because their run has no listener. */
+  get parkedLength(): number {
+    return this.parkedCount;
   }
 
   get activeCount(): number {
@@ -221,25 +277,36 @@ export class RequestQueue {
     return buildQueueStatus(this.stats, this.limiter.snapshot(), { paused: this.paused, queued, active });
   }
 
-  /** Starts as many calls as the limits allow; re-entrant calls fold into the running loop. */
+  /**
+   * Starts as many calls as the limits allow. One dispatch loop runs at a time (the limiter may
+   * answer asynchronously, from a network round trip); requests made meanwhile fold into it.
+   */
   private pump(): void {
     if (this.pumping) {
       this.pumpRequested = true;
       return;
     }
     this.pumping = true;
+    void this.runDispatchLoop();
+  }
+
+  private async runDispatchLoop(): Promise<void> {
     try {
       do {
         this.pumpRequested = false;
-        this.dispatch();
+        await this.dispatch();
       } while (this.pumpRequested);
+    } catch (error) {
+      // The limiter failed (its adapter reports how); calls stay queued and dispatch is retried.
+      this.options.onLimiterError?.(error);
+      this.armWake(this.clock.now() + LIMITER_RETRY_MS);
     } finally {
       this.pumping = false;
     }
   }
 
-  private dispatch(): void {
-    while (this.length > 0) {
+  private async dispatch(): Promise<void> {
+    while (this.length - this.parkedCount > 0) {
       // The gate comes before the permit: a call that would not reach the provider takes no slot
       // and records no start in the rolling window.
       const gate = this.options.gate?.check() ?? { action: 'pass' };
@@ -249,12 +316,28 @@ export class RequestQueue {
       }
       if (this.paused || gate.action === 'hold') return;
       const entry = this.next();
-      const decision = this.limiter.tryStart(entry.request.estimatedTokens);
+      // A call that can no longer finish before its deadline is not started: it would spend an RPM
+      // start and then time out in flight, which is our queue's fault, not the provider's.
+      const budgetMs = entry.request.deadline - this.clock.now();
+      if (budgetMs < (this.options.minDispatchBudgetMs?.() ?? 0)) {
+        this.drop(
+          entry,
+          new AppError('queue_timeout', 'The LLM call could not start in time to finish before its deadline'),
+        );
+        continue;
+      }
+      const decision = await this.limiter.tryStart(entry.request.estimatedTokens);
       if (!decision.started) {
         if (decision.retryAt !== null) this.armWake(decision.retryAt);
         return;
       }
-      const probeTicket = gate.action === 'probe' ? this.options.gate!.claimProbe() : undefined;
+      // The answer took a turn of the event loop: the call may have left, or the gate closed.
+      const now = this.options.gate?.check() ?? { action: 'pass' };
+      if (entry.state !== 'queued' || this.paused || now.action === 'hold' || now.action === 'fail') {
+        await this.limiter.release(decision.permit);
+        continue;
+      }
+      const probeTicket = now.action === 'probe' ? this.options.gate!.claimProbe() : undefined;
       this.activate(entry, decision.permit, probeTicket);
     }
   }
@@ -290,7 +373,9 @@ export class RequestQueue {
       waitedMs: entry.waitedMs,
       probeTicket,
       release: () => this.release(entry),
-      settle: (tokens) => this.limiter.settle(permit, tokens),
+      settle: (tokens) => {
+        this.limiter.settle(permit, tokens).catch((error: unknown) => this.options.onLimiterError?.(error));
+      },
     });
   }
 
@@ -300,29 +385,68 @@ export class RequestQueue {
     this.active.delete(entry);
     const agent = entry.request.agentType;
     this.activeByAgent.set(agent, (this.activeByAgent.get(agent) ?? 1) - 1);
-    this.limiter.release(entry.permit!);
-    this.pump();
+    this.limiter.release(entry.permit!).then(
+      () => this.pump(),
+      (error: unknown) => {
+        this.options.onLimiterError?.(error);
+        this.pump();
+      },
+    );
   }
 
-  /** Takes a queued call out with an error (timeout, abort, clear, gate failure). */
+  /** Takes a waiting call out with an error (timeout, abort, clear, gate failure). */
   private drop(entry: Entry, error: AppError): void {
-    if (entry.state !== 'queued') return;
-    this.unqueue(entry);
+    if (entry.state === 'parked') {
+      const held = this.parkedRuns.get(entry.request.runId!);
+      held?.delete(entry);
+      this.parkedCount--;
+    } else if (entry.state === 'queued') {
+      this.leave(entry);
+    } else {
+      return;
+    }
+    this.length--;
+    entry.signal.removeEventListener('abort', entry.onAbort);
+    if (entry.deadlineTimer) this.clock.clearTimeout(entry.deadlineTimer);
     entry.state = 'done';
     entry.reject(error);
     // The head may have been blocked on TPM by this call's estimate; a smaller one may fit now.
     this.pump();
   }
 
+  /** Dispatched: out of the waiting line for good. */
   private unqueue(entry: Entry): void {
-    const lane = entry.lane;
-    lane.count--;
+    this.leave(entry);
     this.length--;
-    const user = lane.users.get(entry.request.userId)!;
-    if (--user.queued === 0) lane.users.delete(entry.request.userId);
     entry.signal.removeEventListener('abort', entry.onAbort);
     if (entry.deadlineTimer) this.clock.clearTimeout(entry.deadlineTimer);
-    // Marked, not spliced: peekLive discards it when it surfaces.
+    entry.state = 'done';
+  }
+
+  /** Puts a waiting call into its lane's heaps; a fresh tag unless one is kept (unparking). */
+  private enter(entry: Entry, keptTag?: number): void {
+    const lane = entry.lane;
+    const user = lane.users.get(entry.request.userId) ?? { lastTag: 0, queued: 0 };
+    if (keptTag === undefined) {
+      entry.tag = Math.max(lane.virtualTime, user.lastTag) + 1;
+      user.lastTag = entry.tag;
+    }
+    user.queued++;
+    lane.users.set(entry.request.userId, user);
+    entry.epoch++;
+    const ticket = { entry, epoch: entry.epoch };
+    lane.byAge.push(ticket);
+    lane.byTag.push(ticket);
+    lane.count++;
+  }
+
+  /** Takes a waiting call out of its lane (the heap tickets go stale and are skipped lazily). */
+  private leave(entry: Entry): void {
+    const lane = entry.lane;
+    lane.count--;
+    const user = lane.users.get(entry.request.userId)!;
+    if (--user.queued === 0) lane.users.delete(entry.request.userId);
+    entry.epoch++;
     entry.state = 'done';
     if (lane.count === 0) {
       lane.byAge.clear();
@@ -342,22 +466,32 @@ export class RequestQueue {
     }, at - this.clock.now());
   }
 
+  private parkedEntries(): Entry[] {
+    const entries: Entry[] = [];
+    for (const held of this.parkedRuns.values()) entries.push(...held);
+    return entries;
+  }
+
   private queuedEntries(): Entry[] {
     const entries: Entry[] = [];
     for (const lane of this.lanes) {
       if (lane.count === 0) continue;
-      // byAge holds every live queued entry (plus marked ones, filtered here).
-      for (const entry of lane.byAge.values()) if (entry.state === 'queued') entries.push(entry);
+      // byAge holds every live queued entry (plus stale tickets, filtered here).
+      for (const ticket of lane.byAge.values()) if (isLive(ticket)) entries.push(ticket.entry);
     }
     return entries;
   }
 }
 
-function peekLive(heap: BinaryHeap<Entry>): Entry | undefined {
+function isLive(ticket: Ticket): boolean {
+  return ticket.entry.state === 'queued' && ticket.entry.epoch === ticket.epoch;
+}
+
+function peekLive(heap: BinaryHeap<Ticket>): Entry | undefined {
   let top = heap.peek();
-  while (top && top.state !== 'queued') {
+  while (top && !isLive(top)) {
     heap.pop();
     top = heap.peek();
   }
-  return top;
+  return top?.entry;
 }

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { Config } from '../../config';
+import type { ChatService } from '../agents/chat-service';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import { requireAdmin } from './auth';
 
@@ -7,7 +8,11 @@ import { requireAdmin } from './auth';
  * The brief's queue monitoring and emergency controls: status and items for everyone watching;
  * pause, resume and clear only with ADMIN_TOKEN.
  */
-export function queueRouter(deps: { scheduler: LlmScheduler; config: Config }): Router {
+export function queueRouter(deps: {
+  scheduler: LlmScheduler;
+  config: Config;
+  chat: Pick<ChatService, 'announcePause'>;
+}): Router {
   const router = Router();
   const { scheduler } = deps;
   const admin = requireAdmin(deps.config);
@@ -22,11 +27,18 @@ export function queueRouter(deps: { scheduler: LlmScheduler; config: Config }): 
     res.json({ timestamp: new Date().toISOString(), count: items.length, items });
   });
 
+  // Pause holds work: nothing dispatches, chats keep arriving into the bounded queue and continue on
+  // resume. Refusing new chats meanwhile is a separate choice: {"refuseNewChats": true} (or ?refuse=1).
   router.post('/queue/pause', admin, (req, res) => {
-    scheduler.pause();
-    req.log?.warn('LLM queue paused by an operator');
+    const body = (req.body ?? {}) as { refuseNewChats?: unknown };
+    const refuseNewChats =
+      body.refuseNewChats === true || req.query.refuse === '1' || req.query.refuse === 'true';
+    scheduler.pause({ refuseNewChats });
+    deps.chat.announcePause();
+    req.log?.warn({ refuseNewChats }, 'LLM queue paused by an operator');
     res.json({
       status: 'paused',
+      refuseNewChats,
       timestamp: new Date().toISOString(),
       queueLength: scheduler.status().queueLength,
     });

@@ -5,7 +5,13 @@ import type { Usage } from '../llm/provider';
 /** The events of one run, exactly as DESIGN.md §4 names them; the SSE writer sends them as is. */
 export interface RunEventMap {
   run: { runId: string; conversationId: string };
-  queued: { position: number; estimatedWaitMs: number; token: string };
+  /**
+   * Waiting for an SSE slot (with `token` to come back with), or — `paused: true` — for an operator
+   * to resume the LLM queue (`position` is then the LLM queue's length; how long is unknown).
+   */
+  queued:
+    | { position: number; estimatedWaitMs: number; token: string }
+    | { position: number; estimatedWaitMs: null; paused: true };
   agent_start: { agent: AgentName };
   delta: { agent: AgentName; text: string };
   tool_call: { agent: AgentName; callId: string; tool: string; args: unknown };

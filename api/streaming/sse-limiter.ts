@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '../clock';
 import { AppError, toAppError } from '../errors';
 import type { Logger } from '../logger';
+import type { RunHolds } from '../llm/llm-gateway';
 import type { Run } from './run';
 import { WaitEstimator } from './wait-estimator';
 
@@ -19,6 +20,11 @@ export interface SseLimiterOptions {
   refreshMs?: number;
   /** Assumed slot hold time before any run has been measured, ms. */
   priorRunMs?: number;
+  /**
+   * Holds an unattended run's LLM calls (the scheduler): a run nobody listens to starts no new call
+   * during its grace, so a client that left costs at most the call in flight when it left.
+   */
+  runHolds?: RunHolds;
   logger?: Logger;
 }
 
@@ -94,6 +100,8 @@ export class SseLimiter implements RunAttendance {
   private readonly byToken = new Map<string, Entry>();
   private readonly byRun = new Map<string, Entry>();
   private readonly abandonTimers = new Map<string, TimerHandle>();
+  /** Runs whose LLM calls are held because nobody listens. */
+  private readonly heldRuns = new Set<string>();
   private readonly estimator: WaitEstimator;
   private readonly refreshMs: number;
   private refreshTimer?: TimerHandle;
@@ -186,6 +194,7 @@ export class SseLimiter implements RunAttendance {
       this.abandonTimers.delete(run.id);
     }
     if ((timer || options.resume) && !run.isFinished) this.counters.resumes++;
+    this.unhold(run);
   }
 
   detach(run: Run): void {
@@ -194,6 +203,7 @@ export class SseLimiter implements RunAttendance {
     const entry = this.byRun.get(run.id);
     const waiting = entry !== undefined && this.line.has(entry.token);
     const graceMs = waiting ? this.options.tokenGraceMs : this.options.resumeGraceMs;
+    this.hold(run);
     if (graceMs <= 0) {
       this.abandon(run, graceMs);
       return;
@@ -234,6 +244,20 @@ export class SseLimiter implements RunAttendance {
     this.refreshTimer = undefined;
     for (const timer of this.abandonTimers.values()) this.options.clock.clearTimeout(timer);
     this.abandonTimers.clear();
+  }
+
+  private hold(run: Run): void {
+    const holds = this.options.runHolds;
+    if (!holds || this.heldRuns.has(run.id)) return;
+    this.heldRuns.add(run.id);
+    holds.hold(run.id);
+    // However the run ends (cancelled at the grace's end, or finishing its call), forget the hold.
+    void run.finished.then(() => this.unhold(run));
+  }
+
+  private unhold(run: Run): void {
+    if (!this.heldRuns.delete(run.id)) return;
+    this.options.runHolds?.release(run.id);
   }
 
   private abandon(run: Run, graceMs: number): void {

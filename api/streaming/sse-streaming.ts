@@ -1,6 +1,7 @@
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import type { Logger } from '../logger';
+import type { RunHolds } from '../llm/llm-gateway';
 import { HeartbeatTicker } from './heartbeat-ticker';
 import { SseLimiter, type SseLimiterStats } from './sse-limiter';
 
@@ -14,13 +15,17 @@ export interface SseStreaming {
   close(): void;
 }
 
-export function createSseStreaming(config: Config, deps: { clock: Clock; logger?: Logger }): SseStreaming {
+export function createSseStreaming(
+  config: Config,
+  deps: { clock: Clock; logger?: Logger; runHolds?: RunHolds },
+): SseStreaming {
   const limiter = new SseLimiter({
     clock: deps.clock,
     maxConcurrent: config.sse.maxConcurrent,
     queueMax: config.sse.queueMax,
     tokenGraceMs: config.sse.tokenGraceMs,
     resumeGraceMs: config.sse.resumeGraceMs,
+    runHolds: deps.runHolds,
     logger: deps.logger,
   });
   const heartbeat = new HeartbeatTicker({ clock: deps.clock, intervalMs: config.sse.heartbeatMs });

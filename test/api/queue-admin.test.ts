@@ -70,8 +70,15 @@ describe('queue monitoring and emergency controls', () => {
     }
   });
 
-  test('pause holds queued calls and refuses new chats; resume lets the held ones finish', async () => {
+  test('pause holds queued calls and new chats alike; resume lets them finish; refusing is explicit', async () => {
     const admin = { Authorization: `Bearer ${TOKEN}` };
+    // Warm: once a call has been measured, a second chat is admitted at once (cold, it would wait
+    // for that measurement, i.e. for the first chat's call to end).
+    await request(troupe.url)
+      .post('/api/chat')
+      .set('Accept', 'application/json')
+      .send({ message: 'warm', mode: 'single' })
+      .expect(200);
     const running = await openSse(`${troupe.url}/api/chat`, {
       body: { message: 'in flight', mode: 'single' },
     });
@@ -107,8 +114,16 @@ describe('queue monitoring and emergency controls', () => {
     });
     expect(held.events.some((event) => event.event === 'delta')).toBe(false);
 
-    // A new chat is refused at once rather than queued to time out.
-    const refused = await request(troupe.url).post('/api/chat').send({ message: 'while paused' }).expect(503);
+    // A new chat is held too, not refused: it is told it waits for the pause to end.
+    const arriving = await openSse(`${troupe.url}/api/chat`, {
+      body: { message: 'while paused', mode: 'single' },
+    });
+    const notice = await arriving.waitFor((event) => event.event === 'queued');
+    expect(notice.data).toMatchObject({ paused: true, estimatedWaitMs: null });
+
+    // Refusing new chats meanwhile is the operator's explicit choice.
+    await request(troupe.url).post('/api/queue/pause').set(admin).send({ refuseNewChats: true }).expect(200);
+    const refused = await request(troupe.url).post('/api/chat').send({ message: 'refused' }).expect(503);
     expect(refused.body.error).toMatchObject({
       code: 'overloaded',
       message: expect.stringMatching(/paused/),
@@ -117,7 +132,9 @@ describe('queue monitoring and emergency controls', () => {
 
     await request(troupe.url).post('/api/queue/resume').set(admin).expect(200);
     await held.ended;
+    await arriving.ended;
     expect(held.events.at(-1)?.event).toBe('done');
+    expect(arriving.events.at(-1)?.event).toBe('done');
   });
 
   test('clear fails every queued call with queue_cleared, which reaches its client', async () => {

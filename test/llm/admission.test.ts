@@ -1,151 +1,108 @@
 import { AdmissionControl, type AdmissionInputs } from '../../api/llm/admission';
-import { AdmissionReservations } from '../../api/llm/admission-reservations';
-import type { AppError } from '../../api/errors';
+import { AppError } from '../../api/errors';
 
-const base: AdmissionInputs = {
-  queued: 0,
-  active: 0,
-  reserved: 0,
-  queueMax: 100,
-  limits: { concurrency: 10, rpm: 600 },
-  measuredLatencyMs: undefined,
-  timeoutMs: 60_000,
-  priorityAllowanceMs: 0,
-};
+function inputs(overrides: Partial<AdmissionInputs> = {}): AdmissionInputs {
+  return {
+    admittedChats: 0,
+    callsPerChat: 4,
+    limits: { concurrency: 50, rpm: 6000 },
+    latencyMs: 350,
+    slowdown: 1,
+    callTimeoutMs: 60_000,
+    chatTimeoutMs: 120_000,
+    chatTargetMs: 30_000,
+    priorityAllowanceMs: 15_000,
+    queueMax: 5000,
+    providerHoldMs: 0,
+    ...overrides,
+  };
+}
 
-function refusal(fn: () => void): AppError | undefined {
+function refusal(control: AdmissionControl, given: AdmissionInputs): AppError {
   try {
-    fn();
+    control.decide(given);
   } catch (error) {
     return error as AppError;
   }
-  return undefined;
+  throw new Error('expected a refusal');
 }
 
 describe('AdmissionControl', () => {
-  it('uses mu = min(RPM/60, C/L) with a prior latency before measurements', () => {
-    const admission = new AdmissionControl({ priorLatencyMs: 2_000 });
-    // min(600/60 = 10, 10/2 = 5) = 5 calls/s
-    expect(admission.estimate(base, 4).serviceRatePerSecond).toBe(5);
-    expect(admission.estimate({ ...base, measuredLatencyMs: 500 }, 4).serviceRatePerSecond).toBe(10);
-  });
+  const control = new AdmissionControl();
 
-  it('admits with free capacity and estimates no wait', () => {
-    const admission = new AdmissionControl();
-    expect(admission.admit({ ...base, active: 5 }, 4)).toMatchObject({
-      estimatedWaitMs: 0,
-      estimatedFinishMs: 8_000,
+  it('admits on a cold start while a chat finds a free slot, and asks to measure beyond that', () => {
+    expect(control.decide(inputs({ latencyMs: undefined, admittedChats: 49 }))).toEqual({
+      action: 'admit',
+      estimate: undefined,
+    });
+    expect(control.decide(inputs({ latencyMs: undefined, admittedChats: 50 }))).toEqual({
+      action: 'measure',
     });
   });
 
-  it('refuses when the first call could not finish before its deadline, with Retry-After', () => {
-    const admission = new AdmissionControl({ priorLatencyMs: 2_000, deadlineHeadroom: 1 });
-    // 309 ahead, 300 past the concurrency limit, at 5/s: 60 s wait + 2 s call > 60 s.
-    const error = refusal(() => admission.admit({ ...base, queueMax: 1_000, queued: 299, active: 10 }, 4));
-    expect(error?.code).toBe('overloaded');
-    expect(error?.details?.estimatedWaitMs).toBe(60_000);
-    expect(error?.message).toBe(
-      'The server cannot finish this chat within its deadline (estimated wait 60 s)',
-    );
-    expect(error?.retryAfterMs).toBe(2_000);
-    // Just inside the budget: admitted.
-    expect(() => admission.admit({ ...base, queueMax: 1_000, queued: 280, active: 10 }, 4)).not.toThrow();
+  it('refuses on a cold start only what the rate limit alone already forbids', () => {
+    // 4 calls × 40 chats at 1 call/s is 160 s: no latency could make that fit a 30 s target.
+    expect(
+      control.decide(
+        inputs({ latencyMs: undefined, admittedChats: 39, limits: { concurrency: 50, rpm: 60 } }),
+      ),
+    ).toEqual({
+      action: 'measure',
+    });
   });
 
-  it('refuses when the chat’s calls would not fit under the queue bound', () => {
-    const admission = new AdmissionControl();
-    const error = refusal(() => admission.admit({ ...base, queued: 98 }, 4));
-    expect(error?.code).toBe('overloaded');
-    expect(error?.retryAfterMs).toBeGreaterThanOrEqual(1_000);
+  it('admits all 300 chats of a burst the quota serves within the target (C=50, 6000 rpm, 0.35 s calls)', () => {
+    // mu = min(100, 50 / 0.35) = 100 calls/s; 300 chats × 4 calls take 12 s.
+    const decision = control.decide(inputs({ admittedChats: 299 }));
+    expect(decision.action).toBe('admit');
+    expect(decision.action === 'admit' && decision.estimate?.estimatedChatMs).toBe(12_000);
   });
 
-  it('counts the calls admitted chats still owe as work ahead', () => {
-    const admission = new AdmissionControl({ priorLatencyMs: 2_000, deadlineHeadroom: 1 });
-    // Nothing queued yet, but 300 calls reserved by admitted chats: 300 - 10 + 1 = 291 ahead at 5/s.
-    const error = refusal(() => admission.admit({ ...base, queueMax: 1_000, reserved: 300 }, 4));
-    expect(error?.code).toBe('overloaded');
-    expect(error?.details?.workAhead).toBe(300);
-    expect(() => admission.admit({ ...base, queueMax: 1_000, reserved: 280 }, 4)).not.toThrow();
+  it('refuses past the chat target with Retry-After for the excess chats and the estimated wait', () => {
+    // C=2, 1 s calls: mu = 2 calls/s; 20 chats × 4 calls = 40 s > 30 s.
+    const given = inputs({ admittedChats: 19, limits: { concurrency: 2, rpm: 6000 }, latencyMs: 1000 });
+    const error = refusal(control, given);
+    expect(error.code).toBe('overloaded');
+    expect(error.message).toMatch(/LLM_CHAT_TARGET_MS; estimated 40 s/);
+    // 5 of the 20 chats are excess; one finishes every 2 s.
+    expect(error.retryAfterMs).toBe(10_000);
+    expect(error.details?.estimatedWaitMs).toBe(10_000);
+    expect(control.decide({ ...given, admittedChats: 14 }).action).toBe('admit');
   });
 
-  it('leaves room for higher-class work that may overtake a call by priority', () => {
-    const admission = new AdmissionControl({ priorLatencyMs: 2_000, deadlineHeadroom: 1 });
-    // 200 ahead at 5/s = 38 s wait + 2 s call = 40 s: inside 60 s, outside 60 s − 30 s allowance.
-    const inputs = { ...base, queueMax: 1_000, queued: 200 };
-    expect(() => admission.admit(inputs, 4)).not.toThrow();
-    expect(refusal(() => admission.admit({ ...inputs, priorityAllowanceMs: 30_000 }, 4))?.code).toBe(
-      'overloaded',
-    );
+  it('learned slowdown makes the same load refuse sooner', () => {
+    const given = inputs({ admittedChats: 11, limits: { concurrency: 2, rpm: 6000 }, latencyMs: 1000 });
+    expect(control.decide(given).action).toBe('admit');
+    expect(refusal(control, { ...given, slowdown: 1.5 }).code).toBe('overloaded');
   });
 
-  it('counts reserved calls against the queue bound (they bypass it once enqueued)', () => {
-    const admission = new AdmissionControl();
-    // 90 queued + 8 reserved + 4 expected > 100, though 90 + 4 alone would fit.
-    const error = refusal(() => admission.admit({ ...base, queued: 90, reserved: 8 }, 4));
-    expect(error?.code).toBe('overloaded');
-    expect(error?.message).toMatch(/^The LLM queue is full \(estimated wait \d+ s\)$/);
-    expect(error?.details?.estimatedWaitMs).toEqual(expect.any(Number));
-    expect(() => admission.admit({ ...base, queued: 90, reserved: 6 }, 4)).not.toThrow();
+  it('refuses when one call would wait past LLM_TIMEOUT, target off', () => {
+    // mu = 0.5 calls/s: 10 chats make each call wait 19 s + 2 s > 0.9 × 10 s − 3 s.
+    const given = inputs({
+      admittedChats: 9,
+      limits: { concurrency: 1, rpm: 6000 },
+      latencyMs: 2000,
+      callTimeoutMs: 10_000,
+      chatTargetMs: 0,
+      chatTimeoutMs: 0,
+      priorityAllowanceMs: 3000,
+    });
+    expect(refusal(control, given).message).toMatch(/within LLM_TIMEOUT/);
+    expect(control.decide({ ...given, admittedChats: 2 }).action).toBe('admit');
   });
 
-  it('refuses every chat while an operator has paused the queue, with Retry-After', () => {
-    const admission = new AdmissionControl();
-    const error = refusal(() => admission.admit({ ...base, paused: true }, 1));
-    expect(error?.code).toBe('overloaded');
-    expect(error?.message).toMatch(/paused by an operator/);
-    expect(error?.retryAfterMs).toBe(5_000);
-    const configured = new AdmissionControl({ pausedRetryAfterMs: 30_000 });
-    expect(refusal(() => configured.admit({ ...base, paused: true }, 1))?.retryAfterMs).toBe(30_000);
-    expect(() => configured.admit({ ...base, paused: false }, 1)).not.toThrow();
+  it('never refuses an idle server, however slow the provider', () => {
+    expect(control.decide(inputs({ latencyMs: 50_000 })).action).toBe('admit');
   });
 
-  it('with a chat target, refuses chats that the admitted ones would make slower than it', () => {
-    const admission = new AdmissionControl({ priorLatencyMs: 2_000 });
-    // mu = 5 calls/s, k = 4: N admitted chats finish one every 0.8 s, so a new one takes (N + 1)·0.8 s
-    // on average and 1.35× that at the 95th percentile: 30 s admits 27 chats in all.
-    const inputs = { ...base, queueMax: 10_000, chatTargetMs: 30_000 };
-    expect(admission.admit({ ...inputs, admittedChats: 26 }, 4).estimatedSharedMs).toBe(21_600);
-    const error = refusal(() => admission.admit({ ...inputs, admittedChats: 30 }, 4));
-    expect(error?.code).toBe('overloaded');
-    // 31 · 0.8 s = 24.8 s mean, 33.5 s at p95: 3.5 s over, i.e. 2.6 s of mean, plus one chat's 0.8 s.
-    expect(error?.message).toMatch(/finish within 30 s \(estimated 34 s\)/);
-    expect(error?.retryAfterMs).toBe(Math.ceil((24_800 * 1.35 - 30_000) / 1.35 + 800));
-    // Without a target the same load is admitted (each call still fits its deadline).
-    expect(() => admission.admit({ ...inputs, chatTargetMs: 0, admittedChats: 30 }, 4)).not.toThrow();
+  it('bounds the admitted chats by the queue bound', () => {
+    expect(refusal(control, inputs({ admittedChats: 10, queueMax: 10 })).code).toBe('overloaded');
   });
 
-  it('estimates with the measured calls per chat when chats make more than expected', () => {
-    const admission = new AdmissionControl({ priorLatencyMs: 2_000 });
-    // 21 chats at 5 calls each, mu = 5/s: 21 s mean, 28.4 s at p95; at 6 calls each, 34 s: refused.
-    const inputs = { ...base, queueMax: 10_000, chatTargetMs: 30_000, admittedChats: 20 };
-    expect(admission.admit({ ...inputs, callsPerChat: 5 }, 4).estimatedSharedMs).toBe(21_000);
-    expect(() => admission.admit({ ...inputs, callsPerChat: 6 }, 4)).toThrow(/estimated 35 s/);
-  });
-
-  it('never refuses an idle server because the provider alone is slower than the chat target', () => {
-    const admission = new AdmissionControl();
-    // L = 20 s, k = 4: one chat takes 80 s even alone; the target of 30 s cannot apply.
-    const slow = { ...base, measuredLatencyMs: 20_000, chatTargetMs: 30_000, admittedChats: 0 };
-    expect(() => admission.admit(slow, 4)).not.toThrow();
-  });
-});
-
-describe('AdmissionReservations', () => {
-  it('counts reserved calls until enqueued, and learns how many calls chats really make', () => {
-    const reservations = new AdmissionReservations();
-    for (let chat = 0; chat < 10; chat++) {
-      const admission = reservations.reserve(`run-${chat}`, 4);
-      // Each chat makes 5 calls: the fifth is not covered by the reservation.
-      const covered = Array.from({ length: 5 }, () => reservations.consume(`run-${chat}`));
-      expect(covered).toEqual([true, true, true, true, false]);
-      admission.release();
-    }
-    expect(reservations.total).toBe(0);
-    expect(reservations.chats).toBe(0);
-    expect(reservations.meanCallsPerChat()).toBe(5);
-    // A chat refused or cancelled before any call does not count towards the mean.
-    reservations.reserve('idle', 4).release();
-    expect(reservations.meanCallsPerChat()).toBe(5);
-    expect(reservations.meanCallsPerChat(11)).toBeUndefined();
+  it('refuses while an operator refuses new chats, and while the provider holds every start too long', () => {
+    expect(refusal(control, inputs({ refusing: true })).details).toEqual({ paused: true });
+    const held = refusal(control, inputs({ providerHoldMs: 3_600_000 }));
+    expect(held.retryAfterMs).toBe(3_600_000);
+    expect(control.decide(inputs({ providerHoldMs: 2000 })).action).toBe('admit');
   });
 });

@@ -1,7 +1,7 @@
 import { ManualClock, systemClock } from '../../api/clock';
 import { InMemoryLimiter, type Permit } from '../../api/llm/limiter';
 
-function started(decision: ReturnType<InMemoryLimiter['tryStart']>): Permit {
+function started(decision: ReturnType<InMemoryLimiter['tryStartNow']>): Permit {
   if (!decision.started) throw new Error('expected a start');
   return decision.permit;
 }
@@ -16,37 +16,37 @@ describe('InMemoryLimiter', () => {
       maxTpm: 0,
       burstWindowMs: 0,
     });
-    const a = started(limiter.tryStart(1));
-    started(limiter.tryStart(1));
-    expect(limiter.tryStart(1)).toEqual({ started: false, retryAt: null });
-    limiter.release(a);
-    limiter.release(a);
+    const a = started(limiter.tryStartNow(1));
+    started(limiter.tryStartNow(1));
+    expect(limiter.tryStartNow(1)).toEqual({ started: false, retryAt: null });
+    void limiter.release(a);
+    void limiter.release(a);
     expect(limiter.snapshot().active).toBe(1);
-    started(limiter.tryStart(1));
+    started(limiter.tryStartNow(1));
     expect(limiter.snapshot().active).toBe(2);
   });
 
   it('answers with the time the rate window opens (60 s + the 500 ms safety margin)', () => {
     const clock = new ManualClock(0);
     const limiter = new InMemoryLimiter({ clock, maxConcurrent: 10, maxRpm: 2, maxTpm: 0, burstWindowMs: 0 });
-    limiter.release(started(limiter.tryStart(1)));
+    void limiter.release(started(limiter.tryStartNow(1)));
     clock.advance(1_000);
-    limiter.release(started(limiter.tryStart(1)));
-    expect(limiter.tryStart(1)).toEqual({ started: false, retryAt: 60_500 });
+    void limiter.release(started(limiter.tryStartNow(1)));
+    expect(limiter.tryStartNow(1)).toEqual({ started: false, retryAt: 60_500 });
     expect(limiter.snapshot().startsLastMinute).toBe(2);
   });
 
   it('keeps a safety margin at the window edge so jitter cannot put R+1 starts in a provider minute', () => {
     const clock = new ManualClock(0);
     const limiter = new InMemoryLimiter({ clock, maxConcurrent: 10, maxRpm: 1, maxTpm: 0, burstWindowMs: 0 });
-    limiter.release(started(limiter.tryStart(1)));
+    void limiter.release(started(limiter.tryStartNow(1)));
     // Exactly 60 s later a provider whose clock saw the first start a little late would count two.
     clock.advance(60_000);
-    expect(limiter.tryStart(1)).toEqual({ started: false, retryAt: 60_500 });
+    expect(limiter.tryStartNow(1)).toEqual({ started: false, retryAt: 60_500 });
     // The status page still reports the nominal minute.
     expect(limiter.snapshot().startsLastMinute).toBe(0);
     clock.advance(500);
-    expect(limiter.tryStart(1).started).toBe(true);
+    expect(limiter.tryStartNow(1).started).toBe(true);
 
     const exact = new InMemoryLimiter({
       clock: new ManualClock(0),
@@ -56,8 +56,8 @@ describe('InMemoryLimiter', () => {
       burstWindowMs: 0,
       windowMarginMs: 0,
     });
-    started(exact.tryStart(1));
-    expect(exact.tryStart(1)).toEqual({ started: false, retryAt: 60_000 });
+    started(exact.tryStartNow(1));
+    expect(exact.tryStartNow(1)).toEqual({ started: false, retryAt: 60_000 });
   });
 
   it('reserves tokens up front and settles them with real usage', () => {
@@ -69,11 +69,11 @@ describe('InMemoryLimiter', () => {
       maxTpm: 1_000,
       burstWindowMs: 0,
     });
-    const first = started(limiter.tryStart(900));
-    expect(limiter.tryStart(200)).toEqual({ started: false, retryAt: 60_500 });
-    limiter.settle(first, 300);
+    const first = started(limiter.tryStartNow(900));
+    expect(limiter.tryStartNow(200)).toEqual({ started: false, retryAt: 60_500 });
+    void limiter.settle(first, 300);
     expect(limiter.snapshot().tokensLastMinute).toBe(300);
-    started(limiter.tryStart(200));
+    started(limiter.tryStartNow(200));
     expect(limiter.snapshot().tokensLastMinute).toBe(500);
   });
 
@@ -86,14 +86,14 @@ describe('InMemoryLimiter', () => {
       maxRpm: 1000,
       maxTpm: 0,
       burstWindowMs: 0,
-      effectiveLimits: () => effective,
+      aimd: { limits: () => effective },
     });
-    started(limiter.tryStart(1));
-    expect(limiter.tryStart(1).started).toBe(false);
+    started(limiter.tryStartNow(1));
+    expect(limiter.tryStartNow(1).started).toBe(false);
     effective = { concurrency: 99, rpm: 1000 };
-    started(limiter.tryStart(1));
-    started(limiter.tryStart(1));
-    expect(limiter.tryStart(1).started).toBe(false);
+    started(limiter.tryStartNow(1));
+    started(limiter.tryStartNow(1));
+    expect(limiter.tryStartNow(1).started).toBe(false);
   });
 });
 
@@ -109,15 +109,15 @@ describe('systemClock', () => {
       burstWindowMs: 0,
     });
     const before = systemClock.now();
-    started(limiter.tryStart(1));
+    started(limiter.tryStartNow(1));
     // The wall clock steps back an hour (NTP, an operator).
     const wall = Date.now();
     jest.spyOn(Date, 'now').mockReturnValue(wall - 3_600_000);
     expect(systemClock.now()).toBeGreaterThanOrEqual(before);
-    expect(limiter.tryStart(1).started).toBe(false);
+    expect(limiter.tryStartNow(1).started).toBe(false);
     // Or forward an hour: with Date.now() the window would look empty and let a second start through.
     jest.spyOn(Date, 'now').mockReturnValue(wall + 3_600_000);
-    expect(limiter.tryStart(1).started).toBe(false);
+    expect(limiter.tryStartNow(1).started).toBe(false);
     expect(limiter.snapshot().startsLastMinute).toBe(1);
   });
 });

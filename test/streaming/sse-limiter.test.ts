@@ -41,7 +41,7 @@ function queuedEvents(run: Run): Array<Extract<RunEvent, { event: 'queued' }>> {
 function recordQueued(run: Run): Array<{ position: number; estimatedWaitMs: number; token: string }> {
   const seen: Array<{ position: number; estimatedWaitMs: number; token: string }> = [];
   run.subscribe((record) => {
-    if (record.event === 'queued') seen.push(record.data);
+    if (record.event === 'queued' && 'token' in record.data) seen.push(record.data);
   });
   return seen;
 }
