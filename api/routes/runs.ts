@@ -15,19 +15,32 @@ export function runsRouter(deps: { runs: RunRegistry; sse: SseStreaming; config:
   const router = Router();
   router.get('/runs/:runId/events', (req, res) => {
     const run = deps.runs.get(req.params.runId);
+    const afterId = lastEventId(req);
+    const reconnecting = req.get('last-event-id') !== undefined || req.query.lastEventId !== undefined;
     // With API_KEYS the run must be the caller's; without, its unguessable id is the capability
     // (EventSource clients cannot send X-User-Id).
     const owner =
       deps.config.apiKeys.size > 0
         ? resolveUser(req, deps.config, undefined, { allowQueryKey: true })
         : undefined;
+    // An EventSource reconnects after every end (it always does after `done`): to a run that has
+    // nothing more to send — finished and replayed, or expired — it gets 204, which makes it stop.
+    // Without Last-Event-ID an unknown run is what it looks like: not found.
+    if (!run && reconnecting) {
+      res.status(204).end();
+      return;
+    }
     if (!run || (owner !== undefined && run.userId !== owner)) {
       throw new AppError('not_found', `Run ${req.params.runId} was not found (or has expired)`);
+    }
+    if (run.isFinished && afterId >= run.lastEventId) {
+      res.status(204).end();
+      return;
     }
     streamRunToResponse(req, res, run, {
       heartbeat: deps.sse.heartbeat,
       attendance: deps.sse.limiter,
-      afterId: lastEventId(req),
+      afterId,
       resume: true,
     });
   });
