@@ -3,6 +3,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { buildReport, type BenchReport, type MachineInfo } from './bench-report';
+import { falseRefusalTarget } from './report-targets';
 import { renderChart } from './bench-chart';
 import { formatReportTable } from './bench-table';
 import type { BenchOptions } from './bench-options';
@@ -59,6 +60,8 @@ export async function runScenario(
   );
   const report = result.report;
   report.admission = countFalseRefusals(result.records, replay.records, applyScale(spec), report.admission);
+  const falseRefusals = falseRefusalTarget(report);
+  if (falseRefusals) report.targets.push(falseRefusals);
   const table = formatReportTable(report);
   fs.writeFileSync(path.join(result.directory, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
   fs.writeFileSync(path.join(result.directory, 'table.txt'), `${table}\n`);
