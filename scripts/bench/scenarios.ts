@@ -257,6 +257,7 @@ export const SCENARIOS: Record<string, Scenario> = {
           // 30 s chat target or a minute's deadline: relaxed to its widest (1 h, no chat target)
           // so that the SSE layer is what gets measured.
           LLM_TIMEOUT: '3600000',
+          CHAT_TIMEOUT_MS: '0',
           LLM_QUEUE_MAX: '1000000',
           LLM_CHAT_TARGET_MS: '0',
         },
@@ -313,6 +314,7 @@ export function applyScale(spec: RunSpec): ScaledRun {
       LLM_MAX_CONCURRENT: String(quota.concurrency),
       LLM_MAX_RPM: String(quota.rpm),
       LLM_TIMEOUT: String(Math.round(60_000 / scale)),
+      CHAT_TIMEOUT_MS: String(Math.round(60_000 / scale)),
       LLM_CHAT_TARGET_MS: String(Math.round(30_000 / scale)),
       ...spec.troupeEnv,
     },
