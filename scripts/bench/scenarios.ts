@@ -216,7 +216,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   overload: {
     name: 'overload',
     summary: 'Open arrivals at twice the chats the quota can serve: Troupe must refuse early, not time out',
-    runs: [{ ...base, variant: '2x capacity', arrival: 'open', users: 0, overloadFactor: 2 }],
+    runs: [{ ...base, variant: '2x capacity', arrival: 'open', users: 0, overloadFactor: 2, replay: true }],
   },
   priority: {
     name: 'priority',
