@@ -156,3 +156,21 @@ describe('scheduler faults', () => {
     expect(scheduler.status().effective).toEqual({ maxConcurrency: 10, maxRPM: 1000, maxTPM: 70_000 });
   });
 });
+
+describe('the chat deadline', () => {
+  it('caps every call of the chat: past it a queued call fails with chat_timeout, without a start', async () => {
+    const { clock, provider, scheduler } = setup({ LLM_MAX_CONCURRENT: '1', LLM_TIMEOUT: '60000' });
+    const blocker = scheduler.complete(meta('host', 'b'), request, { signal: new AbortController().signal });
+    await drain();
+    const chatDeadline = clock.now() + 5000;
+    const outcome = scheduler
+      .complete(meta('planner', 'u', { chatDeadline }), request, { signal: new AbortController().signal })
+      .catch((error: AppError) => error);
+    await advance(clock, 5000, 500);
+    expect(await outcome).toMatchObject({ code: 'chat_timeout' });
+    expect(provider.calls).toHaveLength(1);
+    expect(scheduler.status()).toMatchObject({ queueLength: 0 });
+    provider.calls[0].resolve();
+    await blocker;
+  });
+});
