@@ -11,6 +11,8 @@ import { LlmScheduler } from './llm/llm-scheduler';
 import type { Provider } from './llm/provider';
 import { createProvider } from './llm/providers/create-provider';
 import { createStore } from './store/create-store';
+import { hasNedbFiles } from './store/nedb-import';
+import { RetentionSweeper } from './store/retention-sweeper';
 import type { Store } from './store/store';
 import { RunRegistry } from './streaming/run-registry';
 import { TroupeMetrics } from './metrics/troupe-metrics';
@@ -55,6 +57,13 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const store = overrides.store ?? createStore(config);
   await store.init();
+  if (!config.mongo.uri && !overrides.store && hasNedbFiles(config.dataDir)) {
+    logger.warn(
+      { dataDir: config.dataDir },
+      'DATA_DIR holds NeDB files of the previous embedded store; stop the server and run `npm run migrate-store` to import them',
+    );
+  }
+  const retention = new RetentionSweeper({ store, ttlDays: config.conversationTtlDays, logger });
   const provider = overrides.provider ?? createProvider(config, clock);
   const metrics = new TroupeMetrics();
   const scheduler = new LlmScheduler({ config, provider, clock, logger, metrics });
@@ -122,6 +131,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         'so with N instances set each to quota / N',
     );
   }
+  retention.start();
   if (overrides.warmUp ?? true) {
     // Indexing the search corpus takes ~1 s of CPU: do it now, not during the first user's chat.
     setImmediate(() => {
@@ -148,6 +158,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       tools.close();
       runs.clear();
       await provider.close?.();
+      await retention.stop();
       await store.close();
       logger.info('shut down cleanly');
     })());
