@@ -44,7 +44,10 @@ export interface Troupe {
   scheduler: LlmScheduler;
   tools: ToolExecutor;
   runs: RunRegistry;
-  /** Stops accepting, ends open streams with `shutting_down`, closes the store. Idempotent. */
+  /**
+   * Drains: readiness fails and new chats are refused, running chats may finish for
+   * SHUTDOWN_GRACE_MS, the rest end with `shutting_down`; then the store is flushed. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -93,6 +96,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     userMaxActiveChats: config.userMaxActiveChats,
   });
   const sse = createSseStreaming(config, { clock, logger });
+  /** Set when shutdown begins: readiness answers 503 from then on. */
+  const lifecycle = { draining: false };
   metrics.observe({ scheduler, tools, sse: () => sse.status() });
   const app = createApp({
     config,
@@ -104,7 +109,14 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     apiRouters: [
       queueRouter({ scheduler, config }),
       toolSystemRouter({ tools }),
-      healthRouter({ scheduler, store, tools, runs, queueMax: config.llm.queueMax }),
+      healthRouter({
+        scheduler,
+        store,
+        tools,
+        runs,
+        queueMax: config.llm.queueMax,
+        isDraining: () => lifecycle.draining,
+      }),
     ],
     rootRouters: [metricsRouter({ metrics })],
   });
@@ -143,12 +155,20 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      logger.info('shutting down: refusing new connections, ending open streams');
+      // Readiness fails and new chats are refused at once (the load balancer stops sending), while
+      // running chats get up to SHUTDOWN_GRACE_MS to finish; whatever is left ends with shutting_down.
+      lifecycle.draining = true;
+      sse.limiter.close();
+      const graceMs = config.http.shutdownGraceMs;
+      const running = runs.active();
+      logger.info({ running: running.length, graceMs }, 'shutting down: readiness fails, running chats may finish');
+      if (running.length > 0) await withTimeout(Promise.all(running.map((run) => run.finished)), graceMs);
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const rest = runs.active();
+      if (rest.length > 0) logger.info({ cancelled: rest.length }, 'grace period over: ending the remaining chats');
+      for (const run of rest) run.cancel(new AppError('shutting_down'));
+      await withTimeout(Promise.all(rest.map((run) => run.finished)), 5000);
       sse.close();
-      const active = runs.active();
-      for (const run of active) run.cancel(new AppError('shutting_down'));
-      await withTimeout(Promise.all(active.map((run) => run.finished)), 5000);
       // Give the final `error` events a moment to flush, then drop idle keep-alive sockets.
       await new Promise((resolve) => setImmediate(resolve));
       server.closeIdleConnections();

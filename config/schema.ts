@@ -92,7 +92,7 @@ export const configSchema = z.object({
   SSE_MAX_BUFFERED_BYTES: integer(1024, 1_073_741_824).default(1_048_576),
 
   REQUEST_BODY_TIMEOUT_MS: integer(100, 60_000).default(30_000),
-  SHUTDOWN_GRACE_MS: integer(0, 3_600_000).default(10_000),
+  SHUTDOWN_GRACE_MS: integer(0, 3_600_000).default(8000),
 
   CRITIC_MAX_ROUNDS: integer(0, 10).default(1),
   TOOL_MAX_ROUNDS: integer(0, 20).default(3),
