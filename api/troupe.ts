@@ -18,6 +18,7 @@ import { RunRegistry } from './streaming/run-registry';
 import { TroupeMetrics } from './metrics/troupe-metrics';
 import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
+import { Pseudonyms } from './routes/pseudonyms';
 import { queueRouter } from './routes/queue';
 import { toolSystemRouter } from './routes/tool-system';
 import { createSseStreaming } from './streaming/sse-streaming';
@@ -107,7 +108,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     runs,
     sse,
     apiRouters: [
-      queueRouter({ scheduler, config }),
+      queueRouter({ scheduler, config, pseudonyms: new Pseudonyms() }),
       toolSystemRouter({ tools }),
       healthRouter({
         scheduler,
@@ -161,11 +162,15 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       sse.limiter.close();
       const graceMs = config.http.shutdownGraceMs;
       const running = runs.active();
-      logger.info({ running: running.length, graceMs }, 'shutting down: readiness fails, running chats may finish');
+      logger.info(
+        { running: running.length, graceMs },
+        'shutting down: readiness fails, running chats may finish',
+      );
       if (running.length > 0) await withTimeout(Promise.all(running.map((run) => run.finished)), graceMs);
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       const rest = runs.active();
-      if (rest.length > 0) logger.info({ cancelled: rest.length }, 'grace period over: ending the remaining chats');
+      if (rest.length > 0)
+        logger.info({ cancelled: rest.length }, 'grace period over: ending the remaining chats');
       for (const run of rest) run.cancel(new AppError('shutting_down'));
       await withTimeout(Promise.all(rest.map((run) => run.finished)), 5000);
       sse.close();

@@ -1,13 +1,19 @@
 import { Router } from 'express';
 import type { Config } from '../../config';
 import type { LlmScheduler } from '../llm/llm-scheduler';
-import { requireAdmin } from './auth';
+import type { QueueItem } from '../llm/request-queue';
+import { isAdmin, requireAdmin } from './auth';
+import type { Pseudonyms } from './pseudonyms';
 
 /**
  * The brief's queue monitoring and emergency controls: status and items for everyone watching;
  * pause, resume and clear only with ADMIN_TOKEN.
  */
-export function queueRouter(deps: { scheduler: LlmScheduler; config: Config }): Router {
+export function queueRouter(deps: {
+  scheduler: LlmScheduler;
+  config: Config;
+  pseudonyms: Pseudonyms;
+}): Router {
   const router = Router();
   const { scheduler } = deps;
   const admin = requireAdmin(deps.config);
@@ -17,9 +23,17 @@ export function queueRouter(deps: { scheduler: LlmScheduler; config: Config }): 
     res.json({ status: queue.paused ? 'paused' : 'running', timestamp: new Date().toISOString(), queue });
   });
 
-  router.get('/queue/items', (_req, res) => {
+  // The run id is the capability to read a chat, and user and conversation ids are personal: only
+  // the operator (ADMIN_TOKEN) sees them; everyone else sees pseudonyms and no run id.
+  router.get('/queue/items', (req, res) => {
+    const admin = isAdmin(req, deps.config);
     const items = scheduler.items();
-    res.json({ timestamp: new Date().toISOString(), count: items.length, items });
+    res.json({
+      timestamp: new Date().toISOString(),
+      count: items.length,
+      redacted: !admin,
+      items: admin ? items : items.map((item) => publicItem(item, deps.pseudonyms)),
+    });
   });
 
   router.post('/queue/pause', admin, (req, res) => {
@@ -53,4 +67,15 @@ export function queueRouter(deps: { scheduler: LlmScheduler; config: Config }): 
   });
 
   return router;
+}
+
+function publicItem(item: QueueItem, pseudonyms: Pseudonyms): Omit<QueueItem, 'runId'> {
+  return {
+    id: item.id,
+    agentType: item.agentType,
+    userId: pseudonyms.of('user', item.userId),
+    conversationId: pseudonyms.of('conversation', item.conversationId),
+    state: item.state,
+    waitedMs: item.waitedMs,
+  };
 }

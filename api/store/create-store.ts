@@ -8,7 +8,10 @@ import type { Store } from './store';
  * The store the configuration asks for: MongoDB when MONGODB_URI is set, else the embedded SQLite
  * database under DATA_DIR. Not yet initialised: the caller awaits `init()` at start and `close()` at shutdown.
  */
-export function createStore(config: Pick<Config, 'dataDir' | 'mongo'>, options: { clock?: Clock } = {}): Store {
+export function createStore(
+  config: Pick<Config, 'dataDir' | 'mongo'>,
+  options: { clock?: Clock } = {},
+): Store {
   if (config.mongo.uri) {
     return new MongoStore({
       uri: config.mongo.uri,

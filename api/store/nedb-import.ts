@@ -124,7 +124,8 @@ async function stageFile(database: Database.Database, file: string, collection: 
         skipped++;
         continue;
       }
-      if (document === null || typeof document !== 'object' || document.$$indexCreated !== undefined) continue;
+      if (document === null || typeof document !== 'object' || document.$$indexCreated !== undefined)
+        continue;
       if (typeof document._id !== 'string') {
         skipped++;
         continue;

@@ -113,8 +113,7 @@ export class SqliteStore implements Store {
     this.database!.transaction(() => {
       for (const [conversationId, group] of groupByConversation(messages)) {
         const reserved = statements.reserveSeq.get(group.length, now, conversationId) as
-          | { last_seq: number }
-          | undefined;
+          { last_seq: number } | undefined;
         if (!reserved) throw unknownConversation(conversationId);
         const batch = toMessageDocuments(group, reserved.last_seq - group.length + 1, now);
         for (const document of batch) statements.insertMessage.run(toRow(document));

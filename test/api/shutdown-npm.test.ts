@@ -53,7 +53,9 @@ describe('SIGTERM to `npm start`', () => {
         });
         npm.once('exit', (code) => reject(new Error(`npm start exited early with ${code}: ${output}`)));
       });
-      const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(npm.pid)], { encoding: 'utf8' });
+      const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(npm.pid)], {
+        encoding: 'utf8',
+      });
       // The start script execs node: it is npm's own child, with no shell in between to lose the signal.
       const nodeLine = children.split('\n').find((line) => line.includes('dist/server.js'));
       expect(nodeLine).toBeDefined();
@@ -68,7 +70,10 @@ describe('SIGTERM to `npm start`', () => {
       npm.kill('SIGTERM');
       // Readiness fails at once, while the server still answers.
       await waitUntil(async () => (await request(url).get('/api/health')).status === 503);
-      const refused = await request(url).post('/api/chat').set('Accept', 'application/json').send({ message: 'late' });
+      const refused = await request(url)
+        .post('/api/chat')
+        .set('Accept', 'application/json')
+        .send({ message: 'late' });
       expect(refused.status).toBe(503);
       expect(refused.body.error.code).toBe('shutting_down');
 

@@ -15,7 +15,14 @@ function writeNedbFiles(directory: string, options: { tornLastLine?: boolean } =
     { id: 'c-2', userId: 'bob', createdAt: at, updatedAt: at, lastSeq: 0, _id: 'n2' },
     { $$indexCreated: { fieldName: 'id', unique: true } },
     // Sequence reservations rewrite the document: the last line wins.
-    { id: 'c-1', userId: 'alice', createdAt: at, updatedAt: '2025-01-02T00:00:00.000Z', lastSeq: 2, _id: 'n1' },
+    {
+      id: 'c-1',
+      userId: 'alice',
+      createdAt: at,
+      updatedAt: '2025-01-02T00:00:00.000Z',
+      lastSeq: 2,
+      _id: 'n1',
+    },
     { id: 'c-gone', userId: 'eve', createdAt: at, updatedAt: at, lastSeq: 0, _id: 'n3' },
     { $$deleted: true, _id: 'n3' },
   ];
@@ -34,9 +41,18 @@ function writeNedbFiles(directory: string, options: { tornLastLine?: boolean } =
       runId: 'r-1',
       _id: 'x2',
     },
-    { id: 'm-3', conversationId: 'c-gone', seq: 1, role: 'user', content: 'orphan', createdAt: at, _id: 'x3' },
+    {
+      id: 'm-3',
+      conversationId: 'c-gone',
+      seq: 1,
+      role: 'user',
+      content: 'orphan',
+      createdAt: at,
+      _id: 'x3',
+    },
   ];
-  const lines = (documents: object[]) => documents.map((document) => JSON.stringify(document)).join('\n') + '\n';
+  const lines = (documents: object[]) =>
+    documents.map((document) => JSON.stringify(document)).join('\n') + '\n';
   fs.writeFileSync(path.join(directory, 'conversations.db'), lines(conversations));
   fs.writeFileSync(
     path.join(directory, 'messages.db'),
@@ -61,7 +77,10 @@ describe('NeDB import (npm run migrate-store)', () => {
     const report = await importNedbDirectory(root);
     expect(report).toMatchObject({ conversations: 2, messages: 2, skippedLines: 1 });
     expect(hasNedbFiles(root)).toBe(false);
-    expect(fs.readdirSync(path.join(root, 'nedb-migrated')).sort()).toEqual(['conversations.db', 'messages.db']);
+    expect(fs.readdirSync(path.join(root, 'nedb-migrated')).sort()).toEqual([
+      'conversations.db',
+      'messages.db',
+    ]);
 
     const store = new SqliteStore({ directory: root });
     await store.init();

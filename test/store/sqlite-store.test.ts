@@ -51,7 +51,11 @@ describe('SqliteStore (adapter)', () => {
     const store = new SqliteStore({ directory });
     await store.init();
     await store.ensureConversation('c-1', 'alice');
-    expect(fs.readdirSync(directory).sort()).toEqual(['troupe.sqlite', 'troupe.sqlite-shm', 'troupe.sqlite-wal']);
+    expect(fs.readdirSync(directory).sort()).toEqual([
+      'troupe.sqlite',
+      'troupe.sqlite-shm',
+      'troupe.sqlite-wal',
+    ]);
     await store.close();
     expect(fs.readdirSync(directory)).toEqual(['troupe.sqlite']);
   });

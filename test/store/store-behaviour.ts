@@ -232,7 +232,10 @@ export function describeStoreBehaviour(harness: StoreHarness): void {
     expect(await store.purgeConversations({ updatedBefore: cutoff })).toBe(1);
     expect(await store.getConversation(old)).toBeNull();
     expect(await store.listMessages(old)).toEqual([]);
-    expect((await store.listMessages(touched)).map((message) => message.content)).toEqual(['touched', 'recent']);
+    expect((await store.listMessages(touched)).map((message) => message.content)).toEqual([
+      'touched',
+      'recent',
+    ]);
     expect(await store.getConversation(fresh)).not.toBeNull();
     expect(await store.purgeConversations({ updatedBefore: cutoff })).toBe(0);
     // A purged id starts over as a new conversation.
