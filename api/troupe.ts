@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { ChatService } from './agents/chat-service';
 import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
+import { createHttpServer } from './http/create-http-server';
 import { systemClock, type Clock } from './clock';
 import { AppError } from './errors';
 import { createLogger, type Logger } from './logger';
@@ -122,11 +123,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     rootRouters: [metricsRouter({ metrics })],
   });
 
-  const server = http.createServer(app);
-  // Streams are long-lived; Node's default request timeout (5 min) would cut slow chats.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
+  const server = createHttpServer(app, { bodyTimeoutMs: config.http.bodyTimeoutMs, logger });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {

@@ -15,7 +15,8 @@ const chatBody = z.object(
   {
     message: z
       .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
-      .refine((text) => text.trim().length > 0, 'must not be empty')
+      // Whitespace, NUL and other control or invisible format characters alone are no question.
+      .refine((text) => /[^\s\p{C}]/u.test(text), 'must contain visible text')
       .refine((text) => text.length <= MAX_MESSAGE_CHARS, `must be at most ${MAX_MESSAGE_CHARS} characters`),
     mode: z
       .enum(['multi_agent', 'single'], { error: 'must be "multi_agent" or "single"' })

@@ -36,7 +36,7 @@ describe('OpenAIProvider ignores OPENAI_* environment variables', () => {
     const originalDebug = console.debug;
     console.debug = (...args: unknown[]) => logged.push(args);
     try {
-      const recordingFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const recordingFetch = (async (input: string | URL | Request, init?: RequestInit) => {
         requests.push({ url: String(input), headers: new Headers(init?.headers) });
         const body = {
           id: 'x',
