@@ -41,7 +41,7 @@ const chatBody = z.object(
  */
 export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseStreaming }): Router {
   const router = Router();
-  const { limiter, heartbeat } = deps.sse;
+  const { limiter, heartbeat, backpressure } = deps.sse;
   router.post('/chat', async (req: Request, res: Response) => {
     const body = parseOrThrow(chatBody, req.body ?? undefined);
     const userId = resolveUser(req, deps.config, body.userId);
@@ -52,6 +52,7 @@ export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseSt
       req.log?.info({ runId: resumed.id }, 'chat resumed with its queue token');
       streamRunToResponse(req, res, resumed, {
         heartbeat,
+        backpressure,
         attendance: limiter,
         afterId: lastEventId(req),
         resume: true,
@@ -83,7 +84,7 @@ export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseSt
       await respondWithJson(res, run);
       return;
     }
-    streamRunToResponse(req, res, run, { heartbeat, attendance: limiter });
+    streamRunToResponse(req, res, run, { heartbeat, backpressure, attendance: limiter });
   });
   return router;
 }
