@@ -46,7 +46,7 @@ export interface SimServerStats {
   completed: number;
   /** Calls whose client disconnected before the answer was complete. */
   aborted: number;
-  /** Faults injected on purpose (see sim-faults.ts); absent in stats recorded before they existed. */
+  /** Faults injected on purpose (see sim-faults.ts); present when fault flags are set. */
   faults?: SimFaultCounters;
 }
 
@@ -84,7 +84,19 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
   let counters = zeroCounters();
   let inFlight = 0;
   let faults = new SimFaults(settings);
-  const stats = (): SimServerStats => ({ ...counters, inFlight, faults: { ...faults.counters } });
+  // Stats name the faults only when some are injected: a plain sim-llm reports what it always did.
+  const injecting = [
+    settings.failPercent,
+    settings.cutAfterChunks,
+    settings.firstByteDelayMs,
+    settings.hangPercent,
+    settings.storm429Percent,
+  ].some((value) => value > 0);
+  const stats = (): SimServerStats => ({
+    ...counters,
+    inFlight,
+    ...(injecting ? { faults: { ...faults.counters } } : {}),
+  });
 
   const app = express();
   app.disable('x-powered-by');
