@@ -8,8 +8,10 @@ export const ERROR_CODES = {
   unauthorized: { status: 401, message: 'Missing or wrong credentials' },
   forbidden: { status: 403, message: 'This action is not allowed' },
   not_found: { status: 404, message: 'Not found' },
+  request_timeout: { status: 408, message: 'The request body did not arrive in time' },
   payload_too_large: { status: 413, message: 'The request body is too large' },
   user_rate_limited: { status: 429, message: 'Too many requests from this user' },
+  headers_too_large: { status: 431, message: 'The request headers are too large' },
   overloaded: { status: 503, message: 'The server is at capacity; retry later' },
   // The codes below normally travel inside a stream's `error` event; the status applies when the
   // same failure ends a JSON (non-streamed) chat.
@@ -20,6 +22,8 @@ export const ERROR_CODES = {
   provider_rate_limited: { status: 503, message: 'The LLM provider kept refusing with 429' },
   queue_cleared: { status: 503, message: 'An operator cleared the queue' },
   cancelled: { status: 499, message: 'The run was cancelled' },
+  // Ends one listener's stream (its run goes on for the others): the client did not keep up.
+  slow_reader: { status: 408, message: 'The client read the stream too slowly; this stream was ended' },
   shutting_down: { status: 503, message: 'The server is shutting down' },
   internal: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { ChatService } from './agents/chat-service';
 import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
+import { createHttpServer } from './http/create-http-server';
 import { systemClock, type Clock } from './clock';
 import { AppError } from './errors';
 import { createLogger, type Logger } from './logger';
@@ -12,11 +13,14 @@ import type { LlmScheduler } from './llm/llm-scheduler';
 import type { Provider } from './llm/provider';
 import { createProvider } from './llm/providers/create-provider';
 import { createStore } from './store/create-store';
+import { hasNedbFiles } from './store/nedb-import';
+import { RetentionSweeper } from './store/retention-sweeper';
 import type { Store } from './store/store';
 import { RunRegistry } from './streaming/run-registry';
 import { TroupeMetrics } from './metrics/troupe-metrics';
 import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
+import { Pseudonyms } from './routes/pseudonyms';
 import { queueRouter } from './routes/queue';
 import { toolSystemRouter } from './routes/tool-system';
 import { createSseStreaming } from './streaming/sse-streaming';
@@ -43,7 +47,10 @@ export interface Troupe {
   scheduler: LlmScheduler;
   tools: ToolExecutor;
   runs: RunRegistry;
-  /** Stops accepting, ends open streams with `shutting_down`, closes the store. Idempotent. */
+  /**
+   * Drains: readiness fails and new chats are refused, running chats may finish for
+   * SHUTDOWN_GRACE_MS, the rest end with `shutting_down`; then the store is flushed. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -56,6 +63,13 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const store = overrides.store ?? createStore(config);
   await store.init();
+  if (!config.mongo.uri && !overrides.store && hasNedbFiles(config.dataDir)) {
+    logger.warn(
+      { dataDir: config.dataDir },
+      'DATA_DIR holds NeDB files of the previous embedded store; stop the server and run `npm run migrate-store` to import them',
+    );
+  }
+  const retention = new RetentionSweeper({ store, ttlDays: config.conversationTtlDays, logger });
   const provider = overrides.provider ?? createProvider(config, clock);
   const metrics = new TroupeMetrics();
   const scheduler = createLlmScheduler({ config, provider, clock, logger, metrics });
@@ -88,6 +102,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     chatTimeoutMs: config.llm.chatTimeoutMs,
   });
   const sse = createSseStreaming(config, { clock, logger, runHolds: scheduler });
+  /** Set when shutdown begins: readiness answers 503 from then on. */
+  const lifecycle = { draining: false };
   metrics.observe({ scheduler, tools, sse: () => sse.status() });
   const app = createApp({
     config,
@@ -97,18 +113,21 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     runs,
     sse,
     apiRouters: [
-      queueRouter({ scheduler, config, chat }),
+      queueRouter({ scheduler, config, chat, pseudonyms: new Pseudonyms() }),
       toolSystemRouter({ tools }),
-      healthRouter({ scheduler, store, tools, runs, queueMax: config.llm.queueMax }),
+      healthRouter({
+        scheduler,
+        store,
+        tools,
+        runs,
+        queueMax: config.llm.queueMax,
+        isDraining: () => lifecycle.draining,
+      }),
     ],
     rootRouters: [metricsRouter({ metrics })],
   });
 
-  const server = http.createServer(app);
-  // Streams are long-lived; Node's default request timeout (5 min) would cut slow chats.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
+  const server = createHttpServer(app, { bodyTimeoutMs: config.http.bodyTimeoutMs, logger });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -126,6 +145,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         'so with N instances set each to quota / N',
     );
   }
+  retention.start();
   if (overrides.warmUp ?? true) {
     // Indexing the search corpus takes ~1 s of CPU: do it now, not during the first user's chat.
     setImmediate(() => {
@@ -137,12 +157,24 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      logger.info('shutting down: refusing new connections, ending open streams');
+      // Readiness fails and new chats are refused at once (the load balancer stops sending), while
+      // running chats get up to SHUTDOWN_GRACE_MS to finish; whatever is left ends with shutting_down.
+      lifecycle.draining = true;
+      sse.limiter.close();
+      const graceMs = config.http.shutdownGraceMs;
+      const running = runs.active();
+      logger.info(
+        { running: running.length, graceMs },
+        'shutting down: readiness fails, running chats may finish',
+      );
+      if (running.length > 0) await withTimeout(Promise.all(running.map((run) => run.finished)), graceMs);
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const rest = runs.active();
+      if (rest.length > 0)
+        logger.info({ cancelled: rest.length }, 'grace period over: ending the remaining chats');
+      for (const run of rest) run.cancel(new AppError('shutting_down'));
+      await withTimeout(Promise.all(rest.map((run) => run.finished)), 5000);
       sse.close();
-      const active = runs.active();
-      for (const run of active) run.cancel(new AppError('shutting_down'));
-      await withTimeout(Promise.all(active.map((run) => run.finished)), 5000);
       // Give the final `error` events a moment to flush, then drop idle keep-alive sockets.
       await new Promise((resolve) => setImmediate(resolve));
       server.closeIdleConnections();
@@ -152,6 +184,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       tools.close();
       runs.clear();
       await provider.close?.();
+      await retention.stop();
       await store.close();
       logger.info('shut down cleanly');
     })());

@@ -38,6 +38,16 @@ export interface Config {
     tokenGraceMs: number;
     runLogRetentionMs: number;
     runLogMaxEvents: number;
+    /** A listener whose socket stays not-drained this long is ended. */
+    slowReaderMs: number;
+    /** A listener with more than this many bytes waiting in its socket's buffer is ended. */
+    maxBufferedBytes: number;
+  };
+  http: {
+    /** A request body must arrive in full within this (headers have their own timeout). */
+    bodyTimeoutMs: number;
+    /** On SIGTERM, running chats may finish for this long; the rest end with `shutting_down`. */
+    shutdownGraceMs: number;
   };
   agents: { criticMaxRounds: number; toolMaxRounds: number };
   search: {
@@ -48,6 +58,8 @@ export interface Config {
     cacheTtlSeconds: number;
   };
   mongo: { uri?: string; maxPoolSize: number; minPoolSize: number };
+  /** Conversations not updated for this many days are purged (0 = kept forever). */
+  conversationTtlDays: number;
   redisUrl?: string;
   adminToken?: string;
   apiKeys: ReadonlyMap<string, string>;
@@ -134,7 +146,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       tokenGraceMs: raw.SSE_TOKEN_GRACE_MS,
       runLogRetentionMs: raw.RUN_LOG_RETENTION_MS,
       runLogMaxEvents: raw.RUN_LOG_MAX_EVENTS,
+      slowReaderMs: raw.SSE_SLOW_READER_MS,
+      maxBufferedBytes: raw.SSE_MAX_BUFFERED_BYTES,
     },
+    http: { bodyTimeoutMs: raw.REQUEST_BODY_TIMEOUT_MS, shutdownGraceMs: raw.SHUTDOWN_GRACE_MS },
     agents: { criticMaxRounds: raw.CRITIC_MAX_ROUNDS, toolMaxRounds: raw.TOOL_MAX_ROUNDS },
     search: {
       provider: raw.SEARCH_PROVIDER,
@@ -148,6 +163,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxPoolSize: raw.MONGO_MAX_POOL_SIZE,
       minPoolSize: raw.MONGO_MIN_POOL_SIZE,
     },
+    conversationTtlDays: raw.CONVERSATION_TTL_DAYS,
     redisUrl: raw.REDIS_URL,
     adminToken: raw.ADMIN_TOKEN,
     apiKeys: raw.API_KEYS,

@@ -90,6 +90,11 @@ export const configSchema = z.object({
   SSE_TOKEN_GRACE_MS: integer(0, 3_600_000).default(30_000),
   RUN_LOG_RETENTION_MS: integer(0, 86_400_000).default(300_000),
   RUN_LOG_MAX_EVENTS: integer(10, 1_000_000).default(5000),
+  SSE_SLOW_READER_MS: integer(100, 3_600_000).default(30_000),
+  SSE_MAX_BUFFERED_BYTES: integer(1024, 1_073_741_824).default(1_048_576),
+
+  REQUEST_BODY_TIMEOUT_MS: integer(100, 60_000).default(30_000),
+  SHUTDOWN_GRACE_MS: integer(0, 3_600_000).default(8000),
 
   CRITIC_MAX_ROUNDS: integer(0, 10).default(1),
   TOOL_MAX_ROUNDS: integer(0, 20).default(3),
@@ -107,6 +112,7 @@ export const configSchema = z.object({
   MONGO_MAX_POOL_SIZE: integer(1, 10_000).default(100),
   MONGO_MIN_POOL_SIZE: integer(0, 10_000).default(10),
   REDIS_URL: url,
+  CONVERSATION_TTL_DAYS: integer(0, 36_500).default(0),
 
   ADMIN_TOKEN: optionalText,
   API_KEYS: apiKeys,

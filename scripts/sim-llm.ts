@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `sim-llm listening on ${server.url} (rpm ${settings.rpm}, concurrency ${settings.concurrency}, ` +
       `latency ${settings.latencyMs} ms, ${settings.tps} tokens/s)\n` +
+      (faultSummary(settings) ? `  faults: ${faultSummary(settings)}\n` : '') +
       `  LLM_PROVIDER=openai LLM_BASE_URL=${server.baseUrl} LLM_MODEL=troupe-sim\n` +
       `  stats: GET ${server.url}/sim/stats   reset: POST ${server.url}/sim/reset\n`,
   );
@@ -33,6 +34,18 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+function faultSummary(settings: typeof SIM_SERVER_DEFAULTS): string {
+  const parts = [
+    settings.failPercent > 0 && `${settings.failPercent}% 5xx`,
+    settings.cutAfterChunks > 0 && `streams cut after ${settings.cutAfterChunks} chunks`,
+    settings.firstByteDelayMs > 0 && `first byte after ${settings.firstByteDelayMs} ms`,
+    settings.hangPercent > 0 && `${settings.hangPercent}% hang`,
+    settings.storm429Percent > 0 &&
+      `${settings.storm429Percent}% 429 (Retry-After ${settings.retryAfterSeconds} s)`,
+  ];
+  return parts.filter(Boolean).join(', ');
 }
 
 main().catch((error: unknown) => {

@@ -50,6 +50,19 @@ export function requireAdmin(config: Config) {
   };
 }
 
+/**
+ * Whether the caller proved to be the operator: a valid `Authorization: Bearer <ADMIN_TOKEN>`.
+ * No token at all is simply "not the operator"; a wrong one is refused (401) so a typo is noticed.
+ */
+export function isAdmin(req: Request, config: Config): boolean {
+  const token = bearerToken(req);
+  if (!token || !config.adminToken) return false;
+  if (safeEqual(token, config.adminToken)) return true;
+  if (config.apiKeys.size > 0 && [...config.apiKeys.keys()].some((key) => safeEqual(key, token)))
+    return false;
+  throw new AppError('unauthorized', 'Send the admin token as "Authorization: Bearer <ADMIN_TOKEN>"');
+}
+
 function bearerToken(req: Request): string | undefined {
   const match = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
   return match?.[1];

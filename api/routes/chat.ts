@@ -15,7 +15,8 @@ const chatBody = z.object(
   {
     message: z
       .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
-      .refine((text) => text.trim().length > 0, 'must not be empty')
+      // Whitespace, NUL and other control or invisible format characters alone are no question.
+      .refine((text) => /[^\s\p{C}]/u.test(text), 'must contain visible text')
       .refine((text) => text.length <= MAX_MESSAGE_CHARS, `must be at most ${MAX_MESSAGE_CHARS} characters`),
     mode: z
       .enum(['multi_agent', 'single'], { error: 'must be "multi_agent" or "single"' })
@@ -40,7 +41,7 @@ const chatBody = z.object(
  */
 export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseStreaming }): Router {
   const router = Router();
-  const { limiter, heartbeat } = deps.sse;
+  const { limiter, heartbeat, backpressure } = deps.sse;
   router.post('/chat', async (req: Request, res: Response) => {
     const body = parseOrThrow(chatBody, req.body ?? undefined);
     const userId = resolveUser(req, deps.config, body.userId);
@@ -51,6 +52,7 @@ export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseSt
       req.log?.info({ runId: resumed.id }, 'chat resumed with its queue token');
       streamRunToResponse(req, res, resumed, {
         heartbeat,
+        backpressure,
         attendance: limiter,
         afterId: lastEventId(req),
         resume: true,
@@ -94,7 +96,7 @@ export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseSt
       await respondWithJson(res, run);
       return;
     }
-    streamRunToResponse(req, res, run, { heartbeat, attendance: limiter });
+    streamRunToResponse(req, res, run, { heartbeat, backpressure, attendance: limiter });
   });
   return router;
 }

@@ -11,7 +11,13 @@ export function notFoundHandler(req: Request): never {
  * Retry-After when the error carries one. Body-parser failures are mapped to our codes.
  */
 export function errorHandler(caught: unknown, req: Request, res: Response, next: NextFunction): void {
-  const error = fromBodyParser(caught) ?? toAppError(caught);
+  if (isClientGone(caught, req)) {
+    // An upload the client abandoned (or the body timeout cut): nobody is left to answer.
+    req.log?.debug({ type: (caught as { type?: unknown }).type }, 'request aborted by the client');
+    if (!res.headersSent && !res.destroyed) res.destroy();
+    return;
+  }
+  const error = fromBodyParser(caught) ?? fromRouting(caught) ?? toAppError(caught);
   if (error.code === 'internal') req.log?.error({ err: caught }, 'unhandled error');
   if (res.headersSent) {
     // A stream already started: nothing can be said in JSON any more; close it.
@@ -21,6 +27,18 @@ export function errorHandler(caught: unknown, req: Request, res: Response, next:
   if (error.retryAfterMs !== undefined)
     res.setHeader('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
   res.status(error.status).json(error.toBody());
+}
+
+/** A path that is not valid percent-encoding (`/api/runs/%E0%A4%A/events`) is the client's error. */
+function fromRouting(caught: unknown): AppError | undefined {
+  if (caught instanceof URIError)
+    return new AppError('invalid_request', 'The URL is not valid percent-encoding');
+  return undefined;
+}
+
+function isClientGone(caught: unknown, req: Request): boolean {
+  const type = (caught as { type?: unknown } | null)?.type;
+  return type === 'request.aborted' || (type === 'stream.not.readable' && req.destroyed);
 }
 
 function fromBodyParser(caught: unknown): AppError | undefined {

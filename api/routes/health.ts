@@ -20,6 +20,8 @@ export function healthRouter(deps: {
   tools: ToolExecutor;
   runs: RunRegistry;
   queueMax: number;
+  /** True once shutdown began: readiness then fails so load balancers stop sending. */
+  isDraining?: () => boolean;
 }): Router {
   const router = Router();
   const cpu = cpuSampler();
@@ -46,8 +48,9 @@ export function healthRouter(deps: {
     const toolHealth = deps.tools.health();
     const tools: Level = toolHealth === 'unavailable' ? 'unhealthy' : toolHealth;
     // Tools degrade gracefully (fallbacks), so they never make the whole service unhealthy.
+    const draining = deps.isDraining?.() ?? false;
     const overall: Level =
-      llmQueue === 'unhealthy' || database.status === 'unhealthy'
+      draining || llmQueue === 'unhealthy' || database.status === 'unhealthy'
         ? 'unhealthy'
         : [llmQueue, database.status, tools].includes('unhealthy') ||
             [llmQueue, database.status, tools].includes('degraded')
@@ -58,6 +61,7 @@ export function healthRouter(deps: {
     const activeRuns = deps.runs.active();
     res.status(overall === 'unhealthy' ? 503 : 200).json({
       status: overall,
+      ...(draining ? { draining: true } : {}),
       timestamp: new Date().toISOString(),
       services: {
         llmQueue: {

@@ -2,7 +2,9 @@ import { Router } from 'express';
 import type { Config } from '../../config';
 import type { ChatService } from '../agents/chat-service';
 import type { LlmScheduler } from '../llm/llm-scheduler';
-import { requireAdmin } from './auth';
+import type { QueueItem } from '../llm/request-queue';
+import { isAdmin, requireAdmin } from './auth';
+import type { Pseudonyms } from './pseudonyms';
 
 /**
  * The brief's queue monitoring and emergency controls: status and items for everyone watching;
@@ -12,6 +14,7 @@ export function queueRouter(deps: {
   scheduler: LlmScheduler;
   config: Config;
   chat: Pick<ChatService, 'announcePause'>;
+  pseudonyms: Pseudonyms;
 }): Router {
   const router = Router();
   const { scheduler } = deps;
@@ -22,9 +25,17 @@ export function queueRouter(deps: {
     res.json({ status: queue.paused ? 'paused' : 'running', timestamp: new Date().toISOString(), queue });
   });
 
-  router.get('/queue/items', (_req, res) => {
+  // The run id is the capability to read a chat, and user and conversation ids are personal: only
+  // the operator (ADMIN_TOKEN) sees them; everyone else sees pseudonyms and no run id.
+  router.get('/queue/items', (req, res) => {
+    const admin = isAdmin(req, deps.config);
     const items = scheduler.items();
-    res.json({ timestamp: new Date().toISOString(), count: items.length, items });
+    res.json({
+      timestamp: new Date().toISOString(),
+      count: items.length,
+      redacted: !admin,
+      items: admin ? items : items.map((item) => publicItem(item, deps.pseudonyms)),
+    });
   });
 
   // Pause holds work: nothing dispatches, chats keep arriving into the bounded queue and continue on
@@ -65,4 +76,15 @@ export function queueRouter(deps: {
   });
 
   return router;
+}
+
+function publicItem(item: QueueItem, pseudonyms: Pseudonyms): Omit<QueueItem, 'runId'> {
+  return {
+    id: item.id,
+    agentType: item.agentType,
+    userId: pseudonyms.of('user', item.userId),
+    conversationId: pseudonyms.of('conversation', item.conversationId),
+    state: item.state,
+    waitedMs: item.waitedMs,
+  };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import { redactUrl } from '../log-redaction';
 import type { Logger } from '../logger';
 
 declare module 'express-serve-static-core' {
@@ -19,7 +20,12 @@ export function requestContext(logger: Logger) {
     const startedAt = Date.now();
     res.on('finish', () => {
       req.log?.info(
-        { method: req.method, url: req.originalUrl, status: res.statusCode, ms: Date.now() - startedAt },
+        {
+          method: req.method,
+          url: redactUrl(req.originalUrl),
+          status: res.statusCode,
+          ms: Date.now() - startedAt,
+        },
         'request',
       );
     });

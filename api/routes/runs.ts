@@ -39,6 +39,7 @@ export function runsRouter(deps: { runs: RunRegistry; sse: SseStreaming; config:
     }
     streamRunToResponse(req, res, run, {
       heartbeat: deps.sse.heartbeat,
+      backpressure: deps.sse.backpressure,
       attendance: deps.sse.limiter,
       afterId,
       resume: true,

@@ -1,12 +1,14 @@
 import type { Request, Response } from 'express';
 import type { HeartbeatTicker } from '../streaming/heartbeat-ticker';
-import { SseWriter } from '../streaming/sse-writer';
+import { SseWriter, type SseBackpressure } from '../streaming/sse-writer';
 import type { Run } from '../streaming/run';
 import { isTerminal } from '../streaming/run-events';
 import type { RunAttendance } from '../streaming/sse-limiter';
 
 export interface StreamRunOptions {
   heartbeat: HeartbeatTicker;
+  /** How far a slow reader may fall behind before its stream is ended (unbounded when absent). */
+  backpressure?: SseBackpressure;
   /** Who keeps count of the run's listeners: the last one leaving starts its grace period. */
   attendance: RunAttendance;
   /** Replay only events after this id (Last-Event-ID). */
@@ -29,7 +31,7 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
     if (!options.resume) run.cancel();
     return;
   }
-  const writer = new SseWriter(res, options.heartbeat);
+  const writer = new SseWriter(res, options.heartbeat, options.backpressure);
   let ended = false;
   const unsubscribe = run.subscribe((record) => {
     writer.send(record);

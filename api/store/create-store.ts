@@ -1,16 +1,16 @@
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
-import { EmbeddedStore } from './embedded-store';
 import { MongoStore } from './mongo-store';
+import { SqliteStore } from './sqlite-store';
 import type { Store } from './store';
 
 /**
- * The store the configuration asks for: MongoDB when MONGODB_URI is set, else the embedded store
- * under DATA_DIR. Not yet initialised: the caller awaits `init()` at start and `close()` at shutdown.
+ * The store the configuration asks for: MongoDB when MONGODB_URI is set, else the embedded SQLite
+ * database under DATA_DIR. Not yet initialised: the caller awaits `init()` at start and `close()` at shutdown.
  */
 export function createStore(
   config: Pick<Config, 'dataDir' | 'mongo'>,
-  options: { clock?: Clock; onCompactionError?: (error: unknown) => void } = {},
+  options: { clock?: Clock } = {},
 ): Store {
   if (config.mongo.uri) {
     return new MongoStore({
@@ -20,9 +20,5 @@ export function createStore(
       clock: options.clock,
     });
   }
-  return new EmbeddedStore({
-    directory: config.dataDir,
-    clock: options.clock,
-    onCompactionError: options.onCompactionError,
-  });
+  return new SqliteStore({ directory: config.dataDir, clock: options.clock });
 }

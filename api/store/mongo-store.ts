@@ -16,7 +16,7 @@ import {
   type ConversationDocument,
   type MessageDocument,
 } from './documents';
-import type { Conversation, NewMessage, Store, StoredMessage } from './store';
+import type { Conversation, NewMessage, PurgeOptions, Store, StoredMessage } from './store';
 
 export interface MongoStoreOptions {
   /** A mongodb:// or mongodb+srv:// connection string (MONGODB_URI). */
@@ -36,12 +36,13 @@ export interface MongoStoreOptions {
 const DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 5000;
 const DEFAULT_DATABASE = 'troupe';
 const DUPLICATE_KEY = 11000;
+const PURGE_BATCH = 500;
 /** Reads never expose the database's own `_id`. */
 const WITHOUT_ID = { projection: { _id: 0 } } as const;
 
 /**
  * The store on MongoDB through the official driver: collections `conversations` and `messages`
- * with the same documents as EmbeddedStore, indexes created at init. Safe to share one database
+ * with the same documents as SqliteStore, indexes created at init. Safe to share one database
  * between several Troupe instances (sequence numbers are reserved atomically on the server).
  */
 export class MongoStore implements Store {
@@ -133,6 +134,27 @@ export class MongoStore implements Store {
     return newest.reverse().map(toStoredMessage);
   }
 
+  async purgeConversations(options: PurgeOptions): Promise<number> {
+    const { conversations, messages } = this.collections();
+    let purged = 0;
+    for (;;) {
+      // By batches of ids, messages first: an interrupted purge leaves no message without its conversation.
+      const batch = await conversations
+        .find({ updatedAt: { $lt: options.updatedBefore } }, { projection: { _id: 0, id: 1 } })
+        .limit(PURGE_BATCH)
+        .toArray();
+      if (batch.length === 0) return purged;
+      const ids = batch.map((document) => document.id);
+      await messages.deleteMany({ conversationId: { $in: ids } });
+      const { deletedCount } = await conversations.deleteMany({
+        id: { $in: ids },
+        updatedAt: { $lt: options.updatedBefore },
+      });
+      purged += deletedCount;
+      if (batch.length < PURGE_BATCH) return purged;
+    }
+  }
+
   async ping(): Promise<void> {
     const database = this.collections().database;
     try {
@@ -178,7 +200,12 @@ export class MongoStore implements Store {
       const database = client.db(this.options.databaseName ?? databaseFromUri(uri) ?? DEFAULT_DATABASE);
       const conversations = database.collection<ConversationDocument>(CONVERSATIONS);
       const messages = database.collection<MessageDocument>(MESSAGES);
-      await conversations.createIndexes([{ key: { id: 1 }, name: 'id_unique', unique: true }]);
+      await conversations.createIndexes([
+        { key: { id: 1 }, name: 'id_unique', unique: true },
+        // Retention finds expired conversations by their last update (stored as ISO text, so a
+        // periodic delete rather than a TTL index, which needs BSON dates).
+        { key: { updatedAt: 1 }, name: 'updated_at' },
+      ]);
       await messages.createIndexes([
         { key: { id: 1 }, name: 'id_unique', unique: true },
         { key: { conversationId: 1, seq: 1 }, name: 'conversation_seq_unique', unique: true },

@@ -3,7 +3,7 @@ import type { Usage } from '../llm/provider';
 
 /**
  * The store port: conversations and their messages, in domain words. Adapters: the embedded
- * document store (default, under DATA_DIR) and MongoDB (when MONGODB_URI is set). One behaviour
+ * SQLite database (default, under DATA_DIR) and MongoDB (when MONGODB_URI is set). One behaviour
  * suite (test/store/store-behaviour.ts) runs against both.
  */
 
@@ -34,6 +34,12 @@ export interface ConversationWithMessages extends Conversation {
   messages: StoredMessage[];
 }
 
+/** Which conversations a retention sweep removes (with all their messages). */
+export interface PurgeOptions {
+  /** ISO time: conversations last updated before it go. */
+  updatedBefore: string;
+}
+
 export type NewMessage = Omit<StoredMessage, 'id' | 'createdAt'> & { id?: string; createdAt?: string };
 
 export interface Store {
@@ -46,6 +52,11 @@ export interface Store {
   appendMessages(messages: NewMessage[]): Promise<StoredMessage[]>;
   /** Messages in creation order; `limit` keeps the newest N (still returned oldest first). */
   listMessages(conversationId: string, options?: { limit?: number }): Promise<StoredMessage[]>;
+  /**
+   * Deletes the conversations last updated before the cutoff, and their messages, in small
+   * batches (retention, CONVERSATION_TTL_DAYS); resolves with how many conversations went.
+   */
+  purgeConversations(options: PurgeOptions): Promise<number>;
   /** A cheap round trip for readiness checks; rejects when the store cannot serve. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -4,11 +4,14 @@ import type { Logger } from '../logger';
 import type { RunHolds } from '../llm/llm-gateway';
 import { HeartbeatTicker } from './heartbeat-ticker';
 import { SseLimiter, type SseLimiterStats } from './sse-limiter';
+import type { SseBackpressure } from './sse-writer';
 
 /** The SSE layer's shared parts, built once by the composition root and handed to the routes. */
 export interface SseStreaming {
   limiter: SseLimiter;
   heartbeat: HeartbeatTicker;
+  /** Per-listener write bounds for every SseWriter. */
+  backpressure: SseBackpressure;
   /** GET /api/sse/status. */
   status(): SseLimiterStats & { openStreams: number };
   /** Stops admitting and ticking (shutdown); runs are cancelled by their owner. */
@@ -29,9 +32,16 @@ export function createSseStreaming(
     logger: deps.logger,
   });
   const heartbeat = new HeartbeatTicker({ clock: deps.clock, intervalMs: config.sse.heartbeatMs });
+  const backpressure: SseBackpressure = {
+    clock: deps.clock,
+    slowReaderMs: config.sse.slowReaderMs,
+    maxBufferedBytes: config.sse.maxBufferedBytes,
+    logger: deps.logger,
+  };
   return {
     limiter,
     heartbeat,
+    backpressure,
     status: () => ({ ...limiter.stats(), openStreams: heartbeat.size }),
     close() {
       limiter.close();

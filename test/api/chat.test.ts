@@ -185,7 +185,7 @@ describe('bad input gets a clear JSON error', () => {
   test.each([
     ['invalid JSON', '{"message": "hi"', /not valid JSON/],
     ['a missing message', {}, /message: is required/],
-    ['an empty message', { message: '   ' }, /message: must not be empty/],
+    ['an empty message', { message: '   ' }, /message: must contain visible text/],
     ['a non-string message', { message: 42 }, /message: must be a string/],
     ['a message over 8000 characters', { message: 'x'.repeat(8001) }, /at most 8000 characters/],
     ['an unknown mode', { message: 'hi', mode: 'solo' }, /mode: must be "multi_agent" or "single"/],

@@ -98,11 +98,13 @@ describe('queue monitoring and emergency controls', () => {
     // The call in flight finishes; the queued one stays queued.
     await running.ended;
     expect(running.events.at(-1)?.event).toBe('done');
-    const items = await request(troupe.url).get('/api/queue/items').expect(200);
+    const items = await request(troupe.url).get('/api/queue/items').set(admin).expect(200);
+    expect(items.body.redacted).toBe(false);
     expect(items.body.items).toEqual([
       expect.objectContaining({
         agentType: 'reporter',
         userId: 'anonymous',
+        runId: held.events[0].data.runId,
         state: 'queued',
         waitedMs: expect.any(Number),
       }),

@@ -25,6 +25,8 @@ export async function startTestTroupe(
     DATA_DIR: dataDir,
     SIM_LATENCY_MS: '5',
     SIM_TOKENS_PER_S: '5000',
+    // Tests stop servers with chats still running; draining them would only slow the suite down.
+    SHUTDOWN_GRACE_MS: '0',
     ...env,
   });
   const troupe = await startTroupe(config, { warmUp: false, ...overrides });

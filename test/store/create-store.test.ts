@@ -2,13 +2,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { testConfig } from '../../config';
 import { createStore } from '../../api/store/create-store';
-import { EmbeddedStore } from '../../api/store/embedded-store';
+import { SqliteStore } from '../../api/store/sqlite-store';
 import { MongoStore } from '../../api/store/mongo-store';
 
 describe('createStore', () => {
   test('embedded under DATA_DIR when MONGODB_URI is unset', () => {
     const dataDir = path.join(os.tmpdir(), 'troupe-create-store');
-    expect(createStore(testConfig({ DATA_DIR: dataDir }))).toBeInstanceOf(EmbeddedStore);
+    expect(createStore(testConfig({ DATA_DIR: dataDir }))).toBeInstanceOf(SqliteStore);
   });
 
   test('MongoDB when MONGODB_URI is set (nothing connects before init)', async () => {

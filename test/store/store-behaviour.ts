@@ -217,6 +217,44 @@ export function describeStoreBehaviour(harness: StoreHarness): void {
     expect(Object.keys(listedPlain).sort()).toEqual(['content', 'conversationId', 'createdAt', 'id', 'role']);
   });
 
+  test('purgeConversations removes conversations last updated before the cutoff, with their messages', async () => {
+    const old = randomUUID();
+    const touched = randomUUID();
+    const fresh = randomUUID();
+    await store.ensureConversation(old, 'alice');
+    await store.ensureConversation(touched, 'alice');
+    await store.appendMessages([userMessage(old, 'old'), userMessage(touched, 'touched')]);
+    clock.advance(10 * 86_400_000);
+    await store.appendMessages([userMessage(touched, 'recent')]);
+    await store.ensureConversation(fresh, 'bob');
+    const cutoff = new Date(clock.now() - 86_400_000).toISOString();
+
+    expect(await store.purgeConversations({ updatedBefore: cutoff })).toBe(1);
+    expect(await store.getConversation(old)).toBeNull();
+    expect(await store.listMessages(old)).toEqual([]);
+    expect((await store.listMessages(touched)).map((message) => message.content)).toEqual([
+      'touched',
+      'recent',
+    ]);
+    expect(await store.getConversation(fresh)).not.toBeNull();
+    expect(await store.purgeConversations({ updatedBefore: cutoff })).toBe(0);
+    // A purged id starts over as a new conversation.
+    await store.ensureConversation(old, 'carol');
+    expect(await store.listMessages(old)).toEqual([]);
+  });
+
+  test('purgeConversations works through more conversations than one batch', async () => {
+    const ids = Array.from({ length: 1203 }, () => randomUUID());
+    for (const id of ids) await store.ensureConversation(id, 'alice');
+    await store.appendMessages(ids.map((id) => userMessage(id, 'x')));
+    clock.advance(1000);
+    const keep = randomUUID();
+    await store.ensureConversation(keep, 'bob');
+    expect(await store.purgeConversations({ updatedBefore: new Date(clock.now()).toISOString() })).toBe(1203);
+    expect(await store.getConversation(ids[600])).toBeNull();
+    expect(await store.getConversation(keep)).not.toBeNull();
+  });
+
   test('ping resolves on a working store', async () => {
     await expect(store.ping()).resolves.toBeUndefined();
   });

@@ -18,6 +18,7 @@ import type {
 } from '../provider';
 import { parseRetryAfter } from '../retry-after';
 import { providerAbortError } from './abort-error';
+import { ExplicitOpenAIClient } from './explicit-openai-client';
 
 export interface OpenAIProviderOptions {
   /** e.g. https://api.openai.com/v1 or https://ark.cn-beijing.volces.com/api/v3 */
@@ -61,12 +62,9 @@ export class OpenAIProvider implements Provider {
     this.stream = options.stream ?? true;
     // Every option the SDK would otherwise read from process.env is given explicitly (config/ is
     // the only reader of the environment).
-    this.client = new OpenAI({
+    this.client = new ExplicitOpenAIClient({
       baseURL: options.baseUrl,
       apiKey: options.apiKey || 'not-needed',
-      organization: null,
-      project: null,
-      webhookSecret: null,
       maxRetries: 0,
       timeout: options.timeoutMs ?? 10 * 60_000,
       ...(options.fetch ? { fetch: options.fetch } : {}),

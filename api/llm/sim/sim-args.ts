@@ -16,10 +16,20 @@ const FLAGS: Record<string, { key: keyof typeof SIM_SERVER_DEFAULTS; min: number
   '--concurrency': { key: 'concurrency', min: 1, max: 1_000_000 },
   '--latency-ms': { key: 'latencyMs', min: 0, max: 600_000 },
   '--tps': { key: 'tps', min: 1, max: 1_000_000 },
+  // Fault injection (sim-faults.ts).
+  '--fail-percent': { key: 'failPercent', min: 0, max: 100 },
+  '--cut-after-chunks': { key: 'cutAfterChunks', min: 0, max: 1_000_000 },
+  '--first-byte-delay-ms': { key: 'firstByteDelayMs', min: 0, max: 600_000 },
+  '--hang-percent': { key: 'hangPercent', min: 0, max: 100 },
+  '--storm-429-percent': { key: 'storm429Percent', min: 0, max: 100 },
+  '--retry-after-s': { key: 'retryAfterSeconds', min: 0, max: 3600 },
+  '--seed': { key: 'seed', min: 0, max: 4_294_967_295 },
 };
 
 export const SIM_USAGE =
-  'usage: npm run sim-llm -- [--port 8081] [--host 127.0.0.1] [--rpm 600] [--concurrency 20] [--latency-ms 800] [--tps 40]';
+  'usage: npm run sim-llm -- [--port 8081] [--host 127.0.0.1] [--rpm 600] [--concurrency 20] [--latency-ms 800] [--tps 40]\n' +
+  '  faults: [--fail-percent 0-100] [--cut-after-chunks N] [--first-byte-delay-ms MS] [--hang-percent 0-100]\n' +
+  '          [--storm-429-percent 0-100] [--retry-after-s S] [--seed N]';
 
 /** sim-llm's flags (`--name value` or `--name=value`); throws SimArgumentError naming the bad one. */
 export function parseSimServerArgs(argv: string[]): SimServerOptions & { help?: boolean } {

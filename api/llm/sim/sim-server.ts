@@ -13,6 +13,8 @@ import {
   wireRequestSchema,
 } from './sim-wire';
 import type { WireRequest } from './sim-wire';
+import { SIM_FAULT_DEFAULTS, SimFaults } from './sim-faults';
+import type { SimFaultCounters, SimFaultOptions } from './sim-faults';
 
 /**
  * sim-llm: a standalone OpenAI-compatible provider around the simulated model. It enforces its
@@ -21,7 +23,7 @@ import type { WireRequest } from './sim-wire';
  * against something that pushes back.
  */
 
-export interface SimServerOptions {
+export interface SimServerOptions extends SimFaultOptions {
   port?: number;
   host?: string;
   /** Call starts accepted per rolling 60 s. */
@@ -44,6 +46,8 @@ export interface SimServerStats {
   completed: number;
   /** Calls whose client disconnected before the answer was complete. */
   aborted: number;
+  /** Faults injected on purpose (see sim-faults.ts); present when fault flags are set. */
+  faults?: SimFaultCounters;
 }
 
 export interface SimServer {
@@ -67,6 +71,7 @@ export const SIM_SERVER_DEFAULTS = {
   concurrency: 20,
   latencyMs: 800,
   tps: 40,
+  ...SIM_FAULT_DEFAULTS,
 };
 
 /** Starts sim-llm; port 0 picks a free port. Resolves once it listens. */
@@ -78,7 +83,20 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
   const controllers = new Set<AbortController>();
   let counters = zeroCounters();
   let inFlight = 0;
-  const stats = (): SimServerStats => ({ ...counters, inFlight });
+  let faults = new SimFaults(settings);
+  // Stats name the faults only when some are injected: a plain sim-llm reports what it always did.
+  const injecting = [
+    settings.failPercent,
+    settings.cutAfterChunks,
+    settings.firstByteDelayMs,
+    settings.hangPercent,
+    settings.storm429Percent,
+  ].some((value) => value > 0);
+  const stats = (): SimServerStats => ({
+    ...counters,
+    inFlight,
+    ...(injecting ? { faults: { ...faults.counters } } : {}),
+  });
 
   const app = express();
   app.disable('x-powered-by');
@@ -93,6 +111,17 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
         code: 'invalid_request',
         message: `Invalid request: ${issue.path.join('.') || 'body'}: ${issue.message}`,
         type: 'invalid_request_error',
+      });
+      return;
+    }
+    if (faults.roll(settings.storm429Percent)) {
+      counters.rejected429++;
+      faults.counters.injected429++;
+      response.setHeader('retry-after', String(settings.retryAfterSeconds));
+      sendError(response, 429, {
+        code: 'RateLimitExceeded.EndpointRPMExceeded',
+        message: 'Injected 429 storm. Please retry later.',
+        type: 'TooManyRequests',
       });
       return;
     }
@@ -119,7 +148,28 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
       inFlight--;
       if (outcome !== 'failed') counters[outcome]++;
     };
-    serveCompletion(provider, wire, response, controller.signal).then(
+    if (faults.roll(settings.failPercent)) {
+      faults.counters.injected5xx++;
+      finish('failed');
+      sendError(response, 500, {
+        code: 'InternalServiceError',
+        message: 'Injected failure',
+        type: 'InternalServerError',
+      });
+      return;
+    }
+    if (faults.roll(settings.hangPercent)) {
+      // Accepted, then silence: the call holds its quota slot until the client gives up.
+      faults.counters.hung++;
+      controller.signal.addEventListener('abort', () => finish('aborted'), { once: true });
+      return;
+    }
+    const fault = {
+      cutAfterChunks: settings.cutAfterChunks,
+      firstByteDelayMs: settings.firstByteDelayMs,
+      onCut: () => faults.counters.cut++,
+    };
+    serveCompletion(provider, wire, response, controller.signal, fault).then(
       () => finish('completed'),
       (error: unknown) => {
         finish(controller.signal.aborted ? 'aborted' : 'failed');
@@ -173,6 +223,7 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
 
   function reset(): void {
     counters = { ...zeroCounters(), maxInFlight: inFlight };
+    faults = new SimFaults(settings);
     quota.resetWindow();
   }
 
@@ -210,7 +261,9 @@ async function serveCompletion(
   wire: WireRequest,
   response: Response,
   signal: AbortSignal,
+  fault: { cutAfterChunks: number; firstByteDelayMs: number; onCut: () => void },
 ): Promise<void> {
+  if (fault.firstByteDelayMs > 0) await abortableDelay(fault.firstByteDelayMs, signal);
   const request = toCompletionRequest(wire);
   const id = `chatcmpl-sim${Math.random().toString(36).slice(2, 14)}`;
   const created = Math.floor(Date.now() / 1000);
@@ -257,7 +310,21 @@ async function serveCompletion(
   response.socket?.setNoDelay(true);
   response.flushHeaders();
   chunk({ role: 'assistant', content: '' });
-  const result = await provider.complete(request, { signal, onDelta: (text) => chunk({ content: text }) });
+  let contentChunks = 0;
+  const cut = new AbortController();
+  const result = await provider.complete(request, {
+    signal: AbortSignal.any([signal, cut.signal]),
+    onDelta: (text) => {
+      if (cut.signal.aborted) return;
+      chunk({ content: text });
+      if (fault.cutAfterChunks > 0 && ++contentChunks >= fault.cutAfterChunks) {
+        // The connection drops mid-answer, as a provider's load balancer sometimes does.
+        fault.onCut();
+        response.destroy();
+        cut.abort();
+      }
+    },
+  });
   result.toolCalls.forEach((call, index) => {
     chunk({
       tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }],
@@ -338,6 +405,20 @@ function sendError(response: Response, status: number, error: WireError): void {
 
 function zeroCounters(): SimServerStats {
   return { requests: 0, accepted: 0, rejected429: 0, inFlight: 0, maxInFlight: 0, completed: 0, aborted: 0 };
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -1,0 +1,242 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { wallClock, type Clock } from '../clock';
+import {
+  StoreStateError,
+  StoreUnavailableError,
+  groupByConversation,
+  inInputOrder,
+  normaliseLimit,
+  toMessageDocuments,
+  toStoredMessage,
+  unknownConversation,
+  type MessageDocument,
+} from './documents';
+import {
+  CREATE_TABLES,
+  SCHEMA_VERSION,
+  SQLITE_FILE,
+  type ConversationRow,
+  type MessageRow,
+} from './sqlite-schema';
+import type { Conversation, NewMessage, PurgeOptions, Store, StoredMessage } from './store';
+
+export interface SqliteStoreOptions {
+  /** Directory holding troupe.sqlite (and its -wal / -shm files); created when missing. */
+  directory: string;
+  clock?: Clock;
+}
+
+/** Conversations deleted per transaction while purging: each batch is a few ms of work. */
+const PURGE_BATCH = 500;
+
+type Statement = Database.Statement;
+
+/**
+ * The default store: SQLite through better-sqlite3, one file under DATA_DIR in WAL mode. Only the
+ * page cache lives in memory (SQLite's default, ~2 MB), so memory does not grow with history and
+ * start-up reads nothing but the schema. Every append is one transaction: a crash or a torn write
+ * loses at most the transaction in flight (WAL frames carry checksums), never an earlier one.
+ * Statements are prepared once. One process owns a directory at a time.
+ */
+export class SqliteStore implements Store {
+  private readonly directory: string;
+  private readonly clock: Clock;
+  private database?: Database.Database;
+  private statements?: ReturnType<typeof prepare>;
+  private state: 'new' | 'open' | 'closed' = 'new';
+
+  constructor(options: SqliteStoreOptions) {
+    this.directory = path.resolve(options.directory);
+    // Its timestamps are read by people: wall time, not the monotonic scheduler time.
+    this.clock = options.clock ?? wallClock;
+  }
+
+  /** The database file's path (for the migration script and diagnostics). */
+  get file(): string {
+    return path.join(this.directory, SQLITE_FILE);
+  }
+
+  /** Creates the directory and the file, switches to WAL and creates the tables. Idempotent. */
+  async init(): Promise<void> {
+    if (this.state === 'closed') throw new StoreStateError('SqliteStore', 'closed');
+    if (this.state === 'open') return;
+    let database: Database.Database | undefined;
+    try {
+      fs.mkdirSync(this.directory, { recursive: true });
+      database = new Database(this.file);
+      // WAL: readers never block the writer, and a commit is one append to the log. NORMAL
+      // syncs at checkpoints: a power cut may lose the last commits, never corrupt the file.
+      database.pragma('journal_mode = WAL');
+      database.pragma('synchronous = NORMAL');
+      database.pragma('foreign_keys = ON');
+      database.pragma('busy_timeout = 5000');
+      const version = database.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) {
+        throw new Error(`its schema version ${version} is newer than this Troupe's (${SCHEMA_VERSION})`);
+      }
+      database.exec(CREATE_TABLES);
+      database.pragma(`user_version = ${SCHEMA_VERSION}`);
+      this.statements = prepare(database);
+      this.database = database;
+      this.state = 'open';
+    } catch (error) {
+      database?.close();
+      throw new StoreUnavailableError(
+        `Embedded store could not open ${this.file}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async ensureConversation(id: string, userId: string): Promise<Conversation> {
+    const statements = this.open();
+    const now = this.nowIso();
+    // One statement: the first caller's row stands, every later caller reads it.
+    statements.insertConversation.run(id, userId, now, now);
+    return toConversation(statements.getConversation.get(id) as ConversationRow);
+  }
+
+  async getConversation(id: string): Promise<Conversation | null> {
+    const row = this.open().getConversation.get(id) as ConversationRow | undefined;
+    return row ? toConversation(row) : null;
+  }
+
+  async appendMessages(messages: NewMessage[]): Promise<StoredMessage[]> {
+    if (messages.length === 0) return [];
+    const statements = this.open();
+    const now = this.nowIso();
+    const documents = new Map<string, MessageDocument[]>();
+    // One transaction per append: the sequence reservation and the inserts commit together, or
+    // (unknown conversation, duplicate id) nothing does.
+    this.database!.transaction(() => {
+      for (const [conversationId, group] of groupByConversation(messages)) {
+        const reserved = statements.reserveSeq.get(group.length, now, conversationId) as
+          { last_seq: number } | undefined;
+        if (!reserved) throw unknownConversation(conversationId);
+        const batch = toMessageDocuments(group, reserved.last_seq - group.length + 1, now);
+        for (const document of batch) statements.insertMessage.run(toRow(document));
+        documents.set(conversationId, batch);
+      }
+    })();
+    return inInputOrder(messages, documents);
+  }
+
+  async listMessages(conversationId: string, options: { limit?: number } = {}): Promise<StoredMessage[]> {
+    const statements = this.open();
+    const limit = normaliseLimit(options.limit);
+    if (limit === 0) return [];
+    const rows =
+      limit === undefined
+        ? (statements.listAll.all(conversationId) as MessageRow[])
+        : (statements.listNewest.all(conversationId, limit) as MessageRow[]).reverse();
+    return rows.map(fromRow);
+  }
+
+  async purgeConversations(options: PurgeOptions): Promise<number> {
+    let purged = 0;
+    for (;;) {
+      const statements = this.open();
+      const { changes } = statements.purgeBatch.run(options.updatedBefore, PURGE_BATCH);
+      purged += changes;
+      if (changes < PURGE_BATCH) return purged;
+      // Let requests in between batches: a large purge never holds the event loop for long.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async ping(): Promise<void> {
+    const statements = this.open();
+    try {
+      fs.accessSync(this.directory, fs.constants.W_OK);
+      statements.ping.get();
+    } catch (error) {
+      throw new StoreUnavailableError(`Embedded store ${this.file} is not usable: ${String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Folds the WAL back into the file and closes it. Further calls reject. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    const database = this.database;
+    this.database = undefined;
+    this.statements = undefined;
+    if (!database) return;
+    try {
+      database.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      database.close();
+    }
+  }
+
+  private open(): ReturnType<typeof prepare> {
+    if (this.state === 'closed') throw new StoreStateError('SqliteStore', 'closed');
+    if (!this.statements) throw new StoreStateError('SqliteStore', 'not initialised');
+    return this.statements;
+  }
+
+  private nowIso(): string {
+    return new Date(this.clock.now()).toISOString();
+  }
+}
+
+function prepare(database: Database.Database) {
+  const statement = (sql: string): Statement => database.prepare(sql);
+  return {
+    insertConversation: statement(
+      'INSERT INTO conversations (id, user_id, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+    ),
+    getConversation: statement('SELECT * FROM conversations WHERE id = ?'),
+    reserveSeq: statement(
+      'UPDATE conversations SET last_seq = last_seq + ?, updated_at = ? WHERE id = ? RETURNING last_seq',
+    ),
+    insertMessage: statement(
+      `INSERT INTO messages (conversation_id, seq, id, role, agent, content, created_at, usage, timings, run_id)
+       VALUES (@conversation_id, @seq, @id, @role, @agent, @content, @created_at, @usage, @timings, @run_id)`,
+    ),
+    listAll: statement('SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq'),
+    listNewest: statement('SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?'),
+    purgeBatch: statement(
+      'DELETE FROM conversations WHERE rowid IN (SELECT rowid FROM conversations WHERE updated_at < ? LIMIT ?)',
+    ),
+    ping: statement('SELECT 1'),
+  };
+}
+
+function toConversation(row: ConversationRow): Conversation {
+  return { id: row.id, userId: row.user_id, createdAt: row.created_at, updatedAt: row.updated_at };
+}
+
+function toRow(document: MessageDocument): MessageRow {
+  return {
+    conversation_id: document.conversationId,
+    seq: document.seq,
+    id: document.id,
+    role: document.role,
+    agent: document.agent ?? null,
+    content: document.content,
+    created_at: document.createdAt,
+    usage: document.usage ? JSON.stringify(document.usage) : null,
+    timings: document.timings ? JSON.stringify(document.timings) : null,
+    run_id: document.runId ?? null,
+  };
+}
+
+function fromRow(row: MessageRow): StoredMessage {
+  return toStoredMessage({
+    id: row.id,
+    conversationId: row.conversation_id,
+    seq: row.seq,
+    role: row.role as MessageDocument['role'],
+    content: row.content,
+    createdAt: row.created_at,
+    agent: (row.agent ?? undefined) as MessageDocument['agent'],
+    usage: row.usage ? JSON.parse(row.usage) : undefined,
+    timings: row.timings ? JSON.parse(row.timings) : undefined,
+    runId: row.run_id ?? undefined,
+  });
+}
