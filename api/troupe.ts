@@ -13,6 +13,7 @@ import { createProvider } from './llm/providers/create-provider';
 import { createStore } from './store/create-store';
 import type { Store } from './store/store';
 import { RunRegistry } from './streaming/run-registry';
+import { ProcessUsageSampler } from './metrics/process-usage';
 import { TroupeMetrics } from './metrics/troupe-metrics';
 import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
@@ -84,6 +85,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     userMaxActiveChats: config.userMaxActiveChats,
   });
   const sse = createSseStreaming(config, { clock, logger });
+  const usage = new ProcessUsageSampler();
   metrics.observe({ scheduler, tools, sse: () => sse.status() });
   const app = createApp({
     config,
@@ -95,7 +97,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     apiRouters: [
       queueRouter({ scheduler, config }),
       toolSystemRouter({ tools }),
-      healthRouter({ scheduler, store, tools, runs, queueMax: config.llm.queueMax }),
+      healthRouter({ scheduler, store, tools, runs, usage, queueMax: config.llm.queueMax }),
     ],
     rootRouters: [metricsRouter({ metrics })],
   });

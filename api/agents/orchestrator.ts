@@ -66,7 +66,7 @@ export class Orchestrator {
       const answer = results[results.length - 1].text;
       const usage = sumUsage(results);
       const timings = {
-        totalMs: clock.now() - startedAt,
+        totalMs: Math.round(clock.now() - startedAt),
         queueWaitMs: results.reduce((total, result) => total + result.waitMs, 0),
       };
       const stored = await store.appendMessages([

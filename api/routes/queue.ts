@@ -14,7 +14,8 @@ export function queueRouter(deps: { scheduler: LlmScheduler; config: Config }): 
 
   router.get('/queue/status', (_req, res) => {
     const queue = scheduler.status();
-    res.json({ status: queue.paused ? 'paused' : 'running', timestamp: new Date().toISOString(), queue });
+    // Epoch ms, as the brief's example: `watch … | jq` scripts subtract timestamps.
+    res.json({ status: queue.paused ? 'paused' : 'running', timestamp: Date.now(), queue });
   });
 
   router.get('/queue/items', (_req, res) => {
