@@ -14,6 +14,7 @@ import { createStore } from './store/create-store';
 import type { Store } from './store/store';
 import { RunRegistry } from './streaming/run-registry';
 import { ProcessUsageSampler } from './metrics/process-usage';
+import { createRedisProbe } from './metrics/redis-probe';
 import { TroupeMetrics } from './metrics/troupe-metrics';
 import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
@@ -86,7 +87,15 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   });
   const sse = createSseStreaming(config, { clock, logger });
   const usage = new ProcessUsageSampler();
-  metrics.observe({ scheduler, tools, sse: () => sse.status() });
+  const redis = config.redisUrl ? createRedisProbe(config.redisUrl, logger) : undefined;
+  metrics.observe({
+    scheduler,
+    tools,
+    sse: () => sse.status(),
+    runs,
+    redisUp: redis && (() => redis.up()),
+    waitTargetMs: config.alerts.waitP95TargetMs,
+  });
   const app = createApp({
     config,
     logger,
@@ -97,7 +106,15 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     apiRouters: [
       queueRouter({ scheduler, config }),
       toolSystemRouter({ tools }),
-      healthRouter({ scheduler, store, tools, runs, usage, queueMax: config.llm.queueMax }),
+      healthRouter({
+        scheduler,
+        store,
+        tools,
+        runs,
+        usage,
+        redisUp: redis && (() => redis.up()),
+        queueMax: config.llm.queueMax,
+      }),
     ],
     rootRouters: [metricsRouter({ metrics })],
   });
@@ -150,6 +167,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       tools.close();
       runs.clear();
       await provider.close?.();
+      await redis?.close();
       await store.close();
       logger.info('shut down cleanly');
     })());

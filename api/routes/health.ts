@@ -22,6 +22,8 @@ export function healthRouter(deps: {
   tools: ToolExecutor;
   runs: RunRegistry;
   usage: ProcessUsageSampler;
+  /** Set with REDIS_URL: Redis down makes the service degraded (each instance goes on alone). */
+  redisUp?: () => boolean;
   queueMax: number;
 }): Router {
   const router = Router();
@@ -48,7 +50,8 @@ export function healthRouter(deps: {
     const toolHealth = deps.tools.health();
     const tools: Level = toolHealth === 'unavailable' ? 'unhealthy' : toolHealth;
     // Tools degrade gracefully (fallbacks), so they never make the whole service unhealthy.
-    const levels = [llmQueue, database.status, tools];
+    const redis = deps.redisUp ? (deps.redisUp() ? 'up' : 'down') : undefined;
+    const levels = [llmQueue, database.status, tools, redis === 'down' ? 'degraded' : 'healthy'];
     const overall: Level =
       llmQueue === 'unhealthy' || database.status === 'unhealthy'
         ? 'unhealthy'
@@ -79,6 +82,7 @@ export function healthRouter(deps: {
         },
         database: { latencyMs: database.latencyMs, ...(database.error ? { error: database.error } : {}) },
         tools: Object.fromEntries(toolList.map((tool) => [tool.name, tool.status])),
+        ...(redis ? { redis } : {}),
         activeRuns: activeRuns.length,
         cpu: { of: 'one core, since the previous health request', intervalMs: usage.intervalMs },
         memory: {
