@@ -16,10 +16,13 @@ import { RunRegistry } from './streaming/run-registry';
 import { ProcessUsageSampler } from './metrics/process-usage';
 import { createRedisProbe } from './metrics/redis-probe';
 import { TroupeMetrics } from './metrics/troupe-metrics';
+import { DashboardSnapshots } from './dashboard/dashboard-snapshot';
+import { dashboardRouter } from './routes/dashboard';
 import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
 import { queueRouter } from './routes/queue';
 import { toolSystemRouter } from './routes/tool-system';
+import { webRouter } from './routes/web';
 import { createSseStreaming } from './streaming/sse-streaming';
 import { createToolSystem } from './tools/create-tool-system';
 import { OfflineSearch } from './tools/plugins/search-backends/offline-search';
@@ -96,6 +99,10 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     redisUp: redis && (() => redis.up()),
     waitTargetMs: config.alerts.waitP95TargetMs,
   });
+  const dashboard = dashboardRouter({
+    snapshots: new DashboardSnapshots({ scheduler, tools, sse, queueMax: config.llm.queueMax }),
+    clock,
+  });
   const app = createApp({
     config,
     logger,
@@ -106,6 +113,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     apiRouters: [
       queueRouter({ scheduler, config }),
       toolSystemRouter({ tools }),
+      dashboard.router,
       healthRouter({
         scheduler,
         store,
@@ -116,7 +124,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         queueMax: config.llm.queueMax,
       }),
     ],
-    rootRouters: [metricsRouter({ metrics })],
+    rootRouters: [metricsRouter({ metrics }), webRouter()],
   });
 
   const server = http.createServer(app);
@@ -155,6 +163,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       logger.info('shutting down: refusing new connections, ending open streams');
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       sse.close();
+      dashboard.close();
       const active = runs.active();
       for (const run of active) run.cancel(new AppError('shutting_down'));
       await withTimeout(Promise.all(active.map((run) => run.finished)), 5000);
