@@ -1,7 +1,11 @@
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config';
 import { ChatService } from './agents/chat-service';
+import { AlertEvaluator } from './alerts/alert-evaluator';
+import { createAlertSampler } from './alerts/alert-sampler';
+import { WebhookNotifier } from './alerts/webhook-notifier';
 import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
 import { systemClock, type Clock } from './clock';
@@ -99,10 +103,33 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     redisUp: redis && (() => redis.up()),
     waitTargetMs: config.alerts.waitP95TargetMs,
   });
+  // How operators tell instances apart (dashboard, alerts) until the scale-out work names them.
+  const instanceId = `${os.hostname()}:${process.pid}`;
   const dashboard = dashboardRouter({
-    snapshots: new DashboardSnapshots({ scheduler, tools, sse, queueMax: config.llm.queueMax }),
+    snapshots: new DashboardSnapshots({ scheduler, tools, sse, queueMax: config.llm.queueMax, instanceId }),
     clock,
   });
+  const { alerts: alertConfig } = config;
+  const alerts = alertConfig.webhookUrl
+    ? new AlertEvaluator({
+        clock,
+        logger,
+        instance: instanceId,
+        sample: createAlertSampler({ scheduler, tools, runs, redisUp: redis && (() => redis.up()) }),
+        sink: new WebhookNotifier({
+          url: alertConfig.webhookUrl,
+          format: alertConfig.webhookFormat,
+          timeoutMs: alertConfig.webhookTimeoutMs,
+          maxPerHour: alertConfig.webhookMaxPerHour,
+          clock,
+          logger,
+        }),
+        intervalMs: alertConfig.evaluationIntervalMs,
+        forMs: alertConfig.forMs,
+        waitTargetMs: alertConfig.waitP95TargetMs,
+      })
+    : undefined;
+  alerts?.start();
   const app = createApp({
     config,
     logger,
@@ -172,6 +199,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       server.closeIdleConnections();
       await withTimeout(serverClosed, 2000);
       server.closeAllConnections();
+      alerts?.stop();
       scheduler.close();
       tools.close();
       runs.clear();

@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import type { SseStreaming } from '../streaming/sse-streaming';
@@ -38,11 +37,16 @@ export interface DashboardSnapshot {
 }
 
 export class DashboardSnapshots {
-  private readonly instanceId = `${os.hostname()}:${process.pid}`;
   private readonly startedAt = Date.now();
 
   constructor(
-    private readonly deps: { scheduler: LlmScheduler; tools: ToolExecutor; sse: SseStreaming; queueMax: number },
+    private readonly deps: {
+      scheduler: LlmScheduler;
+      tools: ToolExecutor;
+      sse: SseStreaming;
+      queueMax: number;
+      instanceId: string;
+    },
   ) {}
 
   take(): DashboardSnapshot {
@@ -61,7 +65,7 @@ export class DashboardSnapshots {
       timestamp: now,
       instances: [
         {
-          id: this.instanceId,
+          id: this.deps.instanceId,
           status: status.paused ? 'paused' : 'running',
           startedAt: this.startedAt,
           uptimeSeconds: Math.round((now - this.startedAt) / 1000),

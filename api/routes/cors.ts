@@ -15,7 +15,14 @@ export function corsMiddleware(origins: readonly string[]): RequestHandler | und
     // '*' answers any origin; otherwise only the listed ones get Access-Control-Allow-Origin.
     origin: origins.includes('*') ? '*' : [...origins],
     methods: ['GET', 'POST', 'OPTIONS'],
-    allowedHeaders: ['Content-Type', 'Authorization', 'Accept', 'X-User-Id', 'X-Queue-Token', 'Last-Event-ID'],
+    allowedHeaders: [
+      'Content-Type',
+      'Authorization',
+      'Accept',
+      'X-User-Id',
+      'X-Queue-Token',
+      'Last-Event-ID',
+    ],
     exposedHeaders: ['Retry-After', 'X-Request-Id'],
     maxAge: 600,
   });

@@ -58,12 +58,22 @@ describe('the dashboard feed and the pages', () => {
   });
 
   test('/ and /dashboard are HTML pages whose libraries are served locally', async () => {
-    await request(troupe.url).get('/').expect(200).expect('Content-Type', /html/).expect(/chat\.js/);
+    await request(troupe.url)
+      .get('/')
+      .expect(200)
+      .expect('Content-Type', /html/)
+      .expect(/chat\.js/);
     const dashboard = await request(troupe.url).get('/dashboard').expect(200).expect('Content-Type', /html/);
     expect(dashboard.text).not.toMatch(/https?:\/\//);
-    await request(troupe.url).get('/vendor/uplot/uPlot.esm.js').expect(200).expect('Content-Type', /javascript/);
+    await request(troupe.url)
+      .get('/vendor/uplot/uPlot.esm.js')
+      .expect(200)
+      .expect('Content-Type', /javascript/);
     await request(troupe.url).get('/vendor/uplot/uPlot.min.css').expect(200);
-    await request(troupe.url).get('/vendor/eventsource-parser/index.js').expect(200).expect(/createParser/);
+    await request(troupe.url)
+      .get('/vendor/eventsource-parser/index.js')
+      .expect(200)
+      .expect(/createParser/);
     await request(troupe.url).get('/assets/dashboard.js').expect(200);
   });
 });

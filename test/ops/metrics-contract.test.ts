@@ -39,7 +39,10 @@ describe('/metrics, the alert rules and the Grafana dashboard agree', () => {
     const exported = new Set(
       [...scrape.matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1].replace(/_total$/, '')),
     );
-    const used = [...metricNames(fs.readFileSync(RULES, 'utf8')), ...metricNames(fs.readFileSync(GRAFANA, 'utf8'))];
+    const used = [
+      ...metricNames(fs.readFileSync(RULES, 'utf8')),
+      ...metricNames(fs.readFileSync(GRAFANA, 'utf8')),
+    ];
     expect(used.length).toBeGreaterThan(10);
     const missing = used.filter((name) => !exported.has(name) && !exported.has(name.replace(/_total$/, '')));
     expect(missing).toEqual([]);
@@ -54,7 +57,9 @@ describe('/metrics, the alert rules and the Grafana dashboard agree', () => {
   const tool = promtool();
   const withPromtool = tool ? test : test.skip;
   if (!tool) {
-    process.stderr.write('promtool not found: skipping `promtool check metrics/rules` (.ci/run installs it)\n');
+    process.stderr.write(
+      'promtool not found: skipping `promtool check metrics/rules` (.ci/run installs it)\n',
+    );
   }
 
   withPromtool('promtool check metrics passes on a live scrape', () => {

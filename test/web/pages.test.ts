@@ -16,7 +16,9 @@ const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR ?? fs.mkdtempSync(path.join(os
 
 const haveChromium = fs.existsSync(CHROMIUM);
 if (!haveChromium) {
-  process.stderr.write(`${CHROMIUM} not found: skipping the browser tests (apt-get install chromium; .ci/run does)\n`);
+  process.stderr.write(
+    `${CHROMIUM} not found: skipping the browser tests (apt-get install chromium; .ci/run does)\n`,
+  );
 }
 const describeBrowser = haveChromium ? describe : describe.skip;
 
@@ -97,7 +99,8 @@ describeBrowser('pages served by Troupe, in headless Chromium', () => {
     await until(async () => (await stamp()) > first, 'a second snapshot');
     await expectText(page, '#tile-cache .value', 'n/a');
     await expectText(page, '#tile-instances .value', '1');
-    const rpm = async () => Number(/^(\d+) \/ 500$/.exec((await page.locator('#tile-rpm .value').textContent()) ?? '')?.[1]);
+    const rpm = async () =>
+      Number(/^(\d+) \/ 500$/.exec((await page.locator('#tile-rpm .value').textContent()) ?? '')?.[1]);
     const rpmBefore = await rpm();
     expect(rpmBefore).toBeGreaterThanOrEqual(0);
 
@@ -117,7 +120,9 @@ describeBrowser('pages served by Troupe, in headless Chromium', () => {
     page.on('dialog', (dialog) => void dialog.accept(dialog.type() === 'prompt' ? TOKEN : undefined));
     await page.click('#pause');
     await expectText(page, '#admin-result', /POST \/api\/queue\/pause: paused/);
-    const paused = (await (await fetch(`${troupe.url}/api/queue/status`)).json()) as { queue: { paused: boolean } };
+    const paused = (await (await fetch(`${troupe.url}/api/queue/status`)).json()) as {
+      queue: { paused: boolean };
+    };
     expect(paused.queue.paused).toBe(true);
     await expectText(page, '#tile-queue .sub', /PAUSED/);
     await page.click('#resume');
@@ -132,10 +137,13 @@ describeBrowser('pages served by Troupe, in headless Chromium', () => {
 async function expectText(page: Page, selector: string, expected: string | RegExp): Promise<void> {
   const matches = (text: string) => (typeof expected === 'string' ? text === expected : expected.test(text));
   let last = '';
-  await until(async () => {
-    last = (await page.locator(selector).first().textContent()) ?? '';
-    return matches(last);
-  }, () => `${selector} to read ${String(expected)} (last: ${JSON.stringify(last)})`);
+  await until(
+    async () => {
+      last = (await page.locator(selector).first().textContent()) ?? '';
+      return matches(last);
+    },
+    () => `${selector} to read ${String(expected)} (last: ${JSON.stringify(last)})`,
+  );
 }
 
 async function until(
@@ -145,7 +153,8 @@ async function until(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    if (Date.now() > deadline)
+      throw new Error(`Timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -88,7 +88,10 @@ function handle(view, event) {
       setStatus('Streaming…');
       break;
     case 'queued':
-      setStatus(`Waiting for a stream slot: position ${data.position}, about ${Math.ceil(data.estimatedWaitMs / 1000)} s`, 'warn');
+      setStatus(
+        `Waiting for a stream slot: position ${data.position}, about ${Math.ceil(data.estimatedWaitMs / 1000)} s`,
+        'warn',
+      );
       break;
     case 'agent_start':
       setStatus(`${data.agent} is working…`);
@@ -130,12 +133,18 @@ async function send(message) {
     const response = await fetch('/api/chat', {
       method: 'POST',
       headers,
-      body: JSON.stringify({ message, mode: modeSelect.value, ...(conversationId ? { conversationId } : {}) }),
+      body: JSON.stringify({
+        message,
+        mode: modeSelect.value,
+        ...(conversationId ? { conversationId } : {}),
+      }),
       signal: controller.signal,
     });
     if (!response.ok || !response.body) {
       // Refusals come before any stream: JSON {error:{code,message}} with Retry-After.
-      const body = await response.json().catch(() => ({ error: { code: 'http_' + response.status, message: response.statusText } }));
+      const body = await response
+        .json()
+        .catch(() => ({ error: { code: 'http_' + response.status, message: response.statusText } }));
       const retry = response.headers.get('Retry-After');
       view.error({ ...body.error, retryAfterMs: retry ? Number(retry) * 1000 : undefined });
       setStatus(`error: ${body.error.code}`, 'bad');

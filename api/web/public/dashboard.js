@@ -21,14 +21,26 @@ function chart(id, lines) {
     legend: { live: false },
     scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(1, max * 1.1)] } },
     axes: [{}, { size: 50 }],
-    series: [{}, ...lines.map((line) => ({ label: line.label, stroke: line.color, width: 2, dash: line.dash, points: { show: false } }))],
+    series: [
+      {},
+      ...lines.map((line) => ({
+        label: line.label,
+        stroke: line.color,
+        width: 2,
+        dash: line.dash,
+        points: { show: false },
+      })),
+    ],
   };
   const plot = new uPlot(options, [[], ...lines.map(() => [])], target);
   return { plot, lines };
 }
 
 const charts = [
-  chart('chart-queue', AGENTS.map((agent) => ({ key: `queue.${agent}`, label: agent, color: COLORS[agent] }))),
+  chart(
+    'chart-queue',
+    AGENTS.map((agent) => ({ key: `queue.${agent}`, label: agent, color: COLORS[agent] })),
+  ),
   chart('chart-in-flight', [
     { key: 'inFlight', label: 'in flight', color: '#3157d5' },
     { key: 'inFlightLimit', label: 'limit', color: LIMIT, dash: [6, 4] },
@@ -39,7 +51,10 @@ const charts = [
     { key: 'tpmK', label: 'TPM ÷ 1000', color: '#2f9e8f' },
     { key: 'tpmLimitK', label: 'TPM limit ÷ 1000', color: '#8fd3c9', dash: [6, 4] },
   ]),
-  chart('chart-wait', AGENTS.map((agent) => ({ key: `wait.${agent}`, label: agent, color: COLORS[agent] }))),
+  chart(
+    'chart-wait',
+    AGENTS.map((agent) => ({ key: `wait.${agent}`, label: agent, color: COLORS[agent] })),
+  ),
   chart('chart-errors', [
     { key: 'rate429', label: '429s', color: '#c53030' },
     { key: 'rateRetries', label: 'retries', color: '#b7791f' },
@@ -97,31 +112,89 @@ function breakerTone(state) {
 }
 
 function render(snapshot) {
-  const byAgent = AGENTS.map((agent) => `${agent[0].toUpperCase()} ${snapshot.queue.byAgent[agent]}`).join(' · ');
-  tile('tile-queue', String(snapshot.queue.length), `${snapshot.queue.paused ? 'PAUSED · ' : ''}${byAgent}`, snapshot.queue.paused ? 'warn' : '');
-  tile('tile-in-flight', `${snapshot.inFlight.active} / ${snapshot.inFlight.limit}`, `configured ${snapshot.inFlight.configured}`);
-  tile('tile-rpm', `${snapshot.rpm.current} / ${snapshot.rpm.limit}`, `configured ${snapshot.rpm.configured}`);
-  tile('tile-tpm', snapshot.tpm.limit ? `${snapshot.tpm.current} / ${snapshot.tpm.limit}` : String(snapshot.tpm.current), snapshot.tpm.limit ? '' : 'no TPM limit set');
-  tile('tile-wait', `${snapshot.waitP95Ms.overall} ms`, AGENTS.map((agent) => `${agent[0].toUpperCase()} ${snapshot.waitP95Ms.byAgent[agent]}`).join(' · '));
-  tile('tile-breaker', snapshot.provider.breaker, `${snapshot.provider.breakerRejections} calls refused while open`, breakerTone(snapshot.provider.breaker));
-  tile('tile-429', String(snapshot.provider.rateLimited), 'since start', snapshot.provider.rateLimited > 0 ? 'warn' : '');
+  const byAgent = AGENTS.map((agent) => `${agent[0].toUpperCase()} ${snapshot.queue.byAgent[agent]}`).join(
+    ' · ',
+  );
+  tile(
+    'tile-queue',
+    String(snapshot.queue.length),
+    `${snapshot.queue.paused ? 'PAUSED · ' : ''}${byAgent}`,
+    snapshot.queue.paused ? 'warn' : '',
+  );
+  tile(
+    'tile-in-flight',
+    `${snapshot.inFlight.active} / ${snapshot.inFlight.limit}`,
+    `configured ${snapshot.inFlight.configured}`,
+  );
+  tile(
+    'tile-rpm',
+    `${snapshot.rpm.current} / ${snapshot.rpm.limit}`,
+    `configured ${snapshot.rpm.configured}`,
+  );
+  tile(
+    'tile-tpm',
+    snapshot.tpm.limit ? `${snapshot.tpm.current} / ${snapshot.tpm.limit}` : String(snapshot.tpm.current),
+    snapshot.tpm.limit ? '' : 'no TPM limit set',
+  );
+  tile(
+    'tile-wait',
+    `${snapshot.waitP95Ms.overall} ms`,
+    AGENTS.map((agent) => `${agent[0].toUpperCase()} ${snapshot.waitP95Ms.byAgent[agent]}`).join(' · '),
+  );
+  tile(
+    'tile-breaker',
+    snapshot.provider.breaker,
+    `${snapshot.provider.breakerRejections} calls refused while open`,
+    breakerTone(snapshot.provider.breaker),
+  );
+  tile(
+    'tile-429',
+    String(snapshot.provider.rateLimited),
+    'since start',
+    snapshot.provider.rateLimited > 0 ? 'warn' : '',
+  );
   tile('tile-retries', String(snapshot.provider.retries), 'since start');
-  tile('tile-refused', String(snapshot.admission.refused), `+ ${snapshot.sse.refused} refused by the SSE line`);
+  tile(
+    'tile-refused',
+    String(snapshot.admission.refused),
+    `+ ${snapshot.sse.refused} refused by the SSE line`,
+  );
   tile('tile-sse', `${snapshot.sse.active} / ${snapshot.sse.max}`, `${snapshot.sse.waiting} waiting`);
-  tile('tile-cache', snapshot.cache ? snapshot.cache.hitRate : 'n/a', snapshot.cache ? '' : 'no LLM cache reports yet');
-  tile('tile-instances', String(snapshot.instances.length), snapshot.instances.length === 1 ? 'single instance' : 'cluster');
+  tile(
+    'tile-cache',
+    snapshot.cache ? snapshot.cache.hitRate : 'n/a',
+    snapshot.cache ? '' : 'no LLM cache reports yet',
+  );
+  tile(
+    'tile-instances',
+    String(snapshot.instances.length),
+    snapshot.instances.length === 1 ? 'single instance' : 'cluster',
+  );
 
   const tools = document.querySelector('#tools tbody');
   tools.replaceChildren(
-    ...snapshot.tools.map((tool) => row([tool.name, tool.status, tool.circuit, tool.cacheHitRate, tool.errorRate], [null, null, breakerTone(tool.circuit)])),
+    ...snapshot.tools.map((tool) =>
+      row(
+        [tool.name, tool.status, tool.circuit, tool.cacheHitRate, tool.errorRate],
+        [null, null, breakerTone(tool.circuit)],
+      ),
+    ),
   );
   const instances = document.querySelector('#instances tbody');
   instances.replaceChildren(
     ...snapshot.instances.map((instance) =>
-      row([instance.id, instance.status, instance.queueLength, instance.inFlight, instance.sseActive, `${instance.uptimeSeconds} s`]),
+      row([
+        instance.id,
+        instance.status,
+        instance.queueLength,
+        instance.inFlight,
+        instance.sseActive,
+        `${instance.uptimeSeconds} s`,
+      ]),
     ),
   );
-  document.getElementById('updated').textContent = `updated ${new Date(snapshot.timestamp).toLocaleTimeString()}`;
+  document.getElementById('updated').textContent =
+    `updated ${new Date(snapshot.timestamp).toLocaleTimeString()}`;
   document.getElementById('updated').dataset.timestamp = String(snapshot.timestamp);
 }
 
@@ -176,9 +249,12 @@ async function admin(method, path, confirmText) {
 }
 document.getElementById('pause').addEventListener('click', () => admin('POST', '/api/queue/pause'));
 document.getElementById('resume').addEventListener('click', () => admin('POST', '/api/queue/resume'));
-document.getElementById('clear').addEventListener('click', () =>
-  admin('DELETE', '/api/queue/clear', 'Clear the queue? Every queued call ends with queue_cleared.'),
-);
+document
+  .getElementById('clear')
+  .addEventListener('click', () =>
+    admin('DELETE', '/api/queue/clear', 'Clear the queue? Every queued call ends with queue_cleared.'),
+  );
 window.addEventListener('resize', () => {
-  for (const { plot } of charts) plot.setSize({ width: plot.root.parentElement.clientWidth - 2, height: 180 });
+  for (const { plot } of charts)
+    plot.setSize({ width: plot.root.parentElement.clientWidth - 2, height: 180 });
 });
