@@ -72,4 +72,12 @@ describe('/metrics, the alert rules and the Grafana dashboard agree', () => {
     const output = execFileSync(tool!, ['check', 'rules', RULES], { encoding: 'utf8' });
     expect(output).toMatch(/SUCCESS: 8 rules found/);
   });
+
+  withPromtool('promtool test rules: each alert fires on synthetic series as intended', () => {
+    const output = execFileSync(tool!, ['test', 'rules', 'alert-rules.test.yml'], {
+      cwd: path.dirname(RULES),
+      encoding: 'utf8',
+    });
+    expect(output).toMatch(/SUCCESS/);
+  });
 });
