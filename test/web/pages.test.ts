@@ -36,6 +36,8 @@ describeBrowser('pages served by Troupe, in headless Chromium', () => {
       SIM_LATENCY_MS: '150',
       SIM_TOKENS_PER_S: '400',
       LLM_MAX_CONCURRENT: '2',
+      // Admission off: on a slow machine it could refuse the burst the dashboard test needs.
+      LLM_CHAT_TARGET_MS: '0',
     });
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
