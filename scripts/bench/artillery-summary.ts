@@ -70,7 +70,7 @@ export function summaryLines(report: ArtilleryReport, provider429s: number | und
   );
   if (headers) {
     lines.push(
-      `(Artillery's http.response_time is time to first byte — the stream's headers: median ${headers.median ?? headers.p50} ms, p95 ${headers.p95} ms)`,
+      `(Artillery's http.response_time is the time to the response headers — a stream's first byte, or the 503: median ${headers.median ?? headers.p50} ms, p95 ${headers.p95} ms)`,
     );
   }
   lines.push(`provider 429s: ${provider429s ?? 'unknown (no sim-llm counters)'}`);

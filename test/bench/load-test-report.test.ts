@@ -63,7 +63,7 @@ describe("the brief's Artillery load test reads true", () => {
     expect(summaryLines(report, 0)).toEqual([
       'chats: 92 completed, 1000 refused at once (1000 with Retry-After), 8 failed (http_500 1, llm_timeout 2, incomplete 1, ETIMEDOUT 4)',
       'completed-chat time (request → done): median 14.2 s, p95 25.3 s, p99 28.9 s, max 29.5 s',
-      "(Artillery's http.response_time is time to first byte — the stream's headers: median 2 ms, p95 13.9 ms)",
+      "(Artillery's http.response_time is the time to the response headers — a stream's first byte, or the 503: median 2 ms, p95 13.9 ms)",
       'provider 429s: 0',
     ]);
     expect(summaryLines({}, undefined)).toEqual([
