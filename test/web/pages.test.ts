@@ -94,7 +94,7 @@ describeBrowser('pages served by Troupe, in headless Chromium', () => {
     await page.close();
   });
 
-  test('/dashboard shows live figures that change, and pause / resume ask for the admin token', async () => {
+  test('/dashboard shows live figures that change, and pause / resume / clear ask for the admin token', async () => {
     const page = await openPage('/dashboard');
     await expectText(page, '#connection', '● live');
     const stamp = async () => Number(await page.locator('#updated').getAttribute('data-timestamp'));
@@ -132,6 +132,9 @@ describeBrowser('pages served by Troupe, in headless Chromium', () => {
     await expectText(page, '#tile-queue .sub', /PAUSED/);
     await page.click('#resume');
     await expectText(page, '#admin-result', /POST \/api\/queue\/resume: running/);
+    // Clear asks to confirm first (the handler accepts); the token is remembered for the tab.
+    await page.click('#clear');
+    await expectText(page, '#admin-result', /DELETE \/api\/queue\/clear: running, \d+ calls cleared/);
     await Promise.all(chats);
     expect((page as Page & { problems: string[] }).problems).toEqual([]);
     await page.close();
