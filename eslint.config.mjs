@@ -10,5 +10,17 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    // The pages under api/web/public run in the browser as ES modules.
+    files: ['api/web/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'fetch', 'EventSource', 'sessionStorage', 'AbortController', 'TextDecoderStream'].map(
+          (name) => [name, 'readonly'],
+        ),
+      ),
+    },
+  },
   { files: ['*.js'], languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } } },
 );

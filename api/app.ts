@@ -7,6 +7,7 @@ import type { RunRegistry } from './streaming/run-registry';
 import type { SseStreaming } from './streaming/sse-streaming';
 import { chatRouter } from './routes/chat';
 import { conversationsRouter } from './routes/conversations';
+import { CORS_PATHS, corsMiddleware } from './routes/cors';
 import { errorHandler, notFoundHandler } from './routes/error-handler';
 import { requestContext } from './routes/request-context';
 import { runsRouter } from './routes/runs';
@@ -30,6 +31,8 @@ export function createApp(deps: AppDependencies): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(requestContext(deps.logger));
+  const corsHandler = corsMiddleware(deps.config.corsOrigins);
+  if (corsHandler) app.use(CORS_PATHS, corsHandler);
   // 8000 characters of CJK text is ~24 KB in UTF-8; 64 KB leaves room and refuses absurd bodies early.
   app.use(express.json({ limit: '64kb' }));
   const api = express.Router();

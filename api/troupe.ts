@@ -1,7 +1,11 @@
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config';
 import { ChatService } from './agents/chat-service';
+import { AlertEvaluator } from './alerts/alert-evaluator';
+import { createAlertSampler } from './alerts/alert-sampler';
+import { WebhookNotifier } from './alerts/webhook-notifier';
 import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
 import { createHttpServer } from './http/create-http-server';
@@ -17,12 +21,17 @@ import { hasNedbFiles } from './store/nedb-import';
 import { RetentionSweeper } from './store/retention-sweeper';
 import type { Store } from './store/store';
 import { RunRegistry } from './streaming/run-registry';
+import { ProcessUsageSampler } from './metrics/process-usage';
+import { createRedisProbe } from './metrics/redis-probe';
 import { TroupeMetrics } from './metrics/troupe-metrics';
+import { DashboardSnapshots } from './dashboard/dashboard-snapshot';
+import { dashboardRouter } from './routes/dashboard';
 import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
 import { Pseudonyms } from './routes/pseudonyms';
 import { queueRouter } from './routes/queue';
 import { toolSystemRouter } from './routes/tool-system';
+import { webRouter } from './routes/web';
 import { createSseStreaming } from './streaming/sse-streaming';
 import { createToolSystem } from './tools/create-tool-system';
 import { OfflineSearch } from './tools/plugins/search-backends/offline-search';
@@ -104,7 +113,43 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const sse = createSseStreaming(config, { clock, logger, runHolds: scheduler });
   /** Set when shutdown begins: readiness answers 503 from then on. */
   const lifecycle = { draining: false };
-  metrics.observe({ scheduler, tools, sse: () => sse.status() });
+  const usage = new ProcessUsageSampler();
+  const redis = config.redisUrl ? createRedisProbe(config.redisUrl, logger) : undefined;
+  metrics.observe({
+    scheduler,
+    tools,
+    sse: () => sse.status(),
+    runs,
+    redisUp: redis && (() => redis.up()),
+    waitTargetMs: config.alerts.waitP95TargetMs,
+  });
+  // How operators tell instances apart (dashboard, alerts) until the scale-out work names them.
+  const instanceId = `${os.hostname()}:${process.pid}`;
+  const dashboard = dashboardRouter({
+    snapshots: new DashboardSnapshots({ scheduler, tools, sse, queueMax: config.llm.queueMax, instanceId }),
+    clock,
+  });
+  const { alerts: alertConfig } = config;
+  const alerts = alertConfig.webhookUrl
+    ? new AlertEvaluator({
+        clock,
+        logger,
+        instance: instanceId,
+        sample: createAlertSampler({ scheduler, tools, runs, redisUp: redis && (() => redis.up()) }),
+        sink: new WebhookNotifier({
+          url: alertConfig.webhookUrl,
+          format: alertConfig.webhookFormat,
+          timeoutMs: alertConfig.webhookTimeoutMs,
+          maxPerHour: alertConfig.webhookMaxPerHour,
+          clock,
+          logger,
+        }),
+        intervalMs: alertConfig.evaluationIntervalMs,
+        forMs: alertConfig.forMs,
+        waitTargetMs: alertConfig.waitP95TargetMs,
+      })
+    : undefined;
+  alerts?.start();
   const app = createApp({
     config,
     logger,
@@ -115,16 +160,19 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     apiRouters: [
       queueRouter({ scheduler, config, chat, pseudonyms: new Pseudonyms() }),
       toolSystemRouter({ tools }),
+      dashboard.router,
       healthRouter({
         scheduler,
         store,
         tools,
         runs,
+        usage,
+        redisUp: redis && (() => redis.up()),
         queueMax: config.llm.queueMax,
         isDraining: () => lifecycle.draining,
       }),
     ],
-    rootRouters: [metricsRouter({ metrics })],
+    rootRouters: [metricsRouter({ metrics }), webRouter()],
   });
 
   const server = createHttpServer(app, { bodyTimeoutMs: config.http.bodyTimeoutMs, logger });
@@ -175,15 +223,18 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       for (const run of rest) run.cancel(new AppError('shutting_down'));
       await withTimeout(Promise.all(rest.map((run) => run.finished)), 5000);
       sse.close();
+      dashboard.close();
       // Give the final `error` events a moment to flush, then drop idle keep-alive sockets.
       await new Promise((resolve) => setImmediate(resolve));
       server.closeIdleConnections();
       await withTimeout(serverClosed, 2000);
       server.closeAllConnections();
+      alerts?.stop();
       await scheduler.close();
       tools.close();
       runs.clear();
       await provider.close?.();
+      await redis?.close();
       await retention.stop();
       await store.close();
       logger.info('shut down cleanly');

@@ -61,13 +61,33 @@ export interface Config {
   /** Conversations not updated for this many days are purged (0 = kept forever). */
   conversationTtlDays: number;
   redisUrl?: string;
+  /** Browser origins allowed to call the API; empty = same origin only; ['*'] = any. */
+  corsOrigins: readonly string[];
+  alerts: {
+    webhookUrl?: string;
+    webhookFormat: 'auto' | 'slack' | 'feishu' | 'dingtalk' | 'json';
+    webhookTimeoutMs: number;
+    webhookMaxPerHour: number;
+    evaluationIntervalMs: number;
+    /** How long a condition must hold before it fires (and be gone before it resolves). */
+    forMs: number;
+    waitP95TargetMs: number;
+  };
   adminToken?: string;
   apiKeys: ReadonlyMap<string, string>;
   userMaxActiveChats: number;
 }
 
 /** Settings whose values must never reach a log or a terminal, even when they are malformed. */
-const SECRET_SETTINGS = new Set(['LLM_API_KEY', 'ADMIN_TOKEN', 'API_KEYS', 'MONGODB_URI', 'REDIS_URL']);
+// A webhook URL is a credential: its path (Feishu, DingTalk, Slack) is the secret.
+const SECRET_SETTINGS = new Set([
+  'LLM_API_KEY',
+  'ADMIN_TOKEN',
+  'API_KEYS',
+  'MONGODB_URI',
+  'REDIS_URL',
+  'ALERT_WEBHOOK_URL',
+]);
 
 /** A setting with a bad value; the message is the one line printed before the process exits. */
 export class ConfigError extends Error {
@@ -165,6 +185,16 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     },
     conversationTtlDays: raw.CONVERSATION_TTL_DAYS,
     redisUrl: raw.REDIS_URL,
+    corsOrigins: raw.CORS_ORIGINS,
+    alerts: {
+      webhookUrl: raw.ALERT_WEBHOOK_URL,
+      webhookFormat: raw.ALERT_WEBHOOK_FORMAT,
+      webhookTimeoutMs: raw.ALERT_WEBHOOK_TIMEOUT_MS,
+      webhookMaxPerHour: raw.ALERT_WEBHOOK_MAX_PER_HOUR,
+      evaluationIntervalMs: raw.ALERT_EVAL_INTERVAL_MS,
+      forMs: raw.ALERT_FOR_MS,
+      waitP95TargetMs: raw.ALERT_WAIT_P95_MS,
+    },
     adminToken: raw.ADMIN_TOKEN,
     apiKeys: raw.API_KEYS,
     userMaxActiveChats: raw.USER_MAX_ACTIVE_CHATS,

@@ -62,6 +62,20 @@ const apiKeys = z
     return keys;
   });
 
+const corsOrigins = z
+  .string()
+  .trim()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((origin) => origin.trim().replace(/\/+$/, ''))
+      .filter((origin) => origin !== ''),
+  )
+  .refine(
+    (origins) => origins.every((origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin)),
+    'comma-separated origins such as https://chat.example.com,http://localhost:5173 (scheme://host[:port], no path), or *',
+  );
+
 export const configSchema = z.object({
   PORT: integer(0, 65535).default(3000),
   HOST: z.string().trim().min(1, 'a host name or address').default('0.0.0.0'),
@@ -113,6 +127,16 @@ export const configSchema = z.object({
   MONGO_MIN_POOL_SIZE: integer(0, 10_000).default(10),
   REDIS_URL: url,
   CONVERSATION_TTL_DAYS: integer(0, 36_500).default(0),
+
+  CORS_ORIGINS: corsOrigins.default([]),
+
+  ALERT_WEBHOOK_URL: url,
+  ALERT_WEBHOOK_FORMAT: z.enum(['auto', 'slack', 'feishu', 'dingtalk', 'json']).default('auto'),
+  ALERT_WEBHOOK_TIMEOUT_MS: integer(100, 120_000).default(5000),
+  ALERT_WEBHOOK_MAX_PER_HOUR: integer(1, 10_000).default(30),
+  ALERT_EVAL_INTERVAL_MS: integer(100, 3_600_000).default(15_000),
+  ALERT_FOR_MS: integer(0, 3_600_000).default(60_000),
+  ALERT_WAIT_P95_MS: integer(1, 3_600_000).default(10_000),
 
   ADMIN_TOKEN: optionalText,
   API_KEYS: apiKeys,

@@ -1,8 +1,10 @@
 /**
  * Artillery processor for load-test.yml: Artillery only sees an HTTP 200 for a stream, whether it
  * ended with `done` or with an `error` event, so this reads the buffered SSE body and counts how
- * each chat really ended (DESIGN.md §4). Artillery bundles this file itself (esbuild), so it
- * imports nothing.
+ * each chat really ended (DESIGN.md §4). Artillery's `http.response_time` is the time to the
+ * response headers — for a stream, a few ms — so the time to the end of a completed chat is
+ * reported as its own metric, `troupe.chat.completed_ms`. Artillery bundles this file itself
+ * (esbuild), so it imports nothing.
  */
 
 interface ArtilleryResponse {
@@ -12,7 +14,24 @@ interface ArtilleryResponse {
 }
 
 interface ArtilleryEvents {
-  emit(type: 'counter', name: string, value: number): void;
+  emit(type: 'counter' | 'histogram', name: string, value: number): void;
+}
+
+interface ArtilleryContext {
+  vars: Record<string, unknown>;
+}
+
+const STARTED_AT = 'troupeChatStartedAt';
+
+/** beforeRequest: when this virtual user's chat was sent (each user sends one chat). */
+export function markChatStart(
+  _request: unknown,
+  context: ArtilleryContext,
+  _events: unknown,
+  next: () => void,
+): void {
+  context.vars[STARTED_AT] = Date.now();
+  next();
 }
 
 /** The terminal event of an SSE body: `done`, `error` with its code, or nothing. */
@@ -40,10 +59,12 @@ export function terminalEvent(
 export function countChatOutcome(
   _request: unknown,
   response: ArtilleryResponse,
-  _context: unknown,
+  context: ArtilleryContext,
   events: ArtilleryEvents,
   next: () => void,
 ): void {
+  // afterResponse runs once the body is read, i.e. when the stream has ended.
+  const startedAt = context.vars?.[STARTED_AT];
   if (response.statusCode === 503) {
     events.emit('counter', 'troupe.chat.refused', 1);
     if (response.headers['retry-after'] !== undefined)
@@ -53,8 +74,11 @@ export function countChatOutcome(
       typeof response.body === 'string' ? response.body : String(response.body ?? ''),
     );
     if (!ending) events.emit('counter', 'troupe.chat.incomplete', 1);
-    else if (ending.event === 'done') events.emit('counter', 'troupe.chat.completed', 1);
-    else events.emit('counter', `troupe.chat.error.${ending.code}`, 1);
+    else if (ending.event === 'done') {
+      events.emit('counter', 'troupe.chat.completed', 1);
+      if (typeof startedAt === 'number')
+        events.emit('histogram', 'troupe.chat.completed_ms', Date.now() - startedAt);
+    } else events.emit('counter', `troupe.chat.error.${ending.code}`, 1);
   }
   next();
 }

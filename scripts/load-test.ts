@@ -5,7 +5,8 @@
  * The brief's Artillery load test (load-test.yml) against a Troupe that sits on a real quota:
  * starts sim-llm with the quota and Troupe with LLM_PROVIDER=openai and its limits at that quota
  * (each in its own process), runs Artillery at Troupe, then prints what Artillery cannot see: the
- * provider's 429s and calls, and Troupe's peak memory and CPU. --quick runs 10 s + 20 s instead of
+ * provider's 429s and calls, Troupe's peak memory and CPU, and — last — completed / refused / failed
+ * chats, the completed-chat time and the provider's 429s. --quick runs 10 s + 20 s instead of
  * 60 s + 300 s, to check the set-up. Artillery 2.0.21 is the newest that runs on Node 20; the
  * wrapper uses node_modules/.bin/artillery when it is installed, else `npx -y artillery@2.0.21`.
  */
@@ -23,6 +24,7 @@ import {
   type TroupeRuntime,
 } from './bench/server-processes';
 import { zeroCounters } from './bench/load-driver';
+import { summaryLines, type ArtilleryReport } from './bench/artillery-summary';
 import { BRIEF_QUOTA, type ProviderQuota } from './bench/scenarios';
 
 export const ARTILLERY_VERSION = '2.0.21';
@@ -155,6 +157,11 @@ async function main(): Promise<void> {
         `Troupe: peak RSS ${Math.round(peakRssKb / 1024)} MB, CPU mean ${Math.round(cpu.reduce((sum, value) => sum + value, 0) / Math.max(1, cpu.length))} %, peak ${Math.round(Math.max(0, ...cpu))} % of one core\n` +
         `results: ${directory}\n`,
     );
+    const reportFile = path.join(directory, 'artillery.json');
+    const report = fs.existsSync(reportFile)
+      ? (JSON.parse(fs.readFileSync(reportFile, 'utf8')) as ArtilleryReport)
+      : {};
+    process.stdout.write(`\n${summaryLines(report, stats?.rejected429).join('\n')}\n`);
     fs.writeFileSync(
       path.join(directory, 'provider.json'),
       `${JSON.stringify({ quota: options.quota, sim: stats, peakRssKb }, null, 2)}\n`,

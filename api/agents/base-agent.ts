@@ -91,6 +91,9 @@ export async function runAgent(
 
     if (!offerTools || outcome.toolCalls.length === 0 || !deps.tools) {
       const text = outcome.text.trim();
+      // Whole ms in JSON (DESIGN.md §4); the clock is monotonic and reads in fractions.
+      waitMs = Math.round(waitMs);
+      processMs = Math.round(processMs);
       emit('agent_end', { agent: spec.name, usage, waitMs, processMs });
       return { agent: spec.name, text, usage, waitMs, processMs, toolOutcomes };
     }
@@ -116,7 +119,7 @@ export async function runAgent(
         tool: result.tool,
         ok: result.ok,
         cached: result.cached,
-        latencyMs: result.latencyMs,
+        latencyMs: Math.round(result.latencyMs),
       });
       messages.push({ role: 'tool', toolCallId: result.callId, content: result.content });
       toolOutcomes.push(result);

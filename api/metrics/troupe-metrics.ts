@@ -1,6 +1,7 @@
 import client from 'prom-client';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import type { SchedulerEvent, SchedulerMetrics } from '../llm/scheduler-events';
+import type { RunRegistry } from '../streaming/run-registry';
 import type { ToolExecutor } from '../tools/tool-executor';
 
 const TIME_BUCKETS_SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120];
@@ -25,6 +26,11 @@ export class TroupeMetrics implements SchedulerMetrics {
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'troupe_process_' });
+    // prom-client names three gauges `*_total`, which `promtool check metrics` rejects (that
+    // suffix is for counters). Each has a by-type gauge beside it: sum() of that is the total.
+    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+      this.registry.removeSingleMetric(`troupe_process_nodejs_${name}`);
+    }
     const registers = [this.registry];
     this.starts = new client.Counter({
       name: 'troupe_llm_starts_total',
@@ -125,9 +131,44 @@ export class TroupeMetrics implements SchedulerMetrics {
     scheduler: LlmScheduler;
     tools: ToolExecutor;
     sse?: () => { active: number; waiting: number };
+    runs?: RunRegistry;
+    /** true while Redis answers; absent when no REDIS_URL is set (then no series is exported). */
+    redisUp?: () => boolean;
+    /** The p95 queue wait the alert rules compare against (ALERT_WAIT_P95_MS). */
+    waitTargetMs?: number;
   }): void {
     const registers = [this.registry];
     const { scheduler, tools } = parts;
+    if (parts.runs) {
+      // The brief's error rate is of chats, not of LLM calls: each started chat ends once, here.
+      const chats = new client.Counter({
+        name: 'troupe_chats_total',
+        help: 'Chats that ended, by outcome: done, or the error code (cancelled = the client left)',
+        labelNames: ['outcome'],
+        registers,
+      });
+      parts.runs.onFinished((_run, terminal) => {
+        chats.inc({ outcome: terminal.event === 'error' ? terminal.data.code : 'done' });
+      });
+    }
+    if (parts.redisUp) {
+      const redisUp = parts.redisUp;
+      new client.Gauge({
+        name: 'troupe_redis_up',
+        help: '1 while the Redis at REDIS_URL is connected, 0 when it is not',
+        registers,
+        collect() {
+          this.set(redisUp() ? 1 : 0);
+        },
+      });
+    }
+    if (parts.waitTargetMs !== undefined) {
+      new client.Gauge({
+        name: 'troupe_llm_wait_target_seconds',
+        help: 'The p95 queue wait over which an alert fires (ALERT_WAIT_P95_MS)',
+        registers,
+      }).set(parts.waitTargetMs / 1000);
+    }
     new client.Gauge({
       name: 'troupe_llm_queue_length',
       help: 'LLM calls waiting in the queue',

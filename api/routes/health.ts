@@ -1,6 +1,7 @@
-import os from 'node:os';
 import { Router } from 'express';
 import type { LlmScheduler } from '../llm/llm-scheduler';
+import { percentText } from '../metrics/percent-text';
+import type { ProcessUsageSampler } from '../metrics/process-usage';
 import type { Store } from '../store/store';
 import type { RunRegistry } from '../streaming/run-registry';
 import type { ToolExecutor } from '../tools/tool-executor';
@@ -10,8 +11,9 @@ type Level = 'healthy' | 'degraded' | 'unhealthy';
 const STORE_PING_TIMEOUT_MS = 2000;
 
 /**
- * GET /api/health — readiness in the brief's shape: the LLM queue (breaker and queue fill), the
- * database (a real round trip) and the tools; HTTP 503 when unhealthy.
+ * GET /api/health — readiness in the brief's shape, kept exactly: `services.*` are strings and
+ * `metrics.cpu` / `metrics.memory` are `"45%"` strings (see ProcessUsageSampler for what they
+ * measure); everything else an operator may want sits in `details`. HTTP 503 when unhealthy.
  * GET /api/health/live — liveness: answers while the event loop runs, needs no dependency.
  */
 export function healthRouter(deps: {
@@ -19,12 +21,14 @@ export function healthRouter(deps: {
   store: Store;
   tools: ToolExecutor;
   runs: RunRegistry;
+  usage: ProcessUsageSampler;
+  /** Set with REDIS_URL: Redis down makes the service degraded (each instance goes on alone). */
+  redisUp?: () => boolean;
   queueMax: number;
   /** True once shutdown began: readiness then fails so load balancers stop sending. */
   isDraining?: () => boolean;
 }): Router {
   const router = Router();
-  const cpu = cpuSampler();
 
   router.get('/health/live', (_req, res) => {
     res.json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
@@ -49,23 +53,31 @@ export function healthRouter(deps: {
     const tools: Level = toolHealth === 'unavailable' ? 'unhealthy' : toolHealth;
     // Tools degrade gracefully (fallbacks), so they never make the whole service unhealthy.
     const draining = deps.isDraining?.() ?? false;
+    const redis = deps.redisUp ? (deps.redisUp() ? 'up' : 'down') : undefined;
+    const levels = [llmQueue, database.status, tools, redis === 'down' ? 'degraded' : 'healthy'];
     const overall: Level =
       draining || llmQueue === 'unhealthy' || database.status === 'unhealthy'
         ? 'unhealthy'
-        : [llmQueue, database.status, tools].includes('unhealthy') ||
-            [llmQueue, database.status, tools].includes('degraded')
+        : levels.some((level) => level !== 'healthy')
           ? 'degraded'
           : 'healthy';
 
+    const usage = deps.usage.sample();
     const memory = process.memoryUsage();
     const activeRuns = deps.runs.active();
     res.status(overall === 'unhealthy' ? 503 : 200).json({
       status: overall,
       ...(draining ? { draining: true } : {}),
-      timestamp: new Date().toISOString(),
-      services: {
+      services: { llmQueue, database: database.status, tools },
+      metrics: {
+        activeUsers: new Set(activeRuns.map((run) => run.userId)).size,
+        queueLength: queue.queueLength,
+        cpu: percentText(usage.cpuPercent),
+        memory: percentText(usage.memoryPercent),
+      },
+      timestamp: Date.now(),
+      details: {
         llmQueue: {
-          status: llmQueue,
           circuit: breaker,
           paused: queue.paused,
           rateLimited: queue.rateLimited,
@@ -74,18 +86,16 @@ export function healthRouter(deps: {
           activeRequests: queue.activeRequests,
           queueMax: deps.queueMax,
         },
-        database,
-        tools: { status: tools, tools: Object.fromEntries(toolList.map((tool) => [tool.name, tool.status])) },
-      },
-      metrics: {
-        activeUsers: new Set(activeRuns.map((run) => run.userId)).size,
+        database: { latencyMs: database.latencyMs, ...(database.error ? { error: database.error } : {}) },
+        tools: Object.fromEntries(toolList.map((tool) => [tool.name, tool.status])),
+        ...(redis ? { redis } : {}),
         activeRuns: activeRuns.length,
-        queueLength: queue.queueLength,
-        cpu: { percent: cpu(), loadAverage: os.loadavg().map((load) => Math.round(load * 100) / 100) },
+        cpu: { of: 'one core, since the previous health request', intervalMs: usage.intervalMs },
         memory: {
-          rssMB: Math.round(memory.rss / 1048576),
+          of: usage.memoryLimitSource === 'cgroup' ? 'the cgroup memory limit' : 'system memory',
+          rssMB: Math.round(usage.rssBytes / 1048576),
+          limitMB: Math.round(usage.memoryLimitBytes / 1048576),
           heapUsedMB: Math.round(memory.heapUsed / 1048576),
-          heapTotalMB: Math.round(memory.heapTotal / 1048576),
         },
       },
     });
@@ -112,18 +122,4 @@ async function pingStore(store: Store): Promise<{ status: Level; latencyMs: numb
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** CPU use of this process since the previous call, in percent of one core. */
-function cpuSampler(): () => number {
-  let lastUsage = process.cpuUsage();
-  let lastTime = process.hrtime.bigint();
-  return () => {
-    const usage = process.cpuUsage(lastUsage);
-    const now = process.hrtime.bigint();
-    const elapsedMicros = Number(now - lastTime) / 1000;
-    lastUsage = process.cpuUsage();
-    lastTime = now;
-    return elapsedMicros > 0 ? Math.round(((usage.user + usage.system) / elapsedMicros) * 1000) / 10 : 0;
-  };
 }

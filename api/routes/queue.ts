@@ -22,7 +22,8 @@ export function queueRouter(deps: {
 
   router.get('/queue/status', (_req, res) => {
     const queue = scheduler.status();
-    res.json({ status: queue.paused ? 'paused' : 'running', timestamp: new Date().toISOString(), queue });
+    // Epoch ms, as the brief's example: `watch … | jq` scripts subtract timestamps.
+    res.json({ status: queue.paused ? 'paused' : 'running', timestamp: Date.now(), queue });
   });
 
   // The run id is the capability to read a chat, and user and conversation ids are personal: only

@@ -5,7 +5,7 @@ import type { ToolExecutor } from '../tools/tool-executor';
 export function toolSystemRouter(deps: { tools: ToolExecutor }): Router {
   const router = Router();
   router.get('/tool-system/status', (_req, res) => {
-    res.json({ timestamp: new Date().toISOString(), ...deps.tools.status() });
+    res.json({ timestamp: Date.now(), ...deps.tools.status() });
   });
   return router;
 }

@@ -1,5 +1,6 @@
 import type { Clock, TimerHandle } from '../clock';
 import { Run } from './run';
+import type { RunEvent } from './run-events';
 
 /**
  * The runs this process knows: live ones, and finished ones kept replayable for a retention time.
@@ -7,13 +8,15 @@ import { Run } from './run';
 export class RunRegistry {
   private readonly runs = new Map<string, Run>();
   private readonly expiry = new Map<string, TimerHandle>();
+  private readonly finishListeners = new Set<(run: Run, terminal: RunEvent) => void>();
 
   constructor(private readonly options: { clock: Clock; retentionMs: number; maxEventsPerRun: number }) {}
 
   create(conversationId: string, userId: string): Run {
     const run = new Run(conversationId, userId, this.options.maxEventsPerRun);
     this.runs.set(run.id, run);
-    void run.finished.then(() => {
+    void run.finished.then((terminal) => {
+      for (const listener of this.finishListeners) listener(run, terminal);
       const timer = this.options.clock.setTimeout(() => {
         this.runs.delete(run.id);
         this.expiry.delete(run.id);
@@ -21,6 +24,12 @@ export class RunRegistry {
       this.expiry.set(run.id, timer);
     });
     return run;
+  }
+
+  /** Calls `listener` with each run's terminal event (metrics count chat outcomes this way). */
+  onFinished(listener: (run: Run, terminal: RunEvent) => void): () => void {
+    this.finishListeners.add(listener);
+    return () => this.finishListeners.delete(listener);
   }
 
   /** Forgets a run that was created but refused before anything happened in it. */

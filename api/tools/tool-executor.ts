@@ -11,6 +11,7 @@ import {
   type RecordedCall,
   type ToolCounters,
   type ToolHealth,
+  type ToolStatus,
   type ToolSystemStatus,
 } from './tool-metrics';
 import {
@@ -190,6 +191,12 @@ export class ToolExecutor implements ToolRunner {
         tool.metrics.status(circuitState(tool.breaker), tool.plugin.fallback !== undefined),
       ),
     };
+  }
+
+  /** One tool's row, as the brief's `toolExecutor.getMetrics('search_web')`; undefined for an unknown name. */
+  getMetrics(name: string): ToolStatus | undefined {
+    const tool = this.tools.get(name);
+    return tool && tool.metrics.status(circuitState(tool.breaker), tool.plugin.fallback !== undefined);
   }
 
   /** `services.tools` of `/api/health`: the worst tool status. */

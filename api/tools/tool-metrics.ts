@@ -1,3 +1,5 @@
+import { ratioText } from '../metrics/percent-text';
+
 /**
  * Per-tool counters behind `GET /api/tool-system/status`, `/api/health` and `/metrics`.
  * Totals are cumulative since start; the health status looks at a window of recent calls so an
@@ -14,12 +16,12 @@ export interface ToolStatus {
   circuit: CircuitState;
   totalCalls: number;
   successCalls: number;
-  /** Share of calls answered from the cache, 0..1. */
-  cacheHitRate: number;
+  /** Share of calls answered from the cache, as the brief writes it: `"60%"`. */
+  cacheHitRate: string;
   /** Mean latency of all calls, in ms. */
   averageLatency: number;
-  /** Share of calls that failed or were answered by the fallback, 0..1 (bad arguments and cancellations excluded). */
-  errorRate: number;
+  /** Share of calls that failed or were answered by the fallback, `"2%"` (bad arguments and cancellations excluded). */
+  errorRate: string;
 }
 
 export interface ToolSystemStatus {
@@ -92,9 +94,9 @@ export class ToolMetrics {
       circuit,
       totalCalls: this.totalCalls,
       successCalls: this.successCalls,
-      cacheHitRate: ratio(this.cacheHits, this.totalCalls),
+      cacheHitRate: ratioText(this.cacheHits, this.totalCalls),
       averageLatency: this.totalCalls === 0 ? 0 : Math.round(this.latencySumMs / this.totalCalls),
-      errorRate: ratio(this.failures, counted),
+      errorRate: ratioText(this.failures, counted),
     };
   }
 
@@ -120,10 +122,6 @@ export class ToolMetrics {
     }
     return 'healthy';
   }
-}
-
-function ratio(part: number, whole: number): number {
-  return whole <= 0 ? 0 : Math.round((part / whole) * 10_000) / 10_000;
 }
 
 /** The worst status among the tools: what `/api/health` reports as `services.tools`. */

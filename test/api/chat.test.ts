@@ -51,8 +51,9 @@ describe('POST /api/chat over a real socket', () => {
     for (const end of ends) {
       expect(end.data.usage.promptTokens).toBeGreaterThan(0);
       expect(end.data.usage.completionTokens).toBeGreaterThan(0);
-      expect(typeof end.data.waitMs).toBe('number');
-      expect(typeof end.data.processMs).toBe('number');
+      // Whole ms in JSON (DESIGN.md §4).
+      expect(Number.isInteger(end.data.waitMs)).toBe(true);
+      expect(Number.isInteger(end.data.processMs)).toBe(true);
     }
     // Every event carries an id, strictly increasing from 1.
     expect(stream.events.map((event) => Number(event.id))).toEqual(
@@ -141,6 +142,7 @@ describe('POST /api/chat over a real socket', () => {
       usage: { promptTokens: expect.any(Number), completionTokens: expect.any(Number) },
       timings: { totalMs: expect.any(Number), queueWaitMs: expect.any(Number) },
     });
+    expect(Number.isInteger(response.body.timings.totalMs)).toBe(true);
     expect(response.body.agents.map((agent: { agent: string }) => agent.agent)).toEqual(
       expect.arrayContaining(['host', 'planner', 'critic', 'reporter']),
     );

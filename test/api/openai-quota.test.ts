@@ -68,7 +68,8 @@ describe('LLM_PROVIDER=openai with Troupe set above the provider quota', () => {
   let troupe: TestTroupe;
 
   beforeAll(async () => {
-    sim = await startSimServer({ port: 0, rpm: 600, concurrency: 2, latencyMs: 50, tps: 2000 });
+    // Calls long enough to overlap even when a loaded machine staggers the eight arrivals.
+    sim = await startSimServer({ port: 0, rpm: 600, concurrency: 2, latencyMs: 400, tps: 2000 });
     troupe = await startTestTroupe({
       LLM_PROVIDER: 'openai',
       LLM_BASE_URL: sim.baseUrl,

@@ -183,7 +183,7 @@ describe('search_web against a failing SearXNG (circuit breaker)', () => {
       status: 'degraded',
       circuit: 'open',
       successCalls: 0,
-      errorRate: 1,
+      errorRate: '100%',
     });
 
     searxng.state.failing = false;
@@ -242,9 +242,9 @@ describe('createToolSystem', () => {
             circuit: 'closed',
             totalCalls: 3,
             successCalls: 2,
-            cacheHitRate: 0.3333,
+            cacheHitRate: '33%',
             averageLatency: expect.any(Number),
-            errorRate: 0,
+            errorRate: '0%',
           },
         ],
       });

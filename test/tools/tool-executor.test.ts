@@ -52,7 +52,7 @@ describe('ToolExecutor', () => {
     expect(executor.status().tools[0]).toMatchObject({
       totalCalls: 3,
       successCalls: 3,
-      cacheHitRate: 0.3333,
+      cacheHitRate: '33%',
     });
   });
 
@@ -116,7 +116,7 @@ describe('ToolExecutor', () => {
     expect(await outcome).toMatchObject({ ok: false, errorCode: 'cancelled' });
     expect(executions[0].signal.aborted).toBe(true);
     // The caller leaving says nothing about the tool's health.
-    expect(executor.status().tools[0]).toMatchObject({ errorRate: 0, status: 'healthy', circuit: 'closed' });
+    expect(executor.status().tools[0]).toMatchObject({ errorRate: '0%', status: 'healthy', circuit: 'closed' });
   });
 
   it('holds the rate limit under a burst; the excess fails fast with tool_rate_limited', async () => {
@@ -244,7 +244,7 @@ describe('ToolExecutor', () => {
     expect(executor.status().tools[0]).toMatchObject({
       totalCalls: 3,
       successCalls: 0,
-      errorRate: 0,
+      errorRate: '0%',
       status: 'healthy',
     });
   });
@@ -294,13 +294,16 @@ describe('ToolExecutor', () => {
           circuit: 'open',
           totalCalls: 5,
           successCalls: 0,
-          cacheHitRate: 0,
+          cacheHitRate: '0%',
           averageLatency: 0,
-          errorRate: 1,
+          errorRate: '100%',
         },
       ],
     });
     expect(executor.health()).toBe('degraded');
+    // The brief's `toolExecutor.getMetrics('search_web')`: the same row, by name.
+    expect(executor.getMetrics('echo')).toEqual(executor.status().tools[0]);
+    expect(executor.getMetrics('no_such_tool')).toBeUndefined();
     expect(executor.counters()[0]).toMatchObject({ name: 'echo', degradedCalls: 5, circuit: 'open' });
   });
 

@@ -1,0 +1,41 @@
+import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { RunRegistry } from '../streaming/run-registry';
+import type { ToolExecutor } from '../tools/tool-executor';
+import type { AlertSample } from './alert-conditions';
+
+/**
+ * Reads an AlertSample from the live parts. Chat outcomes are counted as runs end (the registry
+ * tells); refusals are the admission's, which the scheduler counts.
+ */
+export function createAlertSampler(deps: {
+  scheduler: LlmScheduler;
+  tools: ToolExecutor;
+  runs: RunRegistry;
+  redisUp?: () => boolean;
+}): () => AlertSample {
+  const chats = { ended: 0, failed: 0, cancelled: 0 };
+  deps.runs.onFinished((_run, terminal) => {
+    chats.ended++;
+    if (terminal.event !== 'error') return;
+    if (terminal.data.code === 'cancelled') chats.cancelled++;
+    else chats.failed++;
+  });
+  return () => {
+    const status = deps.scheduler.status();
+    return {
+      rateLimited: status.counters.rateLimited,
+      queueLength: status.queueLength,
+      providerBreaker: status.breaker,
+      openToolCircuits: deps.tools
+        .status()
+        .tools.filter((tool) => tool.circuit === 'open')
+        .map((tool) => tool.name),
+      p95WaitMs: status.p95WaitTime,
+      chatsEnded: chats.ended,
+      chatsFailed: chats.failed,
+      chatsCancelled: chats.cancelled,
+      chatsRefused: status.counters.shed,
+      redisUp: deps.redisUp?.(),
+    };
+  };
+}

@@ -1,0 +1,79 @@
+import request from 'supertest';
+import { MAX_DASHBOARD_VIEWERS } from '../../api/routes/dashboard';
+import { openSse, type SseStream } from '../helpers/sse-client';
+import { startTestTroupe, type TestTroupe } from '../helpers/test-server';
+
+describe('the dashboard feed and the pages', () => {
+  let troupe: TestTroupe;
+  beforeAll(async () => {
+    troupe = await startTestTroupe();
+  });
+  afterAll(() => troupe.stop());
+
+  test('GET /api/dashboard/snapshot has every figure the page shows, for one instance', async () => {
+    const { body } = await request(troupe.url).get('/api/dashboard/snapshot').expect(200);
+    expect(body).toMatchObject({
+      timestamp: expect.any(Number),
+      instances: [{ id: expect.any(String), status: 'running', queueLength: 0 }],
+      queue: { length: 0, byAgent: { host: 0, planner: 0, critic: 0, reporter: 0 }, paused: false },
+      inFlight: { active: 0, limit: 50, configured: 50 },
+      rpm: { current: 0, limit: 500, configured: 500 },
+      tpm: { current: 0, limit: 0 },
+      waitP95Ms: { overall: 0, byAgent: { host: 0, planner: 0, critic: 0, reporter: 0 } },
+      provider: { breaker: 'closed', rateLimited: 0, retries: 0 },
+      admission: { refused: 0 },
+      sse: { active: 0, max: 200, waiting: 0, refused: 0 },
+      tools: [{ name: 'search_web', circuit: 'closed', cacheHitRate: '0%' }],
+      cache: null,
+    });
+  });
+
+  test('GET /api/dashboard/events pushes a snapshot a second, bounded, and frees its place on disconnect', async () => {
+    const first = await openSse(`${troupe.url}/api/dashboard/events`);
+    expect(first.status).toBe(200);
+    await first.waitFor((event) => event.event === 'snapshot');
+    const before = first.events.length;
+    await first.waitFor((_event) => first.events.length > before, 5000);
+    const stamps = first.events.map((event) => event.data.timestamp as number);
+    expect(stamps[stamps.length - 1]).toBeGreaterThan(stamps[0]);
+
+    const others: SseStream[] = [];
+    for (let index = 1; index < MAX_DASHBOARD_VIEWERS; index++) {
+      others.push(await openSse(`${troupe.url}/api/dashboard/events`));
+    }
+    const refused = await request(troupe.url).get('/api/dashboard/events').expect(503);
+    expect(refused.body.error.code).toBe('overloaded');
+    expect(refused.headers['retry-after']).toBe('10');
+
+    first.abort();
+    // The server sees the close and gives the place back.
+    let again: SseStream | undefined;
+    for (let attempt = 0; attempt < 50 && again?.status !== 200; attempt++) {
+      again?.abort();
+      again = await openSse(`${troupe.url}/api/dashboard/events`);
+      if (again.status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(again?.status).toBe(200);
+    for (const stream of [...others, again!]) stream.abort();
+  });
+
+  test('/ and /dashboard are HTML pages whose libraries are served locally', async () => {
+    await request(troupe.url)
+      .get('/')
+      .expect(200)
+      .expect('Content-Type', /html/)
+      .expect(/chat\.js/);
+    const dashboard = await request(troupe.url).get('/dashboard').expect(200).expect('Content-Type', /html/);
+    expect(dashboard.text).not.toMatch(/https?:\/\//);
+    await request(troupe.url)
+      .get('/vendor/uplot/uPlot.esm.js')
+      .expect(200)
+      .expect('Content-Type', /javascript/);
+    await request(troupe.url).get('/vendor/uplot/uPlot.min.css').expect(200);
+    await request(troupe.url)
+      .get('/vendor/eventsource-parser/index.js')
+      .expect(200)
+      .expect(/createParser/);
+    await request(troupe.url).get('/assets/dashboard.js').expect(200);
+  });
+});
