@@ -7,6 +7,11 @@ import { createApp } from './app';
 import { systemClock, type Clock } from './clock';
 import { AppError } from './errors';
 import { createLogger, type Logger } from './logger';
+import { CachingGateway } from './llm/cache/caching-gateway';
+import { disabledCacheStatus } from './llm/cache/cache-stats';
+import { createResponseCache } from './llm/cache/create-response-cache';
+import { schedulerCapacityProbe } from './llm/capacity-probe';
+import type { LlmGateway } from './llm/llm-gateway';
 import { LlmScheduler } from './llm/llm-scheduler';
 import type { Provider } from './llm/provider';
 import { createProvider } from './llm/providers/create-provider';
@@ -42,6 +47,10 @@ export interface Troupe {
   scheduler: LlmScheduler;
   tools: ToolExecutor;
   runs: RunRegistry;
+  /** The gateway agents call: the response cache in front of the scheduler, or the scheduler itself. */
+  llm: LlmGateway;
+  /** The response cache; absent with LLM_CACHE=off. */
+  responseCache?: CachingGateway;
   /** Stops accepting, ends open streams with `shutting_down`, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -58,6 +67,18 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const provider = overrides.provider ?? createProvider(config, clock);
   const metrics = new TroupeMetrics();
   const scheduler = new LlmScheduler({ config, provider, clock, logger, metrics });
+  const responseCache = config.llmCache.enabled
+    ? new CachingGateway({
+        inner: scheduler,
+        cache: createResponseCache(config, { clock, logger }),
+        scope: { provider: provider.name, model: config.llm.model ?? provider.name },
+        ttlSeconds: config.llmCache.ttlSeconds,
+        clock,
+        logger,
+        metrics,
+      })
+    : undefined;
+  const llm: LlmGateway = responseCache ?? scheduler;
   const offlineSearch = new OfflineSearch();
   const tools = createToolSystem(config, { clock, logger, offlineSearch });
   const runs = new RunRegistry({
@@ -66,7 +87,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     maxEventsPerRun: config.sse.runLogMaxEvents,
   });
   const orchestrator = new Orchestrator({
-    llm: scheduler,
+    llm,
     store,
     clock,
     logger,
@@ -74,10 +95,13 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     criticMaxRounds: config.agents.criticMaxRounds,
     toolMaxRounds: config.agents.toolMaxRounds,
     maxOutputTokens: config.llm.maxOutputTokens,
+    parallel: config.agents.parallel,
+    capacity: schedulerCapacityProbe(scheduler),
+    toolMaxParallel: config.agents.toolMaxParallel,
   });
   const chat = new ChatService({
     store,
-    llm: scheduler,
+    llm,
     runs,
     orchestrator,
     logger,
@@ -93,7 +117,11 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     runs,
     sse,
     apiRouters: [
-      queueRouter({ scheduler, config }),
+      queueRouter({
+        scheduler,
+        config,
+        cache: () => responseCache?.status() ?? disabledCacheStatus(),
+      }),
       toolSystemRouter({ tools }),
       healthRouter({ scheduler, store, tools, runs, queueMax: config.llm.queueMax }),
     ],
@@ -147,12 +175,13 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       scheduler.close();
       tools.close();
       runs.clear();
+      await responseCache?.close();
       await provider.close?.();
       await store.close();
       logger.info('shut down cleanly');
     })());
 
-  return { url, port, server, config, provider, store, scheduler, tools, runs, close };
+  return { url, port, server, config, provider, store, scheduler, tools, runs, llm, responseCache, close };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {

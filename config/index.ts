@@ -35,7 +35,16 @@ export interface Config {
     runLogRetentionMs: number;
     runLogMaxEvents: number;
   };
-  agents: { criticMaxRounds: number; toolMaxRounds: number };
+  agents: {
+    criticMaxRounds: number;
+    toolMaxRounds: number;
+    /** Reporter drafting while the Critic reviews: `auto` only while the provider has spare capacity. */
+    parallel: 'auto' | 'on' | 'off';
+    /** Tool calls of one model turn run at once, at most (with `parallel` off: one at a time). */
+    toolMaxParallel: number;
+  };
+  /** The LLM response cache (api/llm/cache): in-process, or in Redis when `redisUrl` is set. */
+  llmCache: { enabled: boolean; ttlSeconds: number; maxBytes: number };
   search: {
     provider: 'offline' | 'searxng';
     url?: string;
@@ -45,6 +54,7 @@ export interface Config {
   };
   mongo: { uri?: string; maxPoolSize: number; minPoolSize: number };
   redisUrl?: string;
+  redisKeyPrefix: string;
   adminToken?: string;
   apiKeys: ReadonlyMap<string, string>;
   userMaxActiveChats: number;
@@ -129,7 +139,17 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       runLogRetentionMs: raw.RUN_LOG_RETENTION_MS,
       runLogMaxEvents: raw.RUN_LOG_MAX_EVENTS,
     },
-    agents: { criticMaxRounds: raw.CRITIC_MAX_ROUNDS, toolMaxRounds: raw.TOOL_MAX_ROUNDS },
+    agents: {
+      criticMaxRounds: raw.CRITIC_MAX_ROUNDS,
+      toolMaxRounds: raw.TOOL_MAX_ROUNDS,
+      parallel: raw.AGENT_PARALLEL,
+      toolMaxParallel: raw.TOOL_MAX_PARALLEL,
+    },
+    llmCache: {
+      enabled: raw.LLM_CACHE === 'on',
+      ttlSeconds: raw.LLM_CACHE_TTL,
+      maxBytes: raw.LLM_CACHE_MAX_BYTES,
+    },
     search: {
       provider: raw.SEARCH_PROVIDER,
       url: raw.SEARCH_URL,
@@ -143,6 +163,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       minPoolSize: raw.MONGO_MIN_POOL_SIZE,
     },
     redisUrl: raw.REDIS_URL,
+    redisKeyPrefix: raw.REDIS_KEY_PREFIX,
     adminToken: raw.ADMIN_TOKEN,
     apiKeys: raw.API_KEYS,
     userMaxActiveChats: raw.USER_MAX_ACTIVE_CHATS,

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { Config } from '../../config';
+import type { CacheStatus } from '../llm/cache/cache-stats';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import { requireAdmin } from './auth';
 
@@ -7,13 +8,18 @@ import { requireAdmin } from './auth';
  * The brief's queue monitoring and emergency controls: status and items for everyone watching;
  * pause, resume and clear only with ADMIN_TOKEN.
  */
-export function queueRouter(deps: { scheduler: LlmScheduler; config: Config }): Router {
+export function queueRouter(deps: {
+  scheduler: LlmScheduler;
+  config: Config;
+  /** The LLM response cache's figures, shown as `queue.cache`. */
+  cache?: () => CacheStatus;
+}): Router {
   const router = Router();
   const { scheduler } = deps;
   const admin = requireAdmin(deps.config);
 
   router.get('/queue/status', (_req, res) => {
-    const queue = scheduler.status();
+    const queue = { ...scheduler.status(), ...(deps.cache ? { cache: deps.cache() } : {}) };
     res.json({ status: queue.paused ? 'paused' : 'running', timestamp: new Date().toISOString(), queue });
   });
 
