@@ -10,9 +10,7 @@ import { MAX_ENTRY_BYTES, serialise, type CachedResponse, type ResponseCache } f
 export class RedisResponseCache implements ResponseCache {
   readonly backend = 'redis';
 
-  constructor(
-    private readonly options: { client: Redis; keyPrefix: string; maxEntryBytes?: number },
-  ) {}
+  constructor(private readonly options: { client: Redis; keyPrefix: string; maxEntryBytes?: number }) {}
 
   async get(key: string): Promise<CachedResponse | undefined> {
     const text = await this.options.client.get(this.redisKey(key));

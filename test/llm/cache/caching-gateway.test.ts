@@ -181,7 +181,7 @@ describe('CachingGateway: what is never stored', () => {
     ['a truncated answer (finishReason length)', { finishReason: 'length' as const }],
     ['an answer stopped by the provider for another reason', { finishReason: 'other' as const }],
     ['an empty answer', { text: '' }],
-  ])('%s', async (_name, result) => {
+  ])('%s', async (_name, result: Partial<LlmCallOutcome>) => {
     const { inner, gateway } = setup();
     const first = call(gateway, ask('q'));
     await drain();
