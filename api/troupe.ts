@@ -98,6 +98,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     parallel: config.agents.parallel,
     capacity: schedulerCapacityProbe(scheduler),
     toolMaxParallel: config.agents.toolMaxParallel,
+    speculation: metrics,
   });
   const chat = new ChatService({
     store,
@@ -146,8 +147,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   logger.info({ url, provider: provider.name }, 'Troupe is listening');
   if (config.redisUrl) {
     logger.warn(
-      'REDIS_URL is set, but shared limits are not implemented yet: each instance enforces LLM_MAX_* on its own, ' +
-        'so with N instances set each to quota / N',
+      'REDIS_URL is set: the LLM response cache is shared, but shared limits are not implemented yet: ' +
+        'each instance enforces LLM_MAX_* on its own, so with N instances set each to quota / N',
     );
   }
   if (overrides.warmUp ?? true) {

@@ -12,7 +12,12 @@ import { critic, criticInput, parseVerdict } from './critic';
 import { host, hostInput } from './host';
 import { planner, plannerInput } from './planner';
 import { assistant, reporter, reporterInput } from './reporter';
-import { startSpeculativeTurn, type SpeculativeTurn } from './speculative-turn';
+import {
+  startSpeculativeTurn,
+  type SpeculationEvent,
+  type SpeculationMetrics,
+  type SpeculativeTurn,
+} from './speculative-turn';
 
 export type ChatMode = 'multi_agent' | 'single';
 
@@ -39,6 +44,8 @@ export interface OrchestratorOptions {
   capacity?: CapacityProbe;
   /** Tool calls of one model turn at once, at most (parallel `off`: one at a time). */
   toolMaxParallel: number;
+  /** Counts speculative drafts started, used, withdrawn (/metrics). */
+  speculation?: SpeculationMetrics;
   /** Earlier messages of the conversation given to the agents, at most. */
   historyMessages?: number;
 }
@@ -152,8 +159,8 @@ export class Orchestrator {
       );
     for (let round = 0; ; round++) {
       // Decided before the Critic's call is queued, so that call is not counted as load.
-      const draft: SpeculativeTurn | undefined = this.shouldSpeculate()
-        ? startSpeculativeTurn(context, (draftContext) => writeReport(draftContext))
+      const draft = this.shouldSpeculate()
+        ? this.counted(startSpeculativeTurn(context, (draftContext) => writeReport(draftContext)))
         : undefined;
       let review: AgentResult;
       try {
@@ -194,6 +201,32 @@ export class Orchestrator {
       results.push(report);
       return results;
     }
+  }
+
+  /** The draft, with what becomes of it counted. */
+  private counted(draft: SpeculativeTurn): SpeculativeTurn {
+    const record = (event: SpeculationEvent) => {
+      try {
+        this.options.speculation?.recordSpeculation(event);
+      } catch {
+        // A broken metrics sink must never fail a chat.
+      }
+    };
+    record('started');
+    let ended = false;
+    return {
+      async confirm() {
+        const report = await draft.confirm();
+        if (!ended) record(report ? 'used' : 'failed');
+        ended = true;
+        return report;
+      },
+      withdraw() {
+        if (!ended) record('withdrawn');
+        ended = true;
+        draft.withdraw();
+      },
+    };
   }
 
   private shouldSpeculate(): boolean {

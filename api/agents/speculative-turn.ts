@@ -2,6 +2,13 @@ import { AppError } from '../errors';
 import type { AgentResult, RunContext } from './base-agent';
 import { HeldEvents } from './held-events';
 
+/** What became of speculative drafts, for /metrics: `failed` = failed before it was shown, rerun. */
+export type SpeculationEvent = 'started' | 'used' | 'withdrawn' | 'failed';
+
+export interface SpeculationMetrics {
+  recordSpeculation(event: SpeculationEvent): void;
+}
+
 /** An agent turn started before it is known to be needed (the Reporter while the Critic reviews). */
 export interface SpeculativeTurn {
   /**

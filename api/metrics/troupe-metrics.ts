@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import type { SpeculationEvent, SpeculationMetrics } from '../agents/speculative-turn';
 import type { CacheEvent, CacheMetrics } from '../llm/cache/cache-stats';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import type { SchedulerEvent, SchedulerMetrics } from '../llm/scheduler-events';
@@ -11,7 +12,7 @@ const TIME_BUCKETS_SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 6
  * process); event-driven counters and histograms are fed by the scheduler and the tool executor,
  * gauges are read from their status at scrape time.
  */
-export class TroupeMetrics implements SchedulerMetrics, CacheMetrics {
+export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, SpeculationMetrics {
   readonly registry = new client.Registry();
   private readonly starts: client.Counter<'agent'>;
   private readonly outcomes: client.Counter<'agent' | 'outcome' | 'code'>;
@@ -27,6 +28,7 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics {
   private readonly cacheTokensSaved: client.Counter;
   private readonly cacheStored: client.Counter;
   private readonly cacheErrors: client.Counter<'operation'>;
+  private readonly speculativeDrafts: client.Counter<'event'>;
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'troupe_process_' });
@@ -116,6 +118,12 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics {
       labelNames: ['operation'],
       registers,
     });
+    this.speculativeDrafts = new client.Counter({
+      name: 'troupe_agent_speculative_drafts_total',
+      help: 'Reporter drafts written while the Critic reviewed (AGENT_PARALLEL), by what became of them',
+      labelNames: ['event'],
+      registers,
+    });
   }
 
   /** The LLM response cache's events (CacheMetrics); the hit rate is hit+shared over all lookups. */
@@ -132,6 +140,11 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics {
         this.cacheErrors.inc({ operation: event.operation });
         break;
     }
+  }
+
+  /** Speculative Reporter drafts (AGENT_PARALLEL): started, then used, withdrawn or failed. */
+  recordSpeculation(event: SpeculationEvent): void {
+    this.speculativeDrafts.inc({ event });
   }
 
   /** The scheduler's events (SchedulerMetrics). */

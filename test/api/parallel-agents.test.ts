@@ -92,6 +92,9 @@ describe('AGENT_PARALLEL: the Reporter drafts while the Critic reviews', () => {
     await chat(servers.off.troupe, SHORT);
     expect(off.stats().started).toBe(6);
     expect(on.stats().started).toBe(7);
+    const metrics = await request(servers.on.troupe.url).get('/metrics');
+    expect(metrics.text).toMatch(/troupe_agent_speculative_drafts_total\{event="withdrawn"\} [1-9]/);
+    expect(metrics.text).toMatch(/troupe_agent_speculative_drafts_total\{event="used"\} [1-9]/);
   });
 
   test('auto speculates while the provider is idle', async () => {

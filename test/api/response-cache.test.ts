@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { SimProvider } from '../../api/llm/providers/sim-provider';
 import { testConfig } from '../../config';
@@ -112,3 +115,53 @@ describe('LLM_CACHE=off', () => {
     }
   });
 });
+
+/**
+ * Two instances sharing the cache through a real Redis (REDIS_URL, else 127.0.0.1:6379), under a
+ * random key prefix deleted afterwards; skipped, not passed, without a reachable Redis.
+ */
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const describeWithRedis = redisReachable(redisUrl) ? describe : describe.skip;
+
+describeWithRedis('LLM response cache in Redis, shared by two instances', () => {
+  test('a question answered on one instance costs the other no provider call', async () => {
+    const prefix = `troupe-test-${randomUUID()}:`;
+    const env = { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, AGENT_PARALLEL: 'off' };
+    const providers = [0, 1].map(
+      () => new SimProvider(testConfig({ SIM_LATENCY_MS: '5', SIM_TOKENS_PER_S: '5000' }).sim),
+    );
+    const first = await startTestTroupe(env, { provider: providers[0] });
+    const second = await startTestTroupe(env, { provider: providers[1] });
+    const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      const answered = await chat(first, 'alice', QUESTION);
+      const shared = await chat(second, 'bob', QUESTION);
+      expect(providers[0].stats().started).toBe(4);
+      expect(providers[1].stats().started).toBe(0);
+      expect(done(shared).answer).toBe(done(answered).answer);
+      const status = await request(second.url).get('/api/queue/status');
+      expect(status.body.queue.cache).toMatchObject({ backend: 'redis', hits: 4, misses: 0 });
+    } finally {
+      await first.stop();
+      await second.stop();
+      const keys = await client.keys(`${prefix}*`);
+      if (keys.length > 0) await client.del(...keys);
+      await client.quit();
+    }
+  });
+});
+
+/** A synchronous reachability check, so the suite can be skipped (not passed) without Redis. */
+function redisReachable(url: string): boolean {
+  const { hostname, port } = new URL(url);
+  const probe = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `require('net').connect(${Number(port || 6379)}, ${JSON.stringify(hostname)})` +
+        `.on('connect', () => process.exit(0)).on('error', () => process.exit(1))`,
+    ],
+    { timeout: 3000 },
+  );
+  return probe.status === 0;
+}

@@ -125,10 +125,7 @@ describe('sim model: roles', () => {
   it('Reporter writes several paragraphs that use the plan', () => {
     const plan =
       '1. Open with a direct answer.\n2. Explain ownership and borrowing.\n3. Close with next steps.';
-    const output = ask(
-      REPORTER_PROMPT,
-      reporterInput('What is Rust?', 'Goal: x', plan, []),
-    );
+    const output = ask(REPORTER_PROMPT, reporterInput('What is Rust?', 'Goal: x', plan, []));
     expect(output.role).toBe('reporter');
     expect(output.text.split('\n\n').length).toBeGreaterThanOrEqual(3);
     expect(output.text).toContain('Explain ownership and borrowing.');
