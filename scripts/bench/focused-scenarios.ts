@@ -22,6 +22,7 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
       'think-s': { type: 'string' },
       'idle-chats': { type: 'string' },
       'overload-s': { type: 'string' },
+      part: { type: 'string' },
       seed: { type: 'string' },
       runtime: { type: 'string' },
       out: { type: 'string' },
@@ -50,7 +51,9 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
       outDir,
     });
   } else {
+    const part = values.part === 'idle' || values.part === 'overload' ? values.part : undefined;
     await runParallelScenario({
+      part,
       idleChats: number('idle-chats', 12),
       overloadS: number('overload-s', 60),
       seed,
