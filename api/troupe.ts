@@ -67,10 +67,12 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const provider = overrides.provider ?? createProvider(config, clock);
   const metrics = new TroupeMetrics();
   const scheduler = new LlmScheduler({ config, provider, clock, logger, metrics });
-  const responseCache = config.llmCache.enabled
+  const cacheBackend = config.llmCache.enabled ? createResponseCache(config, { clock, logger }) : undefined;
+  await cacheBackend?.open?.();
+  const responseCache = cacheBackend
     ? new CachingGateway({
         inner: scheduler,
-        cache: createResponseCache(config, { clock, logger }),
+        cache: cacheBackend,
         scope: { provider: provider.name, model: config.llm.model ?? provider.name },
         ttlSeconds: config.llmCache.ttlSeconds,
         clock,

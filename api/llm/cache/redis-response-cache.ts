@@ -30,6 +30,26 @@ export class RedisResponseCache implements ResponseCache {
     await this.options.client.set(this.redisKey(key), text, 'PX', Math.round(ttlSeconds * 1000));
   }
 
+  /**
+   * Waits for the first connection (at most `waitMs`), so the first chats after a start are not
+   * misses only because the socket was still opening; a Redis that is down does not delay the start.
+   */
+  async open(waitMs = 2000): Promise<void> {
+    const client = this.options.client;
+    if (client.status === 'ready') return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        client.off('ready', done);
+        client.off('error', done);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      client.once('ready', done);
+      client.once('error', done);
+    });
+  }
+
   async close(): Promise<void> {
     await this.options.client.quit().catch(() => undefined);
   }

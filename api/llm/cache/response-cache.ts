@@ -19,6 +19,8 @@ export interface ResponseCache {
   set(key: string, value: CachedResponse, ttlSeconds: number): Promise<void>;
   /** Entries held now, where the adapter can tell cheaply. */
   size?(): number;
+  /** Resolves once the backend is reachable or has failed once (bounded; never rejects). */
+  open?(): Promise<void>;
   close?(): Promise<void>;
 }
 
