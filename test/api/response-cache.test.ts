@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { TEST_REDIS_URL, redisReachable } from '../helpers/redis-reachable';
 import request from 'supertest';
 import { SimProvider } from '../../api/llm/providers/sim-provider';
 import { testConfig } from '../../config';
@@ -120,7 +120,7 @@ describe('LLM_CACHE=off', () => {
  * Two instances sharing the cache through a real Redis (REDIS_URL, else 127.0.0.1:6379), under a
  * random key prefix deleted afterwards; skipped, not passed, without a reachable Redis.
  */
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redisUrl = TEST_REDIS_URL;
 const describeWithRedis = redisReachable(redisUrl) ? describe : describe.skip;
 
 describeWithRedis('LLM response cache in Redis, shared by two instances', () => {
@@ -150,18 +150,3 @@ describeWithRedis('LLM response cache in Redis, shared by two instances', () => 
     }
   });
 });
-
-/** A synchronous reachability check, so the suite can be skipped (not passed) without Redis. */
-function redisReachable(url: string): boolean {
-  const { hostname, port } = new URL(url);
-  const probe = spawnSync(
-    process.execPath,
-    [
-      '-e',
-      `require('net').connect(${Number(port || 6379)}, ${JSON.stringify(hostname)})` +
-        `.on('connect', () => process.exit(0)).on('error', () => process.exit(1))`,
-    ],
-    { timeout: 3000 },
-  );
-  return probe.status === 0;
-}

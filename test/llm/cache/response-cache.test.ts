@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { TEST_REDIS_URL, redisReachable } from '../../helpers/redis-reachable';
 import { ManualClock } from '../../../api/clock';
 import { LruResponseCache } from '../../../api/llm/cache/lru-response-cache';
 import { RedisResponseCache } from '../../../api/llm/cache/redis-response-cache';
@@ -35,7 +35,7 @@ describe('in-process response cache: its byte bound', () => {
  * The same suite against a real Redis: REDIS_URL, else 127.0.0.1:6379. Each test gets its own key
  * prefix and deletes its keys afterwards. Without a reachable Redis it shows up as skipped.
  */
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redisUrl = TEST_REDIS_URL;
 const describeWithRedis = redisReachable(redisUrl) ? describe : describe.skip;
 
 describeWithRedis('Redis response cache (behaviour suite)', () => {
@@ -84,18 +84,3 @@ describeWithRedis('Redis response cache (behaviour suite)', () => {
     }
   });
 });
-
-/** A synchronous reachability check, so the suite can be skipped (not passed) without Redis. */
-function redisReachable(url: string): boolean {
-  const { hostname, port } = new URL(url);
-  const probe = spawnSync(
-    process.execPath,
-    [
-      '-e',
-      `require('net').connect(${Number(port || 6379)}, ${JSON.stringify(hostname)})` +
-        `.on('connect', () => process.exit(0)).on('error', () => process.exit(1))`,
-    ],
-    { timeout: 3000 },
-  );
-  return probe.status === 0;
-}
