@@ -241,7 +241,7 @@ function difference(after: Record<string, number>, before: Record<string, number
 
 function formatTables(idle: IdleResult[], overload: OverloadResult[]): string {
   const drafts = (counts: Record<string, number>) => `${counts.started}/${counts.used}/${counts.withdrawn}`;
-  const lines = [
+  const idleLines = [
     `parallel, idle (one user, chats one after another; quota ${IDLE_QUOTA.rpm} rpm, ${IDLE_QUOTA.concurrency} concurrent, ` +
       `${IDLE_QUOTA.latencyMs} ms to first token, ${IDLE_QUOTA.tps} tokens/s)`,
     `${'AGENT_PARALLEL'.padEnd(16)}${'chats'.padStart(7)}${'mean ms'.padStart(10)}${'p50 ms'.padStart(10)}${'p95 ms'.padStart(10)}${'calls/chat'.padStart(12)}${'drafts s/u/w'.padStart(15)}`,
@@ -253,11 +253,10 @@ function formatTables(idle: IdleResult[], overload: OverloadResult[]): string {
   ];
   const [off, on] = idle;
   if (off && on)
-    lines.push(
+    idleLines.push(
       `mean completion time with AGENT_PARALLEL=on: ${(((off.meanMs - on.meanMs) / off.meanMs) * 100).toFixed(1)} % shorter`,
     );
-  lines.push(
-    '',
+  const overloadLines = [
     `parallel, overload (open arrivals at 2x capacity, short messages: ${SHORT_CALLS} calls in sequence; quota ${OVERLOAD_QUOTA.rpm} rpm, ` +
       `${OVERLOAD_QUOTA.concurrency} concurrent, ~2 s calls)`,
     `${'AGENT_PARALLEL'.padEnd(16)}${'offered'.padStart(9)}${'done'.padStart(6)}${'refused'.padStart(9)}${'failed'.padStart(8)}${'calls'.padStart(7)}${'calls/done'.padStart(12)}${'drafts in overload'.padStart(20)}${'drafts s/u/w'.padStart(15)}`,
@@ -267,6 +266,10 @@ function formatTables(idle: IdleResult[], overload: OverloadResult[]): string {
         `${String(result.failed).padStart(8)}${String(result.providerCalls).padStart(7)}${result.callsPerCompletedChat.toFixed(2).padStart(12)}` +
         `${String(result.draftsWhileOverloaded).padStart(20)}${drafts(result.drafts).padStart(15)}`,
     ),
-  );
-  return lines.join('\n');
+  ];
+  // --part runs one of the two: print only what ran.
+  return [idle.length > 0 ? idleLines : [], overload.length > 0 ? overloadLines : []]
+    .filter((lines) => lines.length > 0)
+    .map((lines) => lines.join('\n'))
+    .join('\n\n');
 }
