@@ -14,6 +14,11 @@ import { AppError } from './errors';
 import { createLogger, type Logger } from './logger';
 import { createLlmScheduler } from './llm/create-llm-scheduler';
 import type { LlmScheduler } from './llm/llm-scheduler';
+import { CachingGateway } from './llm/cache/caching-gateway';
+import { disabledCacheStatus } from './llm/cache/cache-stats';
+import { createResponseCache } from './llm/cache/create-response-cache';
+import { schedulerCapacityProbe } from './llm/capacity-probe';
+import type { LlmGateway } from './llm/llm-gateway';
 import type { Provider } from './llm/provider';
 import { createProvider } from './llm/providers/create-provider';
 import { createStore } from './store/create-store';
@@ -56,6 +61,10 @@ export interface Troupe {
   scheduler: LlmScheduler;
   tools: ToolExecutor;
   runs: RunRegistry;
+  /** The gateway agents call: the response cache in front of the scheduler, or the scheduler itself. */
+  llm: LlmGateway;
+  /** The response cache; absent with LLM_CACHE=off. */
+  responseCache?: CachingGateway;
   /**
    * Drains: readiness fails and new chats are refused, running chats may finish for
    * SHUTDOWN_GRACE_MS, the rest end with `shutting_down`; then the store is flushed. Idempotent.
@@ -82,6 +91,20 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const provider = overrides.provider ?? createProvider(config, clock);
   const metrics = new TroupeMetrics();
   const scheduler = createLlmScheduler({ config, provider, clock, logger, metrics });
+  const cacheBackend = config.llmCache.enabled ? createResponseCache(config, { clock, logger }) : undefined;
+  await cacheBackend?.open?.();
+  const responseCache = cacheBackend
+    ? new CachingGateway({
+        inner: scheduler,
+        cache: cacheBackend,
+        scope: { provider: provider.name, model: config.llm.model ?? provider.name },
+        ttlSeconds: config.llmCache.ttlSeconds,
+        clock,
+        logger,
+        metrics,
+      })
+    : undefined;
+  const llm: LlmGateway = responseCache ?? scheduler;
   const offlineSearch = new OfflineSearch();
   const tools = createToolSystem(config, { clock, logger, offlineSearch });
   const runs = new RunRegistry({
@@ -90,7 +113,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     maxEventsPerRun: config.sse.runLogMaxEvents,
   });
   const orchestrator = new Orchestrator({
-    llm: scheduler,
+    llm,
     store,
     clock,
     logger,
@@ -98,10 +121,14 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     criticMaxRounds: config.agents.criticMaxRounds,
     toolMaxRounds: config.agents.toolMaxRounds,
     maxOutputTokens: config.llm.maxOutputTokens,
+    parallel: config.agents.parallel,
+    capacity: schedulerCapacityProbe(scheduler),
+    toolMaxParallel: config.agents.toolMaxParallel,
+    speculation: metrics,
   });
   const chat = new ChatService({
     store,
-    llm: scheduler,
+    llm,
     pause: scheduler,
     runs,
     orchestrator,
@@ -158,7 +185,13 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     runs,
     sse,
     apiRouters: [
-      queueRouter({ scheduler, config, chat, pseudonyms: new Pseudonyms() }),
+      queueRouter({
+        scheduler,
+        config,
+        chat,
+        pseudonyms: new Pseudonyms(),
+        cache: () => responseCache?.status() ?? disabledCacheStatus(),
+      }),
       toolSystemRouter({ tools }),
       dashboard.router,
       healthRouter({
@@ -189,8 +222,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   logger.info({ url, provider: provider.name }, 'Troupe is listening');
   if (config.redisUrl) {
     logger.warn(
-      'REDIS_URL is set, but shared limits are not implemented yet: each instance enforces LLM_MAX_* on its own, ' +
-        'so with N instances set each to quota / N',
+      'REDIS_URL is set: the LLM response cache is shared, but shared limits are not implemented yet: ' +
+        'each instance enforces LLM_MAX_* on its own, so with N instances set each to quota / N',
     );
   }
   retention.start();
@@ -233,6 +266,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       await scheduler.close();
       tools.close();
       runs.clear();
+      await responseCache?.close();
       await provider.close?.();
       await redis?.close();
       await retention.stop();
@@ -240,7 +274,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       logger.info('shut down cleanly');
     })());
 
-  return { url, port, server, config, provider, store, scheduler, tools, runs, close };
+  return { url, port, server, config, provider, store, scheduler, tools, runs, llm, responseCache, close };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {

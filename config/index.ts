@@ -49,7 +49,16 @@ export interface Config {
     /** On SIGTERM, running chats may finish for this long; the rest end with `shutting_down`. */
     shutdownGraceMs: number;
   };
-  agents: { criticMaxRounds: number; toolMaxRounds: number };
+  agents: {
+    criticMaxRounds: number;
+    toolMaxRounds: number;
+    /** Reporter drafting while the Critic reviews: `auto` only while the provider has spare capacity. */
+    parallel: 'auto' | 'on' | 'off';
+    /** Tool calls of one model turn run at once, at most (with `parallel` off: one at a time). */
+    toolMaxParallel: number;
+  };
+  /** The LLM response cache (api/llm/cache): in-process, or in Redis when `redisUrl` is set. */
+  llmCache: { enabled: boolean; ttlSeconds: number; maxBytes: number };
   search: {
     provider: 'offline' | 'searxng';
     url?: string;
@@ -73,6 +82,7 @@ export interface Config {
     forMs: number;
     waitP95TargetMs: number;
   };
+  redisKeyPrefix: string;
   adminToken?: string;
   apiKeys: ReadonlyMap<string, string>;
   userMaxActiveChats: number;
@@ -170,7 +180,17 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxBufferedBytes: raw.SSE_MAX_BUFFERED_BYTES,
     },
     http: { bodyTimeoutMs: raw.REQUEST_BODY_TIMEOUT_MS, shutdownGraceMs: raw.SHUTDOWN_GRACE_MS },
-    agents: { criticMaxRounds: raw.CRITIC_MAX_ROUNDS, toolMaxRounds: raw.TOOL_MAX_ROUNDS },
+    agents: {
+      criticMaxRounds: raw.CRITIC_MAX_ROUNDS,
+      toolMaxRounds: raw.TOOL_MAX_ROUNDS,
+      parallel: raw.AGENT_PARALLEL,
+      toolMaxParallel: raw.TOOL_MAX_PARALLEL,
+    },
+    llmCache: {
+      enabled: raw.LLM_CACHE === 'on',
+      ttlSeconds: raw.LLM_CACHE_TTL,
+      maxBytes: raw.LLM_CACHE_MAX_BYTES,
+    },
     search: {
       provider: raw.SEARCH_PROVIDER,
       url: raw.SEARCH_URL,
@@ -195,6 +215,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       forMs: raw.ALERT_FOR_MS,
       waitP95TargetMs: raw.ALERT_WAIT_P95_MS,
     },
+    redisKeyPrefix: raw.REDIS_KEY_PREFIX,
     adminToken: raw.ADMIN_TOKEN,
     apiKeys: raw.API_KEYS,
     userMaxActiveChats: raw.USER_MAX_ACTIVE_CHATS,

@@ -112,6 +112,12 @@ export const configSchema = z.object({
 
   CRITIC_MAX_ROUNDS: integer(0, 10).default(1),
   TOOL_MAX_ROUNDS: integer(0, 20).default(3),
+  AGENT_PARALLEL: z.enum(['auto', 'on', 'off']).default('auto'),
+  TOOL_MAX_PARALLEL: integer(1, 100).default(4),
+
+  LLM_CACHE: z.enum(['on', 'off']).default('on'),
+  LLM_CACHE_TTL: integer(1, 86_400 * 30).default(3600),
+  LLM_CACHE_MAX_BYTES: integer(1024, 1_000_000_000_000).default(64 * 1024 * 1024),
 
   SIM_LATENCY_MS: integer(0, 600_000).default(300),
   SIM_TOKENS_PER_S: integer(1, 1_000_000).default(200),
@@ -137,6 +143,7 @@ export const configSchema = z.object({
   ALERT_EVAL_INTERVAL_MS: integer(100, 3_600_000).default(15_000),
   ALERT_FOR_MS: integer(0, 3_600_000).default(60_000),
   ALERT_WAIT_P95_MS: integer(1, 3_600_000).default(10_000),
+  REDIS_KEY_PREFIX: z.string().trim().min(1, 'a key prefix such as troupe:').default('troupe:'),
 
   ADMIN_TOKEN: optionalText,
   API_KEYS: apiKeys,

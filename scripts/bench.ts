@@ -10,8 +10,11 @@ import { BENCH_USAGE, BenchArgumentError, parseBenchArgs } from './bench/bench-o
 import { formatComparison } from './bench/bench-table';
 import { runScenario, type RunControl } from './bench/run-scenario';
 import type { BenchReport } from './bench/bench-report';
+import { runFocusedScenario } from './bench/focused-scenarios';
 
 async function main(): Promise<void> {
+  // cache and parallel compare Troupe settings side by side and print their own figures.
+  if (await runFocusedScenario(process.argv.slice(2))) return;
   let options;
   try {
     options = parseBenchArgs(process.argv.slice(2));

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { LlmGateway } from '../llm/llm-gateway';
 import type { ChatMessage, CompletionRequest, Usage } from '../llm/provider';
 import type { EmitEvent } from '../streaming/run-events';
@@ -21,6 +22,8 @@ export interface AgentResult {
   usage: Usage;
   waitMs: number;
   processMs: number;
+  /** Every LLM call of the turn was answered from the response cache (no provider call). */
+  cached: boolean;
   /** Tool results the agent obtained, for later stages (the Reporter's research notes). */
   toolOutcomes: ToolOutcome[];
 }
@@ -30,6 +33,8 @@ export interface AgentDependencies {
   tools?: ToolRunner;
   maxOutputTokens: number;
   toolMaxRounds: number;
+  /** Tool calls of one model turn run at once, at most (1 = one after another). */
+  toolMaxParallel: number;
 }
 
 export interface AgentSpec {
@@ -42,8 +47,9 @@ export interface AgentSpec {
 
 /**
  * One agent turn: a system prompt, the conversation so far and this stage's input, sent through the
- * scheduler. Text streams out as `delta` events; tool calls run through the tool runner (several in
- * parallel) and go back to the model, for at most `toolMaxRounds` rounds.
+ * scheduler. Text streams out as `delta` events; tool calls run through the tool runner (up to
+ * `toolMaxParallel` at once, results kept in the model's order) and go back to the model, for at
+ * most `toolMaxRounds` rounds.
  */
 export async function runAgent(
   spec: AgentSpec,
@@ -63,6 +69,8 @@ export async function runAgent(
   const toolOutcomes: ToolOutcome[] = [];
   let waitMs = 0;
   let processMs = 0;
+  let cached = true;
+  const limit = pLimit(Math.max(1, deps.toolMaxParallel));
 
   for (let round = 0; ; round++) {
     // On the last allowed round the tools are withheld, so the model has to answer with text.
@@ -88,14 +96,15 @@ export async function runAgent(
     usage.completionTokens += outcome.usage.completionTokens;
     waitMs += outcome.waitMs;
     processMs += outcome.processMs;
+    cached &&= outcome.cached === true;
 
     if (!offerTools || outcome.toolCalls.length === 0 || !deps.tools) {
       const text = outcome.text.trim();
       // Whole ms in JSON (DESIGN.md §4); the clock is monotonic and reads in fractions.
       waitMs = Math.round(waitMs);
       processMs = Math.round(processMs);
-      emit('agent_end', { agent: spec.name, usage, waitMs, processMs });
-      return { agent: spec.name, text, usage, waitMs, processMs, toolOutcomes };
+      emit('agent_end', { agent: spec.name, usage, waitMs, processMs, cached });
+      return { agent: spec.name, text, usage, waitMs, processMs, cached, toolOutcomes };
     }
 
     const tools = deps.tools;
@@ -110,7 +119,9 @@ export async function runAgent(
     }
     const results = await Promise.all(
       outcome.toolCalls.map((call) =>
-        tools.run(call, { userId: context.userId, conversationId: context.conversationId, signal }),
+        limit(() =>
+          tools.run(call, { userId: context.userId, conversationId: context.conversationId, signal }),
+        ),
       ),
     );
     for (const result of results) {

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock';
 import type { Logger } from '../logger';
+import type { CapacityProbe } from '../llm/capacity-probe';
 import type { LlmGateway } from '../llm/llm-gateway';
 import type { ChatMessage, Usage } from '../llm/provider';
 import type { Store, NewMessage } from '../store/store';
@@ -11,8 +12,17 @@ import { critic, criticInput, parseVerdict } from './critic';
 import { host, hostInput } from './host';
 import { planner, plannerInput } from './planner';
 import { assistant, reporter, reporterInput } from './reporter';
+import {
+  startSpeculativeTurn,
+  type SpeculationEvent,
+  type SpeculationMetrics,
+  type SpeculativeTurn,
+} from './speculative-turn';
 
 export type ChatMode = 'multi_agent' | 'single';
+
+/** AGENT_PARALLEL: `auto` speculates only while `capacity` says the provider has room. */
+export type AgentParallelMode = 'auto' | 'on' | 'off';
 
 export interface ChatTurn {
   run: Run;
@@ -31,6 +41,13 @@ export interface OrchestratorOptions {
   criticMaxRounds: number;
   toolMaxRounds: number;
   maxOutputTokens: number;
+  parallel: AgentParallelMode;
+  /** Consulted by `auto` before each speculative Reporter draft; without one `auto` never speculates. */
+  capacity?: CapacityProbe;
+  /** Tool calls of one model turn at once, at most (parallel `off`: one at a time). */
+  toolMaxParallel: number;
+  /** Counts speculative drafts started, used, withdrawn (/metrics). */
+  speculation?: SpeculationMetrics;
   /** Earlier messages of the conversation given to the agents, at most. */
   historyMessages?: number;
 }
@@ -40,6 +57,12 @@ export interface OrchestratorOptions {
  * single is one answering call. It reports only through the run's events and the store; it never
  * touches HTTP. It resolves with the run's `done` payload or rejects; the run's owner (ChatService)
  * writes the terminal event.
+ *
+ * Parallel agents (AGENT_PARALLEL): while the Critic reviews a plan, the Reporter may already draft
+ * from it. Its events are held back until the Critic's verdict: an approval releases them (after the
+ * Critic's `agent_end`), a request for revision cancels the draft at once. The Reporter's input does
+ * not contain an approving review (reporter.ts), so the draft is exactly what a sequential run would
+ * write: stored messages and `done` are the same in every mode.
  */
 export class Orchestrator {
   constructor(private readonly options: OrchestratorOptions) {}
@@ -123,44 +146,90 @@ export class Orchestrator {
     );
     const results: AgentResult[] = [framing, plan];
     const research = [...plan.toolOutcomes];
-    let review = await runAgent(
-      critic,
-      { history: [], content: criticInput(message, framing.text, plan.text) },
-      context,
-      deps,
-    );
-    results.push(review);
-    for (
-      let round = 0;
-      round < this.options.criticMaxRounds && parseVerdict(review.text) === 'revise';
-      round++
-    ) {
-      plan = await runAgent(
-        planner,
-        {
-          history: [],
-          content: plannerInput(message, framing.text, { previousPlan: plan.text, critique: review.text }),
-        },
-        context,
+    const writeReport = (turnContext: RunContext, unresolvedCritique?: string) =>
+      runAgent(
+        reporter,
+        { history, content: reporterInput(message, framing.text, plan.text, research, unresolvedCritique) },
+        turnContext,
         deps,
       );
-      research.push(...plan.toolOutcomes);
-      review = await runAgent(
-        critic,
-        { history: [], content: criticInput(message, framing.text, plan.text) },
-        context,
-        deps,
-      );
-      results.push(plan, review);
+    for (let round = 0; ; round++) {
+      // Decided before the Critic's call is queued, so that call is not counted as load.
+      const draft = this.shouldSpeculate()
+        ? this.counted(startSpeculativeTurn(context, (draftContext) => writeReport(draftContext)))
+        : undefined;
+      let review: AgentResult;
+      try {
+        review = await runAgent(
+          critic,
+          { history: [], content: criticInput(message, framing.text, plan.text) },
+          context,
+          deps,
+        );
+      } catch (error) {
+        draft?.withdraw();
+        throw error;
+      }
+      results.push(review);
+      const verdict = parseVerdict(review.text);
+      if (verdict === 'revise' && round < this.options.criticMaxRounds) {
+        draft?.withdraw();
+        plan = await runAgent(
+          planner,
+          {
+            history: [],
+            content: plannerInput(message, framing.text, { previousPlan: plan.text, critique: review.text }),
+          },
+          context,
+          deps,
+        );
+        research.push(...plan.toolOutcomes);
+        results.push(plan);
+        continue;
+      }
+      // Out of rounds with the Critic still objecting: the Reporter reads the objections, which
+      // the draft did not, so the draft is withdrawn.
+      const unresolvedCritique = verdict === 'revise' ? review.text : undefined;
+      let report: AgentResult | undefined;
+      if (draft && unresolvedCritique === undefined) report = await draft.confirm();
+      else draft?.withdraw();
+      report ??= await writeReport(context, unresolvedCritique);
+      results.push(report);
+      return results;
     }
-    const report = await runAgent(
-      reporter,
-      { history, content: reporterInput(message, framing.text, plan.text, review.text, research) },
-      context,
-      deps,
-    );
-    results.push(report);
-    return results;
+  }
+
+  /** The draft, with what becomes of it counted. */
+  private counted(draft: SpeculativeTurn): SpeculativeTurn {
+    const record = (event: SpeculationEvent) => {
+      try {
+        this.options.speculation?.recordSpeculation(event);
+      } catch {
+        // A broken metrics sink must never fail a chat.
+      }
+    };
+    record('started');
+    let ended = false;
+    return {
+      async confirm() {
+        const report = await draft.confirm();
+        if (!ended) record(report ? 'used' : 'failed');
+        ended = true;
+        return report;
+      },
+      withdraw() {
+        if (!ended) record('withdrawn');
+        ended = true;
+        draft.withdraw();
+      },
+    };
+  }
+
+  private shouldSpeculate(): boolean {
+    const { parallel, capacity } = this.options;
+    if (parallel === 'off') return false;
+    if (parallel === 'on') return true;
+    return capacity?.hasSpareCapacity() ?? false;
   }
 
   /** The conversation so far as chat messages: the user's turns and the final answers, not agent work. */
@@ -180,6 +249,7 @@ export class Orchestrator {
       tools: this.options.tools,
       maxOutputTokens: this.options.maxOutputTokens,
       toolMaxRounds: this.options.toolMaxRounds,
+      toolMaxParallel: this.options.parallel === 'off' ? 1 : this.options.toolMaxParallel,
     };
   }
 }

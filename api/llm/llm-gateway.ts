@@ -30,6 +30,8 @@ export interface LlmCallOutcome extends CompletionResult {
   /** Time spent in provider calls (all attempts), ms. */
   processMs: number;
   attempts: number;
+  /** Answered without a provider call (the response cache, or an identical call in flight). */
+  cached?: boolean;
 }
 
 export interface AdmissionRequest {

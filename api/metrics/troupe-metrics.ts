@@ -1,4 +1,6 @@
 import client from 'prom-client';
+import type { SpeculationEvent, SpeculationMetrics } from '../agents/speculative-turn';
+import type { CacheEvent, CacheMetrics } from '../llm/cache/cache-stats';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import type { SchedulerEvent, SchedulerMetrics } from '../llm/scheduler-events';
 import type { RunRegistry } from '../streaming/run-registry';
@@ -11,7 +13,7 @@ const TIME_BUCKETS_SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 6
  * process); event-driven counters and histograms are fed by the scheduler and the tool executor,
  * gauges are read from their status at scrape time.
  */
-export class TroupeMetrics implements SchedulerMetrics {
+export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, SpeculationMetrics {
   readonly registry = new client.Registry();
   private readonly starts: client.Counter<'agent'>;
   private readonly outcomes: client.Counter<'agent' | 'outcome' | 'code'>;
@@ -23,6 +25,11 @@ export class TroupeMetrics implements SchedulerMetrics {
   private readonly processSeconds: client.Histogram<'agent'>;
   private readonly toolCalls: client.Counter<'tool' | 'result' | 'cached'>;
   private readonly toolLatency: client.Histogram<'tool'>;
+  private readonly cacheLookups: client.Counter<'result'>;
+  private readonly cacheTokensSaved: client.Counter;
+  private readonly cacheStored: client.Counter;
+  private readonly cacheErrors: client.Counter<'operation'>;
+  private readonly speculativeDrafts: client.Counter<'event'>;
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'troupe_process_' });
@@ -95,6 +102,55 @@ export class TroupeMetrics implements SchedulerMetrics {
       buckets: TIME_BUCKETS_SECONDS,
       registers,
     });
+    this.cacheLookups = new client.Counter({
+      name: 'troupe_llm_cache_lookups_total',
+      help: 'LLM calls by cache result: hit (from the cache), shared (joined an identical call in flight), miss (provider call)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.cacheTokensSaved = new client.Counter({
+      name: 'troupe_llm_cache_tokens_saved_total',
+      help: 'Prompt + completion tokens of answers served without a provider call',
+      registers,
+    });
+    this.cacheStored = new client.Counter({
+      name: 'troupe_llm_cache_stored_total',
+      help: 'Answers written to the LLM response cache',
+      registers,
+    });
+    this.cacheErrors = new client.Counter({
+      name: 'troupe_llm_cache_errors_total',
+      help: 'LLM response cache reads or writes that failed (served as misses)',
+      labelNames: ['operation'],
+      registers,
+    });
+    this.speculativeDrafts = new client.Counter({
+      name: 'troupe_agent_speculative_drafts_total',
+      help: 'Reporter drafts written while the Critic reviewed (AGENT_PARALLEL), by what became of them',
+      labelNames: ['event'],
+      registers,
+    });
+  }
+
+  /** The LLM response cache's events (CacheMetrics); the hit rate is hit+shared over all lookups. */
+  recordCache(event: CacheEvent): void {
+    switch (event.type) {
+      case 'lookup':
+        this.cacheLookups.inc({ result: event.result });
+        if (event.tokensSaved > 0) this.cacheTokensSaved.inc(event.tokensSaved);
+        break;
+      case 'stored':
+        this.cacheStored.inc();
+        break;
+      case 'error':
+        this.cacheErrors.inc({ operation: event.operation });
+        break;
+    }
+  }
+
+  /** Speculative Reporter drafts (AGENT_PARALLEL): started, then used, withdrawn or failed. */
+  recordSpeculation(event: SpeculationEvent): void {
+    this.speculativeDrafts.inc({ event });
   }
 
   /** The scheduler's events (SchedulerMetrics). */

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { Config } from '../../config';
 import type { ChatService } from '../agents/chat-service';
+import type { CacheStatus } from '../llm/cache/cache-stats';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import type { QueueItem } from '../llm/request-queue';
 import { isAdmin, requireAdmin } from './auth';
@@ -15,13 +16,15 @@ export function queueRouter(deps: {
   config: Config;
   chat: Pick<ChatService, 'announcePause'>;
   pseudonyms: Pseudonyms;
+  /** The LLM response cache's figures, shown as `queue.cache`. */
+  cache?: () => CacheStatus;
 }): Router {
   const router = Router();
   const { scheduler } = deps;
   const admin = requireAdmin(deps.config);
 
   router.get('/queue/status', (_req, res) => {
-    const queue = scheduler.status();
+    const queue = { ...scheduler.status(), ...(deps.cache ? { cache: deps.cache() } : {}) };
     // Epoch ms, as the brief's example: `watch … | jq` scripts subtract timestamps.
     res.json({ status: queue.paused ? 'paused' : 'running', timestamp: Date.now(), queue });
   });

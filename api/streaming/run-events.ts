@@ -16,7 +16,8 @@ export interface RunEventMap {
   delta: { agent: AgentName; text: string };
   tool_call: { agent: AgentName; callId: string; tool: string; args: unknown };
   tool_result: { callId: string; tool: string; ok: boolean; cached: boolean; latencyMs: number };
-  agent_end: { agent: AgentName; usage: Usage; waitMs: number; processMs: number };
+  /** `cached`: every LLM call of the turn was answered without a provider call (response cache). */
+  agent_end: { agent: AgentName; usage: Usage; waitMs: number; processMs: number; cached: boolean };
   done: {
     conversationId: string;
     messageId: string;

@@ -28,6 +28,8 @@ export class BenchArgumentError extends Error {
 export const BENCH_USAGE = `usage: npm run bench -- --scenario NAME [options]
 
 scenarios: ${Object.keys(SCENARIOS).join(', ')}
+settings compared side by side (own flags: --users, --questions-per-user, --ramp-s, --think-s,
+  --idle-chats, --overload-s, --part, --seed, --runtime, --out): cache, parallel
 
   --users N            users (closed loop) or streams (sse-capacity)
   --rpm R              provider requests per minute, unscaled (brief: 500)

@@ -316,6 +316,10 @@ export function applyScale(spec: RunSpec): ScaledRun {
       LLM_TIMEOUT: String(Math.round(60_000 / scale)),
       CHAT_TIMEOUT_MS: String(Math.round(60_000 / scale)),
       LLM_CHAT_TARGET_MS: String(Math.round(30_000 / scale)),
+      // The load scenarios measure the scheduler against the quota with the sim's fixed calls per
+      // chat (chat-messages.ts); the response cache would answer their 77 repeating messages and
+      // change that cost (it has its own scenario, `cache`). `--env LLM_CACHE=on` puts it back.
+      LLM_CACHE: 'off',
       ...spec.troupeEnv,
     },
   };

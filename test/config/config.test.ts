@@ -20,7 +20,14 @@ describe('configuration', () => {
     expect(config.sse).toMatchObject({ maxConcurrent: 200, heartbeatMs: 15000 });
     expect(config.search).toMatchObject({ maxConcurrent: 100, maxPerMinute: 300, cacheTtlSeconds: 600 });
     expect(config.mongo).toMatchObject({ maxPoolSize: 100, minPoolSize: 10 });
-    expect(config.agents).toEqual({ criticMaxRounds: 1, toolMaxRounds: 3 });
+    expect(config.agents).toEqual({
+      criticMaxRounds: 1,
+      toolMaxRounds: 3,
+      parallel: 'auto',
+      toolMaxParallel: 4,
+    });
+    expect(config.llmCache).toEqual({ enabled: true, ttlSeconds: 3600, maxBytes: 64 * 1024 * 1024 });
+    expect(config.redisKeyPrefix).toBe('troupe:');
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.llm)).toBe(true);
   });

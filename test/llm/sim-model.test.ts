@@ -125,10 +125,7 @@ describe('sim model: roles', () => {
   it('Reporter writes several paragraphs that use the plan', () => {
     const plan =
       '1. Open with a direct answer.\n2. Explain ownership and borrowing.\n3. Close with next steps.';
-    const output = ask(
-      REPORTER_PROMPT,
-      reporterInput('What is Rust?', 'Goal: x', plan, 'VERDICT: APPROVE', []),
-    );
+    const output = ask(REPORTER_PROMPT, reporterInput('What is Rust?', 'Goal: x', plan, []));
     expect(output.role).toBe('reporter');
     expect(output.text.split('\n\n').length).toBeGreaterThanOrEqual(3);
     expect(output.text).toContain('Explain ownership and borrowing.');
@@ -225,7 +222,7 @@ describe('sim model: tool use', () => {
     expect(plan.text).toContain('《火山方舟限流说明》');
     const report = ask(
       REPORTER_PROMPT,
-      reporterInput('搜索火山方舟最新的限流规则', '目标：x', plan.text, 'VERDICT: APPROVE', [
+      reporterInput('搜索火山方舟最新的限流规则', '目标：x', plan.text, [
         { callId: 'c1', tool: 'search_web', ok: true, cached: false, latencyMs: 5, content: notes },
       ]),
     );

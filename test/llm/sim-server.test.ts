@@ -57,7 +57,9 @@ describe('sim-llm server', () => {
   });
 
   it('never lets more than `concurrency` calls run: the burst excess gets 429 + Retry-After', async () => {
-    sim = await startSimServer({ port: 0, concurrency: 3, latencyMs: 500, tps: 10_000 });
+    // The accepted calls must still be running when the last of the 10 arrives: on a loaded 2-core
+    // machine the 10 requests can take longer than half a second to all reach the server.
+    sim = await startSimServer({ port: 0, concurrency: 3, latencyMs: 3000, tps: 10_000 });
     const responses = await Promise.all(Array.from({ length: 10 }, () => post(sim!.url, BODY)));
     const statuses = responses.map((response) => response.status).sort();
     expect(statuses.filter((status) => status === 200)).toHaveLength(3);

@@ -1,0 +1,34 @@
+import { createHash } from 'node:crypto';
+import { stableStringify } from '../../tools/tool-cache';
+import type { CompletionRequest } from '../provider';
+
+/** Which model answers: part of every key, so a change of provider or model never serves old answers. */
+export interface CacheScope {
+  provider: string;
+  model: string;
+}
+
+/**
+ * The cache key of one call: sha256 over canonical JSON of the provider, the model, the whole
+ * message list (system prompt, history, tool calls and tool results included), the tools offered
+ * and every parameter that changes the output. Who asks (user, conversation, run) is deliberately
+ * not part of it: identical prompts share answers across users, different ones never do.
+ * Bump `v` when the request shape changes meaning.
+ */
+export function responseCacheKey(scope: CacheScope, request: CompletionRequest): string {
+  const canonical = stableStringify({
+    v: 1,
+    provider: scope.provider,
+    model: scope.model,
+    messages: request.messages.map((message) => ({
+      role: message.role,
+      content: message.content,
+      toolCalls: message.toolCalls,
+      toolCallId: message.toolCallId,
+    })),
+    tools: request.tools ?? [],
+    maxTokens: request.maxTokens,
+    temperature: request.temperature,
+  });
+  return createHash('sha256').update(canonical).digest('hex');
+}
