@@ -107,7 +107,7 @@ describe('monitoring shows no capabilities', () => {
 
   test('credentials never reach the log: access_token in URLs, Authorization headers', async () => {
     await request(troupe.url)
-      .get('/api/runs/unknown/events?access_token=sk-live-123&lastEventId=2')
+      .get('/api/runs/unknown/events?access_token=sk-live-123')
       .expect(404);
     await request(troupe.url).post('/api/queue/pause').set('Authorization', `Bearer ${TOKEN}`).expect(200);
     await request(troupe.url).post('/api/queue/resume').set('Authorization', `Bearer ${TOKEN}`).expect(200);

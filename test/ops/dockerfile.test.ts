@@ -32,7 +32,8 @@ describe('Dockerfile', () => {
 
   test('the start command and the files it needs exist in the build', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-    expect(pkg.scripts.start).toBe('node dist/server.js');
+    // `exec` so that npm's shell becomes node: a SIGTERM to `npm start` reaches the server (issue 13).
+    expect(pkg.scripts.start).toBe('exec node dist/server.js');
     expect(fs.existsSync(path.join(ROOT, 'api/tools/plugins/search-corpus/corpus.json'))).toBe(true);
     const ignored = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n');
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.env']));
