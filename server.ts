@@ -18,7 +18,11 @@ async function main(): Promise<void> {
   let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
-      if (stopping) return;
+      // A second signal (Ctrl-C twice, an impatient supervisor) cuts the grace period short.
+      if (stopping) {
+        troupe.endGrace();
+        return;
+      }
       stopping = true;
       troupe.close().then(
         () => process.exit(0),

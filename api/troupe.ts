@@ -70,6 +70,8 @@ export interface Troupe {
    * SHUTDOWN_GRACE_MS, the rest end with `shutting_down`; then the store is flushed. Idempotent.
    */
   close(): Promise<void>;
+  /** Ends a drain's grace period now (a second SIGTERM/SIGINT): running chats end with `shutting_down`. */
+  endGrace(): void;
 }
 
 /**
@@ -236,6 +238,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   }
 
   let closing: Promise<void> | undefined;
+  let endGrace = () => {};
+  const graceEnded = new Promise<void>((resolve) => (endGrace = resolve));
   const close = () =>
     (closing ??= (async () => {
       // Readiness fails and new chats are refused at once (the load balancer stops sending), while
@@ -248,7 +252,12 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         { running: running.length, graceMs },
         'shutting down: readiness fails, running chats may finish',
       );
-      if (running.length > 0) await withTimeout(Promise.all(running.map((run) => run.finished)), graceMs);
+      if (running.length > 0) {
+        await withTimeout(
+          Promise.race([Promise.all(running.map((run) => run.finished)), graceEnded]),
+          graceMs,
+        );
+      }
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       const rest = runs.active();
       if (rest.length > 0)
@@ -274,7 +283,21 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       logger.info('shut down cleanly');
     })());
 
-  return { url, port, server, config, provider, store, scheduler, tools, runs, llm, responseCache, close };
+  return {
+    url,
+    port,
+    server,
+    config,
+    provider,
+    store,
+    scheduler,
+    tools,
+    runs,
+    llm,
+    responseCache,
+    close,
+    endGrace: () => endGrace(),
+  };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {

@@ -165,3 +165,27 @@ describe('shutdown', () => {
     }
   });
 });
+
+describe('drain in process', () => {
+  test('readiness fails during the grace period, and endGrace() ends the remaining chats with shutting_down', async () => {
+    const troupe = await startTestTroupe({ SHUTDOWN_GRACE_MS: '60000', SIM_LATENCY_MS: '60000' });
+    const stream = await openSse(`${troupe.url}/api/chat`, { body: { message: 'slow', mode: 'single' } });
+    await stream.waitFor((event) => event.event === 'agent_start');
+    const closed = troupe.close();
+    const health = await request(troupe.url).get('/api/health');
+    expect(health.status).toBe(503);
+    expect(health.body).toMatchObject({ status: 'unhealthy', draining: true });
+    const refused = await request(troupe.url)
+      .post('/api/chat')
+      .set('Accept', 'application/json')
+      .send({ message: 'late' });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('shutting_down');
+    expect(stream.events.some((event) => event.event === 'error')).toBe(false);
+    troupe.endGrace();
+    await stream.ended;
+    expect(stream.events.at(-1)).toMatchObject({ event: 'error', data: { code: 'shutting_down' } });
+    await closed;
+    await troupe.stop();
+  });
+});

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { SqliteStore } from '../../api/store/sqlite-store';
 import { hasNedbFiles, importNedbDirectory } from '../../api/store/nedb-import';
+import { capturingLogger } from '../helpers/capturing-logger';
+import { startTestTroupe } from '../helpers/test-server';
 
 const repositoryRoot = path.join(__dirname, '../..');
 
@@ -121,6 +123,14 @@ describe('NeDB import (npm run migrate-store)', () => {
     writeNedbFiles(root);
     await expect(importNedbDirectory(root)).rejects.toThrow(/already holds 1 conversations/);
     expect(hasNedbFiles(root)).toBe(true);
+  });
+
+  test('a server started on a directory that still holds NeDB files says to migrate, and starts', async () => {
+    writeNedbFiles(root);
+    const captured = capturingLogger('warn');
+    const troupe = await startTestTroupe({ DATA_DIR: root }, { logger: captured.logger });
+    await troupe.stop();
+    expect(captured.raw.some((line) => line.includes('npm run migrate-store'))).toBe(true);
   });
 
   test('the npm script migrates a directory in one command', () => {

@@ -100,7 +100,7 @@ describe('SqliteStore (adapter)', () => {
         { conversationId: 'c-1', role: 'user', content: 'second' },
         { conversationId: 'c-1', role: 'user', content: 'clash', id: 'dup' },
       ]),
-    ).rejects.toThrow(/UNIQUE/);
+    ).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
     await expect(
       store.appendMessages([
         { conversationId: 'c-1', role: 'user', content: 'third' },
