@@ -11,6 +11,8 @@ export interface RunContext {
   conversationId: string;
   signal: AbortSignal;
   emit: EmitEvent;
+  /** false: the run's deltas have no reader, so calls are made non-streamed (one delta per call). */
+  streamDeltas?: boolean;
 }
 
 export interface AgentResult {
@@ -70,6 +72,7 @@ export async function runAgent(
       maxTokens: deps.maxOutputTokens,
       temperature: spec.temperature,
       ...(offerTools ? { tools: toolDefinitions } : {}),
+      ...(context.streamDeltas === false ? { stream: false } : {}),
     };
     const outcome = await deps.llm.complete(
       {

@@ -12,6 +12,8 @@ export interface ChatRequest {
   message: string;
   mode: ChatMode;
   conversationId?: string;
+  /** false: the client reads only the final answer (JSON), so its calls need not stream tokens. */
+  streamDeltas?: boolean;
 }
 
 /**
@@ -97,7 +99,12 @@ export class ChatService {
     const start = async (): Promise<void> => {
       if (started) return;
       started = true;
-      await this.options.orchestrator.execute({ run, message: request.message, mode: request.mode });
+      await this.options.orchestrator.execute({
+        run,
+        message: request.message,
+        mode: request.mode,
+        ...(request.streamDeltas === false ? { streamDeltas: false } : {}),
+      });
     };
     return { run, start };
   }

@@ -18,6 +18,8 @@ export interface ChatTurn {
   run: Run;
   message: string;
   mode: ChatMode;
+  /** false: nobody follows the run's deltas (a JSON chat); its provider calls may answer in one piece. */
+  streamDeltas?: boolean;
 }
 
 export interface OrchestratorOptions {
@@ -51,6 +53,7 @@ export class Orchestrator {
       conversationId: run.conversationId,
       signal: run.signal,
       emit: (event, data) => run.emit(event, data),
+      ...(turn.streamDeltas === false ? { streamDeltas: false } : {}),
     };
     try {
       const history = await this.history(run.conversationId);

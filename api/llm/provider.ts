@@ -34,6 +34,11 @@ export interface CompletionRequest {
   tools?: ToolDefinition[];
   maxTokens?: number;
   temperature?: number;
+  /**
+   * false: nobody reads this call's tokens as they come (a JSON chat), so the provider may answer
+   * in one piece — onDelta then receives the whole text once. Default: streamed.
+   */
+  stream?: boolean;
 }
 
 export interface Usage {

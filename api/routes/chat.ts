@@ -64,6 +64,8 @@ export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseSt
       message: body.message,
       mode: body.mode,
       conversationId: body.conversationId,
+      // A JSON client reads only the final answer and cannot follow the run (it never learns its id).
+      ...(wantsJson ? { streamDeltas: false } : {}),
     });
     req.log?.info({ runId: run.id, conversationId: run.conversationId, mode: body.mode }, 'chat opened');
     try {

@@ -20,6 +20,8 @@ import type {
 } from '../provider';
 import { parseRetryAfter } from '../retry-after';
 import { providerAbortError } from './abort-error';
+import { readChatStream } from './chat-stream-reader';
+import { createHttpFetch, type HttpFetch } from './http-fetch';
 
 export interface OpenAIProviderOptions {
   /** e.g. https://api.openai.com/v1 or https://ark.cn-beijing.volces.com/api/v3 */
@@ -36,7 +38,7 @@ export interface OpenAIProviderOptions {
   stream?: boolean;
   /** The SDK's own per-request timeout, ms; the scheduler's deadline normally aborts first. */
   timeoutMs?: number;
-  /** A fetch implementation for the SDK (tests, proxies). */
+  /** A fetch implementation for the SDK (tests, proxies); default: Node's HTTP client with keep-alive (http-fetch.ts). */
   fetch?: typeof fetch;
 }
 
@@ -52,12 +54,14 @@ export class OpenAIProvider implements Provider {
   private readonly maxOutputTokens?: number;
   private readonly clock: Clock;
   private readonly stream: boolean;
+  private readonly httpFetch?: HttpFetch;
 
   constructor(options: OpenAIProviderOptions) {
     this.model = options.model;
     this.maxOutputTokens = options.maxOutputTokens;
     this.clock = options.clock ?? systemClock;
     this.stream = options.stream ?? true;
+    if (!options.fetch) this.httpFetch = createHttpFetch();
     // Every option the SDK would otherwise read from process.env is given explicitly (config/ is
     // the only reader of the environment).
     this.client = new OpenAI({
@@ -68,8 +72,12 @@ export class OpenAIProvider implements Provider {
       webhookSecret: null,
       maxRetries: 0,
       timeout: options.timeoutMs ?? 10 * 60_000,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
+      fetch: options.fetch ?? this.httpFetch!.fetch,
     });
+  }
+
+  async close(): Promise<void> {
+    this.httpFetch?.close();
   }
 
   async complete(request: CompletionRequest, options: CompletionOptions): Promise<CompletionResult> {
@@ -87,7 +95,8 @@ export class OpenAIProvider implements Provider {
       }
     };
     try {
-      return this.stream
+      // A caller that reads no deltas (a JSON chat) gets one non-streamed call: no per-token work.
+      return this.stream && request.stream !== false
         ? await this.streamed(request, body, signal, onDelta)
         : await this.single(request, body, signal, onDelta);
     } catch (error) {
@@ -114,15 +123,17 @@ export class OpenAIProvider implements Provider {
     signal: AbortSignal,
     onDelta: (text: string) => void,
   ): Promise<CompletionResult> {
-    const stream = await this.client.chat.completions.create(
-      { ...body, stream: true, stream_options: { include_usage: true } },
-      { signal },
-    );
+    // The SDK sends the request and turns an error status into its APIError; the body is read
+    // here (chat-stream-reader.ts), one synchronous callback per chunk.
+    const response = await this.client.chat.completions
+      .create({ ...body, stream: true, stream_options: { include_usage: true } }, { signal })
+      .asResponse();
     const assembler = new ToolCallAssembler();
     let text = '';
     let finishReason: string | null = null;
     let usage: ChatCompletionChunk['usage'];
-    for await (const chunk of stream) {
+    await readChatStream(response.body, response.headers, (data) => {
+      const chunk = data as ChatCompletionChunk;
       if (chunk.usage) usage = chunk.usage;
       for (const choice of chunk.choices ?? []) {
         if ((choice.index ?? 0) !== 0) continue;
@@ -134,9 +145,8 @@ export class OpenAIProvider implements Provider {
         for (const toolDelta of delta.tool_calls ?? []) assembler.add(toolDelta);
         if (choice.finish_reason) finishReason = choice.finish_reason;
       }
-    }
-    // The SDK ends the iteration quietly when the request is aborted; a clean-looking end must not
-    // hide it.
+    });
+    // A body cut by an abort can end quietly; a clean-looking end must not hide it.
     if (signal.aborted) throw providerAbortError(signal);
     if (!finishReason) {
       // A stream that stops without a finish reason was cut off: never report it as a clean answer.
