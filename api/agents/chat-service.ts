@@ -60,7 +60,7 @@ export class ChatService {
         { retryAfterMs: 1000 },
       );
     }
-    const run = runs.create(conversationId, request.userId);
+    const run = runs.create(conversationId, request.userId, { replayable: request.streamDeltas !== false });
     // Refused before any stream opens (and before anything is stored). Admitted, the chat's calls
     // count as work ahead of later chats — also while it waits for an SSE slot — until they are
     // enqueued or the run ends.

@@ -55,11 +55,15 @@ export class Orchestrator {
       emit: (event, data) => run.emit(event, data),
       ...(turn.streamDeltas === false ? { streamDeltas: false } : {}),
     };
+    const userMessage: NewMessage = {
+      conversationId: run.conversationId,
+      role: 'user',
+      content: turn.message,
+      runId: run.id,
+    };
+    let stored = false;
     try {
       const history = await this.history(run.conversationId);
-      await store.appendMessages([
-        { conversationId: run.conversationId, role: 'user', content: turn.message, runId: run.id },
-      ]);
       const results =
         turn.mode === 'single'
           ? [await runAgent(assistant, { history, content: turn.message }, context, this.agentDeps())]
@@ -72,7 +76,10 @@ export class Orchestrator {
         totalMs: clock.now() - startedAt,
         queueWaitMs: results.reduce((total, result) => total + result.waitMs, 0),
       };
-      const stored = await store.appendMessages([
+      // The whole turn in one write (DESIGN: store writes batched per chat): each append is a few
+      // file writes in the embedded store, the largest cost per chat after the sockets (cpu benchmark).
+      const messages = await store.appendMessages([
+        userMessage,
         ...results.slice(0, -1).map((result): NewMessage => ({
           conversationId: run.conversationId,
           role: 'agent',
@@ -92,6 +99,7 @@ export class Orchestrator {
           runId: run.id,
         },
       ]);
+      stored = true;
       run.agents = results.map(({ agent, text, usage, waitMs, processMs }) => ({
         agent,
         text,
@@ -101,7 +109,7 @@ export class Orchestrator {
       }));
       run.emit('done', {
         conversationId: run.conversationId,
-        messageId: stored[stored.length - 1].id,
+        messageId: messages[messages.length - 1].id,
         answer,
         usage,
         timings,
@@ -111,7 +119,17 @@ export class Orchestrator {
       const error = run.signal.aborted ? abortReason(run.signal) : toAppError(caught);
       if (error.code === 'internal') logger.error({ err: caught, runId: run.id }, 'run failed');
       else logger.info({ runId: run.id, code: error.code }, 'run ended with an error');
+      // A turn that did not finish still keeps the user's message in the conversation.
+      if (!stored) await this.storeUserMessage(userMessage, run.id);
       run.emit('error', error.toBody().error);
+    }
+  }
+
+  private async storeUserMessage(message: NewMessage, runId: string): Promise<void> {
+    try {
+      await this.options.store.appendMessages([message]);
+    } catch (error) {
+      this.options.logger.error({ err: error, runId }, "could not store the user's message of a failed run");
     }
   }
 
