@@ -69,6 +69,8 @@ export interface CpuReport {
     clients: number;
     warmupS: number;
     windowS: number;
+    /** The window of each server, split into this many rounds taken in turn with the others. */
+    rounds: number;
     sim: { latencyMs: number; tps: number; rpm: number; concurrency: number };
     runtime: string;
   };
@@ -124,7 +126,7 @@ export function formatCpuReport(report: CpuReport): string {
   const { settings } = report;
   const lines: string[] = [];
   lines.push(
-    `cpu — CPU per provider call   (closed loop, ${settings.clients} clients, ${settings.warmupS} s warm-up + ${settings.windowS} s measured per server; Troupe from ${settings.runtime})`,
+    `cpu — CPU per provider call   (closed loop, ${settings.clients} clients; per server ${settings.warmupS} s warm-up + ${settings.windowS} s measured in ${settings.rounds} interleaved rounds; Troupe from ${settings.runtime})`,
   );
   lines.push(
     `sim-llm: ${settings.sim.latencyMs} ms + ${settings.sim.tps} tok/s, ${settings.sim.rpm} rpm, ${settings.sim.concurrency} concurrent (no quota pressure)` +

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { BenchOptions } from './bench-options';
 import { startClosedLoop } from './closed-loop';
 import { portkeyCall, troupeMultiAgent, troupeOneCall, type CpuRequest } from './cpu-clients';
-import { cpuFigures, cpuGoals, formatCpuReport, type CpuFigures, type CpuReport } from './cpu-report';
+import { cpuFigures, cpuGoals, formatCpuReport, type CpuMeasurement, type CpuReport } from './cpu-report';
 import { startPortkey } from './portkey-process';
 import { getJson, readProcess, type SimStats } from './resource-sampler';
 import { machineInfo } from './run-scenario';
@@ -44,94 +44,119 @@ const UNLIMITED_TROUPE_ENV: Record<string, string> = {
   SSE_MAX_CONCURRENT: '100000',
 };
 
+/** Rounds each server's measured window is split into, interleaved with the other servers' rounds. */
+export const CPU_ROUNDS = 4;
+/** Each round starts with this much load before its reading, so the window sees a steady state. */
+const ROUND_RAMP_MS = 2000;
+
+interface Target {
+  label: string;
+  server: ChildServer;
+  request: CpuRequest;
+}
+
 export async function runCpuScenario(options: BenchOptions, spec: RunSpec): Promise<CpuRunResult> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const directory = path.resolve(REPO_ROOT, options.outDir, `${stamp}-cpu`);
   fs.mkdirSync(directory, { recursive: true });
   const clients = spec.users;
-  const warmupMs = spec.warmupS * 1000;
-  const windowMs = spec.durationS * 1000;
   const quota = spec.quota;
   const startedAt = new Date().toISOString();
+  const servers: ChildServer[] = [];
+  const dataDirs: string[] = [];
   const sim = await startSimServer(quota, path.join(directory, 'sim-llm.log'));
   const simBaseUrl = `${sim.url}/v1`;
 
-  const measure = async (label: string, server: ChildServer, request: CpuRequest): Promise<CpuFigures> => {
-    const loop = startClosedLoop(clients, request);
-    await delay(warmupMs);
-    const before = await reading(server.pid, sim.url, loop.counters);
+  const startTroupe = async (slug: string, env: Record<string, string>): Promise<ChildServer> => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-bench-cpu-'));
+    dataDirs.push(dataDir);
+    const troupe = await startTroupeServer(
+      { ...troupeEnvAgainstSim(sim.url, dataDir), ...UNLIMITED_TROUPE_ENV, ...env, ...spec.troupeEnv },
+      options.runtime,
+      path.join(directory, `troupe-${slug}.log`),
+    );
+    servers.push(troupe);
+    // A loaded machine can take a few seconds to answer the first request: ask up to 10 times.
+    let answered = false;
+    for (let attempt = 0; attempt < 10 && !answered; attempt++)
+      answered = (await getJson(`${troupe.url}/api/sse/status`, 5000)) !== undefined;
+    if (!answered) throw new Error(`Troupe at ${troupe.url} does not answer`);
+    return troupe;
+  };
+
+  /** One round of one target: load, a reading once it is steady, another after the slice, then the drain. */
+  const round = async (target: Target, windowMs: number): Promise<CpuMeasurement> => {
+    const loop = startClosedLoop(clients, target.request);
+    await delay(ROUND_RAMP_MS);
+    const before = await reading(target.server.pid, sim.url, loop.counters);
     await delay(windowMs);
-    const after = await reading(server.pid, sim.url, loop.counters);
+    const after = await reading(target.server.pid, sim.url, loop.counters);
     await loop.stop();
-    const figures = cpuFigures({
-      label,
+    return {
+      label: target.label,
       cpuSeconds: after.cpuSeconds - before.cpuSeconds,
       calls: after.calls - before.calls,
       completed: after.completed - before.completed,
       failed: after.failed - before.failed,
       windowS: (after.at - before.at) / 1000,
       clients,
-      meanLatencyMs:
-        after.completed > before.completed
-          ? (after.latencyMs - before.latencyMs) / (after.completed - before.completed)
-          : NaN,
-    });
-    if (!options.quiet)
-      process.stderr.write(
-        `cpu: ${label}: ${figures.cpuMsPerCall.toFixed(2)} ms CPU per call, ${figures.requestsPerS.toFixed(1)} requests/s, ${figures.failed} failed\n`,
-      );
-    return figures;
-  };
-
-  const troupePhase = async (
-    label: string,
-    slug: string,
-    env: Record<string, string>,
-    request: (url: string) => CpuRequest,
-  ) => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-bench-cpu-'));
-    const troupe = await startTroupeServer(
-      { ...troupeEnvAgainstSim(sim.url, dataDir), ...UNLIMITED_TROUPE_ENV, ...env, ...spec.troupeEnv },
-      options.runtime,
-      path.join(directory, `troupe-${slug}.log`),
-    );
-    try {
-      if ((await getJson(`${troupe.url}/api/sse/status`)) === undefined)
-        throw new Error(`Troupe at ${troupe.url} does not answer`);
-      return await measure(label, troupe, request(troupe.url));
-    } finally {
-      await troupe.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    }
+      meanLatencyMs: after.latencyMs - before.latencyMs,
+    };
   };
 
   try {
-    const troupeOneCallFigures = await troupePhase(
-      'Troupe one-call (JSON)',
-      'one-call',
-      { TOOL_MAX_ROUNDS: '0' },
-      (url) => troupeOneCall(url, options.seed),
-    );
-    const troupeMultiAgentFigures = await troupePhase('Troupe multi-agent (SSE)', 'multi-agent', {}, (url) =>
-      troupeMultiAgent(url, options.seed, 120_000),
-    );
+    // Every server is up for the whole run and is measured in rounds taking turns, so a change in
+    // the machine's load (other processes share the two cores) falls on all of them alike.
+    const oneCall = await startTroupe('one-call', { TOOL_MAX_ROUNDS: '0' });
+    const multiAgent = await startTroupe('multi-agent', {});
     const portkey = await startPortkey(path.join(directory, 'portkey.log'));
-    let portkeyJson: CpuFigures;
-    let portkeyStreamed: CpuFigures;
-    try {
-      portkeyJson = await measure(
-        'Portkey relaying (JSON)',
-        portkey,
-        portkeyCall(portkey.url, simBaseUrl, options.seed, false),
-      );
-      portkeyStreamed = await measure(
-        'Portkey relaying (streamed)',
-        portkey,
-        portkeyCall(portkey.url, simBaseUrl, options.seed, true),
-      );
-    } finally {
-      await portkey.stop();
+    servers.push(portkey);
+    const targets: Target[] = [
+      { label: 'Troupe one-call (JSON)', server: oneCall, request: troupeOneCall(oneCall.url, options.seed) },
+      {
+        label: 'Troupe multi-agent (SSE)',
+        server: multiAgent,
+        request: troupeMultiAgent(multiAgent.url, options.seed, 120_000),
+      },
+      {
+        label: 'Portkey relaying (JSON)',
+        server: portkey,
+        request: portkeyCall(portkey.url, simBaseUrl, options.seed, false),
+      },
+      {
+        label: 'Portkey relaying (streamed)',
+        server: portkey,
+        request: portkeyCall(portkey.url, simBaseUrl, options.seed, true),
+      },
+    ];
+    // Warm-up (JIT, connection pools, first GCs), not measured.
+    for (const target of targets) await round(target, Math.max(0, spec.warmupS * 1000 - ROUND_RAMP_MS));
+    const totals = targets.map((target) => ({ ...zeroMeasurement(target.label), clients }));
+    const sliceMs = (spec.durationS * 1000) / CPU_ROUNDS;
+    for (let index = 0; index < CPU_ROUNDS; index++) {
+      for (const [position, target] of targets.entries()) {
+        const measured = await round(target, sliceMs);
+        const total = totals[position];
+        total.cpuSeconds += measured.cpuSeconds;
+        total.calls += measured.calls;
+        total.completed += measured.completed;
+        total.failed += measured.failed;
+        total.windowS += measured.windowS;
+        total.meanLatencyMs += measured.meanLatencyMs;
+        if (!options.quiet)
+          process.stderr.write(
+            `cpu: round ${index + 1}/${CPU_ROUNDS} ${target.label}: ${((measured.cpuSeconds * 1000) / Math.max(1, measured.calls)).toFixed(2)} ms CPU per call, ${measured.calls} calls, ${measured.failed} failed\n`,
+          );
+      }
     }
+    // meanLatencyMs was summed as total latency: now the mean.
+    const [troupeOneCallFigures, troupeMultiAgentFigures, portkeyJson, portkeyStreamed] = totals.map(
+      (total) =>
+        cpuFigures({
+          ...total,
+          meanLatencyMs: total.completed > 0 ? total.meanLatencyMs / total.completed : NaN,
+        }),
+    );
     const measured = {
       troupeOneCall: troupeOneCallFigures,
       troupeMultiAgent: troupeMultiAgentFigures,
@@ -149,6 +174,7 @@ export async function runCpuScenario(options: BenchOptions, spec: RunSpec): Prom
         clients,
         warmupS: spec.warmupS,
         windowS: spec.durationS,
+        rounds: CPU_ROUNDS,
         sim: { latencyMs: quota.latencyMs, tps: quota.tps, rpm: quota.rpm, concurrency: quota.concurrency },
         runtime: options.runtime,
       },
@@ -160,8 +186,23 @@ export async function runCpuScenario(options: BenchOptions, spec: RunSpec): Prom
     fs.writeFileSync(path.join(directory, 'table.txt'), `${table}\n`);
     return { report, directory, table };
   } finally {
+    for (const server of servers) await server.stop();
     await sim.stop();
+    for (const dataDir of dataDirs) fs.rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+function zeroMeasurement(label: string): CpuMeasurement {
+  return {
+    label,
+    cpuSeconds: 0,
+    calls: 0,
+    completed: 0,
+    failed: 0,
+    windowS: 0,
+    clients: 0,
+    meanLatencyMs: 0,
+  };
 }
 
 interface Reading {
