@@ -75,7 +75,10 @@ export async function runScenario(
         troupeExit ??= code;
       });
     }
-    const health = await getJson<unknown>(`${troupeUrl}/api/sse/status`);
+    // A loaded machine can take a few seconds to answer the first request: ask up to 10 times.
+    let health: unknown;
+    for (let attempt = 0; attempt < 10 && health === undefined; attempt++)
+      health = await getJson<unknown>(`${troupeUrl}/api/sse/status`, 5000);
     if (health === undefined) throw new Error(`Troupe at ${troupeUrl} does not answer`);
     await warmUp(troupeUrl, run.clientTimeoutMs);
     if (simUrl) await postJson(`${simUrl}/sim/reset`);
