@@ -153,6 +153,9 @@ async function main(): Promise<void> {
         .on('error', reject);
     });
     const before = snapshot();
+    // The same snapshot before the streams, so the two can be compared (DevTools' Comparison view).
+    if (options.heapSnapshot)
+      v8.writeHeapSnapshot(options.heapSnapshot.replace(/(\.heapsnapshot)?$/, '.before.heapsnapshot'));
     process.stdout.write(
       `baseline: rss ${mib(before.rss)}, heap ${mib(before.heapUsed)}, external ${mib(before.external)}\n` +
         `opening ${options.streams} streams (SSE_MAX_CONCURRENT=${options.maxConcurrent}) from a child process…\n`,
