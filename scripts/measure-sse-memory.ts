@@ -24,10 +24,17 @@ interface Options {
   maxConcurrent: number;
   batch: number;
   heapSnapshot?: string;
+  /** SSE_TOKEN_GRACE_MS / SSE_RESUME_GRACE_MS: 0 cancels every run the moment its client leaves (as sse-capacity). */
+  graceMs: number;
 }
 
 function parseArgs(argv: string[]): Options & { client?: string } {
-  const options: Options & { client?: string } = { streams: 10_000, maxConcurrent: 2, batch: 200 };
+  const options: Options & { client?: string } = {
+    streams: 10_000,
+    maxConcurrent: 2,
+    batch: 200,
+    graceMs: 600_000,
+  };
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
     if (argv[i] === '--streams') options.streams = Number(value);
@@ -35,6 +42,7 @@ function parseArgs(argv: string[]): Options & { client?: string } {
     else if (argv[i] === '--batch') options.batch = Number(value);
     else if (argv[i] === '--client') options.client = value;
     else if (argv[i] === '--heap-snapshot') options.heapSnapshot = value;
+    else if (argv[i] === '--grace-ms') options.graceMs = Number(value);
     else continue;
     i++;
   }
@@ -132,8 +140,8 @@ async function main(): Promise<void> {
     SSE_QUEUE_MAX: String(options.streams + 100),
     // The few running chats never finish during the measurement: everybody else keeps waiting.
     SIM_LATENCY_MS: '600000',
-    SSE_TOKEN_GRACE_MS: '600000',
-    SSE_RESUME_GRACE_MS: '600000',
+    SSE_TOKEN_GRACE_MS: String(options.graceMs),
+    SSE_RESUME_GRACE_MS: String(options.graceMs),
     // LLM admission would (rightly) refuse chats that cannot finish in time: relaxed, as the
     // sse-capacity benchmark does, so the SSE layer is what gets measured.
     LLM_TIMEOUT: '3600000',
