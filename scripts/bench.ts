@@ -8,6 +8,7 @@
  */
 import { BENCH_USAGE, BenchArgumentError, parseBenchArgs } from './bench/bench-options';
 import { formatComparison } from './bench/bench-table';
+import { runCpuScenario } from './bench/cpu-scenario';
 import { runScenario, type RunControl } from './bench/run-scenario';
 import type { BenchReport } from './bench/bench-report';
 import { runFocusedScenario } from './bench/focused-scenarios';
@@ -42,6 +43,11 @@ async function main(): Promise<void> {
     control.onInterrupt?.(interrupts);
   });
 
+  if (options.scenario.runner === 'cpu') {
+    const { directory, table } = await runCpuScenario(options, options.scenario.runs[0]);
+    process.stdout.write(`\n${table}\n\nresults: ${directory}\n`);
+    return;
+  }
   const reports: BenchReport[] = [];
   for (const spec of options.scenario.runs) {
     if (interrupts > 0) break;

@@ -5,6 +5,7 @@
  * heap before and after, and the bytes per open stream.
  *
  *   node --expose-gc --import tsx scripts/measure-sse-memory.ts [--streams 10000] [--max-concurrent 2]
+ *        [--heap-snapshot FILE]   (a V8 heap snapshot with the streams open, for Chrome DevTools' Memory tab)
  *
  * Every stream is a real POST /api/chat: a conversation in the store, a run with its log, a place
  * in the waiting line, a token, and the socket. The figure is the whole cost of a waiting chat.
@@ -14,6 +15,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { parseConfig } from '../config';
 import { startTroupe } from '../api/troupe';
 
@@ -21,16 +23,26 @@ interface Options {
   streams: number;
   maxConcurrent: number;
   batch: number;
+  heapSnapshot?: string;
+  /** SSE_TOKEN_GRACE_MS / SSE_RESUME_GRACE_MS: 0 cancels every run the moment its client leaves (as sse-capacity). */
+  graceMs: number;
 }
 
 function parseArgs(argv: string[]): Options & { client?: string } {
-  const options: Options & { client?: string } = { streams: 10_000, maxConcurrent: 2, batch: 200 };
+  const options: Options & { client?: string } = {
+    streams: 10_000,
+    maxConcurrent: 2,
+    batch: 200,
+    graceMs: 600_000,
+  };
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
     if (argv[i] === '--streams') options.streams = Number(value);
     else if (argv[i] === '--max-concurrent') options.maxConcurrent = Number(value);
     else if (argv[i] === '--batch') options.batch = Number(value);
     else if (argv[i] === '--client') options.client = value;
+    else if (argv[i] === '--heap-snapshot') options.heapSnapshot = value;
+    else if (argv[i] === '--grace-ms') options.graceMs = Number(value);
     else continue;
     i++;
   }
@@ -128,8 +140,13 @@ async function main(): Promise<void> {
     SSE_QUEUE_MAX: String(options.streams + 100),
     // The few running chats never finish during the measurement: everybody else keeps waiting.
     SIM_LATENCY_MS: '600000',
-    SSE_TOKEN_GRACE_MS: '600000',
-    SSE_RESUME_GRACE_MS: '600000',
+    SSE_TOKEN_GRACE_MS: String(options.graceMs),
+    SSE_RESUME_GRACE_MS: String(options.graceMs),
+    // LLM admission would (rightly) refuse chats that cannot finish in time: relaxed, as the
+    // sse-capacity benchmark does, so the SSE layer is what gets measured.
+    LLM_TIMEOUT: '3600000',
+    LLM_QUEUE_MAX: '1000000',
+    LLM_CHAT_TARGET_MS: '0',
   });
   const troupe = await startTroupe(config);
   let child: ChildProcess | undefined;
@@ -144,6 +161,9 @@ async function main(): Promise<void> {
         .on('error', reject);
     });
     const before = snapshot();
+    // The same snapshot before the streams, so the two can be compared (DevTools' Comparison view).
+    if (options.heapSnapshot)
+      v8.writeHeapSnapshot(options.heapSnapshot.replace(/(\.heapsnapshot)?$/, '.before.heapsnapshot'));
     process.stdout.write(
       `baseline: rss ${mib(before.rss)}, heap ${mib(before.heapUsed)}, external ${mib(before.external)}\n` +
         `opening ${options.streams} streams (SSE_MAX_CONCURRENT=${options.maxConcurrent}) from a child process…\n`,
@@ -170,6 +190,10 @@ async function main(): Promise<void> {
     });
     const status = await fetchJson(`${troupe.url}/api/sse/status`);
     const after = snapshot();
+    if (options.heapSnapshot) {
+      const file = v8.writeHeapSnapshot(options.heapSnapshot);
+      process.stdout.write(`heap snapshot: ${file}\n`);
+    }
     const open = Number(status.openStreams);
     const perStream = (after.rss - before.rss) / Math.max(1, open);
     const report = {

@@ -14,6 +14,8 @@ export interface RunContext {
   /** The chat's deadline (clock time), if it has one. */
   deadline?: number;
   emit: EmitEvent;
+  /** false: the run's deltas have no reader, so calls are made non-streamed (one delta per call). */
+  streamDeltas?: boolean;
 }
 
 export interface AgentResult {
@@ -80,6 +82,7 @@ export async function runAgent(
       maxTokens: deps.maxOutputTokens,
       temperature: spec.temperature,
       ...(offerTools ? { tools: toolDefinitions } : {}),
+      ...(context.streamDeltas === false ? { stream: false } : {}),
     };
     const outcome = await deps.llm.complete(
       {

@@ -13,6 +13,8 @@ export interface ChatRequest {
   message: string;
   mode: ChatMode;
   conversationId?: string;
+  /** false: the client reads only the final answer (JSON), so its calls need not stream tokens. */
+  streamDeltas?: boolean;
   /** The client's request: aborting it stops a cold admission from waiting on its behalf. */
   signal?: AbortSignal;
 }
@@ -80,7 +82,7 @@ export class ChatService {
       if (remaining > 0) this.activeByUser.set(request.userId, remaining);
       else this.activeByUser.delete(request.userId);
     };
-    const run = runs.create(conversationId, request.userId);
+    const run = runs.create(conversationId, request.userId, { replayable: request.streamDeltas !== false });
     // Refused before any stream opens (and before anything is stored). Admitted, the chat counts
     // against later chats — also while it waits for an SSE slot — until the run ends.
     let admission: Admission;
@@ -137,6 +139,7 @@ export class ChatService {
           message: request.message,
           mode: request.mode,
           deadline,
+          ...(request.streamDeltas === false ? { streamDeltas: false } : {}),
         });
         run.emit('done', done);
       } catch (caught) {

@@ -30,6 +30,8 @@ export interface ChatTurn {
   mode: ChatMode;
   /** The chat's deadline (clock time): no call waits or runs past it. */
   deadline?: number;
+  /** false: nobody follows the run's deltas (a JSON chat); its provider calls may answer in one piece. */
+  streamDeltas?: boolean;
 }
 
 export interface OrchestratorOptions {
@@ -78,57 +80,81 @@ export class Orchestrator {
       signal: run.signal,
       deadline: turn.deadline,
       emit: (event, data) => run.emit(event, data),
+      ...(turn.streamDeltas === false ? { streamDeltas: false } : {}),
     };
-    const history = await this.history(run.conversationId);
-    await store.appendMessages([
-      { conversationId: run.conversationId, role: 'user', content: turn.message, runId: run.id },
-    ]);
-    const results =
-      turn.mode === 'single'
-        ? [await runAgent(assistant, { history, content: turn.message }, context, this.agentDeps())]
-        : await this.multiAgent(turn.message, history, context);
-    run.signal.throwIfAborted();
+    const userMessage: NewMessage = {
+      conversationId: run.conversationId,
+      role: 'user',
+      content: turn.message,
+      runId: run.id,
+    };
+    let stored = false;
+    try {
+      const history = await this.history(run.conversationId);
+      const results =
+        turn.mode === 'single'
+          ? [await runAgent(assistant, { history, content: turn.message }, context, this.agentDeps())]
+          : await this.multiAgent(turn.message, history, context);
+      run.signal.throwIfAborted();
 
-    const answer = results[results.length - 1].text;
-    const usage = sumUsage(results);
-    const timings = {
-      totalMs: Math.round(clock.now() - startedAt),
-      queueWaitMs: results.reduce((total, result) => total + result.waitMs, 0),
-    };
-    const stored = await store.appendMessages([
-      ...results.slice(0, -1).map((result): NewMessage => ({
+      const answer = results[results.length - 1].text;
+      const usage = sumUsage(results);
+      const timings = {
+        totalMs: Math.round(clock.now() - startedAt),
+        queueWaitMs: results.reduce((total, result) => total + result.waitMs, 0),
+      };
+      // The whole turn in one write (DESIGN: store writes batched per chat): each append is a few
+      // file writes in the embedded store, the largest cost per chat after the sockets (cpu benchmark).
+      const messages = await store.appendMessages([
+        userMessage,
+        ...results.slice(0, -1).map((result): NewMessage => ({
+          conversationId: run.conversationId,
+          role: 'agent',
+          agent: result.agent,
+          content: result.text,
+          usage: result.usage,
+          timings: { waitMs: result.waitMs, processMs: result.processMs },
+          runId: run.id,
+        })),
+        {
+          conversationId: run.conversationId,
+          role: 'assistant',
+          agent: results[results.length - 1].agent,
+          content: answer,
+          usage,
+          timings,
+          runId: run.id,
+        },
+      ]);
+      stored = true;
+      run.agents = results.map(({ agent, text, usage, waitMs, processMs }) => ({
+        agent,
+        text,
+        usage,
+        waitMs,
+        processMs,
+      }));
+      return {
         conversationId: run.conversationId,
-        role: 'agent',
-        agent: result.agent,
-        content: result.text,
-        usage: result.usage,
-        timings: { waitMs: result.waitMs, processMs: result.processMs },
-        runId: run.id,
-      })),
-      {
-        conversationId: run.conversationId,
-        role: 'assistant',
-        agent: results[results.length - 1].agent,
-        content: answer,
+        messageId: messages[messages.length - 1].id,
+        answer,
         usage,
         timings,
-        runId: run.id,
-      },
-    ]);
-    run.agents = results.map(({ agent, text, usage, waitMs, processMs }) => ({
-      agent,
-      text,
-      usage,
-      waitMs,
-      processMs,
-    }));
-    return {
-      conversationId: run.conversationId,
-      messageId: stored[stored.length - 1].id,
-      answer,
-      usage,
-      timings,
-    };
+      };
+    } catch (caught) {
+      // A turn that did not finish still keeps the user's message in the conversation; the run's
+      // owner writes its error event.
+      if (!stored) await this.storeUserMessage(userMessage, run.id);
+      throw caught;
+    }
+  }
+
+  private async storeUserMessage(message: NewMessage, runId: string): Promise<void> {
+    try {
+      await this.options.store.appendMessages([message]);
+    } catch (error) {
+      this.options.logger.error({ err: error, runId }, "could not store the user's message of a failed run");
+    }
   }
 
   private async multiAgent(

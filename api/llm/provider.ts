@@ -34,6 +34,11 @@ export interface CompletionRequest {
   tools?: ToolDefinition[];
   maxTokens?: number;
   temperature?: number;
+  /**
+   * false: nobody reads this call's tokens as they come (a JSON chat), so the provider may answer
+   * in one piece — onDelta then receives the whole text once. Default: streamed.
+   */
+  stream?: boolean;
 }
 
 export interface Usage {
@@ -89,7 +94,11 @@ export class ProviderError extends Error {
 /** Rough token estimate (~4 characters a token; CJK characters count one each) for TPM reservations. */
 export function estimateTokens(text: string): number {
   let cjk = 0;
-  for (const char of text) if (/[\u3000-\u9fff\uac00-\ud7af]/.test(char)) cjk++;
+  // A char-code loop, not a regular expression per character: this runs over every prompt of every call.
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if ((code >= 0x3000 && code <= 0x9fff) || (code >= 0xac00 && code <= 0xd7af)) cjk++;
+  }
   return Math.ceil((text.length - cjk) / 4) + cjk;
 }
 

@@ -74,12 +74,15 @@ export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseSt
         mode: body.mode,
         conversationId: body.conversationId,
         signal: gone.signal,
+        // A JSON client reads only the final answer and cannot follow the run (it never learns its id).
+        ...(wantsJson ? { streamDeltas: false } : {}),
       });
     } finally {
       res.off('close', onClose);
     }
     const { run, start } = opened;
-    req.log?.info({ runId: run.id, conversationId: run.conversationId, mode: body.mode }, 'chat opened');
+    // debug, not info: one line per chat is the access log's job (request-context), not a second one here.
+    req.log?.debug({ runId: run.id, conversationId: run.conversationId, mode: body.mode }, 'chat opened');
     try {
       limiter.admit(run, start);
     } catch (error) {

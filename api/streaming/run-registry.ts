@@ -12,9 +12,21 @@ export class RunRegistry {
 
   constructor(private readonly options: { clock: Clock; retentionMs: number; maxEventsPerRun: number }) {}
 
-  create(conversationId: string, userId: string): Run {
+  /**
+   * `replayable: false` (a JSON chat, whose client never learns the run id) forgets the run as soon
+   * as it finishes: keeping its log for the retention time served nobody and grew the heap that
+   * every garbage collection walks (cpu benchmark, docs/BENCHMARKS.md).
+   */
+  create(conversationId: string, userId: string, options: { replayable?: boolean } = {}): Run {
     const run = new Run(conversationId, userId, this.options.maxEventsPerRun);
     this.runs.set(run.id, run);
+    if (options.replayable === false) {
+      void run.finished.then((terminal) => {
+        for (const listener of this.finishListeners) listener(run, terminal);
+        this.runs.delete(run.id);
+      });
+      return run;
+    }
     void run.finished.then((terminal) => {
       for (const listener of this.finishListeners) listener(run, terminal);
       const timer = this.options.clock.setTimeout(() => {

@@ -73,7 +73,9 @@ export class Run {
       this.terminal = record;
       this.resolveFinished(record);
     }
-    for (const listener of [...this.listeners]) listener(record);
+    // One listener is the usual case: no copy of the set per event (tokens are most events).
+    if (this.listeners.size === 1) this.listeners.values().next().value!(record);
+    else if (this.listeners.size > 1) for (const listener of [...this.listeners]) listener(record);
   }
 
   /** Replays events after `afterId`, then follows live ones. Returns the unsubscribe function. */

@@ -161,6 +161,9 @@ export interface BenchReport {
     peakRssMb?: number;
     meanCpuPercent?: number;
     peakCpuPercent?: number;
+    /** Troupe's CPU time from the baseline to the end of the run per completed chat, and per provider call the sim accepted (issue 14). */
+    cpuMsPerChat?: number;
+    cpuMsPerCall?: number;
     exitCode?: number | null;
     /** From the server's own diagnostics, over the arrival phase and the drain. */
     eventLoop?: {
@@ -199,6 +202,22 @@ export interface BenchReport {
 }
 
 const mb = (kb: number | undefined) => (kb === undefined ? undefined : kb / 1024);
+
+/** CPU ms per completed chat and per accepted provider call, from the baseline reading to the last sample. */
+function cpuPerWork(
+  input: ReportInput,
+  completedChats: number,
+): { cpuMsPerChat?: number; cpuMsPerCall?: number } {
+  const start = input.baseline?.troupe?.cpuSeconds;
+  const last = [...input.samples].reverse().find((sample) => sample.troupe?.cpuSeconds !== undefined);
+  const end = last?.troupe?.cpuSeconds;
+  if (start === undefined || end === undefined || end < start) return {};
+  const cpuMs = (end - start) * 1000;
+  return {
+    ...(completedChats > 0 ? { cpuMsPerChat: cpuMs / completedChats } : {}),
+    ...(input.sim && input.sim.accepted > 0 ? { cpuMsPerCall: cpuMs / input.sim.accepted } : {}),
+  };
+}
 
 export function buildReport(input: ReportInput): BenchReport {
   const { run, records } = input;
@@ -343,6 +362,7 @@ export function buildReport(input: ReportInput): BenchReport {
       peakRssMb: mb(peakRssKb),
       meanCpuPercent: summarize(troupeCpu).mean,
       peakCpuPercent: summarize(troupeCpu).max,
+      ...cpuPerWork(input, completed.length),
       ...(input.serverExitCode !== undefined ? { exitCode: input.serverExitCode } : {}),
       ...(input.diagnostics && input.diagnostics.length > 0
         ? { eventLoop: eventLoopFigures(input.diagnostics, input.startAt) }

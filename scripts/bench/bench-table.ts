@@ -153,6 +153,10 @@ export function formatReportTable(report: BenchReport): string {
   lines.push(
     `server (Troupe)  RSS ${fixed(server.baselineRssMb, 0)} MB at rest, peak ${fixed(server.peakRssMb, 0)} MB; CPU mean ${fixed(server.meanCpuPercent, 0)} %, peak ${fixed(server.peakCpuPercent, 0)} % of one core`,
   );
+  if (server.cpuMsPerChat !== undefined || server.cpuMsPerCall !== undefined)
+    lines.push(
+      `                 CPU ${fixed(server.cpuMsPerChat, 2)} ms per completed chat, ${fixed(server.cpuMsPerCall, 2)} ms per provider call (all of Troupe's CPU over the run)`,
+    );
   const loop = server.eventLoop;
   if (loop) {
     lines.push(
@@ -231,5 +235,6 @@ export function formatComparison(reports: BenchReport[]): string {
     row('p95 unscaled', (report) => formatMs((report.latencyMs.completion.p95 ?? NaN) * scaleOf(report))),
     row('first token p95', (report) => formatMs(report.latencyMs.firstToken.p95)),
     row('server peak RSS', (report) => `${fixed(report.server.peakRssMb, 0)} MB`),
+    row('CPU ms per chat', (report) => fixed(report.server.cpuMsPerChat, 2)),
   ]);
 }

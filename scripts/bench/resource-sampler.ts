@@ -78,7 +78,8 @@ export type SimStats = SimServerStats;
 export interface Sample {
   /** Absolute epoch ms. */
   at: number;
-  troupe?: { rssKb: number; peakRssKb: number; cpuPercent: number };
+  /** cpuSeconds: Troupe's utime + stime since it started (for CPU per chat over a window). */
+  troupe?: { rssKb: number; peakRssKb: number; cpuPercent: number; cpuSeconds?: number };
   sim?: { cpuPercent: number; stats?: SimStats };
   /** The load generator's processes together (main and workers), percent of one core. */
   loadCpuPercent?: number;
@@ -131,6 +132,7 @@ export class ResourceSampler {
         rssKb: troupe.rssKb,
         peakRssKb: troupe.peakRssKb,
         cpuPercent: this.cpuPercent('troupe', at, troupe.cpuSeconds),
+        cpuSeconds: troupe.cpuSeconds,
       };
     const sim = simPid ? readProcess(simPid) : undefined;
     const [simStats, sse, queue] = await Promise.all([

@@ -61,6 +61,8 @@ export interface Scenario {
   name: string;
   summary: string;
   runs: RunSpec[];
+  /** How the runs are driven: the load scenarios (default), or the CPU-per-call comparison (cpu-scenario.ts). */
+  runner?: 'load' | 'cpu';
 }
 
 /** The brief's quota: C = 50, R = 500/min, and ~2 s calls (0.5 s to the first token, then ~75 chunks at 50/s). */
@@ -261,6 +263,25 @@ export const SCENARIOS: Record<string, Scenario> = {
           LLM_QUEUE_MAX: '1000000',
           LLM_CHAT_TARGET_MS: '0',
         },
+      },
+    ],
+  },
+  cpu: {
+    name: 'cpu',
+    summary:
+      'CPU per provider call: Troupe one-call and multi-agent chats against Portkey relaying the same calls, 50 clients, no quota pressure',
+    runner: 'cpu',
+    runs: [
+      {
+        ...base,
+        variant: 'cpu per call',
+        // users = clients of the closed loop (no think time); durationS = the measured window of
+        // each server, after warmupS of the same load (JIT, connection pools, first GCs).
+        users: 50,
+        durationS: 20,
+        warmupS: 5,
+        // No quota pressure: limits far above 50 clients, ~0.35 s calls (0.1 s + 75 chunks at 300/s).
+        quota: { rpm: 10_000_000, concurrency: 100_000, latencyMs: 100, tps: 300 },
       },
     ],
   },

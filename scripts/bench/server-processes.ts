@@ -83,7 +83,8 @@ export async function startTroupeServer(
   return startChild('Troupe', args, { ...process.env, ...env }, /Troupe is ready at (\S+)/, logFile);
 }
 
-function startChild(
+/** Starts `node args…` and resolves once its output matches `ready` (whose first group is its URL). */
+export function startChild(
   name: string,
   args: string[],
   env: NodeJS.ProcessEnv,

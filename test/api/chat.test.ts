@@ -149,6 +149,22 @@ describe('POST /api/chat over a real socket', () => {
     expect(response.body.agents.at(-1).text).toBe(response.body.answer);
   });
 
+  test('a JSON chat asks for non-streamed answers (nobody reads its deltas); a streamed chat does not', async () => {
+    let before = recorder.requests.length;
+    await request(troupe.url)
+      .post('/api/chat')
+      .set('Accept', 'application/json')
+      .send({ message: 'Explain what a token bucket is, briefly please', mode: 'single' })
+      .expect(200);
+    expect(recorder.requests.slice(before).map((sent) => sent.stream)).toEqual([false]);
+    before = recorder.requests.length;
+    const stream = await openSse(`${troupe.url}/api/chat`, {
+      body: { message: 'What is SSE?', mode: 'single' },
+    });
+    await stream.ended;
+    expect(recorder.requests.slice(before).map((sent) => sent.stream)).toEqual([undefined]);
+  });
+
   test('single mode makes one answering call', async () => {
     const before = recorder.requests.length;
     const stream = await openSse(`${troupe.url}/api/chat`, {

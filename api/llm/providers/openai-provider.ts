@@ -19,6 +19,8 @@ import type {
 import { parseRetryAfter } from '../retry-after';
 import { providerAbortError } from './abort-error';
 import { ExplicitOpenAIClient } from './explicit-openai-client';
+import { readChatStream } from './chat-stream-reader';
+import { createHttpFetch, type HttpFetch } from './http-fetch';
 
 export interface OpenAIProviderOptions {
   /** e.g. https://api.openai.com/v1 or https://ark.cn-beijing.volces.com/api/v3 */
@@ -38,7 +40,7 @@ export interface OpenAIProviderOptions {
   stream?: boolean;
   /** The SDK's own per-request timeout, ms; the scheduler's deadline normally aborts first. */
   timeoutMs?: number;
-  /** A fetch implementation for the SDK (tests, proxies). */
+  /** A fetch implementation for the SDK (tests, proxies); default: Node's HTTP client with keep-alive (http-fetch.ts). */
   fetch?: typeof fetch;
 }
 
@@ -54,12 +56,14 @@ export class OpenAIProvider implements Provider {
   private readonly maxOutputTokens?: number;
   private readonly wallNow: () => number;
   private readonly stream: boolean;
+  private readonly httpFetch?: HttpFetch;
 
   constructor(options: OpenAIProviderOptions) {
     this.model = options.model;
     this.maxOutputTokens = options.maxOutputTokens;
     this.wallNow = options.wallNow ?? Date.now;
     this.stream = options.stream ?? true;
+    if (!options.fetch) this.httpFetch = createHttpFetch();
     // Every option the SDK would otherwise read from process.env is given explicitly (config/ is
     // the only reader of the environment).
     this.client = new ExplicitOpenAIClient({
@@ -67,8 +71,12 @@ export class OpenAIProvider implements Provider {
       apiKey: options.apiKey || 'not-needed',
       maxRetries: 0,
       timeout: options.timeoutMs ?? 10 * 60_000,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
+      fetch: options.fetch ?? this.httpFetch!.fetch,
     });
+  }
+
+  async close(): Promise<void> {
+    this.httpFetch?.close();
   }
 
   async complete(request: CompletionRequest, options: CompletionOptions): Promise<CompletionResult> {
@@ -86,7 +94,8 @@ export class OpenAIProvider implements Provider {
       }
     };
     try {
-      return this.stream
+      // A caller that reads no deltas (a JSON chat) gets one non-streamed call: no per-token work.
+      return this.stream && request.stream !== false
         ? await this.streamed(request, body, signal, onDelta)
         : await this.single(request, body, signal, onDelta);
     } catch (error) {
@@ -113,15 +122,17 @@ export class OpenAIProvider implements Provider {
     signal: AbortSignal,
     onDelta: (text: string) => void,
   ): Promise<CompletionResult> {
-    const stream = await this.client.chat.completions.create(
-      { ...body, stream: true, stream_options: { include_usage: true } },
-      { signal },
-    );
+    // The SDK sends the request and turns an error status into its APIError; the body is read
+    // here (chat-stream-reader.ts), one synchronous callback per chunk.
+    const response = await this.client.chat.completions
+      .create({ ...body, stream: true, stream_options: { include_usage: true } }, { signal })
+      .asResponse();
     const assembler = new ToolCallAssembler();
     let text = '';
     let finishReason: string | null = null;
     let usage: ChatCompletionChunk['usage'];
-    for await (const chunk of stream) {
+    await readChatStream(response.body, response.headers, (data) => {
+      const chunk = data as ChatCompletionChunk;
       if (chunk.usage) usage = chunk.usage;
       for (const choice of chunk.choices ?? []) {
         if ((choice.index ?? 0) !== 0) continue;
@@ -133,9 +144,8 @@ export class OpenAIProvider implements Provider {
         for (const toolDelta of delta.tool_calls ?? []) assembler.add(toolDelta);
         if (choice.finish_reason) finishReason = choice.finish_reason;
       }
-    }
-    // The SDK ends the iteration quietly when the request is aborted; a clean-looking end must not
-    // hide it.
+    });
+    // A body cut by an abort can end quietly; a clean-looking end must not hide it.
     if (signal.aborted) throw providerAbortError(signal);
     if (!finishReason) {
       // A stream that stops without a finish reason was cut off: never report it as a clean answer.
