@@ -4,6 +4,8 @@ import type { Config } from '../config';
 import { ChatService } from './agents/chat-service';
 import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
+import { createCluster, type Cluster, type CreateClusterOptions } from './cluster/create-cluster';
+import type { ControlCommand } from './cluster/cluster-control';
 import { systemClock, type Clock } from './clock';
 import { AppError } from './errors';
 import { createLogger, type Logger } from './logger';
@@ -31,6 +33,8 @@ export interface TroupeOverrides {
   store?: Store;
   /** Build the search index right after start (default true; tests that never search skip it). */
   warmUp?: boolean;
+  /** Shorter leases, heartbeats and probes for tests of the shared (REDIS_URL) mode. */
+  clusterTuning?: CreateClusterOptions['tuning'];
 }
 
 export interface Troupe {
@@ -58,7 +62,28 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   await store.init();
   const provider = overrides.provider ?? createProvider(config, clock);
   const metrics = new TroupeMetrics();
-  const scheduler = createLlmScheduler({ config, provider, clock, logger, metrics });
+  // With REDIS_URL the quota, admission inputs and operator commands are shared by every instance.
+  // The limiter's mode change (Redis lost or back) must wake dispatch of a scheduler built after it.
+  let wakeDispatch = () => {};
+  const cluster: Cluster | undefined = config.redisUrl
+    ? await createCluster({
+        config,
+        clock,
+        logger,
+        tuning: overrides.clusterTuning,
+        onLimiterModeChange: () => wakeDispatch(),
+      })
+    : undefined;
+  const scheduler = createLlmScheduler({
+    config,
+    provider,
+    clock,
+    logger,
+    metrics,
+    ...(cluster
+      ? { limiter: { limiter: cluster.limiter, aimd: cluster.aimd }, otherInstances: cluster.registry }
+      : {}),
+  });
   const offlineSearch = new OfflineSearch();
   const tools = createToolSystem(config, { clock, logger, offlineSearch });
   const runs = new RunRegistry({
@@ -87,7 +112,36 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     userMaxActiveChats: config.userMaxActiveChats,
     chatTimeoutMs: config.llm.chatTimeoutMs,
   });
+  wakeDispatch = () => scheduler.queue.wake();
   const sse = createSseStreaming(config, { clock, logger, runHolds: scheduler });
+  if (cluster) {
+    const shared = scheduler;
+    const apply = (command: ControlCommand) => {
+      logger.warn({ command }, 'Operator command from another instance');
+      if (command.command === 'pause') {
+        shared.pause({ refuseNewChats: command.refuseNewChats });
+        chat.announcePause();
+      } else if (command.command === 'resume') shared.resume();
+      else shared.clear();
+    };
+    await cluster.start({
+      apply,
+      figures: () => {
+        const status = shared.status();
+        return {
+          queueLength: status.queueLength,
+          activeRequests: shared.queue.activeCount,
+          admittedChats: status.admittedChats,
+          paused: status.paused,
+          totalProcessed: status.totalProcessed,
+          totalSuccess: status.totalSuccess,
+          totalFailed: status.totalFailed,
+          totalTimeout: status.totalTimeout,
+          limiter: cluster.limiter.mode,
+        };
+      },
+    });
+  }
   metrics.observe({ scheduler, tools, sse: () => sse.status() });
   const app = createApp({
     config,
@@ -97,9 +151,29 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     runs,
     sse,
     apiRouters: [
-      queueRouter({ scheduler, config, chat }),
+      queueRouter({
+        scheduler,
+        config,
+        chat,
+        ...(cluster
+          ? {
+              cluster: {
+                self: () => cluster.registry.self(),
+                instances: () => cluster.registry.instances(),
+                broadcast: (command) => cluster.control.publish(command),
+              },
+            }
+          : {}),
+      }),
       toolSystemRouter({ tools }),
-      healthRouter({ scheduler, store, tools, runs, queueMax: config.llm.queueMax }),
+      healthRouter({
+        scheduler,
+        store,
+        tools,
+        runs,
+        queueMax: config.llm.queueMax,
+        ...(cluster ? { redis: cluster.limiter } : {}),
+      }),
     ],
     rootRouters: [metricsRouter({ metrics })],
   });
@@ -120,10 +194,10 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;
   logger.info({ url, provider: provider.name }, 'Troupe is listening');
-  if (config.redisUrl) {
-    logger.warn(
-      'REDIS_URL is set, but shared limits are not implemented yet: each instance enforces LLM_MAX_* on its own, ' +
-        'so with N instances set each to quota / N',
+  if (cluster) {
+    logger.info(
+      { instanceId: cluster.instanceId, instances: cluster.registry.count(), limiter: cluster.limiter.mode },
+      'Sharing the LLM quota with the other instances through Redis',
     );
   }
   if (overrides.warmUp ?? true) {
@@ -149,6 +223,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       await withTimeout(serverClosed, 2000);
       server.closeAllConnections();
       await scheduler.close();
+      await cluster?.close();
       tools.close();
       runs.clear();
       await provider.close?.();

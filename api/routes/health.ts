@@ -20,6 +20,8 @@ export function healthRouter(deps: {
   tools: ToolExecutor;
   runs: RunRegistry;
   queueMax: number;
+  /** Set with REDIS_URL: the shared limits' state (the fail-safe limiter's). */
+  redis?: { status(): { mode: string; reason?: string; instances: number } };
 }): Router {
   const router = Router();
   const cpu = cpuSampler();
@@ -45,12 +47,15 @@ export function healthRouter(deps: {
     // The executor's own verdict (its worst tool), in this page's words.
     const toolHealth = deps.tools.health();
     const tools: Level = toolHealth === 'unavailable' ? 'unhealthy' : toolHealth;
+    // Redis down is degraded, not unhealthy: each instance keeps serving on its share of the quota.
+    const redisState = deps.redis?.status();
+    const redis: Level | undefined = redisState && (redisState.mode === 'shared' ? 'healthy' : 'degraded');
+    const levels = [llmQueue, database.status, tools, ...(redis ? [redis] : [])];
     // Tools degrade gracefully (fallbacks), so they never make the whole service unhealthy.
     const overall: Level =
       llmQueue === 'unhealthy' || database.status === 'unhealthy'
         ? 'unhealthy'
-        : [llmQueue, database.status, tools].includes('unhealthy') ||
-            [llmQueue, database.status, tools].includes('degraded')
+        : levels.includes('unhealthy') || levels.includes('degraded')
           ? 'degraded'
           : 'healthy';
 
@@ -70,7 +75,10 @@ export function healthRouter(deps: {
         },
         database,
         tools: { status: tools, tools: Object.fromEntries(toolList.map((tool) => [tool.name, tool.status])) },
+        ...(redis ? { redis } : {}),
       },
+      // Why Redis is degraded (the fail-safe's mode and reason), and the instance count N.
+      ...(redisState ? { details: { redis: redisState } } : {}),
       metrics: {
         activeUsers: new Set(activeRuns.map((run) => run.userId)).size,
         activeRuns: activeRuns.length,

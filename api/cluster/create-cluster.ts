@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import Redis from 'ioredis';
+import type { Config } from '../../config';
+import type { Clock } from '../clock';
+import { Aimd } from '../llm/aimd';
+import { InMemoryLimiter } from '../llm/limiter';
+import { FailSafeLimiter, type LimiterMode } from '../llm/redis/fail-safe-limiter';
+import { QuotaShare } from '../llm/redis/quota-share';
+import { RedisLimiter } from '../llm/redis/redis-limiter';
+import { SharedAimd } from '../llm/redis/shared-aimd';
+import type { SchedulerLogger } from '../llm/scheduler-events';
+import { ClusterControl, type ControlCommand } from './cluster-control';
+import { InstanceRegistry, type LiveFigures } from './instance-registry';
+
+/**
+ * Builds the parts an instance shares through Redis (REDIS_URL set): the connections, the shared
+ * limiter behind its fail-safe, the shared AIMD, the instance registry and the operators' control
+ * channel. Part of the composition root: each part is built apart here and handed the others.
+ */
+export interface Cluster {
+  instanceId: string;
+  limiter: FailSafeLimiter;
+  aimd: SharedAimd;
+  registry: InstanceRegistry;
+  control: ClusterControl;
+  /** Starts heartbeating and listening for operator commands (once the scheduler exists). */
+  start(deps: { figures: () => LiveFigures; apply: (command: ControlCommand) => void }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface CreateClusterOptions {
+  config: Pick<Config, 'llm' | 'redisUrl' | 'redisKeyPrefix'>;
+  clock: Clock;
+  logger?: SchedulerLogger & { debug?: (object: object, message: string) => void };
+  /** The shared limits changed mode (degraded, back): dispatch should look again. */
+  onLimiterModeChange?: (mode: LimiterMode) => void;
+  /** Tests: a shorter lease, heartbeat, probe… */
+  tuning?: {
+    leaseMs?: number;
+    renewEveryMs?: number;
+    heartbeatMs?: number;
+    instanceTtlMs?: number;
+    probeEveryMs?: number;
+    commandTimeoutMs?: number;
+  };
+}
+
+/** A Redis command that gets no answer within this fails, and the fail-safe takes over. */
+const DEFAULT_COMMAND_TIMEOUT_MS = 500;
+
+export async function createCluster(options: CreateClusterOptions): Promise<Cluster> {
+  const { config, clock, logger } = options;
+  const llm = config.llm;
+  const tuning = options.tuning ?? {};
+  const instanceId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const connection = () => {
+    const redis = new Redis(config.redisUrl!, {
+      lazyConnect: true,
+      // Fail fast instead of queueing while disconnected: a start must never wait for Redis to return.
+      enableOfflineQueue: false,
+      commandTimeout: tuning.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      connectTimeout: 2_000,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times) => Math.min(100 * times, 1_000),
+    });
+    // Outages are reported by the fail-safe limiter (once); this only keeps ioredis from printing.
+    redis.on('error', (error: Error) => logger?.debug?.({ error: error.message }, 'Redis connection error'));
+    return redis;
+  };
+  const redis = connection();
+  const subscriber = connection();
+  // The subscriber must queue its (re)subscription until connected.
+  subscriber.options.enableOfflineQueue = true;
+  await Promise.all([
+    redis
+      .connect()
+      .catch((error: unknown) =>
+        logger?.warn({ error: String(error) }, 'Redis is unreachable at start; the fail-safe limits apply'),
+      ),
+    subscriber.connect().catch(() => undefined),
+  ]);
+
+  const redisLimiter = new RedisLimiter({
+    redis,
+    keyPrefix: config.redisKeyPrefix,
+    instanceId,
+    clock,
+    maxConcurrent: llm.maxConcurrent,
+    maxRpm: llm.maxRpm,
+    maxTpm: llm.maxTpm,
+    leaseMs: tuning.leaseMs,
+    renewEveryMs: tuning.renewEveryMs,
+  });
+  const registry = new InstanceRegistry({
+    redis,
+    keyPrefix: config.redisKeyPrefix,
+    instanceId,
+    host: os.hostname(),
+    clock,
+    heartbeatMs: tuning.heartbeatMs,
+    ttlMs: tuning.instanceTtlMs,
+    onClusterLoad: (load) => redisLimiter.observe(load),
+  });
+  const localAimd = new Aimd({
+    clock,
+    maxConcurrent: llm.maxConcurrent,
+    maxRpm: llm.maxRpm,
+    maxTpm: llm.maxTpm,
+  });
+  const share = new QuotaShare({ shared: redisLimiter, local: localAimd, instances: () => registry.count() });
+  const fallback = new InMemoryLimiter({
+    clock,
+    maxConcurrent: llm.maxConcurrent,
+    maxRpm: llm.maxRpm,
+    maxTpm: llm.maxTpm,
+    aimd: share,
+  });
+  const limiter = new FailSafeLimiter({
+    shared: redisLimiter,
+    local: fallback,
+    share,
+    clock,
+    callTimeoutMs: llm.timeoutMs,
+    logger,
+    probeEveryMs: tuning.probeEveryMs,
+    onModeChange: options.onLimiterModeChange,
+  });
+  const aimd = new SharedAimd({ shared: redisLimiter, local: localAimd });
+  let control: ClusterControl | undefined;
+
+  return {
+    instanceId,
+    limiter,
+    aimd,
+    registry,
+    get control() {
+      if (!control) throw new Error('cluster.start() first');
+      return control;
+    },
+    async start(deps) {
+      control = new ClusterControl({
+        publisher: redis,
+        subscriber,
+        keyPrefix: config.redisKeyPrefix,
+        instanceId,
+        apply: deps.apply,
+        onError: (error) => logger?.warn({ error: String(error) }, 'Cluster control channel failed'),
+      });
+      await Promise.all([registry.start(deps.figures), control.start()]);
+    },
+    async close() {
+      await control?.close();
+      await registry.close();
+      await limiter.close();
+      // quit() waits for replies; with Redis gone, disconnect instead of hanging.
+      await Promise.all(
+        [redis, subscriber].map((client) =>
+          client.status === 'ready' ? client.quit().catch(() => client.disconnect()) : client.disconnect(),
+        ),
+      );
+    },
+  };
+}
