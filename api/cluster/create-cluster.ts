@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import Redis from 'ioredis';
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import { Aimd } from '../llm/aimd';
@@ -12,6 +11,7 @@ import { SharedAimd } from '../llm/redis/shared-aimd';
 import type { SchedulerLogger } from '../llm/scheduler-events';
 import { ClusterControl, type ControlCommand } from './cluster-control';
 import { InstanceRegistry, type LiveFigures } from './instance-registry';
+import { createRedisConnection } from './redis-connection';
 
 /**
  * Builds the parts an instance shares through Redis (REDIS_URL set): the connections, the shared
@@ -46,32 +46,14 @@ export interface CreateClusterOptions {
   };
 }
 
-/** A Redis command that gets no answer within this fails, and the fail-safe takes over. */
-const DEFAULT_COMMAND_TIMEOUT_MS = 500;
-
 export async function createCluster(options: CreateClusterOptions): Promise<Cluster> {
   const { config, clock, logger } = options;
   const llm = config.llm;
   const tuning = options.tuning ?? {};
   const instanceId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  const connection = () => {
-    const redis = new Redis(config.redisUrl!, {
-      lazyConnect: true,
-      // Fail fast instead of queueing while disconnected: a start must never wait for Redis to return.
-      enableOfflineQueue: false,
-      commandTimeout: tuning.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
-      connectTimeout: 2_000,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (times) => Math.min(100 * times, 1_000),
-    });
-    // Outages are reported by the fail-safe limiter (once); this only keeps ioredis from printing.
-    redis.on('error', (error: Error) => logger?.debug?.({ error: error.message }, 'Redis connection error'));
-    return redis;
-  };
-  const redis = connection();
-  const subscriber = connection();
-  // The subscriber must queue its (re)subscription until connected.
-  subscriber.options.enableOfflineQueue = true;
+  const onError = (error: Error) => logger?.debug?.({ error: error.message }, 'Redis connection error');
+  const redis = createRedisConnection(config.redisUrl!, { commandTimeoutMs: tuning.commandTimeoutMs, onError });
+  const subscriber = createRedisConnection(config.redisUrl!, { offlineQueue: true, onError });
   await Promise.all([
     redis
       .connect()
