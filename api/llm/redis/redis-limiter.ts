@@ -279,7 +279,15 @@ export class RedisLimiter implements Limiter {
 
   /** Shared figures seen elsewhere (the registry's heartbeat) keep the cluster load fresh. */
   observe(load: Omit<ClusterLoad, 'observedAt'>, observedAt = this.clock.now()): void {
-    if (observedAt >= this.load.observedAt) this.load = { ...load, observedAt };
+    if (observedAt < this.load.observedAt) return;
+    this.load = { ...load, observedAt };
+    // An idle instance's status page would otherwise show the window as its last start saw it.
+    this.last = {
+      ...this.last,
+      active: load.active,
+      startsLastMinute: load.startsLastMinute,
+      tokensLastMinute: load.tokensLastMinute,
+    };
   }
 
   clusterLoad(): ClusterLoad {
