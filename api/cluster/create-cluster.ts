@@ -54,12 +54,11 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
   const onError = (error: Error) => logger?.debug?.({ error: error.message }, 'Redis connection error');
   const redis = createRedisConnection(config.redisUrl!, { commandTimeoutMs: tuning.commandTimeoutMs, onError });
   const subscriber = createRedisConnection(config.redisUrl!, { offlineQueue: true, onError });
+  let startFailure: unknown;
   await Promise.all([
-    redis
-      .connect()
-      .catch((error: unknown) =>
-        logger?.warn({ error: String(error) }, 'Redis is unreachable at start; the fail-safe limits apply'),
-      ),
+    redis.connect().catch((error: unknown) => {
+      startFailure = error;
+    }),
     subscriber.connect().catch(() => undefined),
   ]);
 
@@ -83,6 +82,8 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     heartbeatMs: tuning.heartbeatMs,
     ttlMs: tuning.instanceTtlMs,
     onClusterLoad: (load) => redisLimiter.observe(load),
+    // A failed heartbeat means Redis is gone: fall back now, not at the next start.
+    onError: (error) => limiter.reportFailure(error),
   });
   const localAimd = new Aimd({
     clock,
@@ -109,6 +110,7 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     onModeChange: options.onLimiterModeChange,
   });
   const aimd = new SharedAimd({ shared: redisLimiter, local: localAimd });
+  if (startFailure !== undefined) limiter.reportFailure(startFailure);
   let control: ClusterControl | undefined;
 
   return {

@@ -56,7 +56,7 @@ describe('FailSafeLimiter (Redis outage)', () => {
       clock: systemClock,
       callTimeoutMs: 60_000,
       probeEveryMs: 100,
-      logger: { warn: (_object: object, message: string) => warnings.push(message) },
+      logger: { info: () => undefined, warn: (_object: object, message: string) => warnings.push(message) },
       onModeChange: (mode) => modes.push(mode),
     });
     closers.push(() => limiter.close());

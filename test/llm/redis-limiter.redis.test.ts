@@ -151,6 +151,6 @@ describe('RedisLimiter across instances', () => {
     await one.holdStarts(5_000);
     const decision = await two.tryStart(1);
     if (decision.started) throw new Error('started during another instance’s hold');
-    expect(decision.retryAt - systemClock.now()).toBeGreaterThan(3_000);
+    expect(decision.retryAt! - systemClock.now()).toBeGreaterThan(3_000);
   });
 });

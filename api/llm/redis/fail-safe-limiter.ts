@@ -181,6 +181,15 @@ export class FailSafeLimiter implements Limiter {
     await this.options.shared.close();
   }
 
+  /**
+   * Something else found Redis unreachable (the registry's heartbeat, the first connection): fall
+   * back now rather than at the next start, so health says so even while idle.
+   */
+  reportFailure(error: unknown): void {
+    if (this.closed) return;
+    this.degrade(error);
+  }
+
   private adoptShared(decision: StartDecision, estimatedTokens: number): StartDecision {
     if (!decision.started) return decision;
     const permit: FailSafePermit = {
