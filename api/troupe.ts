@@ -72,6 +72,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         logger,
         tuning: overrides.clusterTuning,
         onLimiterModeChange: () => wakeDispatch(),
+        onSlotReleased: () => wakeDispatch(),
       })
     : undefined;
   const scheduler = createLlmScheduler({

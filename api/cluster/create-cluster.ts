@@ -35,6 +35,8 @@ export interface CreateClusterOptions {
   logger?: SchedulerLogger & { debug?: (object: object, message: string) => void };
   /** The shared limits changed mode (degraded, back): dispatch should look again. */
   onLimiterModeChange?: (mode: LimiterMode) => void;
+  /** A slot was released somewhere while an instance waited for one: dispatch should look again. */
+  onSlotReleased?: () => void;
   /** Tests: a shorter lease, heartbeat, probe… */
   tuning?: {
     leaseMs?: number;
@@ -52,7 +54,10 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
   const tuning = options.tuning ?? {};
   const instanceId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const onError = (error: Error) => logger?.debug?.({ error: error.message }, 'Redis connection error');
-  const redis = createRedisConnection(config.redisUrl!, { commandTimeoutMs: tuning.commandTimeoutMs, onError });
+  const redis = createRedisConnection(config.redisUrl!, {
+    commandTimeoutMs: tuning.commandTimeoutMs,
+    onError,
+  });
   const subscriber = createRedisConnection(config.redisUrl!, { offlineQueue: true, onError });
   let startFailure: unknown;
   await Promise.all([
@@ -111,6 +116,13 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
   });
   const aimd = new SharedAimd({ shared: redisLimiter, local: localAimd });
   if (startFailure !== undefined) limiter.reportFailure(startFailure);
+  // Wake, don't poll (DESIGN.md §6): a release on another instance wakes this queue at once; the
+  // limiter's short retryAt remains the fallback should a message be lost.
+  const releaseChannel = redisLimiter.releaseChannel;
+  subscriber.on('message', (channel: string) => {
+    if (channel === releaseChannel) options.onSlotReleased?.();
+  });
+  await subscriber.subscribe(releaseChannel).catch(() => undefined);
   let control: ClusterControl | undefined;
 
   return {

@@ -191,7 +191,7 @@ export class RedisLimiter implements Limiter {
     // Stop renewing first: if the release itself fails, the lease still expires on its own.
     this.leased.delete(own.id);
     try {
-      await this.redis.release(this.keys[0], own.id);
+      await this.redis.release(this.keys[0], this.stateKey, own.id, this.releaseChannel);
     } catch (error) {
       // Not heard: the caller may try again later (the lease would expire in any case).
       own.released = false;
@@ -270,6 +270,11 @@ export class RedisLimiter implements Limiter {
 
   get instanceId(): string {
     return this.options.instanceId;
+  }
+
+  /** Where releases are announced while an instance waits for a slot (subscribe to wake dispatch). */
+  get releaseChannel(): string {
+    return `${this.options.keyPrefix}llm:released`;
   }
 
   /** A cheap round trip: is Redis answering? */

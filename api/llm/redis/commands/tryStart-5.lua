@@ -6,8 +6,8 @@
     KEYS[2] starts    ZSET  permit id -> start time (ms): the rolling RPM window
     KEYS[3] tokens    ZSET  permit id -> start time (ms): the rolling TPM window
     KEYS[4] amounts   HASH  permit id -> tokens reserved (then settled) for that start
-    KEYS[5] state     HASH  heldUntil, tokensTotal and the AIMD state (concurrency, rpm, tpm,
-                            lastDecreaseAt, quietSince, decreases)
+    KEYS[5] state     HASH  heldUntil, tokensTotal, concurrencyWaitUntil and the AIMD state
+                            (concurrency, rpm, tpm, lastDecreaseAt, quietSince, decreases)
 
     ARGV[1]  permit id (unique across instances)
     ARGV[2]  estimated tokens (prompt + max output)
@@ -91,7 +91,9 @@ if heldUntil > now then
   retryAt = heldUntil
 elseif active >= concurrency then
   -- A release on another instance can open a slot at any time; the earliest lease expiry bounds it.
+  -- Marked so releases announce themselves on the release channel while someone waits.
   retryAt = now + pollMs
+  redis.call('HSET', state, 'concurrencyWaitUntil', now + pollMs * 4)
   local first = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
   if first[2] and tonumber(first[2]) < retryAt then retryAt = tonumber(first[2]) end
 else
