@@ -131,8 +131,9 @@ export class FailSafeLimiter implements Limiter {
     if (own.local) await this.options.local.release(own.local);
     if (own.shared) {
       const shared = own.shared;
-      await this.options.shared.release(shared).catch(() => {
+      await this.options.shared.release(shared).catch((error: unknown) => {
         this.pendingReleases.push(shared);
+        this.degrade(error);
       });
     }
   }
