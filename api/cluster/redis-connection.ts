@@ -22,6 +22,8 @@ export function createRedisConnection(
     enableOfflineQueue: options.offlineQueue ?? false,
     commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
     connectTimeout: 2_000,
+    // A half-closed socket after a failed ready check is destroyed this soon (ioredis waits 2 s).
+    disconnectTimeout: 300,
     maxRetriesPerRequest: 0,
     retryStrategy: (times) => Math.min(100 * times, 1_000),
   });
