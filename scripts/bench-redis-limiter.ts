@@ -58,6 +58,16 @@ async function main(): Promise<void> {
     await timeStarts(memory, 500);
     results['in-memory tryStart (ms)'] = percentiles(await timeStarts(memory, samples));
 
+    // The machine's own round trip: a plain PING on the same kind of connection (the floor).
+    const pingClient = await connect();
+    const pings: number[] = [];
+    for (let index = 0; index < samples + 500; index++) {
+      const startedAt = performance.now();
+      await pingClient.ping();
+      if (index >= 500) pings.push(performance.now() - startedAt);
+    }
+    results['Redis PING, the round-trip floor (ms)'] = percentiles(pings);
+
     const alone = shared(await connect(), 'alone');
     await timeStarts(alone, 500);
     results['Redis tryStart, one instance (ms)'] = percentiles(await timeStarts(alone, samples));
