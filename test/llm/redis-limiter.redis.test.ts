@@ -124,15 +124,16 @@ describe('RedisLimiter across instances', () => {
   });
 
   test('a lease whose holder stops renewing (SIGKILL) expires and its slot returns; renewed ones stay', async () => {
-    const killed = await instance({ maxConcurrent: 2, leaseMs: 400, renewEveryMs: 100 });
-    const alive = await instance({ maxConcurrent: 2, leaseMs: 400, renewEveryMs: 100 });
+    // Leases of 2 s renewed every 200 ms: only a stall of 1.8 s could lose the living one.
+    const killed = await instance({ maxConcurrent: 2, leaseMs: 2_000, renewEveryMs: 200 });
+    const alive = await instance({ maxConcurrent: 2, leaseMs: 2_000, renewEveryMs: 200 });
     expect((await killed.tryStart(1)).started).toBe(true);
     expect((await alive.tryStart(1)).started).toBe(true);
     expect((await alive.tryStart(1)).started).toBe(false);
     killed.abandonLeases();
     // The surviving lease is renewed; only the killed one's slot comes back.
-    await waitFor(async () => (await alive.tryStart(1)).started, 5_000);
-    await sleep(600);
+    await waitFor(async () => (await alive.tryStart(1)).started, 10_000);
+    await sleep(2_500);
     expect((await alive.tryStart(1)).started).toBe(false);
     expect(alive.snapshot().active).toBe(2);
   });
