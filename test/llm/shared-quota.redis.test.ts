@@ -9,11 +9,15 @@ import type {
   CompletionResult,
   Provider,
 } from '../../api/llm/provider';
+import { InMemoryLimiter } from '../../api/llm/limiter';
+import { FailSafeLimiter } from '../../api/llm/redis/fail-safe-limiter';
+import { QuotaShare } from '../../api/llm/redis/quota-share';
 import { RedisLimiter } from '../../api/llm/redis/redis-limiter';
 import { SharedAimd } from '../../api/llm/redis/shared-aimd';
 import { testConfig } from '../../config';
 import { maxInWindow, meta, request } from './helpers';
-import { connectRedis, randomPrefix, removeKeys } from './redis-helpers';
+import { startTcpProxy } from '../helpers/tcp-proxy';
+import { connectRedis, randomPrefix, removeKeys, sleep } from './redis-helpers';
 
 /**
  * The provider's view: one provider, counted at the provider, behind three schedulers ("instances")
@@ -122,6 +126,85 @@ describe('three schedulers sharing one quota through Redis', () => {
     // They really shared it: all four slots were used.
     expect(provider.maxInFlight).toBe(4);
   }, 60_000);
+
+  test('a Redis outage mid-run: each falls back to 1/N and together they still never pass the quota', async () => {
+    const proxy = await startTcpProxy(6379);
+    // A direct connection first: afterEach cleans the keys through clients[0].
+    clients.push(await connectRedis());
+    try {
+      const provider = new CountingProvider(40);
+      const config = testConfig({
+        LLM_ADMISSION: 'off',
+        LLM_MAX_CONCURRENT: '6',
+        LLM_MAX_RPM: '100000',
+        LLM_TIMEOUT: '2000',
+      });
+      const llm = config.llm;
+      const cluster: Array<{ scheduler: LlmScheduler; limiter: FailSafeLimiter }> = [];
+      for (let index = 0; index < 3; index++) {
+        const redis = await connectRedis(proxy.url, 300);
+        clients.push(redis);
+        const shared = new RedisLimiter({
+          redis,
+          keyPrefix: prefix,
+          instanceId: `instance-${index}`,
+          clock: systemClock,
+          maxConcurrent: llm.maxConcurrent,
+          maxRpm: llm.maxRpm,
+          maxTpm: 0,
+        });
+        const share = new QuotaShare({ shared, instances: () => 3 });
+        const local = new InMemoryLimiter({
+          clock: systemClock,
+          maxConcurrent: 6,
+          maxRpm: 100_000,
+          maxTpm: 0,
+          aimd: share,
+        });
+        let wake = () => {};
+        const limiter = new FailSafeLimiter({
+          shared,
+          local,
+          share,
+          clock: systemClock,
+          callTimeoutMs: llm.timeoutMs,
+          probeEveryMs: 100,
+          onModeChange: () => wake(),
+        });
+        const aimd = new SharedAimd({
+          shared,
+          local: new Aimd({ clock: systemClock, maxConcurrent: 6, maxRpm: 100_000 }),
+        });
+        const scheduler = createLlmScheduler({
+          config,
+          provider,
+          clock: systemClock,
+          limiter: { limiter, aimd },
+        });
+        wake = () => scheduler.queue.wake();
+        schedulers.push(scheduler);
+        cluster.push({ scheduler, limiter });
+      }
+      const calls = cluster.flatMap(({ scheduler }, index) =>
+        Array.from({ length: 40 }, (_, call) =>
+          scheduler.complete(meta('host', `user-${index}-${call}`, { timeoutMs: 30_000 }), request, {
+            signal: new AbortController().signal,
+          }),
+        ),
+      );
+      await sleep(150);
+      proxy.cut();
+      await sleep(1_000);
+      expect(cluster.every(({ limiter }) => limiter.mode === 'degraded')).toBe(true);
+      proxy.restore();
+      const outcomes = await Promise.allSettled(calls);
+      expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(120);
+      expect(provider.maxInFlight).toBeLessThanOrEqual(6);
+      expect(cluster.every(({ limiter }) => limiter.mode !== 'degraded')).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  }, 90_000);
 
   test('rolling window: 3 × the whole quota of 10 starts per window never puts 11 in any window', async () => {
     const provider = new CountingProvider(5);

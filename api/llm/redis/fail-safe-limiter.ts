@@ -99,7 +99,7 @@ export class FailSafeLimiter implements Limiter {
     if (this.modeNow === 'recovering' && this.clock.now() >= this.recoveringUntil) this.enter('shared');
     if (this.modeNow === 'shared') {
       try {
-        return this.adoptShared(await this.options.shared.tryStart(estimatedTokens), estimatedTokens);
+        return this.wrapShared(await this.options.shared.tryStart(estimatedTokens), estimatedTokens);
       } catch (error) {
         this.degrade(error);
       }
@@ -191,7 +191,7 @@ export class FailSafeLimiter implements Limiter {
     this.degrade(error);
   }
 
-  private adoptShared(decision: StartDecision, estimatedTokens: number): StartDecision {
+  private wrapShared(decision: StartDecision, estimatedTokens: number): StartDecision {
     if (!decision.started) return decision;
     const permit: FailSafePermit = {
       id: String(decision.permit.id),
@@ -210,8 +210,11 @@ export class FailSafeLimiter implements Limiter {
     const share = this.options.share.share();
     if (share.rpm < 1 || (share.tpm !== undefined && share.tpm < 1))
       return { started: false, retryAt: now + this.probeEveryMs };
+    // Degraded only: once Redis answers, its leases count the other instances' calls exactly.
     const heldForOthers =
-      now < this.othersUntil ? Math.ceil(this.othersInFlight / this.options.share.instances()) : 0;
+      this.modeNow === 'degraded' && now < this.othersUntil
+        ? Math.ceil(this.othersInFlight / this.options.share.instances())
+        : 0;
     if (this.inFlight.size + heldForOthers >= share.concurrency) {
       // Only a release here, or the other instances' calls timing out, opens a slot.
       return {
