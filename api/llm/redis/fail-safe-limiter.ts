@@ -40,8 +40,8 @@ export interface FailSafeStatus {
   mode: LimiterMode;
   /** Why the shared limits are not in force (the Redis error), while degraded or recovering. */
   reason?: string;
-  /** Since when (ms, this process's clock) the current mode holds. */
-  since: number;
+  /** Since when the current mode holds (ISO time, for people). */
+  since: string;
   instances: number;
   /** The limits in force here while degraded. */
   share?: EffectiveLimits;
@@ -89,7 +89,7 @@ export class FailSafeLimiter implements Limiter {
     return {
       mode: this.modeNow,
       ...(this.reason && this.modeNow !== 'shared' ? { reason: this.reason } : {}),
-      since: this.since,
+      since: new Date(Date.now() - (this.clock.now() - this.since)).toISOString(),
       instances: this.options.share.instances(),
       ...(this.modeNow === 'degraded' ? { share: this.options.share.share() } : {}),
     };
