@@ -21,8 +21,25 @@ import type { RedisLimiter } from './redis-limiter';
  */
 export type LimiterMode = 'shared' | 'degraded' | 'recovering';
 
+/** What the fail-safe needs of the shared limiter (RedisLimiter; a fake in the clock-driven tests). */
+export type SharedLimiter = Pick<
+  RedisLimiter,
+  | 'tryStart'
+  | 'release'
+  | 'settle'
+  | 'holdStarts'
+  | 'snapshot'
+  | 'close'
+  | 'ping'
+  | 'adopt'
+  | 'permitFor'
+  | 'clusterLoad'
+  | 'windowMs'
+  | 'instanceId'
+>;
+
 export interface FailSafeLimiterOptions {
-  shared: RedisLimiter;
+  shared: SharedLimiter;
   /** The fallback, built to enforce `share.limits()` (RPM, TPM); concurrency is counted here. */
   local: InMemoryLimiter;
   share: QuotaShare;
@@ -82,10 +99,12 @@ export class FailSafeLimiter implements Limiter {
   }
 
   get mode(): LimiterMode {
+    this.endRecoveryIfDue();
     return this.modeNow;
   }
 
   status(): FailSafeStatus {
+    this.endRecoveryIfDue();
     return {
       mode: this.modeNow,
       ...(this.reason && this.modeNow !== 'shared' ? { reason: this.reason } : {}),
@@ -96,7 +115,7 @@ export class FailSafeLimiter implements Limiter {
   }
 
   async tryStart(estimatedTokens: number): Promise<StartDecision> {
-    if (this.modeNow === 'recovering' && this.clock.now() >= this.recoveringUntil) this.enter('shared');
+    this.endRecoveryIfDue();
     if (this.modeNow === 'shared') {
       try {
         return this.wrapShared(await this.options.shared.tryStart(estimatedTokens), estimatedTokens);
@@ -130,18 +149,24 @@ export class FailSafeLimiter implements Limiter {
     this.inFlight.delete(own);
     if (own.local) await this.options.local.release(own.local);
     if (own.shared) {
-      const shared = own.shared;
-      await this.options.shared.release(shared).catch((error: unknown) => {
-        this.pendingReleases.push(shared);
+      try {
+        await this.options.shared.release(own.shared);
+      } catch (error) {
+        this.pendingReleases.push(own.shared);
         this.degrade(error);
-      });
+      }
     }
   }
 
   async settle(permit: Permit, actualTokens: number): Promise<void> {
     const own = permit as FailSafePermit;
     if (own.local) await this.options.local.settle(own.local, actualTokens);
-    if (own.shared) await this.options.shared.settle(own.shared, actualTokens).catch(() => undefined);
+    if (!own.shared) return;
+    try {
+      await this.options.shared.settle(own.shared, actualTokens);
+    } catch {
+      // The reservation stays at its estimate: more than was used, never less.
+    }
   }
 
   async holdStarts(durationMs: number): Promise<void> {
@@ -189,6 +214,11 @@ export class FailSafeLimiter implements Limiter {
   reportFailure(error: unknown): void {
     if (this.closed) return;
     this.degrade(error);
+  }
+
+  /** Checked lazily (starts, status): an idle instance needs no timer to end its recovery. */
+  private endRecoveryIfDue(): void {
+    if (this.modeNow === 'recovering' && this.clock.now() >= this.recoveringUntil) this.enter('shared');
   }
 
   private wrapShared(decision: StartDecision, estimatedTokens: number): StartDecision {
