@@ -9,6 +9,8 @@ import { WebhookNotifier } from './alerts/webhook-notifier';
 import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
 import { createHttpServer } from './http/create-http-server';
+import { createCluster, type Cluster, type CreateClusterOptions } from './cluster/create-cluster';
+import type { ControlCommand } from './cluster/cluster-control';
 import { systemClock, type Clock } from './clock';
 import { AppError } from './errors';
 import { createLogger, type Logger } from './logger';
@@ -27,7 +29,6 @@ import { RetentionSweeper } from './store/retention-sweeper';
 import type { Store } from './store/store';
 import { RunRegistry } from './streaming/run-registry';
 import { ProcessUsageSampler } from './metrics/process-usage';
-import { createRedisProbe } from './metrics/redis-probe';
 import { TroupeMetrics } from './metrics/troupe-metrics';
 import { DashboardSnapshots } from './dashboard/dashboard-snapshot';
 import { dashboardRouter } from './routes/dashboard';
@@ -49,6 +50,8 @@ export interface TroupeOverrides {
   store?: Store;
   /** Build the search index right after start (default true; tests that never search skip it). */
   warmUp?: boolean;
+  /** Shorter leases, heartbeats and probes for tests of the shared (REDIS_URL) mode. */
+  clusterTuning?: CreateClusterOptions['tuning'];
 }
 
 export interface Troupe {
@@ -92,7 +95,29 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const retention = new RetentionSweeper({ store, ttlDays: config.conversationTtlDays, logger });
   const provider = overrides.provider ?? createProvider(config, clock);
   const metrics = new TroupeMetrics();
-  const scheduler = createLlmScheduler({ config, provider, clock, logger, metrics });
+  // With REDIS_URL the quota, admission inputs and operator commands are shared by every instance.
+  // The limiter's mode change (Redis lost or back) must wake dispatch of a scheduler built after it.
+  let wakeDispatch = () => {};
+  const cluster: Cluster | undefined = config.redisUrl
+    ? await createCluster({
+        config,
+        clock,
+        logger,
+        tuning: overrides.clusterTuning,
+        onLimiterModeChange: () => wakeDispatch(),
+        onSlotReleased: () => wakeDispatch(),
+      })
+    : undefined;
+  const scheduler = createLlmScheduler({
+    config,
+    provider,
+    clock,
+    logger,
+    metrics,
+    ...(cluster
+      ? { limiter: { limiter: cluster.limiter, aimd: cluster.aimd }, otherInstances: cluster.registry }
+      : {}),
+  });
   const cacheBackend = config.llmCache.enabled ? createResponseCache(config, { clock, logger }) : undefined;
   await cacheBackend?.open?.();
   const responseCache = cacheBackend
@@ -139,17 +164,19 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     userMaxActiveChats: config.userMaxActiveChats,
     chatTimeoutMs: config.llm.chatTimeoutMs,
   });
+  wakeDispatch = () => scheduler.queue.wake();
   const sse = createSseStreaming(config, { clock, logger, runHolds: scheduler });
   /** Set when shutdown begins: readiness answers 503 from then on. */
   const lifecycle = { draining: false };
   const usage = new ProcessUsageSampler();
-  const redis = config.redisUrl ? createRedisProbe(config.redisUrl, logger) : undefined;
+  // Redis counts as up while the shared limits are in use (the fail-safe is not on its local share).
+  const redisUp = cluster ? () => cluster.limiter.mode !== 'degraded' : undefined;
   metrics.observe({
     scheduler,
     tools,
     sse: () => sse.status(),
     runs,
-    redisUp: redis && (() => redis.up()),
+    redisUp,
     waitTargetMs: config.alerts.waitP95TargetMs,
   });
   // How operators tell instances apart (dashboard, alerts) until the scale-out work names them.
@@ -164,7 +191,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         clock,
         logger,
         instance: instanceId,
-        sample: createAlertSampler({ scheduler, tools, runs, redisUp: redis && (() => redis.up()) }),
+        sample: createAlertSampler({ scheduler, tools, runs, redisUp }),
         sink: new WebhookNotifier({
           url: alertConfig.webhookUrl,
           format: alertConfig.webhookFormat,
@@ -179,6 +206,34 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       })
     : undefined;
   alerts?.start();
+  if (cluster) {
+    const shared = scheduler;
+    const apply = (command: ControlCommand) => {
+      logger.warn({ command }, 'Operator command from another instance');
+      if (command.command === 'pause') {
+        shared.pause({ refuseNewChats: command.refuseNewChats });
+        chat.announcePause();
+      } else if (command.command === 'resume') shared.resume();
+      else shared.clear();
+    };
+    await cluster.start({
+      apply,
+      figures: () => {
+        const status = shared.status();
+        return {
+          queueLength: status.queueLength,
+          activeRequests: shared.queue.activeCount,
+          admittedChats: status.admittedChats,
+          paused: status.paused,
+          totalProcessed: status.totalProcessed,
+          totalSuccess: status.totalSuccess,
+          totalFailed: status.totalFailed,
+          totalTimeout: status.totalTimeout,
+          limiter: cluster.limiter.mode,
+        };
+      },
+    });
+  }
   const app = createApp({
     config,
     logger,
@@ -193,6 +248,15 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         chat,
         pseudonyms: new Pseudonyms(),
         cache: () => responseCache?.status() ?? disabledCacheStatus(),
+        ...(cluster
+          ? {
+              cluster: {
+                self: () => cluster.registry.self(),
+                instances: () => cluster.registry.instances(),
+                broadcast: (command) => cluster.control.publish(command),
+              },
+            }
+          : {}),
       }),
       toolSystemRouter({ tools }),
       dashboard.router,
@@ -202,9 +266,9 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         tools,
         runs,
         usage,
-        redisUp: redis && (() => redis.up()),
         queueMax: config.llm.queueMax,
         isDraining: () => lifecycle.draining,
+        ...(cluster ? { redis: cluster.limiter } : {}),
       }),
     ],
     rootRouters: [metricsRouter({ metrics }), webRouter()],
@@ -222,10 +286,10 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;
   logger.info({ url, provider: provider.name }, 'Troupe is listening');
-  if (config.redisUrl) {
-    logger.warn(
-      'REDIS_URL is set: the LLM response cache is shared, but shared limits are not implemented yet: ' +
-        'each instance enforces LLM_MAX_* on its own, so with N instances set each to quota / N',
+  if (cluster) {
+    logger.info(
+      { instanceId: cluster.instanceId, instances: cluster.registry.count(), limiter: cluster.limiter.mode },
+      'Sharing the LLM quota with the other instances through Redis',
     );
   }
   retention.start();
@@ -273,11 +337,11 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       server.closeAllConnections();
       alerts?.stop();
       await scheduler.close();
+      await cluster?.close();
       tools.close();
       runs.clear();
       await responseCache?.close();
       await provider.close?.();
-      await redis?.close();
       await retention.stop();
       await store.close();
       logger.info('shut down cleanly');

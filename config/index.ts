@@ -82,6 +82,7 @@ export interface Config {
     forMs: number;
     waitP95TargetMs: number;
   };
+  /** Prefix of every Redis key Troupe writes (several deployments can share one Redis). */
   redisKeyPrefix: string;
   adminToken?: string;
   apiKeys: ReadonlyMap<string, string>;

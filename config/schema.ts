@@ -143,7 +143,11 @@ export const configSchema = z.object({
   ALERT_EVAL_INTERVAL_MS: integer(100, 3_600_000).default(15_000),
   ALERT_FOR_MS: integer(0, 3_600_000).default(60_000),
   ALERT_WAIT_P95_MS: integer(1, 3_600_000).default(10_000),
-  REDIS_KEY_PREFIX: z.string().trim().min(1, 'a key prefix such as troupe:').default('troupe:'),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_:.{}-]{1,64}$/, 'up to 64 letters, digits or _ : . { } -, e.g. troupe:')
+    .default('troupe:'),
 
   ADMIN_TOKEN: optionalText,
   API_KEYS: apiKeys,

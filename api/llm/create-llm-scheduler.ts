@@ -32,6 +32,8 @@ export interface CreateLlmSchedulerOptions {
    * limiter built here. With one given, `aimd` must be the policy that limiter enforces.
    */
   limiter?: { limiter: Limiter; aimd: AimdPolicy };
+  /** The other instances sharing the quota (LlmSchedulerOptions.otherInstances). */
+  otherInstances?: LlmSchedulerOptions['otherInstances'];
 }
 
 /**
@@ -87,6 +89,7 @@ export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmSched
     random: options.random,
     retry: options.retry,
     agingStepMs: options.agingStepMs,
+    otherInstances: options.otherInstances,
     parts: { queue, limiter: shared.limiter, aimd: shared.aimd, breaker, admission, latency },
   });
 }

@@ -71,6 +71,8 @@ export interface InMemoryLimiterOptions {
    * the window as 60 s + margin keeps every provider-side minute within the limit.
    */
   windowMarginMs?: number;
+  /** The provider's window (60 s); the shared behaviour suite shortens it to match the Redis run. */
+  providerWindowMs?: number;
 }
 
 /** The provider's rolling window for RPM and TPM. */
@@ -91,10 +93,12 @@ export class InMemoryLimiter implements Limiter {
   private active = 0;
   private nextId = 1;
   private heldUntil = 0;
+  private readonly reportWindowMs: number;
 
   constructor(private readonly options: InMemoryLimiterOptions) {
     this.clock = options.clock;
-    const windowMs = PROVIDER_WINDOW_MS + Math.max(0, options.windowMarginMs ?? DEFAULT_WINDOW_MARGIN_MS);
+    this.reportWindowMs = options.providerWindowMs ?? PROVIDER_WINDOW_MS;
+    const windowMs = this.reportWindowMs + Math.max(0, options.windowMarginMs ?? DEFAULT_WINDOW_MARGIN_MS);
     this.starts = new StartWindow({
       capacity: options.maxRpm,
       windowMs,
@@ -153,12 +157,23 @@ export class InMemoryLimiter implements Limiter {
     return Promise.resolve();
   }
 
+  /**
+   * Counts starts and tokens that happened outside this limiter (another instance's share of the
+   * shared window, when falling back to this one during a Redis outage) as if they started now, so
+   * they hold this window's room until a full window has passed.
+   */
+  countExternal(starts: number, tokens: number): void {
+    const now = this.clock.now();
+    for (let index = 0; index < starts; index++) this.starts.record(now);
+    if (tokens > 0) this.tokens.reserve(tokens, now);
+  }
+
   snapshot(): LimiterSnapshot {
     const now = this.clock.now();
     return {
       active: this.active,
       // The status page reports the nominal minute; the margin only delays starts.
-      startsLastMinute: this.starts.countSince(now - PROVIDER_WINDOW_MS),
+      startsLastMinute: this.starts.countSince(now - this.reportWindowMs),
       tokensLastMinute: this.tokens.used(now),
       limits: this.limits(),
       heldUntil: this.heldUntil > now ? this.heldUntil : 0,

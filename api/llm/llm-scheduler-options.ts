@@ -41,6 +41,11 @@ export interface LlmSchedulerOptions {
   retry?: RetryOptions;
   /** The queue's aging step (admission allows for it); must match the queue's. */
   agingStepMs?: number;
+  /**
+   * The other instances sharing this quota (REDIS_URL): admission counts their admitted chats too,
+   * so N instances do not each admit a whole quota's worth.
+   */
+  otherInstances?: { othersAdmittedChats(): number };
 }
 
 export interface SchedulerStatus extends QueueStatus {

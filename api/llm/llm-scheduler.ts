@@ -455,7 +455,7 @@ export class LlmScheduler implements LlmGateway, RunHolds {
     // After the cold wait, decide with what the calls in flight prove if none has completed yet.
     if (latencyMs === undefined && measured) latencyMs = Math.max(1, this.latency.oldestInFlightMs());
     return {
-      admittedChats: this.chats.count,
+      admittedChats: this.chats.count + (this.options.otherInstances?.othersAdmittedChats() ?? 0),
       callsPerChat: Math.max(1, expectedCalls, this.chats.meanCallsPerChat() ?? 0),
       limits: snapshot.limits,
       latencyMs,

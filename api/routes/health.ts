@@ -22,11 +22,11 @@ export function healthRouter(deps: {
   tools: ToolExecutor;
   runs: RunRegistry;
   usage: ProcessUsageSampler;
-  /** Set with REDIS_URL: Redis down makes the service degraded (each instance goes on alone). */
-  redisUp?: () => boolean;
   queueMax: number;
   /** True once shutdown began: readiness then fails so load balancers stop sending. */
   isDraining?: () => boolean;
+  /** Set with REDIS_URL: the shared limits' state (the fail-safe limiter's). */
+  redis?: { status(): { mode: string; reason?: string; instances: number } };
 }): Router {
   const router = Router();
 
@@ -51,10 +51,12 @@ export function healthRouter(deps: {
     // The executor's own verdict (its worst tool), in this page's words.
     const toolHealth = deps.tools.health();
     const tools: Level = toolHealth === 'unavailable' ? 'unhealthy' : toolHealth;
+    // Redis down is degraded, not unhealthy: each instance keeps serving on its share of the quota.
+    const redisState = deps.redis?.status();
+    const redis: Level | undefined = redisState && (redisState.mode === 'shared' ? 'healthy' : 'degraded');
+    const levels = [llmQueue, database.status, tools, ...(redis ? [redis] : [])];
     // Tools degrade gracefully (fallbacks), so they never make the whole service unhealthy.
     const draining = deps.isDraining?.() ?? false;
-    const redis = deps.redisUp ? (deps.redisUp() ? 'up' : 'down') : undefined;
-    const levels = [llmQueue, database.status, tools, redis === 'down' ? 'degraded' : 'healthy'];
     const overall: Level =
       draining || llmQueue === 'unhealthy' || database.status === 'unhealthy'
         ? 'unhealthy'
@@ -68,7 +70,8 @@ export function healthRouter(deps: {
     res.status(overall === 'unhealthy' ? 503 : 200).json({
       status: overall,
       ...(draining ? { draining: true } : {}),
-      services: { llmQueue, database: database.status, tools },
+      // The brief's three services; `redis` beside them only when REDIS_URL is set.
+      services: { llmQueue, database: database.status, tools, ...(redis ? { redis } : {}) },
       metrics: {
         activeUsers: new Set(activeRuns.map((run) => run.userId)).size,
         queueLength: queue.queueLength,
@@ -88,7 +91,8 @@ export function healthRouter(deps: {
         },
         database: { latencyMs: database.latencyMs, ...(database.error ? { error: database.error } : {}) },
         tools: Object.fromEntries(toolList.map((tool) => [tool.name, tool.status])),
-        ...(redis ? { redis } : {}),
+        // Why Redis is degraded (the fail-safe's mode and reason), and the instance count N.
+        ...(redisState ? { redis: redisState } : {}),
         activeRuns: activeRuns.length,
         cpu: { of: 'one core, since the previous health request', intervalMs: usage.intervalMs },
         memory: {

@@ -2,10 +2,21 @@ import { Router } from 'express';
 import type { Config } from '../../config';
 import type { ChatService } from '../agents/chat-service';
 import type { CacheStatus } from '../llm/cache/cache-stats';
+import type { ControlCommand } from '../cluster/cluster-control';
+import { clusterQueueStatus } from '../cluster/cluster-status';
+import type { InstanceFigures } from '../cluster/instance-registry';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import type { QueueItem } from '../llm/request-queue';
 import { isAdmin, requireAdmin } from './auth';
 import type { Pseudonyms } from './pseudonyms';
+
+/** The other instances (REDIS_URL): their figures, and the channel operator commands go out on. */
+export interface QueueCluster {
+  self(): InstanceFigures;
+  instances(): InstanceFigures[];
+  /** Sends the command to every other instance; resolves how many heard it. */
+  broadcast(command: ControlCommand): Promise<number>;
+}
 
 /**
  * The brief's queue monitoring and emergency controls: status and items for everyone watching;
@@ -18,16 +29,41 @@ export function queueRouter(deps: {
   pseudonyms: Pseudonyms;
   /** The LLM response cache's figures, shown as `queue.cache`. */
   cache?: () => CacheStatus;
+  cluster?: QueueCluster;
 }): Router {
   const router = Router();
-  const { scheduler } = deps;
+  const { scheduler, cluster } = deps;
   const admin = requireAdmin(deps.config);
 
   router.get('/queue/status', (_req, res) => {
-    const queue = { ...scheduler.status(), ...(deps.cache ? { cache: deps.cache() } : {}) };
+    const local = scheduler.status();
+    const cache = deps.cache ? { cache: deps.cache() } : {};
     // Epoch ms, as the brief's example: `watch … | jq` scripts subtract timestamps.
-    res.json({ status: queue.paused ? 'paused' : 'running', timestamp: Date.now(), queue });
+    if (!cluster) {
+      const queue = { ...local, ...cache };
+      res.json({ status: queue.paused ? 'paused' : 'running', timestamp: Date.now(), queue });
+      return;
+    }
+    const self = cluster.self();
+    const others = cluster.instances().filter((instance) => instance.id !== self.id);
+    const view = clusterQueueStatus(local, [...others, self], self);
+    res.json({
+      status: view.queue.paused ? 'paused' : 'running',
+      timestamp: Date.now(),
+      ...view,
+      queue: { ...view.queue, ...cache },
+    });
   });
+
+  /** Tells the other instances; the answer says whether Redis carried it (this one acted anyway). */
+  const broadcast = async (command: ControlCommand) => {
+    if (!cluster) return undefined;
+    try {
+      return { delivered: true, instancesReached: await cluster.broadcast(command) };
+    } catch (error) {
+      return { delivered: false, error: `Redis did not carry the command: ${(error as Error).message}` };
+    }
+  };
 
   // The run id is the capability to read a chat, and user and conversation ids are personal: only
   // the operator (ADMIN_TOKEN) sees them; everyone else sees pseudonyms and no run id.
@@ -44,38 +80,44 @@ export function queueRouter(deps: {
 
   // Pause holds work: nothing dispatches, chats keep arriving into the bounded queue and continue on
   // resume. Refusing new chats meanwhile is a separate choice: {"refuseNewChats": true} (or ?refuse=1).
-  router.post('/queue/pause', admin, (req, res) => {
+  router.post('/queue/pause', admin, async (req, res) => {
     const body = (req.body ?? {}) as { refuseNewChats?: unknown };
     const refuseNewChats =
       body.refuseNewChats === true || req.query.refuse === '1' || req.query.refuse === 'true';
     scheduler.pause({ refuseNewChats });
     deps.chat.announcePause();
+    const clusterReply = await broadcast({ command: 'pause', refuseNewChats });
     req.log?.warn({ refuseNewChats }, 'LLM queue paused by an operator');
     res.json({
       status: 'paused',
       refuseNewChats,
       timestamp: new Date().toISOString(),
       queueLength: scheduler.status().queueLength,
+      ...(clusterReply ? { cluster: clusterReply } : {}),
     });
   });
 
-  router.post('/queue/resume', admin, (req, res) => {
+  router.post('/queue/resume', admin, async (req, res) => {
     scheduler.resume();
+    const clusterReply = await broadcast({ command: 'resume' });
     req.log?.warn('LLM queue resumed by an operator');
     res.json({
       status: 'running',
       timestamp: new Date().toISOString(),
       queueLength: scheduler.status().queueLength,
+      ...(clusterReply ? { cluster: clusterReply } : {}),
     });
   });
 
-  router.delete('/queue/clear', admin, (req, res) => {
+  router.delete('/queue/clear', admin, async (req, res) => {
     const cleared = scheduler.clear();
+    const clusterReply = await broadcast({ command: 'clear' });
     req.log?.warn({ cleared }, 'LLM queue cleared by an operator');
     res.json({
       status: scheduler.status().paused ? 'paused' : 'running',
       timestamp: new Date().toISOString(),
       cleared,
+      ...(clusterReply ? { cluster: clusterReply } : {}),
     });
   });
 

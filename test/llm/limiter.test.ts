@@ -1,5 +1,7 @@
 import { ManualClock, systemClock } from '../../api/clock';
-import { InMemoryLimiter, type Permit } from '../../api/llm/limiter';
+import { Aimd } from '../../api/llm/aimd';
+import { InMemoryLimiter, type Limiter, type Permit } from '../../api/llm/limiter';
+import { describeLimiterBehaviour } from './limiter-behaviour';
 
 function started(decision: ReturnType<InMemoryLimiter['tryStartNow']>): Permit {
   if (!decision.started) throw new Error('expected a start');
@@ -119,5 +121,43 @@ describe('systemClock', () => {
     jest.spyOn(Date, 'now').mockReturnValue(wall + 3_600_000);
     expect(limiter.tryStartNow(1).started).toBe(false);
     expect(limiter.snapshot().startsLastMinute).toBe(1);
+  });
+});
+
+describe('InMemoryLimiter (limiter behaviour suite)', () => {
+  describeLimiterBehaviour(() => {
+    const clock = new ManualClock(0);
+    const windowMs = 60_000;
+    const policies = new Map<Limiter, Aimd>();
+    return {
+      windowMs,
+      async create(spec) {
+        const aimd = new Aimd({
+          clock,
+          maxConcurrent: spec.maxConcurrent,
+          maxRpm: spec.maxRpm,
+          maxTpm: spec.maxTpm,
+        });
+        const limiter = new InMemoryLimiter({
+          clock,
+          maxConcurrent: spec.maxConcurrent,
+          maxRpm: spec.maxRpm,
+          maxTpm: spec.maxTpm ?? 0,
+          burstWindowMs: spec.burstWindowMs ?? windowMs / 6,
+          windowMarginMs: 0,
+          providerWindowMs: windowMs,
+          aimd,
+        });
+        policies.set(limiter, aimd);
+        return Promise.resolve(limiter);
+      },
+      pass: (ms) => clock.advanceAsync(ms),
+      now: () => clock.now(),
+      rateLimited(limiter, kind) {
+        policies.get(limiter)!.onRateLimited(kind);
+        return Promise.resolve();
+      },
+      destroy: () => Promise.resolve(),
+    };
   });
 });

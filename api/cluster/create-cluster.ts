@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import type { Config } from '../../config';
+import type { Clock } from '../clock';
+import { Aimd } from '../llm/aimd';
+import { InMemoryLimiter } from '../llm/limiter';
+import { FailSafeLimiter, type LimiterMode } from '../llm/redis/fail-safe-limiter';
+import { QuotaShare } from '../llm/redis/quota-share';
+import { RedisLimiter } from '../llm/redis/redis-limiter';
+import { SharedAimd } from '../llm/redis/shared-aimd';
+import type { SchedulerLogger } from '../llm/scheduler-events';
+import { ClusterControl, type ControlCommand } from './cluster-control';
+import { InstanceRegistry, type LiveFigures } from './instance-registry';
+import { createRedisConnection } from './redis-connection';
+
+/**
+ * Builds the parts an instance shares through Redis (REDIS_URL set): the connections, the shared
+ * limiter behind its fail-safe, the shared AIMD, the instance registry and the operators' control
+ * channel. Part of the composition root: each part is built apart here and handed the others.
+ */
+export interface Cluster {
+  instanceId: string;
+  limiter: FailSafeLimiter;
+  aimd: SharedAimd;
+  registry: InstanceRegistry;
+  control: ClusterControl;
+  /** Starts heartbeating and listening for operator commands (once the scheduler exists). */
+  start(deps: { figures: () => LiveFigures; apply: (command: ControlCommand) => void }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface CreateClusterOptions {
+  config: Pick<Config, 'llm' | 'redisUrl' | 'redisKeyPrefix'>;
+  clock: Clock;
+  logger?: SchedulerLogger & { debug?: (object: object, message: string) => void };
+  /** The shared limits changed mode (degraded, back): dispatch should look again. */
+  onLimiterModeChange?: (mode: LimiterMode) => void;
+  /** A slot was released somewhere while an instance waited for one: dispatch should look again. */
+  onSlotReleased?: () => void;
+  /** Tests: a shorter lease, heartbeat, probe… */
+  tuning?: {
+    leaseMs?: number;
+    renewEveryMs?: number;
+    heartbeatMs?: number;
+    instanceTtlMs?: number;
+    probeEveryMs?: number;
+    commandTimeoutMs?: number;
+  };
+}
+
+export async function createCluster(options: CreateClusterOptions): Promise<Cluster> {
+  const { config, clock, logger } = options;
+  const llm = config.llm;
+  const tuning = options.tuning ?? {};
+  const instanceId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const onError = (error: Error) => logger?.debug?.({ error: error.message }, 'Redis connection error');
+  const redis = createRedisConnection(config.redisUrl!, {
+    commandTimeoutMs: tuning.commandTimeoutMs,
+    onError,
+  });
+  const subscriber = createRedisConnection(config.redisUrl!, { offlineQueue: true, onError });
+  let startFailure: unknown;
+  await Promise.all([
+    redis.connect().catch((error: unknown) => {
+      startFailure = error;
+    }),
+    subscriber.connect().catch(() => undefined),
+  ]);
+
+  const redisLimiter = new RedisLimiter({
+    redis,
+    keyPrefix: config.redisKeyPrefix,
+    instanceId,
+    clock,
+    maxConcurrent: llm.maxConcurrent,
+    maxRpm: llm.maxRpm,
+    maxTpm: llm.maxTpm,
+    leaseMs: tuning.leaseMs,
+    renewEveryMs: tuning.renewEveryMs,
+  });
+  const registry = new InstanceRegistry({
+    redis,
+    keyPrefix: config.redisKeyPrefix,
+    instanceId,
+    host: os.hostname(),
+    clock,
+    heartbeatMs: tuning.heartbeatMs,
+    ttlMs: tuning.instanceTtlMs,
+    onClusterLoad: (load) => redisLimiter.observe(load),
+    // A failed heartbeat means Redis is gone: fall back now, not at the next start.
+    onError: (error) => limiter.reportFailure(error),
+  });
+  const localAimd = new Aimd({
+    clock,
+    maxConcurrent: llm.maxConcurrent,
+    maxRpm: llm.maxRpm,
+    maxTpm: llm.maxTpm,
+  });
+  const share = new QuotaShare({ shared: redisLimiter, local: localAimd, instances: () => registry.count() });
+  const fallback = new InMemoryLimiter({
+    clock,
+    maxConcurrent: llm.maxConcurrent,
+    maxRpm: llm.maxRpm,
+    maxTpm: llm.maxTpm,
+    aimd: share,
+  });
+  const limiter = new FailSafeLimiter({
+    shared: redisLimiter,
+    local: fallback,
+    share,
+    clock,
+    callTimeoutMs: llm.timeoutMs,
+    logger,
+    probeEveryMs: tuning.probeEveryMs,
+    onModeChange: options.onLimiterModeChange,
+  });
+  const aimd = new SharedAimd({ shared: redisLimiter, local: localAimd });
+  if (startFailure !== undefined) limiter.reportFailure(startFailure);
+  // Wake, don't poll (DESIGN.md §6): a release on another instance wakes this queue at once; the
+  // limiter's short retryAt remains the fallback should a message be lost.
+  const releaseChannel = redisLimiter.releaseChannel;
+  subscriber.on('message', (channel: string) => {
+    if (channel === releaseChannel) options.onSlotReleased?.();
+  });
+  await subscriber.subscribe(releaseChannel).catch(() => undefined);
+  let control: ClusterControl | undefined;
+
+  return {
+    instanceId,
+    limiter,
+    aimd,
+    registry,
+    get control() {
+      if (!control) throw new Error('cluster.start() first');
+      return control;
+    },
+    async start(deps) {
+      control = new ClusterControl({
+        publisher: redis,
+        subscriber,
+        keyPrefix: config.redisKeyPrefix,
+        instanceId,
+        apply: deps.apply,
+        onError: (error) => logger?.warn({ error: String(error) }, 'Cluster control channel failed'),
+      });
+      await Promise.all([registry.start(deps.figures), control.start()]);
+    },
+    async close() {
+      await control?.close();
+      await registry.close();
+      await limiter.close();
+      // quit() waits for replies; with Redis gone, disconnect instead of hanging.
+      await Promise.all(
+        [redis, subscriber].map((client) =>
+          client.status === 'ready' ? client.quit().catch(() => client.disconnect()) : client.disconnect(),
+        ),
+      );
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import type Redis from 'ioredis';
+import type { Clock, TimerHandle } from '../clock';
+import { limiterKeys, type ClusterLoad } from '../llm/redis/redis-limiter';
+import { withLimiterCommands, type RedisWithCommands } from '../llm/redis/redis-commands';
+
+/** What one instance publishes about itself (GET /api/queue/status `instance` / `instances`). */
+export interface InstanceFigures {
+  id: string;
+  pid: number;
+  host: string;
+  /** ISO time the instance started. */
+  startedAt: string;
+  /** ISO time of this heartbeat. */
+  updatedAt: string;
+  queueLength: number;
+  activeRequests: number;
+  admittedChats: number;
+  paused: boolean;
+  totalProcessed: number;
+  totalSuccess: number;
+  totalFailed: number;
+  totalTimeout: number;
+  /** The limiter's mode on that instance (shared, degraded, recovering). */
+  limiter: string;
+}
+
+export type LiveFigures = Omit<InstanceFigures, 'id' | 'pid' | 'host' | 'startedAt' | 'updatedAt'>;
+
+export interface InstanceRegistryOptions {
+  redis: Redis;
+  keyPrefix: string;
+  instanceId: string;
+  host: string;
+  clock: Clock;
+  heartbeatMs?: number;
+  /** An instance that stopped heartbeating leaves the registry (and N) after this. */
+  ttlMs?: number;
+  /** The shared limiter's load as the heartbeat saw it. */
+  onClusterLoad?: (load: Omit<ClusterLoad, 'observedAt'>) => void;
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Every live instance, published in Redis with a TTL heartbeat (heartbeat-5.lua): N for the quota
+ * share during a Redis outage, the admitted chats of all instances for admission, and the cluster's
+ * figures for operators. While Redis is unreachable the last known list stays in force.
+ */
+export class InstanceRegistry {
+  private readonly redis: RedisWithCommands;
+  private readonly clock: Clock;
+  private readonly heartbeatMs: number;
+  private readonly ttlMs: number;
+  private readonly startedAt = new Date().toISOString();
+  private known: InstanceFigures[] = [];
+  private figures?: () => LiveFigures;
+  private timer?: TimerHandle;
+  private closed = false;
+
+  constructor(private readonly options: InstanceRegistryOptions) {
+    this.redis = withLimiterCommands(options.redis);
+    this.clock = options.clock;
+    this.heartbeatMs = options.heartbeatMs ?? 2_000;
+    this.ttlMs = options.ttlMs ?? 6_000;
+  }
+
+  get instanceId(): string {
+    return this.options.instanceId;
+  }
+
+  /** Starts heartbeating with this instance's live figures; resolves after the first attempt. */
+  async start(figures: () => LiveFigures): Promise<void> {
+    this.figures = figures;
+    await this.beat();
+  }
+
+  /** The instances of the last heartbeat that got through (this one included once published). */
+  instances(): InstanceFigures[] {
+    return this.known;
+  }
+
+  /** N: live instances, at least 1 (this one). */
+  count(): number {
+    return Math.max(1, this.known.filter((instance) => instance.id !== this.instanceId).length + 1);
+  }
+
+  /** Chats admitted by the other instances, as they last published them. */
+  othersAdmittedChats(): number {
+    let sum = 0;
+    for (const instance of this.known) if (instance.id !== this.instanceId) sum += instance.admittedChats;
+    return sum;
+  }
+
+  /** This instance's figures now. */
+  self(): InstanceFigures {
+    return this.describe(this.figures?.() ?? emptyFigures());
+  }
+
+  /** The other instances' last published figures, and this one's live ones. */
+  current(): InstanceFigures[] {
+    return [...this.known.filter((instance) => instance.id !== this.instanceId), this.self()].sort((a, b) =>
+      a.id.localeCompare(b.id),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    // Leave at once rather than after the TTL, so N drops with a clean shutdown.
+    await Promise.all([
+      this.redis.zrem(this.instancesKey, this.instanceId),
+      this.redis.del(this.instanceKey(this.instanceId)),
+    ]).catch(() => undefined);
+  }
+
+  private get instancesKey(): string {
+    return `${this.options.keyPrefix}instances`;
+  }
+
+  private instanceKey(id: string): string {
+    return `${this.options.keyPrefix}instance:${id}`;
+  }
+
+  private describe(live: LiveFigures): InstanceFigures {
+    return {
+      id: this.instanceId,
+      pid: process.pid,
+      host: this.options.host,
+      startedAt: this.startedAt,
+      updatedAt: new Date().toISOString(),
+      ...live,
+    };
+  }
+
+  private async beat(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const keys = limiterKeys(this.options.keyPrefix);
+      const reply = await this.redis.heartbeat(
+        this.instancesKey,
+        this.instanceKey(this.instanceId),
+        keys.leases,
+        keys.starts,
+        keys.state,
+        this.instanceId,
+        JSON.stringify(this.self()),
+        this.ttlMs,
+        `${this.options.keyPrefix}instance:`,
+        60_000,
+      );
+      const [, active, starts, tokens] = reply.slice(0, 4).map(Number);
+      this.options.onClusterLoad?.({ active, startsLastMinute: starts, tokensLastMinute: tokens });
+      this.known = reply.slice(4).map((json) => JSON.parse(String(json)) as InstanceFigures);
+    } catch (error) {
+      this.options.onError?.(error);
+    } finally {
+      if (!this.closed) this.timer = this.clock.setTimeout(() => void this.beat(), this.heartbeatMs);
+    }
+  }
+}
+
+function emptyFigures(): LiveFigures {
+  return {
+    queueLength: 0,
+    activeRequests: 0,
+    admittedChats: 0,
+    paused: false,
+    totalProcessed: 0,
+    totalSuccess: 0,
+    totalFailed: 0,
+    totalTimeout: 0,
+    limiter: 'shared',
+  };
+}

@@ -1,0 +1,34 @@
+--[[
+  Publishes this instance in the registry; returns every live instance (N = their count) and the
+  shared limiter's load, which keeps the fail-safe's picture of the cluster fresh between calls.
+
+  Input:
+    KEYS[1] instances     ZSET   instance id -> heartbeat expiry (ms, Redis time)
+    KEYS[2] instance key  STRING this instance's figures (JSON), expiring with the heartbeat
+    KEYS[3] leases        ZSET   (tryStart-5.lua)
+    KEYS[4] starts        ZSET   (tryStart-5.lua)
+    KEYS[5] state         HASH   (tryStart-5.lua)
+    ARGV[1] instance id
+    ARGV[2] figures (JSON)
+    ARGV[3] ttl ms
+    ARGV[4] prefix of instance keys (an instance's key = prefix .. id; same slot-free layout as KEYS[2])
+    ARGV[5] reported window ms (60 000)
+
+  Output: { now, active leases, starts in the window, tokens in the window, figures JSON... }
+]]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local active = redis.call('ZCARD', KEYS[3])
+local starts = redis.call('ZCOUNT', KEYS[4], '(' .. (now - tonumber(ARGV[5])), '+inf')
+local tokens = tonumber(redis.call('HGET', KEYS[5], 'tokensTotal') or '0')
+local result = { now, active, starts, tokens }
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local figures = redis.call('GET', ARGV[4] .. id)
+  if figures then table.insert(result, figures) end
+end
+return result

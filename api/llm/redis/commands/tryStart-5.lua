@@ -1,0 +1,149 @@
+--[[
+  Starts one provider call if every shared limit allows it now, using Redis's own clock.
+
+  Input:
+    KEYS[1] leases    ZSET  permit id -> lease expiry (ms, Redis time)
+    KEYS[2] starts    ZSET  permit id -> start time (ms): the rolling RPM window
+    KEYS[3] tokens    ZSET  permit id -> start time (ms): the rolling TPM window
+    KEYS[4] amounts   HASH  permit id -> tokens reserved (then settled) for that start
+    KEYS[5] state     HASH  heldUntil, tokensTotal, concurrencyWaitUntil and the AIMD state
+                            (concurrency, rpm, tpm, lastDecreaseAt, quietSince, decreases)
+
+    ARGV[1]  permit id (unique across instances)
+    ARGV[2]  estimated tokens (prompt + max output)
+    ARGV[3]  lease ms (the holder renews it while the call runs)
+    ARGV[4]  enforcement window ms (60 000 + the safety margin)
+    ARGV[5]  reported window ms (60 000: what currentRPM counts)
+    ARGV[6]  spreading sub-window ms (0 = off)
+    ARGV[7]  configured max concurrency
+    ARGV[8]  configured max RPM
+    ARGV[9]  configured max TPM (0 = off)
+    ARGV[10] AIMD quiet period ms
+    ARGV[11] AIMD concurrency step
+    ARGV[12] AIMD rpm step
+    ARGV[13] AIMD tpm step
+    ARGV[14] poll ms: how soon to ask again when blocked on concurrency (a release elsewhere)
+
+  Output: { started (1|0), retryAt (ms, Redis time; 0 when started), now, active,
+            startsLastMinute, tokensLastMinute, concurrency, rpm, tpm, heldUntil, decreases }
+]]
+local leases, starts, tokens, amounts, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id = ARGV[1]
+local estimated = tonumber(ARGV[2])
+local leaseMs = tonumber(ARGV[3])
+local windowMs = tonumber(ARGV[4])
+local reportMs = tonumber(ARGV[5])
+local burstMs = tonumber(ARGV[6])
+local maxConcurrent = tonumber(ARGV[7])
+local maxRpm = tonumber(ARGV[8])
+local maxTpm = tonumber(ARGV[9])
+local quietMs = tonumber(ARGV[10])
+local concurrencyStep = tonumber(ARGV[11])
+local rpmStep = tonumber(ARGV[12])
+local tpmStep = tonumber(ARGV[13])
+local pollMs = tonumber(ARGV[14])
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+-- Leases of holders that stopped renewing (a killed instance) give their slots back here.
+redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+redis.call('ZREMRANGEBYSCORE', starts, '-inf', now - windowMs)
+
+-- Token reservations leave the window with the start they belong to.
+local total = tonumber(redis.call('HGET', state, 'tokensTotal') or '0')
+local expired = redis.call('ZRANGEBYSCORE', tokens, '-inf', now - windowMs)
+if #expired > 0 then
+  for _, member in ipairs(expired) do
+    total = total - tonumber(redis.call('HGET', amounts, member) or '0')
+  end
+  redis.call('HDEL', amounts, unpack(expired))
+  redis.call('ZREMRANGEBYSCORE', tokens, '-inf', now - windowMs)
+  if total < 0 then total = 0 end
+  redis.call('HSET', state, 'tokensTotal', total)
+end
+
+-- AIMD: the effective limits, with additive recovery computed lazily from Redis time.
+local fields = redis.call('HMGET', state, 'concurrency', 'rpm', 'tpm', 'quietSince', 'heldUntil', 'decreases')
+local concurrency = math.min(tonumber(fields[1] or maxConcurrent), maxConcurrent)
+local rpm = math.min(tonumber(fields[2] or maxRpm), maxRpm)
+local tpm = math.min(tonumber(fields[3] or maxTpm), maxTpm)
+local quietSince = tonumber(fields[4] or '0')
+local heldUntil = tonumber(fields[5] or '0')
+local decreases = tonumber(fields[6] or '0')
+if concurrency < maxConcurrent or rpm < maxRpm or tpm < maxTpm then
+  local steps = math.floor((now - quietSince) / quietMs)
+  if steps > 0 then
+    concurrency = math.min(maxConcurrent, concurrency + steps * concurrencyStep)
+    rpm = math.min(maxRpm, rpm + steps * rpmStep)
+    tpm = math.min(maxTpm, tpm + steps * tpmStep)
+    redis.call('HSET', state, 'concurrency', concurrency, 'rpm', rpm, 'tpm', tpm,
+      'quietSince', quietSince + steps * quietMs)
+  end
+end
+concurrency = math.max(1, concurrency)
+rpm = math.max(1, rpm)
+if maxTpm > 0 then tpm = math.max(1, tpm) end
+
+local active = redis.call('ZCARD', leases)
+local retryAt = 0
+if heldUntil > now then
+  retryAt = heldUntil
+elseif active >= concurrency then
+  -- A release on another instance can open a slot at any time; the earliest lease expiry bounds it.
+  -- Marked so releases announce themselves on the release channel while someone waits.
+  retryAt = now + pollMs
+  redis.call('HSET', state, 'concurrencyWaitUntil', now + pollMs * 4)
+  local first = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
+  if first[2] and tonumber(first[2]) < retryAt then retryAt = tonumber(first[2]) end
+else
+  -- "At most L starts in any window W" holds iff the L-th most recent start is at least W old.
+  local count = redis.call('ZCARD', starts)
+  if count >= rpm then
+    local kth = redis.call('ZREVRANGE', starts, rpm - 1, rpm - 1, 'WITHSCORES')
+    retryAt = math.max(retryAt, tonumber(kth[2]) + windowMs)
+  end
+  if burstMs > 0 and burstMs < windowMs then
+    local burst = math.max(1, math.ceil(rpm * burstMs / windowMs))
+    if count >= burst then
+      local kth = redis.call('ZREVRANGE', starts, burst - 1, burst - 1, 'WITHSCORES')
+      local at = tonumber(kth[2]) + burstMs
+      if at > now then retryAt = math.max(retryAt, at) end
+    end
+  end
+  if maxTpm > 0 then
+    local wanted = math.min(estimated, tpm)
+    if total + wanted > tpm then
+      -- The earliest time enough reservations have left the window for this one to fit.
+      local remaining = total
+      local entries = redis.call('ZRANGE', tokens, 0, -1, 'WITHSCORES')
+      for index = 1, #entries, 2 do
+        remaining = remaining - tonumber(redis.call('HGET', amounts, entries[index]) or '0')
+        if remaining + wanted <= tpm then
+          retryAt = math.max(retryAt, tonumber(entries[index + 1]) + windowMs)
+          break
+        end
+      end
+    end
+  end
+  if retryAt <= now then retryAt = 0 end
+end
+
+local started = 0
+if retryAt == 0 then
+  started = 1
+  redis.call('ZADD', leases, now + leaseMs, id)
+  redis.call('ZADD', starts, now, id)
+  redis.call('PEXPIRE', starts, windowMs * 2)
+  if maxTpm > 0 then
+    redis.call('ZADD', tokens, now, id)
+    redis.call('HSET', amounts, id, estimated)
+    total = total + estimated
+    redis.call('HSET', state, 'tokensTotal', total)
+  end
+  active = active + 1
+end
+
+local startsLastMinute = redis.call('ZCOUNT', starts, '(' .. (now - reportMs), '+inf')
+if heldUntil <= now then heldUntil = 0 end
+return { started, retryAt, now, active, startsLastMinute, total, concurrency, rpm, tpm, heldUntil, decreases }

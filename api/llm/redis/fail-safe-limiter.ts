@@ -1,0 +1,360 @@
+import type { Clock, TimerHandle } from '../../clock';
+import type { EffectiveLimits } from '../aimd';
+import type { InMemoryLimiter, Limiter, LimiterSnapshot, Permit, StartDecision } from '../limiter';
+import type { SchedulerLogger } from '../scheduler-events';
+import type { QuotaShare } from './quota-share';
+import type { RedisLimiter } from './redis-limiter';
+
+/**
+ * The Limiter the scheduler sees when REDIS_URL is set: the shared Redis limiter while Redis answers,
+ * and an explicit fail-safe when it does not (never LiteLLM's "let traffic through"):
+ *
+ * - `shared`: every start is decided by Redis.
+ * - `degraded` (a command failed or timed out): this instance runs on its share, 1/N of each limit,
+ *   in a local limiter. What the cluster had already used counts against it: 1/N of the shared
+ *   window's starts and tokens are recorded as starting now (each instance records 1/N, so together
+ *   they record the whole window), and 1/N of the other instances' calls in flight hold slots until
+ *   they must have ended (the call timeout). Logged once; `/api/health` says degraded and why.
+ * - `recovering` (Redis answers again): the calls made alone are handed to Redis (adopt-5.lua), and
+ *   for one window a start needs both the local share and Redis, because an instance still cut off
+ *   has not handed over its own starts yet.
+ */
+export type LimiterMode = 'shared' | 'degraded' | 'recovering';
+
+/** What the fail-safe needs of the shared limiter (RedisLimiter; a fake in the clock-driven tests). */
+export type SharedLimiter = Pick<
+  RedisLimiter,
+  | 'tryStart'
+  | 'release'
+  | 'settle'
+  | 'holdStarts'
+  | 'snapshot'
+  | 'close'
+  | 'ping'
+  | 'adopt'
+  | 'permitFor'
+  | 'clusterLoad'
+  | 'windowMs'
+  | 'instanceId'
+>;
+
+export interface FailSafeLimiterOptions {
+  shared: SharedLimiter;
+  /** The fallback, built to enforce `share.limits()` (RPM, TPM); concurrency is counted here. */
+  local: InMemoryLimiter;
+  share: QuotaShare;
+  clock: Clock;
+  /** How long another instance's call may still run after the outage began (LLM_TIMEOUT). */
+  callTimeoutMs: number;
+  logger?: SchedulerLogger;
+  /** How often Redis is probed while degraded. */
+  probeEveryMs?: number;
+  /** The mode changed: the queue should try dispatch again (limits changed). */
+  onModeChange?: (mode: LimiterMode) => void;
+}
+
+export interface FailSafeStatus {
+  mode: LimiterMode;
+  /** Why the shared limits are not in force (the Redis error), while degraded or recovering. */
+  reason?: string;
+  /** Since when the current mode holds (ISO time, for people). */
+  since: string;
+  instances: number;
+  /** The limits in force here while degraded. */
+  share?: EffectiveLimits;
+}
+
+interface FailSafePermit extends Permit {
+  readonly id: string;
+  shared?: Permit;
+  local?: Permit;
+  released: boolean;
+}
+
+const DEFAULT_PROBE_EVERY_MS = 1_000;
+
+export class FailSafeLimiter implements Limiter {
+  private readonly clock: Clock;
+  private modeNow: LimiterMode = 'shared';
+  private reason?: string;
+  private since: number;
+  /** This instance's calls in flight, whoever granted them. */
+  private readonly inFlight = new Set<FailSafePermit>();
+  /** Calls started alone during the outage (last window), to hand to Redis when it is back. */
+  private outageStarts: FailSafePermit[] = [];
+  /** Releases Redis did not hear about; retried on recovery (their leases would expire anyway). */
+  private pendingReleases: Permit[] = [];
+  /** Slots held for the other instances' calls that were in flight when the outage began. */
+  private othersInFlight = 0;
+  private othersUntil = 0;
+  private recoveringUntil = 0;
+  private probeTimer?: TimerHandle;
+  private probing = false;
+  private nextId = 1;
+  private closed = false;
+
+  constructor(private readonly options: FailSafeLimiterOptions) {
+    this.clock = options.clock;
+    this.since = this.clock.now();
+  }
+
+  get mode(): LimiterMode {
+    this.endRecoveryIfDue();
+    return this.modeNow;
+  }
+
+  status(): FailSafeStatus {
+    this.endRecoveryIfDue();
+    return {
+      mode: this.modeNow,
+      ...(this.reason && this.modeNow !== 'shared' ? { reason: this.reason } : {}),
+      since: new Date(Date.now() - (this.clock.now() - this.since)).toISOString(),
+      instances: this.options.share.instances(),
+      ...(this.modeNow === 'degraded' ? { share: this.options.share.share() } : {}),
+    };
+  }
+
+  async tryStart(estimatedTokens: number): Promise<StartDecision> {
+    this.endRecoveryIfDue();
+    if (this.modeNow === 'shared') {
+      try {
+        return this.wrapShared(await this.options.shared.tryStart(estimatedTokens), estimatedTokens);
+      } catch (error) {
+        this.degrade(error);
+      }
+    }
+    const local = this.startLocal(estimatedTokens);
+    if (this.modeNow === 'degraded' || !local.started) return local;
+    // Recovering: the local share already agreed; Redis must agree too.
+    const permit = local.permit as FailSafePermit;
+    try {
+      const shared = await this.options.shared.tryStart(estimatedTokens);
+      if (!shared.started) {
+        await this.release(permit);
+        return shared;
+      }
+      permit.shared = shared.permit;
+      return local;
+    } catch (error) {
+      this.degrade(error);
+      this.outageStarts.push(permit);
+      return local;
+    }
+  }
+
+  async release(permit: Permit): Promise<void> {
+    const own = permit as FailSafePermit;
+    if (own.released) return;
+    own.released = true;
+    this.inFlight.delete(own);
+    if (own.local) await this.options.local.release(own.local);
+    if (own.shared) {
+      try {
+        await this.options.shared.release(own.shared);
+      } catch (error) {
+        this.pendingReleases.push(own.shared);
+        this.degrade(error);
+      }
+    }
+  }
+
+  async settle(permit: Permit, actualTokens: number): Promise<void> {
+    const own = permit as FailSafePermit;
+    if (own.local) await this.options.local.settle(own.local, actualTokens);
+    if (!own.shared) return;
+    try {
+      await this.options.shared.settle(own.shared, actualTokens);
+    } catch {
+      // The reservation stays at its estimate: more than was used, never less.
+    }
+  }
+
+  async holdStarts(durationMs: number): Promise<void> {
+    // Held locally too, so the hold survives an outage that begins right after the 429.
+    await this.options.local.holdStarts(durationMs);
+    if (this.modeNow === 'degraded') return;
+    try {
+      await this.options.shared.holdStarts(durationMs);
+    } catch (error) {
+      this.degrade(error);
+    }
+  }
+
+  snapshot(): LimiterSnapshot {
+    if (this.modeNow !== 'degraded') {
+      const shared = this.options.shared.snapshot();
+      const localHold = this.options.local.snapshot().heldUntil;
+      return localHold > shared.heldUntil ? { ...shared, heldUntil: localHold } : shared;
+    }
+    const local = this.options.local.snapshot();
+    const share = this.options.share.share();
+    return {
+      ...local,
+      active: this.inFlight.size,
+      limits: {
+        concurrency: Math.max(1, share.concurrency),
+        rpm: Math.max(1, share.rpm),
+        ...(share.tpm !== undefined ? { tpm: Math.max(1, share.tpm) } : {}),
+      },
+      configured: this.options.shared.snapshot().configured,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.probeTimer) this.clock.clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    await this.options.shared.close();
+  }
+
+  /**
+   * Something else found Redis unreachable (the registry's heartbeat, the first connection): fall
+   * back now rather than at the next start, so health says so even while idle.
+   */
+  reportFailure(error: unknown): void {
+    if (this.closed) return;
+    this.degrade(error);
+  }
+
+  /** Checked lazily (starts, status): an idle instance needs no timer to end its recovery. */
+  private endRecoveryIfDue(): void {
+    if (this.modeNow === 'recovering' && this.clock.now() >= this.recoveringUntil) this.enter('shared');
+  }
+
+  private wrapShared(decision: StartDecision, estimatedTokens: number): StartDecision {
+    if (!decision.started) return decision;
+    const permit: FailSafePermit = {
+      id: String(decision.permit.id),
+      startedAt: decision.permit.startedAt,
+      estimatedTokens,
+      shared: decision.permit,
+      released: false,
+    };
+    this.inFlight.add(permit);
+    return { started: true, permit };
+  }
+
+  /** A start on this instance's share (degraded or recovering). */
+  private startLocal(estimatedTokens: number): StartDecision {
+    const now = this.clock.now();
+    const share = this.options.share.share();
+    if (share.rpm < 1 || (share.tpm !== undefined && share.tpm < 1))
+      return { started: false, retryAt: now + this.probeEveryMs };
+    // Degraded only: once Redis answers, its leases count the other instances' calls exactly.
+    const heldForOthers =
+      this.modeNow === 'degraded' && now < this.othersUntil
+        ? Math.ceil(this.othersInFlight / this.options.share.instances())
+        : 0;
+    if (this.inFlight.size + heldForOthers >= share.concurrency) {
+      // Only a release here, or the other instances' calls timing out, opens a slot.
+      return {
+        started: false,
+        retryAt:
+          heldForOthers > 0 ? this.othersUntil : share.concurrency < 1 ? now + this.probeEveryMs : null,
+      };
+    }
+    const decision = this.options.local.tryStartNow(estimatedTokens);
+    if (!decision.started) return decision;
+    const permit: FailSafePermit = {
+      id: `${this.instancePrefix()}f${this.nextId++}`,
+      startedAt: now,
+      estimatedTokens,
+      local: decision.permit,
+      released: false,
+    };
+    this.inFlight.add(permit);
+    if (this.modeNow === 'degraded') this.outageStarts.push(permit);
+    return { started: true, permit };
+  }
+
+  private instancePrefix(): string {
+    return `${this.options.shared.instanceId}:`;
+  }
+
+  private degrade(error: unknown): void {
+    if (this.modeNow === 'degraded') return;
+    const wasShared = this.modeNow === 'shared';
+    this.reason = `Redis unreachable: ${error instanceof Error ? error.message : String(error)}`;
+    this.enter('degraded');
+    if (wasShared) {
+      // What the cluster already used in the current window holds this share's room (see above).
+      const n = this.options.share.instances();
+      const load = this.options.shared.clusterLoad();
+      this.options.local.countExternal(
+        Math.ceil(load.startsLastMinute / n),
+        Math.ceil(load.tokensLastMinute / n),
+      );
+      let ownShared = 0;
+      for (const permit of this.inFlight) if (permit.shared) ownShared++;
+      this.othersInFlight = Math.max(0, load.active - ownShared);
+      this.othersUntil = this.clock.now() + this.options.callTimeoutMs;
+    }
+    this.options.logger?.warn(
+      { reason: this.reason, instances: this.options.share.instances(), share: this.options.share.share() },
+      'Redis is unreachable: this instance now enforces its 1/N share of the LLM quota alone',
+    );
+    this.armProbe();
+  }
+
+  private enter(mode: LimiterMode): void {
+    if (mode === this.modeNow) return;
+    this.modeNow = mode;
+    this.since = this.clock.now();
+    if (mode === 'shared') this.reason = undefined;
+    this.options.onModeChange?.(mode);
+  }
+
+  private get probeEveryMs(): number {
+    return this.options.probeEveryMs ?? DEFAULT_PROBE_EVERY_MS;
+  }
+
+  private armProbe(): void {
+    if (this.probeTimer || this.closed) return;
+    this.probeTimer = this.clock.setTimeout(() => {
+      this.probeTimer = undefined;
+      void this.probe();
+    }, this.probeEveryMs);
+  }
+
+  private async probe(): Promise<void> {
+    if (this.probing || this.closed || this.modeNow !== 'degraded') return;
+    this.probing = true;
+    try {
+      await this.options.shared.ping();
+      await this.handOver();
+      this.recoveringUntil = this.clock.now() + this.options.shared.windowMs;
+      this.enter('recovering');
+      this.options.logger?.warn(
+        { outageMs: Math.round(this.clock.now() - this.since) },
+        'Redis answers again: shared LLM limits are back (this instance keeps its share for one more window)',
+      );
+    } catch {
+      this.armProbe();
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  /** Hands the outage's starts and in-flight calls to Redis, and the releases it missed. */
+  private async handOver(): Promise<void> {
+    const now = this.clock.now();
+    const windowMs = this.options.shared.windowMs;
+    const recent = this.outageStarts.filter((permit) => permit.startedAt > now - windowMs);
+    await this.options.shared.adopt(
+      recent.map((permit) => ({
+        id: permit.id,
+        startedAt: permit.startedAt,
+        tokens: this.options.shared.snapshot().configured.tpm > 0 ? permit.estimatedTokens : 0,
+        running: !permit.released,
+      })),
+    );
+    for (const permit of recent) {
+      if (!permit.released)
+        permit.shared = this.options.shared.permitFor(permit.id, permit.startedAt, permit.estimatedTokens);
+    }
+    this.outageStarts = [];
+    const releases = this.pendingReleases;
+    this.pendingReleases = [];
+    await Promise.all(releases.map((permit) => this.options.shared.release(permit).catch(() => undefined)));
+  }
+}

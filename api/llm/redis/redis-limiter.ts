@@ -1,0 +1,352 @@
+import type Redis from 'ioredis';
+import type { Clock, TimerHandle } from '../../clock';
+import type { EffectiveLimits, RateLimitKind } from '../aimd';
+import {
+  DEFAULT_WINDOW_MARGIN_MS,
+  PROVIDER_WINDOW_MS,
+  type Limiter,
+  type LimiterSnapshot,
+  type Permit,
+  type StartDecision,
+} from '../limiter';
+import { withLimiterCommands, type RedisWithCommands } from './redis-commands';
+
+/**
+ * The Limiter port over Redis: one quota shared by every instance (DESIGN.md §6, "shared limits are
+ * atomic"). Each operation is one Lua script (./commands) that reads Redis's own clock, so no
+ * instance's clock and no local copy decides a start:
+ * - concurrency as leases in a ZSET scored by expiry, renewed by a timer while the call runs; a
+ *   killed instance's leases expire and are reaped inside tryStart, a released one is removed;
+ * - strict rolling-window RPM (60 s + margin) plus the start-spreading sub-window, as in memory;
+ * - TPM reserved at start, settled with the real usage;
+ * - the provider-wide hold (Retry-After) and the AIMD state in one hash, shared.
+ * Errors (Redis unreachable, a command timeout) are thrown: the fail-safe limiter decides what to
+ * do about them.
+ */
+export interface RedisLimiterOptions {
+  /** The connection (built in the composition root with a command timeout and no offline queue). */
+  redis: Redis;
+  /** Prefix of every key, e.g. `troupe:` (REDIS_KEY_PREFIX). */
+  keyPrefix: string;
+  /** This instance's id; permit ids start with it, so they are unique across instances. */
+  instanceId: string;
+  clock: Clock;
+  maxConcurrent: number;
+  maxRpm: number;
+  maxTpm: number;
+  burstWindowMs?: number;
+  windowMarginMs?: number;
+  /** The provider's window (60 s); tests shorten it to see windows roll in real (Redis) time. */
+  providerWindowMs?: number;
+  /** How long a lease lives without renewal: a killed instance's slots come back within this. */
+  leaseMs?: number;
+  renewEveryMs?: number;
+  /** Blocked on concurrency, ask again this soon: a release on another instance wakes nobody here. */
+  pollMs?: number;
+  aimd?: SharedAimdOptions;
+}
+
+export interface SharedAimdOptions {
+  decreaseFactor?: number;
+  cooldownMs?: number;
+  quietPeriodMs?: number;
+  concurrencyStep?: number;
+  rpmStep?: number;
+}
+
+/** What the cluster's shared state looked like at the last reply (this process's clock). */
+export interface ClusterLoad {
+  active: number;
+  startsLastMinute: number;
+  tokensLastMinute: number;
+  observedAt: number;
+}
+
+interface RedisPermit extends Permit {
+  readonly id: string;
+  released: boolean;
+}
+
+/** The shared limiter's keys under a prefix (the registry's heartbeat reads the same ones). */
+export function limiterKeys(keyPrefix: string): {
+  leases: string;
+  starts: string;
+  tokens: string;
+  amounts: string;
+  state: string;
+} {
+  const base = `${keyPrefix}llm:`;
+  return {
+    leases: base + 'leases',
+    starts: base + 'starts',
+    tokens: base + 'tokens',
+    amounts: base + 'amounts',
+    state: base + 'state',
+  };
+}
+
+export const DEFAULT_LEASE_MS = 10_000;
+export const DEFAULT_RENEW_EVERY_MS = 3_000;
+export const DEFAULT_POLL_MS = 25;
+
+export class RedisLimiter implements Limiter {
+  readonly windowMs: number;
+  private readonly redis: RedisWithCommands;
+  private readonly clock: Clock;
+  private readonly keys: string[];
+  private readonly stateKey: string;
+  private readonly reportWindowMs: number;
+  private readonly leaseMs: number;
+  private readonly renewEveryMs: number;
+  private readonly aimdArgs: number[];
+  private readonly aimd: Required<SharedAimdOptions> & { tpmStep: number };
+  /** Permits whose calls still run here: their leases are renewed together. */
+  private readonly leased = new Set<string>();
+  private renewTimer?: TimerHandle;
+  private nextId = 1;
+  /** Redis time minus this process's clock, measured at each reply (midpoint of the round trip). */
+  private offsetMs = 0;
+  private last: LimiterSnapshot;
+  private load: ClusterLoad;
+  private closed = false;
+
+  constructor(private readonly options: RedisLimiterOptions) {
+    this.redis = withLimiterCommands(options.redis);
+    this.clock = options.clock;
+    const keys = limiterKeys(options.keyPrefix);
+    this.keys = [keys.leases, keys.starts, keys.tokens, keys.amounts, keys.state];
+    this.stateKey = keys.state;
+    this.reportWindowMs = options.providerWindowMs ?? PROVIDER_WINDOW_MS;
+    this.windowMs = this.reportWindowMs + Math.max(0, options.windowMarginMs ?? DEFAULT_WINDOW_MARGIN_MS);
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.renewEveryMs = options.renewEveryMs ?? DEFAULT_RENEW_EVERY_MS;
+    this.aimd = {
+      decreaseFactor: options.aimd?.decreaseFactor ?? 0.7,
+      cooldownMs: options.aimd?.cooldownMs ?? 5_000,
+      quietPeriodMs: options.aimd?.quietPeriodMs ?? 10_000,
+      concurrencyStep: options.aimd?.concurrencyStep ?? 1,
+      rpmStep: options.aimd?.rpmStep ?? Math.max(1, Math.ceil(options.maxRpm * 0.05)),
+      tpmStep: Math.max(1, Math.ceil(options.maxTpm * 0.05)),
+    };
+    this.aimdArgs = [
+      this.aimd.quietPeriodMs,
+      this.aimd.concurrencyStep,
+      this.aimd.rpmStep,
+      this.aimd.tpmStep,
+    ];
+    const configured = { concurrency: options.maxConcurrent, rpm: options.maxRpm, tpm: options.maxTpm };
+    this.last = {
+      active: 0,
+      startsLastMinute: 0,
+      tokensLastMinute: 0,
+      limits: this.clamp(configured),
+      configured,
+      heldUntil: 0,
+    };
+    this.load = { active: 0, startsLastMinute: 0, tokensLastMinute: 0, observedAt: -Infinity };
+  }
+
+  async tryStart(estimatedTokens: number): Promise<StartDecision> {
+    const id = `${this.options.instanceId}:${this.nextId++}`;
+    const sentAt = this.clock.now();
+    const reply = await this.redis.tryStart(
+      ...this.keys,
+      id,
+      Math.max(0, Math.round(estimatedTokens)),
+      this.leaseMs,
+      this.windowMs,
+      this.reportWindowMs,
+      this.options.burstWindowMs ?? 10_000,
+      this.options.maxConcurrent,
+      this.options.maxRpm,
+      this.options.maxTpm,
+      ...this.aimdArgs,
+      this.options.pollMs ?? DEFAULT_POLL_MS,
+    );
+    const receivedAt = this.clock.now();
+    const [started, retryAt, redisNow, active, startsLastMinute, tokens, concurrency, rpm, tpm, heldUntil] =
+      reply.map(Number);
+    this.offsetMs = redisNow - (sentAt + receivedAt) / 2;
+    this.decreases = Number(reply[10]);
+    this.last = {
+      active,
+      startsLastMinute,
+      tokensLastMinute: tokens,
+      limits: this.clamp({ concurrency, rpm, tpm }),
+      configured: this.last.configured,
+      heldUntil: heldUntil > 0 ? this.toLocal(heldUntil) : 0,
+    };
+    this.load = { active, startsLastMinute, tokensLastMinute: tokens, observedAt: receivedAt };
+    if (started !== 1) return { started: false, retryAt: Math.max(receivedAt, this.toLocal(retryAt)) };
+    this.leased.add(id);
+    this.armRenewal();
+    const permit: RedisPermit = { id, startedAt: receivedAt, estimatedTokens, released: false };
+    return { started: true, permit };
+  }
+
+  async release(permit: Permit): Promise<void> {
+    const own = permit as RedisPermit;
+    if (own.released) return;
+    own.released = true;
+    // Stop renewing first: if the release itself fails, the lease still expires on its own.
+    this.leased.delete(own.id);
+    try {
+      await this.redis.release(this.keys[0], this.stateKey, own.id, this.releaseChannel);
+    } catch (error) {
+      // Not heard: the caller may try again later (the lease would expire in any case).
+      own.released = false;
+      throw error;
+    }
+  }
+
+  async settle(permit: Permit, actualTokens: number): Promise<void> {
+    if (this.options.maxTpm <= 0) return;
+    await this.redis.settle(
+      this.keys[2],
+      this.keys[3],
+      this.stateKey,
+      String(permit.id),
+      Math.round(actualTokens),
+    );
+  }
+
+  async holdStarts(durationMs: number): Promise<void> {
+    const [heldUntil] = (await this.redis.holdStarts(this.stateKey, Math.max(0, Math.round(durationMs)))).map(
+      Number,
+    );
+    const local = this.toLocal(heldUntil);
+    if (local > this.last.heldUntil) this.last = { ...this.last, heldUntil: local };
+  }
+
+  /** The shared AIMD decrease (one script, with the cooldown). Resolves true if the limits were lowered. */
+  async rateLimited(kind: RateLimitKind): Promise<boolean> {
+    const reply = (
+      await this.redis.rateLimited(
+        this.stateKey,
+        kind,
+        this.options.maxConcurrent,
+        this.options.maxRpm,
+        this.options.maxTpm,
+        this.aimd.decreaseFactor,
+        this.aimd.cooldownMs,
+        this.aimd.quietPeriodMs,
+        this.aimd.concurrencyStep,
+        this.aimd.rpmStep,
+        this.aimd.tpmStep,
+      )
+    ).map(Number);
+    this.decreases = reply[4];
+    this.last = { ...this.last, limits: this.clamp({ concurrency: reply[1], rpm: reply[2], tpm: reply[3] }) };
+    return reply[0] === 1;
+  }
+
+  /**
+   * Gives the shared windows the calls started while Redis was unreachable (see adopt-5.lua).
+   * `startedAt` is this process's clock.
+   */
+  async adopt(
+    entries: Array<{ id: string; startedAt: number; tokens: number; running: boolean }>,
+  ): Promise<void> {
+    if (entries.length === 0) return;
+    const now = this.clock.now();
+    const args: Array<string | number> = [];
+    for (const entry of entries) {
+      args.push(
+        entry.id,
+        Math.max(0, Math.round(now - entry.startedAt)),
+        Math.round(entry.tokens),
+        entry.running ? 1 : 0,
+      );
+      if (entry.running) this.leased.add(entry.id);
+    }
+    await this.redis.adopt(...this.keys, this.leaseMs, this.windowMs, ...args);
+    this.armRenewal();
+  }
+
+  /** Starts renewing a lease this limiter did not grant (an adopted call); release it as usual. */
+  permitFor(id: string, startedAt: number, estimatedTokens: number): Permit {
+    return { id, startedAt, estimatedTokens, released: false } as RedisPermit;
+  }
+
+  get instanceId(): string {
+    return this.options.instanceId;
+  }
+
+  /** Where releases are announced while an instance waits for a slot (subscribe to wake dispatch). */
+  get releaseChannel(): string {
+    return `${this.options.keyPrefix}llm:released`;
+  }
+
+  /** A cheap round trip: is Redis answering? */
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  /** Shared figures seen elsewhere (the registry's heartbeat) keep the cluster load fresh. */
+  observe(load: Omit<ClusterLoad, 'observedAt'>, observedAt = this.clock.now()): void {
+    if (observedAt < this.load.observedAt) return;
+    this.load = { ...load, observedAt };
+    // An idle instance's status page would otherwise show the window as its last start saw it.
+    this.last = {
+      ...this.last,
+      active: load.active,
+      startsLastMinute: load.startsLastMinute,
+      tokensLastMinute: load.tokensLastMinute,
+    };
+  }
+
+  clusterLoad(): ClusterLoad {
+    return this.load;
+  }
+
+  /** The AIMD decreases the cluster has made (last known). */
+  decreases = 0;
+
+  snapshot(): LimiterSnapshot {
+    const heldUntil = this.last.heldUntil > this.clock.now() ? this.last.heldUntil : 0;
+    return { ...this.last, heldUntil };
+  }
+
+  /** Converts a Redis time to this process's clock. */
+  toLocal(redisMs: number): number {
+    return redisMs - this.offsetMs;
+  }
+
+  /** Stops renewing (leases then expire on their own); the owner closes the connection. */
+  close(): Promise<void> {
+    this.closed = true;
+    if (this.renewTimer) this.clock.clearTimeout(this.renewTimer);
+    this.renewTimer = undefined;
+    return Promise.resolve();
+  }
+
+  /** Test seam: stop renewing without releasing, as a SIGKILLed process would. */
+  abandonLeases(): void {
+    this.leased.clear();
+    void this.close();
+  }
+
+  private armRenewal(): void {
+    if (this.renewTimer || this.closed || this.leased.size === 0) return;
+    this.renewTimer = this.clock.setTimeout(() => {
+      this.renewTimer = undefined;
+      if (this.leased.size === 0 || this.closed) return;
+      this.redis
+        .renew(this.keys[0], this.leaseMs, ...this.leased)
+        .catch(() => {
+          // Redis is unreachable: the fail-safe limiter notices on its next call; the leases are
+          // written again by the next renewal that gets through.
+        })
+        .finally(() => this.armRenewal());
+    }, this.renewEveryMs);
+  }
+
+  private clamp(limits: EffectiveLimits): EffectiveLimits {
+    const { maxConcurrent, maxRpm, maxTpm } = this.options;
+    return {
+      concurrency: Math.max(1, Math.min(limits.concurrency, maxConcurrent)),
+      rpm: Math.max(1, Math.min(limits.rpm, maxRpm)),
+      ...(maxTpm > 0 ? { tpm: Math.max(1, Math.min(limits.tpm ?? maxTpm, maxTpm)) } : {}),
+    };
+  }
+}

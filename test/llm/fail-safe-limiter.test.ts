@@ -1,0 +1,170 @@
+import { ManualClock } from '../../api/clock';
+import {
+  InMemoryLimiter,
+  type LimiterSnapshot,
+  type Permit,
+  type StartDecision,
+} from '../../api/llm/limiter';
+import { FailSafeLimiter, type SharedLimiter } from '../../api/llm/redis/fail-safe-limiter';
+import { QuotaShare } from '../../api/llm/redis/quota-share';
+import type { ClusterLoad } from '../../api/llm/redis/redis-limiter';
+
+/**
+ * The fail-safe's state machine on a ManualClock, with a shared limiter that the test makes fail
+ * and recover: the share, what the cluster had used, the hand-over and the end of recovery.
+ */
+class FakeShared implements SharedLimiter {
+  readonly windowMs = 60_500;
+  readonly instanceId = 'me';
+  down = false;
+  load: ClusterLoad = { active: 0, startsLastMinute: 0, tokensLastMinute: 0, observedAt: 0 };
+  adopted: Array<{ id: string; startedAt: number; tokens: number; running: boolean }> = [];
+  released: string[] = [];
+  allow = true;
+  private next = 1;
+
+  constructor(private readonly clock: ManualClock) {}
+
+  /** Rejects as ioredis does (a rejected promise, never a synchronous throw). */
+  private check(): Promise<void> {
+    return this.down ? Promise.reject(new Error('connect ECONNREFUSED')) : Promise.resolve();
+  }
+  async tryStart(estimatedTokens: number): Promise<StartDecision> {
+    await this.check();
+    if (!this.allow) return Promise.resolve({ started: false, retryAt: this.clock.now() + 25 });
+    return Promise.resolve({
+      started: true,
+      permit: { id: `me:${this.next++}`, startedAt: this.clock.now(), estimatedTokens },
+    });
+  }
+  async release(permit: Permit): Promise<void> {
+    await this.check();
+    this.released.push(String(permit.id));
+  }
+  settle(): Promise<void> {
+    return this.check();
+  }
+  holdStarts(): Promise<void> {
+    return this.check();
+  }
+  snapshot(): LimiterSnapshot {
+    const limits = { concurrency: 6, rpm: 30 };
+    return {
+      active: this.load.active,
+      startsLastMinute: this.load.startsLastMinute,
+      tokensLastMinute: 0,
+      limits,
+      configured: { ...limits, tpm: 0 },
+      heldUntil: 0,
+    };
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+  ping(): Promise<void> {
+    return this.check();
+  }
+  async adopt(
+    entries: Array<{ id: string; startedAt: number; tokens: number; running: boolean }>,
+  ): Promise<void> {
+    await this.check();
+    this.adopted.push(...entries);
+  }
+  permitFor(id: string, startedAt: number, estimatedTokens: number): Permit {
+    return { id, startedAt, estimatedTokens };
+  }
+  clusterLoad(): ClusterLoad {
+    return this.load;
+  }
+}
+
+function setup(instances = 3, callTimeoutMs = 10_000) {
+  const clock = new ManualClock(0);
+  const shared = new FakeShared(clock);
+  const share = new QuotaShare({ shared, instances: () => instances });
+  const local = new InMemoryLimiter({
+    clock,
+    maxConcurrent: 6,
+    maxRpm: 30,
+    maxTpm: 0,
+    burstWindowMs: 0,
+    aimd: share,
+  });
+  const modes: string[] = [];
+  const limiter = new FailSafeLimiter({
+    shared,
+    local,
+    share,
+    clock,
+    callTimeoutMs,
+    probeEveryMs: 1_000,
+    onModeChange: (mode) => modes.push(mode),
+  });
+  return { clock, shared, limiter, modes };
+}
+
+async function startCount(limiter: FailSafeLimiter, attempts: number): Promise<Permit[]> {
+  const permits: Permit[] = [];
+  for (let index = 0; index < attempts; index++) {
+    const decision = await limiter.tryStart(1);
+    if (decision.started) permits.push(decision.permit);
+  }
+  return permits;
+}
+
+describe('FailSafeLimiter (clock-driven)', () => {
+  test('1/N of the RPM, less 1/N of the starts the cluster already made this window', async () => {
+    const { shared, limiter } = setup();
+    shared.load = { active: 0, startsLastMinute: 12, tokensLastMinute: 0, observedAt: 0 };
+    shared.down = true;
+    // Share: 30 / 3 = 10 starts; the cluster's 12 count as 12 / 3 = 4 of them: 6 left.
+    let starts = 0;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const decision = await limiter.tryStart(1);
+      if (!decision.started) break;
+      starts++;
+      await limiter.release(decision.permit);
+    }
+    expect(limiter.mode).toBe('degraded');
+    expect(starts).toBe(6);
+  });
+
+  test('the other instances’ calls in flight hold 1/N of their slots until the call timeout', async () => {
+    const { clock, shared, limiter } = setup(3, 10_000);
+    shared.load = { active: 3, startsLastMinute: 0, tokensLastMinute: 0, observedAt: 0 };
+    shared.down = true;
+    // Share 2 slots; the others' 3 calls hold ceil(3/3) = 1: one start, then none.
+    const first = await limiter.tryStart(1);
+    expect(first.started).toBe(true);
+    const refused = await limiter.tryStart(1);
+    expect(refused).toEqual({ started: false, retryAt: 10_000 });
+    clock.advance(10_000);
+    expect((await limiter.tryStart(1)).started).toBe(true);
+    expect((await limiter.tryStart(1)).started).toBe(false);
+  });
+
+  test('hands its calls to Redis on recovery, keeps its share for one window, then shared alone', async () => {
+    const { clock, shared, limiter, modes } = setup();
+    const before = await limiter.tryStart(1);
+    if (!before.started) throw new Error('expected a shared start');
+    shared.down = true;
+    await limiter.release(before.permit);
+    const [alone] = await startCount(limiter, 1);
+    clock.advance(500);
+    await limiter.tryStart(1);
+    shared.down = false;
+    await clock.advanceAsync(1_000);
+    expect(limiter.mode).toBe('recovering');
+    expect(modes).toEqual(['degraded', 'recovering']);
+    expect(shared.adopted.map((entry) => entry.id)).toContain(String(alone.id));
+    // The release Redis missed was sent again.
+    expect(shared.released).toContain(String((before.permit as Permit & { id: string }).id));
+    // Recovering: the local share must agree too, so Redis's yes is not enough once it is used up.
+    const during = await startCount(limiter, 20);
+    expect(during.length).toBeLessThanOrEqual(2);
+    clock.advance(shared.windowMs);
+    expect(limiter.mode).toBe('shared');
+    expect(limiter.status()).toMatchObject({ mode: 'shared' });
+    expect(limiter.status().reason).toBeUndefined();
+  });
+});

@@ -1,0 +1,128 @@
+import type { RateLimitKind } from '../../api/llm/aimd';
+import type { Limiter, Permit, StartDecision } from '../../api/llm/limiter';
+
+/** What one test asks of an adapter. */
+export interface LimiterSpec {
+  maxConcurrent: number;
+  maxRpm: number;
+  maxTpm?: number;
+  /** The spreading sub-window; 0 = off. */
+  burstWindowMs?: number;
+}
+
+/**
+ * How the behaviour suite drives an adapter. Time is the adapter's: the in-memory harness advances
+ * a ManualClock, the Redis one lets real time pass (Redis TIME cannot be faked), so the suite
+ * speaks of "a window" (`windowMs`, short for Redis) and asserts order and counts, never exact times.
+ */
+export interface LimiterHarness {
+  /** The provider window the adapters are built with (no safety margin). */
+  windowMs: number;
+  create(spec: LimiterSpec): Promise<Limiter>;
+  /** Lets `ms` pass on the adapter's clock. */
+  pass(ms: number): Promise<void>;
+  /** The adapter's clock, in the units of StartDecision.retryAt. */
+  now(): number;
+  /** A provider 429 reported to the AIMD policy the adapter enforces. */
+  rateLimited(limiter: Limiter, kind: RateLimitKind): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+function permitOf(decision: StartDecision): Permit {
+  if (!decision.started) throw new Error(`expected a start, got ${JSON.stringify(decision)}`);
+  return decision.permit;
+}
+
+/** The Limiter contract, written once and run against every adapter (in-memory and Redis). */
+export function describeLimiterBehaviour(harness: () => LimiterHarness): void {
+  let h: LimiterHarness;
+  beforeEach(() => {
+    h = harness();
+  });
+  afterEach(async () => {
+    await h.destroy();
+  });
+
+  test('holds concurrency at the limit; a release gives the slot back, twice is a no-op', async () => {
+    const limiter = await h.create({ maxConcurrent: 2, maxRpm: 1000 });
+    const first = permitOf(await limiter.tryStart(1));
+    permitOf(await limiter.tryStart(1));
+    const refused = await limiter.tryStart(1);
+    expect(refused.started).toBe(false);
+    await limiter.release(first);
+    await limiter.release(first);
+    permitOf(await limiter.tryStart(1));
+    expect((await limiter.tryStart(1)).started).toBe(false);
+    expect(limiter.snapshot().active).toBe(2);
+  });
+
+  test('counts starts in a rolling window, not a fixed one, and says when it opens', async () => {
+    const limiter = await h.create({ maxConcurrent: 100, maxRpm: 2, burstWindowMs: 0 });
+    const startedAt = h.now();
+    await limiter.release(permitOf(await limiter.tryStart(1)));
+    await h.pass(h.windowMs / 2);
+    await limiter.release(permitOf(await limiter.tryStart(1)));
+    const refused = await limiter.tryStart(1);
+    if (refused.started) throw new Error('a third start inside the window');
+    // It opens when the first start leaves the window, not at a fixed boundary.
+    expect(refused.retryAt).not.toBeNull();
+    // (Slack for the Redis clock offset, measured on a loaded machine's round trips.)
+    expect(refused.retryAt!).toBeGreaterThanOrEqual(startedAt + h.windowMs - 300);
+    expect(limiter.snapshot().startsLastMinute).toBe(2);
+    await h.pass(Math.max(0, refused.retryAt! - h.now()) + 20);
+    // The first start has left; the second is still inside: exactly one more.
+    await limiter.release(permitOf(await limiter.tryStart(1)));
+    expect((await limiter.tryStart(1)).started).toBe(false);
+  });
+
+  test('spreads starts: at most ceil(rpm × sub-window / window) per sub-window', async () => {
+    const limiter = await h.create({ maxConcurrent: 100, maxRpm: 12, burstWindowMs: h.windowMs / 6 });
+    await limiter.release(permitOf(await limiter.tryStart(1)));
+    await limiter.release(permitOf(await limiter.tryStart(1)));
+    const refused = await limiter.tryStart(1);
+    if (refused.started) throw new Error('a burst past the sub-window allowance');
+    expect(refused.retryAt).not.toBeNull();
+    await h.pass(Math.max(0, refused.retryAt! - h.now()) + 20);
+    permitOf(await limiter.tryStart(1));
+  });
+
+  test('reserves tokens at start and settles them with the real usage', async () => {
+    const limiter = await h.create({ maxConcurrent: 100, maxRpm: 1000, maxTpm: 1000, burstWindowMs: 0 });
+    const first = permitOf(await limiter.tryStart(900));
+    expect((await limiter.tryStart(200)).started).toBe(false);
+    await limiter.settle(first, 300);
+    permitOf(await limiter.tryStart(200));
+    expect(limiter.snapshot().tokensLastMinute).toBe(500);
+  });
+
+  test('a provider-wide hold stops every start until it ends, and never shortens', async () => {
+    const limiter = await h.create({ maxConcurrent: 100, maxRpm: 1000, burstWindowMs: 0 });
+    const holdMs = Math.max(300, h.windowMs / 4);
+    await limiter.holdStarts(holdMs);
+    await limiter.holdStarts(1);
+    const held = await limiter.tryStart(1);
+    if (held.started) throw new Error('started during a hold');
+    expect(held.retryAt).not.toBeNull();
+    expect(limiter.snapshot().heldUntil).toBeGreaterThan(h.now());
+    await h.pass(Math.max(0, held.retryAt! - h.now()) + 20);
+    permitOf(await limiter.tryStart(1));
+    expect(limiter.snapshot().heldUntil).toBe(0);
+  });
+
+  test('enforces the AIMD limits a 429 lowered, never above the configured ones', async () => {
+    const limiter = await h.create({ maxConcurrent: 10, maxRpm: 1000, burstWindowMs: 0 });
+    await limiter.release(permitOf(await limiter.tryStart(1)));
+    await h.rateLimited(limiter, 'requests');
+    const permits: Permit[] = [];
+    for (;;) {
+      const decision = await limiter.tryStart(1);
+      if (!decision.started) break;
+      permits.push(decision.permit);
+      if (permits.length > 10) break;
+    }
+    // 10 × 0.7: the shared decrease applies to every instance's next start.
+    expect(permits.length).toBe(7);
+    expect(limiter.snapshot().limits.concurrency).toBe(7);
+    expect(limiter.snapshot().configured.concurrency).toBe(10);
+  });
+}

@@ -1,0 +1,157 @@
+import type Redis from 'ioredis';
+import { systemClock } from '../../api/clock';
+import type { Limiter } from '../../api/llm/limiter';
+import { RedisLimiter, type RedisLimiterOptions } from '../../api/llm/redis/redis-limiter';
+import { describeLimiterBehaviour } from './limiter-behaviour';
+import { connectRedis, randomPrefix, removeKeys, sleep, waitFor } from './redis-helpers';
+
+/**
+ * The Redis adapter against the real Redis at 127.0.0.1:6379 (REDIS_TEST_URL), each test under a
+ * random key prefix removed afterwards. Redis TIME cannot be faked, so these use short windows and
+ * real time, with generous margins for a loaded machine.
+ */
+
+describe('RedisLimiter (limiter behaviour suite)', () => {
+  describeLimiterBehaviour(() => {
+    const windowMs = 1_500;
+    const prefix = randomPrefix();
+    const created: Array<{ limiter: RedisLimiter; redis: Redis }> = [];
+    return {
+      windowMs,
+      async create(spec) {
+        const redis = await connectRedis();
+        const limiter = new RedisLimiter({
+          redis,
+          keyPrefix: `${prefix}${created.length}:`,
+          instanceId: `test-${created.length}`,
+          clock: systemClock,
+          maxConcurrent: spec.maxConcurrent,
+          maxRpm: spec.maxRpm,
+          maxTpm: spec.maxTpm ?? 0,
+          burstWindowMs: spec.burstWindowMs ?? windowMs / 6,
+          windowMarginMs: 0,
+          providerWindowMs: windowMs,
+        });
+        created.push({ limiter, redis });
+        return limiter;
+      },
+      pass: (ms) => sleep(ms),
+      now: () => systemClock.now(),
+      async rateLimited(limiter: Limiter, kind) {
+        await (limiter as RedisLimiter).rateLimited(kind);
+      },
+      async destroy() {
+        for (const { limiter, redis } of created) {
+          await limiter.close();
+          await removeKeys(redis, prefix);
+          redis.disconnect();
+        }
+      },
+    };
+  });
+});
+
+describe('RedisLimiter across instances', () => {
+  let prefix: string;
+  const clients: Redis[] = [];
+  const limiters: RedisLimiter[] = [];
+
+  /** A limiter with its own connection, as another instance would have. */
+  async function instance(options: Partial<RedisLimiterOptions> = {}): Promise<RedisLimiter> {
+    const redis = await connectRedis();
+    clients.push(redis);
+    const limiter = new RedisLimiter({
+      redis,
+      keyPrefix: prefix,
+      instanceId: `instance-${limiters.length}`,
+      clock: systemClock,
+      maxConcurrent: 5,
+      maxRpm: 10_000,
+      maxTpm: 0,
+      burstWindowMs: 0,
+      ...options,
+    });
+    limiters.push(limiter);
+    return limiter;
+  }
+
+  beforeEach(() => {
+    prefix = randomPrefix();
+  });
+
+  afterEach(async () => {
+    for (const limiter of limiters.splice(0)) await limiter.close();
+    if (clients[0]) await removeKeys(clients[0], prefix);
+    for (const redis of clients.splice(0)) redis.disconnect();
+  });
+
+  test('three instances racing for 5 slots get exactly 5, and a release anywhere frees one for all', async () => {
+    const racers = await Promise.all([instance(), instance(), instance()]);
+    const decisions = await Promise.all(
+      racers.flatMap((limiter) => Array.from({ length: 20 }, () => limiter.tryStart(1))),
+    );
+    const started = decisions.filter((decision) => decision.started);
+    expect(started).toHaveLength(5);
+    // Blocked on concurrency, another instance's release can come at any time: ask again soon.
+    const refused = decisions.find((decision) => !decision.started);
+    expect(refused && !refused.started && refused.retryAt).not.toBeNull();
+    const first = started[0];
+    if (!first.started) throw new Error('unreachable');
+    const owner = racers[Math.floor(decisions.indexOf(first) / 20)];
+    await owner.release(first.permit);
+    const again = await Promise.all(racers.map((limiter) => limiter.tryStart(1)));
+    expect(again.filter((decision) => decision.started)).toHaveLength(1);
+  });
+
+  test('three instances racing for a rolling minute of 20 starts get exactly 20', async () => {
+    const racers = await Promise.all([
+      instance({ maxRpm: 20, maxConcurrent: 1000 }),
+      instance({ maxRpm: 20, maxConcurrent: 1000 }),
+      instance({ maxRpm: 20, maxConcurrent: 1000 }),
+    ]);
+    const decisions = await Promise.all(
+      racers.flatMap((limiter) => Array.from({ length: 15 }, () => limiter.tryStart(1))),
+    );
+    expect(decisions.filter((decision) => decision.started)).toHaveLength(20);
+    for (const decision of decisions) if (decision.started) await racers[0].release(decision.permit);
+    // Every instance sees the same window: the 21st start waits about a minute wherever it is asked.
+    for (const limiter of racers) {
+      const decision = await limiter.tryStart(1);
+      if (decision.started) throw new Error('a 21st start in the minute');
+      expect(decision.retryAt! - systemClock.now()).toBeGreaterThan(55_000);
+      expect(limiter.snapshot().startsLastMinute).toBe(20);
+    }
+  });
+
+  test('a lease whose holder stops renewing (SIGKILL) expires and its slot returns; renewed ones stay', async () => {
+    // Leases of 2 s renewed every 200 ms: only a stall of 1.8 s could lose the living one.
+    const killed = await instance({ maxConcurrent: 2, leaseMs: 2_000, renewEveryMs: 200 });
+    const alive = await instance({ maxConcurrent: 2, leaseMs: 2_000, renewEveryMs: 200 });
+    expect((await killed.tryStart(1)).started).toBe(true);
+    expect((await alive.tryStart(1)).started).toBe(true);
+    expect((await alive.tryStart(1)).started).toBe(false);
+    killed.abandonLeases();
+    // The surviving lease is renewed; only the killed one's slot comes back.
+    await waitFor(async () => (await alive.tryStart(1)).started, 10_000);
+    await sleep(2_500);
+    expect((await alive.tryStart(1)).started).toBe(false);
+    expect(alive.snapshot().active).toBe(2);
+  });
+
+  test('a 429 on one instance lowers the limits every instance enforces (shared AIMD, with cooldown)', async () => {
+    const [one, two] = await Promise.all([instance({ maxConcurrent: 10 }), instance({ maxConcurrent: 10 })]);
+    expect(await one.rateLimited('requests')).toBe(true);
+    // The same overload's 429s on another instance, within the cooldown, count once.
+    expect(await two.rateLimited('requests')).toBe(false);
+    await two.tryStart(1);
+    expect(two.snapshot().limits.concurrency).toBe(7);
+  });
+
+  test('a Retry-After hold set by one instance stops the others', async () => {
+    const [one, two] = await Promise.all([instance(), instance()]);
+    await one.holdStarts(5_000);
+    const decision = await two.tryStart(1);
+    if (decision.started) throw new Error('started during another instance’s hold');
+    expect(decision.retryAt! - systemClock.now()).toBeGreaterThan(3_000);
+  });
+});
