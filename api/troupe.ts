@@ -14,6 +14,13 @@ import { createProvider } from './llm/providers/create-provider';
 import { createStore } from './store/create-store';
 import type { Store } from './store/store';
 import { RunRegistry } from './streaming/run-registry';
+import { connectSharedState } from './redis/shared-state';
+import { LocalRunEventLog, type RunEventLog } from './streaming/run-event-log';
+import { RedisRunEventLog } from './streaming/redis/redis-run-event-log';
+import { RemoteAttendance } from './streaming/redis/remote-attendance';
+import { RedisToolCache } from './tools/redis-tool-cache';
+import { sharedToolLimits } from './tools/create-shared-tool-limits';
+import { LruToolCache } from './tools/tool-cache';
 import { TroupeMetrics } from './metrics/troupe-metrics';
 import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
@@ -43,6 +50,8 @@ export interface Troupe {
   scheduler: LlmScheduler;
   tools: ToolExecutor;
   runs: RunRegistry;
+  /** This process's id among the instances sharing a Redis (REDIS_URL); `local` without one. */
+  instanceId: string;
   /** Stops accepting, ends open streams with `shutting_down`, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -59,12 +68,45 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const provider = overrides.provider ?? createProvider(config, clock);
   const metrics = new TroupeMetrics();
   const scheduler = createLlmScheduler({ config, provider, clock, logger, metrics });
+  // With REDIS_URL: run events, tool limits and the tool cache shared by every instance.
+  const shared = await connectSharedState(config, { clock, logger });
   const offlineSearch = new OfflineSearch();
-  const tools = createToolSystem(config, { clock, logger, offlineSearch });
+  const tools = createToolSystem(config, {
+    clock,
+    logger,
+    offlineSearch,
+    ...(shared && {
+      cache: new RedisToolCache({
+        client: shared.client,
+        keyPrefix: shared.keyPrefix,
+        fallback: new LruToolCache({ clock }),
+        logger,
+      }),
+      createRateLimiter: sharedToolLimits({
+        client: shared.client,
+        keyPrefix: shared.keyPrefix,
+        logger,
+        instanceCount: () => shared.presence.instanceCount(),
+      }),
+    }),
+  });
+  const eventLog: RunEventLog = shared
+    ? new RedisRunEventLog({
+        client: shared.client,
+        keyPrefix: shared.keyPrefix,
+        instanceId: shared.instanceId,
+        isAlive: (id) => shared.presence.isAlive(id),
+        clock,
+        logger,
+        retentionMs: config.sse.runLogRetentionMs,
+        maxEvents: config.sse.runLogMaxEvents,
+      })
+    : new LocalRunEventLog();
   const runs = new RunRegistry({
     clock,
     retentionMs: config.sse.runLogRetentionMs,
     maxEventsPerRun: config.sse.runLogMaxEvents,
+    eventLog,
   });
   const orchestrator = new Orchestrator({
     llm: scheduler,
@@ -88,6 +130,21 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     chatTimeoutMs: config.llm.chatTimeoutMs,
   });
   const sse = createSseStreaming(config, { clock, logger, runHolds: scheduler });
+  const remoteAttendance = shared
+    ? new RemoteAttendance({
+        // A subscribed connection can do nothing else; it queues while offline and resubscribes.
+        subscriber: shared.client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined }),
+        keyPrefix: shared.keyPrefix,
+        instanceId: shared.instanceId,
+        runs,
+        attendance: sse.limiter,
+        clock,
+        logger,
+      })
+    : undefined;
+  remoteAttendance
+    ?.start()
+    .catch((error: unknown) => logger.warn({ err: error }, 'cross-instance attendance is not subscribed yet'));
   metrics.observe({ scheduler, tools, sse: () => sse.status() });
   const app = createApp({
     config,
@@ -96,6 +153,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     chat,
     runs,
     sse,
+    eventLog,
     apiRouters: [
       queueRouter({ scheduler, config, chat }),
       toolSystemRouter({ tools }),
@@ -119,11 +177,11 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const port = (server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;
-  logger.info({ url, provider: provider.name }, 'Troupe is listening');
+  logger.info({ url, provider: provider.name, instanceId: shared?.instanceId }, 'Troupe is listening');
   if (config.redisUrl) {
     logger.warn(
-      'REDIS_URL is set, but shared limits are not implemented yet: each instance enforces LLM_MAX_* on its own, ' +
-        'so with N instances set each to quota / N',
+      'REDIS_URL is set: run events, search_web limits and the tool cache are shared, but the LLM limits are not yet: ' +
+        'each instance enforces LLM_MAX_* on its own, so with N instances set each to quota / N',
     );
   }
   if (overrides.warmUp ?? true) {
@@ -151,12 +209,16 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       await scheduler.close();
       tools.close();
       runs.clear();
+      await remoteAttendance?.close();
+      await eventLog.close();
+      await shared?.close();
       await provider.close?.();
       await store.close();
       logger.info('shut down cleanly');
     })());
 
-  return { url, port, server, config, provider, store, scheduler, tools, runs, close };
+  const instanceId = shared?.instanceId ?? 'local';
+  return { url, port, server, config, provider, store, scheduler, tools, runs, instanceId, close };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {

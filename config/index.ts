@@ -49,6 +49,7 @@ export interface Config {
   };
   mongo: { uri?: string; maxPoolSize: number; minPoolSize: number };
   redisUrl?: string;
+  redisKeyPrefix: string;
   adminToken?: string;
   apiKeys: ReadonlyMap<string, string>;
   userMaxActiveChats: number;
@@ -149,6 +150,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       minPoolSize: raw.MONGO_MIN_POOL_SIZE,
     },
     redisUrl: raw.REDIS_URL,
+    redisKeyPrefix: raw.REDIS_KEY_PREFIX,
     adminToken: raw.ADMIN_TOKEN,
     apiKeys: raw.API_KEYS,
     userMaxActiveChats: raw.USER_MAX_ACTIVE_CHATS,

@@ -107,6 +107,7 @@ export const configSchema = z.object({
   MONGO_MAX_POOL_SIZE: integer(1, 10_000).default(100),
   MONGO_MIN_POOL_SIZE: integer(0, 10_000).default(10),
   REDIS_URL: url,
+  REDIS_KEY_PREFIX: z.string().trim().min(1, 'a key prefix such as troupe:').default('troupe:'),
 
   ADMIN_TOKEN: optionalText,
   API_KEYS: apiKeys,

@@ -1,5 +1,6 @@
 import type { Clock, TimerHandle } from '../clock';
 import { Run } from './run';
+import type { RunEventLog } from './run-event-log';
 
 /**
  * The runs this process knows: live ones, and finished ones kept replayable for a retention time.
@@ -8,11 +9,20 @@ export class RunRegistry {
   private readonly runs = new Map<string, Run>();
   private readonly expiry = new Map<string, TimerHandle>();
 
-  constructor(private readonly options: { clock: Clock; retentionMs: number; maxEventsPerRun: number }) {}
+  constructor(
+    private readonly options: {
+      clock: Clock;
+      retentionMs: number;
+      maxEventsPerRun: number;
+      /** Where runs' events are also written, for resume on other instances (REDIS_URL). */
+      eventLog?: RunEventLog;
+    },
+  ) {}
 
   create(conversationId: string, userId: string): Run {
     const run = new Run(conversationId, userId, this.options.maxEventsPerRun);
     this.runs.set(run.id, run);
+    this.options.eventLog?.record(run);
     void run.finished.then(() => {
       const timer = this.options.clock.setTimeout(() => {
         this.runs.delete(run.id);
