@@ -92,6 +92,8 @@ export class RedisRunEventLog implements RunEventLog {
     const key = this.streamKey(run.runId);
     const reader = duplicateForBlocking(this.options.client);
     this.readers.add(reader);
+    // Connected before the loop: a connection closed while still connecting can linger (ioredis).
+    await reader.connect().catch(() => undefined);
     // Leaving ends the blocked XREAD at once: closing its connection is how a blocking read is aborted.
     const onAbort = () => reader.disconnect();
     signal.addEventListener('abort', onAbort, { once: true });
