@@ -48,7 +48,7 @@ export function toolRateLimiterBehaviour(
       (await limiter.acquire(signal())).release();
       const refusal = limiter.acquire(signal());
       await expect(refusal).rejects.toMatchObject({ code: 'tool_rate_limited' });
-      const error = await refusal.catch((caught: { retryAfterMs?: number }) => caught);
+      const error = (await refusal.catch((caught: unknown) => caught)) as { retryAfterMs?: number };
       expect(error.retryAfterMs).toBeGreaterThan(50_000);
       expect(limiter.snapshot().startedInWindow).toBe(2);
     });
