@@ -92,7 +92,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   });
   const eventLog: RunEventLog = shared
     ? new RedisRunEventLog({
-        client: shared.client,
+        client: shared.runLogClient,
         keyPrefix: shared.keyPrefix,
         instanceId: shared.instanceId,
         isAlive: (id) => shared.presence.isAlive(id),

@@ -8,10 +8,18 @@ import { createRedisConnection } from './redis-connection';
 
 /** How long start waits for Redis before going on without it (it keeps reconnecting meanwhile). */
 const CONNECT_WAIT_MS = 3000;
+/**
+ * The run event log's writes wait longer than other commands: a lost event is a gap in every
+ * resume of its run, while a late one costs nothing (on a starved CPU, 1 s timers fire before
+ * replies that did arrive are read).
+ */
+const RUN_LOG_COMMAND_TIMEOUT_MS = 10_000;
 
 /** What the instances share when REDIS_URL is set: the connection, this instance's id, who is alive. */
 export interface SharedState {
   client: Redis;
+  /** The run event log's own connection (its writes are ordered and never time out early). */
+  runLogClient: Redis;
   keyPrefix: string;
   instanceId: string;
   presence: InstancePresence;
@@ -29,10 +37,15 @@ export async function connectSharedState(
   if (!config.redisUrl) return undefined;
   const instanceId = newInstanceId();
   const client = createRedisConnection(config.redisUrl, { logger: deps.logger, name: `troupe:${instanceId}` });
+  const runLogClient = client.duplicate({ commandTimeout: RUN_LOG_COMMAND_TIMEOUT_MS });
   const controller = new AbortController();
   const timer = deps.clock.setTimeout(() => controller.abort(), CONNECT_WAIT_MS);
   try {
-    if (client.status !== 'ready') await once(client, 'ready', { signal: controller.signal });
+    await Promise.all(
+      [client, runLogClient].map((connection) =>
+        connection.status === 'ready' ? undefined : once(connection, 'ready', { signal: controller.signal }),
+      ),
+    );
   } catch {
     deps.logger.warn(`Redis did not answer within ${CONNECT_WAIT_MS} ms: starting on local fallbacks`);
   } finally {
@@ -47,12 +60,13 @@ export async function connectSharedState(
   await presence.start();
   return {
     client,
+    runLogClient,
     keyPrefix: config.redisKeyPrefix,
     instanceId,
     presence,
     async close() {
       await presence.close();
-      await client.quit().catch(() => client.disconnect());
+      for (const connection of [runLogClient, client]) await connection.quit().catch(() => connection.disconnect());
     },
   };
 }

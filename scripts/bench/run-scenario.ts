@@ -13,6 +13,7 @@ import { startLoadGroup, type LoadGroup } from './load-group';
 import { ProgressBar } from './progress-bar';
 import { ResourceSampler, getJson, postJson, readDiagnostics, type SimStats } from './resource-sampler';
 import { applyScale, type RunSpec } from './scenarios';
+import { failoverSummary, startClusterTarget, type ClusterTarget } from './cluster-target';
 import {
   REPO_ROOT,
   startSimServer,
@@ -54,6 +55,8 @@ export async function runScenario(
 
   let sim: ChildServer | undefined;
   let troupe: ChildServer | undefined;
+  let cluster: ClusterTarget | undefined;
+  let killed: { pid: number; at: number } | undefined;
   let troupeExit: number | null | undefined;
   try {
     let troupeUrl = options.url;
@@ -61,9 +64,24 @@ export async function runScenario(
     if (!troupeUrl) {
       sim = await startSimServer(run.quota, path.join(directory, 'sim-llm.log'));
       simUrl = sim.url;
+    }
+    if (!troupeUrl && spec.cluster) {
+      cluster = await startClusterTarget({
+        spec: spec.cluster,
+        simUrl: sim!.url,
+        dataDir,
+        // No diagnostics file: three processes appending to one would interleave their lines.
+        env: { ...run.troupeEnv },
+        runtime: options.runtime,
+        directory,
+      });
+      troupeUrl = cluster.url;
+      // The sampler reads one instance: the first, which is never the one killed.
+      troupe = cluster.instances[0];
+    } else if (!troupeUrl) {
       troupe = await startTroupeServer(
         {
-          ...troupeEnvAgainstSim(sim.url, dataDir),
+          ...troupeEnvAgainstSim(sim!.url, dataDir),
           BENCH_DIAGNOSTICS_FILE: diagnosticsFile,
           ...run.troupeEnv,
         },
@@ -93,12 +111,13 @@ export async function runScenario(
       timeoutMs: run.clientTimeoutMs,
       seed: options.seed,
       maxOpen: 9000 * Math.max(1, spec.workers),
+      failover: spec.cluster !== undefined,
     };
     // The sampler starts (baseline) before the load generator exists; it reads it through this holder.
     const load: { group?: LoadGroup } = {};
     const sampler = new ResourceSampler({
       troupePid: troupe?.pid,
-      troupeUrl,
+      troupeUrl: cluster ? cluster.instances[0].url : troupeUrl,
       simPid: sim?.pid,
       simUrl,
       loadCpuSeconds: () => load.group?.cpuSeconds() ?? 0,
@@ -127,8 +146,20 @@ export async function runScenario(
     );
     if (!options.quiet) progress.start();
     control.onInterrupt = (level) => (level === 1 ? loadGroup.stopArrivals() : loadGroup.releaseAll());
+    const killAtFraction = spec.cluster?.killAtFraction;
+    const killTimer =
+      cluster && killAtFraction !== undefined
+        ? setTimeout(
+            () => {
+              killed = cluster!.killOne();
+              if (!options.quiet) process.stderr.write(`\ncluster: SIGKILL instance ${killed.pid}\n`);
+            },
+            Math.max(0, startAt + durationMs * killAtFraction - now()),
+          )
+        : undefined;
 
     const records = await loadGroup.finished;
+    if (killTimer) clearTimeout(killTimer);
     const drainedAt = now();
     if (!options.quiet) progress.stop();
     // Calls the server still has in flight (a cancelled chat's last call) land before the counters are read.
@@ -169,7 +200,17 @@ export async function runScenario(
       report.streams.rssAfterReleaseMb = afterRelease.rssMb;
       report.streams.waitingAfterRelease = afterRelease.waiting;
     }
-    const table = formatReportTable(report);
+    let table = formatReportTable(report);
+    if (cluster) {
+      const failover = failoverSummary(records);
+      const clusterFacts = { instances: cluster.instances.length, killed, ...failover };
+      fs.writeFileSync(path.join(directory, 'cluster.json'), `${JSON.stringify(clusterFacts, null, 2)}\n`);
+      table +=
+        `\ncluster: ${clusterFacts.instances} instances behind nginx` +
+        (killed ? `, one SIGKILLed at ${new Date(killed.at).toISOString()}` : '') +
+        `; chats resumed on another instance: ${failover.resumed}, sent again after their instance died: ` +
+        `${failover.resubmitted}, completed after either: ${failover.completedAfterFailover}`;
+    }
     fs.writeFileSync(path.join(directory, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     fs.writeFileSync(path.join(directory, 'chart.svg'), renderChart(report));
     fs.writeFileSync(path.join(directory, 'table.txt'), `${table}\n`);
@@ -184,7 +225,8 @@ export async function runScenario(
     return { report, directory, table };
   } finally {
     control.onInterrupt = undefined;
-    await troupe?.stop();
+    if (cluster) await cluster.stop();
+    else await troupe?.stop();
     await sim?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }

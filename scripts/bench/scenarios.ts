@@ -1,4 +1,5 @@
 import { expectedCallsPerChat } from './chat-messages';
+import type { ClusterSpec } from './cluster-target';
 import type { ArrivalShape } from './load-driver';
 import { chatCapacityPerSecond, quotaBound } from './statistics';
 
@@ -46,6 +47,8 @@ export interface RunSpec {
   troupeEnv: Record<string, string>;
   /** Load generator processes (more than one when one process would hold too many sockets). */
   workers: number;
+  /** Several Troupe instances behind nginx sharing one Redis (the `cluster` scenario); absent = one. */
+  cluster?: ClusterSpec;
 }
 
 export interface Scenario {
@@ -162,6 +165,28 @@ export const SCENARIOS: Record<string, Scenario> = {
           LLM_QUEUE_MAX: '1000000',
           LLM_CHAT_TARGET_MS: '0',
         },
+      },
+    ],
+  },
+  cluster: {
+    name: 'cluster',
+    summary:
+      '3 instances behind nginx (deploy/nginx/troupe.conf) sharing Redis, against one sim-llm quota, each given the whole quota; ' +
+      'one instance SIGKILLed mid-run (its chats resume elsewhere); then the brief phase 2 (500 users) on a quota that fits it',
+    runs: [
+      {
+        ...base,
+        variant: 'brief quota, one killed',
+        users: 300,
+        durationS: 150,
+        cluster: { instances: 3, killAtFraction: 0.5 },
+      },
+      {
+        ...base,
+        variant: 'phase 2 sized quota',
+        users: 500,
+        quota: { ...BRIEF_QUOTA, rpm: 2400, concurrency: 100 },
+        cluster: { instances: 3 },
       },
     ],
   },
