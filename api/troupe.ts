@@ -15,6 +15,7 @@ import { createStore } from './store/create-store';
 import type { Store } from './store/store';
 import { RunRegistry } from './streaming/run-registry';
 import { connectSharedState } from './redis/shared-state';
+import { duplicateForSubscribing } from './redis/redis-connection';
 import { LocalRunEventLog, type RunEventLog } from './streaming/run-event-log';
 import { RedisRunEventLog } from './streaming/redis/redis-run-event-log';
 import { RemoteAttendance } from './streaming/redis/remote-attendance';
@@ -132,8 +133,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const sse = createSseStreaming(config, { clock, logger, runHolds: scheduler });
   const remoteAttendance = shared
     ? new RemoteAttendance({
-        // A subscribed connection can do nothing else; it queues while offline and resubscribes.
-        subscriber: shared.client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined }),
+        subscriber: duplicateForSubscribing(shared.client),
         keyPrefix: shared.keyPrefix,
         instanceId: shared.instanceId,
         runs,

@@ -27,7 +27,28 @@ export function createRedisConnection(url: string, deps: { logger: Logger; name?
  * the same settings but no command timeout: the BLOCK argument bounds each wait instead.
  */
 export function duplicateForBlocking(client: Redis): Redis {
-  return client.duplicate({ commandTimeout: undefined, lazyConnect: true, enableOfflineQueue: true });
+  const reader = client.duplicate({ commandTimeout: undefined, lazyConnect: true, enableOfflineQueue: true });
+  // Its reads fail and are retried by their caller; the shared connection reports the outage.
+  reader.on('error', () => undefined);
+  return reader;
+}
+
+/** A connection for pub/sub (a subscribed connection can do nothing else); it queues while offline and resubscribes. */
+export function duplicateForSubscribing(client: Redis): Redis {
+  const subscriber = client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+  subscriber.on('error', () => undefined);
+  return subscriber;
+}
+
+/** Another connection like `client` (`overrides` aside), its outages logged once too. */
+export function duplicateConnection(
+  client: Redis,
+  logger: Logger,
+  overrides: Parameters<Redis['duplicate']>[0] = {},
+): Redis {
+  const duplicate = client.duplicate(overrides);
+  watchOutages(duplicate, logger);
+  return duplicate;
 }
 
 function watchOutages(client: Redis, logger: Logger): void {

@@ -4,7 +4,7 @@ import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import type { Logger } from '../logger';
 import { InstancePresence, newInstanceId } from './instance-presence';
-import { createRedisConnection } from './redis-connection';
+import { createRedisConnection, duplicateConnection } from './redis-connection';
 
 /** How long start waits for Redis before going on without it (it keeps reconnecting meanwhile). */
 const CONNECT_WAIT_MS = 3000;
@@ -37,7 +37,7 @@ export async function connectSharedState(
   if (!config.redisUrl) return undefined;
   const instanceId = newInstanceId();
   const client = createRedisConnection(config.redisUrl, { logger: deps.logger, name: `troupe:${instanceId}` });
-  const runLogClient = client.duplicate({ commandTimeout: RUN_LOG_COMMAND_TIMEOUT_MS });
+  const runLogClient = duplicateConnection(client, deps.logger, { commandTimeout: RUN_LOG_COMMAND_TIMEOUT_MS });
   const controller = new AbortController();
   const timer = deps.clock.setTimeout(() => controller.abort(), CONNECT_WAIT_MS);
   try {

@@ -44,6 +44,7 @@ export async function startClusterTarget(options: {
   const instances: ChildServer[] = [];
   let nginx: RunningNginx | undefined;
   const stop = async () => {
+    if (nginx) fs.writeFileSync(path.join(options.directory, 'nginx.log'), nginx.stderr());
     await nginx?.stop();
     await Promise.all(instances.map((instance) => instance.stop()));
     await deletePrefix(prefix);

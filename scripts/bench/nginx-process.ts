@@ -38,7 +38,9 @@ export function nginxConfig(options: { listenPort: number; upstreams: string[]; 
     ...(process.getuid?.() === 0 ? ['user root;'] : []),
     `pid ${temp('nginx.pid')};`,
     'error_log stderr warn;',
-    'events { worker_connections 1024; }',
+    // Each open stream holds two connections (client and upstream): 500 users need more than the default 1024.
+    'worker_rlimit_nofile 20000;',
+    'events { worker_connections 8192; }',
     'http {',
     '  access_log off;',
     `  client_body_temp_path ${temp('body')};`,

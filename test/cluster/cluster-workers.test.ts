@@ -50,7 +50,7 @@ describe('npm start -- --workers N (node:cluster)', () => {
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
     const ready = () => stdout.match(/Troupe is ready at/g)?.length ?? 0;
 
-    await waitUntil(() => ready() >= 2, 60_000);
+    await waitUntil(() => ready() >= 2, 120_000);
     expect(stderr).toMatch(/2 workers without REDIS_URL/);
     const response = await fetch(`http://127.0.0.1:${port}/api/sse/status`);
     expect(response.status).toBe(200);
@@ -58,10 +58,10 @@ describe('npm start -- --workers N (node:cluster)', () => {
     const pids = [...stdout.matchAll(/worker (\d+) online/g)].map((match) => Number(match[1]));
     expect(new Set(pids).size).toBe(2);
     process.kill(pids[0], 'SIGKILL');
-    await waitUntil(() => /worker \d+ died/.test(stdout) && ready() >= 3, 60_000);
+    await waitUntil(() => /worker \d+ died/.test(stdout) && ready() >= 3, 120_000);
 
     child.kill('SIGTERM');
     await expect(exited).resolves.toBe(0);
     expect(stdout).toMatch(/SIGTERM: draining 2 workers/);
-  }, 120_000);
+  }, 300_000);
 });
