@@ -144,7 +144,9 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     : undefined;
   remoteAttendance
     ?.start()
-    .catch((error: unknown) => logger.warn({ err: error }, 'cross-instance attendance is not subscribed yet'));
+    .catch((error: unknown) =>
+      logger.warn({ err: error }, 'cross-instance attendance is not subscribed yet'),
+    );
   metrics.observe({ scheduler, tools, sse: () => sse.status() });
   const app = createApp({
     config,

@@ -15,7 +15,9 @@ export function parseWorkers(argv: readonly string[]): number {
   if (raw === undefined) return 1;
   if (raw === 'max') return os.availableParallelism();
   if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1) {
-    throw new ConfigError(`Invalid command line: --workers ${JSON.stringify(raw)} — expected an integer from 1 to 999, or max`);
+    throw new ConfigError(
+      `Invalid command line: --workers ${JSON.stringify(raw)} — expected an integer from 1 to 999, or max`,
+    );
   }
   return Number(raw);
 }

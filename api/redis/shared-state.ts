@@ -36,8 +36,13 @@ export async function connectSharedState(
 ): Promise<SharedState | undefined> {
   if (!config.redisUrl) return undefined;
   const instanceId = newInstanceId();
-  const client = createRedisConnection(config.redisUrl, { logger: deps.logger, name: `troupe:${instanceId}` });
-  const runLogClient = duplicateConnection(client, deps.logger, { commandTimeout: RUN_LOG_COMMAND_TIMEOUT_MS });
+  const client = createRedisConnection(config.redisUrl, {
+    logger: deps.logger,
+    name: `troupe:${instanceId}`,
+  });
+  const runLogClient = duplicateConnection(client, deps.logger, {
+    commandTimeout: RUN_LOG_COMMAND_TIMEOUT_MS,
+  });
   const controller = new AbortController();
   const timer = deps.clock.setTimeout(() => controller.abort(), CONNECT_WAIT_MS);
   try {
@@ -66,7 +71,8 @@ export async function connectSharedState(
     presence,
     async close() {
       await presence.close();
-      for (const connection of [runLogClient, client]) await connection.quit().catch(() => connection.disconnect());
+      for (const connection of [runLogClient, client])
+        await connection.quit().catch(() => connection.disconnect());
     },
   };
 }

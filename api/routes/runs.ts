@@ -65,7 +65,10 @@ async function findShared(
     return await eventLog.find(runId);
   } catch (error) {
     // Redis down: only this instance's runs can be found, as without REDIS_URL.
-    log?.warn({ runId, error: error instanceof Error ? error.message : String(error) }, 'run event log lookup failed');
+    log?.warn(
+      { runId, error: error instanceof Error ? error.message : String(error) },
+      'run event log lookup failed',
+    );
     return undefined;
   }
 }

@@ -43,7 +43,9 @@ export function streamSharedRun(
         writer.send({ id: lastId + 1, event: 'error', data: error.toBody().error });
       }
     })
-    .catch((error: unknown) => req.log?.error({ err: error, runId: run.runId }, 'following a shared run failed'))
+    .catch((error: unknown) =>
+      req.log?.error({ err: error, runId: run.runId }, 'following a shared run failed'),
+    )
     .finally(() => {
       writer.end();
       controller.abort();

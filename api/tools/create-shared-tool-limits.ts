@@ -55,7 +55,13 @@ function lazyLimiter(build: () => ToolRateLimiter): ToolRateLimiter {
     },
     snapshot() {
       return (
-        limiter?.snapshot() ?? { active: 0, waiting: 0, startedInWindow: 0, maxConcurrent: 0, maxPerMinute: 0 }
+        limiter?.snapshot() ?? {
+          active: 0,
+          waiting: 0,
+          startedInWindow: 0,
+          maxConcurrent: 0,
+          maxPerMinute: 0,
+        }
       );
     },
   };

@@ -28,7 +28,12 @@ export class RedisToolCache implements ToolCache {
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
     if (!(ttlSeconds > 0)) return;
     try {
-      await this.options.client.set(this.redisKey(key), value, 'PX', Math.max(1, Math.round(ttlSeconds * 1000)));
+      await this.options.client.set(
+        this.redisKey(key),
+        value,
+        'PX',
+        Math.max(1, Math.round(ttlSeconds * 1000)),
+      );
       this.recover();
     } catch (error) {
       this.degrade(error);

@@ -74,7 +74,13 @@ export class RedisToolRateLimiter implements ToolRateLimiter {
           reply = (await ACQUIRE.run(
             this.options.client,
             [this.leasesKey, this.startsKey],
-            [permitId, this.options.maxConcurrent, this.options.maxPerMinute, this.windowMs, this.options.leaseMs],
+            [
+              permitId,
+              this.options.maxConcurrent,
+              this.options.maxPerMinute,
+              this.windowMs,
+              this.options.leaseMs,
+            ],
           )) as number[];
         } catch (error) {
           this.degrade(error);

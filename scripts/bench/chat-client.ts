@@ -160,7 +160,11 @@ function attempt(
         method: continued ? 'GET' : 'POST',
         agent: target.agent,
         headers: continued
-          ? { accept: 'text/event-stream', 'x-user-id': spec.userId, 'last-event-id': record.lastEventId ?? '0' }
+          ? {
+              accept: 'text/event-stream',
+              'x-user-id': spec.userId,
+              'last-event-id': record.lastEventId ?? '0',
+            }
           : {
               'content-type': 'application/json',
               'content-length': Buffer.byteLength(body),

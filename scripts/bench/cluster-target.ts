@@ -4,7 +4,12 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { ChatRecord } from './chat-client';
 import { findNginx, startNginx, type RunningNginx } from './nginx-process';
-import { startTroupeServer, troupeEnvAgainstSim, type ChildServer, type TroupeRuntime } from './server-processes';
+import {
+  startTroupeServer,
+  troupeEnvAgainstSim,
+  type ChildServer,
+  type TroupeRuntime,
+} from './server-processes';
 
 /** The `cluster` scenario's shape: N Troupe instances behind nginx, sharing one Redis. */
 export interface ClusterSpec {
@@ -87,7 +92,11 @@ export async function startClusterTarget(options: {
 }
 
 /** How the chats fared across the kill: resumed elsewhere, sent again, or lost. */
-export function failoverSummary(records: ChatRecord[]): { resumed: number; resubmitted: number; completedAfterFailover: number } {
+export function failoverSummary(records: ChatRecord[]): {
+  resumed: number;
+  resubmitted: number;
+  completedAfterFailover: number;
+} {
   const resumed = records.filter((record) => record.failover === 'resumed').length;
   const resubmitted = records.filter((record) => record.failover === 'resubmitted').length;
   const completedAfterFailover = records.filter(

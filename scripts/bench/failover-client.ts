@@ -1,4 +1,12 @@
-import { now, resumeChat, runChat, type ChatRecord, type ChatRunOptions, type ChatSpec, type ChatTarget } from './chat-client';
+import {
+  now,
+  resumeChat,
+  runChat,
+  type ChatRecord,
+  type ChatRunOptions,
+  type ChatSpec,
+  type ChatTarget,
+} from './chat-client';
 
 /** Resumes of one chat, at most, before it counts as failed (each lands on an instance nginx picks). */
 const MAX_RESUMES = 3;

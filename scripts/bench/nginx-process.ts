@@ -24,12 +24,15 @@ export function findNginx(): string | undefined {
  */
 export function nginxConfig(options: { listenPort: number; upstreams: string[]; prefix: string }): string {
   const template = fs.readFileSync(NGINX_TEMPLATE, 'utf8');
-  const servers = options.upstreams.map((address) => `    server ${address} max_fails=1 fail_timeout=5s;`).join('\n');
+  const servers = options.upstreams
+    .map((address) => `    server ${address} max_fails=1 fail_timeout=5s;`)
+    .join('\n');
   const site = template
     .replace(/^\s*server 127\.0\.0\.1:\d+[^;]*;\n/gm, '')
     .replace(/upstream troupe \{\n/, `upstream troupe {\n${servers}\n`)
     .replace(/listen 80;/, `listen 127.0.0.1:${options.listenPort};`);
-  if (site.includes('listen 80;') || !site.includes(servers)) throw new Error('troupe.conf no longer matches the test');
+  if (site.includes('listen 80;') || !site.includes(servers))
+    throw new Error('troupe.conf no longer matches the test');
   const temp = (name: string) => path.join(options.prefix, name);
   return [
     'daemon off;',

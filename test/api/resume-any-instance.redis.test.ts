@@ -47,7 +47,9 @@ describe('resume on any instance (REDIS_URL)', () => {
     first.abort();
     const lastId = first.events.at(-1)!.id!;
 
-    const resumed = await openSse(`${b.url}/api/runs/${runId}/events`, { headers: { 'Last-Event-ID': lastId } });
+    const resumed = await openSse(`${b.url}/api/runs/${runId}/events`, {
+      headers: { 'Last-Event-ID': lastId },
+    });
     expect(resumed.status).toBe(200);
     expect(resumed.headers['content-type']).toMatch(/^text\/event-stream/);
     await resumed.ended;
@@ -86,10 +88,7 @@ describe('resume on any instance (REDIS_URL)', () => {
     });
     const runId: string = (await chat.waitFor((event) => event.event === 'run')).data.runId;
     await chat.ended;
-    await request(b.url)
-      .get(`/api/runs/${runId}/events`)
-      .set('Authorization', 'Bearer key-bob')
-      .expect(404);
+    await request(b.url).get(`/api/runs/${runId}/events`).set('Authorization', 'Bearer key-bob').expect(404);
     const mine = await openSse(`${b.url}/api/runs/${runId}/events?access_token=key-alice`);
     await mine.ended;
     expect(mine.events.at(-1)?.event).toBe('done');

@@ -61,7 +61,10 @@ describeWithNginx('three Troupe instances behind nginx (deploy/nginx/troupe.conf
     await stream.ended;
     expect(stream.events.at(-1)?.event).toBe('done');
     expect(stream.events.map((event) => Number(event.id))).toEqual(
-      owner.runs.get(runId)!.events().map((record) => record.id),
+      owner.runs
+        .get(runId)!
+        .events()
+        .map((record) => record.id),
     );
   });
 
@@ -89,7 +92,12 @@ describeWithNginx('three Troupe instances behind nginx (deploy/nginx/troupe.conf
     expect(resumed.events.at(-1)?.event).toBe('done');
     expect(Number(resumed.events[0].id)).toBe(Number(lastId) + 1);
     const ids = [...first.events, ...resumed.events].map((event) => Number(event.id));
-    expect(ids).toEqual(owner.runs.get(runId)!.events().map((record) => record.id));
+    expect(ids).toEqual(
+      owner.runs
+        .get(runId)!
+        .events()
+        .map((record) => record.id),
+    );
     expect(others.every((troupe) => troupe.runs.get(runId) === undefined)).toBe(true);
   });
 });

@@ -44,7 +44,12 @@ describe('RedisRunEventLog', () => {
     run.emit('agent_start', { agent: 'host' });
     run.emit('delta', { agent: 'host', text: 'hi' });
     const shared = await waitFor(() => events.find(run.id));
-    expect(shared).toMatchObject({ runId: run.id, userId: 'alice', conversationId: 'conversation-1', ownerId: 'owner-1' });
+    expect(shared).toMatchObject({
+      runId: run.id,
+      userId: 'alice',
+      conversationId: 'conversation-1',
+      ownerId: 'owner-1',
+    });
     expect(shared.terminalId).toBeUndefined();
     const entries = await redis.xrange(`${prefix}run:${run.id}:events`, '-', '+');
     expect(entries.map(([id]) => id)).toEqual(['1-0', '2-0', '3-0']);
@@ -52,7 +57,12 @@ describe('RedisRunEventLog', () => {
 
     // Following from Last-Event-ID 1: the later events, then live ones until the terminal one.
     const received: RunEvent[] = [];
-    const following = events.follow(shared, 1, (record) => received.push(record), new AbortController().signal);
+    const following = events.follow(
+      shared,
+      1,
+      (record) => received.push(record),
+      new AbortController().signal,
+    );
     await waitUntil(() => received.length === 2, 10_000);
     run.emit('done', {
       conversationId: 'conversation-1',
@@ -82,9 +92,9 @@ describe('RedisRunEventLog', () => {
     const shared = await waitFor(() => events.find(run.id));
     ownerAlive = false;
     const received: RunEvent[] = [];
-    await expect(events.follow(shared, 0, (record) => received.push(record), new AbortController().signal)).resolves.toBe(
-      'owner_lost',
-    );
+    await expect(
+      events.follow(shared, 0, (record) => received.push(record), new AbortController().signal),
+    ).resolves.toBe('owner_lost');
     expect(received.map((record) => record.event)).toEqual(['run']);
   });
 

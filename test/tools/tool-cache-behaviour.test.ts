@@ -41,5 +41,8 @@ describe('on a real Redis', () => {
     await deleteRedisPrefix(redis, prefix);
     await redis.quit();
   });
-  toolCacheBehaviour('Redis', () => new RedisToolCache({ client: redis, keyPrefix: prefix, fallback: new LruToolCache() }));
+  toolCacheBehaviour(
+    'Redis',
+    () => new RedisToolCache({ client: redis, keyPrefix: prefix, fallback: new LruToolCache() }),
+  );
 });

@@ -13,7 +13,10 @@ describe('shared tool limits in Redis', () => {
   const signal = () => new AbortController().signal;
   const warnings: string[] = [];
   const logger = { warn: (_details: Record<string, unknown>, message: string) => warnings.push(message) };
-  const limiter = (client: Redis, overrides: Partial<ConstructorParameters<typeof RedisToolRateLimiter>[0]> = {}) =>
+  const limiter = (
+    client: Redis,
+    overrides: Partial<ConstructorParameters<typeof RedisToolRateLimiter>[0]> = {},
+  ) =>
     new RedisToolRateLimiter({
       client,
       keyPrefix: prefix,
@@ -57,9 +60,13 @@ describe('shared tool limits in Redis', () => {
   test('the per-minute bound holds across instances', async () => {
     const clients = [testRedisClient(), testRedisClient()];
     try {
-      const instances = clients.map((client) => limiter(client, { maxConcurrent: 100, maxPerMinute: 7, maxWaitMs: 0 }));
+      const instances = clients.map((client) =>
+        limiter(client, { maxConcurrent: 100, maxPerMinute: 7, maxWaitMs: 0 }),
+      );
       const attempts = await Promise.allSettled(
-        Array.from({ length: 20 }, (_, index) => instances[index % 2].acquire(signal()).then((permit) => permit.release())),
+        Array.from({ length: 20 }, (_, index) =>
+          instances[index % 2].acquire(signal()).then((permit) => permit.release()),
+        ),
       );
       expect(attempts.filter((attempt) => attempt.status === 'fulfilled')).toHaveLength(7);
     } finally {
@@ -67,7 +74,7 @@ describe('shared tool limits in Redis', () => {
     }
   });
 
-  test("a permit never released (its instance killed) gives its slot back when its lease ends", async () => {
+  test('a permit never released (its instance killed) gives its slot back when its lease ends', async () => {
     const killed = limiter(redis, { maxConcurrent: 1, leaseMs: 300 });
     await killed.acquire(signal()); // never released
     const survivor = limiter(redis, { maxConcurrent: 1, leaseMs: 300, maxWaitMs: 5000 });
@@ -87,7 +94,12 @@ describe('shared tool limits in Redis', () => {
     await expect(offline.acquire(signal())).rejects.toMatchObject({ code: 'tool_rate_limited' });
     expect(warnings.filter((message) => message.includes('local share'))).toHaveLength(1);
 
-    const cache = new RedisToolCache({ client: dead, keyPrefix: prefix, fallback: new LruToolCache(), logger });
+    const cache = new RedisToolCache({
+      client: dead,
+      keyPrefix: prefix,
+      fallback: new LruToolCache(),
+      logger,
+    });
     await cache.set('k', 'v', 60);
     expect(await cache.get('k')).toBe('v');
     expect(warnings.filter((message) => message.includes('tool cache unreachable'))).toHaveLength(1);

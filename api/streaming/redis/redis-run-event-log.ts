@@ -104,7 +104,15 @@ export class RedisRunEventLog implements RunEventLog {
       while (!signal.aborted) {
         let reply: XreadReply;
         try {
-          reply = (await reader.xread('COUNT', 500, 'BLOCK', this.blockMs, 'STREAMS', key, cursor)) as XreadReply;
+          reply = (await reader.xread(
+            'COUNT',
+            500,
+            'BLOCK',
+            this.blockMs,
+            'STREAMS',
+            key,
+            cursor,
+          )) as XreadReply;
           failingSince = undefined;
         } catch (error) {
           if (signal.aborted) return 'aborted';
@@ -150,7 +158,9 @@ export class RedisRunEventLog implements RunEventLog {
     const followerId = randomBytes(6).toString('hex');
     const channel = attendanceChannel(this.options.keyPrefix, run.ownerId);
     const say = (kind: 'attach' | 'detach') =>
-      this.options.client.publish(channel, encodeAttendance(kind, run.runId, followerId)).catch(() => undefined);
+      this.options.client
+        .publish(channel, encodeAttendance(kind, run.runId, followerId))
+        .catch(() => undefined);
     void say('attach');
     const beat = () => {
       if (signal.aborted) return;

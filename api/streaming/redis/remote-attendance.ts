@@ -100,16 +100,19 @@ export class RemoteAttendance {
 
   private armSweep(): void {
     if (this.sweepTimer || this.closed) return;
-    this.sweepTimer = this.options.clock.setTimeout(() => {
-      this.sweepTimer = undefined;
-      const cutoff = this.options.clock.now() - this.staleAfterMs;
-      for (const entry of [...this.followed.values()]) {
-        for (const [followerId, seenAt] of entry.followers) {
-          if (seenAt < cutoff) entry.followers.delete(followerId);
+    this.sweepTimer = this.options.clock.setTimeout(
+      () => {
+        this.sweepTimer = undefined;
+        const cutoff = this.options.clock.now() - this.staleAfterMs;
+        for (const entry of [...this.followed.values()]) {
+          for (const [followerId, seenAt] of entry.followers) {
+            if (seenAt < cutoff) entry.followers.delete(followerId);
+          }
+          if (entry.followers.size === 0) this.leave(entry);
         }
-        if (entry.followers.size === 0) this.leave(entry);
-      }
-      if (this.followed.size > 0) this.armSweep();
-    }, Math.ceil(this.staleAfterMs / 3));
+        if (this.followed.size > 0) this.armSweep();
+      },
+      Math.ceil(this.staleAfterMs / 3),
+    );
   }
 }
