@@ -78,7 +78,7 @@ export const configSchema = z.object({
   LLM_TIMEOUT: integer(100, 3_600_000).default(60_000),
   LLM_QUEUE_MAX: integer(1, 1_000_000).default(5000),
   LLM_CHAT_TARGET_MS: integer(0, 3_600_000).default(30_000),
-  CHAT_TIMEOUT_MS: integer(0, 3_600_000).default(120_000),
+  CHAT_TIMEOUT_MS: integer(0, 3_600_000).default(60_000),
   LLM_ADMISSION: z.enum(['on', 'off']).default('on'),
   LLM_PRIORITY_ORDER: priorityOrder.default(['host', 'planner', 'critic', 'reporter']),
   LLM_MAX_OUTPUT_TOKENS: integer(16, 1_000_000).default(1024),

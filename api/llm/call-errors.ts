@@ -8,7 +8,7 @@ import type { CallOutcome } from './scheduler-stats';
 /** The outcome a failed call is counted as on the status page. */
 export function outcomeOf(code: ErrorCode): CallOutcome {
   if (code === 'cancelled') return 'cancelled';
-  return code === 'queue_timeout' || code === 'llm_timeout' ? 'timeout' : 'failed';
+  return code === 'queue_timeout' || code === 'llm_timeout' || code === 'chat_timeout' ? 'timeout' : 'failed';
 }
 
 /** The AppError code for a provider failure that is not (or no longer) retried. */

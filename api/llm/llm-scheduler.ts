@@ -295,7 +295,12 @@ export class LlmScheduler implements LlmGateway, RunHolds {
         await sleep(this.clock, result.retryInMs, signal);
       }
     } catch (error) {
-      const failure = toAppError(error);
+      let failure = toAppError(error);
+      // When the chat's deadline is what ran out, say so: the whole chat is over, not one call.
+      const chatBound = meta.chatDeadline !== undefined && deadline === meta.chatDeadline;
+      if (chatBound && (failure.code === 'queue_timeout' || failure.code === 'llm_timeout')) {
+        failure = new AppError('chat_timeout', undefined, { cause: failure });
+      }
       this.finish(meta.agentType, outcomeOf(failure.code), failure.code, progress);
       throw failure;
     }

@@ -27,7 +27,7 @@ export interface QueueStatus {
   utilizationRate: string;
   paused: boolean;
   byAgent: Record<AgentName, AgentStats>;
-  effective: { maxConcurrency: number; maxRPM: number };
+  effective: { maxConcurrency: number; maxRPM: number; maxTPM: number };
   tokensLastMinute: number;
   maxTPM: number;
 }
@@ -72,7 +72,11 @@ export function buildQueueStatus(
     utilizationRate: `${Math.round(Math.min(1, utilization) * 100)}%`,
     paused: state.paused,
     byAgent,
-    effective: { maxConcurrency: limiter.limits.concurrency, maxRPM: limiter.limits.rpm },
+    effective: {
+      maxConcurrency: limiter.limits.concurrency,
+      maxRPM: limiter.limits.rpm,
+      maxTPM: limiter.limits.tpm ?? 0,
+    },
     tokensLastMinute: limiter.tokensLastMinute,
     maxTPM: limiter.configured.tpm,
   };

@@ -196,7 +196,8 @@ export class RequestQueue {
     for (const entry of held) {
       this.parkedCount--;
       entry.state = 'queued';
-      this.enter(entry, entry.tag);
+      // A call that was parked from its arrival has no fairness tag yet (0): it gets a fresh one.
+      this.enter(entry, entry.tag > 0 ? entry.tag : undefined);
     }
     if (held.size > 0) this.pump();
   }

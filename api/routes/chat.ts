@@ -59,12 +59,24 @@ export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseSt
     }
     // An unknown or expired token is a new chat at the end of the line (its `run` event says so).
     limiter.assertRoom();
-    const { run, start } = await deps.chat.open({
-      userId,
-      message: body.message,
-      mode: body.mode,
-      conversationId: body.conversationId,
-    });
+    // A cold admission may wait a moment for the first measured calls: a client that leaves
+    // meanwhile must not be admitted on its behalf.
+    const gone = new AbortController();
+    const onClose = () => gone.abort(new AppError('cancelled', 'The client left before the chat started'));
+    res.once('close', onClose);
+    let opened: Awaited<ReturnType<ChatService['open']>>;
+    try {
+      opened = await deps.chat.open({
+        userId,
+        message: body.message,
+        mode: body.mode,
+        conversationId: body.conversationId,
+        signal: gone.signal,
+      });
+    } finally {
+      res.off('close', onClose);
+    }
+    const { run, start } = opened;
     req.log?.info({ runId: run.id, conversationId: run.conversationId, mode: body.mode }, 'chat opened');
     try {
       limiter.admit(run, start);

@@ -35,7 +35,7 @@ export function healthRouter(deps: {
     const llmQueue: Level =
       breaker === 'open'
         ? 'unhealthy'
-        : breaker === 'half_open' || fill >= 0.8 || queue.paused
+        : breaker === 'half_open' || fill >= 0.8 || queue.paused || queue.rateLimited
           ? 'degraded'
           : 'healthy';
 
@@ -64,6 +64,8 @@ export function healthRouter(deps: {
           status: llmQueue,
           circuit: breaker,
           paused: queue.paused,
+          rateLimited: queue.rateLimited,
+          providerHoldMs: queue.providerHoldMs,
           queueLength: queue.queueLength,
           activeRequests: queue.activeRequests,
           queueMax: deps.queueMax,

@@ -24,19 +24,32 @@ export function runsRouter(deps: {
   router.get('/runs/:runId/events', async (req, res) => {
     const runId = req.params.runId;
     const run = deps.runs.get(runId);
+    const afterId = lastEventId(req);
+    const reconnecting = req.get('last-event-id') !== undefined || req.query.lastEventId !== undefined;
     // With API_KEYS the run must be the caller's; without, its unguessable id is the capability
     // (EventSource clients cannot send X-User-Id).
     const owner =
       deps.config.apiKeys.size > 0
         ? resolveUser(req, deps.config, undefined, { allowQueryKey: true })
         : undefined;
+    // Not ours: perhaps another instance's (REDIS_URL), known to the shared run event log.
     const shared = run ? undefined : await findShared(deps.eventLog, runId, req.log);
+    // An EventSource reconnects after every end (it always does after `done`): to a run that has
+    // nothing more to send — finished and replayed, or expired — it gets 204, which makes it stop.
+    // Without Last-Event-ID an unknown run is what it looks like: not found.
+    if (!run && !shared && reconnecting) {
+      res.status(204).end();
+      return;
+    }
     const userId = run?.userId ?? shared?.userId;
     if (userId === undefined || (owner !== undefined && userId !== owner)) {
       throw new AppError('not_found', `Run ${runId} was not found (or has expired)`);
     }
-    const afterId = lastEventId(req);
     if (run) {
+      if (run.isFinished && afterId >= run.lastEventId) {
+        res.status(204).end();
+        return;
+      }
       streamRunToResponse(req, res, run, {
         heartbeat: deps.sse.heartbeat,
         attendance: deps.sse.limiter,
@@ -45,7 +58,6 @@ export function runsRouter(deps: {
       });
       return;
     }
-    // A reconnect to a finished run that has nothing more to send: 204 tells EventSource to stop.
     if (shared!.terminalId !== undefined && afterId >= shared!.terminalId) {
       res.status(204).end();
       return;

@@ -38,6 +38,12 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
       writer.end();
     }
   }, options.afterId ?? 0);
+  // A finished run whose terminal event was already behind `afterId` has nothing more to send:
+  // end now rather than hold an idle stream open (callers answer 204 before getting here).
+  if (run.isFinished && !ended) {
+    ended = true;
+    writer.end();
+  }
   res.on('close', () => {
     unsubscribe();
     if (!ended) {

@@ -49,6 +49,11 @@ export class Run {
     return this.terminal !== undefined;
   }
 
+  /** The id of the newest event (0 before any). */
+  get lastEventId(): number {
+    return this.nextId - 1;
+  }
+
   get listenerCount(): number {
     return this.listeners.size;
   }

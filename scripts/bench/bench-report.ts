@@ -112,6 +112,19 @@ export interface BenchReport {
     admittedTimedOut: number;
     codes: Record<string, number>;
   };
+  /**
+   * What admission did (issue 9): chats it let in that then failed (its targets: 0), and — when the
+   * run was replayed with admission off — the chats it refused that would have completed within the
+   * chat target (its target: under 2 % of arrivals).
+   */
+  admission: {
+    arrivals: number;
+    refused: number;
+    admittedFailures: number;
+    falseRefusals?: number;
+    falseRefusalRate?: number;
+    replay?: { completed: number; completedWithinTarget: number; failed: number };
+  };
   provider?: SimStats;
   goodput: {
     windowS: number;
@@ -292,6 +305,14 @@ export function buildReport(input: ReportInput): BenchReport {
       admitted: admitted.length,
       admittedTimedOut: admitted.filter((record) => record.outcome === 'timed_out').length,
       codes,
+    },
+    admission: {
+      arrivals: records.length,
+      refused: refused.length,
+      // Released streams (hold scenarios) were ended by the benchmark, not failed by Troupe.
+      admittedFailures: admitted.filter(
+        (record) => record.outcome !== 'completed' && record.outcome !== 'released',
+      ).length,
     },
     ...(input.sim ? { provider: input.sim } : {}),
     goodput,

@@ -76,6 +76,19 @@ export function formatReportTable(report: BenchReport): string {
   ]);
   if (chats.released > 0)
     rows.push(['', `released ${chats.released}`, `admitted ${chats.admitted}`, '', '', '']);
+  const admission = report.admission;
+  rows.push([
+    'admission',
+    `admitted failures ${admission.admittedFailures} (target 0)`,
+    admission.falseRefusals === undefined
+      ? 'false refusals n/a (no replay)'
+      : `false refusals ${admission.falseRefusals} = ${pct(admission.falseRefusalRate)} of arrivals (target < 2 %)`,
+    admission.replay
+      ? `replay without admission: ${admission.replay.completedWithinTarget} within target, ${admission.replay.completed} completed, ${admission.replay.failed} failed`
+      : '',
+    '',
+    '',
+  ]);
   const provider = report.provider;
   rows.push(
     provider
@@ -201,6 +214,12 @@ export function formatComparison(reports: BenchReport[]): string {
     row('chats completed', (report) => String(report.chats.completed)),
     row('refused early (503)', (report) => String(report.chats.refused)),
     row('failed / timed out', (report) => `${report.chats.failed} / ${report.chats.timedOut}`),
+    row('admitted failures', (report) => String(report.admission.admittedFailures)),
+    row('false refusals', (report) =>
+      report.admission.falseRefusals === undefined
+        ? 'n/a'
+        : `${report.admission.falseRefusals} (${pct(report.admission.falseRefusalRate)})`,
+    ),
     row('provider 429s', (report) => (report.provider ? String(report.provider.rejected429) : 'n/a')),
     row('goodput calls/s', (report) => fixed(report.goodput.callsPerS, 2)),
     row('bound calls/s', (report) => fixed(report.goodput.bound.mu, 2)),

@@ -14,7 +14,11 @@ import { seededRandom } from './statistics';
  *   (sse-capacity: how many open streams one process holds, and at what memory cost).
  */
 
-export type ArrivalShape = 'closed' | 'open' | 'hold';
+/**
+ * closed: users who think and come back; open: Poisson arrivals; hold: streams held open until the
+ * end; burst: every user sends one chat at the same moment (a cold burst).
+ */
+export type ArrivalShape = 'closed' | 'open' | 'hold' | 'burst';
 
 export interface LoadPlan {
   url: string;
@@ -200,9 +204,11 @@ export function startLoad(plan: LoadPlan): LoadDriver {
           ? (index / Math.max(1, plan.users)) * plan.rampMs
           : userRandom() * plan.rampMs;
       users.push(
-        plan.arrival === 'hold'
-          ? holdUser(user, startDelayMs, userRandom)
-          : closedUser(user, startDelayMs, userRandom),
+        plan.arrival === 'burst'
+          ? holdUser(user, 0, userRandom)
+          : plan.arrival === 'hold'
+            ? holdUser(user, startDelayMs, userRandom)
+            : closedUser(user, startDelayMs, userRandom),
       );
     }
     finished = Promise.all(users);

@@ -5,6 +5,13 @@ import { chatCapacityPerSecond, quotaBound, unservableShare } from './statistics
 
 const percent = (value: number) => `${(value * 100).toFixed(1)} %`;
 
+/** The false-refusal target, once a replay without admission has counted them. */
+export function falseRefusalTarget(report: BenchReport): Target | undefined {
+  const rate = report.admission.falseRefusalRate;
+  if (rate === undefined) return undefined;
+  return { name: 'false refusals', target: '< 2 % of arrivals', value: percent(rate), pass: rate < 0.02 };
+}
+
 export function evaluateTargets(report: BenchReport, input: ReportInput): Target[] {
   const targets: Target[] = [];
   const scale = report.settings.scale;
@@ -16,7 +23,20 @@ export function evaluateTargets(report: BenchReport, input: ReportInput): Target
       pass: report.provider.rejected429 === 0,
     });
   }
+  // Admission's own targets (issue 9): nothing it let in fails; it refuses nothing that would have
+  // finished (counted against a replay with admission off, when the run has one).
   if (report.settings.arrival !== 'hold') {
+    targets.push({
+      name: 'admitted failures',
+      target: '0',
+      value: String(report.admission.admittedFailures),
+      pass: report.admission.admittedFailures === 0,
+    });
+  }
+  const falseRefusals = falseRefusalTarget(report);
+  if (falseRefusals) targets.push(falseRefusals);
+  // A burst's arrivals last a moment: its goodput over that moment says nothing about the bound.
+  if (report.settings.arrival !== 'hold' && report.settings.arrival !== 'burst') {
     const { goodput } = report;
     targets.push({
       name: 'goodput / bound',

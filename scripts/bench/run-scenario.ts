@@ -3,10 +3,11 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { buildReport, type BenchReport, type MachineInfo } from './bench-report';
+import { falseRefusalTarget } from './report-targets';
 import { renderChart } from './bench-chart';
 import { formatReportTable } from './bench-table';
 import type { BenchOptions } from './bench-options';
-import { now, runChat } from './chat-client';
+import { now, runChat, type ChatRecord } from './chat-client';
 import { composeMessage } from './chat-messages';
 import { zeroCounters } from './load-driver';
 import { startLoadGroup, type LoadGroup } from './load-group';
@@ -44,6 +45,78 @@ export async function runScenario(
   spec: RunSpec,
   control: RunControl,
 ): Promise<RunResult> {
+  const result = await runOnce(options, spec, control);
+  if (!spec.replay || options.url) return result;
+  // The same arrivals (same seed, same users) with admission off: which refused chats would have
+  // completed within the chat target anyway?
+  const replay = await runOnce(
+    options,
+    {
+      ...spec,
+      variant: `${spec.variant} (replay, admission off)`,
+      troupeEnv: { ...spec.troupeEnv, LLM_ADMISSION: 'off' },
+    },
+    control,
+    { write: false },
+  );
+  const report = result.report;
+  report.admission = countFalseRefusals(result.records, replay.records, applyScale(spec), report.admission);
+  const falseRefusals = falseRefusalTarget(report);
+  if (falseRefusals) report.targets.push(falseRefusals);
+  const table = formatReportTable(report);
+  fs.writeFileSync(path.join(result.directory, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  fs.writeFileSync(path.join(result.directory, 'table.txt'), `${table}\n`);
+  return { ...result, report, table };
+}
+
+/**
+ * A false refusal is a chat refused although it would have finished within the target: the same
+ * user's chat in the replay without admission completed within LLM_CHAT_TARGET_MS (as run).
+ */
+function countFalseRefusals(
+  records: ChatRecord[],
+  replay: ChatRecord[],
+  run: ReturnType<typeof applyScale>,
+  admission: BenchReport['admission'],
+): BenchReport['admission'] {
+  const targetMs = Number(run.troupeEnv.LLM_CHAT_TARGET_MS) || Infinity;
+  const replayed = new Map<string, ChatRecord>();
+  const seen = new Map<number, number>();
+  const key = (record: ChatRecord, order: Map<number, number>) => {
+    const index = order.get(record.user) ?? 0;
+    order.set(record.user, index + 1);
+    return `${record.user}#${index}`;
+  };
+  for (const record of [...replay].sort((a, b) => a.sentAt - b.sentAt))
+    replayed.set(key(record, seen), record);
+  seen.clear();
+  let falseRefusals = 0;
+  for (const record of [...records].sort((a, b) => a.sentAt - b.sentAt)) {
+    const twin = replayed.get(key(record, seen));
+    if (record.outcome !== 'refused' || !twin) continue;
+    if (twin.outcome === 'completed' && (twin.completionMs ?? Infinity) <= targetMs) falseRefusals++;
+  }
+  const completedInReplay = replay.filter((record) => record.outcome === 'completed').length;
+  return {
+    ...admission,
+    falseRefusals,
+    falseRefusalRate: records.length === 0 ? 0 : falseRefusals / records.length,
+    replay: {
+      completed: completedInReplay,
+      completedWithinTarget: replay.filter(
+        (record) => record.outcome === 'completed' && (record.completionMs ?? Infinity) <= targetMs,
+      ).length,
+      failed: replay.length - completedInReplay,
+    },
+  };
+}
+
+async function runOnce(
+  options: BenchOptions,
+  spec: RunSpec,
+  control: RunControl,
+  output: { write: boolean } = { write: true },
+): Promise<RunResult & { records: ChatRecord[] }> {
   const run = applyScale(spec);
   const scenario = options.scenario;
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
@@ -93,9 +166,14 @@ export async function runScenario(
         troupeExit ??= code;
       });
     }
-    const health = await getJson<unknown>(`${troupeUrl}/api/sse/status`);
+    // On a loaded machine a fresh server can take a few seconds to answer its first request.
+    let health: unknown;
+    for (let attempt = 0; attempt < 10 && health === undefined; attempt++) {
+      health = await getJson<unknown>(`${troupeUrl}/api/sse/status`, 3000);
+    }
     if (health === undefined) throw new Error(`Troupe at ${troupeUrl} does not answer`);
-    await warmUp(troupeUrl, run.clientTimeoutMs);
+    // A cold run meets its load as started: no warm-up chat measures the provider first.
+    if (!spec.coldStart) await warmUp(troupeUrl, run.clientTimeoutMs);
     if (simUrl) await postJson(`${simUrl}/sim/reset`);
 
     const durationMs = spec.durationS * 1000;
@@ -132,6 +210,18 @@ export async function runScenario(
     const loadGroup = await startLoadGroup(plan, spec.workers);
     load.group = loadGroup;
     const startAt = loadGroup.startAt;
+    const shiftTimers = (spec.latencyShifts ?? []).map((shift) =>
+      setTimeout(
+        () => {
+          if (!simUrl) return;
+          void postJson(`${simUrl}/sim/pace`, {
+            latencyMs: run.quota.latencyMs * shift.factor,
+            tps: run.quota.tps / shift.factor,
+          });
+        },
+        Math.max(0, startAt + shift.atS * 1000 - now()),
+      ),
+    );
     const arrivalsEndAt = startAt + durationMs;
     sampler.start(1000);
     const progress = new ProgressBar(
@@ -160,6 +250,7 @@ export async function runScenario(
 
     const records = await loadGroup.finished;
     if (killTimer) clearTimeout(killTimer);
+    for (const timer of shiftTimers) clearTimeout(timer);
     const drainedAt = now();
     if (!options.quiet) progress.stop();
     // Calls the server still has in flight (a cancelled chat's last call) land before the counters are read.
@@ -201,6 +292,10 @@ export async function runScenario(
       report.streams.waitingAfterRelease = afterRelease.waiting;
     }
     let table = formatReportTable(report);
+    if (!output.write) {
+      fs.rmSync(directory, { recursive: true, force: true });
+      return { report, directory, table, records };
+    }
     if (cluster) {
       const failover = failoverSummary(records);
       const clusterFacts = { instances: cluster.instances.length, killed, ...failover };
@@ -222,7 +317,7 @@ export async function runScenario(
       path.join(directory, 'chats.ndjson'),
       records.map((record) => JSON.stringify(record)).join('\n') + '\n',
     );
-    return { report, directory, table };
+    return { report, directory, table, records };
   } finally {
     control.onInterrupt = undefined;
     if (cluster) await cluster.stop();

@@ -49,6 +49,15 @@ export interface RunSpec {
   workers: number;
   /** Several Troupe instances behind nginx sharing one Redis (the `cluster` scenario); absent = one. */
   cluster?: ClusterSpec;
+  /** Skip the warm-up chats: the server meets the load as started (default false). */
+  coldStart?: boolean;
+  /** The provider's speed changes during the run: at `atS` seconds of arrivals, calls take `factor`× as long. */
+  latencyShifts?: Array<{ atS: number; factor: number }>;
+  /**
+   * Replay the same arrivals with admission off (LLM_ADMISSION=off) to count false refusals: chats
+   * refused although, without admission, they completed within the chat target.
+   */
+  replay?: boolean;
 }
 
 export interface Scenario {
@@ -85,7 +94,96 @@ const base: Omit<RunSpec, 'variant'> = {
   workers: 1,
 };
 
+/** A provider whose calls take about `callMs` (first token, then 75 chunks over the rest). */
+function quotaWithCalls(rpm: number, concurrency: number, callMs: number): ProviderQuota {
+  const latencyMs = Math.round(callMs * 0.3);
+  return { rpm, concurrency, latencyMs, tps: Math.round(75 / ((callMs - latencyMs) / 1000)) };
+}
+
+/** One-off chats all at once on a server started a moment ago: no warm-up, no measurements yet. */
+const coldBurst: Omit<RunSpec, 'variant' | 'quota' | 'users'> = {
+  ...{
+    arrival: 'burst',
+    arrivalRatePerS: 0,
+    overloadFactor: 1,
+    thinkS: 0,
+    rampS: 0,
+    durationS: 1,
+    warmupS: 0,
+    clientTimeoutS: 120,
+    scale: 1,
+    troupeEnv: {},
+    workers: 1,
+  },
+  coldStart: true,
+  replay: true,
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
+  'cold-burst': {
+    name: 'cold-burst',
+    summary:
+      'One-off multi-agent chats all at once on a cold server (issue 9): every chat the quota can serve must be admitted and finish',
+    runs: [
+      {
+        ...coldBurst,
+        variant: '300 chats, C=50, 6000 rpm, 0.35 s calls',
+        users: 300,
+        quota: quotaWithCalls(6000, 50, 350),
+      },
+      {
+        ...coldBurst,
+        variant: '24 chats, C=4, 600 rpm, 0.3 s calls',
+        users: 24,
+        quota: quotaWithCalls(600, 4, 300),
+      },
+      {
+        ...coldBurst,
+        variant: '30 chats, C=2, 1 s calls, LLM_TIMEOUT=8000',
+        users: 30,
+        quota: quotaWithCalls(600, 2, 1000),
+        troupeEnv: { LLM_TIMEOUT: '8000' },
+      },
+    ],
+  },
+  'latency-shift': {
+    name: 'latency-shift',
+    summary:
+      'Open arrivals at 0.8× capacity on a cold server; the provider turns 4× slower for a third of the run, then back',
+    runs: [
+      {
+        ...base,
+        variant: '4x slower, then 4x faster',
+        arrival: 'open',
+        users: 0,
+        overloadFactor: 0.8,
+        quota: { rpm: 3000, concurrency: 20, latencyMs: 150, tps: 150 },
+        durationS: 90,
+        warmupS: 0,
+        coldStart: true,
+        replay: true,
+        latencyShifts: [
+          { atS: 30, factor: 4 },
+          { atS: 60, factor: 1 },
+        ],
+      },
+    ],
+  },
+  departing: {
+    name: 'departing',
+    summary:
+      '200 chats at once whose clients leave after 1 s and never come back (default grace): quota spent on them',
+    runs: [
+      {
+        ...coldBurst,
+        variant: '200 chats, clients leave after 1 s',
+        users: 200,
+        quota: BRIEF_QUOTA,
+        clientTimeoutS: 1,
+        replay: false,
+      },
+    ],
+  },
   smoke: {
     name: 'smoke',
     summary: '20 users for 15 s on the brief quota at scale 10: a check that everything runs end to end',
@@ -121,7 +219,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   overload: {
     name: 'overload',
     summary: 'Open arrivals at twice the chats the quota can serve: Troupe must refuse early, not time out',
-    runs: [{ ...base, variant: '2x capacity', arrival: 'open', users: 0, overloadFactor: 2 }],
+    runs: [{ ...base, variant: '2x capacity', arrival: 'open', users: 0, overloadFactor: 2, replay: true }],
   },
   priority: {
     name: 'priority',
@@ -162,6 +260,7 @@ export const SCENARIOS: Record<string, Scenario> = {
           // 30 s chat target or a minute's deadline: relaxed to its widest (1 h, no chat target)
           // so that the SSE layer is what gets measured.
           LLM_TIMEOUT: '3600000',
+          CHAT_TIMEOUT_MS: '0',
           LLM_QUEUE_MAX: '1000000',
           LLM_CHAT_TARGET_MS: '0',
         },
@@ -240,6 +339,7 @@ export function applyScale(spec: RunSpec): ScaledRun {
       LLM_MAX_CONCURRENT: String(quota.concurrency),
       LLM_MAX_RPM: String(quota.rpm),
       LLM_TIMEOUT: String(Math.round(60_000 / scale)),
+      CHAT_TIMEOUT_MS: String(Math.round(60_000 / scale)),
       LLM_CHAT_TARGET_MS: String(Math.round(30_000 / scale)),
       ...spec.troupeEnv,
     },

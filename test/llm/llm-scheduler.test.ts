@@ -229,12 +229,12 @@ describe('LlmScheduler AIMD', () => {
     call();
     call('host', 'u2');
     await drain();
-    expect(scheduler.status().effective).toEqual({ maxConcurrency: 7, maxRPM: 70 });
+    expect(scheduler.status().effective).toEqual({ maxConcurrency: 7, maxRPM: 70, maxTPM: 0 });
     expect(scheduler.status().counters).toMatchObject({ rateLimited: 2, aimdDecreases: 1 });
     await advance(clock, 10_000, 1_000);
-    expect(scheduler.status().effective).toEqual({ maxConcurrency: 8, maxRPM: 80 });
+    expect(scheduler.status().effective).toEqual({ maxConcurrency: 8, maxRPM: 80, maxTPM: 0 });
     await advance(clock, 60_000, 10_000);
-    expect(scheduler.status().effective).toEqual({ maxConcurrency: 10, maxRPM: 100 });
+    expect(scheduler.status().effective).toEqual({ maxConcurrency: 10, maxRPM: 100, maxTPM: 0 });
   });
 });
 

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { ManualClock } from '../../api/clock';
 import type { ChatMessage, CompletionRequest } from '../../api/llm/provider';
 import { ProviderError } from '../../api/llm/provider';
 import { OpenAIProvider, toOpenAIMessages } from '../../api/llm/providers/openai-provider';
@@ -81,13 +80,13 @@ afterAll(async () => {
 const REQUEST: CompletionRequest = { messages: [{ role: 'user', content: 'hi' }] };
 
 function call(model: string, request: CompletionRequest = REQUEST, onDelta?: (text: string) => void) {
-  const clock = new ManualClock(Date.parse('2025-03-10T12:00:00Z'));
+  // Retry-After dates are wall time: the provider reads the wall clock, not the scheduler's.
   const provider = new OpenAIProvider({
     baseUrl: `${baseUrl}/api/v3`,
     apiKey: 'ark-key',
     model,
     maxOutputTokens: 256,
-    clock,
+    wallNow: () => Date.parse('2025-03-10T12:00:00Z'),
   });
   return provider.complete(request, { signal: new AbortController().signal, onDelta });
 }
@@ -163,6 +162,20 @@ describe('OpenAIProvider with recorded OpenAI responses', () => {
     expect(error).toMatchObject({ kind: 'rate_limited', retryAfterMs: 120 });
     expect(error.options).toMatchObject({ status: 429, providerCode: 'rate_limit_exceeded' });
     expect((await failure('openai-429-date')).retryAfterMs).toBe(5000);
+  });
+
+  it('reads an HTTP-date Retry-After against the wall clock by default, not a monotonic one', async () => {
+    // The monotonic clock reads far from wall time here; the date must still give 5 s.
+    const wall = jest.spyOn(Date, 'now').mockReturnValue(Date.parse('2025-03-10T12:00:00Z'));
+    try {
+      const provider = new OpenAIProvider({ baseUrl: `${baseUrl}/api/v3`, model: 'openai-429-date' });
+      const error = await provider
+        .complete(REQUEST, { signal: new AbortController().signal })
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ kind: 'rate_limited', retryAfterMs: 5000 });
+    } finally {
+      wall.mockRestore();
+    }
   });
 
   it('maps insufficient_quota, auth, bad request and server errors', async () => {

@@ -358,3 +358,45 @@ describe('RequestQueue', () => {
     expect(status.p95WaitTime).toBe(2_000);
   });
 });
+
+describe('RequestQueue parking (a run nobody listens to)', () => {
+  it('holds a parked run’s waiting and later calls out of dispatch, and lets them compete again', async () => {
+    const { queue, order, enqueue, release } = setup({ concurrency: 1 });
+    void enqueue('blocker', 'host');
+    await drain();
+    void enqueue('parked-1', 'host', 'p', { runId: 'run-p' });
+    void enqueue('other', 'reporter', 'o');
+    await drain();
+    queue.park('run-p');
+    void enqueue('parked-2', 'host', 'p', { runId: 'run-p' });
+    await drain();
+    expect(queue.queueLength).toBe(3);
+    expect(queue.parkedLength).toBe(2);
+    await release('blocker');
+    // The parked host calls are skipped; the lower-class call of another run goes first.
+    expect(order).toEqual(['blocker', 'other']);
+    queue.unpark('run-p');
+    await release('other');
+    await release('parked-1');
+    expect(order).toEqual(['blocker', 'other', 'parked-1', 'parked-2']);
+    expect(queue.parkedLength).toBe(0);
+  });
+
+  it('a parked call still times out at its deadline and is cleared like any waiting call', async () => {
+    const { clock, queue, errors, enqueue } = setup({ concurrency: 1 });
+    void enqueue('blocker', 'host');
+    await drain();
+    queue.park('run-p');
+    void enqueue('late', 'host', 'p', { runId: 'run-p', deadline: clock.now() + 1000 });
+    void enqueue('cleared', 'host', 'p', { runId: 'run-p' });
+    await drain();
+    clock.advance(1000);
+    await drain();
+    expect(errors.get('late')?.code).toBe('queue_timeout');
+    expect(queue.clear()).toBe(1);
+    await drain();
+    expect(errors.get('cleared')?.code).toBe('queue_cleared');
+    expect(queue.queueLength).toBe(0);
+    expect(queue.parkedLength).toBe(0);
+  });
+});

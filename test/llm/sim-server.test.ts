@@ -167,5 +167,6 @@ describe('sim-llm flags', () => {
     } finally {
       child.kill('SIGTERM');
     }
-  });
+    // Two tsx start-ups: seconds on a loaded 2-core machine.
+  }, 60_000);
 });

@@ -18,7 +18,6 @@ export function createProvider(config: Pick<Config, 'llm' | 'sim'>, clock: Clock
       apiKey: config.llm.apiKey,
       model: config.llm.model,
       maxOutputTokens: config.llm.maxOutputTokens,
-      clock,
     });
   }
   return new SimProvider({

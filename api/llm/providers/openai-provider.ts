@@ -5,8 +5,6 @@ import type {
   ChatCompletionMessageParam,
   ChatCompletionTool,
 } from 'openai/resources/chat/completions';
-import { systemClock } from '../../clock';
-import type { Clock } from '../../clock';
 import { ProviderError, estimatePromptTokens, estimateTokens } from '../provider';
 import type {
   ChatMessage,
@@ -30,8 +28,11 @@ export interface OpenAIProviderOptions {
   model: string;
   /** Default `max_tokens` when a request names none. */
   maxOutputTokens?: number;
-  /** Reads "now" for Retry-After dates. */
-  clock?: Clock;
+  /**
+   * Reads "now" as wall time for Retry-After HTTP dates (default Date.now): a date names wall time,
+   * which the scheduler's monotonic clock may have drifted from.
+   */
+  wallNow?: () => number;
   /** Stream the answer (default). Off: one non-streamed call; onDelta then receives the whole text once. */
   stream?: boolean;
   /** The SDK's own per-request timeout, ms; the scheduler's deadline normally aborts first. */
@@ -50,13 +51,13 @@ export class OpenAIProvider implements Provider {
   private readonly client: OpenAI;
   private readonly model: string;
   private readonly maxOutputTokens?: number;
-  private readonly clock: Clock;
+  private readonly wallNow: () => number;
   private readonly stream: boolean;
 
   constructor(options: OpenAIProviderOptions) {
     this.model = options.model;
     this.maxOutputTokens = options.maxOutputTokens;
-    this.clock = options.clock ?? systemClock;
+    this.wallNow = options.wallNow ?? Date.now;
     this.stream = options.stream ?? true;
     // Every option the SDK would otherwise read from process.env is given explicitly (config/ is
     // the only reader of the environment).
@@ -93,7 +94,7 @@ export class OpenAIProvider implements Provider {
     } catch (error) {
       if (callbackError && callbackError.error === error) throw error;
       if (signal.aborted) throw providerAbortError(signal);
-      throw toProviderError(error, this.clock.now());
+      throw toProviderError(error, this.wallNow());
     }
   }
 

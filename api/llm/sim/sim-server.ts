@@ -139,6 +139,14 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
   app.get('/sim/stats', (_request, response) => {
     response.json(stats());
   });
+  // The provider's speed, changed mid-run (the latency-shift benchmark): {latencyMs?, tps?}.
+  app.post('/sim/pace', express.json(), (request, response) => {
+    const body = (request.body ?? {}) as { latencyMs?: unknown; tps?: unknown };
+    const latencyMs = typeof body.latencyMs === 'number' ? body.latencyMs : undefined;
+    const tokensPerSecond = typeof body.tps === 'number' ? body.tps : undefined;
+    provider.setPace({ latencyMs, tokensPerSecond });
+    response.json({ latencyMs, tps: tokensPerSecond });
+  });
   app.post('/sim/reset', (_request, response) => {
     reset();
     response.json(stats());
