@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config';
 import { startTroupe } from './api/troupe';
+import { startClusterIfAsked } from './api/cluster/start-cluster';
 
 /** Entry point: load and validate the config, start Troupe, and shut down cleanly on a signal. */
 async function main(): Promise<void> {
@@ -13,6 +14,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  // `--workers N`: this process becomes the node:cluster primary, and each worker runs the rest.
+  if (startClusterIfAsked(config, process.argv.slice(2))) return;
   const troupe = await startTroupe(config);
   process.stdout.write(`Troupe is ready at ${troupe.url} (provider: ${troupe.provider.name})\n`);
   let stopping = false;

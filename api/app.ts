@@ -3,6 +3,7 @@ import type { Config } from '../config';
 import type { ChatService } from './agents/chat-service';
 import type { Logger } from './logger';
 import type { Store } from './store/store';
+import type { RunEventLog } from './streaming/run-event-log';
 import type { RunRegistry } from './streaming/run-registry';
 import type { SseStreaming } from './streaming/sse-streaming';
 import { chatRouter } from './routes/chat';
@@ -20,6 +21,8 @@ export interface AppDependencies {
   chat: ChatService;
   runs: RunRegistry;
   sse: SseStreaming;
+  /** The shared run event log (REDIS_URL): resume of runs other instances own. */
+  eventLog?: RunEventLog;
   /** Routers of the monitoring areas (queue, tool-system, health, metrics, sse), mounted under /api or at the root. */
   apiRouters?: express.Router[];
   rootRouters?: express.Router[];
@@ -38,7 +41,7 @@ export function createApp(deps: AppDependencies): Express {
   const api = express.Router();
   api.use(chatRouter({ chat: deps.chat, config: deps.config, sse: deps.sse }));
   api.use(conversationsRouter({ store: deps.store, config: deps.config }));
-  api.use(runsRouter({ runs: deps.runs, sse: deps.sse, config: deps.config }));
+  api.use(runsRouter({ runs: deps.runs, sse: deps.sse, config: deps.config, eventLog: deps.eventLog }));
   api.use(sseRouter({ sse: deps.sse }));
   for (const router of deps.apiRouters ?? []) api.use(router);
   app.use('/api', api);

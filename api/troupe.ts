@@ -29,6 +29,14 @@ import { RetentionSweeper } from './store/retention-sweeper';
 import type { Store } from './store/store';
 import { RunRegistry } from './streaming/run-registry';
 import { ProcessUsageSampler } from './metrics/process-usage';
+import { connectSharedState } from './redis/shared-state';
+import { duplicateForSubscribing } from './redis/redis-connection';
+import { LocalRunEventLog, type RunEventLog } from './streaming/run-event-log';
+import { RedisRunEventLog } from './streaming/redis/redis-run-event-log';
+import { RemoteAttendance } from './streaming/redis/remote-attendance';
+import { RedisToolCache } from './tools/redis-tool-cache';
+import { sharedToolLimits } from './tools/create-shared-tool-limits';
+import { LruToolCache } from './tools/tool-cache';
 import { TroupeMetrics } from './metrics/troupe-metrics';
 import { DashboardSnapshots } from './dashboard/dashboard-snapshot';
 import { dashboardRouter } from './routes/dashboard';
@@ -68,6 +76,8 @@ export interface Troupe {
   llm: LlmGateway;
   /** The response cache; absent with LLM_CACHE=off. */
   responseCache?: CachingGateway;
+  /** This process's id among the instances sharing a Redis (REDIS_URL); `local` without one. */
+  instanceId: string;
   /**
    * Drains: readiness fails and new chats are refused, running chats may finish for
    * SHUTDOWN_GRACE_MS, the rest end with `shutting_down`; then the store is flushed. Idempotent.
@@ -132,12 +142,45 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       })
     : undefined;
   const llm: LlmGateway = responseCache ?? scheduler;
+  // With REDIS_URL: run events, tool limits and the tool cache shared by every instance.
+  const shared = await connectSharedState(config, { clock, logger, instanceId: cluster?.instanceId });
   const offlineSearch = new OfflineSearch();
-  const tools = createToolSystem(config, { clock, logger, offlineSearch });
+  const tools = createToolSystem(config, {
+    clock,
+    logger,
+    offlineSearch,
+    ...(shared && {
+      cache: new RedisToolCache({
+        client: shared.client,
+        keyPrefix: shared.keyPrefix,
+        fallback: new LruToolCache({ clock }),
+        logger,
+      }),
+      createRateLimiter: sharedToolLimits({
+        client: shared.client,
+        keyPrefix: shared.keyPrefix,
+        logger,
+        instanceCount: () => shared.presence.instanceCount(),
+      }),
+    }),
+  });
+  const eventLog: RunEventLog = shared
+    ? new RedisRunEventLog({
+        client: shared.runLogClient,
+        keyPrefix: shared.keyPrefix,
+        instanceId: shared.instanceId,
+        isAlive: (id) => shared.presence.isAlive(id),
+        clock,
+        logger,
+        retentionMs: config.sse.runLogRetentionMs,
+        maxEvents: config.sse.runLogMaxEvents,
+      })
+    : new LocalRunEventLog();
   const runs = new RunRegistry({
     clock,
     retentionMs: config.sse.runLogRetentionMs,
     maxEventsPerRun: config.sse.runLogMaxEvents,
+    eventLog,
   });
   const orchestrator = new Orchestrator({
     llm,
@@ -179,8 +222,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     redisUp,
     waitTargetMs: config.alerts.waitP95TargetMs,
   });
-  // How operators tell instances apart (dashboard, alerts) until the scale-out work names them.
-  const instanceId = `${os.hostname()}:${process.pid}`;
+  // How operators tell instances apart (dashboard, alerts, the cluster's registry).
+  const instanceId = cluster?.instanceId ?? `${os.hostname()}:${process.pid}`;
   const dashboard = dashboardRouter({
     snapshots: new DashboardSnapshots({ scheduler, tools, sse, queueMax: config.llm.queueMax, instanceId }),
     clock,
@@ -207,22 +250,22 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     : undefined;
   alerts?.start();
   if (cluster) {
-    const shared = scheduler;
+    const local = scheduler;
     const apply = (command: ControlCommand) => {
       logger.warn({ command }, 'Operator command from another instance');
       if (command.command === 'pause') {
-        shared.pause({ refuseNewChats: command.refuseNewChats });
+        local.pause({ refuseNewChats: command.refuseNewChats });
         chat.announcePause();
-      } else if (command.command === 'resume') shared.resume();
-      else shared.clear();
+      } else if (command.command === 'resume') local.resume();
+      else local.clear();
     };
     await cluster.start({
       apply,
       figures: () => {
-        const status = shared.status();
+        const status = local.status();
         return {
           queueLength: status.queueLength,
-          activeRequests: shared.queue.activeCount,
+          activeRequests: local.queue.activeCount,
           admittedChats: status.admittedChats,
           paused: status.paused,
           totalProcessed: status.totalProcessed,
@@ -234,6 +277,22 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       },
     });
   }
+  const remoteAttendance = shared
+    ? new RemoteAttendance({
+        subscriber: duplicateForSubscribing(shared.client),
+        keyPrefix: shared.keyPrefix,
+        instanceId: shared.instanceId,
+        runs,
+        attendance: sse.limiter,
+        clock,
+        logger,
+      })
+    : undefined;
+  remoteAttendance
+    ?.start()
+    .catch((error: unknown) =>
+      logger.warn({ err: error }, 'cross-instance attendance is not subscribed yet'),
+    );
   const app = createApp({
     config,
     logger,
@@ -241,6 +300,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     chat,
     runs,
     sse,
+    eventLog,
     apiRouters: [
       queueRouter({
         scheduler,
@@ -341,6 +401,9 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       tools.close();
       runs.clear();
       await responseCache?.close();
+      await remoteAttendance?.close();
+      await eventLog.close();
+      await shared?.close();
       await provider.close?.();
       await retention.stop();
       await store.close();
@@ -357,6 +420,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     scheduler,
     tools,
     runs,
+    instanceId,
     llm,
     responseCache,
     close,

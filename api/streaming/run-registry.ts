@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../clock';
 import { Run } from './run';
 import type { RunEvent } from './run-events';
+import type { RunEventLog } from './run-event-log';
 
 /**
  * The runs this process knows: live ones, and finished ones kept replayable for a retention time.
@@ -10,7 +11,15 @@ export class RunRegistry {
   private readonly expiry = new Map<string, TimerHandle>();
   private readonly finishListeners = new Set<(run: Run, terminal: RunEvent) => void>();
 
-  constructor(private readonly options: { clock: Clock; retentionMs: number; maxEventsPerRun: number }) {}
+  constructor(
+    private readonly options: {
+      clock: Clock;
+      retentionMs: number;
+      maxEventsPerRun: number;
+      /** Where runs' events are also written, for resume on other instances (REDIS_URL). */
+      eventLog?: RunEventLog;
+    },
+  ) {}
 
   /**
    * `replayable: false` (a JSON chat, whose client never learns the run id) forgets the run as soon
@@ -27,6 +36,7 @@ export class RunRegistry {
       });
       return run;
     }
+    this.options.eventLog?.record(run);
     void run.finished.then((terminal) => {
       for (const listener of this.finishListeners) listener(run, terminal);
       const timer = this.options.clock.setTimeout(() => {

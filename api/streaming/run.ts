@@ -24,6 +24,8 @@ export class Run {
   readonly controller = new AbortController();
   private readonly log: RunEvent[] = [];
   private readonly listeners = new Set<RunListener>();
+  /** Observers that are not listeners: they see every event but keep nobody's run alive. */
+  private readonly taps = new Set<RunListener>();
   private nextId = 1;
   private terminal?: RunEvent;
   private droppedThrough = 0;
@@ -73,9 +75,18 @@ export class Run {
       this.terminal = record;
       this.resolveFinished(record);
     }
+    for (const tap of this.taps) tap(record);
     // One listener is the usual case: no copy of the set per event (tokens are most events).
     if (this.listeners.size === 1) this.listeners.values().next().value!(record);
     else if (this.listeners.size > 1) for (const listener of [...this.listeners]) listener(record);
+  }
+
+  /**
+   * Sees every event from now on (the shared run event log mirrors runs this way) without counting
+   * as a listener: a tapped run nobody follows is still cancelled after its grace.
+   */
+  tap(observer: RunListener): void {
+    this.taps.add(observer);
   }
 
   /** Replays events after `afterId`, then follows live ones. Returns the unsubscribe function. */

@@ -42,6 +42,14 @@ export interface ChatRecord {
   processMs: number;
   llmWaitMs: number;
   conversationId?: string;
+  /** The run's id and the last event id received (what a resume needs). */
+  runId?: string;
+  lastEventId?: string;
+  /**
+   * The stream broke and the chat went on elsewhere (cluster): `resumed` with Last-Event-ID on
+   * another instance, or `resubmitted` as a new chat after its instance died mid-run.
+   */
+  failover?: 'resumed' | 'resubmitted';
 }
 
 export interface ChatTarget {
@@ -74,14 +82,28 @@ export function runChat(target: ChatTarget, spec: ChatSpec, options: ChatRunOpti
   return attempt(target, spec, options, true);
 }
 
+/**
+ * Follows a chat whose stream broke: GET /api/runs/:runId/events with Last-Event-ID, continuing the
+ * same record (its times stay measured from the first request). Resolves with it, ended again.
+ */
+export function resumeChat(
+  target: ChatTarget,
+  spec: ChatSpec,
+  record: ChatRecord,
+  options: ChatRunOptions,
+): Promise<ChatRecord> {
+  return attempt(target, spec, options, false, record);
+}
+
 function attempt(
   target: ChatTarget,
   spec: ChatSpec,
   options: ChatRunOptions,
   mayRetry: boolean,
+  continued?: ChatRecord,
 ): Promise<ChatRecord> {
   return new Promise((resolve) => {
-    const record: ChatRecord = {
+    const record: ChatRecord = continued ?? {
       user: spec.user,
       kind: spec.kind,
       sentAt: now(),
@@ -92,6 +114,7 @@ function attempt(
       processMs: 0,
       llmWaitMs: 0,
     };
+    if (continued) delete record.code;
     let settled = false;
     let gotResponse = false;
     let response: http.IncomingMessage | undefined;
@@ -123,22 +146,31 @@ function attempt(
       resolve(record);
     };
     const onRelease = () => finish('released', 'released');
-    const timer = setTimeout(() => finish('timed_out', 'client_timeout'), options.timeoutMs);
+    const timer = setTimeout(
+      () => finish('timed_out', 'client_timeout'),
+      continued ? Math.max(1, record.sentAt + options.timeoutMs - now()) : options.timeoutMs,
+    );
 
     const request = http.request(
       {
         protocol: target.url.protocol,
         hostname: target.url.hostname,
         port: target.url.port,
-        path: '/api/chat',
-        method: 'POST',
+        path: continued ? `/api/runs/${encodeURIComponent(record.runId ?? '')}/events` : '/api/chat',
+        method: continued ? 'GET' : 'POST',
         agent: target.agent,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          accept: 'text/event-stream',
-          'x-user-id': spec.userId,
-        },
+        headers: continued
+          ? {
+              accept: 'text/event-stream',
+              'x-user-id': spec.userId,
+              'last-event-id': record.lastEventId ?? '0',
+            }
+          : {
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(body),
+              accept: 'text/event-stream',
+              'x-user-id': spec.userId,
+            },
       },
       (incoming) => {
         gotResponse = true;
@@ -173,15 +205,19 @@ function attempt(
     function onEvent(event: ServerSentEvent): void {
       const at = now();
       if (record.firstEventMs === undefined) record.firstEventMs = at - record.sentAt;
+      if (event.id !== undefined) record.lastEventId = event.id;
       options.onEvent?.(event.event);
       switch (event.event) {
         case 'delta':
           // Deltas are most of the traffic: only their first arrival matters, so they are not parsed.
           if (record.firstTokenMs === undefined) record.firstTokenMs = at - record.sentAt;
           break;
-        case 'run':
-          record.conversationId = parse<{ conversationId?: string }>(event.data)?.conversationId;
+        case 'run': {
+          const data = parse<{ conversationId?: string; runId?: string }>(event.data);
+          record.conversationId = data?.conversationId;
+          record.runId = data?.runId;
           break;
+        }
         case 'queued':
           record.queuedEvents = (record.queuedEvents ?? 0) + 1;
           if (record.queuedAt === undefined) {
@@ -238,7 +274,7 @@ function attempt(
       finish('released', 'released');
       return;
     }
-    request.end(body);
+    request.end(continued ? undefined : body);
   });
 }
 

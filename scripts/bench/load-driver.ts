@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import { composeMessage, pickKind } from './chat-messages';
 import { now, runChat, type ChatRecord, type ChatTarget } from './chat-client';
+import { runChatWithFailover } from './failover-client';
 import { seededRandom } from './statistics';
 
 /**
@@ -41,6 +42,11 @@ export interface LoadPlan {
   maxOpen: number;
   /** Absolute epoch ms at which the arrival phase starts (shared by all worker processes). */
   startAt: number;
+  /**
+   * Several instances behind a balancer (cluster): a broken stream is resumed elsewhere, and every
+   * chat opens a new conversation (the benchmark's instances each keep their own embedded store).
+   */
+  failover?: boolean;
 }
 
 /** Live counters for the progress bar. */
@@ -121,7 +127,7 @@ export function startLoad(plan: LoadPlan): LoadDriver {
     counters.attempted++;
     counters.open++;
     let waiting = false;
-    const record = await runChat(
+    const record = await (plan.failover ? runChatWithFailover : runChat)(
       target,
       { user, userId: `bench-user-${user}`, kind, message: composeMessage(kind, draw()), conversationId },
       {
@@ -151,7 +157,7 @@ export function startLoad(plan: LoadPlan): LoadDriver {
     let conversationId: string | undefined;
     while (!stop.signal.aborted) {
       const record = await chat(user, draw, conversationId);
-      if (record.outcome === 'completed') conversationId = record.conversationId;
+      if (record.outcome === 'completed' && !plan.failover) conversationId = record.conversationId;
       const thinkMs = plan.thinkMs * (0.5 + draw());
       await sleep(
         record.outcome === 'refused' ? Math.max(record.retryAfterMs ?? 0, thinkMs) : thinkMs,

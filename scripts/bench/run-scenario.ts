@@ -14,6 +14,7 @@ import { startLoadGroup, type LoadGroup } from './load-group';
 import { ProgressBar } from './progress-bar';
 import { ResourceSampler, getJson, postJson, readDiagnostics, type SimStats } from './resource-sampler';
 import { applyScale, type RunSpec } from './scenarios';
+import { failoverSummary, startClusterTarget, type ClusterTarget } from './cluster-target';
 import {
   REPO_ROOT,
   startSimServer,
@@ -127,6 +128,8 @@ async function runOnce(
 
   let sim: ChildServer | undefined;
   let troupe: ChildServer | undefined;
+  let cluster: ClusterTarget | undefined;
+  let killed: { pid: number; at: number } | undefined;
   let troupeExit: number | null | undefined;
   try {
     let troupeUrl = options.url;
@@ -134,9 +137,24 @@ async function runOnce(
     if (!troupeUrl) {
       sim = await startSimServer(run.quota, path.join(directory, 'sim-llm.log'));
       simUrl = sim.url;
+    }
+    if (!troupeUrl && spec.cluster) {
+      cluster = await startClusterTarget({
+        spec: spec.cluster,
+        simUrl: sim!.url,
+        dataDir,
+        // No diagnostics file: three processes appending to one would interleave their lines.
+        env: { ...run.troupeEnv },
+        runtime: options.runtime,
+        directory,
+      });
+      troupeUrl = cluster.url;
+      // The sampler reads one instance: the first, which is never the one killed.
+      troupe = cluster.instances[0];
+    } else if (!troupeUrl) {
       troupe = await startTroupeServer(
         {
-          ...troupeEnvAgainstSim(sim.url, dataDir),
+          ...troupeEnvAgainstSim(sim!.url, dataDir),
           BENCH_DIAGNOSTICS_FILE: diagnosticsFile,
           ...run.troupeEnv,
         },
@@ -171,12 +189,13 @@ async function runOnce(
       timeoutMs: run.clientTimeoutMs,
       seed: options.seed,
       maxOpen: 9000 * Math.max(1, spec.workers),
+      failover: spec.cluster !== undefined,
     };
     // The sampler starts (baseline) before the load generator exists; it reads it through this holder.
     const load: { group?: LoadGroup } = {};
     const sampler = new ResourceSampler({
       troupePid: troupe?.pid,
-      troupeUrl,
+      troupeUrl: cluster ? cluster.instances[0].url : troupeUrl,
       simPid: sim?.pid,
       simUrl,
       loadCpuSeconds: () => load.group?.cpuSeconds() ?? 0,
@@ -217,8 +236,20 @@ async function runOnce(
     );
     if (!options.quiet) progress.start();
     control.onInterrupt = (level) => (level === 1 ? loadGroup.stopArrivals() : loadGroup.releaseAll());
+    const killAtFraction = spec.cluster?.killAtFraction;
+    const killTimer =
+      cluster && killAtFraction !== undefined
+        ? setTimeout(
+            () => {
+              killed = cluster!.killOne();
+              if (!options.quiet) process.stderr.write(`\ncluster: SIGKILL instance ${killed.pid}\n`);
+            },
+            Math.max(0, startAt + durationMs * killAtFraction - now()),
+          )
+        : undefined;
 
     const records = await loadGroup.finished;
+    if (killTimer) clearTimeout(killTimer);
     for (const timer of shiftTimers) clearTimeout(timer);
     const drainedAt = now();
     if (!options.quiet) progress.stop();
@@ -260,10 +291,20 @@ async function runOnce(
       report.streams.rssAfterReleaseMb = afterRelease.rssMb;
       report.streams.waitingAfterRelease = afterRelease.waiting;
     }
-    const table = formatReportTable(report);
+    let table = formatReportTable(report);
     if (!output.write) {
       fs.rmSync(directory, { recursive: true, force: true });
       return { report, directory, table, records };
+    }
+    if (cluster) {
+      const failover = failoverSummary(records);
+      const clusterFacts = { instances: cluster.instances.length, killed, ...failover };
+      fs.writeFileSync(path.join(directory, 'cluster.json'), `${JSON.stringify(clusterFacts, null, 2)}\n`);
+      table +=
+        `\ncluster: ${clusterFacts.instances} instances behind nginx` +
+        (killed ? `, one SIGKILLed at ${new Date(killed.at).toISOString()}` : '') +
+        `; chats resumed on another instance: ${failover.resumed}, sent again after their instance died: ` +
+        `${failover.resubmitted}, completed after either: ${failover.completedAfterFailover}`;
     }
     fs.writeFileSync(path.join(directory, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     fs.writeFileSync(path.join(directory, 'chart.svg'), renderChart(report));
@@ -279,7 +320,8 @@ async function runOnce(
     return { report, directory, table, records };
   } finally {
     control.onInterrupt = undefined;
-    await troupe?.stop();
+    if (cluster) await cluster.stop();
+    else await troupe?.stop();
     await sim?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }

@@ -1,4 +1,5 @@
 import { expectedCallsPerChat } from './chat-messages';
+import type { ClusterSpec } from './cluster-target';
 import type { ArrivalShape } from './load-driver';
 import { chatCapacityPerSecond, quotaBound } from './statistics';
 
@@ -46,6 +47,8 @@ export interface RunSpec {
   troupeEnv: Record<string, string>;
   /** Load generator processes (more than one when one process would hold too many sockets). */
   workers: number;
+  /** Several Troupe instances behind nginx sharing one Redis (the `cluster` scenario); absent = one. */
+  cluster?: ClusterSpec;
   /** Skip the warm-up chats: the server meets the load as started (default false). */
   coldStart?: boolean;
   /** The provider's speed changes during the run: at `atS` seconds of arrivals, calls take `factor`× as long. */
@@ -282,6 +285,28 @@ export const SCENARIOS: Record<string, Scenario> = {
         warmupS: 5,
         // No quota pressure: limits far above 50 clients, ~0.35 s calls (0.1 s + 75 chunks at 300/s).
         quota: { rpm: 10_000_000, concurrency: 100_000, latencyMs: 100, tps: 300 },
+      },
+    ],
+  },
+  cluster: {
+    name: 'cluster',
+    summary:
+      '3 instances behind nginx (deploy/nginx/troupe.conf) sharing Redis, against one sim-llm quota, each given the whole quota; ' +
+      'one instance SIGKILLed mid-run (its chats resume elsewhere); then the brief phase 2 (500 users) on a quota that fits it',
+    runs: [
+      {
+        ...base,
+        variant: 'brief quota, one killed',
+        users: 300,
+        durationS: 150,
+        cluster: { instances: 3, killAtFraction: 0.5 },
+      },
+      {
+        ...base,
+        variant: 'phase 2 sized quota',
+        users: 500,
+        quota: { ...BRIEF_QUOTA, rpm: 2400, concurrency: 100 },
+        cluster: { instances: 3 },
       },
     ],
   },
