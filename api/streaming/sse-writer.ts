@@ -32,15 +32,6 @@ const FLUSH_GRACE_MS = 2000;
 export class SseWriter {
   private closed = false;
   private slowTimer?: TimerHandle;
-  private corked = false;
-  /**
-   * Events written in the same tick (a provider read often carries several tokens) leave in one
-   * socket write: one writev per delta was the largest cost of a multi-agent chat (cpu benchmark).
-   */
-  private readonly uncork = () => {
-    this.corked = false;
-    this.res.uncork();
-  };
 
   constructor(
     private readonly res: Response,
@@ -64,11 +55,6 @@ export class SseWriter {
 
   send(record: RunEvent): void {
     if (!this.isOpen) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.res.cork();
-      process.nextTick(this.uncork);
-    }
     this.write(`id: ${record.id}\nevent: ${record.event}\ndata: ${JSON.stringify(record.data)}\n\n`);
   }
 

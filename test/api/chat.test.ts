@@ -158,8 +158,9 @@ describe('POST /api/chat over a real socket', () => {
       .expect(200);
     expect(recorder.requests.slice(before).map((sent) => sent.stream)).toEqual([false]);
     before = recorder.requests.length;
+    // A question of its own: the same one as another test's would be answered by the response cache.
     const stream = await openSse(`${troupe.url}/api/chat`, {
-      body: { message: 'What is SSE?', mode: 'single' },
+      body: { message: 'What does an SSE stream send first?', mode: 'single' },
     });
     await stream.ended;
     expect(recorder.requests.slice(before).map((sent) => sent.stream)).toEqual([undefined]);
