@@ -292,10 +292,8 @@ async function runOnce(
       report.streams.waitingAfterRelease = afterRelease.waiting;
     }
     let table = formatReportTable(report);
-    if (!output.write) {
-      fs.rmSync(directory, { recursive: true, force: true });
-      return { report, directory, table, records };
-    }
+    // A replay's results are not kept; its folder goes once the servers writing logs into it stopped.
+    if (!output.write) return { report, directory, table, records };
     if (cluster) {
       const failover = failoverSummary(records);
       const clusterFacts = { instances: cluster.instances.length, killed, ...failover };
@@ -324,6 +322,7 @@ async function runOnce(
     else await troupe?.stop();
     await sim?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
+    if (!output.write) fs.rmSync(directory, { recursive: true, force: true });
   }
 }
 
