@@ -175,7 +175,6 @@ export class LlmScheduler implements LlmGateway, RunHolds {
   }
 
   status(): SchedulerStatus {
-    const heldUntil = this.limiter.snapshot().heldUntil;
     return {
       ...this.queue.status(),
       paused: this.queue.isPaused,
@@ -184,11 +183,17 @@ export class LlmScheduler implements LlmGateway, RunHolds {
       parked: this.queue.parkedLength,
       latencyEstimateMs: roundOrNull(this.latency.estimateMs()),
       firstTokenMs: roundOrNull(this.latency.firstTokenMs),
-      providerHoldMs: heldUntil > 0 ? Math.max(0, Math.round(heldUntil - this.clock.now())) : 0,
+      providerHoldMs: Math.round(this.providerHoldMs()),
       rateLimited: this.isRateLimited(),
       breaker: this.breaker.state,
       counters: { ...this.counters, aimdDecreases: this.aimd.decreaseCount },
     };
+  }
+
+  /** How much longer a provider-wide Retry-After holds every start (0 = none). */
+  private providerHoldMs(): number {
+    const { heldUntil } = this.limiter.snapshot();
+    return heldUntil > 0 ? Math.max(0, heldUntil - this.clock.now()) : 0;
   }
 
   items(): QueueItem[] {
@@ -467,7 +472,7 @@ export class LlmScheduler implements LlmGateway, RunHolds {
         (this.llm.priorityOrder.length - 1) * (this.options.agingStepMs ?? DEFAULT_AGING_STEP_MS),
       queueMax: this.llm.queueMax,
       refusing: this.queue.isPaused && this.refusingWhilePaused,
-      providerHoldMs: snapshot.heldUntil > 0 ? Math.max(0, snapshot.heldUntil - this.clock.now()) : 0,
+      providerHoldMs: this.providerHoldMs(),
     };
   }
 

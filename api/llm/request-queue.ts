@@ -406,10 +406,7 @@ export class RequestQueue {
     } else {
       return;
     }
-    this.length--;
-    entry.signal.removeEventListener('abort', entry.onAbort);
-    if (entry.deadlineTimer) this.clock.clearTimeout(entry.deadlineTimer);
-    entry.state = 'done';
+    this.stopWaiting(entry);
     entry.reject(error);
     // The head may have been blocked on TPM by this call's estimate; a smaller one may fit now.
     this.pump();
@@ -418,6 +415,11 @@ export class RequestQueue {
   /** Dispatched: out of the waiting line for good. */
   private unqueue(entry: Entry): void {
     this.leave(entry);
+    this.stopWaiting(entry);
+  }
+
+  /** The call no longer waits (dispatched or dropped): its count, abort listener and deadline go. */
+  private stopWaiting(entry: Entry): void {
     this.length--;
     entry.signal.removeEventListener('abort', entry.onAbort);
     if (entry.deadlineTimer) this.clock.clearTimeout(entry.deadlineTimer);
