@@ -3,6 +3,7 @@ import request from 'supertest';
 import { createLogger } from '../../api/logger';
 import { openSse } from '../helpers/sse-client';
 import { startTestTroupe, type TestTroupe } from '../helpers/test-server';
+import { eventually } from '../helpers/eventually';
 
 const TOKEN = 'operator-secret';
 
@@ -16,16 +17,6 @@ function capturingLogger(level = 'debug') {
     },
   });
   return { logger: createLogger(level, destination), lines };
-}
-
-async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 describe('monitoring shows no capabilities', () => {
@@ -106,9 +97,7 @@ describe('monitoring shows no capabilities', () => {
   });
 
   test('credentials never reach the log: access_token in URLs, Authorization headers', async () => {
-    await request(troupe.url)
-      .get('/api/runs/unknown/events?access_token=sk-live-123&page=2')
-      .expect(404);
+    await request(troupe.url).get('/api/runs/unknown/events?access_token=sk-live-123&page=2').expect(404);
     await request(troupe.url).post('/api/queue/pause').set('Authorization', `Bearer ${TOKEN}`).expect(200);
     await request(troupe.url).post('/api/queue/resume').set('Authorization', `Bearer ${TOKEN}`).expect(200);
     const log = lines.join('\n');

@@ -1,18 +1,9 @@
 import request from 'supertest';
 import { openSse } from '../helpers/sse-client';
 import { startTestTroupe, type TestTroupe } from '../helpers/test-server';
+import { eventually } from '../helpers/eventually';
 
 const TOKEN = 'test-admin-token';
-
-async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe('queue monitoring and emergency controls', () => {
   let troupe: TestTroupe;
