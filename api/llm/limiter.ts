@@ -38,8 +38,13 @@ export interface LimiterSnapshot {
 }
 
 export interface Limiter {
-  /** Starts one call if every limit allows it now. */
-  tryStart(estimatedTokens: number): Promise<StartDecision>;
+  /**
+   * Starts one call if every limit allows it now. `orderKey` (this process's clock, ms; smaller goes
+   * first) is the call's place in the priority order: an adapter shared by several instances lets an
+   * earlier call waiting on another instance go first. A single process's queue already orders its
+   * calls, so the in-memory adapter ignores it.
+   */
+  tryStart(estimatedTokens: number, orderKey?: number): Promise<StartDecision>;
   /** The call ended; its concurrency slot returns. Calling it twice is a no-op. */
   release(permit: Permit): Promise<void>;
   /** Corrects the token reservation with the call's real usage. */

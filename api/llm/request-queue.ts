@@ -316,7 +316,7 @@ export class RequestQueue {
         return;
       }
       if (this.paused || gate.action === 'hold') return;
-      const entry = this.next();
+      const { entry, orderKey } = this.next();
       // A call that can no longer finish before its deadline is not started: it would spend an RPM
       // start and then time out in flight, which is our queue's fault, not the provider's.
       const budgetMs = entry.request.deadline - this.clock.now();
@@ -327,7 +327,7 @@ export class RequestQueue {
         );
         continue;
       }
-      const decision = await this.limiter.tryStart(entry.request.estimatedTokens);
+      const decision = await this.limiter.tryStart(entry.request.estimatedTokens, orderKey);
       if (!decision.started) {
         if (decision.retryAt !== null) this.armWake(decision.retryAt);
         return;
@@ -343,8 +343,11 @@ export class RequestQueue {
     }
   }
 
-  /** The call that goes next: the lane whose oldest call has the smallest aged key, then its fairest call. */
-  private next(): Entry {
+  /**
+   * The call that goes next: the lane whose oldest call has the smallest aged key, then its fairest
+   * call; with that key, its place in an order shared by several instances (Limiter.tryStart).
+   */
+  private next(): { entry: Entry; orderKey: number } {
     let best: Lane | undefined;
     let bestKey = Infinity;
     for (const lane of this.lanes) {
@@ -355,7 +358,7 @@ export class RequestQueue {
         best = lane;
       }
     }
-    return peekLive(best!.byTag)!;
+    return { entry: peekLive(best!.byTag)!, orderKey: bestKey };
   }
 
   private activate(entry: Entry, permit: Permit, probeTicket: number | undefined): void {

@@ -123,6 +123,46 @@ describe('RedisLimiter across instances', () => {
     }
   });
 
+  test('the priority order holds across instances: a slot goes to the earliest head waiting anywhere', async () => {
+    const holder = await instance({ maxConcurrent: 1 });
+    const early = await instance({ maxConcurrent: 1 });
+    const late = await instance({ maxConcurrent: 1 });
+    const held = await holder.tryStart(1);
+    if (!held.started) throw new Error('the first start was refused');
+    const key = systemClock.now();
+    // Blocked on concurrency, each registers its head (the first reply only measures Redis's clock).
+    for (const limiter of [early, late, early, late])
+      expect((await limiter.tryStart(1, limiter === early ? key : key + 1_000)).started).toBe(false);
+    await holder.release(held.permit);
+    // The slot is free, but an earlier call waits on another instance: ask again within the poll.
+    const overtaking = await late.tryStart(1, key + 1_000);
+    expect(overtaking.started).toBe(false);
+    if (overtaking.started) return;
+    expect(overtaking.retryAt! - systemClock.now()).toBeLessThan(1_000);
+    const first = await early.tryStart(1, key);
+    expect(first.started).toBe(true);
+    if (!first.started) return;
+    // A head that started leaves the order: the later one goes next.
+    await early.release(first.permit);
+    expect((await late.tryStart(1, key + 1_000)).started).toBe(true);
+  });
+
+  test('a head whose instance stops asking (cancelled, paused, killed) lapses and holds nobody back', async () => {
+    const holder = await instance({ maxConcurrent: 1, headTtlMs: 1_000, pollMs: 25 });
+    const gone = await instance({ maxConcurrent: 1, headTtlMs: 1_000, pollMs: 25 });
+    const waiting = await instance({ maxConcurrent: 1, headTtlMs: 1_000, pollMs: 25 });
+    const held = await holder.tryStart(1);
+    if (!held.started) throw new Error('the first start was refused');
+    const key = systemClock.now();
+    // A second apart: each instance converts its key to Redis time with its own measured offset.
+    for (const limiter of [gone, waiting, gone])
+      await limiter.tryStart(1, limiter === gone ? key : key + 1_000);
+    await holder.release(held.permit);
+    expect((await waiting.tryStart(1, key + 1_000)).started).toBe(false);
+    // `gone` never asks again: its place lapses 1 s after its retry time (25 ms).
+    await waitFor(async () => (await waiting.tryStart(1, key + 1_000)).started, 5_000);
+  });
+
   test('a lease whose holder stops renewing (SIGKILL) expires and its slot returns; renewed ones stay', async () => {
     // Leases of 2 s renewed every 200 ms: only a stall of 1.8 s could lose the living one.
     const killed = await instance({ maxConcurrent: 2, leaseMs: 2_000, renewEveryMs: 200 });

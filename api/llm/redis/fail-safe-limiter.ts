@@ -114,11 +114,14 @@ export class FailSafeLimiter implements Limiter {
     };
   }
 
-  async tryStart(estimatedTokens: number): Promise<StartDecision> {
+  async tryStart(estimatedTokens: number, orderKey?: number): Promise<StartDecision> {
     this.endRecoveryIfDue();
     if (this.modeNow === 'shared') {
       try {
-        return this.wrapShared(await this.options.shared.tryStart(estimatedTokens), estimatedTokens);
+        return this.wrapShared(
+          await this.options.shared.tryStart(estimatedTokens, orderKey),
+          estimatedTokens,
+        );
       } catch (error) {
         this.degrade(error);
       }
@@ -128,7 +131,7 @@ export class FailSafeLimiter implements Limiter {
     // Recovering: the local share already agreed; Redis must agree too.
     const permit = local.permit as FailSafePermit;
     try {
-      const shared = await this.options.shared.tryStart(estimatedTokens);
+      const shared = await this.options.shared.tryStart(estimatedTokens, orderKey);
       if (!shared.started) {
         await this.release(permit);
         return shared;

@@ -43,6 +43,11 @@ export interface RedisLimiterOptions {
   renewEveryMs?: number;
   /** Blocked on concurrency, ask again this soon: a release on another instance wakes nobody here. */
   pollMs?: number;
+  /**
+   * How long after its retryAt a waiting head call keeps its place in the cluster's order without
+   * asking again (its instance cancelled it, paused, or died): the most another instance can lose to it.
+   */
+  headTtlMs?: number;
   aimd?: SharedAimdOptions;
 }
 
@@ -74,6 +79,8 @@ export function limiterKeys(keyPrefix: string): {
   tokens: string;
   amounts: string;
   state: string;
+  heads: string;
+  headsUntil: string;
 } {
   const base = `${keyPrefix}llm:`;
   return {
@@ -82,18 +89,23 @@ export function limiterKeys(keyPrefix: string): {
     tokens: base + 'tokens',
     amounts: base + 'amounts',
     state: base + 'state',
+    heads: base + 'heads',
+    headsUntil: base + 'heads-until',
   };
 }
 
 export const DEFAULT_LEASE_MS = 10_000;
 export const DEFAULT_RENEW_EVERY_MS = 3_000;
 export const DEFAULT_POLL_MS = 25;
+export const DEFAULT_HEAD_TTL_MS = 100;
 
 export class RedisLimiter implements Limiter {
   readonly windowMs: number;
   private readonly redis: RedisWithCommands;
   private readonly clock: Clock;
   private readonly keys: string[];
+  /** tryStart's keys: the limiter's own and the waiting heads of every instance (the order). */
+  private readonly startKeys: string[];
   private readonly stateKey: string;
   private readonly reportWindowMs: number;
   private readonly leaseMs: number;
@@ -106,6 +118,7 @@ export class RedisLimiter implements Limiter {
   private nextId = 1;
   /** Redis time minus this process's clock, measured at each reply (midpoint of the round trip). */
   private offsetMs = 0;
+  private offsetKnown = false;
   private last: LimiterSnapshot;
   private load: ClusterLoad;
   private closed = false;
@@ -115,6 +128,7 @@ export class RedisLimiter implements Limiter {
     this.clock = options.clock;
     const keys = limiterKeys(options.keyPrefix);
     this.keys = [keys.leases, keys.starts, keys.tokens, keys.amounts, keys.state];
+    this.startKeys = [...this.keys, keys.heads, keys.headsUntil];
     this.stateKey = keys.state;
     this.reportWindowMs = options.providerWindowMs ?? PROVIDER_WINDOW_MS;
     this.windowMs = this.reportWindowMs + Math.max(0, options.windowMarginMs ?? DEFAULT_WINDOW_MARGIN_MS);
@@ -146,11 +160,11 @@ export class RedisLimiter implements Limiter {
     this.load = { active: 0, startsLastMinute: 0, tokensLastMinute: 0, observedAt: -Infinity };
   }
 
-  async tryStart(estimatedTokens: number): Promise<StartDecision> {
+  async tryStart(estimatedTokens: number, orderKey?: number): Promise<StartDecision> {
     const id = `${this.options.instanceId}:${this.nextId++}`;
     const sentAt = this.clock.now();
     const reply = await this.redis.tryStart(
-      ...this.keys,
+      ...this.startKeys,
       id,
       Math.max(0, Math.round(estimatedTokens)),
       this.leaseMs,
@@ -162,11 +176,19 @@ export class RedisLimiter implements Limiter {
       this.options.maxTpm,
       ...this.aimdArgs,
       this.options.pollMs ?? DEFAULT_POLL_MS,
+      this.options.instanceId,
+      // The key in Redis time, so that every instance's keys compare on one clock.
+      // Before the first reply the offset is unknown: that one call takes no place in the order.
+      orderKey === undefined || !Number.isFinite(orderKey) || !this.offsetKnown
+        ? ''
+        : Math.round(orderKey + this.offsetMs),
+      this.options.headTtlMs ?? DEFAULT_HEAD_TTL_MS,
     );
     const receivedAt = this.clock.now();
     const [started, retryAt, redisNow, active, startsLastMinute, tokens, concurrency, rpm, tpm, heldUntil] =
       reply.map(Number);
     this.offsetMs = redisNow - (sentAt + receivedAt) / 2;
+    this.offsetKnown = true;
     this.decreases = Number(reply[10]);
     this.last = {
       active,

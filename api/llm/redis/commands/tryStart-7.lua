@@ -1,5 +1,6 @@
 --[[
-  Starts one provider call if every shared limit allows it now, using Redis's own clock.
+  Starts one provider call if every shared limit allows it now, using Redis's own clock, and if no
+  other instance's waiting head call comes before this one in the priority order.
 
   Input:
     KEYS[1] leases    ZSET  permit id -> lease expiry (ms, Redis time)
@@ -8,6 +9,9 @@
     KEYS[4] amounts   HASH  permit id -> tokens reserved (then settled) for that start
     KEYS[5] state     HASH  heldUntil, tokensTotal, concurrencyWaitUntil and the AIMD state
                             (concurrency, rpm, tpm, lastDecreaseAt, quietSince, decreases)
+    KEYS[6] heads     ZSET  instance id -> order key of its waiting head call (ms, Redis time;
+                            smaller goes first: first enqueued + rank x aging step)
+    KEYS[7] headsUntil ZSET instance id -> when that head lapses unless asked again (ms)
 
     ARGV[1]  permit id (unique across instances)
     ARGV[2]  estimated tokens (prompt + max output)
@@ -23,11 +27,15 @@
     ARGV[12] AIMD rpm step
     ARGV[13] AIMD tpm step
     ARGV[14] poll ms: how soon to ask again when blocked on concurrency (a release elsewhere)
+    ARGV[15] this instance's id
+    ARGV[16] the call's order key (ms, Redis time), or '' for none
+    ARGV[17] head ttl ms: a head not asked again within this after its retryAt lapses
 
   Output: { started (1|0), retryAt (ms, Redis time; 0 when started), now, active,
             startsLastMinute, tokensLastMinute, concurrency, rpm, tpm, heldUntil, decreases }
 ]]
 local leases, starts, tokens, amounts, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local heads, headsUntil = KEYS[6], KEYS[7]
 local id = ARGV[1]
 local estimated = tonumber(ARGV[2])
 local leaseMs = tonumber(ARGV[3])
@@ -42,6 +50,9 @@ local concurrencyStep = tonumber(ARGV[11])
 local rpmStep = tonumber(ARGV[12])
 local tpmStep = tonumber(ARGV[13])
 local pollMs = tonumber(ARGV[14])
+local instance = ARGV[15]
+local orderKey = tonumber(ARGV[16])
+local headTtlMs = tonumber(ARGV[17])
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -129,6 +140,25 @@ else
   if retryAt <= now then retryAt = 0 end
 end
 
+-- One order across instances: the limits may allow a start, but an earlier call waiting on another
+-- instance takes it (that instance asks again within its poll). Heads that stopped asking lapse.
+if orderKey then
+  local lapsed = redis.call('ZRANGEBYSCORE', headsUntil, '-inf', now)
+  if #lapsed > 0 then
+    redis.call('ZREM', heads, unpack(lapsed))
+    redis.call('ZREM', headsUntil, unpack(lapsed))
+  end
+  if retryAt == 0 then
+    local best = redis.call('ZRANGE', heads, 0, 1, 'WITHSCORES')
+    for index = 1, #best, 2 do
+      if best[index] ~= instance then
+        if tonumber(best[index + 1]) < orderKey then retryAt = now + pollMs end
+        break
+      end
+    end
+  end
+end
+
 local started = 0
 if retryAt == 0 then
   started = 1
@@ -142,6 +172,15 @@ if retryAt == 0 then
     redis.call('HSET', state, 'tokensTotal', total)
   end
   active = active + 1
+  if orderKey then
+    redis.call('ZREM', heads, instance)
+    redis.call('ZREM', headsUntil, instance)
+  end
+elseif orderKey then
+  redis.call('ZADD', heads, orderKey, instance)
+  redis.call('ZADD', headsUntil, math.max(retryAt, now) + headTtlMs, instance)
+  redis.call('PEXPIRE', heads, windowMs)
+  redis.call('PEXPIRE', headsUntil, windowMs)
 end
 
 local startsLastMinute = redis.call('ZCOUNT', starts, '(' .. (now - reportMs), '+inf')
