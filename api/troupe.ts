@@ -125,7 +125,11 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     logger,
     metrics,
     ...(cluster
-      ? { limiter: { limiter: cluster.limiter, aimd: cluster.aimd }, otherInstances: cluster.registry }
+      ? {
+          limiter: { limiter: cluster.limiter, aimd: cluster.aimd },
+          otherInstances: cluster.registry,
+          clusterChats: cluster.chats,
+        }
       : {}),
   });
   const cacheBackend = config.llmCache.enabled ? createResponseCache(config, { clock, logger }) : undefined;

@@ -32,8 +32,9 @@ export interface CreateLlmSchedulerOptions {
    * limiter built here. With one given, `aimd` must be the policy that limiter enforces.
    */
   limiter?: { limiter: Limiter; aimd: AimdPolicy };
-  /** The other instances sharing the quota (LlmSchedulerOptions.otherInstances). */
+  /** The other instances sharing the quota (LlmSchedulerOptions.otherInstances, clusterChats). */
   otherInstances?: LlmSchedulerOptions['otherInstances'];
+  clusterChats?: LlmSchedulerOptions['clusterChats'];
 }
 
 /**
@@ -90,6 +91,7 @@ export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmSched
     retry: options.retry,
     agingStepMs: options.agingStepMs,
     otherInstances: options.otherInstances,
+    clusterChats: options.clusterChats,
     parts: { queue, limiter: shared.limiter, aimd: shared.aimd, breaker, admission, latency },
   });
 }

@@ -43,9 +43,20 @@ export interface LlmSchedulerOptions {
   agingStepMs?: number;
   /**
    * The other instances sharing this quota (REDIS_URL): admission counts their admitted chats too,
-   * so N instances do not each admit a whole quota's worth.
+   * so N instances do not each admit a whole quota's worth. `clusterChats` counts them at the
+   * moment of each decision; `otherInstances` (their last heartbeat) is the fallback when it cannot.
    */
   otherInstances?: { othersAdmittedChats(): number };
+  clusterChats?: ClusterChatCount;
+}
+
+/** The chats every instance holds, counted in one shared place (Redis). */
+export interface ClusterChatCount {
+  /**
+   * This instance now holds `held` chats (admitted, or being decided). Resolves the cluster's total,
+   * this instance's included, or undefined when the count cannot be reached. Never rejects.
+   */
+  report(held: number): Promise<number | undefined>;
 }
 
 export interface SchedulerStatus extends QueueStatus {

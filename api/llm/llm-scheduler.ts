@@ -78,6 +78,8 @@ export class LlmScheduler implements LlmGateway, RunHolds {
   private readonly backoffPolicy: BackoffPolicy;
   private readonly chats: AdmittedChats;
   private refusingWhilePaused = false;
+  /** Chats whose admission is being decided (they count as held while it is). */
+  private deciding = 0;
   private lastRateLimitedAt = -Infinity;
   private readonly counters: SchedulerCounters = {
     starts: 0,
@@ -119,24 +121,48 @@ export class LlmScheduler implements LlmGateway, RunHolds {
   }
 
   async admit(request: AdmissionRequest, signal?: AbortSignal): Promise<Admission> {
-    if (!this.llm.admission) return this.chats.admit(request.runId, undefined);
+    if (!this.llm.admission) return this.holdInCluster(this.chats.admit(request.runId, undefined));
+    // While it is decided the chat already counts, here and (with REDIS_URL) for every instance:
+    // two instances deciding at once each see the other's chat.
+    this.deciding++;
     try {
-      let decision = this.admission.decide(this.admissionInputs(request.expectedCalls));
+      let total = await this.reportHeld();
+      let decision = this.admission.decide(this.admissionInputs(request.expectedCalls, false, total));
       if (decision.action === 'measure') {
         // Cold: nothing measured yet. Wait for the first calls to complete (they are in flight:
         // the chats admitted on free slots made them), then decide on what they showed.
         await this.latency.firstSample(COLD_MEASURE_MAX_MS, signal);
-        decision = this.admission.decide(this.admissionInputs(request.expectedCalls, true));
+        total = await this.reportHeld();
+        decision = this.admission.decide(this.admissionInputs(request.expectedCalls, true, total));
       }
       const estimatedMs = decision.action === 'admit' ? decision.estimate?.estimatedChatMs : undefined;
-      return this.chats.admit(request.runId, estimatedMs);
+      this.deciding--;
+      return this.holdInCluster(this.chats.admit(request.runId, estimatedMs));
     } catch (error) {
+      this.deciding--;
+      void this.reportHeld();
       if (error instanceof AppError && error.code === 'overloaded') {
         this.counters.shed++;
         this.emit({ type: 'shed', reason: 'admission' });
       }
       throw error;
     }
+  }
+
+  /** The admitted chat's end is also reported to the cluster's count. */
+  private holdInCluster(admission: Admission): Admission {
+    if (!this.options.clusterChats) return admission;
+    return {
+      release: (end) => {
+        admission.release(end);
+        void this.reportHeld();
+      },
+    };
+  }
+
+  /** Tells the cluster how many chats this instance holds; resolves the cluster's total, if known. */
+  private reportHeld(): Promise<number | undefined> {
+    return this.options.clusterChats?.report(this.chats.count + this.deciding) ?? Promise.resolve(undefined);
   }
 
   async complete(
@@ -454,13 +480,17 @@ export class LlmScheduler implements LlmGateway, RunHolds {
     });
   }
 
-  private admissionInputs(expectedCalls: number, measured = false): AdmissionInputs {
+  /** `clusterTotal`: the chats every instance holds, this one included (undefined: not shared, or unknown). */
+  private admissionInputs(expectedCalls: number, measured = false, clusterTotal?: number): AdmissionInputs {
     const snapshot = this.limiter.snapshot();
     let latencyMs = this.latency.estimateMs();
     // After the cold wait, decide with what the calls in flight prove if none has completed yet.
     if (latencyMs === undefined && measured) latencyMs = Math.max(1, this.latency.oldestInFlightMs());
     return {
-      admittedChats: this.chats.count + (this.options.otherInstances?.othersAdmittedChats() ?? 0),
+      admittedChats:
+        clusterTotal !== undefined
+          ? Math.max(0, clusterTotal - 1)
+          : this.chats.count + (this.options.otherInstances?.othersAdmittedChats() ?? 0),
       callsPerChat: Math.max(1, expectedCalls, this.chats.meanCallsPerChat() ?? 0),
       limits: snapshot.limits,
       latencyMs,

@@ -1,5 +1,6 @@
 import { ManualClock } from '../../api/clock';
 import { createLlmScheduler } from '../../api/llm/create-llm-scheduler';
+import type { ClusterChatCount } from '../../api/llm/llm-scheduler-options';
 import { FakeProvider, llmConfig } from './helpers';
 
 /**
@@ -22,6 +23,79 @@ describe('admission across instances', () => {
       code: 'overloaded',
     });
     const admitted = await scheduler(4).admit({ userId: 'u', runId: 'r1', expectedCalls: 4 });
+    admitted.release('failed');
+  });
+
+  /** The shared count as Redis keeps it: one figure per instance, summed at each report. */
+  function sharedCount() {
+    const held = new Map<string, number>();
+    let reachable = true;
+    return {
+      held,
+      cut: () => {
+        reachable = false;
+      },
+      port(instance: string): ClusterChatCount {
+        return {
+          report: async (count) => {
+            if (!reachable) return undefined;
+            held.set(instance, count);
+            return [...held.values()].reduce((sum, value) => sum + value, 0);
+          },
+        };
+      },
+    };
+  }
+
+  function instance(count: ClusterChatCount, othersFromHeartbeat = 0) {
+    const clock = new ManualClock();
+    return createLlmScheduler({
+      config: llmConfig({ LLM_QUEUE_MAX: '3' }),
+      provider: new FakeProvider(clock),
+      clock,
+      otherInstances: { othersAdmittedChats: () => othersFromHeartbeat },
+      clusterChats: count,
+    });
+  }
+
+  test('chats admitted a moment ago on another instance count at once, before any heartbeat', async () => {
+    const shared = sharedCount();
+    // The heartbeat still says the others hold nothing: only the shared count knows better.
+    const a = instance(shared.port('a'));
+    const b = instance(shared.port('b'));
+    const first = await a.admit({ userId: 'u1', runId: 'a1', expectedCalls: 1 });
+    await a.admit({ userId: 'u2', runId: 'a2', expectedCalls: 1 });
+    await b.admit({ userId: 'u3', runId: 'b1', expectedCalls: 1 });
+    expect(shared.held).toEqual(
+      new Map([
+        ['a', 2],
+        ['b', 1],
+      ]),
+    );
+    await expect(b.admit({ userId: 'u4', runId: 'b2', expectedCalls: 1 })).rejects.toMatchObject({
+      code: 'overloaded',
+    });
+    // The refused chat holds nothing; a chat that ends on A frees room on B.
+    expect(shared.held.get('b')).toBe(1);
+    first.release('completed');
+    await Promise.resolve();
+    expect(shared.held.get('a')).toBe(1);
+    const admitted = await b.admit({ userId: 'u4', runId: 'b2', expectedCalls: 1 });
+    expect(shared.held.get('b')).toBe(2);
+    admitted.release('failed');
+  });
+
+  test('when the shared count cannot be reached, the last heartbeat’s figures decide', async () => {
+    const shared = sharedCount();
+    shared.cut();
+    await expect(
+      instance(shared.port('a'), 3).admit({ userId: 'u', runId: 'r1', expectedCalls: 1 }),
+    ).rejects.toMatchObject({ code: 'overloaded' });
+    const admitted = await instance(shared.port('a'), 2).admit({
+      userId: 'u',
+      runId: 'r1',
+      expectedCalls: 1,
+    });
     admitted.release('failed');
   });
 });
