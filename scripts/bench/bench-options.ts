@@ -44,6 +44,8 @@ settings compared side by side (own flags: --users, --questions-per-user, --ramp
   --rate N             open arrivals: new users per second, unscaled (default: 2x capacity)
   --timeout S          the client gives up on a chat after S unscaled seconds
   --workers N          load generator processes (default per scenario)
+  --instances N        Troupe instances behind nginx sharing Redis (makes any run a cluster run)
+  --kill-at F|none     SIGKILL one instance at fraction F of the arrivals, or none
   --priority-order O   LLM_PRIORITY_ORDER for every run, e.g. reporter,critic,planner,host
   --env KEY=VALUE      extra Troupe environment (repeatable)
   --only TEXT          run only the variant whose label contains TEXT
@@ -91,6 +93,17 @@ const RUN_FLAGS: Record<string, RunOverride> = {
   '--rate': (run, value) => ({ ...run, arrivalRatePerS: number('--rate', value, 0.001) }),
   '--timeout': (run, value) => ({ ...run, clientTimeoutS: number('--timeout', value, 1) }),
   '--workers': (run, value) => ({ ...run, workers: number('--workers', value, 1, true) }),
+  // The cluster scenario's shape, e.g. `--instances 1` for the one-instance baseline on the same quota.
+  '--instances': (run, value) => ({
+    ...run,
+    cluster: { ...run.cluster, instances: number('--instances', value, 1, true) },
+  }),
+  '--kill-at': (run, value) => {
+    if (value === 'none') return { ...run, cluster: { instances: run.cluster?.instances ?? 3 } };
+    const fraction = number('--kill-at', value, 0);
+    if (fraction > 1) throw new BenchArgumentError(`--kill-at=${value} — expected a fraction 0–1 or none`);
+    return { ...run, cluster: { instances: run.cluster?.instances ?? 3, killAtFraction: fraction } };
+  },
   '--priority-order': (run, value) => {
     if (!/^(host|planner|critic|reporter)(,(host|planner|critic|reporter)){3}$/.test(value)) {
       throw new BenchArgumentError(

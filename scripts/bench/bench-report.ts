@@ -147,6 +147,8 @@ export interface BenchReport {
     refusal: Summary;
     /** Time a completed chat's calls spent queued in Troupe's LLM scheduler, summed per chat (agent_end waitMs). */
     llmQueueWait: Summary;
+    /** Each agent turn's queue wait, by agent, over completed chats: the priority order at work. */
+    llmWaitByAgent: Record<string, Summary>;
   };
   refusals: { total: number; withRetryAfter: number; retryAfterMs: Summary };
   queuedWait: {
@@ -342,6 +344,7 @@ export function buildReport(input: ReportInput): BenchReport {
       completion: summarize(completed.map((record) => record.completionMs ?? NaN)),
       refusal: summarize(refused.map((record) => record.headersMs ?? NaN)),
       llmQueueWait: summarize(completed.map((record) => record.llmWaitMs)),
+      llmWaitByAgent: waitsByAgent(completed),
     },
     refusals: {
       total: refused.length,
@@ -386,4 +389,17 @@ export function buildReport(input: ReportInput): BenchReport {
   report.targets = evaluateTargets(report, input);
   report.notes = explain(report, input);
   return report;
+}
+
+/** Every agent turn's LLM queue wait, pooled by agent (the brief's four first, in their order). */
+function waitsByAgent(records: ChatRecord[]): Record<string, Summary> {
+  const pooled = new Map<string, number[]>();
+  for (const record of records)
+    for (const [agent, waits] of Object.entries(record.agentWaitMs ?? {}))
+      pooled.set(agent, [...(pooled.get(agent) ?? []), ...waits]);
+  const order = ['host', 'planner', 'critic', 'reporter'];
+  const agents = [...pooled.keys()].sort(
+    (a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b),
+  );
+  return Object.fromEntries(agents.map((agent) => [agent, summarize(pooled.get(agent)!)]));
 }

@@ -137,6 +137,13 @@ export function formatReportTable(report: BenchReport): string {
       latencyRow('refusal (503)', latencyMs.refusal, 1),
     ]),
   );
+  const byAgent = Object.entries(latencyMs.llmWaitByAgent ?? {});
+  if (byAgent.length > 0)
+    lines.push(
+      `LLM wait by agent ${byAgent
+        .map(([agent, summary]) => `${agent} p50 ${formatMs(summary.p50)} / p95 ${formatMs(summary.p95)}`)
+        .join(', ')}  (per agent turn)`,
+    );
   if (report.refusals.total > 0) {
     lines.push(
       `refusals         ${report.refusals.withRetryAfter} of ${report.refusals.total} carried Retry-After (p50 ${formatMs(report.refusals.retryAfterMs.p50)}, max ${formatMs(report.refusals.retryAfterMs.max)})`,

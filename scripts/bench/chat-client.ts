@@ -22,6 +22,10 @@ export interface ChatRecord {
   code?: string;
   /** Retry-After of a refusal, ms (absent when the header was missing). */
   retryAfterMs?: number;
+  /** Each agent turn's LLM queue wait (agent_end waitMs), by agent: does the priority order hold. */
+  agentWaitMs?: Record<string, number[]>;
+  /** A refusal's error message and estimated wait: why admission refused. */
+  refusal?: { message?: string; estimatedWaitMs?: number };
   /** Response headers arrived after, ms (the refusal latency of a 503). */
   headersMs?: number;
   firstEventMs?: number;
@@ -189,6 +193,7 @@ function attempt(
           });
           incoming.on('end', () => {
             const code = errorCode(text) ?? `http_${status}`;
+            if (status === 503) record.refusal = errorBody(text);
             finish(status === 503 || status === 429 ? 'refused' : 'failed', code);
           });
           incoming.on('error', () => finish('failed', `http_${status}`));
@@ -237,7 +242,12 @@ function attempt(
           }
           break;
         case 'agent_end': {
-          const data = parse<{ processMs?: number; waitMs?: number }>(event.data);
+          const data = parse<{ agent?: string; processMs?: number; waitMs?: number }>(event.data);
+          if (data?.agent && data.waitMs !== undefined)
+            (record.agentWaitMs ??= {})[data.agent] = [
+              ...(record.agentWaitMs[data.agent] ?? []),
+              data.waitMs,
+            ];
           record.calls++;
           record.callTimes.push(at);
           record.processMs += data?.processMs ?? 0;
@@ -288,4 +298,9 @@ function parse<T>(text: string): T | undefined {
 
 function errorCode(text: string): string | undefined {
   return parse<{ error?: { code?: string } }>(text)?.error?.code;
+}
+
+function errorBody(text: string): ChatRecord['refusal'] {
+  const error = parse<{ error?: { message?: string; estimatedWaitMs?: number } }>(text)?.error;
+  return error ? { message: error.message, estimatedWaitMs: error.estimatedWaitMs } : undefined;
 }

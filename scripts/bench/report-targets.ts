@@ -12,6 +12,27 @@ export function falseRefusalTarget(report: BenchReport): Target | undefined {
   return { name: 'false refusals', target: '< 2 % of arrivals', value: percent(rate), pass: rate < 0.02 };
 }
 
+/**
+ * Under the brief's order (the default) a host turn waits no longer than a reporter turn at p95
+ * (issue 10: the order must hold across instances too). Only meaningful when calls queued at all.
+ */
+function priorityTarget(report: BenchReport): Target | undefined {
+  const order = report.settings.troupeEnv.LLM_PRIORITY_ORDER ?? 'host,planner,critic,reporter';
+  const host = report.latencyMs.llmWaitByAgent?.host;
+  const reporter = report.latencyMs.llmWaitByAgent?.reporter;
+  if (order !== 'host,planner,critic,reporter' || host?.p95 === undefined || reporter?.p95 === undefined)
+    return undefined;
+  const value = `host ${(host.p95 / 1000).toFixed(2)} s, reporter ${(reporter.p95 / 1000).toFixed(2)} s`;
+  if (reporter.p95 < 100)
+    return {
+      name: 'priority (p95 wait)',
+      target: 'host ≤ reporter',
+      value,
+      note: 'calls hardly queued: not a target',
+    };
+  return { name: 'priority (p95 wait)', target: 'host ≤ reporter', value, pass: host.p95 <= reporter.p95 };
+}
+
 export function evaluateTargets(report: BenchReport, input: ReportInput): Target[] {
   const targets: Target[] = [];
   const scale = report.settings.scale;
@@ -90,11 +111,16 @@ export function evaluateTargets(report: BenchReport, input: ReportInput): Target
         : { pass: report.refusals.withRetryAfter === report.refusals.total }),
     });
   }
+  const priority = priorityTarget(report);
+  if (priority) targets.push(priority);
   const briefTargets: Record<string, { seconds: number; errorRate: number }> = {
     phase1: { seconds: 40, errorRate: 0.02 },
     phase2: { seconds: 30, errorRate: 0.01 },
   };
-  const brief = briefTargets[input.scenario];
+  // The cluster scenario's second variant is the brief's phase 2 over three instances.
+  const brief =
+    briefTargets[input.scenario] ??
+    (input.scenario === 'cluster' && report.variant.startsWith('phase 2') ? briefTargets.phase2 : undefined);
   if (brief) {
     const p95 = report.latencyMs.completion.p95;
     const errors = report.chats.attempted - report.chats.completed - report.chats.released;
