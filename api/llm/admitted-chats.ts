@@ -1,6 +1,8 @@
 import type { Clock } from '../clock';
 import type { Admission, ChatEnd } from './llm-gateway';
 
+const RATIO_MAX_AGE_MS = 30_000;
+
 interface AdmittedChat {
   admittedAt: number;
   /** What admission expected the chat to take, ms (undefined when admitted before any measurement). */
@@ -17,12 +19,17 @@ export class AdmittedChats {
   private readonly chats = new Map<string, AdmittedChat>();
   private finishedChats = 0;
   private finishedCalls = 0;
-  /** Recent (actual / estimated) chat times, newest last. */
-  private readonly ratios: number[] = [];
+  /** Recent (actual / estimated) chat times and when each chat finished, newest last. */
+  private readonly ratios: Array<{ ratio: number; at: number }> = [];
 
   constructor(
     private readonly clock: Clock,
-    private readonly options: { minimumChats?: number; ratioWindow?: number } = {},
+    private readonly options: {
+      minimumChats?: number;
+      ratioWindow?: number;
+      /** Ratios older than this no longer speak for the load (see slowdown()). */
+      ratioMaxAgeMs?: number;
+    } = {},
   ) {}
 
   get count(): number {
@@ -54,10 +61,21 @@ export class AdmittedChats {
   /**
    * How much slower than admission's estimate chats really finished: the 90th percentile of
    * actual / estimated over recent completed chats, within [1, 4]; 1 until enough have finished.
+   * Recent means finished within the last 30 s (about one chat target: RATIO_MAX_AGE_MS) when at
+   * least `minimumChats` did, else the newest 2 × minimum: a transient (a cold start's first
+   * minute, an outage) must not keep refusing chats for as long as it takes this instance to finish
+   * a hundred more — one of N instances finishes only 1/N of the cluster's chats.
    */
   slowdown(): number {
-    if (this.ratios.length < this.minimumChats * 2) return 1;
-    const sorted = [...this.ratios].sort((a, b) => a - b);
+    const needed = this.minimumChats * 2;
+    if (this.ratios.length < needed) return 1;
+    const since = this.clock.now() - (this.options.ratioMaxAgeMs ?? RATIO_MAX_AGE_MS);
+    let first = this.ratios.findIndex((entry) => entry.at >= since);
+    if (first < 0 || this.ratios.length - first < this.minimumChats) first = this.ratios.length - needed;
+    const sorted = this.ratios
+      .slice(first)
+      .map((entry) => entry.ratio)
+      .sort((a, b) => a - b);
     const p90 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))];
     return Math.min(4, Math.max(1, p90));
   }
@@ -71,7 +89,8 @@ export class AdmittedChats {
     this.finishedChats++;
     this.finishedCalls += chat.calls;
     if (chat.estimatedMs !== undefined && chat.estimatedMs > 0) {
-      this.ratios.push((this.clock.now() - chat.admittedAt) / chat.estimatedMs);
+      const now = this.clock.now();
+      this.ratios.push({ ratio: (now - chat.admittedAt) / chat.estimatedMs, at: now });
       if (this.ratios.length > (this.options.ratioWindow ?? 100)) this.ratios.shift();
     }
   }
