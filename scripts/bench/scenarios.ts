@@ -291,9 +291,19 @@ export const SCENARIOS: Record<string, Scenario> = {
   cluster: {
     name: 'cluster',
     summary:
-      '3 instances behind nginx (deploy/nginx/troupe.conf) sharing Redis, against one sim-llm quota, each given the whole quota; ' +
-      'one instance SIGKILLed mid-run (its chats resume elsewhere); then the brief phase 2 (500 users) on a quota that fits it',
+      '3 instances behind nginx (deploy/nginx/troupe.conf) sharing Redis, against one sim-llm quota, each given the whole quota, ' +
+      'beside one instance on the same quota; then one instance SIGKILLed mid-run (its chats resume elsewhere); ' +
+      'then the brief phase 2 (500 users) on a quota that fits it',
     runs: [
+      // The yardstick: the same load on one instance (behind the same nginx, with Redis).
+      {
+        ...base,
+        variant: 'one instance, brief quota',
+        users: 300,
+        durationS: 150,
+        cluster: { instances: 1 },
+      },
+      { ...base, variant: '3 instances, brief quota', users: 300, durationS: 150, cluster: { instances: 3 } },
       {
         ...base,
         variant: 'brief quota, one killed',
