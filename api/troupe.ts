@@ -277,6 +277,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
           totalFailed: status.totalFailed,
           totalTimeout: status.totalTimeout,
           limiter: cluster.limiter.mode,
+          slowdown: Number(local.measuredSlowdown().slowdown.toFixed(3)),
+          slowdownChats: local.measuredSlowdown().chats,
         };
       },
     });

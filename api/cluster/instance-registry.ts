@@ -22,6 +22,9 @@ export interface InstanceFigures {
   totalTimeout: number;
   /** The limiter's mode on that instance (shared, degraded, recovering). */
   limiter: string;
+  /** Its admission's measured slowdown and the finished chats behind it (pooled by the others). */
+  slowdown?: number;
+  slowdownChats?: number;
 }
 
 export type LiveFigures = Omit<InstanceFigures, 'id' | 'pid' | 'host' | 'startedAt' | 'updatedAt'>;
@@ -88,6 +91,16 @@ export class InstanceRegistry {
     let sum = 0;
     for (const instance of this.known) if (instance.id !== this.instanceId) sum += instance.admittedChats;
     return sum;
+  }
+
+  /** The other instances' measured slowdowns, as they last published them. */
+  othersSlowdown(): Array<{ slowdown: number; chats: number }> {
+    const measured: Array<{ slowdown: number; chats: number }> = [];
+    for (const instance of this.known) {
+      if (instance.id === this.instanceId || !instance.slowdownChats) continue;
+      measured.push({ slowdown: instance.slowdown ?? 1, chats: instance.slowdownChats });
+    }
+    return measured;
   }
 
   /** This instance's figures now. */

@@ -3,6 +3,28 @@ import type { Admission, ChatEnd } from './llm-gateway';
 
 const RATIO_MAX_AGE_MS = 30_000;
 
+export interface MeasuredSlowdown {
+  slowdown: number;
+  /** Finished chats it was measured on. */
+  chats: number;
+}
+
+/**
+ * Several instances' slowdowns as one (weighted by the chats each rests on): one of N instances
+ * finishes a third of the chats, and its 90th percentile alone swings with a few of them, turning
+ * admission on and off across the cluster; pooled, the cluster decides as one instance would.
+ */
+export function pooledSlowdown(measured: MeasuredSlowdown[]): number {
+  let chats = 0;
+  let weighted = 0;
+  for (const entry of measured) {
+    if (!(entry.chats > 0) || !Number.isFinite(entry.slowdown)) continue;
+    chats += entry.chats;
+    weighted += entry.slowdown * entry.chats;
+  }
+  return chats === 0 ? 1 : Math.min(4, Math.max(1, weighted / chats));
+}
+
 interface AdmittedChat {
   admittedAt: number;
   /** What admission expected the chat to take, ms (undefined when admitted before any measurement). */
@@ -67,8 +89,13 @@ export class AdmittedChats {
    * a hundred more — one of N instances finishes only 1/N of the cluster's chats.
    */
   slowdown(): number {
+    return this.measuredSlowdown().slowdown;
+  }
+
+  /** The slowdown and how many finished chats it rests on (0: not enough yet, and it is 1). */
+  measuredSlowdown(): MeasuredSlowdown {
     const needed = this.minimumChats * 2;
-    if (this.ratios.length < needed) return 1;
+    if (this.ratios.length < needed) return { slowdown: 1, chats: 0 };
     const since = this.clock.now() - (this.options.ratioMaxAgeMs ?? RATIO_MAX_AGE_MS);
     let first = this.ratios.findIndex((entry) => entry.at >= since);
     if (first < 0 || this.ratios.length - first < this.minimumChats) first = this.ratios.length - needed;
@@ -77,7 +104,7 @@ export class AdmittedChats {
       .map((entry) => entry.ratio)
       .sort((a, b) => a - b);
     const p90 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))];
-    return Math.min(4, Math.max(1, p90));
+    return { slowdown: Math.min(4, Math.max(1, p90)), chats: sorted.length };
   }
 
   /** The chat ended. Idempotent. */

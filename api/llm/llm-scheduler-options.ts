@@ -1,6 +1,7 @@
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import type { AdmissionControl } from './admission';
+import type { MeasuredSlowdown } from './admitted-chats';
 import type { AimdPolicy } from './aimd';
 import type { LatencyEstimator } from './latency-estimator';
 import type { Limiter } from './limiter';
@@ -46,7 +47,11 @@ export interface LlmSchedulerOptions {
    * so N instances do not each admit a whole quota's worth. `clusterChats` counts them at the
    * moment of each decision; `otherInstances` (their last heartbeat) is the fallback when it cannot.
    */
-  otherInstances?: { othersAdmittedChats(): number };
+  otherInstances?: {
+    othersAdmittedChats(): number;
+    /** The others' measured slowdowns (their last heartbeat), pooled with this one's. */
+    othersSlowdown?(): MeasuredSlowdown[];
+  };
   clusterChats?: ClusterChatCount;
 }
 

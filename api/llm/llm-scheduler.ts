@@ -2,7 +2,7 @@ import type { Clock } from '../clock';
 import { AppError, abortReason, toAppError } from '../errors';
 import type { AgentName } from '../agents/agent-name';
 import type { AdmissionControl, AdmissionInputs } from './admission';
-import { AdmittedChats } from './admitted-chats';
+import { AdmittedChats, pooledSlowdown, type MeasuredSlowdown } from './admitted-chats';
 import type { AimdPolicy } from './aimd';
 import type { LatencyEstimator } from './latency-estimator';
 import type { Limiter } from './limiter';
@@ -186,6 +186,11 @@ export class LlmScheduler implements LlmGateway, RunHolds {
 
   release(runId: string): void {
     this.queue.unpark(runId);
+  }
+
+  /** This instance's measured slowdown, for the other instances (the cluster's heartbeat). */
+  measuredSlowdown(): MeasuredSlowdown {
+    return this.chats.measuredSlowdown();
   }
 
   breakerState(): BreakerState {
@@ -494,7 +499,10 @@ export class LlmScheduler implements LlmGateway, RunHolds {
       callsPerChat: Math.max(1, expectedCalls, this.chats.meanCallsPerChat() ?? 0),
       limits: snapshot.limits,
       latencyMs,
-      slowdown: this.chats.slowdown(),
+      slowdown: pooledSlowdown([
+        this.chats.measuredSlowdown(),
+        ...(this.options.otherInstances?.othersSlowdown?.() ?? []),
+      ]),
       callTimeoutMs: this.llm.timeoutMs,
       chatTimeoutMs: this.llm.chatTimeoutMs,
       chatTargetMs: this.llm.chatTargetMs,

@@ -1,5 +1,5 @@
 import { ManualClock } from '../../api/clock';
-import { AdmittedChats } from '../../api/llm/admitted-chats';
+import { AdmittedChats, pooledSlowdown } from '../../api/llm/admitted-chats';
 
 /** What finished chats teach admission: the measured slowdown, and how long it remembers. */
 describe('AdmittedChats slowdown', () => {
@@ -35,5 +35,37 @@ describe('AdmittedChats slowdown', () => {
     // …until the last 30 s hold enough chats by themselves.
     finish(chats, clock, 1, 1_000);
     expect(chats.slowdown()).toBe(1);
+  });
+});
+
+describe('pooledSlowdown (several instances decide as one)', () => {
+  test('weights each instance by the chats its slowdown rests on', () => {
+    expect(
+      pooledSlowdown([
+        { slowdown: 3, chats: 10 },
+        { slowdown: 1, chats: 30 },
+      ]),
+    ).toBe(1.5);
+  });
+
+  test('an instance with nothing measured yet counts for nothing; none measured is 1', () => {
+    expect(
+      pooledSlowdown([
+        { slowdown: 1, chats: 0 },
+        { slowdown: 2, chats: 20 },
+      ]),
+    ).toBe(2);
+    expect(pooledSlowdown([{ slowdown: 1, chats: 0 }])).toBe(1);
+    expect(pooledSlowdown([])).toBe(1);
+  });
+
+  test('stays within [1, 4] whatever another instance publishes', () => {
+    expect(pooledSlowdown([{ slowdown: 40, chats: 10 }])).toBe(4);
+    expect(
+      pooledSlowdown([
+        { slowdown: Number.NaN, chats: 10 },
+        { slowdown: 2, chats: 10 },
+      ]),
+    ).toBe(2);
   });
 });
