@@ -63,6 +63,13 @@ export interface AdmissionEstimate {
   estimatedWaitMs: number;
   /** Expected time for the whole chat, slowdown included. */
   estimatedChatMs: number;
+  /**
+   * The model's time for the chat before the measured slowdown (k·max(L, N/mu)): what a finished
+   * chat is compared with to measure the slowdown. Compared with estimatedChatMs instead, each
+   * measurement would be relative to the last one, and admission would swing between refusing and
+   * over-admitting.
+   */
+  modelChatMs: number;
 }
 
 export type AdmissionDecision =
@@ -94,6 +101,7 @@ export class AdmissionControl {
       latencyMs: latency,
       estimatedWaitMs: Math.round(cycleMs - latency),
       estimatedChatMs: Math.round(inputs.callsPerChat * cycleMs * inputs.slowdown),
+      modelChatMs: Math.round(inputs.callsPerChat * cycleMs),
     };
   }
 

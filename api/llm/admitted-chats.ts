@@ -27,7 +27,7 @@ export function pooledSlowdown(measured: MeasuredSlowdown[]): number {
 
 interface AdmittedChat {
   admittedAt: number;
-  /** What admission expected the chat to take, ms (undefined when admitted before any measurement). */
+  /** The model's time for the chat, before the slowdown (undefined when admitted before any measurement). */
   estimatedMs: number | undefined;
   calls: number;
 }
@@ -81,7 +81,7 @@ export class AdmittedChats {
   }
 
   /**
-   * How much slower than admission's estimate chats really finished: the 90th percentile of
+   * How much slower than admission's model chats really finished: the 90th percentile of
    * actual / estimated over recent completed chats, within [1, 4]; 1 until enough have finished.
    * Recent means finished within the last 30 s (about one chat target: RATIO_MAX_AGE_MS) when at
    * least `minimumChats` did, else the newest 2 × minimum: a transient (a cold start's first

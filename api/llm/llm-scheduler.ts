@@ -135,7 +135,8 @@ export class LlmScheduler implements LlmGateway, RunHolds {
         total = await this.reportHeld();
         decision = this.admission.decide(this.admissionInputs(request.expectedCalls, true, total));
       }
-      const estimatedMs = decision.action === 'admit' ? decision.estimate?.estimatedChatMs : undefined;
+      // The slowdown is measured against the model alone (see AdmissionEstimate.modelChatMs).
+      const estimatedMs = decision.action === 'admit' ? decision.estimate?.modelChatMs : undefined;
       this.deciding--;
       return this.holdInCluster(this.chats.admit(request.runId, estimatedMs));
     } catch (error) {

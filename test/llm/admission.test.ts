@@ -70,6 +70,16 @@ describe('AdmissionControl', () => {
     expect(control.decide({ ...given, admittedChats: 14 }).action).toBe('admit');
   });
 
+  it('keeps the model time apart from the slowdown, so the slowdown is measured against the model', () => {
+    const given = inputs({ admittedChats: 5, limits: { concurrency: 2, rpm: 6000 }, latencyMs: 1000 });
+    const plain = control.estimate(given, 1000);
+    const slowed = control.estimate({ ...given, slowdown: 2 }, 1000);
+    // 6 chats on mu = 2 calls/s: each call takes 3 s; 4 calls.
+    expect(plain.modelChatMs).toBe(12_000);
+    expect(slowed.modelChatMs).toBe(12_000);
+    expect(slowed.estimatedChatMs).toBe(24_000);
+  });
+
   it('learned slowdown makes the same load refuse sooner', () => {
     const given = inputs({ admittedChats: 11, limits: { concurrency: 2, rpm: 6000 }, latencyMs: 1000 });
     expect(control.decide(given).action).toBe('admit');

@@ -292,6 +292,31 @@ describe('LlmScheduler circuit breaker', () => {
 });
 
 describe('LlmScheduler admission and control', () => {
+  it('measures the slowdown against the model, so a steady slowdown stays measured (no swing)', async () => {
+    const { clock, provider, scheduler, call } = setup({ LLM_MAX_CONCURRENT: '2', LLM_CHAT_TARGET_MS: '0' });
+    provider.latencyMs = 1000;
+    // One chat at a time, each one 1 s call, then 1 s more before it ends: twice what the model says.
+    const chat = async (n: number) => {
+      const admission = await scheduler.admit({ userId: `u${n}`, runId: `run-${n}`, expectedCalls: 1 });
+      const { promise } = call('host', `u${n}`, { runId: `run-${n}` });
+      await advance(clock, 1000);
+      await promise;
+      await advance(clock, 1000);
+      admission.release('completed');
+    };
+    for (let n = 0; n < 25; n++) await chat(n);
+    expect(scheduler.measuredSlowdown().slowdown).toBeCloseTo(2, 1);
+    // The chats admitted since were estimated with that slowdown: they still run twice the model,
+    // and the measurement must keep saying so after every one of them.
+    const measured: number[] = [];
+    for (let n = 25; n < 60; n++) {
+      await chat(n);
+      measured.push(scheduler.measuredSlowdown().slowdown);
+    }
+    expect(Math.min(...measured)).toBeCloseTo(2, 1);
+    scheduler.close();
+  });
+
   it('admits a cold burst on free slots, then decides the rest on the first measured calls', async () => {
     const { clock, provider, scheduler, call } = setup({
       LLM_MAX_CONCURRENT: '2',
