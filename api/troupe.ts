@@ -277,8 +277,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
           totalFailed: status.totalFailed,
           totalTimeout: status.totalTimeout,
           limiter: cluster.limiter.mode,
-          slowdown: Number(local.measuredSlowdown().slowdown.toFixed(3)),
-          slowdownChats: local.measuredSlowdown().chats,
+          slowdownRatios: local.slowdownRatios().map((ratio) => Math.round(ratio * 100) / 100),
         };
       },
     });

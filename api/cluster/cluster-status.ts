@@ -33,7 +33,13 @@ export function clusterQueueStatus<T extends SchedulerStatus>(
       paused: instances.some((instance) => instance.paused),
       instanceCount: instances.length,
     },
-    instance: self,
-    instances,
+    instance: forOperators(self),
+    instances: instances.map(forOperators),
   };
+}
+
+/** The figures without what only admission reads (up to a hundred ratios per instance). */
+function forOperators(instance: InstanceFigures): InstanceFigures {
+  const { slowdownRatios: _ratios, ...figures } = instance;
+  return figures;
 }

@@ -22,9 +22,11 @@ export interface InstanceFigures {
   totalTimeout: number;
   /** The limiter's mode on that instance (shared, degraded, recovering). */
   limiter: string;
-  /** Its admission's measured slowdown and the finished chats behind it (pooled by the others). */
-  slowdown?: number;
-  slowdownChats?: number;
+  /**
+   * Its recent finished chats' actual / model times (two decimals): every instance's admission
+   * measures the slowdown over all of them.
+   */
+  slowdownRatios?: number[];
 }
 
 export type LiveFigures = Omit<InstanceFigures, 'id' | 'pid' | 'host' | 'startedAt' | 'updatedAt'>;
@@ -93,14 +95,14 @@ export class InstanceRegistry {
     return sum;
   }
 
-  /** The other instances' measured slowdowns, as they last published them. */
-  othersSlowdown(): Array<{ slowdown: number; chats: number }> {
-    const measured: Array<{ slowdown: number; chats: number }> = [];
+  /** The other instances' recent actual / model chat times, as they last published them. */
+  othersSlowdownRatios(): number[] {
+    const ratios: number[] = [];
     for (const instance of this.known) {
-      if (instance.id === this.instanceId || !instance.slowdownChats) continue;
-      measured.push({ slowdown: instance.slowdown ?? 1, chats: instance.slowdownChats });
+      if (instance.id === this.instanceId || !Array.isArray(instance.slowdownRatios)) continue;
+      for (const ratio of instance.slowdownRatios) if (typeof ratio === 'number') ratios.push(ratio);
     }
-    return measured;
+    return ratios;
   }
 
   /** This instance's figures now. */

@@ -3,28 +3,6 @@ import type { Admission, ChatEnd } from './llm-gateway';
 
 const RATIO_MAX_AGE_MS = 30_000;
 
-export interface MeasuredSlowdown {
-  slowdown: number;
-  /** Finished chats it was measured on. */
-  chats: number;
-}
-
-/**
- * Several instances' slowdowns as one (weighted by the chats each rests on): one of N instances
- * finishes a third of the chats, and its 90th percentile alone swings with a few of them, turning
- * admission on and off across the cluster; pooled, the cluster decides as one instance would.
- */
-export function pooledSlowdown(measured: MeasuredSlowdown[]): number {
-  let chats = 0;
-  let weighted = 0;
-  for (const entry of measured) {
-    if (!(entry.chats > 0) || !Number.isFinite(entry.slowdown)) continue;
-    chats += entry.chats;
-    weighted += entry.slowdown * entry.chats;
-  }
-  return chats === 0 ? 1 : Math.min(4, Math.max(1, weighted / chats));
-}
-
 interface AdmittedChat {
   admittedAt: number;
   /** The model's time for the chat, before the slowdown (undefined when admitted before any measurement). */
@@ -82,29 +60,32 @@ export class AdmittedChats {
 
   /**
    * How much slower than admission's model chats really finished: the 90th percentile of
-   * actual / estimated over recent completed chats, within [1, 4]; 1 until enough have finished.
-   * Recent means finished within the last 30 s (about one chat target: RATIO_MAX_AGE_MS) when at
-   * least `minimumChats` did, else the newest 2 × minimum: a transient (a cold start's first
-   * minute, an outage) must not keep refusing chats for as long as it takes this instance to finish
-   * a hundred more — one of N instances finishes only 1/N of the cluster's chats.
+   * actual / model time over recent completed chats — this instance's and, in a cluster, the ones
+   * the other instances published (`othersRatios`) — within [1, 4]; 1 until enough have finished.
+   * One of N instances finishes only 1/N of the chats: its own percentile of a dozen swings, and
+   * instances would take turns refusing; over all of them the cluster decides as one instance would.
    */
-  slowdown(): number {
-    return this.measuredSlowdown().slowdown;
+  slowdown(othersRatios: readonly number[] = []): number {
+    const ratios = [...this.recentRatios(), ...othersRatios.filter((ratio) => Number.isFinite(ratio))];
+    if (ratios.length < this.minimumChats) return 1;
+    ratios.sort((a, b) => a - b);
+    const p90 = ratios[Math.min(ratios.length - 1, Math.floor(ratios.length * 0.9))];
+    return Math.min(4, Math.max(1, p90));
   }
 
-  /** The slowdown and how many finished chats it rests on (0: not enough yet, and it is 1). */
-  measuredSlowdown(): MeasuredSlowdown {
+  /**
+   * The ratios that speak for the load now: those of chats finished within the last 30 s (about
+   * one chat target: RATIO_MAX_AGE_MS) when at least `minimumChats` did, else the newest
+   * 2 × minimum (none before that many finished). A transient (a cold start's first minute, an
+   * outage) must not keep refusing chats for as long as it takes to finish a hundred more.
+   */
+  recentRatios(): number[] {
     const needed = this.minimumChats * 2;
-    if (this.ratios.length < needed) return { slowdown: 1, chats: 0 };
+    if (this.ratios.length < needed) return [];
     const since = this.clock.now() - (this.options.ratioMaxAgeMs ?? RATIO_MAX_AGE_MS);
     let first = this.ratios.findIndex((entry) => entry.at >= since);
     if (first < 0 || this.ratios.length - first < this.minimumChats) first = this.ratios.length - needed;
-    const sorted = this.ratios
-      .slice(first)
-      .map((entry) => entry.ratio)
-      .sort((a, b) => a - b);
-    const p90 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))];
-    return { slowdown: Math.min(4, Math.max(1, p90)), chats: sorted.length };
+    return this.ratios.slice(first).map((entry) => entry.ratio);
   }
 
   /** The chat ended. Idempotent. */

@@ -1,7 +1,6 @@
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import type { AdmissionControl } from './admission';
-import type { MeasuredSlowdown } from './admitted-chats';
 import type { AimdPolicy } from './aimd';
 import type { LatencyEstimator } from './latency-estimator';
 import type { Limiter } from './limiter';
@@ -49,8 +48,8 @@ export interface LlmSchedulerOptions {
    */
   otherInstances?: {
     othersAdmittedChats(): number;
-    /** The others' measured slowdowns (their last heartbeat), pooled with this one's. */
-    othersSlowdown?(): MeasuredSlowdown[];
+    /** The others' recent actual / model chat times (their last heartbeat), for the slowdown. */
+    othersSlowdownRatios?(): number[];
   };
   clusterChats?: ClusterChatCount;
 }

@@ -2,7 +2,7 @@ import type { Clock } from '../clock';
 import { AppError, abortReason, toAppError } from '../errors';
 import type { AgentName } from '../agents/agent-name';
 import type { AdmissionControl, AdmissionInputs } from './admission';
-import { AdmittedChats, pooledSlowdown, type MeasuredSlowdown } from './admitted-chats';
+import { AdmittedChats } from './admitted-chats';
 import type { AimdPolicy } from './aimd';
 import type { LatencyEstimator } from './latency-estimator';
 import type { Limiter } from './limiter';
@@ -189,9 +189,14 @@ export class LlmScheduler implements LlmGateway, RunHolds {
     this.queue.unpark(runId);
   }
 
-  /** This instance's measured slowdown, for the other instances (the cluster's heartbeat). */
-  measuredSlowdown(): MeasuredSlowdown {
-    return this.chats.measuredSlowdown();
+  /** The slowdown admission works with now (this instance's chats and the others' published ones). */
+  slowdown(): number {
+    return this.chats.slowdown(this.options.otherInstances?.othersSlowdownRatios?.());
+  }
+
+  /** This instance's recent actual / model chat times, for the other instances (the heartbeat). */
+  slowdownRatios(): number[] {
+    return this.chats.recentRatios();
   }
 
   breakerState(): BreakerState {
@@ -500,10 +505,7 @@ export class LlmScheduler implements LlmGateway, RunHolds {
       callsPerChat: Math.max(1, expectedCalls, this.chats.meanCallsPerChat() ?? 0),
       limits: snapshot.limits,
       latencyMs,
-      slowdown: pooledSlowdown([
-        this.chats.measuredSlowdown(),
-        ...(this.options.otherInstances?.othersSlowdown?.() ?? []),
-      ]),
+      slowdown: this.chats.slowdown(this.options.otherInstances?.othersSlowdownRatios?.()),
       callTimeoutMs: this.llm.timeoutMs,
       chatTimeoutMs: this.llm.chatTimeoutMs,
       chatTargetMs: this.llm.chatTargetMs,

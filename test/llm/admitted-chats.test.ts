@@ -1,18 +1,18 @@
 import { ManualClock } from '../../api/clock';
-import { AdmittedChats, pooledSlowdown } from '../../api/llm/admitted-chats';
+import { AdmittedChats } from '../../api/llm/admitted-chats';
+
+/** Admits `count` chats estimated at 1 s, each finishing after `actualMs`, one after another. */
+function finish(chats: AdmittedChats, clock: ManualClock, count: number, actualMs: number): void {
+  for (let index = 0; index < count; index++) {
+    const admission = chats.admit(`run-${clock.now()}-${index}`, 1_000);
+    chats.recordCall(`run-${clock.now()}-${index}`);
+    clock.advance(actualMs);
+    admission.release('completed');
+  }
+}
 
 /** What finished chats teach admission: the measured slowdown, and how long it remembers. */
 describe('AdmittedChats slowdown', () => {
-  /** Admits `count` chats estimated at 1 s, each finishing after `actualMs`, one after another. */
-  function finish(chats: AdmittedChats, clock: ManualClock, count: number, actualMs: number): void {
-    for (let index = 0; index < count; index++) {
-      const admission = chats.admit(`run-${clock.now()}-${index}`, 1_000);
-      chats.recordCall(`run-${clock.now()}-${index}`);
-      clock.advance(actualMs);
-      admission.release('completed');
-    }
-  }
-
   test('is 1 until enough chats finished, then the 90th percentile of actual / estimated', () => {
     const clock = new ManualClock();
     const chats = new AdmittedChats(clock, { minimumChats: 5 });
@@ -38,34 +38,26 @@ describe('AdmittedChats slowdown', () => {
   });
 });
 
-describe('pooledSlowdown (several instances decide as one)', () => {
-  test('weights each instance by the chats its slowdown rests on', () => {
-    expect(
-      pooledSlowdown([
-        { slowdown: 3, chats: 10 },
-        { slowdown: 1, chats: 30 },
-      ]),
-    ).toBe(1.5);
+describe('slowdown over several instances (each finishes a share of the chats)', () => {
+  test('takes the 90th percentile over this instance’s and the others’ published ratios', () => {
+    const clock = new ManualClock();
+    const chats = new AdmittedChats(clock, { minimumChats: 5 });
+    // Alone, this instance has too few chats to say; with the others' 15 it has enough.
+    finish(chats, clock, 5, 3_000);
+    expect(chats.slowdown()).toBe(1);
+    expect(chats.recentRatios()).toEqual([]);
+    finish(chats, clock, 5, 3_000);
+    expect(chats.recentRatios()).toHaveLength(10);
+    // 10 chats at 3x here, 30 at 1x elsewhere: a quarter ran slow, the 90th percentile is 3.
+    expect(chats.slowdown(Array.from({ length: 30 }, () => 1))).toBe(3);
+    // 10 at 3x here, 95 at 1x elsewhere: under a tenth ran slow, the 90th percentile is 1.
+    expect(chats.slowdown(Array.from({ length: 95 }, () => 1))).toBe(1);
   });
 
-  test('an instance with nothing measured yet counts for nothing; none measured is 1', () => {
-    expect(
-      pooledSlowdown([
-        { slowdown: 1, chats: 0 },
-        { slowdown: 2, chats: 20 },
-      ]),
-    ).toBe(2);
-    expect(pooledSlowdown([{ slowdown: 1, chats: 0 }])).toBe(1);
-    expect(pooledSlowdown([])).toBe(1);
-  });
-
-  test('stays within [1, 4] whatever another instance publishes', () => {
-    expect(pooledSlowdown([{ slowdown: 40, chats: 10 }])).toBe(4);
-    expect(
-      pooledSlowdown([
-        { slowdown: Number.NaN, chats: 10 },
-        { slowdown: 2, chats: 10 },
-      ]),
-    ).toBe(2);
+  test('ignores what is not a number and stays within [1, 4]', () => {
+    const clock = new ManualClock();
+    const chats = new AdmittedChats(clock, { minimumChats: 5 });
+    expect(chats.slowdown(Array.from({ length: 20 }, () => 40))).toBe(4);
+    expect(chats.slowdown([...Array.from({ length: 20 }, () => 2), Number.NaN])).toBe(2);
   });
 });

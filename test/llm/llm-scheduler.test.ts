@@ -305,13 +305,13 @@ describe('LlmScheduler admission and control', () => {
       admission.release('completed');
     };
     for (let n = 0; n < 25; n++) await chat(n);
-    expect(scheduler.measuredSlowdown().slowdown).toBeCloseTo(2, 1);
+    expect(scheduler.slowdown()).toBeCloseTo(2, 1);
     // The chats admitted since were estimated with that slowdown: they still run twice the model,
     // and the measurement must keep saying so after every one of them.
     const measured: number[] = [];
     for (let n = 25; n < 60; n++) {
       await chat(n);
-      measured.push(scheduler.measuredSlowdown().slowdown);
+      measured.push(scheduler.slowdown());
     }
     expect(Math.min(...measured)).toBeCloseTo(2, 1);
     scheduler.close();
