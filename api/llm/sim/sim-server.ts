@@ -318,9 +318,13 @@ async function serveCompletion(
       if (cut.signal.aborted) return;
       chunk({ content: text });
       if (fault.cutAfterChunks > 0 && ++contentChunks >= fault.cutAfterChunks) {
-        // The connection drops mid-answer, as a provider's load balancer sometimes does.
+        // The connection drops mid-answer, as a provider's load balancer sometimes does — after the
+        // chunks already written have left (destroy() would discard any still buffered, and on a
+        // loaded machine the client would see no text at all).
         fault.onCut();
-        response.destroy();
+        const socket = response.socket;
+        if (socket) socket.destroySoon();
+        else response.destroy();
         cut.abort();
       }
     },
