@@ -99,10 +99,11 @@ const RUN_FLAGS: Record<string, RunOverride> = {
     cluster: { ...run.cluster, instances: number('--instances', value, 1, true) },
   }),
   '--kill-at': (run, value) => {
-    if (value === 'none') return { ...run, cluster: { instances: run.cluster?.instances ?? 3 } };
+    const cluster = { ...run.cluster, instances: run.cluster?.instances ?? 3 };
+    if (value === 'none') return { ...run, cluster: { ...cluster, killAtFraction: undefined } };
     const fraction = number('--kill-at', value, 0);
     if (fraction > 1) throw new BenchArgumentError(`--kill-at=${value} — expected a fraction 0–1 or none`);
-    return { ...run, cluster: { instances: run.cluster?.instances ?? 3, killAtFraction: fraction } };
+    return { ...run, cluster: { ...cluster, killAtFraction: fraction } };
   },
   '--priority-order': (run, value) => {
     if (!/^(host|planner|critic|reporter)(,(host|planner|critic|reporter)){3}$/.test(value)) {

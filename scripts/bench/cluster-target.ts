@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { ChatRecord } from './chat-client';
 import { findNginx, startNginx, type RunningNginx } from './nginx-process';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy';
 import {
   startTroupeServer,
   troupeEnvAgainstSim,
@@ -16,6 +17,8 @@ export interface ClusterSpec {
   instances: number;
   /** SIGKILL one instance at this fraction of the arrival phase (absent: nobody is killed). */
   killAtFraction?: number;
+  /** Redis unreachable for every instance from this fraction of the arrival phase, for durationS. */
+  redisOutage?: { atFraction: number; durationS: number };
 }
 
 export interface ClusterTarget {
@@ -24,6 +27,9 @@ export interface ClusterTarget {
   instances: ChildServer[];
   /** Kills the last instance with SIGKILL (an instance crash, as the scenario's failure). */
   killOne(): { pid: number; at: number };
+  /** Cuts every instance off Redis (redisOutage runs only), then lets them reach it again. */
+  cutRedis(): void;
+  restoreRedis(): void;
   stop(): Promise<void>;
 }
 
@@ -48,13 +54,21 @@ export async function startClusterTarget(options: {
   const prefix = `troupe-bench-${randomBytes(4).toString('hex')}:`;
   const instances: ChildServer[] = [];
   let nginx: RunningNginx | undefined;
+  // The outage variant reaches Redis through a proxy the scenario can cut.
+  let proxy: TcpProxy | undefined;
   const stop = async () => {
     if (nginx) fs.writeFileSync(path.join(options.directory, 'nginx.log'), nginx.stderr());
     await nginx?.stop();
     await Promise.all(instances.map((instance) => instance.stop()));
+    await proxy?.close();
     await deletePrefix(prefix);
   };
   try {
+    if (options.spec.redisOutage) {
+      const redis = new URL(BENCH_REDIS_URL);
+      proxy = await startTcpProxy(Number(redis.port || 6379), redis.hostname);
+    }
+    const redisUrl = proxy?.url ?? BENCH_REDIS_URL;
     for (let index = 0; index < options.spec.instances; index++) {
       const dataDir = path.join(options.dataDir, `instance-${index}`);
       fs.mkdirSync(dataDir, { recursive: true });
@@ -62,7 +76,7 @@ export async function startClusterTarget(options: {
         await startTroupeServer(
           {
             ...troupeEnvAgainstSim(options.simUrl, dataDir),
-            REDIS_URL: BENCH_REDIS_URL,
+            REDIS_URL: redisUrl,
             REDIS_KEY_PREFIX: prefix,
             ...options.env,
           },
@@ -87,6 +101,8 @@ export async function startClusterTarget(options: {
       process.kill(victim.pid, 'SIGKILL');
       return { pid: victim.pid, at: Date.now() };
     },
+    cutRedis: () => proxy?.cut(),
+    restoreRedis: () => proxy?.restore(),
     stop,
   };
 }

@@ -130,6 +130,7 @@ async function runOnce(
   let troupe: ChildServer | undefined;
   let cluster: ClusterTarget | undefined;
   let killed: { pid: number; at: number } | undefined;
+  let redisOutage: { from: number; to?: number } | undefined;
   let troupeExit: number | null | undefined;
   try {
     let troupeUrl = options.url;
@@ -248,8 +249,38 @@ async function runOnce(
           )
         : undefined;
 
+    const outage = spec.cluster?.redisOutage;
+    const outageTimers: NodeJS.Timeout[] = [];
+    if (cluster && outage) {
+      const cutAt = startAt + durationMs * outage.atFraction;
+      outageTimers.push(
+        setTimeout(
+          () => {
+            cluster!.cutRedis();
+            redisOutage = { from: Date.now() };
+            if (!options.quiet) process.stderr.write('\ncluster: Redis cut off\n');
+          },
+          Math.max(0, cutAt - now()),
+        ),
+        setTimeout(
+          () => {
+            cluster!.restoreRedis();
+            if (redisOutage) redisOutage.to = Date.now();
+            if (!options.quiet) process.stderr.write('\ncluster: Redis reachable again\n');
+          },
+          Math.max(0, cutAt + outage.durationS * 1000 - now()),
+        ),
+      );
+    }
+
     const records = await loadGroup.finished;
     if (killTimer) clearTimeout(killTimer);
+    for (const timer of outageTimers) clearTimeout(timer);
+    // An outage still on when the chats drained ends with them.
+    if (redisOutage && redisOutage.to === undefined) {
+      cluster?.restoreRedis();
+      redisOutage.to = Date.now();
+    }
     for (const timer of shiftTimers) clearTimeout(timer);
     const drainedAt = now();
     if (!options.quiet) progress.stop();
@@ -296,11 +327,14 @@ async function runOnce(
     if (!output.write) return { report, directory, table, records };
     if (cluster) {
       const failover = failoverSummary(records);
-      const clusterFacts = { instances: cluster.instances.length, killed, ...failover };
+      const clusterFacts = { instances: cluster.instances.length, killed, redisOutage, ...failover };
       fs.writeFileSync(path.join(directory, 'cluster.json'), `${JSON.stringify(clusterFacts, null, 2)}\n`);
       table +=
         `\ncluster: ${clusterFacts.instances} instances behind nginx` +
         (killed ? `, one SIGKILLed at ${new Date(killed.at).toISOString()}` : '') +
+        (redisOutage
+          ? `, Redis unreachable for all ${(((redisOutage.to ?? redisOutage.from) - redisOutage.from) / 1000).toFixed(1)} s from ${new Date(redisOutage.from).toISOString()}`
+          : '') +
         `; chats resumed on another instance: ${failover.resumed}, sent again after their instance died: ` +
         `${failover.resubmitted}, completed after either: ${failover.completedAfterFailover}`;
     }

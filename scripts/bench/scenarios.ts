@@ -293,7 +293,7 @@ export const SCENARIOS: Record<string, Scenario> = {
     summary:
       '3 instances behind nginx (deploy/nginx/troupe.conf) sharing Redis, against one sim-llm quota, each given the whole quota, ' +
       'beside one instance on the same quota; then one instance SIGKILLed mid-run (its chats resume elsewhere); ' +
-      'then the brief phase 2 (500 users) on a quota that fits it',
+      'then Redis cut off for 20 s; then the brief phase 2 (500 users) on a quota that fits it',
     runs: [
       // The yardstick: the same load on one instance (behind the same nginx, with Redis).
       {
@@ -310,6 +310,15 @@ export const SCENARIOS: Record<string, Scenario> = {
         users: 300,
         durationS: 150,
         cluster: { instances: 3, killAtFraction: 0.5 },
+      },
+      // Redis lost for 20 s mid-run: each instance on its 1/N share, then the hand-over; the
+      // provider's 429s say whether the cluster stayed inside the quota throughout.
+      {
+        ...base,
+        variant: '3 instances, Redis cut for 20 s',
+        users: 300,
+        durationS: 150,
+        cluster: { instances: 3, redisOutage: { atFraction: 0.5, durationS: 20 } },
       },
       {
         ...base,

@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import request from 'supertest';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
+import { startTcpProxy, type TcpProxy } from '../../scripts/bench/tcp-proxy';
 import { startTestTroupe, type TestTroupe } from '../helpers/test-server';
 import { connectRedis, randomPrefix, removeKeys, waitFor } from '../llm/redis-helpers';
 

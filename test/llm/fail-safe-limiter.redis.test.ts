@@ -4,7 +4,7 @@ import { InMemoryLimiter, type Permit, type StartDecision } from '../../api/llm/
 import { FailSafeLimiter } from '../../api/llm/redis/fail-safe-limiter';
 import { QuotaShare } from '../../api/llm/redis/quota-share';
 import { RedisLimiter, limiterKeys } from '../../api/llm/redis/redis-limiter';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
+import { startTcpProxy, type TcpProxy } from '../../scripts/bench/tcp-proxy';
 import { connectRedis, randomPrefix, removeKeys, waitFor } from './redis-helpers';
 
 /**

@@ -16,7 +16,7 @@ import { RedisLimiter } from '../../api/llm/redis/redis-limiter';
 import { SharedAimd } from '../../api/llm/redis/shared-aimd';
 import { testConfig } from '../../config';
 import { maxInWindow, meta, request } from './helpers';
-import { startTcpProxy } from '../helpers/tcp-proxy';
+import { startTcpProxy } from '../../scripts/bench/tcp-proxy';
 import { connectRedis, randomPrefix, removeKeys, sleep } from './redis-helpers';
 
 /**

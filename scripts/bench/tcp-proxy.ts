@@ -2,8 +2,9 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 
 /**
- * A loopback TCP proxy a test can cut and restore: Redis "unreachable" for one client only, without
- * touching the Redis server the other tests share.
+ * A loopback TCP proxy that can be cut and restored: Redis "unreachable" for its clients only,
+ * without touching the Redis server others share (the Redis outage tests, and the cluster
+ * benchmark's outage variant).
  */
 export interface TcpProxy {
   port: number;
