@@ -61,7 +61,7 @@ export class AdmittedChats {
   /**
    * How much slower than admission's model chats really finished: the 90th percentile of
    * actual / model time over recent completed chats — this instance's and, in a cluster, the ones
-   * the other instances published (`othersRatios`) — within [1, 4]; 1 until enough have finished.
+   * the other instances published (`othersRatios`) — within [1, 4]; 1 until `minimumChats` have.
    * One of N instances finishes only 1/N of the chats: its own percentile of a dozen swings, and
    * instances would take turns refusing; over all of them the cluster decides as one instance would.
    */
@@ -76,15 +76,16 @@ export class AdmittedChats {
   /**
    * The ratios that speak for the load now: those of chats finished within the last 30 s (about
    * one chat target: RATIO_MAX_AGE_MS) when at least `minimumChats` did, else the newest
-   * 2 × minimum (none before that many finished). A transient (a cold start's first minute, an
-   * outage) must not keep refusing chats for as long as it takes to finish a hundred more.
+   * 2 × minimum (or as many as finished). A transient (a cold start's first minute, an outage)
+   * must not keep refusing chats for as long as it takes to finish a hundred more; and in a
+   * cluster an instance shares what it has from its first chats on, or the cluster would measure
+   * nothing until each instance alone had finished enough.
    */
   recentRatios(): number[] {
-    const needed = this.minimumChats * 2;
-    if (this.ratios.length < needed) return [];
     const since = this.clock.now() - (this.options.ratioMaxAgeMs ?? RATIO_MAX_AGE_MS);
     let first = this.ratios.findIndex((entry) => entry.at >= since);
-    if (first < 0 || this.ratios.length - first < this.minimumChats) first = this.ratios.length - needed;
+    if (first < 0 || this.ratios.length - first < this.minimumChats)
+      first = Math.max(0, this.ratios.length - this.minimumChats * 2);
     return this.ratios.slice(first).map((entry) => entry.ratio);
   }
 

@@ -16,7 +16,7 @@ describe('AdmittedChats slowdown', () => {
   test('is 1 until enough chats finished, then the 90th percentile of actual / estimated', () => {
     const clock = new ManualClock();
     const chats = new AdmittedChats(clock, { minimumChats: 5 });
-    finish(chats, clock, 9, 2_000);
+    finish(chats, clock, 4, 2_000);
     expect(chats.slowdown()).toBe(1);
     finish(chats, clock, 1, 2_000);
     expect(chats.slowdown()).toBe(2);
@@ -42,11 +42,12 @@ describe('slowdown over several instances (each finishes a share of the chats)',
   test('takes the 90th percentile over this instance’s and the others’ published ratios', () => {
     const clock = new ManualClock();
     const chats = new AdmittedChats(clock, { minimumChats: 5 });
-    // Alone, this instance has too few chats to say; with the others' 15 it has enough.
-    finish(chats, clock, 5, 3_000);
+    // Alone, this instance has too few chats to say, but it shares them from the first one on.
+    finish(chats, clock, 3, 3_000);
     expect(chats.slowdown()).toBe(1);
-    expect(chats.recentRatios()).toEqual([]);
-    finish(chats, clock, 5, 3_000);
+    expect(chats.recentRatios()).toEqual([3, 3, 3]);
+    expect(chats.slowdown([1, 1])).toBe(3);
+    finish(chats, clock, 7, 3_000);
     expect(chats.recentRatios()).toHaveLength(10);
     // 10 chats at 3x here, 30 at 1x elsewhere: a quarter ran slow, the 90th percentile is 3.
     expect(chats.slowdown(Array.from({ length: 30 }, () => 1))).toBe(3);
