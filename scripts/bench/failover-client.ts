@@ -37,7 +37,8 @@ export async function runChatWithFailover(
   return {
     ...again,
     sentAt: record.sentAt,
-    headersMs: record.headersMs,
+    // A refusal's latency is the server's answer to that request, not the failover before it.
+    headersMs: again.outcome === 'refused' ? again.headersMs : record.headersMs,
     firstEventMs: record.firstEventMs,
     firstTokenMs: record.firstTokenMs ?? shift(again.firstTokenMs),
     completionMs: shift(again.completionMs),
