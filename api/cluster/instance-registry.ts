@@ -29,6 +29,10 @@ export interface InstanceFigures {
   slowdownRatios?: number[];
 }
 
+/** The shared window's starts go to the fail-safe by age, in buckets this wide, over 65 s. */
+const START_BUCKET_MS = 5_000;
+const START_BUCKETS = 13;
+
 export type LiveFigures = Omit<InstanceFigures, 'id' | 'pid' | 'host' | 'startedAt' | 'updatedAt'>;
 
 export interface InstanceRegistryOptions {
@@ -162,10 +166,23 @@ export class InstanceRegistry {
         this.ttlMs,
         `${this.options.keyPrefix}instance:`,
         60_000,
+        START_BUCKET_MS,
+        START_BUCKETS,
       );
-      const [, active, starts, tokens] = reply.slice(0, 4).map(Number);
-      this.options.onClusterLoad?.({ active, startsLastMinute: starts, tokensLastMinute: tokens });
-      this.known = reply.slice(4).map((json) => JSON.parse(String(json)) as InstanceFigures);
+      const receivedAt = this.clock.now();
+      const [, active, starts, tokens, buckets] = reply.slice(0, 5).map(Number);
+      // Bucket i holds the starts aged i..i+1 buckets: known to have happened by receivedAt − i buckets.
+      const recentStarts = reply
+        .slice(5, 5 + buckets)
+        .map((count, index) => ({ at: receivedAt - index * START_BUCKET_MS, count: Number(count) }))
+        .filter((bucket) => bucket.count > 0);
+      this.options.onClusterLoad?.({
+        active,
+        startsLastMinute: starts,
+        tokensLastMinute: tokens,
+        recentStarts,
+      });
+      this.known = reply.slice(5 + buckets).map((json) => JSON.parse(String(json)) as InstanceFigures);
     } catch (error) {
       this.options.onError?.(error);
     } finally {

@@ -163,13 +163,19 @@ export class InMemoryLimiter implements Limiter {
   }
 
   /**
-   * Counts starts and tokens that happened outside this limiter (another instance's share of the
-   * shared window, when falling back to this one during a Redis outage) as if they started now, so
-   * they hold this window's room until a full window has passed.
+   * Counts starts and tokens that happened outside this limiter (this instance's share of the
+   * shared window, when falling back to this one during a Redis outage): each start at the time it
+   * is known to have happened by (at most now), so it holds this window's room until a window after
+   * that; tokens as if reserved now.
    */
-  countExternal(starts: number, tokens: number): void {
+  countExternal(starts: ReadonlyArray<{ at: number; count: number }>, tokens: number): void {
     const now = this.clock.now();
-    for (let index = 0; index < starts; index++) this.starts.record(now);
+    // Oldest first, never before what is already recorded (the window is kept in time order): a
+    // start recorded later than it happened only leaves the window later — the safe side.
+    for (const entry of [...starts].sort((a, b) => a.at - b.at)) {
+      const at = Math.min(now, Math.max(entry.at, this.starts.latest() ?? -Infinity));
+      for (let index = 0; index < entry.count; index++) this.starts.record(at);
+    }
     if (tokens > 0) this.tokens.reserve(tokens, now);
   }
 

@@ -56,6 +56,11 @@ export class StartWindow {
     return at;
   }
 
+  /** The most recent start recorded (undefined when none): records must not go back before it. */
+  latest(): number | undefined {
+    return this.kthMostRecent(1);
+  }
+
   /** Records a start at `now`; callers check `nextAllowedAt` first. */
   record(now: number): void {
     if (this.size === this.buffer.length && this.buffer.length < this.capacity) this.grow();

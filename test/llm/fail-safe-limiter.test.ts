@@ -129,6 +129,44 @@ describe('FailSafeLimiter (clock-driven)', () => {
     expect(starts).toBe(6);
   });
 
+  test('the cluster’s starts leave the fallback window when they happened, not a window after the outage', async () => {
+    const { clock, shared, limiter } = setup();
+    // 30 starts in the shared window, 5 every 10 s (the heartbeat's age buckets, newest first).
+    clock.advance(60_000);
+    const at = (ageMs: number) => clock.now() - ageMs;
+    const recentStarts = [0, 10_000, 20_000, 30_000, 40_000, 50_000].map((age) => ({
+      at: at(age),
+      count: 5,
+    }));
+    shared.load = {
+      active: 0,
+      startsLastMinute: 30,
+      tokensLastMinute: 0,
+      observedAt: clock.now(),
+      recentStarts,
+    };
+    shared.down = true;
+    /** Starts (each call released at once, so only the window limits) until one is refused. */
+    const startsNow = async () => {
+      let count = 0;
+      for (const permit of await startCount(limiter, 1)) {
+        count++;
+        await limiter.release(permit);
+        count += await startsNow();
+      }
+      return count;
+    };
+    // Share 30 / 3 = 10 a window; the cluster's 30 count as 10 of them: nothing left now.
+    expect(await startsNow()).toBe(0);
+    expect(limiter.mode).toBe('degraded');
+    // The oldest bucket (50 s old) leaves the 60.5 s window 10.5 s later: its share, one start, frees.
+    clock.advance(11_000);
+    expect(await startsNow()).toBe(1);
+    // Forty more seconds: the buckets aged 40 … 10 s left too (one start each), the newest not yet.
+    clock.advance(40_000);
+    expect(await startsNow()).toBe(4);
+  });
+
   test('the other instances’ calls in flight hold 1/N of their slots until the call timeout', async () => {
     const { clock, shared, limiter } = setup(3, 10_000);
     shared.load = { active: 3, startsLastMinute: 0, tokensLastMinute: 0, observedAt: 0 };

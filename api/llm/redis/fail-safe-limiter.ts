@@ -3,7 +3,7 @@ import type { EffectiveLimits } from '../aimd';
 import type { InMemoryLimiter, Limiter, LimiterSnapshot, Permit, StartDecision } from '../limiter';
 import type { SchedulerLogger } from '../scheduler-events';
 import type { QuotaShare } from './quota-share';
-import type { RedisLimiter } from './redis-limiter';
+import type { ClusterLoad, RedisLimiter } from './redis-limiter';
 
 /**
  * The Limiter the scheduler sees when REDIS_URL is set: the shared Redis limiter while Redis answers,
@@ -284,7 +284,7 @@ export class FailSafeLimiter implements Limiter {
       const n = this.options.share.instances();
       const load = this.options.shared.clusterLoad();
       this.options.local.countExternal(
-        Math.ceil(load.startsLastMinute / n),
+        startsShare(load, n, this.clock.now(), this.options.shared.windowMs),
         Math.ceil(load.tokensLastMinute / n),
       );
       let ownShared = 0;
@@ -360,4 +360,28 @@ export class FailSafeLimiter implements Limiter {
     this.pendingReleases = [];
     await Promise.all(releases.map((permit) => this.options.shared.release(permit).catch(() => undefined)));
   }
+}
+
+/**
+ * This instance's 1/N of the starts the cluster made in the current window, with when they
+ * happened: by the heartbeat's age buckets, so that they leave the fallback window as they would
+ * have left the shared one (recorded as all made at the outage's start, a 20 s outage held the
+ * share closed for a whole minute after it). What the buckets do not explain (starts since the
+ * heartbeat) counts as made now; the share is rounded up.
+ */
+export function startsShare(
+  load: ClusterLoad,
+  instances: number,
+  now: number,
+  windowMs: number,
+): Array<{ at: number; count: number }> {
+  const buckets = (load.recentStarts ?? []).filter((bucket) => bucket.at > now - windowMs);
+  const total = Math.max(
+    load.startsLastMinute,
+    buckets.reduce((sum, bucket) => sum + bucket.count, 0),
+  );
+  const share = Math.ceil(total / instances);
+  const entries = buckets.map((bucket) => ({ at: bucket.at, count: Math.floor(bucket.count / instances) }));
+  const placed = entries.reduce((sum, entry) => sum + entry.count, 0);
+  return [...entries, { at: now, count: Math.max(0, share - placed) }].filter((entry) => entry.count > 0);
 }

@@ -65,6 +65,11 @@ export interface ClusterLoad {
   startsLastMinute: number;
   tokensLastMinute: number;
   observedAt: number;
+  /**
+   * The window's starts by when they are known to have happened (this process's clock), from the
+   * last heartbeat; startsLastMinute may be newer and larger (see FailSafeLimiter).
+   */
+  recentStarts?: Array<{ at: number; count: number }>;
 }
 
 interface RedisPermit extends Permit {
@@ -198,7 +203,13 @@ export class RedisLimiter implements Limiter {
       configured: this.last.configured,
       heldUntil: heldUntil > 0 ? this.toLocal(heldUntil) : 0,
     };
-    this.load = { active, startsLastMinute, tokensLastMinute: tokens, observedAt: receivedAt };
+    this.load = {
+      active,
+      startsLastMinute,
+      tokensLastMinute: tokens,
+      observedAt: receivedAt,
+      recentStarts: this.load.recentStarts,
+    };
     if (started !== 1) return { started: false, retryAt: Math.max(receivedAt, this.toLocal(retryAt)) };
     this.leased.add(id);
     this.armRenewal();

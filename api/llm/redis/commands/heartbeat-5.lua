@@ -13,8 +13,11 @@
     ARGV[3] ttl ms
     ARGV[4] prefix of instance keys (an instance's key = prefix .. id; same slot-free layout as KEYS[2])
     ARGV[5] reported window ms (60 000)
+    ARGV[6] bucket ms (5 000) and ARGV[7] buckets (13): the window's starts by age, so that an
+            instance cut off from Redis can let them leave its fallback window when they happened
 
-  Output: { now, active leases, starts in the window, tokens in the window, figures JSON... }
+  Output: { now, active leases, starts in the window, tokens in the window,
+            K, starts in bucket 1 (the newest: age 0 to bucket ms) … bucket K, figures JSON... }
 ]]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -27,6 +30,12 @@ local active = redis.call('ZCARD', KEYS[3])
 local starts = redis.call('ZCOUNT', KEYS[4], '(' .. (now - tonumber(ARGV[5])), '+inf')
 local tokens = tonumber(redis.call('HGET', KEYS[5], 'tokensTotal') or '0')
 local result = { now, active, starts, tokens }
+local bucketMs = tonumber(ARGV[6] or '0')
+local buckets = tonumber(ARGV[7] or '0')
+table.insert(result, buckets)
+for index = 0, buckets - 1 do
+  table.insert(result, redis.call('ZCOUNT', KEYS[4], '(' .. (now - (index + 1) * bucketMs), now - index * bucketMs))
+end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local figures = redis.call('GET', ARGV[4] .. id)
   if figures then table.insert(result, figures) end
