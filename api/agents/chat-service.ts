@@ -58,6 +58,7 @@ export class ChatService {
     const { store, llm, runs, userMaxActiveChats, clock } = this.options;
     const arrivedAt = clock.now();
     let conversationId = request.conversationId;
+    const newConversation = conversationId === undefined;
     if (conversationId !== undefined) {
       const existing = await store.getConversation(conversationId);
       // Someone else's conversation is reported as missing: its existence is not ours to reveal.
@@ -140,6 +141,7 @@ export class ChatService {
           mode: request.mode,
           deadline,
           ...(request.streamDeltas === false ? { streamDeltas: false } : {}),
+          ...(newConversation ? { newConversation } : {}),
         });
         run.emit('done', done);
       } catch (caught) {
