@@ -112,12 +112,15 @@ async function respondWithJson(res: Response, run: Run): Promise<void> {
     throw error;
   }
   if (last.event !== 'done') throw new AppError('internal');
-  res.json({
-    conversationId: last.data.conversationId,
-    messageId: last.data.messageId,
-    answer: last.data.answer,
-    agents: run.agents,
-    usage: last.data.usage,
-    timings: last.data.timings,
-  });
+  // Not res.json: it hashes every body for an ETag, and the answer to a POST is never revalidated.
+  res.type('application/json').end(
+    JSON.stringify({
+      conversationId: last.data.conversationId,
+      messageId: last.data.messageId,
+      answer: last.data.answer,
+      agents: run.agents,
+      usage: last.data.usage,
+      timings: last.data.timings,
+    }),
+  );
 }
