@@ -66,7 +66,9 @@ export async function runAgent(
     ...input.history,
     { role: 'user', content: input.content },
   ];
-  const toolDefinitions = spec.tools?.length && deps.tools ? deps.tools.definitions(spec.tools) : [];
+  // With TOOL_MAX_ROUNDS=0 tools are never offered: no definitions to build per call.
+  const toolDefinitions =
+    spec.tools?.length && deps.tools && deps.toolMaxRounds > 0 ? deps.tools.definitions(spec.tools) : [];
   const usage: Usage = { promptTokens: 0, completionTokens: 0 };
   const toolOutcomes: ToolOutcome[] = [];
   let waitMs = 0;
