@@ -33,13 +33,13 @@ export function createApp(deps: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(requestContext(deps.logger));
+  app.use(requestContext(deps.logger, app.request));
   const corsHandler = corsMiddleware(deps.config.corsOrigins);
   if (corsHandler) app.use(CORS_PATHS, corsHandler);
   // 8000 characters of CJK text is ~24 KB in UTF-8; 64 KB leaves room and refuses absurd bodies early.
   app.use(express.json({ limit: '64kb' }));
   const api = express.Router();
-  api.use(chatRouter({ chat: deps.chat, config: deps.config, sse: deps.sse }));
+  api.use(chatRouter({ chat: deps.chat, config: deps.config, sse: deps.sse, logger: deps.logger }));
   api.use(conversationsRouter({ store: deps.store, config: deps.config }));
   api.use(runsRouter({ runs: deps.runs, sse: deps.sse, config: deps.config, eventLog: deps.eventLog }));
   api.use(sseRouter({ sse: deps.sse }));

@@ -339,7 +339,11 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     rootRouters: [metricsRouter({ metrics }), webRouter()],
   });
 
-  const server = createHttpServer(app, { bodyTimeoutMs: config.http.bodyTimeoutMs, logger });
+  const server = createHttpServer(app, {
+    bodyTimeoutMs: config.http.bodyTimeoutMs,
+    logger,
+    requestPrototype: app.request,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {

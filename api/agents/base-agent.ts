@@ -66,13 +66,16 @@ export async function runAgent(
     ...input.history,
     { role: 'user', content: input.content },
   ];
-  const toolDefinitions = spec.tools?.length && deps.tools ? deps.tools.definitions(spec.tools) : [];
+  // With TOOL_MAX_ROUNDS=0 tools are never offered: no definitions to build per call.
+  const toolDefinitions =
+    spec.tools?.length && deps.tools && deps.toolMaxRounds > 0 ? deps.tools.definitions(spec.tools) : [];
   const usage: Usage = { promptTokens: 0, completionTokens: 0 };
   const toolOutcomes: ToolOutcome[] = [];
   let waitMs = 0;
   let processMs = 0;
   let cached = true;
-  const limit = pLimit(Math.max(1, deps.toolMaxParallel));
+  // Made on the first tool round: most agent turns call no tool, and p-limit builds a queue.
+  let limit: ReturnType<typeof pLimit> | undefined;
 
   for (let round = 0; ; round++) {
     // On the last allowed round the tools are withheld, so the model has to answer with text.
@@ -120,9 +123,10 @@ export async function runAgent(
         args: parseArguments(call.arguments),
       });
     }
+    const gate = (limit ??= pLimit(Math.max(1, deps.toolMaxParallel)));
     const results = await Promise.all(
       outcome.toolCalls.map((call) =>
-        limit(() =>
+        gate(() =>
           tools.run(call, { userId: context.userId, conversationId: context.conversationId, signal }),
         ),
       ),

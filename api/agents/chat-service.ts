@@ -58,6 +58,7 @@ export class ChatService {
     const { store, llm, runs, userMaxActiveChats, clock } = this.options;
     const arrivedAt = clock.now();
     let conversationId = request.conversationId;
+    const newConversation = conversationId === undefined;
     if (conversationId !== undefined) {
       const existing = await store.getConversation(conversationId);
       // Someone else's conversation is reported as missing: its existence is not ours to reveal.
@@ -118,17 +119,21 @@ export class ChatService {
               ),
             deadline - clock.now(),
           );
+    let started = false;
+    // A run cancelled before it started (its client left while waiting) has no orchestration to end it.
+    const onAbort = () => {
+      if (!started) this.fail(run, undefined);
+    };
+    run.signal.addEventListener('abort', onAbort);
     void run.finished.then((last) => {
       if (deadlineTimer) clock.clearTimeout(deadlineTimer);
       admission.release(last.event === 'done' ? 'completed' : 'failed');
       leave();
+      // A finished run stays replayable for minutes: its signal must not keep this chat's request,
+      // admission and start closure alive that long (10,000 released streams, sse-capacity).
+      run.signal.removeEventListener('abort', onAbort);
     });
     run.emit('run', { runId: run.id, conversationId });
-    let started = false;
-    // A run cancelled before it started (its client left while waiting) has no orchestration to end it.
-    run.signal.addEventListener('abort', () => {
-      if (!started) this.fail(run, undefined);
-    });
     const start = async (): Promise<void> => {
       if (started || run.isFinished) return;
       started = true;
@@ -140,6 +145,7 @@ export class ChatService {
           mode: request.mode,
           deadline,
           ...(request.streamDeltas === false ? { streamDeltas: false } : {}),
+          ...(newConversation ? { newConversation } : {}),
         });
         run.emit('done', done);
       } catch (caught) {

@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { ChatService } from '../agents/chat-service';
 import { AppError } from '../errors';
+import type { Logger } from '../logger';
 import type { Run } from '../streaming/run';
 import type { SseStreaming } from '../streaming/sse-streaming';
 import { lastEventId, streamRunToResponse } from './stream-run';
@@ -39,7 +40,12 @@ const chatBody = z.object(
  * or is refused with 503 before anything starts. A waiting client that dropped comes back with the
  * same request plus `X-Queue-Token`, and resumes the same run in its place.
  */
-export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseStreaming }): Router {
+export function chatRouter(deps: {
+  chat: ChatService;
+  config: Config;
+  sse: SseStreaming;
+  logger: Logger;
+}): Router {
   const router = Router();
   const { limiter, heartbeat, backpressure } = deps.sse;
   router.post('/chat', async (req: Request, res: Response) => {
@@ -82,7 +88,9 @@ export function chatRouter(deps: { chat: ChatService; config: Config; sse: SseSt
     }
     const { run, start } = opened;
     // debug, not info: one line per chat is the access log's job (request-context), not a second one here.
-    req.log?.debug({ runId: run.id, conversationId: run.conversationId, mode: body.mode }, 'chat opened');
+    // Asked of the root logger first, so that a chat logging nothing makes no request logger.
+    if (deps.logger.isLevelEnabled('debug'))
+      req.log?.debug({ runId: run.id, conversationId: run.conversationId, mode: body.mode }, 'chat opened');
     try {
       limiter.admit(run, start);
     } catch (error) {
@@ -112,12 +120,15 @@ async function respondWithJson(res: Response, run: Run): Promise<void> {
     throw error;
   }
   if (last.event !== 'done') throw new AppError('internal');
-  res.json({
-    conversationId: last.data.conversationId,
-    messageId: last.data.messageId,
-    answer: last.data.answer,
-    agents: run.agents,
-    usage: last.data.usage,
-    timings: last.data.timings,
-  });
+  // Not res.json: it hashes every body for an ETag, and the answer to a POST is never revalidated.
+  res.type('application/json').end(
+    JSON.stringify({
+      conversationId: last.data.conversationId,
+      messageId: last.data.messageId,
+      answer: last.data.answer,
+      agents: run.agents,
+      usage: last.data.usage,
+      timings: last.data.timings,
+    }),
+  );
 }

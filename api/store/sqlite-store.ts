@@ -93,9 +93,10 @@ export class SqliteStore implements Store {
   async ensureConversation(id: string, userId: string): Promise<Conversation> {
     const statements = this.open();
     const now = this.nowIso();
-    // One statement: the first caller's row stands, every later caller reads it.
-    statements.insertConversation.run(id, userId, now, now);
-    return toConversation(statements.getConversation.get(id) as ConversationRow);
+    // The first caller's row stands. A new conversation (the usual case: the server made up its
+    // id) comes back from the INSERT itself; only an existing one costs a second statement.
+    const inserted = statements.insertConversation.get(id, userId, now, now) as ConversationRow | undefined;
+    return toConversation(inserted ?? (statements.getConversation.get(id) as ConversationRow));
   }
 
   async getConversation(id: string): Promise<Conversation | null> {
@@ -105,22 +106,8 @@ export class SqliteStore implements Store {
 
   async appendMessages(messages: NewMessage[]): Promise<StoredMessage[]> {
     if (messages.length === 0) return [];
-    const statements = this.open();
-    const now = this.nowIso();
-    const documents = new Map<string, MessageDocument[]>();
-    // One transaction per append: the sequence reservation and the inserts commit together, or
-    // (unknown conversation, duplicate id) nothing does.
-    this.database!.transaction(() => {
-      for (const [conversationId, group] of groupByConversation(messages)) {
-        const reserved = statements.reserveSeq.get(group.length, now, conversationId) as
-          { last_seq: number } | undefined;
-        if (!reserved) throw unknownConversation(conversationId);
-        const batch = toMessageDocuments(group, reserved.last_seq - group.length + 1, now);
-        for (const document of batch) statements.insertMessage.run(toRow(document));
-        documents.set(conversationId, batch);
-      }
-    })();
-    return inInputOrder(messages, documents);
+    const { append } = this.open();
+    return inInputOrder(messages, append(messages, this.nowIso()));
   }
 
   async listMessages(conversationId: string, options: { limit?: number } = {}): Promise<StoredMessage[]> {
@@ -186,9 +173,9 @@ export class SqliteStore implements Store {
 
 function prepare(database: Database.Database) {
   const statement = (sql: string): Statement => database.prepare(sql);
-  return {
+  const statements = {
     insertConversation: statement(
-      'INSERT INTO conversations (id, user_id, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+      'INSERT INTO conversations (id, user_id, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING *',
     ),
     getConversation: statement('SELECT * FROM conversations WHERE id = ?'),
     reserveSeq: statement(
@@ -205,6 +192,22 @@ function prepare(database: Database.Database) {
     ),
     ping: statement('SELECT 1'),
   };
+  // One transaction per append: the sequence reservation and the inserts commit together, or
+  // (unknown conversation, duplicate id) nothing does. Built once: better-sqlite3 wraps a function
+  // per transaction() call.
+  const append = database.transaction((messages: NewMessage[], now: string) => {
+    const documents = new Map<string, MessageDocument[]>();
+    for (const [conversationId, group] of groupByConversation(messages)) {
+      const reserved = statements.reserveSeq.get(group.length, now, conversationId) as
+        { last_seq: number } | undefined;
+      if (!reserved) throw unknownConversation(conversationId);
+      const batch = toMessageDocuments(group, reserved.last_seq - group.length + 1, now);
+      for (const document of batch) statements.insertMessage.run(toRow(document));
+      documents.set(conversationId, batch);
+    }
+    return documents;
+  });
+  return { ...statements, append };
 }
 
 function toConversation(row: ConversationRow): Conversation {

@@ -33,8 +33,13 @@ export interface CpuRunResult {
   table: string;
 }
 
-/** Troupe's limits far above the load: nothing queues, nothing is refused, only CPU is measured. */
+/**
+ * Troupe's limits far above the load: nothing queues, nothing is refused, only CPU is measured.
+ * The response cache is off: the seeded messages repeat, and a cached answer makes no provider call
+ * (CPU per call would divide by ~0), while Portkey relays every one (its cache is off by default).
+ */
 const UNLIMITED_TROUPE_ENV: Record<string, string> = {
+  LLM_CACHE: 'off',
   LLM_MAX_RPM: '10000000',
   LLM_MAX_CONCURRENT: '100000',
   LLM_QUEUE_MAX: '1000000',

@@ -79,7 +79,10 @@ export async function startTroupeServer(
       `${path.relative(REPO_ROOT, entry)} does not exist: run \`npm run build\` first, or use --runtime tsx`,
     );
   }
-  const args = runtime === 'dist' ? [entry] : ['--import', 'tsx', entry];
+  // BENCH_TROUPE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"): flags for Troupe's node only.
+  // NODE_OPTIONS refuses --cpu-prof and --heap-prof, and would profile sim-llm and the drivers too.
+  const nodeArgs = (process.env.BENCH_TROUPE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const args = runtime === 'dist' ? [...nodeArgs, entry] : [...nodeArgs, '--import', 'tsx', entry];
   return startChild('Troupe', args, { ...process.env, ...env }, /Troupe is ready at (\S+)/, logFile);
 }
 

@@ -307,7 +307,7 @@ describe('SseLimiter tokens and grace periods', () => {
 });
 
 describe('SseLimiter with a long line', () => {
-  test('a freed slot tells the front of the line at once and the rest on the next refresh', async () => {
+  test('a freed slot tells the front of the line at once and the rest on the next refresh (their estimate moved)', async () => {
     const clock = new ManualClock();
     const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 1000 });
     const runs = Array.from({ length: 301 }, () => makeRun());
@@ -337,18 +337,55 @@ describe('SseLimiter with a long line', () => {
     const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 5000 });
     const runs = Array.from({ length: 2501 }, () => makeRun());
     for (const { run, start } of runs) limiter.admit(run, start);
+    // The 200 at the front of the line leave: every place behind them moves by at least 8 %.
+    for (const { run } of runs.slice(1, 201)) run.cancel();
     await flushMicrotasks();
     const seen = runs.map(({ run }) => recordQueued(run));
     for (const events of seen) events.length = 0;
 
     clock.advance(3000);
     // The first slice went out with the timer; the last place waits for later turns of the loop.
-    expect(seen[1]).toEqual([expect.objectContaining({ position: 1 })]);
-    expect(seen[1000]).toEqual([expect.objectContaining({ position: 1000 })]);
-    expect(seen[1001]).toEqual([]);
+    expect(seen[201]).toEqual([expect.objectContaining({ position: 1 })]);
+    expect(seen[1200]).toEqual([expect.objectContaining({ position: 1000 })]);
+    expect(seen[1201]).toEqual([]);
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
-    expect(seen[2500]).toEqual([expect.objectContaining({ position: 2500 })]);
+    expect(seen[2500]).toEqual([expect.objectContaining({ position: 2300 })]);
+    limiter.close();
+  });
+
+  test('further back than the front, the refresh tells a place only once it or its estimate moved by 5 %', async () => {
+    const clock = new ManualClock();
+    // No run finishes: the estimates stay those of the prior, so only places move.
+    const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 1000 });
+    const runs = Array.from({ length: 301 }, () => makeRun());
+    for (const { run, start } of runs) limiter.admit(run, start);
+    await flushMicrotasks();
+    const seen = runs.map(({ run }) => recordQueued(run));
+    for (const events of seen) events.length = 0; // the replayed place each was told on joining
+
+    clock.advance(3000);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Nothing moved: the front (100 places) hears its place again, the rest hear nothing new.
+    expect(seen[100]).toEqual([expect.objectContaining({ position: 100 })]);
+    expect(seen[101]).toEqual([]);
+    expect(seen[300]).toEqual([]);
+
+    // The 10 at the front leave: place 200 moves to 190 (5 %), place 300 to 290 (3 %).
+    for (const { run } of runs.slice(1, 11)) run.cancel();
+    await flushMicrotasks();
+    for (const events of seen) events.length = 0;
+    clock.advance(3000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen[200]).toEqual([expect.objectContaining({ position: 190 })]);
+    expect(seen[300]).toEqual([]);
+
+    // Another 10 leave: place 300 is now 280, 6.7 % from the 300 it was told.
+    for (const { run } of runs.slice(11, 21)) run.cancel();
+    await flushMicrotasks();
+    clock.advance(3000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen[300]).toEqual([expect.objectContaining({ position: 280 })]);
     limiter.close();
   });
 });

@@ -109,11 +109,27 @@ class HttpResponse implements LeanResponse {
     return this.used;
   }
 
-  async text(): Promise<string> {
+  /**
+   * The whole body, read with plain stream events: an async iterator over a Node stream costs a
+   * promise per chunk and an end-of-stream watcher (1 % of a one-call chat's CPU, cpu profile).
+   */
+  text(): Promise<string> {
     this.used = true;
-    const pieces: Buffer[] = [];
-    for await (const piece of this.body) pieces.push(piece as Buffer);
-    return Buffer.concat(pieces).toString('utf8');
+    const body = this.body;
+    return new Promise<string>((resolve, reject) => {
+      const pieces: Buffer[] = [];
+      let ended = false;
+      body.on('data', (piece: Buffer) => pieces.push(piece));
+      body.once('end', () => {
+        ended = true;
+        resolve(Buffer.concat(pieces).toString('utf8'));
+      });
+      body.once('error', reject);
+      // Destroyed without an error (the socket went away): the body is incomplete.
+      body.once('close', () => {
+        if (!ended) reject(body.errored ?? new Error('The response body ended before it was complete'));
+      });
+    });
   }
 
   async json(): Promise<unknown> {
