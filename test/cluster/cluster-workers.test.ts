@@ -1,22 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { waitUntil } from '../streaming/wait-until';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** `server.ts --workers 2` as `npm start -- --workers 2` runs it (through tsx rather than a build). */
 describe('npm start -- --workers N (node:cluster)', () => {
@@ -29,12 +17,13 @@ describe('npm start -- --workers N (node:cluster)', () => {
 
   test('N workers serve one port; a worker that dies is replaced; SIGTERM drains them all and the primary exits 0', async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-cluster-'));
-    const port = await freePort();
     child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server.ts'), '--workers', '2'], {
       cwd: ROOT,
       env: {
         ...process.env,
-        PORT: String(port),
+        // Port 0: the primary hands every worker the same free port (no window between finding a free
+        // port and listening on it, in which another test's server could take it).
+        PORT: '0',
         HOST: '127.0.0.1',
         DATA_DIR: dataDir,
         LOG_LEVEL: 'warn',
@@ -51,12 +40,14 @@ describe('npm start -- --workers N (node:cluster)', () => {
     const ready = () => stdout.match(/Troupe is ready at/g)?.length ?? 0;
 
     await waitUntil(() => ready() >= 2, 120_000);
+    const port = Number(/Troupe is ready at http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout)?.[1]);
     expect(stderr).toMatch(/2 workers without REDIS_URL/);
     const response = await fetch(`http://127.0.0.1:${port}/api/sse/status`);
     expect(response.status).toBe(200);
 
     const pids = [...stdout.matchAll(/worker (\d+) online/g)].map((match) => Number(match[1]));
-    expect(new Set(pids).size).toBe(2);
+    // stdout and stderr come with a failure: a worker that died early says why there.
+    expect({ workers: new Set(pids).size, stdout, stderr }).toMatchObject({ workers: 2 });
     process.kill(pids[0], 'SIGKILL');
     await waitUntil(() => /worker \d+ died/.test(stdout) && ready() >= 3, 120_000);
 
