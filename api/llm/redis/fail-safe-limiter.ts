@@ -13,9 +13,8 @@ import type { ClusterLoad, RedisLimiter } from './redis-limiter';
  * - `degraded` (a command failed or timed out): this instance runs on its share, 1/N of each limit,
  *   in a local limiter. What the cluster had already used counts against it: 1/N of the shared
  *   window's starts and tokens are recorded as starting now (each instance records 1/N, so together
- *   they record the whole window), and 1/N of the slots the other instances may hold (the
- *   cluster's concurrency less this instance's calls) stay held until those calls must have ended
- *   (the call timeout). Logged once; `/api/health` says degraded and why.
+ *   they record the whole window), and 1/N of the other instances' calls in flight hold slots until
+ *   they must have ended (the call timeout). Logged once; `/api/health` says degraded and why.
  * - `recovering` (Redis answers again): the calls made alone are handed to Redis (adopt-5.lua), and
  *   for one window a start needs both the local share and Redis, because an instance still cut off
  *   has not handed over its own starts yet.
@@ -290,11 +289,7 @@ export class FailSafeLimiter implements Limiter {
       );
       let ownShared = 0;
       for (const permit of this.inFlight) if (permit.shared) ownShared++;
-      // Not the last reply's count: the others may have started calls since (one instance can hold
-      // most of the slots when its calls come first in the cluster's order), and none of them can
-      // be asked now. What they can hold is bounded only by the cluster's concurrency.
-      const concurrency = this.options.shared.snapshot().limits.concurrency;
-      this.othersInFlight = n > 1 ? Math.max(0, Math.max(load.active, concurrency) - ownShared) : 0;
+      this.othersInFlight = Math.max(0, load.active - ownShared);
       this.othersUntil = this.clock.now() + this.options.callTimeoutMs;
     }
     this.options.logger?.warn(
