@@ -191,7 +191,8 @@ export class InstanceRegistry {
   }
 }
 
-function emptyFigures(): LiveFigures {
+/** An instance's figures before it has served anything. */
+export function emptyFigures(): LiveFigures {
   return {
     queueLength: 0,
     activeRequests: 0,

@@ -19,7 +19,7 @@ export class AdmittedChats {
   private readonly chats = new Map<string, AdmittedChat>();
   private finishedChats = 0;
   private finishedCalls = 0;
-  /** Recent (actual / estimated) chat times and when each chat finished, newest last. */
+  /** Recent (actual / model) chat times and when each chat finished, newest last. */
   private readonly ratios: Array<{ ratio: number; at: number }> = [];
 
   constructor(

@@ -505,7 +505,7 @@ export class LlmScheduler implements LlmGateway, RunHolds {
       callsPerChat: Math.max(1, expectedCalls, this.chats.meanCallsPerChat() ?? 0),
       limits: snapshot.limits,
       latencyMs,
-      slowdown: this.chats.slowdown(this.options.otherInstances?.othersSlowdownRatios?.()),
+      slowdown: this.slowdown(),
       callTimeoutMs: this.llm.timeoutMs,
       chatTimeoutMs: this.llm.chatTimeoutMs,
       chatTargetMs: this.llm.chatTargetMs,

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import { systemClock } from '../../api/clock';
 import { RedisClusterChatCount } from '../../api/cluster/cluster-chat-count';
-import { InstanceRegistry } from '../../api/cluster/instance-registry';
+import { emptyFigures, InstanceRegistry } from '../../api/cluster/instance-registry';
 import { connectRedis, randomPrefix, removeKeys } from '../llm/redis-helpers';
 
 /** The cluster's chat count against the real Redis (REDIS_TEST_URL), under a random key prefix. */
@@ -32,17 +32,7 @@ describe('RedisClusterChatCount', () => {
       ttlMs: 60_000,
     });
     registries.push(registry);
-    await registry.start(() => ({
-      queueLength: 0,
-      activeRequests: 0,
-      admittedChats: 0,
-      paused: false,
-      totalProcessed: 0,
-      totalSuccess: 0,
-      totalFailed: 0,
-      totalTimeout: 0,
-      limiter: 'shared',
-    }));
+    await registry.start(emptyFigures);
     return new RedisClusterChatCount({ redis, keyPrefix: prefix, instanceId: id });
   }
 
