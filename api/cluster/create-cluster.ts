@@ -127,6 +127,8 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     if (channel === releaseChannel) options.onSlotReleased?.();
   });
   await subscriber.subscribe(releaseChannel).catch(() => undefined);
+  // Every start and release elsewhere, live: the fail-safe's hold for the others rests on it.
+  await redisLimiter.followLoad(subscriber).catch(() => undefined);
   let control: ClusterControl | undefined;
 
   return {

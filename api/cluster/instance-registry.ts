@@ -170,13 +170,14 @@ export class InstanceRegistry {
         START_BUCKETS,
       );
       const receivedAt = this.clock.now();
-      const [, active, starts, tokens, buckets] = reply.slice(0, 5).map(Number);
+      const [redisAt, active, starts, tokens, buckets] = reply.slice(0, 5).map(Number);
       // Bucket i holds the starts aged i..i+1 buckets: known to have happened by receivedAt − i buckets.
       const recentStarts = reply
         .slice(5, 5 + buckets)
         .map((count, index) => ({ at: receivedAt - index * START_BUCKET_MS, count: Number(count) }))
         .filter((bucket) => bucket.count > 0);
       this.options.onClusterLoad?.({
+        redisAt,
         active,
         startsLastMinute: starts,
         tokensLastMinute: tokens,

@@ -45,6 +45,10 @@ describe('FailSafeLimiter (Redis outage)', () => {
 
   async function failSafe(instances: number, url: string, id: string) {
     const shared = await sharedLimiter(url, id);
+    // The load channel, through the same proxy: it falls silent at the cut too.
+    const subscriber = await connectRedis(url);
+    closers.push(() => subscriber.disconnect());
+    await shared.followLoad(subscriber);
     const share = new QuotaShare({ shared, instances: () => instances });
     const local = new InMemoryLimiter({ clock: systemClock, ...limits, aimd: share });
     const warnings: string[] = [];
@@ -108,6 +112,21 @@ describe('FailSafeLimiter (Redis outage)', () => {
     expect(
       await direct.zscore(keys.leases, String((next as Permit & { shared?: Permit }).shared!.id)),
     ).not.toBeNull();
+  });
+
+  test('an idle instance holds for the calls another started after its own last word with Redis', async () => {
+    const { limiter } = await failSafe(3, proxy.url, 'idle');
+    // Its last reply from Redis saw nothing in flight…
+    await limiter.release(started(await limiter.tryStart(1)));
+    const busy = await sharedLimiter(undefined, 'busy');
+    for (let call = 0; call < 5; call++) started(await busy.tryStart(1));
+    // …but the load channel told it of the busy instance's 5 calls (it asked Redis nothing since).
+    await waitFor(() => limiter.snapshot().active === 5);
+    proxy.cut();
+    // Share 2 slots; ceil(5/3) = 2 held for those calls: starting here would put 7 at the provider.
+    expect((await limiter.tryStart(1)).started).toBe(false);
+    expect(limiter.mode).toBe('degraded');
+    expect((await limiter.tryStart(1)).started).toBe(false);
   });
 
   test('three instances cut off at once stay within the quota together', async () => {

@@ -70,6 +70,11 @@ class FakeShared implements SharedLimiter {
     await this.check();
     this.adopted.push(...entries);
   }
+  renewals = 0;
+  async renewLeases(): Promise<void> {
+    await this.check();
+    this.renewals++;
+  }
   permitFor(id: string, startedAt: number, estimatedTokens: number): Permit {
     return { id, startedAt, estimatedTokens };
   }
@@ -179,6 +184,26 @@ describe('FailSafeLimiter (clock-driven)', () => {
     clock.advance(10_000);
     expect((await limiter.tryStart(1)).started).toBe(true);
     expect((await limiter.tryStart(1)).started).toBe(false);
+  });
+
+  test('recovering, it renews its leases first and still holds for the others’ calls until they must have ended', async () => {
+    const { clock, shared, limiter } = setup(3, 10_000);
+    const before = await limiter.tryStart(1);
+    if (!before.started) throw new Error('expected a shared start');
+    // The others ran 5 calls when Redis went (its own had just ended): ceil(5/3) = 2 of this
+    // share's 2 slots are theirs.
+    shared.load = { active: 5, startsLastMinute: 0, tokensLastMinute: 0, observedAt: 0 };
+    shared.down = true;
+    await limiter.release(before.permit);
+    expect((await limiter.tryStart(1)).started).toBe(false);
+    shared.down = false;
+    await clock.advanceAsync(1_000);
+    expect(limiter.mode).toBe('recovering');
+    expect(shared.renewals).toBe(1);
+    // Redis says yes, but an instance still cut off may run those calls with their leases expired.
+    expect(await limiter.tryStart(1)).toEqual({ started: false, retryAt: 10_000 });
+    clock.advance(9_000);
+    expect((await limiter.tryStart(1)).started).toBe(true);
   });
 
   test('hands its calls to Redis on recovery, keeps its share for one window, then shared alone', async () => {

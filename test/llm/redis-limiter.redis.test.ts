@@ -178,6 +178,39 @@ describe('RedisLimiter across instances', () => {
     expect(alive.snapshot().active).toBe(2);
   });
 
+  test('every start and release is announced: an idle instance knows the calls in flight elsewhere, live', async () => {
+    const [busy, idle] = await Promise.all([instance(), instance()]);
+    const subscriber = await connectRedis();
+    clients.push(subscriber);
+    await idle.followLoad(subscriber);
+    const decisions = await Promise.all([busy.tryStart(1), busy.tryStart(1), busy.tryStart(1)]);
+    // The idle instance asked Redis nothing: only the load channel can tell it.
+    await waitFor(() => idle.clusterLoad().active === 3);
+    expect(idle.clusterLoad().startsLastMinute).toBe(3);
+    expect(idle.snapshot().active).toBe(3);
+    const [first] = decisions;
+    if (!first.started) throw new Error('expected a start');
+    await busy.release(first.permit);
+    await waitFor(() => idle.clusterLoad().active === 2);
+    // News older than what is known (a reply that crossed a newer announcement) changes nothing.
+    idle.announced(`${idle.clusterLoad().redisAt! - 1} 0`);
+    expect(idle.clusterLoad().active).toBe(2);
+    // The same millisecond from another connection: the larger count stands (never understated).
+    idle.announced(`${idle.clusterLoad().redisAt!} 1`);
+    expect(idle.clusterLoad().active).toBe(2);
+  });
+
+  test('renewing at once writes back the leases an outage let expire', async () => {
+    const holder = await instance({ maxConcurrent: 1, leaseMs: 300, renewEveryMs: 60_000 });
+    const other = await instance({ maxConcurrent: 1, leaseMs: 300, renewEveryMs: 60_000 });
+    expect((await holder.tryStart(1)).started).toBe(true);
+    await sleep(400);
+    // The call still runs at the provider, but its lease lapsed (no renewal within 300 ms)…
+    await holder.renewLeases();
+    // …and is counted again before anyone else can take its slot.
+    expect((await other.tryStart(1)).started).toBe(false);
+  });
+
   test('a 429 on one instance lowers the limits every instance enforces (shared AIMD, with cooldown)', async () => {
     const [one, two] = await Promise.all([instance({ maxConcurrent: 10 }), instance({ maxConcurrent: 10 })]);
     expect(await one.rateLimited('requests')).toBe(true);

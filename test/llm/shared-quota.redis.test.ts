@@ -143,7 +143,8 @@ describe('three schedulers sharing one quota through Redis', () => {
       const cluster: Array<{ scheduler: LlmScheduler; limiter: FailSafeLimiter }> = [];
       for (let index = 0; index < 3; index++) {
         const redis = await connectRedis(proxy.url, 300);
-        clients.push(redis);
+        const subscriber = await connectRedis(proxy.url);
+        clients.push(redis, subscriber);
         const shared = new RedisLimiter({
           redis,
           keyPrefix: prefix,
@@ -153,6 +154,8 @@ describe('three schedulers sharing one quota through Redis', () => {
           maxRpm: llm.maxRpm,
           maxTpm: 0,
         });
+        // As create-cluster wires it: what is in flight elsewhere, live, for the hold at the cut.
+        await shared.followLoad(subscriber);
         const share = new QuotaShare({ shared, instances: () => 3 });
         const local = new InMemoryLimiter({
           clock: systemClock,

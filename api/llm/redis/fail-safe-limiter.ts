@@ -12,12 +12,14 @@ import type { ClusterLoad, RedisLimiter } from './redis-limiter';
  * - `shared`: every start is decided by Redis.
  * - `degraded` (a command failed or timed out): this instance runs on its share, 1/N of each limit,
  *   in a local limiter. What the cluster had already used counts against it: 1/N of the shared
- *   window's starts and tokens are recorded as starting now (each instance records 1/N, so together
- *   they record the whole window), and 1/N of the other instances' calls in flight hold slots until
- *   they must have ended (the call timeout). Logged once; `/api/health` says degraded and why.
- * - `recovering` (Redis answers again): the calls made alone are handed to Redis (adopt-5.lua), and
- *   for one window a start needs both the local share and Redis, because an instance still cut off
- *   has not handed over its own starts yet.
+ *   window's starts and tokens, recorded by when they happened (each instance records 1/N, so
+ *   together they record the whole window), and 1/N of the other instances' calls in flight — as
+ *   the load channel last announced them, live — hold slots until they must have ended (the call
+ *   timeout). Logged once; `/api/health` says degraded and why.
+ * - `recovering` (Redis answers again): this instance's leases are renewed at once and the calls
+ *   made alone handed to Redis (adopt-5.lua); for one window a start needs both the local share and
+ *   Redis, and the hold for the others' calls stays, because an instance still cut off has not
+ *   handed over its starts, nor renewed the leases of its calls that outlived the outage.
  */
 export type LimiterMode = 'shared' | 'degraded' | 'recovering';
 
@@ -32,6 +34,7 @@ export type SharedLimiter = Pick<
   | 'close'
   | 'ping'
   | 'adopt'
+  | 'renewLeases'
   | 'permitFor'
   | 'clusterLoad'
   | 'windowMs'
@@ -243,11 +246,10 @@ export class FailSafeLimiter implements Limiter {
     const share = this.options.share.share();
     if (share.rpm < 1 || (share.tpm !== undefined && share.tpm < 1))
       return { started: false, retryAt: now + this.probeEveryMs };
-    // Degraded only: once Redis answers, its leases count the other instances' calls exactly.
+    // Recovering too: Redis counts only the instances that are back, and the calls of an instance
+    // still cut off lost their leases if the outage outlasted them.
     const heldForOthers =
-      this.modeNow === 'degraded' && now < this.othersUntil
-        ? Math.ceil(this.othersInFlight / this.options.share.instances())
-        : 0;
+      now < this.othersUntil ? Math.ceil(this.othersInFlight / this.options.share.instances()) : 0;
     if (this.inFlight.size + heldForOthers >= share.concurrency) {
       // Only a release here, or the other instances' calls timing out, opens a slot.
       return {
@@ -343,6 +345,7 @@ export class FailSafeLimiter implements Limiter {
     const now = this.clock.now();
     const windowMs = this.options.shared.windowMs;
     const recent = this.outageStarts.filter((permit) => permit.startedAt > now - windowMs);
+    await this.options.shared.renewLeases();
     await this.options.shared.adopt(
       recent.map((permit) => ({
         id: permit.id,

@@ -59,12 +59,17 @@ export interface SharedAimdOptions {
   rpmStep?: number;
 }
 
-/** What the cluster's shared state looked like at the last reply (this process's clock). */
+/**
+ * What the cluster's shared state looked like at the newest news of it: a reply, a heartbeat or an
+ * announcement on the load channel (observedAt on this process's clock).
+ */
 export interface ClusterLoad {
   active: number;
   startsLastMinute: number;
   tokensLastMinute: number;
   observedAt: number;
+  /** The Redis time of that state: news from different connections is ordered by it. */
+  redisAt?: number;
   /**
    * The window's starts by when they are known to have happened (this process's clock), from the
    * last heartbeat; startsLastMinute may be newer and larger (see FailSafeLimiter).
@@ -126,6 +131,7 @@ export class RedisLimiter implements Limiter {
   private offsetKnown = false;
   private last: LimiterSnapshot;
   private load: ClusterLoad;
+  private loadRedisAt = -Infinity;
   private closed = false;
 
   constructor(private readonly options: RedisLimiterOptions) {
@@ -188,6 +194,7 @@ export class RedisLimiter implements Limiter {
         ? ''
         : Math.round(orderKey + this.offsetMs),
       this.options.headTtlMs ?? DEFAULT_HEAD_TTL_MS,
+      this.loadChannel,
     );
     const receivedAt = this.clock.now();
     const [started, retryAt, redisNow, active, startsLastMinute, tokens, concurrency, rpm, tpm, heldUntil] =
@@ -196,20 +203,11 @@ export class RedisLimiter implements Limiter {
     this.offsetKnown = true;
     this.decreases = Number(reply[10]);
     this.last = {
-      active,
-      startsLastMinute,
-      tokensLastMinute: tokens,
+      ...this.last,
       limits: this.clamp({ concurrency, rpm, tpm }),
-      configured: this.last.configured,
       heldUntil: heldUntil > 0 ? this.toLocal(heldUntil) : 0,
     };
-    this.load = {
-      active,
-      startsLastMinute,
-      tokensLastMinute: tokens,
-      observedAt: receivedAt,
-      recentStarts: this.load.recentStarts,
-    };
+    this.noteLoad(redisNow, { active, startsLastMinute, tokensLastMinute: tokens }, receivedAt);
     if (started !== 1) return { started: false, retryAt: Math.max(receivedAt, this.toLocal(retryAt)) };
     this.leased.add(id);
     this.armRenewal();
@@ -224,7 +222,7 @@ export class RedisLimiter implements Limiter {
     // Stop renewing first: if the release itself fails, the lease still expires on its own.
     this.leased.delete(own.id);
     try {
-      await this.redis.release(this.keys[0], this.stateKey, own.id, this.releaseChannel);
+      await this.redis.release(this.keys[0], this.stateKey, own.id, this.releaseChannel, this.loadChannel);
     } catch (error) {
       // Not heard: the caller may try again later (the lease would expire in any case).
       own.released = false;
@@ -292,7 +290,7 @@ export class RedisLimiter implements Limiter {
       );
       if (entry.running) this.leased.add(entry.id);
     }
-    await this.redis.adopt(...this.keys, this.leaseMs, this.windowMs, ...args);
+    await this.redis.adopt(...this.keys, this.leaseMs, this.windowMs, this.loadChannel, ...args);
     this.armRenewal();
   }
 
@@ -315,16 +313,83 @@ export class RedisLimiter implements Limiter {
     await this.redis.ping();
   }
 
+  /**
+   * Where every start, release and hand-over is announced (tryStart-7.lua): subscribed, an instance
+   * knows the cluster's calls in flight as of the last message, not as of its last call or heartbeat
+   * — what its fail-safe holds for the other instances when Redis is lost depends on it.
+   */
+  get loadChannel(): string {
+    return `${this.options.keyPrefix}llm:load`;
+  }
+
+  /** Follows the load channel on a subscriber connection (built and owned by the composition root). */
+  async followLoad(subscriber: Redis): Promise<void> {
+    const channel = this.loadChannel;
+    subscriber.on('message', (from: string, message: string) => {
+      if (from === channel) this.announced(message);
+    });
+    await subscriber.subscribe(channel);
+  }
+
+  /** One announcement: "<redis ms> <active>" and, for a start, " <starts in the window>". */
+  announced(message: string): void {
+    const [redisAt, active, starts] = message.split(' ').map(Number);
+    if (!Number.isFinite(redisAt) || !Number.isFinite(active)) return;
+    this.noteLoad(redisAt, {
+      active,
+      startsLastMinute: Number.isFinite(starts) ? starts : this.load.startsLastMinute,
+      tokensLastMinute: this.load.tokensLastMinute,
+    });
+  }
+
   /** Shared figures seen elsewhere (the registry's heartbeat) keep the cluster load fresh. */
   observe(load: Omit<ClusterLoad, 'observedAt'>, observedAt = this.clock.now()): void {
-    if (observedAt < this.load.observedAt) return;
-    this.load = { ...load, observedAt };
-    // An idle instance's status page would otherwise show the window as its last start saw it.
+    // The start buckets come only with heartbeats: kept even when an announcement is newer.
+    if (load.recentStarts) this.load = { ...this.load, recentStarts: load.recentStarts };
+    if (load.redisAt === undefined) {
+      if (observedAt < this.load.observedAt) return;
+      this.load = { ...this.load, ...load, observedAt };
+      this.showLoad();
+      return;
+    }
+    this.noteLoad(load.redisAt, load, observedAt);
+  }
+
+  /**
+   * Keeps the newest state by Redis time. News of the same millisecond may come from scripts run in
+   * either order (one connection's reply, another's message): the larger count is kept, since an
+   * overstated count only makes the fail-safe hold more.
+   */
+  private noteLoad(
+    redisAt: number,
+    load: Pick<ClusterLoad, 'active' | 'startsLastMinute' | 'tokensLastMinute'>,
+    observedAt = this.clock.now(),
+  ): void {
+    if (redisAt < this.loadRedisAt) return;
+    const tie = redisAt === this.loadRedisAt;
+    this.loadRedisAt = redisAt;
+    this.load = {
+      active: tie ? Math.max(this.load.active, load.active) : load.active,
+      startsLastMinute: tie
+        ? Math.max(this.load.startsLastMinute, load.startsLastMinute)
+        : load.startsLastMinute,
+      tokensLastMinute: tie
+        ? Math.max(this.load.tokensLastMinute, load.tokensLastMinute)
+        : load.tokensLastMinute,
+      observedAt,
+      redisAt,
+      recentStarts: this.load.recentStarts,
+    };
+    this.showLoad();
+  }
+
+  /** An idle instance's status page would otherwise show the window as its last start saw it. */
+  private showLoad(): void {
     this.last = {
       ...this.last,
-      active: load.active,
-      startsLastMinute: load.startsLastMinute,
-      tokensLastMinute: load.tokensLastMinute,
+      active: this.load.active,
+      startsLastMinute: this.load.startsLastMinute,
+      tokensLastMinute: this.load.tokensLastMinute,
     };
   }
 
@@ -343,6 +408,16 @@ export class RedisLimiter implements Limiter {
   /** Converts a Redis time to this process's clock. */
   toLocal(redisMs: number): number {
     return redisMs - this.offsetMs;
+  }
+
+  /**
+   * Renews every lease of a call still running here now, not at the next timer: after an outage
+   * longer than the lease, Redis has let them expire and must count them again before it decides
+   * another instance's start.
+   */
+  async renewLeases(): Promise<void> {
+    if (this.leased.size === 0) return;
+    await this.redis.renew(this.keys[0], this.leaseMs, ...this.leased);
   }
 
   /** Stops renewing (leases then expire on their own); the owner closes the connection. */

@@ -2,7 +2,7 @@ import type { AimdPolicy, EffectiveLimits, RateLimitKind } from '../aimd';
 import type { RedisLimiter } from './redis-limiter';
 
 /**
- * AIMD whose state lives in Redis (rateLimited-1.lua, and recovery inside tryStart-5.lua), so a 429
+ * AIMD whose state lives in Redis (rateLimited-1.lua, and recovery inside tryStart-7.lua), so a 429
  * on one instance slows every instance. `limits()` is what the last reply said; `onRateLimited`
  * fires the shared decrease and answers with this instance's own AIMD, which also keeps the share
  * used during a Redis outage honest.

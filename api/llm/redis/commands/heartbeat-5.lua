@@ -5,9 +5,9 @@
   Input:
     KEYS[1] instances     ZSET   instance id -> heartbeat expiry (ms, Redis time)
     KEYS[2] instance key  STRING this instance's figures (JSON), expiring with the heartbeat
-    KEYS[3] leases        ZSET   (tryStart-5.lua)
-    KEYS[4] starts        ZSET   (tryStart-5.lua)
-    KEYS[5] state         HASH   (tryStart-5.lua)
+    KEYS[3] leases        ZSET   (tryStart-7.lua)
+    KEYS[4] starts        ZSET   (tryStart-7.lua)
+    KEYS[5] state         HASH   (tryStart-7.lua)
     ARGV[1] instance id
     ARGV[2] figures (JSON)
     ARGV[3] ttl ms

@@ -30,6 +30,8 @@
     ARGV[15] this instance's id
     ARGV[16] the call's order key (ms, Redis time), or '' for none
     ARGV[17] head ttl ms: a head not asked again within this after its retryAt lapses
+    ARGV[18] load channel: a start is announced there as "<now> <active> <starts in the window>",
+             so that every instance knows the cluster's calls in flight at the moment Redis is lost
 
   Output: { started (1|0), retryAt (ms, Redis time; 0 when started), now, active,
             startsLastMinute, tokensLastMinute, concurrency, rpm, tpm, heldUntil, decreases }
@@ -53,6 +55,7 @@ local pollMs = tonumber(ARGV[14])
 local instance = ARGV[15]
 local orderKey = tonumber(ARGV[16])
 local headTtlMs = tonumber(ARGV[17])
+local loadChannel = ARGV[18]
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -184,5 +187,8 @@ elseif orderKey then
 end
 
 local startsLastMinute = redis.call('ZCOUNT', starts, '(' .. (now - reportMs), '+inf')
+if started == 1 then
+  redis.call('PUBLISH', loadChannel, now .. ' ' .. active .. ' ' .. startsLastMinute)
+end
 if heldUntil <= now then heldUntil = 0 end
 return { started, retryAt, now, active, startsLastMinute, total, concurrency, rpm, tpm, heldUntil, decreases }
