@@ -89,7 +89,11 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     clock,
     heartbeatMs: tuning.heartbeatMs,
     ttlMs: tuning.instanceTtlMs,
-    onClusterLoad: (load) => redisLimiter.observe(load),
+    onClusterLoad: (load) => {
+      redisLimiter.observe(load);
+      // The heartbeat also brought the others' figures: are they all back after an outage?
+      limiter.checkRecovery();
+    },
     // A failed heartbeat means Redis is gone: fall back now, not at the next start.
     onError: (error) => limiter.reportFailure(error),
   });
@@ -116,6 +120,7 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     logger,
     probeEveryMs: tuning.probeEveryMs,
     onModeChange: options.onLimiterModeChange,
+    othersBackSince: (since) => registry.othersBackSince(since),
   });
   const aimd = new SharedAimd({ shared: redisLimiter, local: localAimd });
   const chats = new RedisClusterChatCount({ redis, keyPrefix: config.redisKeyPrefix, instanceId });

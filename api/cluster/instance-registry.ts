@@ -44,13 +44,13 @@ export interface InstanceRegistryOptions {
   heartbeatMs?: number;
   /** An instance that stopped heartbeating leaves the registry (and N) after this. */
   ttlMs?: number;
-  /** The shared limiter's load as the heartbeat saw it. */
+  /** The shared limiter's load as the heartbeat saw it (after the instance list is updated). */
   onClusterLoad?: (load: Omit<ClusterLoad, 'observedAt'>) => void;
   onError?: (error: unknown) => void;
 }
 
 /**
- * Every live instance, published in Redis with a TTL heartbeat (heartbeat-5.lua): N for the quota
+ * Every live instance, published in Redis with a TTL heartbeat (heartbeat-6.lua): N for the quota
  * share during a Redis outage, the admitted chats of all instances for admission, and the cluster's
  * figures for operators. While Redis is unreachable the last known list stays in force.
  */
@@ -61,6 +61,8 @@ export class InstanceRegistry {
   private readonly ttlMs: number;
   private readonly startedAt = new Date().toISOString();
   private known: InstanceFigures[] = [];
+  /** When each known instance last published its figures (this process's clock). */
+  private beatAt = new Map<string, number>();
   private figures?: () => LiveFigures;
   private timer?: TimerHandle;
   private closed = false;
@@ -109,6 +111,19 @@ export class InstanceRegistry {
     return ratios;
   }
 
+  /**
+   * Every other live instance has published figures since `since` (this process's clock) and none
+   * says its limiter is degraded: each is back on Redis and has handed over what it ran alone.
+   * (An instance cut off still publishes nothing; its figures of before stay until its TTL lapses.)
+   */
+  othersBackSince(since: number): boolean {
+    for (const instance of this.known) {
+      if (instance.id === this.instanceId) continue;
+      if ((this.beatAt.get(instance.id) ?? -Infinity) <= since || instance.limiter === 'degraded') return false;
+    }
+    return true;
+  }
+
   /** This instance's figures now. */
   self(): InstanceFigures {
     return this.describe(this.figures?.() ?? emptyFigures());
@@ -128,12 +143,17 @@ export class InstanceRegistry {
     // Leave at once rather than after the TTL, so N drops with a clean shutdown.
     await Promise.all([
       this.redis.zrem(this.instancesKey, this.instanceId),
+      this.redis.hdel(this.beatsKey, this.instanceId),
       this.redis.del(this.instanceKey(this.instanceId)),
     ]).catch(() => undefined);
   }
 
   private get instancesKey(): string {
     return `${this.options.keyPrefix}instances`;
+  }
+
+  private get beatsKey(): string {
+    return `${this.options.keyPrefix}instance-beats`;
   }
 
   private instanceKey(id: string): string {
@@ -161,6 +181,7 @@ export class InstanceRegistry {
         keys.leases,
         keys.starts,
         keys.state,
+        this.beatsKey,
         this.instanceId,
         JSON.stringify(this.self()),
         this.ttlMs,
@@ -176,6 +197,17 @@ export class InstanceRegistry {
         .slice(5, 5 + buckets)
         .map((count, index) => ({ at: receivedAt - index * START_BUCKET_MS, count: Number(count) }))
         .filter((bucket) => bucket.count > 0);
+      const known: InstanceFigures[] = [];
+      const beatAt = new Map<string, number>();
+      const published = reply.slice(5 + buckets);
+      for (let index = 0; index + 1 < published.length; index += 2) {
+        const figures = JSON.parse(String(published[index])) as InstanceFigures;
+        known.push(figures);
+        // Its beat's age on Redis's clock, placed on this process's: no two clocks compared.
+        beatAt.set(figures.id, receivedAt - (redisAt - Number(published[index + 1])));
+      }
+      this.known = known;
+      this.beatAt = beatAt;
       this.options.onClusterLoad?.({
         redisAt,
         active,
@@ -183,7 +215,6 @@ export class InstanceRegistry {
         tokensLastMinute: tokens,
         recentStarts,
       });
-      this.known = reply.slice(5 + buckets).map((json) => JSON.parse(String(json)) as InstanceFigures);
     } catch (error) {
       this.options.onError?.(error);
     } finally {

@@ -83,7 +83,7 @@ class FakeShared implements SharedLimiter {
   }
 }
 
-function setup(instances = 3, callTimeoutMs = 10_000) {
+function setup(instances = 3, callTimeoutMs = 10_000, othersBackSince?: (since: number) => boolean) {
   const clock = new ManualClock(0);
   const shared = new FakeShared(clock);
   const share = new QuotaShare({ shared, instances: () => instances });
@@ -104,6 +104,7 @@ function setup(instances = 3, callTimeoutMs = 10_000) {
     callTimeoutMs,
     probeEveryMs: 1_000,
     onModeChange: (mode) => modes.push(mode),
+    othersBackSince,
   });
   return { clock, shared, limiter, modes };
 }
@@ -203,6 +204,31 @@ describe('FailSafeLimiter (clock-driven)', () => {
     // Redis says yes, but an instance still cut off may run those calls with their leases expired.
     expect(await limiter.tryStart(1)).toEqual({ started: false, retryAt: 10_000 });
     clock.advance(9_000);
+    expect((await limiter.tryStart(1)).started).toBe(true);
+  });
+
+  test('recovery ends before its window once every other instance has said, since the outage, that it is back', async () => {
+    let back = false;
+    const asked: number[] = [];
+    const { clock, shared, limiter, modes } = setup(3, 10_000, (since) => {
+      asked.push(since);
+      return back;
+    });
+    clock.advance(5_000);
+    shared.load = { active: 3, startsLastMinute: 0, tokensLastMinute: 0, observedAt: 0 };
+    shared.down = true;
+    expect((await limiter.tryStart(1)).started).toBe(true);
+    shared.down = false;
+    await clock.advanceAsync(1_000);
+    expect(limiter.mode).toBe('recovering');
+    // Still holding for the others' calls: ceil(3/3) = 1 of its 2 slots, its own call the other.
+    expect((await limiter.tryStart(1)).started).toBe(false);
+    back = true;
+    limiter.checkRecovery();
+    expect(modes).toEqual(['degraded', 'recovering', 'shared']);
+    // Asked about figures published since this instance lost Redis.
+    expect(asked.at(-1)).toBe(5_000);
+    // Shared again: Redis alone decides, the hold has gone with the recovery.
     expect((await limiter.tryStart(1)).started).toBe(true);
   });
 

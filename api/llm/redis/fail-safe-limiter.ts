@@ -17,9 +17,10 @@ import type { ClusterLoad, RedisLimiter } from './redis-limiter';
  *   the load channel last announced them, live — hold slots until they must have ended (the call
  *   timeout). Logged once; `/api/health` says degraded and why.
  * - `recovering` (Redis answers again): this instance's leases are renewed at once and the calls
- *   made alone handed to Redis (adopt-5.lua); for one window a start needs both the local share and
- *   Redis, and the hold for the others' calls stays, because an instance still cut off has not
- *   handed over its starts, nor renewed the leases of its calls that outlived the outage.
+ *   made alone handed to Redis (adopt-5.lua); a start needs both the local share and Redis, and the
+ *   hold for the others' calls stays, because an instance still cut off has not handed over its
+ *   starts, nor renewed the leases of its calls that outlived the outage. That lasts one window, or
+ *   until every other instance has published that it is back (the registry's heartbeats).
  */
 export type LimiterMode = 'shared' | 'degraded' | 'recovering';
 
@@ -54,6 +55,12 @@ export interface FailSafeLimiterOptions {
   probeEveryMs?: number;
   /** The mode changed: the queue should try dispatch again (limits changed). */
   onModeChange?: (mode: LimiterMode) => void;
+  /**
+   * Every other instance has published, since this time (this clock), that it is back on Redis
+   * (InstanceRegistry.othersBackSince): recovery then ends before its window does, since Redis
+   * counts everything again. Without it recovery lasts the whole window.
+   */
+  othersBackSince?: (since: number) => boolean;
 }
 
 export interface FailSafeStatus {
@@ -91,6 +98,8 @@ export class FailSafeLimiter implements Limiter {
   private othersInFlight = 0;
   private othersUntil = 0;
   private recoveringUntil = 0;
+  /** When this instance lost Redis (the outage's first moment here). */
+  private degradedAt = 0;
   private probeTimer?: TimerHandle;
   private probing = false;
   private nextId = 1;
@@ -222,9 +231,22 @@ export class FailSafeLimiter implements Limiter {
     this.degrade(error);
   }
 
-  /** Checked lazily (starts, status): an idle instance needs no timer to end its recovery. */
+  /** News of the other instances came (a heartbeat): recovery may end now, waking the queue. */
+  checkRecovery(): void {
+    this.endRecoveryIfDue();
+  }
+
+  /** Checked lazily (starts, status, heartbeats): no timer of its own ends a recovery. */
   private endRecoveryIfDue(): void {
-    if (this.modeNow === 'recovering' && this.clock.now() >= this.recoveringUntil) this.enter('shared');
+    if (this.modeNow !== 'recovering') return;
+    if (
+      this.clock.now() >= this.recoveringUntil ||
+      this.options.othersBackSince?.(this.degradedAt) === true
+    ) {
+      // Redis counts every instance's calls again: the hold for the others' calls ends with it.
+      this.othersUntil = 0;
+      this.enter('shared');
+    }
   }
 
   private wrapShared(decision: StartDecision, estimatedTokens: number): StartDecision {
@@ -282,6 +304,7 @@ export class FailSafeLimiter implements Limiter {
     this.reason = `Redis unreachable: ${error instanceof Error ? error.message : String(error)}`;
     this.enter('degraded');
     if (wasShared) {
+      this.degradedAt = this.clock.now();
       // What the cluster already used in the current window holds this share's room (see above).
       const n = this.options.share.instances();
       const load = this.options.shared.clusterLoad();

@@ -6,7 +6,7 @@
 
   Input:
     KEYS[1] admitted   HASH  instance id -> chats it holds
-    KEYS[2] instances  ZSET  instance id -> heartbeat expiry (ms, Redis time; heartbeat-5.lua)
+    KEYS[2] instances  ZSET  instance id -> heartbeat expiry (ms, Redis time; heartbeat-6.lua)
     ARGV[1] this instance's id
     ARGV[2] the chats it holds now
     ARGV[3] how long the hash outlives its last write (ms)

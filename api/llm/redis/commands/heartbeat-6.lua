@@ -8,6 +8,7 @@
     KEYS[3] leases        ZSET   (tryStart-7.lua)
     KEYS[4] starts        ZSET   (tryStart-7.lua)
     KEYS[5] state         HASH   (tryStart-7.lua)
+    KEYS[6] beats         HASH   instance id -> Redis time (ms) of its last heartbeat
     ARGV[1] instance id
     ARGV[2] figures (JSON)
     ARGV[3] ttl ms
@@ -17,14 +18,22 @@
             instance cut off from Redis can let them leave its fallback window when they happened
 
   Output: { now, active leases, starts in the window, tokens in the window,
-            K, starts in bucket 1 (the newest: age 0 to bucket ms) … bucket K, figures JSON... }
+            K, starts in bucket 1 (the newest: age 0 to bucket ms) … bucket K,
+            then for each live instance: its figures JSON, the Redis time of its last heartbeat }
+            (the beat times tell which figures were published after a Redis outage: FailSafeLimiter)
 ]]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local ttl = tonumber(ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('HSET', KEYS[6], ARGV[1], now)
+redis.call('PEXPIRE', KEYS[6], ttl * 10)
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #lapsed > 0 then
+  redis.call('ZREM', KEYS[1], unpack(lapsed))
+  redis.call('HDEL', KEYS[6], unpack(lapsed))
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 local active = redis.call('ZCARD', KEYS[3])
 local starts = redis.call('ZCOUNT', KEYS[4], '(' .. (now - tonumber(ARGV[5])), '+inf')
@@ -38,6 +47,9 @@ for index = 0, buckets - 1 do
 end
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local figures = redis.call('GET', ARGV[4] .. id)
-  if figures then table.insert(result, figures) end
+  if figures then
+    table.insert(result, figures)
+    table.insert(result, tonumber(redis.call('HGET', KEYS[6], id) or '0'))
+  end
 end
 return result
