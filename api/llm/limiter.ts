@@ -35,6 +35,11 @@ export interface LimiterSnapshot {
   configured: EffectiveLimits & { tpm: number };
   /** Until when (this process's clock) a provider-wide Retry-After holds every start; 0 = none. */
   heldUntil: number;
+  /**
+   * The limits are this instance's own share of a shared quota (the fail-safe while Redis is lost):
+   * only this instance's chats compete for them, whatever the other instances hold.
+   */
+  instanceShare?: boolean;
 }
 
 export interface Limiter {

@@ -498,8 +498,11 @@ export class LlmScheduler implements LlmGateway, RunHolds {
     // After the cold wait, decide with what the calls in flight prove if none has completed yet.
     if (latencyMs === undefined && measured) latencyMs = Math.max(1, this.latency.oldestInFlightMs());
     return {
-      admittedChats:
-        clusterTotal !== undefined
+      // On its own share (Redis lost) an instance serves only its own chats; the others' frozen
+      // heartbeat figures would count N instances' chats against 1/N of the quota.
+      admittedChats: snapshot.instanceShare
+        ? this.chats.count
+        : clusterTotal !== undefined
           ? Math.max(0, clusterTotal - 1)
           : this.chats.count + (this.options.otherInstances?.othersAdmittedChats() ?? 0),
       callsPerChat: Math.max(1, expectedCalls, this.chats.meanCallsPerChat() ?? 0),

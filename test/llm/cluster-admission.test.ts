@@ -1,5 +1,7 @@
 import { ManualClock } from '../../api/clock';
+import { Aimd } from '../../api/llm/aimd';
 import { createLlmScheduler } from '../../api/llm/create-llm-scheduler';
+import { InMemoryLimiter, type LimiterSnapshot } from '../../api/llm/limiter';
 import type { ClusterChatCount } from '../../api/llm/llm-scheduler-options';
 import { FakeProvider, llmConfig } from './helpers';
 
@@ -82,6 +84,33 @@ describe('admission across instances', () => {
     expect(shared.held.get('a')).toBe(1);
     const admitted = await b.admit({ userId: 'u4', runId: 'b2', expectedCalls: 1 });
     expect(shared.held.get('b')).toBe(2);
+    admitted.release('failed');
+  });
+
+  /** What the fail-safe limiter says while Redis is lost: these limits are this instance's share. */
+  class ShareLimiter extends InMemoryLimiter {
+    override snapshot(): LimiterSnapshot {
+      return { ...super.snapshot(), instanceShare: true };
+    }
+  }
+
+  test('on its own share (Redis lost) only its own chats count: the others serve theirs on theirs', async () => {
+    const shared = sharedCount();
+    shared.cut();
+    const clock = new ManualClock();
+    const config = llmConfig({ LLM_QUEUE_MAX: '3' });
+    const limits = { maxConcurrent: config.llm.maxConcurrent, maxRpm: config.llm.maxRpm, maxTpm: 0 };
+    const aimd = new Aimd({ clock, ...limits });
+    const onShare = createLlmScheduler({
+      config,
+      provider: new FakeProvider(clock),
+      clock,
+      limiter: { limiter: new ShareLimiter({ clock, ...limits, aimd }), aimd },
+      // Their last heartbeat, frozen by the outage: three chats, a whole chat bound's worth.
+      otherInstances: { othersAdmittedChats: () => 3 },
+      clusterChats: shared.port('a'),
+    });
+    const admitted = await onShare.admit({ userId: 'u', runId: 'r1', expectedCalls: 1 });
     admitted.release('failed');
   });
 

@@ -212,6 +212,7 @@ export class FailSafeLimiter implements Limiter {
         ...(share.tpm !== undefined ? { tpm: Math.max(1, share.tpm) } : {}),
       },
       configured: this.options.shared.snapshot().configured,
+      instanceShare: true,
     };
   }
 
@@ -245,7 +246,12 @@ export class FailSafeLimiter implements Limiter {
     ) {
       // Redis counts every instance's calls again: the hold for the others' calls ends with it.
       this.othersUntil = 0;
+      const recoveryMs = Math.round(this.clock.now() - this.since);
       this.enter('shared');
+      this.options.logger?.info(
+        { recoveryMs },
+        'Every instance is back on Redis: the shared LLM limits alone apply again',
+      );
     }
   }
 
@@ -351,10 +357,11 @@ export class FailSafeLimiter implements Limiter {
       await this.options.shared.ping();
       await this.handOver();
       this.recoveringUntil = this.clock.now() + this.options.shared.windowMs;
+      const outageMs = Math.round(this.clock.now() - this.degradedAt);
       this.enter('recovering');
       this.options.logger?.warn(
-        { outageMs: Math.round(this.clock.now() - this.since) },
-        'Redis answers again: shared LLM limits are back (this instance keeps its share for one more window)',
+        { outageMs },
+        'Redis answers again: shared LLM limits are back (this instance keeps to its share too until every instance is back, one window at most)',
       );
     } catch {
       this.armProbe();
