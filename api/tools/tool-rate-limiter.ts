@@ -139,7 +139,9 @@ export class InMemoryToolRateLimiter implements ToolRateLimiter {
   private scheduleWindowWake(): void {
     if (this.windowTimer || this.waiters.length === 0) return;
     const wait = this.windowWaitMs();
-    if (wait <= 0) return;
+    // The window may have opened since the caller found it full (a stalled process): then drain
+    // at once unless concurrency is what blocks, which a release will end.
+    if (wait <= 0 && this.active >= this.options.maxConcurrent) return;
     this.windowTimer = this.clock.setTimeout(() => {
       this.windowTimer = undefined;
       this.drain();

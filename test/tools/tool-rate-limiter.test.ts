@@ -1,4 +1,4 @@
-import { ManualClock, flushMicrotasks } from '../../api/clock';
+import { ManualClock, flushMicrotasks, type Clock, type TimerHandle } from '../../api/clock';
 import { InMemoryToolRateLimiter, type ToolPermit } from '../../api/tools/tool-rate-limiter';
 
 describe('InMemoryToolRateLimiter', () => {
@@ -24,6 +24,33 @@ describe('InMemoryToolRateLimiter', () => {
     clock.advance(30_000); // the first start leaves the window
     (await limiter.acquire(signal())).release();
     expect(limiter.snapshot()).toMatchObject({ startedInWindow: 3, active: 0, waiting: 0 });
+  });
+
+  it('a window that opens while the process is stalled between its checks still wakes the waiter', async () => {
+    // Each reading of the clock is 150 ms after the last (a starved process): the waiter finds the
+    // window full, and by the time it arms the wake-up the window has room again.
+    const timers = new ManualClock();
+    let time = 0;
+    const stalling: Clock = {
+      now: () => (time += 150),
+      setTimeout: (callback: () => void, delayMs: number): TimerHandle => timers.setTimeout(callback, delayMs),
+      clearTimeout: (handle: TimerHandle) => timers.clearTimeout(handle),
+    };
+    const limiter = new InMemoryToolRateLimiter({
+      tool: 't',
+      maxConcurrent: 10,
+      maxPerMinute: 1,
+      maxWaitMs: 5000,
+      windowMs: 400,
+      clock: stalling,
+    });
+    (await limiter.acquire(signal())).release();
+    let permit: ToolPermit | undefined;
+    void limiter.acquire(signal()).then((granted) => (permit = granted));
+    // Not at the wait bound (5 s): at once.
+    timers.advance(0);
+    await flushMicrotasks();
+    expect(permit).toBeDefined();
   });
 
   it('wakes a waiter when the window moves within the wait bound', async () => {
