@@ -6,7 +6,7 @@ const RATIO_MAX_AGE_MS = 30_000;
 interface AdmittedChat {
   admittedAt: number;
   /** The model's time for the chat, before the slowdown (undefined when admitted before any measurement). */
-  estimatedMs: number | undefined;
+  modelMs: number | undefined;
   calls: number;
 }
 
@@ -40,8 +40,8 @@ export class AdmittedChats {
     return this.chats.has(runId);
   }
 
-  admit(runId: string, estimatedMs: number | undefined): Admission {
-    this.chats.set(runId, { admittedAt: this.clock.now(), estimatedMs, calls: 0 });
+  admit(runId: string, modelMs: number | undefined): Admission {
+    this.chats.set(runId, { admittedAt: this.clock.now(), modelMs, calls: 0 });
     return { release: (end) => this.release(runId, end) };
   }
 
@@ -97,9 +97,9 @@ export class AdmittedChats {
     if (end !== 'completed' || chat.calls === 0) return;
     this.finishedChats++;
     this.finishedCalls += chat.calls;
-    if (chat.estimatedMs !== undefined && chat.estimatedMs > 0) {
+    if (chat.modelMs !== undefined && chat.modelMs > 0) {
       const now = this.clock.now();
-      this.ratios.push({ ratio: (now - chat.admittedAt) / chat.estimatedMs, at: now });
+      this.ratios.push({ ratio: (now - chat.admittedAt) / chat.modelMs, at: now });
       if (this.ratios.length > (this.options.ratioWindow ?? 100)) this.ratios.shift();
     }
   }

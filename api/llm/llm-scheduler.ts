@@ -136,9 +136,9 @@ export class LlmScheduler implements LlmGateway, RunHolds {
         decision = this.admission.decide(this.admissionInputs(request.expectedCalls, true, total));
       }
       // The slowdown is measured against the model alone (see AdmissionEstimate.modelChatMs).
-      const estimatedMs = decision.action === 'admit' ? decision.estimate?.modelChatMs : undefined;
+      const modelMs = decision.action === 'admit' ? decision.estimate?.modelChatMs : undefined;
       this.deciding--;
-      return this.holdInCluster(this.chats.admit(request.runId, estimatedMs));
+      return this.holdInCluster(this.chats.admit(request.runId, modelMs));
     } catch (error) {
       this.deciding--;
       void this.reportHeld();
