@@ -15,6 +15,7 @@ import { ProgressBar } from './progress-bar';
 import { ResourceSampler, getJson, postJson, readDiagnostics, type SimStats } from './resource-sampler';
 import { applyScale, type RunSpec } from './scenarios';
 import { failoverSummary, startClusterTarget, type ClusterTarget } from './cluster-target';
+import { clusterSummaryLine, scheduleClusterFaults, type ScheduledFaults } from './cluster-faults';
 import {
   REPO_ROOT,
   startSimServer,
@@ -129,8 +130,7 @@ async function runOnce(
   let sim: ChildServer | undefined;
   let troupe: ChildServer | undefined;
   let cluster: ClusterTarget | undefined;
-  let killed: { pid: number; at: number } | undefined;
-  let redisOutage: { from: number; to?: number } | undefined;
+  let faults: ScheduledFaults | undefined;
   let troupeExit: number | null | undefined;
   try {
     let troupeUrl = options.url;
@@ -237,50 +237,19 @@ async function runOnce(
     );
     if (!options.quiet) progress.start();
     control.onInterrupt = (level) => (level === 1 ? loadGroup.stopArrivals() : loadGroup.releaseAll());
-    const killAtFraction = spec.cluster?.killAtFraction;
-    const killTimer =
-      cluster && killAtFraction !== undefined
-        ? setTimeout(
-            () => {
-              killed = cluster!.killOne();
-              if (!options.quiet) process.stderr.write(`\ncluster: SIGKILL instance ${killed.pid}\n`);
-            },
-            Math.max(0, startAt + durationMs * killAtFraction - now()),
-          )
-        : undefined;
-
-    const outage = spec.cluster?.redisOutage;
-    const outageTimers: NodeJS.Timeout[] = [];
-    if (cluster && outage) {
-      const cutAt = startAt + durationMs * outage.atFraction;
-      outageTimers.push(
-        setTimeout(
-          () => {
-            cluster!.cutRedis();
-            redisOutage = { from: Date.now() };
-            if (!options.quiet) process.stderr.write('\ncluster: Redis cut off\n');
-          },
-          Math.max(0, cutAt - now()),
-        ),
-        setTimeout(
-          () => {
-            cluster!.restoreRedis();
-            if (redisOutage) redisOutage.to = Date.now();
-            if (!options.quiet) process.stderr.write('\ncluster: Redis reachable again\n');
-          },
-          Math.max(0, cutAt + outage.durationS * 1000 - now()),
-        ),
-      );
-    }
+    if (cluster && spec.cluster)
+      faults = scheduleClusterFaults({
+        cluster,
+        spec: spec.cluster,
+        startAt,
+        durationMs,
+        now,
+        say: options.quiet ? undefined : (line) => process.stderr.write(`\n${line}\n`),
+      });
 
     const records = await loadGroup.finished;
-    if (killTimer) clearTimeout(killTimer);
-    for (const timer of outageTimers) clearTimeout(timer);
     // An outage still on when the chats drained ends with them.
-    if (redisOutage && redisOutage.to === undefined) {
-      cluster?.restoreRedis();
-      redisOutage.to = Date.now();
-    }
+    faults?.finish();
     for (const timer of shiftTimers) clearTimeout(timer);
     const drainedAt = now();
     if (!options.quiet) progress.stop();
@@ -327,16 +296,10 @@ async function runOnce(
     if (!output.write) return { report, directory, table, records };
     if (cluster) {
       const failover = failoverSummary(records);
-      const clusterFacts = { instances: cluster.instances.length, killed, redisOutage, ...failover };
+      const facts = faults?.facts ?? {};
+      const clusterFacts = { instances: cluster.instances.length, ...facts, ...failover };
       fs.writeFileSync(path.join(directory, 'cluster.json'), `${JSON.stringify(clusterFacts, null, 2)}\n`);
-      table +=
-        `\ncluster: ${clusterFacts.instances} instances behind nginx` +
-        (killed ? `, one SIGKILLed at ${new Date(killed.at).toISOString()}` : '') +
-        (redisOutage
-          ? `, Redis unreachable for all ${(((redisOutage.to ?? redisOutage.from) - redisOutage.from) / 1000).toFixed(1)} s from ${new Date(redisOutage.from).toISOString()}`
-          : '') +
-        `; chats resumed on another instance: ${failover.resumed}, sent again after their instance died: ` +
-        `${failover.resubmitted}, completed after either: ${failover.completedAfterFailover}`;
+      table += `\n${clusterSummaryLine(cluster.instances.length, facts, failover)}`;
     }
     fs.writeFileSync(path.join(directory, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     fs.writeFileSync(path.join(directory, 'chart.svg'), renderChart(report));
