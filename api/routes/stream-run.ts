@@ -4,6 +4,7 @@ import { SseWriter, type SseBackpressure } from '../streaming/sse-writer';
 import type { Run } from '../streaming/run';
 import { isTerminal } from '../streaming/run-events';
 import type { RunAttendance } from '../streaming/sse-limiter';
+import { requestLog } from './request-context';
 
 export interface StreamRunOptions {
   heartbeat: HeartbeatTicker;
@@ -49,7 +50,7 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
   res.on('close', () => {
     unsubscribe();
     if (!ended) {
-      req.log?.info({ runId: run.id }, 'client left before the run ended');
+      requestLog(req, 'info')?.info({ runId: run.id }, 'client left before the run ended');
       options.attendance.detach(run);
     }
   });
