@@ -48,7 +48,7 @@ export function chatRouter(deps: {
   logger: Logger;
 }): Router {
   const router = Router();
-  const { limiter, heartbeat, backpressure } = deps.sse;
+  const { limiter, heartbeat, backpressure, waitingReads } = deps.sse;
   router.post('/chat', async (req: Request, res: Response) => {
     const body = parseOrThrow(chatBody, req.body ?? undefined);
     const userId = resolveUser(req, deps.config, body.userId);
@@ -63,6 +63,7 @@ export function chatRouter(deps: {
         attendance: limiter,
         afterId: lastEventId(req),
         resume: true,
+        waitingReads,
       });
       return;
     }
@@ -109,7 +110,7 @@ export function chatRouter(deps: {
       await respondWithJson(res, run);
       return;
     }
-    streamRunToResponse(req, res, run, { heartbeat, backpressure, attendance: limiter });
+    streamRunToResponse(req, res, run, { heartbeat, backpressure, attendance: limiter, waitingReads });
   });
   return router;
 }

@@ -346,11 +346,32 @@ describe('SseLimiter with a long line', () => {
     clock.advance(3000);
     // The first slice went out with the timer; the last place waits for later turns of the loop.
     expect(seen[201]).toEqual([expect.objectContaining({ position: 1 })]);
-    expect(seen[1200]).toEqual([expect.objectContaining({ position: 1000 })]);
-    expect(seen[1201]).toEqual([]);
+    expect(seen[450]).toEqual([expect.objectContaining({ position: 250 })]);
+    expect(seen[451]).toEqual([]);
     await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen[700]).toEqual([expect.objectContaining({ position: 500 })]);
+    expect(seen[701]).toEqual([]);
+    for (let turn = 0; turn < 8; turn++) await new Promise((resolve) => setImmediate(resolve));
     expect(seen[2500]).toEqual([expect.objectContaining({ position: 2300 })]);
+    limiter.close();
+  });
+
+  test("departures spread over one turn tell the front a few times at once, then once at the turn's end", async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 100 });
+    const runs = Array.from({ length: 21 }, () => makeRun());
+    for (const { run, start } of runs) limiter.admit(run, start);
+    await new Promise((resolve) => setImmediate(resolve));
+    const last = recordQueued(runs[20].run);
+    last.length = 0;
+    // Ten clients leave, each in its own callback of the same turn (microtasks run in between).
+    for (const { run } of runs.slice(1, 11)) {
+      run.cancel();
+      await flushMicrotasks();
+    }
+    expect(last.map((data) => data.position)).toEqual([19, 18, 17, 16]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(last.map((data) => data.position)).toEqual([19, 18, 17, 16, 10]);
     limiter.close();
   });
 
