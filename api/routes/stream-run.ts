@@ -38,7 +38,7 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
   const writer = new SseWriter(res, options.heartbeat, options.backpressure);
   const socket = req.socket;
   const reads = options.waitingReads && options.attendance.isWaiting(run) ? options.waitingReads : undefined;
-  reads?.add(socket);
+  reads?.add(socket, run);
   let inLine = reads !== undefined;
   const leaveLine = () => {
     if (!inLine) return;

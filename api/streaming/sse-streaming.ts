@@ -25,6 +25,7 @@ export function createSseStreaming(
   config: Config,
   deps: { clock: Clock; logger?: Logger; runHolds?: RunHolds },
 ): SseStreaming {
+  const waitingReads = new WaitingReads({ clock: deps.clock });
   const limiter = new SseLimiter({
     clock: deps.clock,
     maxConcurrent: config.sse.maxConcurrent,
@@ -32,6 +33,7 @@ export function createSseStreaming(
     tokenGraceMs: config.sse.tokenGraceMs,
     resumeGraceMs: config.sse.resumeGraceMs,
     runHolds: deps.runHolds,
+    readFirst: (run) => waitingReads.readNow(run),
     logger: deps.logger,
   });
   const heartbeat = new HeartbeatTicker({ clock: deps.clock, intervalMs: config.sse.heartbeatMs });
@@ -41,7 +43,6 @@ export function createSseStreaming(
     maxBufferedBytes: config.sse.maxBufferedBytes,
     logger: deps.logger,
   };
-  const waitingReads = new WaitingReads({ clock: deps.clock });
   return {
     limiter,
     heartbeat,

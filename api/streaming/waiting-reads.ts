@@ -41,6 +41,9 @@ const DEFAULT_PERIOD_MS = 10;
  */
 export class WaitingReads {
   private readonly members = new Set<PausableSocket>();
+  /** The sockets of each waiting run (a run may have several listeners). */
+  private readonly byRun = new Map<object, Set<PausableSocket>>();
+  private readonly runOf = new Map<PausableSocket, object>();
   private readonly sliceSize: number;
   private readonly periodMs: number;
   private round: PausableSocket[] = [];
@@ -64,10 +67,16 @@ export class WaitingReads {
     return this.timer !== undefined;
   }
 
-  /** A stream waits in the line on `socket`: it is read in its turn from now on (or at once, if few wait). */
-  add(socket: PausableSocket): void {
+  /** A stream of `run` waits in the line on `socket`: it is read in its turn from now on (or at once, if few wait). */
+  add(socket: PausableSocket, run?: object): void {
     if (this.closed || this.members.has(socket)) return;
     this.members.add(socket);
+    if (run !== undefined) {
+      this.runOf.set(socket, run);
+      let sockets = this.byRun.get(run);
+      if (!sockets) this.byRun.set(run, (sockets = new Set()));
+      sockets.add(socket);
+    }
     if (this.rotating) socket.pause();
     else if (this.members.size > this.sliceSize) this.startRotating();
   }
@@ -75,8 +84,28 @@ export class WaitingReads {
   /** The stream left the line (its run started, ended, or its client left): its socket reads again. */
   delete(socket: PausableSocket): void {
     if (!this.members.delete(socket)) return;
+    const run = this.runOf.get(socket);
+    if (run !== undefined) {
+      this.runOf.delete(socket);
+      const sockets = this.byRun.get(run);
+      sockets?.delete(socket);
+      if (sockets?.size === 0) this.byRun.delete(run);
+    }
     if (!socket.destroyed) socket.resume();
     if (this.rotating && this.members.size <= this.sliceSize) this.stopRotating();
+  }
+
+  /**
+   * `run` is about to start: its streams leave the rotation and read again now. True when one of
+   * them was paused — a client that already left has not been noticed yet, and will be within a
+   * moment (the caller lets it, before the run's first call).
+   */
+  readNow(run: object): boolean {
+    const sockets = this.byRun.get(run);
+    if (!sockets) return false;
+    const wasPaused = this.rotating && [...sockets].some((socket) => !this.reading.includes(socket));
+    for (const socket of [...sockets]) this.delete(socket);
+    return wasPaused;
   }
 
   /** Every socket reads again and nothing rotates (shutdown). */
@@ -84,6 +113,8 @@ export class WaitingReads {
     this.closed = true;
     this.stopRotating();
     this.members.clear();
+    this.byRun.clear();
+    this.runOf.clear();
   }
 
   private startRotating(): void {

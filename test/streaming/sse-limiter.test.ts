@@ -375,6 +375,38 @@ describe('SseLimiter with a long line', () => {
     limiter.close();
   });
 
+  test('a waiting run whose streams were not being read starts a moment after its slot frees; cancelled meanwhile, it never starts', async () => {
+    const clock = new ManualClock();
+    const unread = new Set<Run>();
+    const limiter = makeLimiter(clock, {
+      maxConcurrent: 1,
+      queueMax: 10,
+      readFirst: (run) => unread.has(run),
+    });
+    const [first, second, third, fourth] = Array.from({ length: 4 }, () => makeRun());
+    for (const chat of [first, second, third, fourth]) limiter.admit(chat.run, chat.start);
+    unread.add(second.run);
+    unread.add(third.run);
+
+    finish(first.run);
+    await flushMicrotasks();
+    // The slot is second's at once (nobody overtakes it), its start a moment later.
+    expect(limiter.stats()).toMatchObject({ active: 1, waiting: 2 });
+    expect(second.started()).toBe(false);
+    clock.advance(20);
+    expect(second.started()).toBe(true);
+
+    finish(second.run);
+    await flushMicrotasks();
+    // Its client turns out to have left: cancelled before its start, the slot goes on to the next.
+    third.run.cancel();
+    await flushMicrotasks();
+    expect(fourth.started()).toBe(true);
+    clock.advance(20);
+    expect(third.started()).toBe(false);
+    expect(limiter.stats()).toMatchObject({ active: 1, waiting: 0 });
+  });
+
   test('further back than the front, the refresh tells a place only once it or its estimate moved by 5 %', async () => {
     const clock = new ManualClock();
     // No run finishes: the estimates stay those of the prior, so only places move.

@@ -95,4 +95,20 @@ describe('WaitingReads: waiting streams read in turns once there are many', () =
     reads.add(new FakeSocket());
     expect(reads.size).toBe(0);
   });
+
+  test("readNow takes a run's streams out of the rotation and says whether one was paused", () => {
+    const clock = new ManualClock();
+    const reads = new WaitingReads({ clock, sliceSize: 1, periodMs: 10 });
+    const [first, second, third] = sockets(3);
+    const runs = [{}, {}, {}];
+    reads.add(first, runs[0]);
+    reads.add(second, runs[1]);
+    reads.add(third, runs[2]);
+    // The first reads in this turn, the others are paused.
+    expect(reads.readNow(runs[0])).toBe(false);
+    expect(reads.readNow(runs[2])).toBe(true);
+    expect(third.reading).toBe(true);
+    expect(reads.size).toBe(1);
+    expect(reads.readNow({})).toBe(false);
+  });
 });
