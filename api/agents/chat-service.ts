@@ -97,8 +97,12 @@ export class ChatService {
       runs.discard(run.id);
       throw error;
     }
+    // A JSON client learns a new conversation's id only from the answer: its turn's one write
+    // stores the conversation too (one commit per chat instead of two, cpu benchmark). A stream is
+    // told the id at once, and may use it before the turn ends: its conversation exists from now.
+    const storeWithTurn = newConversation && request.streamDeltas === false;
     try {
-      await store.ensureConversation(conversationId, request.userId);
+      if (!storeWithTurn) await store.ensureConversation(conversationId, request.userId);
     } catch (error) {
       admission.release('failed');
       leave();
@@ -146,6 +150,7 @@ export class ChatService {
           deadline,
           ...(request.streamDeltas === false ? { streamDeltas: false } : {}),
           ...(newConversation ? { newConversation } : {}),
+          ...(storeWithTurn ? { storeConversation: true } : {}),
         });
         run.emit('done', done);
       } catch (caught) {

@@ -3,7 +3,7 @@ import type { Logger } from '../logger';
 import type { CapacityProbe } from '../llm/capacity-probe';
 import type { LlmGateway } from '../llm/llm-gateway';
 import type { ChatMessage, Usage } from '../llm/provider';
-import type { Store, NewMessage } from '../store/store';
+import type { AppendOptions, NewMessage, Store } from '../store/store';
 import type { Run } from '../streaming/run';
 import type { RunEventMap } from '../streaming/run-events';
 import type { ToolRunner } from '../tools/tool-runner';
@@ -34,6 +34,11 @@ export interface ChatTurn {
   streamDeltas?: boolean;
   /** The conversation was created for this turn: it has no history to read. */
   newConversation?: boolean;
+  /**
+   * The new conversation is not stored yet: the turn's write creates it, in the same commit (a JSON
+   * chat, whose client learns its id only from the answer).
+   */
+  storeConversation?: boolean;
 }
 
 export interface OrchestratorOptions {
@@ -90,6 +95,7 @@ export class Orchestrator {
       content: turn.message,
       runId: run.id,
     };
+    const appendOptions = turn.storeConversation ? { createFor: run.userId } : undefined;
     let stored = false;
     try {
       // A fresh conversation has nothing to read: one store query less per new chat (cpu benchmark).
@@ -108,27 +114,30 @@ export class Orchestrator {
       };
       // The whole turn in one write (DESIGN: store writes batched per chat): each append is a few
       // file writes in the embedded store, the largest cost per chat after the sockets (cpu benchmark).
-      const messages = await store.appendMessages([
-        userMessage,
-        ...results.slice(0, -1).map((result): NewMessage => ({
-          conversationId: run.conversationId,
-          role: 'agent',
-          agent: result.agent,
-          content: result.text,
-          usage: result.usage,
-          timings: { waitMs: result.waitMs, processMs: result.processMs },
-          runId: run.id,
-        })),
-        {
-          conversationId: run.conversationId,
-          role: 'assistant',
-          agent: results[results.length - 1].agent,
-          content: answer,
-          usage,
-          timings,
-          runId: run.id,
-        },
-      ]);
+      const messages = await store.appendMessages(
+        [
+          userMessage,
+          ...results.slice(0, -1).map((result): NewMessage => ({
+            conversationId: run.conversationId,
+            role: 'agent',
+            agent: result.agent,
+            content: result.text,
+            usage: result.usage,
+            timings: { waitMs: result.waitMs, processMs: result.processMs },
+            runId: run.id,
+          })),
+          {
+            conversationId: run.conversationId,
+            role: 'assistant',
+            agent: results[results.length - 1].agent,
+            content: answer,
+            usage,
+            timings,
+            runId: run.id,
+          },
+        ],
+        appendOptions,
+      );
       stored = true;
       run.agents = results.map(({ agent, text, usage, waitMs, processMs }) => ({
         agent,
@@ -147,14 +156,14 @@ export class Orchestrator {
     } catch (caught) {
       // A turn that did not finish still keeps the user's message in the conversation; the run's
       // owner writes its error event.
-      if (!stored) await this.storeUserMessage(userMessage, run.id);
+      if (!stored) await this.storeUserMessage(userMessage, run.id, appendOptions);
       throw caught;
     }
   }
 
-  private async storeUserMessage(message: NewMessage, runId: string): Promise<void> {
+  private async storeUserMessage(message: NewMessage, runId: string, options?: AppendOptions): Promise<void> {
     try {
-      await this.options.store.appendMessages([message]);
+      await this.options.store.appendMessages([message], options);
     } catch (error) {
       this.options.logger.error({ err: error, runId }, "could not store the user's message of a failed run");
     }

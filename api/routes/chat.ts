@@ -7,6 +7,7 @@ import type { Run } from '../streaming/run';
 import type { SseStreaming } from '../streaming/sse-streaming';
 import { lastEventId, streamRunToResponse } from './stream-run';
 import { resolveUser } from './auth';
+import { requestLog } from './request-context';
 import { parseOrThrow } from './validation';
 import type { Config } from '../../config';
 
@@ -47,7 +48,7 @@ export function chatRouter(deps: {
   logger: Logger;
 }): Router {
   const router = Router();
-  const { limiter, heartbeat, backpressure } = deps.sse;
+  const { limiter, heartbeat, backpressure, waitingReads } = deps.sse;
   router.post('/chat', async (req: Request, res: Response) => {
     const body = parseOrThrow(chatBody, req.body ?? undefined);
     const userId = resolveUser(req, deps.config, body.userId);
@@ -55,13 +56,14 @@ export function chatRouter(deps: {
     const token = req.get('x-queue-token');
     const resumed = token && !wantsJson ? limiter.findByToken(token.trim(), userId) : undefined;
     if (resumed) {
-      req.log?.info({ runId: resumed.id }, 'chat resumed with its queue token');
+      requestLog(req, 'info')?.info({ runId: resumed.id }, 'chat resumed with its queue token');
       streamRunToResponse(req, res, resumed, {
         heartbeat,
         backpressure,
         attendance: limiter,
         afterId: lastEventId(req),
         resume: true,
+        waitingReads,
       });
       return;
     }
@@ -88,9 +90,10 @@ export function chatRouter(deps: {
     }
     const { run, start } = opened;
     // debug, not info: one line per chat is the access log's job (request-context), not a second one here.
-    // Asked of the root logger first, so that a chat logging nothing makes no request logger.
-    if (deps.logger.isLevelEnabled('debug'))
-      req.log?.debug({ runId: run.id, conversationId: run.conversationId, mode: body.mode }, 'chat opened');
+    requestLog(req, 'debug')?.debug(
+      { runId: run.id, conversationId: run.conversationId, mode: body.mode },
+      'chat opened',
+    );
     try {
       limiter.admit(run, start);
     } catch (error) {
@@ -107,7 +110,7 @@ export function chatRouter(deps: {
       await respondWithJson(res, run);
       return;
     }
-    streamRunToResponse(req, res, run, { heartbeat, backpressure, attendance: limiter });
+    streamRunToResponse(req, res, run, { heartbeat, backpressure, attendance: limiter, waitingReads });
   });
   return router;
 }

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { AppError, toAppError } from '../errors';
+import { requestLog } from './request-context';
 
 /** Unknown paths: the JSON error shape, not Express's HTML page. */
 export function notFoundHandler(req: Request): never {
@@ -13,7 +14,10 @@ export function notFoundHandler(req: Request): never {
 export function errorHandler(caught: unknown, req: Request, res: Response, next: NextFunction): void {
   if (isClientGone(caught, req)) {
     // An upload the client abandoned (or the body timeout cut): nobody is left to answer.
-    req.log?.debug({ type: (caught as { type?: unknown }).type }, 'request aborted by the client');
+    requestLog(req, 'debug')?.debug(
+      { type: (caught as { type?: unknown }).type },
+      'request aborted by the client',
+    );
     if (!res.headersSent && !res.destroyed) res.destroy();
     return;
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { redactUrl } from '../log-redaction';
+import type { Level } from 'pino';
 import type { Logger } from '../logger';
 
 declare module 'express-serve-static-core' {
@@ -11,8 +12,20 @@ declare module 'express-serve-static-core' {
 }
 
 const REQUEST_LOGGER = Symbol('requestLogger');
+const ROOT_LOGGER = Symbol('rootLogger');
 
-type LoggedRequest = Request & { [REQUEST_LOGGER]?: Logger };
+type LoggedRequest = Request & { [REQUEST_LOGGER]?: Logger; [ROOT_LOGGER]?: Logger };
+
+/**
+ * The request's logger when `level` is enabled, else undefined. Reading `req.log` makes the
+ * request's child logger, so a line that is usually off must ask first: the stream-close line at
+ * `info` made 10,000 child loggers for nothing when the sse-capacity benchmark released its
+ * streams at `warn` (8.5 % of the release's CPU).
+ */
+export function requestLog(req: Request, level: Level): Logger | undefined {
+  const root = (req as LoggedRequest)[ROOT_LOGGER];
+  return root && !root.isLevelEnabled(level) ? undefined : req.log;
+}
 
 /**
  * Gives every request an id (kept from X-Request-Id when sane), echoes it, and a logger bound to it.
@@ -23,6 +36,7 @@ type LoggedRequest = Request & { [REQUEST_LOGGER]?: Logger };
  * when that level is enabled.
  */
 export function requestContext(logger: Logger, requestPrototype: object) {
+  Object.defineProperty(requestPrototype, ROOT_LOGGER, { configurable: true, value: logger });
   Object.defineProperty(requestPrototype, 'log', {
     configurable: true,
     get(this: LoggedRequest): Logger {

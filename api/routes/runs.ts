@@ -56,6 +56,7 @@ export function runsRouter(deps: {
         attendance: deps.sse.limiter,
         afterId,
         resume: true,
+        waitingReads: deps.sse.waitingReads,
       });
       return;
     }

@@ -4,6 +4,8 @@ import { SseWriter, type SseBackpressure } from '../streaming/sse-writer';
 import type { Run } from '../streaming/run';
 import { isTerminal } from '../streaming/run-events';
 import type { RunAttendance } from '../streaming/sse-limiter';
+import type { WaitingReads } from '../streaming/waiting-reads';
+import { requestLog } from './request-context';
 
 export interface StreamRunOptions {
   heartbeat: HeartbeatTicker;
@@ -15,6 +17,8 @@ export interface StreamRunOptions {
   afterId?: number;
   /** The client is coming back to a run it had left (token or Last-Event-ID). */
   resume?: boolean;
+  /** While the run waits in the line, its socket is read in turns with the other waiting ones. */
+  waitingReads?: WaitingReads;
 }
 
 /**
@@ -32,8 +36,19 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
     return;
   }
   const writer = new SseWriter(res, options.heartbeat, options.backpressure);
+  const socket = req.socket;
+  const reads = options.waitingReads && options.attendance.isWaiting(run) ? options.waitingReads : undefined;
+  reads?.add(socket, run);
+  let inLine = reads !== undefined;
+  const leaveLine = () => {
+    if (!inLine) return;
+    inLine = false;
+    reads!.delete(socket);
+  };
   let ended = false;
   const unsubscribe = run.subscribe((record) => {
+    // Anything but the line's own news means the run started (or ended): read this socket again.
+    if (inLine && record.event !== 'queued' && record.event !== 'run') leaveLine();
     writer.send(record);
     if (isTerminal(record.event)) {
       ended = true;
@@ -47,9 +62,10 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
     writer.end();
   }
   res.on('close', () => {
+    leaveLine();
     unsubscribe();
     if (!ended) {
-      req.log?.info({ runId: run.id }, 'client left before the run ended');
+      requestLog(req, 'info')?.info({ runId: run.id }, 'client left before the run ended');
       options.attendance.detach(run);
     }
   });

@@ -16,7 +16,7 @@ import {
   type ConversationDocument,
   type MessageDocument,
 } from './documents';
-import type { Conversation, NewMessage, PurgeOptions, Store, StoredMessage } from './store';
+import type { AppendOptions, Conversation, NewMessage, PurgeOptions, Store, StoredMessage } from './store';
 
 export interface MongoStoreOptions {
   /** A mongodb:// or mongodb+srv:// connection string (MONGODB_URI). */
@@ -97,8 +97,14 @@ export class MongoStore implements Store {
     return document ? toConversation(document) : null;
   }
 
-  async appendMessages(messages: NewMessage[]): Promise<StoredMessage[]> {
+  async appendMessages(messages: NewMessage[], options: AppendOptions = {}): Promise<StoredMessage[]> {
     if (messages.length === 0) return [];
+    // No multi-document transaction here (a standalone server has none): the conversation is
+    // upserted first, as ensureConversation does; a failed append then leaves it empty, as before.
+    if (options.createFor !== undefined) {
+      for (const conversationId of new Set(messages.map((message) => message.conversationId)))
+        await this.ensureConversation(conversationId, options.createFor);
+    }
     const { conversations, messages: messageCollection } = this.collections();
     const now = this.nowIso();
     const documents = new Map<string, MessageDocument[]>();

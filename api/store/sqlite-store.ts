@@ -20,7 +20,7 @@ import {
   type ConversationRow,
   type MessageRow,
 } from './sqlite-schema';
-import type { Conversation, NewMessage, PurgeOptions, Store, StoredMessage } from './store';
+import type { AppendOptions, Conversation, NewMessage, PurgeOptions, Store, StoredMessage } from './store';
 
 export interface SqliteStoreOptions {
   /** Directory holding troupe.sqlite (and its -wal / -shm files); created when missing. */
@@ -104,10 +104,10 @@ export class SqliteStore implements Store {
     return row ? toConversation(row) : null;
   }
 
-  async appendMessages(messages: NewMessage[]): Promise<StoredMessage[]> {
+  async appendMessages(messages: NewMessage[], options: AppendOptions = {}): Promise<StoredMessage[]> {
     if (messages.length === 0) return [];
     const { append } = this.open();
-    return inInputOrder(messages, append(messages, this.nowIso()));
+    return inInputOrder(messages, append(messages, this.nowIso(), options.createFor));
   }
 
   async listMessages(conversationId: string, options: { limit?: number } = {}): Promise<StoredMessage[]> {
@@ -195,9 +195,10 @@ function prepare(database: Database.Database) {
   // One transaction per append: the sequence reservation and the inserts commit together, or
   // (unknown conversation, duplicate id) nothing does. Built once: better-sqlite3 wraps a function
   // per transaction() call.
-  const append = database.transaction((messages: NewMessage[], now: string) => {
+  const append = database.transaction((messages: NewMessage[], now: string, createFor?: string) => {
     const documents = new Map<string, MessageDocument[]>();
     for (const [conversationId, group] of groupByConversation(messages)) {
+      if (createFor !== undefined) statements.insertConversation.run(conversationId, createFor, now, now);
       const reserved = statements.reserveSeq.get(group.length, now, conversationId) as
         { last_seq: number } | undefined;
       if (!reserved) throw unknownConversation(conversationId);

@@ -42,14 +42,25 @@ export interface PurgeOptions {
 
 export type NewMessage = Omit<StoredMessage, 'id' | 'createdAt'> & { id?: string; createdAt?: string };
 
+export interface AppendOptions {
+  /** The user a missing conversation is created for. */
+  createFor?: string;
+}
+
 export interface Store {
   /** Opens connections and creates indexes; called once at start. */
   init(): Promise<void>;
   /** Creates the conversation if it does not exist; returns it either way. */
   ensureConversation(id: string, userId: string): Promise<Conversation>;
   getConversation(id: string): Promise<Conversation | null>;
-  /** Appends messages in order (one turn's user message, agent messages and answer). */
-  appendMessages(messages: NewMessage[]): Promise<StoredMessage[]>;
+  /**
+   * Appends messages in order (one turn's user message, agent messages and answer). With
+   * `createFor`, a conversation of theirs that does not exist yet is created first for that user
+   * (as ensureConversation), in the same write where the adapter can: a chat whose client learns
+   * the conversation id only from the answer (JSON) stores the conversation and its turn in one
+   * commit instead of two.
+   */
+  appendMessages(messages: NewMessage[], options?: AppendOptions): Promise<StoredMessage[]>;
   /** Messages in creation order; `limit` keeps the newest N (still returned oldest first). */
   listMessages(conversationId: string, options?: { limit?: number }): Promise<StoredMessage[]>;
   /**

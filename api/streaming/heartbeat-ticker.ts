@@ -5,8 +5,11 @@ export interface HeartbeatTarget {
   heartbeat(): void;
 }
 
-/** Streams pinged per event-loop turn: 10,000 pings in one pass held the loop ~150 ms (sse-capacity benchmark). */
-const PING_SLICE = 1000;
+/**
+ * Streams pinged per event-loop turn: 10,000 pings in one pass held the loop ~150 ms, and a slice of
+ * 1,000 still took 70–90 ms of one turn at the release of 10,000 streams (sse-capacity benchmark).
+ */
+const PING_SLICE = 250;
 
 /**
  * One timer for every open stream's heartbeat. Ten thousand idle streams would otherwise hold ten

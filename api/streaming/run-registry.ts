@@ -8,7 +8,14 @@ import type { RunEventLog } from './run-event-log';
  */
 export class RunRegistry {
   private readonly runs = new Map<string, Run>();
-  private readonly expiry = new Map<string, TimerHandle>();
+  /**
+   * Finished runs in the order they finished, and so in the order they expire (one retention time
+   * for all): one timer for the oldest, not one per run (10,000 released streams held 10,000 timers
+   * and their closures for the 5-minute retention, sse-capacity benchmark).
+   */
+  private readonly expiring: Array<{ runId: string; at: number }> = [];
+  private expiringHead = 0;
+  private expiryTimer?: TimerHandle;
   private readonly finishListeners = new Set<(run: Run, terminal: RunEvent) => void>();
 
   constructor(
@@ -39,11 +46,8 @@ export class RunRegistry {
     this.options.eventLog?.record(run);
     void run.finished.then((terminal) => {
       for (const listener of this.finishListeners) listener(run, terminal);
-      const timer = this.options.clock.setTimeout(() => {
-        this.runs.delete(run.id);
-        this.expiry.delete(run.id);
-      }, this.options.retentionMs);
-      this.expiry.set(run.id, timer);
+      this.expiring.push({ runId: run.id, at: this.options.clock.now() + this.options.retentionMs });
+      this.armExpiry();
     });
     return run;
   }
@@ -73,8 +77,31 @@ export class RunRegistry {
   }
 
   clear(): void {
-    for (const timer of this.expiry.values()) this.options.clock.clearTimeout(timer);
-    this.expiry.clear();
+    if (this.expiryTimer) this.options.clock.clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    this.expiring.length = 0;
+    this.expiringHead = 0;
     this.runs.clear();
   }
+
+  private armExpiry(): void {
+    if (this.expiryTimer || this.expiringHead >= this.expiring.length) return;
+    const delayMs = this.expiring[this.expiringHead].at - this.options.clock.now();
+    this.expiryTimer = this.options.clock.setTimeout(this.expire, delayMs);
+  }
+
+  private readonly expire = (): void => {
+    this.expiryTimer = undefined;
+    const now = this.options.clock.now();
+    while (this.expiringHead < this.expiring.length && this.expiring[this.expiringHead].at <= now) {
+      this.runs.delete(this.expiring[this.expiringHead].runId);
+      this.expiringHead++;
+    }
+    // Drop the expired head now and then rather than shifting the array once per run.
+    if (this.expiringHead > 1024 && this.expiringHead * 2 > this.expiring.length) {
+      this.expiring.splice(0, this.expiringHead);
+      this.expiringHead = 0;
+    }
+    this.armExpiry();
+  };
 }

@@ -5,6 +5,7 @@ import type { RunHolds } from '../llm/llm-gateway';
 import { HeartbeatTicker } from './heartbeat-ticker';
 import { SseLimiter, type SseLimiterStats } from './sse-limiter';
 import type { SseBackpressure } from './sse-writer';
+import { WaitingReads } from './waiting-reads';
 
 /** The SSE layer's shared parts, built once by the composition root and handed to the routes. */
 export interface SseStreaming {
@@ -12,6 +13,8 @@ export interface SseStreaming {
   heartbeat: HeartbeatTicker;
   /** Per-listener write bounds for every SseWriter. */
   backpressure: SseBackpressure;
+  /** Reads the sockets of streams waiting in the line in turns, once there are many. */
+  waitingReads: WaitingReads;
   /** GET /api/sse/status. */
   status(): SseLimiterStats & { openStreams: number };
   /** Stops admitting and ticking (shutdown); runs are cancelled by their owner. */
@@ -22,6 +25,7 @@ export function createSseStreaming(
   config: Config,
   deps: { clock: Clock; logger?: Logger; runHolds?: RunHolds },
 ): SseStreaming {
+  const waitingReads = new WaitingReads({ clock: deps.clock });
   const limiter = new SseLimiter({
     clock: deps.clock,
     maxConcurrent: config.sse.maxConcurrent,
@@ -29,6 +33,7 @@ export function createSseStreaming(
     tokenGraceMs: config.sse.tokenGraceMs,
     resumeGraceMs: config.sse.resumeGraceMs,
     runHolds: deps.runHolds,
+    readFirst: (run) => waitingReads.readNow(run),
     logger: deps.logger,
   });
   const heartbeat = new HeartbeatTicker({ clock: deps.clock, intervalMs: config.sse.heartbeatMs });
@@ -42,10 +47,12 @@ export function createSseStreaming(
     limiter,
     heartbeat,
     backpressure,
+    waitingReads,
     status: () => ({ ...limiter.stats(), openStreams: heartbeat.size }),
     close() {
       limiter.close();
       heartbeat.close();
+      waitingReads.close();
     },
   };
 }

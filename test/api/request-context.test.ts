@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import express from 'express';
 import request from 'supertest';
 import { createLogger } from '../../api/logger';
-import { requestContext } from '../../api/routes/request-context';
+import { requestContext, requestLog } from '../../api/routes/request-context';
 
 /** An app with only the request context, logging into `lines`, and one route that logs a warning. */
 function appLoggingAt(level: string, lines: Array<Record<string, unknown>>) {
@@ -19,6 +19,11 @@ function appLoggingAt(level: string, lines: Array<Record<string, unknown>>) {
     res.json({ ok: true });
   });
   app.get('/quiet', (_req, res) => res.json({ ok: true }));
+  app.get('/levels', (req, res) => {
+    requestLog(req, 'info')?.info('an info line');
+    requestLog(req, 'error')?.error('an error line');
+    res.json({ info: requestLog(req, 'info') !== undefined, error: requestLog(req, 'error') !== undefined });
+  });
   return app;
 }
 
@@ -45,5 +50,13 @@ describe('request context', () => {
         status: 200,
       }),
     ]);
+  });
+
+  test('requestLog gives the request logger only for a level in force (a line that is off makes no child logger)', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const app = appLoggingAt('warn', lines);
+    const answer = await request(app).get('/levels').set('X-Request-Id', 'trace-7');
+    expect(answer.body).toEqual({ info: false, error: true });
+    expect(lines).toEqual([expect.objectContaining({ reqId: 'trace-7', msg: 'an error line' })]);
   });
 });

@@ -103,6 +103,32 @@ export function describeStoreBehaviour(harness: StoreHarness): void {
     expect(await store.listMessages(id)).toEqual([]);
   });
 
+  test('appendMessages with createFor creates a missing conversation for that user and appends to it', async () => {
+    const id = randomUUID();
+    clock.advance(2000);
+    const stored = await store.appendMessages([userMessage(id, 'hello'), userMessage(id, 'again')], {
+      createFor: 'alice',
+    });
+    expect(stored.map((message) => message.content)).toEqual(['hello', 'again']);
+    expect(await store.getConversation(id)).toEqual({
+      id,
+      userId: 'alice',
+      createdAt: '2025-01-01T00:00:02.000Z',
+      updatedAt: '2025-01-01T00:00:02.000Z',
+    });
+    expect(await store.listMessages(id)).toEqual(stored);
+  });
+
+  test('appendMessages with createFor leaves an existing conversation, and its owner, as they are', async () => {
+    const id = randomUUID();
+    const created = await store.ensureConversation(id, 'alice');
+    await store.appendMessages([userMessage(id, 'first')]);
+    clock.advance(1000);
+    await store.appendMessages([userMessage(id, 'second')], { createFor: 'mallory' });
+    expect(await store.getConversation(id)).toEqual({ ...created, updatedAt: '2025-01-01T00:00:01.000Z' });
+    expect((await store.listMessages(id)).map((message) => message.content)).toEqual(['first', 'second']);
+  });
+
   test('order follows append order even when every createdAt is the same', async () => {
     const id = randomUUID();
     await store.ensureConversation(id, 'alice');

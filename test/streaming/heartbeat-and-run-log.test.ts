@@ -85,4 +85,24 @@ describe('Run log', () => {
     clock.advance(1);
     expect(registry.get(run.id)).toBeUndefined();
   });
+
+  test('finished runs expire in the order they finished, with one timer for all of them', async () => {
+    const clock = new ManualClock();
+    const registry = new RunRegistry({ clock, retentionMs: 60_000, maxEventsPerRun: 100 });
+    const runs = Array.from({ length: 3 }, () => registry.create('c', 'u'));
+    for (const run of runs) {
+      run.emit('error', { code: 'cancelled', message: 'x' });
+      await run.finished;
+      await Promise.resolve();
+      clock.advance(10_000);
+    }
+    expect(clock.pendingTimers()).toBe(1);
+    clock.advance(30_000); // the first finished 60 s ago
+    expect(runs.map((run) => registry.get(run.id) !== undefined)).toEqual([false, true, true]);
+    clock.advance(10_000);
+    expect(runs.map((run) => registry.get(run.id) !== undefined)).toEqual([false, false, true]);
+    clock.advance(10_000);
+    expect(registry.size()).toBe(0);
+    expect(clock.pendingTimers()).toBe(0);
+  });
 });

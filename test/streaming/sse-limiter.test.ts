@@ -346,12 +346,65 @@ describe('SseLimiter with a long line', () => {
     clock.advance(3000);
     // The first slice went out with the timer; the last place waits for later turns of the loop.
     expect(seen[201]).toEqual([expect.objectContaining({ position: 1 })]);
-    expect(seen[1200]).toEqual([expect.objectContaining({ position: 1000 })]);
-    expect(seen[1201]).toEqual([]);
+    expect(seen[450]).toEqual([expect.objectContaining({ position: 250 })]);
+    expect(seen[451]).toEqual([]);
     await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen[700]).toEqual([expect.objectContaining({ position: 500 })]);
+    expect(seen[701]).toEqual([]);
+    for (let turn = 0; turn < 8; turn++) await new Promise((resolve) => setImmediate(resolve));
     expect(seen[2500]).toEqual([expect.objectContaining({ position: 2300 })]);
     limiter.close();
+  });
+
+  test("departures spread over one turn tell the front a few times at once, then once at the turn's end", async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 100 });
+    const runs = Array.from({ length: 21 }, () => makeRun());
+    for (const { run, start } of runs) limiter.admit(run, start);
+    await new Promise((resolve) => setImmediate(resolve));
+    const last = recordQueued(runs[20].run);
+    last.length = 0;
+    // Ten clients leave, each in its own callback of the same turn (microtasks run in between).
+    for (const { run } of runs.slice(1, 11)) {
+      run.cancel();
+      await flushMicrotasks();
+    }
+    expect(last.map((data) => data.position)).toEqual([19, 18, 17, 16]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(last.map((data) => data.position)).toEqual([19, 18, 17, 16, 10]);
+    limiter.close();
+  });
+
+  test('a waiting run whose streams were not being read starts a moment after its slot frees; cancelled meanwhile, it never starts', async () => {
+    const clock = new ManualClock();
+    const unread = new Set<Run>();
+    const limiter = makeLimiter(clock, {
+      maxConcurrent: 1,
+      queueMax: 10,
+      readFirst: (run) => unread.has(run),
+    });
+    const [first, second, third, fourth] = Array.from({ length: 4 }, () => makeRun());
+    for (const chat of [first, second, third, fourth]) limiter.admit(chat.run, chat.start);
+    unread.add(second.run);
+    unread.add(third.run);
+
+    finish(first.run);
+    await flushMicrotasks();
+    // The slot is second's at once (nobody overtakes it), its start a moment later.
+    expect(limiter.stats()).toMatchObject({ active: 1, waiting: 2 });
+    expect(second.started()).toBe(false);
+    clock.advance(20);
+    expect(second.started()).toBe(true);
+
+    finish(second.run);
+    await flushMicrotasks();
+    // Its client turns out to have left: cancelled before its start, the slot goes on to the next.
+    third.run.cancel();
+    await flushMicrotasks();
+    expect(fourth.started()).toBe(true);
+    clock.advance(20);
+    expect(third.started()).toBe(false);
+    expect(limiter.stats()).toMatchObject({ active: 1, waiting: 0 });
   });
 
   test('further back than the front, the refresh tells a place only once it or its estimate moved by 5 %', async () => {
