@@ -9,7 +9,10 @@ import {
   type Permit,
   type StartDecision,
 } from '../limiter';
+import { ClusterLoadView, type ClusterLoad } from './cluster-load';
 import { withLimiterCommands, type RedisWithCommands } from './redis-commands';
+
+export type { ClusterLoad } from './cluster-load';
 
 /**
  * The Limiter port over Redis: one quota shared by every instance (DESIGN.md §6, "shared limits are
@@ -57,24 +60,6 @@ export interface SharedAimdOptions {
   quietPeriodMs?: number;
   concurrencyStep?: number;
   rpmStep?: number;
-}
-
-/**
- * What the cluster's shared state looked like at the newest news of it: a reply, a heartbeat or an
- * announcement on the load channel (observedAt on this process's clock).
- */
-export interface ClusterLoad {
-  active: number;
-  startsLastMinute: number;
-  tokensLastMinute: number;
-  observedAt: number;
-  /** The Redis time of that state: news from different connections is ordered by it. */
-  redisAt?: number;
-  /**
-   * The window's starts by when they are known to have happened (this process's clock), from the
-   * last heartbeat; startsLastMinute may be newer and larger (see FailSafeLimiter).
-   */
-  recentStarts?: Array<{ at: number; count: number }>;
 }
 
 interface RedisPermit extends Permit {
@@ -129,9 +114,9 @@ export class RedisLimiter implements Limiter {
   /** Redis time minus this process's clock, measured at each reply (midpoint of the round trip). */
   private offsetMs = 0;
   private offsetKnown = false;
-  private last: LimiterSnapshot;
-  private load: ClusterLoad;
-  private loadRedisAt = -Infinity;
+  /** The limits and the hold as Redis last said; the window's figures come from `load`. */
+  private last: Pick<LimiterSnapshot, 'limits' | 'configured' | 'heldUntil'>;
+  private readonly load: ClusterLoadView;
   private closed = false;
 
   constructor(private readonly options: RedisLimiterOptions) {
@@ -160,15 +145,8 @@ export class RedisLimiter implements Limiter {
       this.aimd.tpmStep,
     ];
     const configured = { concurrency: options.maxConcurrent, rpm: options.maxRpm, tpm: options.maxTpm };
-    this.last = {
-      active: 0,
-      startsLastMinute: 0,
-      tokensLastMinute: 0,
-      limits: this.clamp(configured),
-      configured,
-      heldUntil: 0,
-    };
-    this.load = { active: 0, startsLastMinute: 0, tokensLastMinute: 0, observedAt: -Infinity };
+    this.last = { limits: this.clamp(configured), configured, heldUntil: 0 };
+    this.load = new ClusterLoadView(options.clock);
   }
 
   async tryStart(estimatedTokens: number, orderKey?: number): Promise<StartDecision> {
@@ -207,7 +185,7 @@ export class RedisLimiter implements Limiter {
       limits: this.clamp({ concurrency, rpm, tpm }),
       heldUntil: heldUntil > 0 ? this.toLocal(heldUntil) : 0,
     };
-    this.noteLoad(redisNow, { active, startsLastMinute, tokensLastMinute: tokens }, receivedAt);
+    this.load.note(redisNow, { active, startsLastMinute, tokensLastMinute: tokens }, receivedAt);
     if (started !== 1) return { started: false, retryAt: Math.max(receivedAt, this.toLocal(retryAt)) };
     this.leased.add(id);
     this.armRenewal();
@@ -331,70 +309,18 @@ export class RedisLimiter implements Limiter {
     await subscriber.subscribe(channel);
   }
 
-  /** One announcement: "<redis ms> <active>" and, for a start, " <starts in the window>". */
+  /** One announcement on the load channel (see ClusterLoadView). */
   announced(message: string): void {
-    const [redisAt, active, starts] = message.split(' ').map(Number);
-    if (!Number.isFinite(redisAt) || !Number.isFinite(active)) return;
-    this.noteLoad(redisAt, {
-      active,
-      startsLastMinute: Number.isFinite(starts) ? starts : this.load.startsLastMinute,
-      tokensLastMinute: this.load.tokensLastMinute,
-    });
+    this.load.announced(message);
   }
 
   /** Shared figures seen elsewhere (the registry's heartbeat) keep the cluster load fresh. */
   observe(load: Omit<ClusterLoad, 'observedAt'>, observedAt = this.clock.now()): void {
-    // The start buckets come only with heartbeats: kept even when an announcement is newer.
-    if (load.recentStarts) this.load = { ...this.load, recentStarts: load.recentStarts };
-    if (load.redisAt === undefined) {
-      if (observedAt < this.load.observedAt) return;
-      this.load = { ...this.load, ...load, observedAt };
-      this.showLoad();
-      return;
-    }
-    this.noteLoad(load.redisAt, load, observedAt);
-  }
-
-  /**
-   * Keeps the newest state by Redis time. News of the same millisecond may come from scripts run in
-   * either order (one connection's reply, another's message): the larger count is kept, since an
-   * overstated count only makes the fail-safe hold more.
-   */
-  private noteLoad(
-    redisAt: number,
-    load: Pick<ClusterLoad, 'active' | 'startsLastMinute' | 'tokensLastMinute'>,
-    observedAt = this.clock.now(),
-  ): void {
-    if (redisAt < this.loadRedisAt) return;
-    const tie = redisAt === this.loadRedisAt;
-    this.loadRedisAt = redisAt;
-    this.load = {
-      active: tie ? Math.max(this.load.active, load.active) : load.active,
-      startsLastMinute: tie
-        ? Math.max(this.load.startsLastMinute, load.startsLastMinute)
-        : load.startsLastMinute,
-      tokensLastMinute: tie
-        ? Math.max(this.load.tokensLastMinute, load.tokensLastMinute)
-        : load.tokensLastMinute,
-      observedAt,
-      redisAt,
-      recentStarts: this.load.recentStarts,
-    };
-    this.showLoad();
-  }
-
-  /** An idle instance's status page would otherwise show the window as its last start saw it. */
-  private showLoad(): void {
-    this.last = {
-      ...this.last,
-      active: this.load.active,
-      startsLastMinute: this.load.startsLastMinute,
-      tokensLastMinute: this.load.tokensLastMinute,
-    };
+    this.load.observe(load, observedAt);
   }
 
   clusterLoad(): ClusterLoad {
-    return this.load;
+    return this.load.current();
   }
 
   /** The AIMD decreases the cluster has made (last known). */
@@ -402,7 +328,9 @@ export class RedisLimiter implements Limiter {
 
   snapshot(): LimiterSnapshot {
     const heldUntil = this.last.heldUntil > this.clock.now() ? this.last.heldUntil : 0;
-    return { ...this.last, heldUntil };
+    // The window as last heard of: an idle instance's status page follows the others' calls too.
+    const { active, startsLastMinute, tokensLastMinute } = this.load.current();
+    return { ...this.last, active, startsLastMinute, tokensLastMinute, heldUntil };
   }
 
   /** Converts a Redis time to this process's clock. */
