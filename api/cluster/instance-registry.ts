@@ -119,7 +119,8 @@ export class InstanceRegistry {
   othersBackSince(since: number): boolean {
     for (const instance of this.known) {
       if (instance.id === this.instanceId) continue;
-      if ((this.beatAt.get(instance.id) ?? -Infinity) <= since || instance.limiter === 'degraded') return false;
+      if ((this.beatAt.get(instance.id) ?? -Infinity) <= since || instance.limiter === 'degraded')
+        return false;
     }
     return true;
   }

@@ -3,7 +3,11 @@ import { ClusterLoadView } from '../../api/llm/redis/cluster-load';
 
 /** The shared window as one instance pieces it together from replies, heartbeats and announcements. */
 describe('ClusterLoadView', () => {
-  const figures = (active: number, startsLastMinute = 0) => ({ active, startsLastMinute, tokensLastMinute: 0 });
+  const figures = (active: number, startsLastMinute = 0) => ({
+    active,
+    startsLastMinute,
+    tokensLastMinute: 0,
+  });
 
   test('the newest news by Redis time wins, whatever the order it arrives in', () => {
     const view = new ClusterLoadView(new ManualClock());

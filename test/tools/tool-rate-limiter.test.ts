@@ -33,7 +33,8 @@ describe('InMemoryToolRateLimiter', () => {
     let time = 0;
     const stalling: Clock = {
       now: () => (time += 150),
-      setTimeout: (callback: () => void, delayMs: number): TimerHandle => timers.setTimeout(callback, delayMs),
+      setTimeout: (callback: () => void, delayMs: number): TimerHandle =>
+        timers.setTimeout(callback, delayMs),
       clearTimeout: (handle: TimerHandle) => timers.clearTimeout(handle),
     };
     const limiter = new InMemoryToolRateLimiter({
