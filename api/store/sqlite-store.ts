@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { wallClock, type Clock } from '../clock';
+import { GroupCommit } from './group-commit';
 import {
   StoreStateError,
   StoreUnavailableError,
@@ -33,18 +34,29 @@ const PURGE_BATCH = 500;
 
 type Statement = Database.Statement;
 
+/** One appendMessages call, as the group commit writes it. */
+interface AppendJob {
+  messages: NewMessage[];
+  now: string;
+  createFor?: string;
+}
+
+type AppendResult = Map<string, MessageDocument[]>;
+
 /**
  * The default store: SQLite through better-sqlite3, one file under DATA_DIR in WAL mode. Only the
  * page cache lives in memory (SQLite's default, ~2 MB), so memory does not grow with history and
- * start-up reads nothing but the schema. Every append is one transaction: a crash or a torn write
- * loses at most the transaction in flight (WAL frames carry checksums), never an earlier one.
- * Statements are prepared once. One process owns a directory at a time.
+ * start-up reads nothing but the schema. The appends of one event-loop turn commit together
+ * (group-commit.ts), each still all or nothing: a crash or a torn write loses at most the
+ * transaction in flight (WAL frames carry checksums), never an earlier one, and an append resolves
+ * only once committed. Statements are prepared once. One process owns a directory at a time.
  */
 export class SqliteStore implements Store {
   private readonly directory: string;
   private readonly clock: Clock;
   private database?: Database.Database;
   private statements?: ReturnType<typeof prepare>;
+  private appends?: GroupCommit<AppendJob, AppendResult>;
   private state: 'new' | 'open' | 'closed' = 'new';
 
   constructor(options: SqliteStoreOptions) {
@@ -78,7 +90,12 @@ export class SqliteStore implements Store {
       }
       database.exec(CREATE_TABLES);
       database.pragma(`user_version = ${SCHEMA_VERSION}`);
-      this.statements = prepare(database);
+      const statements = prepare(database);
+      this.statements = statements;
+      this.appends = new GroupCommit<AppendJob, AppendResult>({
+        writeAll: statements.appendAll,
+        writeOne: statements.append,
+      });
       this.database = database;
       this.state = 'open';
     } catch (error) {
@@ -106,8 +123,13 @@ export class SqliteStore implements Store {
 
   async appendMessages(messages: NewMessage[], options: AppendOptions = {}): Promise<StoredMessage[]> {
     if (messages.length === 0) return [];
-    const { append } = this.open();
-    return inInputOrder(messages, append(messages, this.nowIso(), options.createFor));
+    this.open();
+    const documents = await this.appends!.submit({
+      messages,
+      now: this.nowIso(),
+      createFor: options.createFor,
+    });
+    return inInputOrder(messages, documents);
   }
 
   async listMessages(conversationId: string, options: { limit?: number } = {}): Promise<StoredMessage[]> {
@@ -148,6 +170,8 @@ export class SqliteStore implements Store {
   /** Folds the WAL back into the file and closes it. Further calls reject. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    // What callers are waiting for is written before the file closes.
+    this.appends?.flush();
     this.state = 'closed';
     const database = this.database;
     this.database = undefined;
@@ -192,11 +216,11 @@ function prepare(database: Database.Database) {
     ),
     ping: statement('SELECT 1'),
   };
-  // One transaction per append: the sequence reservation and the inserts commit together, or
-  // (unknown conversation, duplicate id) nothing does. Built once: better-sqlite3 wraps a function
-  // per transaction() call.
-  const append = database.transaction((messages: NewMessage[], now: string, createFor?: string) => {
-    const documents = new Map<string, MessageDocument[]>();
+  // An append's sequence reservation and inserts commit together, or (unknown conversation,
+  // duplicate id) none of them does; `appendAll` writes a group commit's appends in one
+  // transaction. Built once: better-sqlite3 wraps a function per transaction() call.
+  const appendBody = ({ messages, now, createFor }: AppendJob): AppendResult => {
+    const documents: AppendResult = new Map();
     for (const [conversationId, group] of groupByConversation(messages)) {
       if (createFor !== undefined) statements.insertConversation.run(conversationId, createFor, now, now);
       const reserved = statements.reserveSeq.get(group.length, now, conversationId) as
@@ -207,8 +231,10 @@ function prepare(database: Database.Database) {
       documents.set(conversationId, batch);
     }
     return documents;
-  });
-  return { ...statements, append };
+  };
+  const append = database.transaction(appendBody);
+  const appendAll = database.transaction((jobs: AppendJob[]) => jobs.map(appendBody));
+  return { ...statements, append, appendAll };
 }
 
 function toConversation(row: ConversationRow): Conversation {

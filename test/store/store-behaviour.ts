@@ -211,6 +211,32 @@ export function describeStoreBehaviour(harness: StoreHarness): void {
     }
   });
 
+  test('appends made at once succeed or fail each alone: a failing one takes no other with it', async () => {
+    const id = randomUUID();
+    await store.ensureConversation(id, 'alice');
+    await store.appendMessages([{ ...userMessage(id, 'taken'), id: 'message-taken' }]);
+    const outcomes = await Promise.allSettled([
+      store.appendMessages([userMessage(id, 'first')]),
+      store.appendMessages([userMessage(randomUUID(), 'to an unknown conversation')]),
+      store.appendMessages([userMessage(id, 'second')]),
+      store.appendMessages([
+        userMessage(id, 'with a taken id'),
+        { ...userMessage(id, 'dup'), id: 'message-taken' },
+      ]),
+      store.appendMessages([userMessage(id, 'third')], { createFor: 'alice' }),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ]);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'not_found' });
+    const contents = (await store.listMessages(id)).map((message) => message.content);
+    expect(contents).toEqual(['taken', 'first', 'second', 'third']);
+  });
+
   test('agent, usage, timings and runId round-trip; unset fields stay absent', async () => {
     const id = randomUUID();
     await store.ensureConversation(id, 'alice');
