@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { v7 as timeOrderedId } from 'uuid';
 import type { Clock } from '../clock';
 import { AppError, abortReason, toAppError } from '../errors';
 import type { Logger } from '../logger';
@@ -66,7 +66,9 @@ export class ChatService {
         throw new AppError('not_found', `Conversation ${conversationId} was not found`);
       }
     } else {
-      conversationId = randomUUID();
+      // Time-ordered (UUIDv7): a new conversation's rows land at the right edge of the store's
+      // indexes instead of on a random page each (fewer pages written per commit; 74 random bits).
+      conversationId = timeOrderedId();
     }
     const active = this.activeByUser.get(request.userId) ?? 0;
     if (userMaxActiveChats > 0 && active >= userMaxActiveChats) {

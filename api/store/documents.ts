@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { v7 as timeOrderedId } from 'uuid';
 import { AppError } from '../errors';
 import type { Conversation, NewMessage, StoredMessage } from './store';
 
@@ -61,7 +61,8 @@ export function toStoredMessage(document: MessageDocument): StoredMessage {
 export function toMessageDocuments(messages: NewMessage[], firstSeq: number, now: string): MessageDocument[] {
   return messages.map((message, index) => {
     const document: MessageDocument = {
-      id: message.id ?? randomUUID(),
+      // Time-ordered (UUIDv7), as new conversation ids: appended at the end of the id index.
+      id: message.id ?? timeOrderedId(),
       conversationId: message.conversationId,
       seq: firstSeq + index,
       role: message.role,
