@@ -71,6 +71,8 @@ export interface CpuReport {
     windowS: number;
     /** The window of each server, split into this many rounds taken in turn with the others. */
     rounds: number;
+    /** Load before each round's reading: a server back from its pause settles first. */
+    rampS?: number;
     sim: { latencyMs: number; tps: number; rpm: number; concurrency: number };
     runtime: string;
   };
@@ -126,7 +128,7 @@ export function formatCpuReport(report: CpuReport): string {
   const { settings } = report;
   const lines: string[] = [];
   lines.push(
-    `cpu — CPU per provider call   (closed loop, ${settings.clients} clients; per server ${settings.warmupS} s warm-up + ${settings.windowS} s measured in ${settings.rounds} interleaved rounds; Troupe from ${settings.runtime})`,
+    `cpu — CPU per provider call   (closed loop, ${settings.clients} clients; per server ${settings.warmupS} s warm-up + ${settings.windowS} s measured in ${settings.rounds} interleaved rounds${settings.rampS !== undefined ? `, each read after ${settings.rampS} s of load` : ''}; Troupe from ${settings.runtime})`,
   );
   lines.push(
     `sim-llm: ${settings.sim.latencyMs} ms + ${settings.sim.tps} tok/s, ${settings.sim.rpm} rpm, ${settings.sim.concurrency} concurrent (no quota pressure)` +

@@ -51,8 +51,16 @@ const UNLIMITED_TROUPE_ENV: Record<string, string> = {
 
 /** Rounds each server's measured window is split into, interleaved with the other servers' rounds. */
 export const CPU_ROUNDS = 4;
-/** Each round starts with this much load before its reading, so the window sees a steady state. */
-const ROUND_RAMP_MS = 2000;
+/**
+ * Each round starts with this much load before its reading, so the window sees a steady state.
+ * A server comes to its round from a pause of two or three rounds, and V8 shrinks an idle
+ * process's young generation (the memory reducer): back under load it scavenges ~3 times as often
+ * and promotes more until the heap has grown back, which takes ~10 s. With a 2 s ramp the reading
+ * was mostly that regrowth (Troupe one-call measured alone: 2.1 s of CPU per 600 chats in the 5 s
+ * after a 40 s pause, 1.3 s in the next 5 s, 1.0 s steady; docs/BENCHMARKS.md, fourth pass), and
+ * it fell unevenly: Portkey's two targets share one process, so it paused less between rounds.
+ */
+const ROUND_RAMP_MS = 10_000;
 
 interface Target {
   label: string;
@@ -180,6 +188,7 @@ export async function runCpuScenario(options: BenchOptions, spec: RunSpec): Prom
         warmupS: spec.warmupS,
         windowS: spec.durationS,
         rounds: CPU_ROUNDS,
+        rampS: ROUND_RAMP_MS / 1000,
         sim: { latencyMs: quota.latencyMs, tps: quota.tps, rpm: quota.rpm, concurrency: quota.concurrency },
         runtime: options.runtime,
       },
