@@ -93,8 +93,14 @@ const IMMEDIATE_POSITIONS = 100;
  * WaitingReads) tears its socket down in the same turn: 100, as many as those turns read at once.
  */
 const REFRESH_SLICE = 100;
-/** Passes over the front per event-loop turn told at once (a microtask); later ones wait for the turn's end. */
-const FRONT_FLUSHES_PER_TURN = 4;
+/**
+ * Passes over the front per event-loop turn told at once (a microtask); later ones wait for the
+ * turn's end. At a mass departure each pass wrote to up to 100 streams, most of them to clients
+ * already gone (not read yet, see WaitingReads), whose sockets were then torn down in that same
+ * turn: four passes a turn were ~400 such writes (sse-capacity release). One: the first move of a
+ * turn is told at once, the rest with the turn's last pass.
+ */
+const FRONT_FLUSHES_PER_TURN = 1;
 /**
  * Past the front of the line, the refresh tells a stream only when its place or its estimate moved
  * by at least this share since it was last told. Telling all 10,000 waiting streams every 3 s was
