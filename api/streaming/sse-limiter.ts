@@ -102,6 +102,15 @@ const REFRESH_SLICE = 100;
  */
 const FRONT_FLUSHES_PER_TURN = 1;
 /**
+ * Places told per event-loop turn by the front's passes and the periodic refresh together; what
+ * is left is told the next turn. At a mass departure most of these writes go to clients already
+ * gone (not read yet, see WaitingReads), and each tears its socket down in the turn it is made:
+ * passes over the front plus a refresh slice were up to ~400 of them in one turn (sse-capacity
+ * release). 100, as many as WaitingReads reads at once. A new stream is told its place on joining
+ * regardless.
+ */
+const TELLS_PER_TURN = 100;
+/**
  * Past the front of the line, the refresh tells a stream only when its place or its estimate moved
  * by at least this share since it was last told. Telling all 10,000 waiting streams every 3 s was
  * ~2,300 `queued` events a second that said what the stream already knew (position 5,000 moves a
@@ -149,6 +158,7 @@ export class SseLimiter implements RunAttendance {
   private refreshTimer?: TimerHandle;
   private flushPending = false;
   private flushesThisTurn = 0;
+  private toldThisTurn = 0;
   private abandonedThisTurn = 0;
   /** Runs whose cancellation waits for a later turn (past ABANDON_SLICE in one turn), with their grace. */
   private readonly deferredAbandons = new Map<Run, number>();
@@ -474,13 +484,21 @@ export class SseLimiter implements RunAttendance {
   private scheduleFlush(): void {
     if (this.flushPending || this.closed) return;
     this.flushPending = true;
-    const flush = () => {
-      this.flushPending = false;
-      this.flushFront();
-    };
     if (this.flushesThisTurn++ === 0) setImmediate(() => (this.flushesThisTurn = 0));
-    if (this.flushesThisTurn <= FRONT_FLUSHES_PER_TURN) queueMicrotask(flush);
-    else setImmediate(flush);
+    if (this.flushesThisTurn <= FRONT_FLUSHES_PER_TURN) queueMicrotask(this.flush);
+    else setImmediate(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.flushPending = false;
+    this.flushFront();
+  };
+
+  /** One place told of this turn's TELLS_PER_TURN; false when the turn has told them all. */
+  private takeTellBudget(): boolean {
+    if (this.toldThisTurn >= TELLS_PER_TURN) return false;
+    if (this.toldThisTurn++ === 0) setImmediate(() => (this.toldThisTurn = 0));
+    return true;
   }
 
   /** Is what `entry` would be told at `position` news: at the front always, further back only a clear move? */
@@ -508,7 +526,16 @@ export class SseLimiter implements RunAttendance {
     let position = 0;
     for (const entry of this.line.values()) {
       if (++position > front) break;
-      if (entry.toldPosition !== position) this.tell(entry, position);
+      if (entry.toldPosition === position) continue;
+      if (!this.takeTellBudget()) {
+        // The rest of the front hears it next turn (a pass then tells whoever is still behind).
+        if (!this.flushPending) {
+          this.flushPending = true;
+          setImmediate(this.flush);
+        }
+        break;
+      }
+      this.tell(entry, position);
     }
     if (this.line.size === 0 && this.refreshTimer) {
       this.options.clock.clearTimeout(this.refreshTimer);
@@ -551,8 +578,9 @@ export class SseLimiter implements RunAttendance {
       for (; index < end; index++) {
         const entry = entries[index];
         // Runs that started or left since the pass began are not told a stale place.
-        if (this.line.get(entry.token) === entry && this.worthTelling(entry, index + 1, front))
-          this.tell(entry, index + 1);
+        if (this.line.get(entry.token) !== entry || !this.worthTelling(entry, index + 1, front)) continue;
+        if (!this.takeTellBudget()) break;
+        this.tell(entry, index + 1);
       }
       if (index < entries.length) setImmediate(slice);
     };

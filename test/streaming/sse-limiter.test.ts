@@ -338,6 +338,15 @@ describe('SseLimiter tokens and grace periods', () => {
 });
 
 describe('SseLimiter with a long line', () => {
+  /**
+   * Lets the current event-loop turn end, with its budget of places told (100): a refresh timer
+   * fires in a later turn than the moves before it. (Two: this turn's immediates may be queued
+   * after the caller's.)
+   */
+  async function nextTurn(): Promise<void> {
+    for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+  }
+
   /** Lets the periodic refresh's slices (100 places a turn, the first with the timer) reach `places`. */
   async function refreshSlices(places: number): Promise<void> {
     for (let turn = 1; turn < Math.ceil(places / 100); turn++)
@@ -362,6 +371,7 @@ describe('SseLimiter with a long line', () => {
     expect(seen[102]).toEqual([]);
     expect(seen[300]).toEqual([]);
 
+    await nextTurn();
     clock.advance(3000);
     await refreshSlices(300);
     expect(seen[102].at(-1)).toMatchObject({ position: 101 });
@@ -380,6 +390,7 @@ describe('SseLimiter with a long line', () => {
     const seen = runs.map(({ run }) => recordQueued(run));
     for (const events of seen) events.length = 0;
 
+    await nextTurn();
     clock.advance(3000);
     // The first slice went out with the timer; the last place waits for later turns of the loop.
     expect(seen[201]).toEqual([expect.objectContaining({ position: 1 })]);
@@ -409,6 +420,30 @@ describe('SseLimiter with a long line', () => {
     expect(last.map((data) => data.position)).toEqual([19]);
     await new Promise((resolve) => setImmediate(resolve));
     expect(last.map((data) => data.position)).toEqual([19, 10]);
+    limiter.close();
+  });
+
+  test('the front and the refresh tell at most 100 places a turn together; the rest hear it the next turn', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 1000 });
+    const runs = Array.from({ length: 202 }, () => makeRun());
+    for (const { run, start } of runs) limiter.admit(run, start);
+    await new Promise((resolve) => setImmediate(resolve));
+    const seen = runs.map(({ run }) => recordQueued(run));
+    for (const events of seen) events.length = 0;
+
+    // The refresh tells the front its places (100); in the same turn the head of the line leaves.
+    await nextTurn();
+    clock.advance(3000);
+    runs[1].run.cancel();
+    await flushMicrotasks();
+    expect(seen[2]).toEqual([expect.objectContaining({ position: 2 })]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen[2]).toEqual([
+      expect.objectContaining({ position: 2 }),
+      expect.objectContaining({ position: 1 }),
+    ]);
+    expect(seen[101].at(-1)).toMatchObject({ position: 100 });
     limiter.close();
   });
 
@@ -454,6 +489,7 @@ describe('SseLimiter with a long line', () => {
     const seen = runs.map(({ run }) => recordQueued(run));
     for (const events of seen) events.length = 0; // the replayed place each was told on joining
 
+    await nextTurn();
     clock.advance(3000);
     await refreshSlices(300);
     // Nothing moved: the front (100 places) hears its place again, the rest hear nothing new.
@@ -465,6 +501,7 @@ describe('SseLimiter with a long line', () => {
     for (const { run } of runs.slice(1, 11)) run.cancel();
     await flushMicrotasks();
     for (const events of seen) events.length = 0;
+    await nextTurn();
     clock.advance(3000);
     await refreshSlices(300);
     expect(seen[200]).toEqual([expect.objectContaining({ position: 190 })]);
@@ -473,6 +510,7 @@ describe('SseLimiter with a long line', () => {
     // Another 10 leave: place 300 is now 280, 6.7 % from the 300 it was told.
     for (const { run } of runs.slice(11, 21)) run.cancel();
     await flushMicrotasks();
+    await nextTurn();
     clock.advance(3000);
     await refreshSlices(300);
     expect(seen[300]).toEqual([expect.objectContaining({ position: 280 })]);
