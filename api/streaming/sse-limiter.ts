@@ -4,6 +4,7 @@ import { AppError, toAppError } from '../errors';
 import type { Logger } from '../logger';
 import type { RunHolds } from '../llm/llm-gateway';
 import type { Run } from './run';
+import { TurnBudget } from './turn-budget';
 import { WaitEstimator } from './wait-estimator';
 
 export interface SseLimiterOptions {
@@ -157,9 +158,9 @@ export class SseLimiter implements RunAttendance {
   private readonly refreshMs: number;
   private refreshTimer?: TimerHandle;
   private flushPending = false;
-  private flushesThisTurn = 0;
-  private toldThisTurn = 0;
-  private abandonedThisTurn = 0;
+  private readonly frontFlushes = new TurnBudget(FRONT_FLUSHES_PER_TURN);
+  private readonly tells = new TurnBudget(TELLS_PER_TURN);
+  private readonly abandons = new TurnBudget(ABANDON_SLICE);
   /** Runs whose cancellation waits for a later turn (past ABANDON_SLICE in one turn), with their grace. */
   private readonly deferredAbandons = new Map<Run, number>();
   private drainScheduled = false;
@@ -333,7 +334,7 @@ export class SseLimiter implements RunAttendance {
   }
   /** Abandons now while this turn's budget lasts (and nobody is ahead in the deferred line); later otherwise. */
   private abandonSoon(run: Run, graceMs: number): void {
-    if (this.deferredAbandons.size === 0 && this.takeAbandonBudget()) {
+    if (this.deferredAbandons.size === 0 && this.abandons.take()) {
       this.abandon(run, graceMs);
       return;
     }
@@ -342,13 +343,6 @@ export class SseLimiter implements RunAttendance {
       this.drainScheduled = true;
       setImmediate(this.drainAbandons);
     }
-  }
-
-  /** One cancellation of this turn's ABANDON_SLICE; false when the turn has spent them all. */
-  private takeAbandonBudget(): boolean {
-    if (this.abandonedThisTurn >= ABANDON_SLICE) return false;
-    if (this.abandonedThisTurn++ === 0) setImmediate(() => (this.abandonedThisTurn = 0));
-    return true;
   }
 
   private readonly drainAbandons = (): void => {
@@ -462,7 +456,7 @@ export class SseLimiter implements RunAttendance {
       const graceMs = this.deferredAbandons.get(next.run);
       if (graceMs !== undefined) {
         // Out of budget: the slot waits for drainAbandons, which dispatches after its slice.
-        if (!this.takeAbandonBudget()) break;
+        if (!this.abandons.take()) break;
         this.deferredAbandons.delete(next.run);
         this.abandon(next.run, graceMs);
         // abandon() leaves a run that is being followed again alone: it starts.
@@ -484,8 +478,7 @@ export class SseLimiter implements RunAttendance {
   private scheduleFlush(): void {
     if (this.flushPending || this.closed) return;
     this.flushPending = true;
-    if (this.flushesThisTurn++ === 0) setImmediate(() => (this.flushesThisTurn = 0));
-    if (this.flushesThisTurn <= FRONT_FLUSHES_PER_TURN) queueMicrotask(this.flush);
+    if (this.frontFlushes.take()) queueMicrotask(this.flush);
     else setImmediate(this.flush);
   }
 
@@ -493,13 +486,6 @@ export class SseLimiter implements RunAttendance {
     this.flushPending = false;
     this.flushFront();
   };
-
-  /** One place told of this turn's TELLS_PER_TURN; false when the turn has told them all. */
-  private takeTellBudget(): boolean {
-    if (this.toldThisTurn >= TELLS_PER_TURN) return false;
-    if (this.toldThisTurn++ === 0) setImmediate(() => (this.toldThisTurn = 0));
-    return true;
-  }
 
   /** Is what `entry` would be told at `position` news: at the front always, further back only a clear move? */
   private worthTelling(entry: Entry, position: number, front: number): boolean {
@@ -527,7 +513,7 @@ export class SseLimiter implements RunAttendance {
     for (const entry of this.line.values()) {
       if (++position > front) break;
       if (entry.toldPosition === position) continue;
-      if (!this.takeTellBudget()) {
+      if (!this.tells.take()) {
         // The rest of the front hears it next turn (a pass then tells whoever is still behind).
         if (!this.flushPending) {
           this.flushPending = true;
@@ -579,7 +565,7 @@ export class SseLimiter implements RunAttendance {
         const entry = entries[index];
         // Runs that started or left since the pass began are not told a stale place.
         if (this.line.get(entry.token) !== entry || !this.worthTelling(entry, index + 1, front)) continue;
-        if (!this.takeTellBudget()) break;
+        if (!this.tells.take()) break;
         this.tell(entry, index + 1);
       }
       if (index < entries.length) setImmediate(slice);
