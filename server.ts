@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './config';
 import { startTroupe } from './api/troupe';
 import { startClusterIfAsked } from './api/cluster/start-cluster';
+import { applyHeapGrowth } from './api/heap-growth';
 
 /** Entry point: load and validate the config, start Troupe, and shut down cleanly on a signal. */
 async function main(): Promise<void> {
@@ -14,6 +15,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  applyHeapGrowth(config.heapGrowingPercent);
   // `--workers N`: this process becomes the node:cluster primary, and each worker runs the rest.
   if (startClusterIfAsked(config, process.argv.slice(2))) return;
   const troupe = await startTroupe(config);

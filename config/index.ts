@@ -10,6 +10,11 @@ export interface Config {
   host: string;
   dataDir: string;
   logLevel: string;
+  /**
+   * How far V8 lets the old generation grow past what the last full GC kept, in percent (0 = V8's
+   * own heuristic, up to 300 %); applied once at start (api/heap-growth.ts).
+   */
+  heapGrowingPercent: number;
   llm: {
     provider: 'sim' | 'openai';
     baseUrl?: string;
@@ -152,6 +157,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     host: raw.HOST,
     dataDir: raw.DATA_DIR,
     logLevel: raw.LOG_LEVEL,
+    heapGrowingPercent: raw.HEAP_GROWING_PERCENT,
     llm: {
       provider: raw.LLM_PROVIDER,
       baseUrl: raw.LLM_BASE_URL,

@@ -109,6 +109,7 @@ export const configSchema = z.object({
 
   REQUEST_BODY_TIMEOUT_MS: integer(100, 60_000).default(30_000),
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).default(8000),
+  HEAP_GROWING_PERCENT: integer(0, 300).default(50),
 
   CRITIC_MAX_ROUNDS: integer(0, 10).default(1),
   TOOL_MAX_ROUNDS: integer(0, 20).default(3),

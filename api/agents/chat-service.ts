@@ -56,13 +56,16 @@ export class ChatService {
    */
   async open(request: ChatRequest): Promise<{ run: Run; start: () => Promise<void> }> {
     const { store, llm, runs, userMaxActiveChats, clock } = this.options;
+    // The closures below (kept while the chat waits in the SSE line, up to 10,000 of them) capture
+    // these, not `request`: it holds the route's AbortSignal, which nothing needs once admitted.
+    const { userId, message, mode, streamDeltas } = request;
     const arrivedAt = clock.now();
     let conversationId = request.conversationId;
     const newConversation = conversationId === undefined;
     if (conversationId !== undefined) {
       const existing = await store.getConversation(conversationId);
       // Someone else's conversation is reported as missing: its existence is not ours to reveal.
-      if (!existing || existing.userId !== request.userId) {
+      if (!existing || existing.userId !== userId) {
         throw new AppError('not_found', `Conversation ${conversationId} was not found`);
       }
     } else {
@@ -70,28 +73,28 @@ export class ChatService {
       // indexes instead of on a random page each (fewer pages written per commit; 74 random bits).
       conversationId = timeOrderedId();
     }
-    const active = this.activeByUser.get(request.userId) ?? 0;
+    const active = this.activeByUser.get(userId) ?? 0;
     if (userMaxActiveChats > 0 && active >= userMaxActiveChats) {
       throw new AppError(
         'user_rate_limited',
-        `User ${request.userId} already has ${active} chats running (USER_MAX_ACTIVE_CHATS=${userMaxActiveChats})`,
+        `User ${userId} already has ${active} chats running (USER_MAX_ACTIVE_CHATS=${userMaxActiveChats})`,
         { retryAfterMs: 1000 },
       );
     }
     // Counted before admission awaits, so a burst of one user's requests cannot all pass the check.
-    this.activeByUser.set(request.userId, active + 1);
+    this.activeByUser.set(userId, active + 1);
     const leave = () => {
-      const remaining = (this.activeByUser.get(request.userId) ?? 1) - 1;
-      if (remaining > 0) this.activeByUser.set(request.userId, remaining);
-      else this.activeByUser.delete(request.userId);
+      const remaining = (this.activeByUser.get(userId) ?? 1) - 1;
+      if (remaining > 0) this.activeByUser.set(userId, remaining);
+      else this.activeByUser.delete(userId);
     };
-    const run = runs.create(conversationId, request.userId, { replayable: request.streamDeltas !== false });
+    const run = runs.create(conversationId, userId, { replayable: streamDeltas !== false });
     // Refused before any stream opens (and before anything is stored). Admitted, the chat counts
     // against later chats — also while it waits for an SSE slot — until the run ends.
     let admission: Admission;
     try {
       admission = await llm.admit(
-        { userId: request.userId, runId: run.id, expectedCalls: this.expectedCalls(request.mode) },
+        { userId, runId: run.id, expectedCalls: this.expectedCalls(mode) },
         request.signal,
       );
     } catch (error) {
@@ -102,9 +105,9 @@ export class ChatService {
     // A JSON client learns a new conversation's id only from the answer: its turn's one write
     // stores the conversation too (one commit per chat instead of two, cpu benchmark). A stream is
     // told the id at once, and may use it before the turn ends: its conversation exists from now.
-    const storeWithTurn = newConversation && request.streamDeltas === false;
+    const storeWithTurn = newConversation && streamDeltas === false;
     try {
-      if (!storeWithTurn) await store.ensureConversation(conversationId, request.userId);
+      if (!storeWithTurn) await store.ensureConversation(conversationId, userId);
     } catch (error) {
       admission.release('failed');
       leave();
@@ -147,10 +150,10 @@ export class ChatService {
       try {
         const done = await this.options.orchestrator.execute({
           run,
-          message: request.message,
-          mode: request.mode,
+          message,
+          mode,
           deadline,
-          ...(request.streamDeltas === false ? { streamDeltas: false } : {}),
+          ...(streamDeltas === false ? { streamDeltas: false } : {}),
           ...(newConversation ? { newConversation } : {}),
           ...(storeWithTurn ? { storeConversation: true } : {}),
         });

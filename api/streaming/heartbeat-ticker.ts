@@ -8,8 +8,10 @@ export interface HeartbeatTarget {
 /**
  * Streams pinged per event-loop turn: 10,000 pings in one pass held the loop ~150 ms, and a slice of
  * 1,000 still took 70–90 ms of one turn at the release of 10,000 streams (sse-capacity benchmark).
+ * At the release a ping to a client already gone fails and tears its socket down in the same turn,
+ * outside the turns of WaitingReads: 100, as many as those turns read at once.
  */
-const PING_SLICE = 250;
+const PING_SLICE = 100;
 
 /**
  * One timer for every open stream's heartbeat. Ten thousand idle streams would otherwise hold ten

@@ -4,6 +4,7 @@ import { AppError, toAppError } from '../errors';
 import type { Logger } from '../logger';
 import type { RunHolds } from '../llm/llm-gateway';
 import type { Run } from './run';
+import { TurnBudget } from './turn-budget';
 import { WaitEstimator } from './wait-estimator';
 
 export interface SseLimiterOptions {
@@ -87,10 +88,29 @@ interface Entry {
 
 /** Places at the front of the line told of every move at once; the rest hear it on the refresh. */
 const IMMEDIATE_POSITIONS = 100;
-/** Waiting runs told their place per event-loop turn during the periodic refresh. */
-const REFRESH_SLICE = 250;
-/** Passes over the front per event-loop turn told at once (a microtask); later ones wait for the turn's end. */
-const FRONT_FLUSHES_PER_TURN = 4;
+/**
+ * Waiting runs told their place per event-loop turn during the periodic refresh. At a mass
+ * departure nearly every place moves, and a write to a client already gone (not read yet, see
+ * WaitingReads) tears its socket down in the same turn: 100, as many as those turns read at once.
+ */
+const REFRESH_SLICE = 100;
+/**
+ * Passes over the front per event-loop turn told at once (a microtask); later ones wait for the
+ * turn's end. At a mass departure each pass wrote to up to 100 streams, most of them to clients
+ * already gone (not read yet, see WaitingReads), whose sockets were then torn down in that same
+ * turn: four passes a turn were ~400 such writes (sse-capacity release). One: the first move of a
+ * turn is told at once, the rest with the turn's last pass.
+ */
+const FRONT_FLUSHES_PER_TURN = 1;
+/**
+ * Places told per event-loop turn by the front's passes and the periodic refresh together; what
+ * is left is told the next turn. At a mass departure most of these writes go to clients already
+ * gone (not read yet, see WaitingReads), and each tears its socket down in the turn it is made:
+ * passes over the front plus a refresh slice were up to ~400 of them in one turn (sse-capacity
+ * release). 100, as many as WaitingReads reads at once. A new stream is told its place on joining
+ * regardless.
+ */
+const TELLS_PER_TURN = 100;
 /**
  * Past the front of the line, the refresh tells a stream only when its place or its estimate moved
  * by at least this share since it was last told. Telling all 10,000 waiting streams every 3 s was
@@ -138,9 +158,18 @@ export class SseLimiter implements RunAttendance {
   private readonly refreshMs: number;
   private refreshTimer?: TimerHandle;
   private flushPending = false;
-  private flushesThisTurn = 0;
-  private abandonedThisTurn = 0;
-  private readonly deferredAbandons: Array<{ run: Run; graceMs: number }> = [];
+  private readonly frontFlushes = new TurnBudget(FRONT_FLUSHES_PER_TURN);
+  private readonly tells = new TurnBudget(TELLS_PER_TURN);
+  private readonly abandons = new TurnBudget(ABANDON_SLICE);
+  /** Runs whose cancellation waits for a later turn (past ABANDON_SLICE in one turn), with their grace. */
+  private readonly deferredAbandons = new Map<Run, number>();
+  private drainScheduled = false;
+  /**
+   * One cancellation reason per grace period, shared by every run abandoned with it: an AppError
+   * per run captured a stack trace at the release of 10,000 streams (2.5 % of its CPU), and each
+   * stayed alive with its finished run for the retention time (~1 KB a run).
+   */
+  private readonly abandonReasons = new Map<number, AppError>();
   private closed = false;
   private counters = { totalServed: 0, waited: 0, totalWaitMs: 0, resumes: 0, cancellations: 0, refused: 0 };
 
@@ -237,6 +266,7 @@ export class SseLimiter implements RunAttendance {
       this.abandonTimers.delete(run.id);
     }
     if ((timer || options.resume) && !run.isFinished) this.counters.resumes++;
+    this.deferredAbandons.delete(run);
     this.unhold(run);
   }
 
@@ -304,24 +334,42 @@ export class SseLimiter implements RunAttendance {
   }
   /** Abandons now while this turn's budget lasts (and nobody is ahead in the deferred line); later otherwise. */
   private abandonSoon(run: Run, graceMs: number): void {
-    if (this.abandonedThisTurn < ABANDON_SLICE && this.deferredAbandons.length === 0) {
-      if (this.abandonedThisTurn++ === 0) setImmediate(() => (this.abandonedThisTurn = 0));
+    if (this.deferredAbandons.size === 0 && this.abandons.take()) {
       this.abandon(run, graceMs);
       return;
     }
-    this.deferredAbandons.push({ run, graceMs });
-    if (this.deferredAbandons.length === 1) setImmediate(this.drainAbandons);
+    this.deferredAbandons.set(run, graceMs);
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(this.drainAbandons);
+    }
   }
 
   private readonly drainAbandons = (): void => {
-    for (const { run, graceMs } of this.deferredAbandons.splice(0, ABANDON_SLICE)) this.abandon(run, graceMs);
-    if (this.deferredAbandons.length > 0) setImmediate(this.drainAbandons);
+    this.drainScheduled = false;
+    let count = 0;
+    for (const [run, graceMs] of this.deferredAbandons) {
+      if (count++ >= ABANDON_SLICE) break;
+      this.deferredAbandons.delete(run);
+      this.abandon(run, graceMs);
+    }
+    if (this.deferredAbandons.size > 0 && !this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(this.drainAbandons);
+    }
+    // Slots that dispatch left free for a run whose cancellation was queued (see dispatch).
+    this.dispatch();
   };
 
   private abandon(run: Run, graceMs: number): void {
     if (run.isFinished || run.listenerCount > 0) return;
     this.options.logger?.info({ runId: run.id, graceMs }, 'nobody resumed the run: cancelling it');
-    run.cancel(new AppError('cancelled', `Nobody followed the run for ${graceMs} ms; it was cancelled`));
+    let reason = this.abandonReasons.get(graceMs);
+    if (!reason) {
+      reason = new AppError('cancelled', `Nobody followed the run for ${graceMs} ms; it was cancelled`);
+      this.abandonReasons.set(graceMs, reason);
+    }
+    run.cancel(reason);
   }
 
   private startEntry(entry: Entry): void {
@@ -342,6 +390,13 @@ export class SseLimiter implements RunAttendance {
   }
 
   private runStart(entry: Entry): void {
+    const graceMs = this.deferredAbandons.get(entry.run);
+    if (graceMs !== undefined) {
+      // Its client left while it waited to start (readFirst) and its cancellation is queued
+      // behind others: cancelled now, before any call (at most a slot's worth per start).
+      this.deferredAbandons.delete(entry.run);
+      this.abandon(entry.run, graceMs);
+    }
     // Cancelled meanwhile: its abort already gave the slot back.
     if (entry.run.signal.aborted || entry.run.isFinished) return;
     entry.start().catch((error: unknown) => {
@@ -367,6 +422,7 @@ export class SseLimiter implements RunAttendance {
 
   private onFinished(entry: Entry): void {
     entry.run.signal.removeEventListener('abort', entry.onAbort);
+    this.deferredAbandons.delete(entry.run);
     this.byToken.delete(entry.token);
     this.byRun.delete(entry.run.id);
     const timer = this.abandonTimers.get(entry.run.id);
@@ -382,7 +438,12 @@ export class SseLimiter implements RunAttendance {
     this.dispatch();
   }
 
-  /** Fills free slots from the head of the line. */
+  /**
+   * Fills free slots from the head of the line. A head whose client already left (its cancellation
+   * queued behind others) is cancelled now if this turn's budget allows, and never started: at the
+   * release of 10,000 streams, runs of departed clients were given freed slots and started
+   * (a stored message and a provider call each, ~8 % of the release's CPU) before their turn came.
+   */
   private dispatch(): void {
     if (this.closed) return;
     let started = false;
@@ -391,6 +452,15 @@ export class SseLimiter implements RunAttendance {
       if (next.run.signal.aborted || next.run.isFinished) {
         this.line.delete(next.token);
         continue;
+      }
+      const graceMs = this.deferredAbandons.get(next.run);
+      if (graceMs !== undefined) {
+        // Out of budget: the slot waits for drainAbandons, which dispatches after its slice.
+        if (!this.abandons.take()) break;
+        this.deferredAbandons.delete(next.run);
+        this.abandon(next.run, graceMs);
+        // abandon() leaves a run that is being followed again alone: it starts.
+        if (this.line.get(next.token) !== next) continue;
       }
       this.startEntry(next);
       started = true;
@@ -408,14 +478,14 @@ export class SseLimiter implements RunAttendance {
   private scheduleFlush(): void {
     if (this.flushPending || this.closed) return;
     this.flushPending = true;
-    const flush = () => {
-      this.flushPending = false;
-      this.flushFront();
-    };
-    if (this.flushesThisTurn++ === 0) setImmediate(() => (this.flushesThisTurn = 0));
-    if (this.flushesThisTurn <= FRONT_FLUSHES_PER_TURN) queueMicrotask(flush);
-    else setImmediate(flush);
+    if (this.frontFlushes.take()) queueMicrotask(this.flush);
+    else setImmediate(this.flush);
   }
+
+  private readonly flush = (): void => {
+    this.flushPending = false;
+    this.flushFront();
+  };
 
   /** Is what `entry` would be told at `position` news: at the front always, further back only a clear move? */
   private worthTelling(entry: Entry, position: number, front: number): boolean {
@@ -442,7 +512,16 @@ export class SseLimiter implements RunAttendance {
     let position = 0;
     for (const entry of this.line.values()) {
       if (++position > front) break;
-      if (entry.toldPosition !== position) this.tell(entry, position);
+      if (entry.toldPosition === position) continue;
+      if (!this.tells.take()) {
+        // The rest of the front hears it next turn (a pass then tells whoever is still behind).
+        if (!this.flushPending) {
+          this.flushPending = true;
+          setImmediate(this.flush);
+        }
+        break;
+      }
+      this.tell(entry, position);
     }
     if (this.line.size === 0 && this.refreshTimer) {
       this.options.clock.clearTimeout(this.refreshTimer);
@@ -485,8 +564,9 @@ export class SseLimiter implements RunAttendance {
       for (; index < end; index++) {
         const entry = entries[index];
         // Runs that started or left since the pass began are not told a stale place.
-        if (this.line.get(entry.token) === entry && this.worthTelling(entry, index + 1, front))
-          this.tell(entry, index + 1);
+        if (this.line.get(entry.token) !== entry || !this.worthTelling(entry, index + 1, front)) continue;
+        if (!this.tells.take()) break;
+        this.tell(entry, index + 1);
       }
       if (index < entries.length) setImmediate(slice);
     };

@@ -28,6 +28,7 @@ describe('configuration', () => {
     });
     expect(config.llmCache).toEqual({ enabled: true, ttlSeconds: 3600, maxBytes: 64 * 1024 * 1024 });
     expect(config.redisKeyPrefix).toBe('troupe:');
+    expect(config.heapGrowingPercent).toBe(50);
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.llm)).toBe(true);
   });

@@ -289,6 +289,37 @@ describe('SseLimiter tokens and grace periods', () => {
     expect(alone.run.signal.aborted).toBe(true);
   });
 
+  test('clients leaving by the hundred: cancellations go 100 a turn, and a departed run reaching a free slot is cancelled, never started', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, {
+      maxConcurrent: 1,
+      queueMax: 1000,
+      tokenGraceMs: 0,
+      resumeGraceMs: 0,
+    });
+    const chats = Array.from({ length: 301 }, () => makeRun());
+    for (const chat of chats) limiter.admit(chat.run, chat.start);
+    // The clients of places 101-250 leave first, then those of places 1-50, all in one turn.
+    for (const chat of [...chats.slice(101, 251), ...chats.slice(1, 51)]) limiter.detach(chat.run);
+    expect(chats.filter((chat) => chat.run.signal.aborted)).toHaveLength(100);
+    // The running chat ends: the head of the line left (its cancellation is queued) and is
+    // cancelled now rather than started; the turn's budget is spent, so the slot waits a turn.
+    finish(chats[0].run);
+    await flushMicrotasks();
+    expect(limiter.stats()).toMatchObject({ active: 0 });
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const chat of [...chats.slice(101, 251), ...chats.slice(1, 51)]) {
+      expect(chat.run.signal.aborted).toBe(true);
+      expect(chat.started()).toBe(false);
+    }
+    // The first client still there got the slot; one reason for every run cancelled with no grace.
+    expect(chats[51].started()).toBe(true);
+    expect(limiter.stats()).toMatchObject({ active: 1, waiting: 99, cancellations: 200 });
+    expect(new Set(chats.slice(1, 51).map((chat) => chat.run.signal.reason)).size).toBe(1);
+    limiter.close();
+  });
+
   test('a token stays valid after its run starts, and dies with the run', async () => {
     const clock = new ManualClock();
     const limiter = makeLimiter(clock, { maxConcurrent: 1 });
@@ -307,6 +338,21 @@ describe('SseLimiter tokens and grace periods', () => {
 });
 
 describe('SseLimiter with a long line', () => {
+  /**
+   * Lets the current event-loop turn end, with its budget of places told (100): a refresh timer
+   * fires in a later turn than the moves before it. (Two: this turn's immediates may be queued
+   * after the caller's.)
+   */
+  async function nextTurn(): Promise<void> {
+    for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** Lets the periodic refresh's slices (100 places a turn, the first with the timer) reach `places`. */
+  async function refreshSlices(places: number): Promise<void> {
+    for (let turn = 1; turn < Math.ceil(places / 100); turn++)
+      await new Promise((resolve) => setImmediate(resolve));
+  }
+
   test('a freed slot tells the front of the line at once and the rest on the next refresh (their estimate moved)', async () => {
     const clock = new ManualClock();
     const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 1000 });
@@ -325,8 +371,9 @@ describe('SseLimiter with a long line', () => {
     expect(seen[102]).toEqual([]);
     expect(seen[300]).toEqual([]);
 
+    await nextTurn();
     clock.advance(3000);
-    await new Promise((resolve) => setImmediate(resolve));
+    await refreshSlices(300);
     expect(seen[102].at(-1)).toMatchObject({ position: 101 });
     expect(seen[300].at(-1)).toMatchObject({ position: 299 });
     limiter.close();
@@ -343,20 +390,21 @@ describe('SseLimiter with a long line', () => {
     const seen = runs.map(({ run }) => recordQueued(run));
     for (const events of seen) events.length = 0;
 
+    await nextTurn();
     clock.advance(3000);
     // The first slice went out with the timer; the last place waits for later turns of the loop.
     expect(seen[201]).toEqual([expect.objectContaining({ position: 1 })]);
-    expect(seen[450]).toEqual([expect.objectContaining({ position: 250 })]);
-    expect(seen[451]).toEqual([]);
+    expect(seen[300]).toEqual([expect.objectContaining({ position: 100 })]);
+    expect(seen[301]).toEqual([]);
     await new Promise((resolve) => setImmediate(resolve));
-    expect(seen[700]).toEqual([expect.objectContaining({ position: 500 })]);
-    expect(seen[701]).toEqual([]);
-    for (let turn = 0; turn < 8; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(seen[400]).toEqual([expect.objectContaining({ position: 200 })]);
+    expect(seen[401]).toEqual([]);
+    for (let turn = 0; turn < 22; turn++) await new Promise((resolve) => setImmediate(resolve));
     expect(seen[2500]).toEqual([expect.objectContaining({ position: 2300 })]);
     limiter.close();
   });
 
-  test("departures spread over one turn tell the front a few times at once, then once at the turn's end", async () => {
+  test("departures spread over one turn tell the front of the first at once, then once at the turn's end", async () => {
     const clock = new ManualClock();
     const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 100 });
     const runs = Array.from({ length: 21 }, () => makeRun());
@@ -369,9 +417,33 @@ describe('SseLimiter with a long line', () => {
       run.cancel();
       await flushMicrotasks();
     }
-    expect(last.map((data) => data.position)).toEqual([19, 18, 17, 16]);
+    expect(last.map((data) => data.position)).toEqual([19]);
     await new Promise((resolve) => setImmediate(resolve));
-    expect(last.map((data) => data.position)).toEqual([19, 18, 17, 16, 10]);
+    expect(last.map((data) => data.position)).toEqual([19, 10]);
+    limiter.close();
+  });
+
+  test('the front and the refresh tell at most 100 places a turn together; the rest hear it the next turn', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 1000 });
+    const runs = Array.from({ length: 202 }, () => makeRun());
+    for (const { run, start } of runs) limiter.admit(run, start);
+    await new Promise((resolve) => setImmediate(resolve));
+    const seen = runs.map(({ run }) => recordQueued(run));
+    for (const events of seen) events.length = 0;
+
+    // The refresh tells the front its places (100); in the same turn the head of the line leaves.
+    await nextTurn();
+    clock.advance(3000);
+    runs[1].run.cancel();
+    await flushMicrotasks();
+    expect(seen[2]).toEqual([expect.objectContaining({ position: 2 })]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen[2]).toEqual([
+      expect.objectContaining({ position: 2 }),
+      expect.objectContaining({ position: 1 }),
+    ]);
+    expect(seen[101].at(-1)).toMatchObject({ position: 100 });
     limiter.close();
   });
 
@@ -417,8 +489,9 @@ describe('SseLimiter with a long line', () => {
     const seen = runs.map(({ run }) => recordQueued(run));
     for (const events of seen) events.length = 0; // the replayed place each was told on joining
 
+    await nextTurn();
     clock.advance(3000);
-    await new Promise((resolve) => setImmediate(resolve));
+    await refreshSlices(300);
     // Nothing moved: the front (100 places) hears its place again, the rest hear nothing new.
     expect(seen[100]).toEqual([expect.objectContaining({ position: 100 })]);
     expect(seen[101]).toEqual([]);
@@ -428,16 +501,18 @@ describe('SseLimiter with a long line', () => {
     for (const { run } of runs.slice(1, 11)) run.cancel();
     await flushMicrotasks();
     for (const events of seen) events.length = 0;
+    await nextTurn();
     clock.advance(3000);
-    await new Promise((resolve) => setImmediate(resolve));
+    await refreshSlices(300);
     expect(seen[200]).toEqual([expect.objectContaining({ position: 190 })]);
     expect(seen[300]).toEqual([]);
 
     // Another 10 leave: place 300 is now 280, 6.7 % from the 300 it was told.
     for (const { run } of runs.slice(11, 21)) run.cancel();
     await flushMicrotasks();
+    await nextTurn();
     clock.advance(3000);
-    await new Promise((resolve) => setImmediate(resolve));
+    await refreshSlices(300);
     expect(seen[300]).toEqual([expect.objectContaining({ position: 280 })]);
     limiter.close();
   });
