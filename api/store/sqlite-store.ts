@@ -56,7 +56,6 @@ export class SqliteStore implements Store {
   private readonly clock: Clock;
   private database?: Database.Database;
   private statements?: ReturnType<typeof prepare>;
-  private appends?: GroupCommit<AppendJob, AppendResult>;
   private state: 'new' | 'open' | 'closed' = 'new';
 
   constructor(options: SqliteStoreOptions) {
@@ -90,12 +89,7 @@ export class SqliteStore implements Store {
       }
       database.exec(CREATE_TABLES);
       database.pragma(`user_version = ${SCHEMA_VERSION}`);
-      const statements = prepare(database);
-      this.statements = statements;
-      this.appends = new GroupCommit<AppendJob, AppendResult>({
-        writeAll: statements.appendAll,
-        writeOne: statements.append,
-      });
+      this.statements = prepare(database);
       this.database = database;
       this.state = 'open';
     } catch (error) {
@@ -123,8 +117,8 @@ export class SqliteStore implements Store {
 
   async appendMessages(messages: NewMessage[], options: AppendOptions = {}): Promise<StoredMessage[]> {
     if (messages.length === 0) return [];
-    this.open();
-    const documents = await this.appends!.submit({
+    const { appends } = this.open();
+    const documents = await appends.submit({
       messages,
       now: this.nowIso(),
       createFor: options.createFor,
@@ -171,7 +165,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     // What callers are waiting for is written before the file closes.
-    this.appends?.flush();
+    this.statements?.appends.flush();
     this.state = 'closed';
     const database = this.database;
     this.database = undefined;
@@ -234,7 +228,8 @@ function prepare(database: Database.Database) {
   };
   const append = database.transaction(appendBody);
   const appendAll = database.transaction((jobs: AppendJob[]) => jobs.map(appendBody));
-  return { ...statements, append, appendAll };
+  const appends = new GroupCommit<AppendJob, AppendResult>({ writeAll: appendAll, writeOne: append });
+  return { ...statements, appends };
 }
 
 function toConversation(row: ConversationRow): Conversation {
