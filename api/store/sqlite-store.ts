@@ -199,9 +199,15 @@ function prepare(database: Database.Database) {
     reserveSeq: statement(
       'UPDATE conversations SET last_seq = last_seq + ?, updated_at = ? WHERE id = ? RETURNING last_seq',
     ),
+    // A conversation created with its turn's messages: their sequence numbers are reserved in the
+    // same row (last_seq), so the turn needs no UPDATE of the row it has just written.
+    createWithSeq: statement(
+      'INSERT INTO conversations (id, user_id, created_at, updated_at, last_seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+    ),
+    // Positional parameters: better-sqlite3 binds them without a property lookup per column.
     insertMessage: statement(
       `INSERT INTO messages (conversation_id, seq, id, role, agent, content, created_at, usage, timings, run_id)
-       VALUES (@conversation_id, @seq, @id, @role, @agent, @content, @created_at, @usage, @timings, @run_id)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     listAll: statement('SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq'),
     listNewest: statement('SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?'),
@@ -216,12 +222,18 @@ function prepare(database: Database.Database) {
   const appendBody = ({ messages, now, createFor }: AppendJob): AppendResult => {
     const documents: AppendResult = new Map();
     for (const [conversationId, group] of groupByConversation(messages)) {
-      if (createFor !== undefined) statements.insertConversation.run(conversationId, createFor, now, now);
-      const reserved = statements.reserveSeq.get(group.length, now, conversationId) as
-        { last_seq: number } | undefined;
-      if (!reserved) throw unknownConversation(conversationId);
-      const batch = toMessageDocuments(group, reserved.last_seq - group.length + 1, now);
-      for (const document of batch) statements.insertMessage.run(toRow(document));
+      const created =
+        createFor !== undefined &&
+        statements.createWithSeq.run(conversationId, createFor, now, now, group.length).changes === 1;
+      let lastSeq = group.length;
+      if (!created) {
+        const reserved = statements.reserveSeq.get(group.length, now, conversationId) as
+          { last_seq: number } | undefined;
+        if (!reserved) throw unknownConversation(conversationId);
+        lastSeq = reserved.last_seq;
+      }
+      const batch = toMessageDocuments(group, lastSeq - group.length + 1, now);
+      for (const document of batch) insertRow(statements.insertMessage, document);
       documents.set(conversationId, batch);
     }
     return documents;
@@ -236,19 +248,20 @@ function toConversation(row: ConversationRow): Conversation {
   return { id: row.id, userId: row.user_id, createdAt: row.created_at, updatedAt: row.updated_at };
 }
 
-function toRow(document: MessageDocument): MessageRow {
-  return {
-    conversation_id: document.conversationId,
-    seq: document.seq,
-    id: document.id,
-    role: document.role,
-    agent: document.agent ?? null,
-    content: document.content,
-    created_at: document.createdAt,
-    usage: document.usage ? JSON.stringify(document.usage) : null,
-    timings: document.timings ? JSON.stringify(document.timings) : null,
-    run_id: document.runId ?? null,
-  };
+/** One message as a row of `messages`, in the insert statement's column order. */
+function insertRow(insert: Statement, document: MessageDocument): void {
+  insert.run(
+    document.conversationId,
+    document.seq,
+    document.id,
+    document.role,
+    document.agent ?? null,
+    document.content,
+    document.createdAt,
+    document.usage ? JSON.stringify(document.usage) : null,
+    document.timings ? JSON.stringify(document.timings) : null,
+    document.runId ?? null,
+  );
 }
 
 function fromRow(row: MessageRow): StoredMessage {
