@@ -21,6 +21,9 @@ export class AdmittedChats {
   private finishedCalls = 0;
   /** Recent (actual / model) chat times and when each chat finished, newest last. */
   private readonly ratios: Array<{ ratio: number; at: number }> = [];
+  /** Ratios recorded so far (never decreases): tells a cached sort that a chat finished since. */
+  private finishedRatios = 0;
+  private sorted?: { ratios: readonly number[]; validThrough: number; finished: number };
 
   constructor(
     private readonly clock: Clock,
@@ -66,9 +69,10 @@ export class AdmittedChats {
    * instances would take turns refusing; over all of them the cluster decides as one instance would.
    */
   slowdown(othersRatios: readonly number[] = []): number {
-    const ratios = [...this.recentRatios(), ...othersRatios.filter((ratio) => Number.isFinite(ratio))];
+    const own = this.sortedRecentRatios();
+    const others = othersRatios.filter((ratio) => Number.isFinite(ratio));
+    const ratios = others.length === 0 ? own : [...own, ...others].sort((a, b) => a - b);
     if (ratios.length < this.minimumChats) return 1;
-    ratios.sort((a, b) => a - b);
     const p90 = ratios[Math.min(ratios.length - 1, Math.floor(ratios.length * 0.9))];
     return Math.min(4, Math.max(1, p90));
   }
@@ -82,11 +86,36 @@ export class AdmittedChats {
    * nothing until each instance alone had finished enough.
    */
   recentRatios(): number[] {
-    const since = this.clock.now() - (this.options.ratioMaxAgeMs ?? RATIO_MAX_AGE_MS);
-    let first = this.ratios.findIndex((entry) => entry.at >= since);
-    if (first < 0 || this.ratios.length - first < this.minimumChats)
-      first = Math.max(0, this.ratios.length - this.minimumChats * 2);
-    return this.ratios.slice(first).map((entry) => entry.ratio);
+    return this.ratios.slice(this.recentSelection().first).map((entry) => entry.ratio);
+  }
+
+  /** Where the recent ratios begin, and until when (clock time) that stays so without a new ratio. */
+  private recentSelection(): { first: number; validThrough: number } {
+    const maxAge = this.options.ratioMaxAgeMs ?? RATIO_MAX_AGE_MS;
+    const since = this.clock.now() - maxAge;
+    const first = this.ratios.findIndex((entry) => entry.at >= since);
+    if (first >= 0 && this.ratios.length - first >= this.minimumChats) {
+      // The window holds enough: it changes when its oldest ratio ages out.
+      return { first, validThrough: this.ratios[first].at + maxAge };
+    }
+    // Too few in the window: the newest ones stand until another chat finishes, however old.
+    return { first: Math.max(0, this.ratios.length - this.minimumChats * 2), validThrough: Infinity };
+  }
+
+  /**
+   * recentRatios() sorted, kept until a chat finishes or a ratio ages out of the window: every
+   * admission asks for the slowdown, and sorting a hundred ratios per chat was ~1 % of a one-call
+   * chat's CPU (cpu benchmark).
+   */
+  private sortedRecentRatios(): readonly number[] {
+    const cached = this.sorted;
+    if (cached && cached.finished === this.finishedRatios && this.clock.now() <= cached.validThrough)
+      return cached.ratios;
+    const { first, validThrough } = this.recentSelection();
+    const ratios = this.ratios.slice(first).map((entry) => entry.ratio);
+    ratios.sort((a, b) => a - b);
+    this.sorted = { ratios, validThrough, finished: this.finishedRatios };
+    return ratios;
   }
 
   /** The chat ended. Idempotent. */
@@ -100,6 +129,7 @@ export class AdmittedChats {
     if (chat.modelMs !== undefined && chat.modelMs > 0) {
       const now = this.clock.now();
       this.ratios.push({ ratio: (now - chat.admittedAt) / chat.modelMs, at: now });
+      this.finishedRatios++;
       if (this.ratios.length > (this.options.ratioWindow ?? 100)) this.ratios.shift();
     }
   }

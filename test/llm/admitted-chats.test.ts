@@ -36,6 +36,19 @@ describe('AdmittedChats slowdown', () => {
     finish(chats, clock, 1, 1_000);
     expect(chats.slowdown()).toBe(1);
   });
+  test('forgets old ratios as time passes, with no chat finishing meanwhile', () => {
+    const clock = new ManualClock(0);
+    const chats = new AdmittedChats(clock, { minimumChats: 5 });
+    finish(chats, clock, 5, 3_000);
+    finish(chats, clock, 10, 1_000);
+    // Asked (and remembered) while the slow chats are still in the window.
+    expect(chats.slowdown()).toBe(3);
+    expect(chats.slowdown()).toBe(3);
+    // The slow ones finished 3–15 s in, the others 16–25 s: at 46 s only the others are recent.
+    clock.advance(46_000 - clock.now());
+    expect(chats.slowdown()).toBe(1);
+    expect(chats.recentRatios()).toHaveLength(10);
+  });
 });
 
 describe('slowdown over several instances (each finishes a share of the chats)', () => {
