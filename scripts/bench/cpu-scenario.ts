@@ -21,9 +21,10 @@ import {
 /**
  * The `cpu` scenario (issue 14): one sim-llm with no quota pressure, then in turn a Troupe for
  * one-call JSON chats, a Troupe for multi-agent SSE chats, and Portkey relaying the one-call
- * chat's request (non-streamed, then streamed), each driven by the same closed loop. A server's
- * CPU time (utime + stime from /proc, so the load generator and the sim are not in it) over the
- * measured window, divided by the provider calls sim-llm completed in it, is its CPU per call.
+ * chat's request (non-streamed, then streamed; one Portkey process for each), each driven by the
+ * same closed loop. A server's CPU time (utime + stime from /proc, so the load generator and the
+ * sim are not in it) over the measured window, divided by the provider calls sim-llm completed in
+ * it, is its CPU per call.
  * Servers run one at a time, so none competes with another for the two cores.
  */
 
@@ -58,7 +59,7 @@ export const CPU_ROUNDS = 4;
  * and promotes more until the heap has grown back, which takes ~10 s. With a 2 s ramp the reading
  * was mostly that regrowth (Troupe one-call measured alone: 2.1 s of CPU per 600 chats in the 5 s
  * after a 40 s pause, 1.3 s in the next 5 s, 1.0 s steady; docs/BENCHMARKS.md, fourth pass), and
- * it fell unevenly: Portkey's two targets share one process, so it paused less between rounds.
+ * it fell unevenly while Portkey's two targets shared one process (it paused less; now each has its own).
  */
 const ROUND_RAMP_MS = 10_000;
 
@@ -122,8 +123,14 @@ export async function runCpuScenario(options: BenchOptions, spec: RunSpec): Prom
     // the machine's load (other processes share the two cores) falls on all of them alike.
     const oneCall = await startTroupe('one-call', { TOOL_MAX_ROUNDS: '0' });
     const multiAgent = await startTroupe('multi-agent', {});
-    const portkey = await startPortkey(path.join(directory, 'portkey.log'));
-    servers.push(portkey);
+    // One Portkey per target, as Troupe has one server per target: every server measured has the
+    // same history — loaded for its own rounds only, idle for the other three — so none is read
+    // warmer than another. (One Portkey for both targets was loaded twice as long before each
+    // reading, and paused two rounds instead of three.)
+    const portkeyForJson = await startPortkey(path.join(directory, 'portkey-json.log'));
+    servers.push(portkeyForJson);
+    const portkeyForStreams = await startPortkey(path.join(directory, 'portkey-streamed.log'));
+    servers.push(portkeyForStreams);
     const targets: Target[] = [
       { label: 'Troupe one-call (JSON)', server: oneCall, request: troupeOneCall(oneCall.url, options.seed) },
       {
@@ -133,13 +140,13 @@ export async function runCpuScenario(options: BenchOptions, spec: RunSpec): Prom
       },
       {
         label: 'Portkey relaying (JSON)',
-        server: portkey,
-        request: portkeyCall(portkey.url, simBaseUrl, options.seed, false),
+        server: portkeyForJson,
+        request: portkeyCall(portkeyForJson.url, simBaseUrl, options.seed, false),
       },
       {
         label: 'Portkey relaying (streamed)',
-        server: portkey,
-        request: portkeyCall(portkey.url, simBaseUrl, options.seed, true),
+        server: portkeyForStreams,
+        request: portkeyCall(portkeyForStreams.url, simBaseUrl, options.seed, true),
       },
     ];
     // Warm-up (JIT, connection pools, first GCs), not measured.
