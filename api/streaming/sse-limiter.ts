@@ -347,9 +347,10 @@ export class SseLimiter implements RunAttendance {
 
   private readonly drainAbandons = (): void => {
     this.drainScheduled = false;
-    let count = 0;
+    // The same budget as the departures' own cancellations: a turn that read 100 departures and
+    // cancelled them has none left for the queue (it held up to 200 cancellations a turn).
     for (const [run, graceMs] of this.deferredAbandons) {
-      if (count++ >= ABANDON_SLICE) break;
+      if (!this.abandons.take()) break;
       this.deferredAbandons.delete(run);
       this.abandon(run, graceMs);
     }
