@@ -29,8 +29,8 @@ export interface SseLimiterOptions {
   runHolds?: RunHolds;
   /**
    * Called as a waiting run gets its slot: true when its streams were not being read (see
-   * WaitingReads), and the run starts START_DELAY_MS later, so that a client that already left is
-   * noticed (and its calls held) before the run's first provider call.
+   * WaitingReads), and the run starts START_DELAY_MS and two event-loop turns later, so that a
+   * client that already left is noticed (and its calls held) before the run's first provider call.
    */
   readFirst?: (run: Run) => boolean;
   logger?: Logger;
@@ -93,6 +93,14 @@ const ABANDON_SLICE = 100;
  * runs of clients already gone were started and made a call each, ~30–70 more wasted calls).
  */
 const START_DELAY_MS = 20;
+/**
+ * Event-loop turns a run whose streams were paused also waits for, after START_DELAY_MS: its end of
+ * file is read in a poll after the socket resumes, and the stream closes in that turn's close phase.
+ * At the release of 10,000 streams a turn took 80–200 ms, so the 20 ms timer fired in the next
+ * turn's timers phase, before that poll, and ~20 runs of clients already gone were started every
+ * other turn (instrumented sse-capacity run). Two check phases later both have happened.
+ */
+const START_DELAY_TURNS = 2;
 const DEFAULT_PRIOR_RUN_MS = 30_000;
 
 /**
@@ -345,10 +353,15 @@ export class SseLimiter implements RunAttendance {
       this.counters.totalWaitMs += now - entry.enqueuedAt;
     }
     if (entry.toldPosition > 0 && this.options.readFirst?.(entry.run)) {
-      this.options.clock.setTimeout(() => this.runStart(entry), START_DELAY_MS);
+      this.options.clock.setTimeout(() => this.startAfterTurns(entry, START_DELAY_TURNS), START_DELAY_MS);
       return;
     }
     this.runStart(entry);
+  }
+
+  private startAfterTurns(entry: Entry, turns: number): void {
+    if (turns === 0) this.runStart(entry);
+    else setImmediate(() => this.startAfterTurns(entry, turns - 1));
   }
 
   private runStart(entry: Entry): void {

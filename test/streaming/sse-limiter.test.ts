@@ -486,6 +486,11 @@ describe('SseLimiter with a long line', () => {
     expect(limiter.stats()).toMatchObject({ active: 1, waiting: 2 });
     expect(second.started()).toBe(false);
     clock.advance(20);
+    // And two event-loop turns more: a poll to read its end of file, a close phase to close its stream.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(second.started()).toBe(false);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     expect(second.started()).toBe(true);
 
     finish(second.run);
@@ -495,6 +500,9 @@ describe('SseLimiter with a long line', () => {
     await flushMicrotasks();
     expect(fourth.started()).toBe(true);
     clock.advance(20);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     expect(third.started()).toBe(false);
     expect(limiter.stats()).toMatchObject({ active: 1, waiting: 0 });
   });
