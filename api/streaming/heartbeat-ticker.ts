@@ -8,8 +8,8 @@ export interface HeartbeatTarget {
 /**
  * Streams pinged per event-loop turn: 10,000 pings in one pass held the loop ~150 ms, and a slice of
  * 1,000 still took 70–90 ms of one turn at the release of 10,000 streams (sse-capacity benchmark).
- * At the release a ping to a client already gone fails and tears its socket down in the same turn,
- * outside the turns of WaitingReads: 100, as many as those turns read at once.
+ * At the release a ping to a client already gone fails and tears its socket down in the same turn:
+ * 100 (the streams waiting in the line's rotation are pinged by WaitingReads instead, see handOver).
  */
 const PING_SLICE = 100;
 

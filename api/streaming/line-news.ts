@@ -29,7 +29,8 @@ const IMMEDIATE_POSITIONS = 100;
 /**
  * Waiting runs told their place per event-loop turn during the periodic refresh. At a mass
  * departure nearly every place moves, and a write to a client already gone (not read yet, see
- * WaitingReads) tears its socket down in the same turn: 100, as many as those turns read at once.
+ * WaitingReads) tore its socket down in the same turn: 100 (now such a place waits for the
+ * socket's read turn, see WaitingReads.hold).
  */
 const REFRESH_SLICE = 100;
 /**
@@ -45,9 +46,9 @@ const FRONT_FLUSHES_PER_TURN = 1;
  * is left is told the next turn. At a mass departure most of these writes go to clients already
  * gone (not read yet, see WaitingReads), and each tears its socket down in the turn it is made:
  * passes over the front plus a refresh slice were up to ~400 of them in one turn (sse-capacity
- * release). 100, as many as WaitingReads reads at once. A new stream is told its place on joining
- * regardless. (Since then a place for a paused socket is held for its read turn, see WaitingReads;
- * the bound still keeps a turn's `queued` events, and their log entries, to 100.)
+ * release). 100. A new stream is told its place on joining regardless. (Since then a place for a
+ * paused socket is held for its read turn, see WaitingReads.hold; the bound still keeps a turn's
+ * `queued` events, and their log entries, to 100.)
  */
 const TELLS_PER_TURN = 100;
 /**

@@ -33,10 +33,13 @@ export interface WaitingReadsOptions {
 /**
  * A bare Node server whose 10,000 idle sockets were all closed at once stalled 160–410 ms; read in
  * turns of 250 per 25 ms, 41–45 ms. In Troupe a departure costs more (the stream's close handlers,
- * the run's cancellation): 100 per 10 ms (docs/BENCHMARKS.md). Either way a round of 10,000 is ~1 s.
+ * the run's cancellation: ~0.4–0.7 ms of CPU each at the release, when the load generator leaves
+ * Troupe about half a core): 50 per 5 ms (docs/BENCHMARKS.md, fifth pass; 100 per 10 ms held
+ * release turns of 100–200 ms). Either way a round of 10,000 is ~1 s: when the turns are longer
+ * than the period, each turn reads one slice.
  */
-const DEFAULT_SLICE = 100;
-const DEFAULT_PERIOD_MS = 10;
+const DEFAULT_SLICE = 50;
+const DEFAULT_PERIOD_MS = 5;
 
 interface Member {
   readonly socket: PausableSocket;
@@ -46,8 +49,8 @@ interface Member {
   reading: boolean;
   /** The newest `queued` event that came while its socket was paused, sent in its read turn. */
   held?: RunEvent;
-  /** When the rotation last wrote to it (or it joined, its headers and place just written). */
-  lastWriteAt: number;
+  /** When it was last pinged (or joined: its headers and place just written). */
+  lastPingAt: number;
 }
 
 /**
@@ -109,7 +112,7 @@ export class WaitingReads {
    */
   add(socket: PausableSocket, run?: object, target?: WaitingStreamTarget): void {
     if (this.closed || this.members.has(socket)) return;
-    const member: Member = { socket, run, target, reading: true, lastWriteAt: this.options.clock.now() };
+    const member: Member = { socket, run, target, reading: true, lastPingAt: this.options.clock.now() };
     this.members.set(socket, member);
     if (run !== undefined) {
       let members = this.byRun.get(run);
@@ -183,7 +186,7 @@ export class WaitingReads {
     // The ticker pinged every stream at its last tick, those that joined since have just been written to.
     const lastTickAt = this.options.heartbeat?.lastTickAt ?? 0;
     for (const member of this.members.values()) {
-      member.lastWriteAt = Math.max(member.lastWriteAt, lastTickAt);
+      member.lastPingAt = Math.max(member.lastPingAt, lastTickAt);
       this.pause(member);
     }
     this.round = [];
@@ -221,7 +224,7 @@ export class WaitingReads {
     for (const member of members) {
       // Gone, or paused again by a new rotation (it is written to in its turn then).
       if (this.members.get(member.socket) !== member || !member.reading) continue;
-      this.write(member, member.lastWriteAt < lastTickAt);
+      this.write(member, member.lastPingAt < lastTickAt);
     }
   };
 
@@ -236,7 +239,7 @@ export class WaitingReads {
     const nextTurnMs = 2 * roundMs;
     for (const member of this.reading) {
       if (this.members.get(member.socket) !== member) continue;
-      const pingDue = intervalMs !== undefined && now - member.lastWriteAt + nextTurnMs >= intervalMs;
+      const pingDue = intervalMs !== undefined && now - member.lastPingAt + nextTurnMs >= intervalMs;
       this.write(member, pingDue);
       this.pause(member);
     }
@@ -259,16 +262,15 @@ export class WaitingReads {
     this.timer = this.options.clock.setTimeout(this.turn, this.periodMs);
   };
 
-  /** What a stream is owed after a read: its held place, else a ping if `pingDue`; nothing to a socket gone. */
+  /** What a stream is owed after a read: its held place, and a ping if `pingDue`; nothing to a socket gone. */
   private write(member: Member, pingDue: boolean): void {
     const target = member.target;
     if (!target || member.socket.destroyed) return;
     const held = member.held;
     member.held = undefined;
-    // A place told keeps an idle stream open as well as a ping does.
     if (held) target.send(held);
-    else if (pingDue) target.heartbeat();
-    else return;
-    member.lastWriteAt = this.options.clock.now();
+    if (!pingDue) return;
+    target.heartbeat();
+    member.lastPingAt = this.options.clock.now();
   }
 }
