@@ -38,8 +38,11 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
   const writer = new SseWriter(res, options.heartbeat, options.backpressure);
   const socket = req.socket;
   const reads = options.waitingReads && options.attendance.isWaiting(run) ? options.waitingReads : undefined;
-  reads?.add(socket, run);
+  reads?.add(socket, run, writer);
   let inLine = reads !== undefined;
+  // Past the replay, a new place for a paused socket waits for its read turn (WaitingReads.hold);
+  // the place a stream joins with is written at once.
+  let live = false;
   const leaveLine = () => {
     if (!inLine) return;
     inLine = false;
@@ -49,12 +52,14 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
   const unsubscribe = run.subscribe((record) => {
     // Anything but the line's own news means the run started (or ended): read this socket again.
     if (inLine && record.event !== 'queued' && record.event !== 'run') leaveLine();
+    if (inLine && live && record.event === 'queued' && reads!.hold(socket, record)) return;
     writer.send(record);
     if (isTerminal(record.event)) {
       ended = true;
       writer.end();
     }
   }, options.afterId ?? 0);
+  live = true;
   // A finished run whose terminal event was already behind `afterId` has nothing more to send:
   // end now rather than hold an idle stream open (callers answer 204 before getting here).
   if (run.isFinished && !ended) {

@@ -8,8 +8,8 @@ export interface HeartbeatTarget {
 /**
  * Streams pinged per event-loop turn: 10,000 pings in one pass held the loop ~150 ms, and a slice of
  * 1,000 still took 70–90 ms of one turn at the release of 10,000 streams (sse-capacity benchmark).
- * At the release a ping to a client already gone fails and tears its socket down in the same turn,
- * outside the turns of WaitingReads: 100, as many as those turns read at once.
+ * At the release a ping to a client already gone fails and tears its socket down in the same turn:
+ * 100 (the streams waiting in the line's rotation are pinged by WaitingReads instead, see handOver).
  */
 const PING_SLICE = 100;
 
@@ -20,13 +20,21 @@ const PING_SLICE = 100;
  */
 export class HeartbeatTicker {
   private readonly targets = new Set<HeartbeatTarget>();
+  /** Open streams someone else pings for now (WaitingReads, in each one's read turn). */
+  private readonly handedOver = new Set<HeartbeatTarget>();
   private timer?: TimerHandle;
   private closed = false;
+  private lastTick = 0;
 
   constructor(private readonly options: { clock: Clock; intervalMs: number }) {}
 
   get intervalMs(): number {
     return this.options.intervalMs;
+  }
+
+  /** When the last tick began (0 before the first): a stream not pinged since then is pinged by the next one. */
+  get lastTickAt(): number {
+    return this.lastTick;
   }
 
   /** Streams currently registered (open SSE responses). */
@@ -42,13 +50,30 @@ export class HeartbeatTicker {
 
   delete(target: HeartbeatTarget): void {
     this.targets.delete(target);
+    this.handedOver.delete(target);
     // No streams, no timer: an idle server has nothing ticking.
     if (this.targets.size === 0) this.disarm();
+  }
+
+  /**
+   * `target` stays open (and counted) but the ticks skip it: whoever took it over pings it. A
+   * waiting stream whose socket is paused is pinged in its read turn, after its client's departure
+   * could be read: a ping to a client already gone failed and tore its socket down outside those
+   * turns (sse-capacity release).
+   */
+  handOver(target: HeartbeatTarget): void {
+    if (this.targets.has(target)) this.handedOver.add(target);
+  }
+
+  /** The ticks ping `target` again. */
+  takeBack(target: HeartbeatTarget): void {
+    this.handedOver.delete(target);
   }
 
   close(): void {
     this.closed = true;
     this.targets.clear();
+    this.handedOver.clear();
     this.disarm();
   }
 
@@ -64,12 +89,17 @@ export class HeartbeatTicker {
 
   private tick(): void {
     this.timer = undefined;
-    if (this.targets.size <= PING_SLICE) {
+    this.lastTick = this.options.clock.now();
+    const pinged = this.targets.size - this.handedOver.size;
+    if (pinged <= PING_SLICE) {
       // Deleting from a Set while iterating it is safe, so a target that closes while pinged needs no copy.
-      for (const target of this.targets) target.heartbeat();
+      for (const target of this.targets) if (!this.handedOver.has(target)) target.heartbeat();
     } else {
       // Many streams: the first slice now, the rest over the next turns, so other I/O runs in between.
-      this.pingInSlices([...this.targets], 0);
+      this.pingInSlices(
+        [...this.targets].filter((target) => !this.handedOver.has(target)),
+        0,
+      );
     }
     if (this.targets.size > 0) this.arm();
   }
@@ -78,8 +108,9 @@ export class HeartbeatTicker {
     if (this.closed) return;
     const end = Math.min(targets.length, from + PING_SLICE);
     for (let index = from; index < end; index++) {
-      // A stream that closed since the pass began is not written to.
-      if (this.targets.has(targets[index])) targets[index].heartbeat();
+      // A stream that closed (or was handed over) since the pass began is not written to.
+      const target = targets[index];
+      if (this.targets.has(target) && !this.handedOver.has(target)) target.heartbeat();
     }
     if (end < targets.length) setImmediate(() => this.pingInSlices(targets, end));
   }

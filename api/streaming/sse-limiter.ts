@@ -6,6 +6,7 @@ import type { RunHolds } from '../llm/llm-gateway';
 import type { Run } from './run';
 import { TurnBudget } from './turn-budget';
 import { WaitEstimator } from './wait-estimator';
+import { LineNews, type WaitingPlace } from './line-news';
 
 export interface SseLimiterOptions {
   clock: Clock;
@@ -28,8 +29,8 @@ export interface SseLimiterOptions {
   runHolds?: RunHolds;
   /**
    * Called as a waiting run gets its slot: true when its streams were not being read (see
-   * WaitingReads), and the run starts START_DELAY_MS later, so that a client that already left is
-   * noticed (and its calls held) before the run's first provider call.
+   * WaitingReads), and the run starts START_DELAY_MS and two event-loop turns later, so that a
+   * client that already left is noticed (and its calls held) before the run's first provider call.
    */
   readFirst?: (run: Run) => boolean;
   logger?: Logger;
@@ -73,51 +74,13 @@ export interface RunAttendance {
   isWaiting(run: Run): boolean;
 }
 
-interface Entry {
-  readonly run: Run;
+interface Entry extends WaitingPlace {
   readonly start: () => Promise<void>;
-  readonly token: string;
   readonly enqueuedAt: number;
   startedAt?: number;
-  /** The position last told to the stream (0 = never queued). */
-  toldPosition: number;
-  /** The estimate last told with it, ms. */
-  toldEstimateMs: number;
   readonly onAbort: () => void;
 }
 
-/** Places at the front of the line told of every move at once; the rest hear it on the refresh. */
-const IMMEDIATE_POSITIONS = 100;
-/**
- * Waiting runs told their place per event-loop turn during the periodic refresh. At a mass
- * departure nearly every place moves, and a write to a client already gone (not read yet, see
- * WaitingReads) tears its socket down in the same turn: 100, as many as those turns read at once.
- */
-const REFRESH_SLICE = 100;
-/**
- * Passes over the front per event-loop turn told at once (a microtask); later ones wait for the
- * turn's end. At a mass departure each pass wrote to up to 100 streams, most of them to clients
- * already gone (not read yet, see WaitingReads), whose sockets were then torn down in that same
- * turn: four passes a turn were ~400 such writes (sse-capacity release). One: the first move of a
- * turn is told at once, the rest with the turn's last pass.
- */
-const FRONT_FLUSHES_PER_TURN = 1;
-/**
- * Places told per event-loop turn by the front's passes and the periodic refresh together; what
- * is left is told the next turn. At a mass departure most of these writes go to clients already
- * gone (not read yet, see WaitingReads), and each tears its socket down in the turn it is made:
- * passes over the front plus a refresh slice were up to ~400 of them in one turn (sse-capacity
- * release). 100, as many as WaitingReads reads at once. A new stream is told its place on joining
- * regardless.
- */
-const TELLS_PER_TURN = 100;
-/**
- * Past the front of the line, the refresh tells a stream only when its place or its estimate moved
- * by at least this share since it was last told. Telling all 10,000 waiting streams every 3 s was
- * ~2,300 `queued` events a second that said what the stream already knew (position 5,000 moves a
- * few places between two refreshes) and most of the garbage the heap held (sse-capacity benchmark).
- */
-const REFRESH_MIN_CHANGE = 0.05;
 /**
  * Runs cancelled per event-loop turn when their streams leave without a grace period; the rest
  * wait for the next turns. Thousands of clients hanging up at once (the sse-capacity benchmark's
@@ -130,14 +93,20 @@ const ABANDON_SLICE = 100;
  * runs of clients already gone were started and made a call each, ~30–70 more wasted calls).
  */
 const START_DELAY_MS = 20;
-const DEFAULT_REFRESH_MS = 3000;
+/**
+ * Event-loop turns a run whose streams were paused also waits for, after START_DELAY_MS: its end of
+ * file is read in a poll after the socket resumes, and the stream closes in that turn's close phase.
+ * At the release of 10,000 streams a turn took 80–200 ms, so the 20 ms timer fired in the next
+ * turn's timers phase, before that poll, and ~20 runs of clients already gone were started every
+ * other turn (instrumented sse-capacity run). Two check phases later both have happened.
+ */
+const START_DELAY_TURNS = 2;
 const DEFAULT_PRIOR_RUN_MS = 30_000;
 
 /**
  * SSE admission: at most `maxConcurrent` runs are served at once; later ones wait in a bounded FIFO
- * line, are told `queued {position, estimatedWaitMs, token}` when they join, at the front whenever
- * their place changes and every `refreshMs`, further back on the refresh once their place or estimate
- * moved by 5 %, and start the moment a slot frees. Past the line's bound a chat is refused before any
+ * line, are told their place (`queued {position, estimatedWaitMs, token}`, by LineNews) when they
+ * join and as the line moves, and start the moment a slot frees. Past the line's bound a chat is refused before any
  * stream (AppError overloaded, with Retry-After). It also keeps the grace periods of unattended runs:
  * a run nobody follows any more is cancelled once its grace is over, which frees its place or slot.
  *
@@ -155,11 +124,7 @@ export class SseLimiter implements RunAttendance {
   /** Runs whose LLM calls are held because nobody listens. */
   private readonly heldRuns = new Set<string>();
   private readonly estimator: WaitEstimator;
-  private readonly refreshMs: number;
-  private refreshTimer?: TimerHandle;
-  private flushPending = false;
-  private readonly frontFlushes = new TurnBudget(FRONT_FLUSHES_PER_TURN);
-  private readonly tells = new TurnBudget(TELLS_PER_TURN);
+  private readonly news: LineNews;
   private readonly abandons = new TurnBudget(ABANDON_SLICE);
   /** Runs whose cancellation waits for a later turn (past ABANDON_SLICE in one turn), with their grace. */
   private readonly deferredAbandons = new Map<Run, number>();
@@ -179,10 +144,16 @@ export class SseLimiter implements RunAttendance {
         `SseLimiter: maxConcurrent must be a positive integer, got ${options.maxConcurrent}`,
       );
     }
-    this.refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
     this.estimator = new WaitEstimator({
       slots: options.maxConcurrent,
       priorRunMs: options.priorRunMs ?? DEFAULT_PRIOR_RUN_MS,
+    });
+    this.news = new LineNews({
+      clock: options.clock,
+      line: this.line,
+      estimator: this.estimator,
+      slots: options.maxConcurrent,
+      refreshMs: options.refreshMs,
     });
   }
 
@@ -228,8 +199,7 @@ export class SseLimiter implements RunAttendance {
     }
     this.line.set(token, entry);
     const position = this.line.size;
-    this.tell(entry, position);
-    this.armRefresh();
+    this.news.joined(entry, position);
     return { token, position, estimatedWaitMs: this.estimator.estimate(position) };
   }
 
@@ -313,8 +283,7 @@ export class SseLimiter implements RunAttendance {
    */
   close(): void {
     this.closed = true;
-    if (this.refreshTimer) this.options.clock.clearTimeout(this.refreshTimer);
-    this.refreshTimer = undefined;
+    this.news.close();
     for (const timer of this.abandonTimers.values()) this.options.clock.clearTimeout(timer);
     this.abandonTimers.clear();
   }
@@ -347,9 +316,10 @@ export class SseLimiter implements RunAttendance {
 
   private readonly drainAbandons = (): void => {
     this.drainScheduled = false;
-    let count = 0;
+    // The same budget as the departures' own cancellations: a turn that read 100 departures and
+    // cancelled them has none left for the queue (it held up to 200 cancellations a turn).
     for (const [run, graceMs] of this.deferredAbandons) {
-      if (count++ >= ABANDON_SLICE) break;
+      if (!this.abandons.take()) break;
       this.deferredAbandons.delete(run);
       this.abandon(run, graceMs);
     }
@@ -383,10 +353,15 @@ export class SseLimiter implements RunAttendance {
       this.counters.totalWaitMs += now - entry.enqueuedAt;
     }
     if (entry.toldPosition > 0 && this.options.readFirst?.(entry.run)) {
-      this.options.clock.setTimeout(() => this.runStart(entry), START_DELAY_MS);
+      this.options.clock.setTimeout(() => this.startAfterTurns(entry, START_DELAY_TURNS), START_DELAY_MS);
       return;
     }
     this.runStart(entry);
+  }
+
+  private startAfterTurns(entry: Entry, turns: number): void {
+    if (turns === 0) this.runStart(entry);
+    else setImmediate(() => this.startAfterTurns(entry, turns - 1));
   }
 
   private runStart(entry: Entry): void {
@@ -412,7 +387,7 @@ export class SseLimiter implements RunAttendance {
     if (entry.run.events().at(-1)?.event === 'done') return;
     if (this.line.delete(entry.token)) {
       this.counters.cancellations++;
-      this.scheduleFlush();
+      this.news.moved();
     } else if (this.active.has(entry)) {
       this.counters.cancellations++;
       // The slot goes to the next in line at once; the cancelled run winds down on its own.
@@ -428,7 +403,7 @@ export class SseLimiter implements RunAttendance {
     const timer = this.abandonTimers.get(entry.run.id);
     if (timer) this.options.clock.clearTimeout(timer);
     this.abandonTimers.delete(entry.run.id);
-    if (this.line.delete(entry.token)) this.scheduleFlush();
+    if (this.line.delete(entry.token)) this.news.moved();
     this.release(entry);
   }
 
@@ -465,112 +440,7 @@ export class SseLimiter implements RunAttendance {
       this.startEntry(next);
       started = true;
     }
-    if (started) this.scheduleFlush();
-  }
-
-  /**
-   * Positions changed: tell the line once, after the current burst of changes (a shutdown that
-   * cancels thousands of waiting runs in one loop costs one pass, not one per run). A burst spread
-   * over many I/O callbacks of one turn (thousands of clients leaving at once: microtasks run after
-   * each callback) is told once per turn past the first few: a pass over the front per departure
-   * was 100 writes per stream that left (sse-capacity benchmark's release).
-   */
-  private scheduleFlush(): void {
-    if (this.flushPending || this.closed) return;
-    this.flushPending = true;
-    if (this.frontFlushes.take()) queueMicrotask(this.flush);
-    else setImmediate(this.flush);
-  }
-
-  private readonly flush = (): void => {
-    this.flushPending = false;
-    this.flushFront();
-  };
-
-  /** Is what `entry` would be told at `position` news: at the front always, further back only a clear move? */
-  private worthTelling(entry: Entry, position: number, front: number): boolean {
-    if (position <= front || entry.toldPosition === 0) return true;
-    const moved = Math.abs(entry.toldPosition - position) / entry.toldPosition;
-    const estimate = this.estimator.estimate(position);
-    const drift = Math.abs(entry.toldEstimateMs - estimate) / Math.max(1, entry.toldEstimateMs);
-    return moved >= REFRESH_MIN_CHANGE || drift >= REFRESH_MIN_CHANGE;
-  }
-
-  /** The places at the front of the line, told of every move at once and on every refresh. */
-  private frontSize(): number {
-    return Math.max(IMMEDIATE_POSITIONS, 2 * this.options.maxConcurrent);
-  }
-
-  /**
-   * Tells the front of the line whose place changed. Telling every one of 10,000 waiting streams
-   * each time a slot frees cost ~12,000 events a second and stalled the event loop (sse-capacity
-   * benchmark); a place far back moves slowly, and the periodic refresh tells it within refreshMs.
-   */
-  private flushFront(): void {
-    if (this.closed) return;
-    const front = this.frontSize();
-    let position = 0;
-    for (const entry of this.line.values()) {
-      if (++position > front) break;
-      if (entry.toldPosition === position) continue;
-      if (!this.tells.take()) {
-        // The rest of the front hears it next turn (a pass then tells whoever is still behind).
-        if (!this.flushPending) {
-          this.flushPending = true;
-          setImmediate(this.flush);
-        }
-        break;
-      }
-      this.tell(entry, position);
-    }
-    if (this.line.size === 0 && this.refreshTimer) {
-      this.options.clock.clearTimeout(this.refreshTimer);
-      this.refreshTimer = undefined;
-    }
-  }
-
-  private tell(entry: Entry, position: number): void {
-    const estimatedWaitMs = this.estimator.estimate(position);
-    entry.toldPosition = position;
-    entry.toldEstimateMs = estimatedWaitMs;
-    entry.run.emit('queued', { position, estimatedWaitMs, token: entry.token });
-  }
-
-  /**
-   * One timer for the whole line: every refreshMs the front hears its place and estimate, and every
-   * stream further back whose place or estimate moved by REFRESH_MIN_CHANGE since it was last told.
-   */
-  private armRefresh(): void {
-    if (this.refreshTimer || this.closed) return;
-    this.refreshTimer = this.options.clock.setTimeout(() => {
-      this.refreshTimer = undefined;
-      this.refreshAll();
-      if (this.line.size > 0) this.armRefresh();
-    }, this.refreshMs);
-  }
-
-  /**
-   * The periodic refresh, in slices of REFRESH_SLICE runs with the event loop free in between:
-   * telling 10,000 waiting streams in one pass stalled every other stream for ~150 ms every 3 s
-   * (sse-capacity benchmark). Places are those at the start of the pass.
-   */
-  private refreshAll(): void {
-    const entries = [...this.line.values()];
-    const front = this.frontSize();
-    let index = 0;
-    const slice = () => {
-      if (this.closed) return;
-      const end = Math.min(entries.length, index + REFRESH_SLICE);
-      for (; index < end; index++) {
-        const entry = entries[index];
-        // Runs that started or left since the pass began are not told a stale place.
-        if (this.line.get(entry.token) !== entry || !this.worthTelling(entry, index + 1, front)) continue;
-        if (!this.tells.take()) break;
-        this.tell(entry, index + 1);
-      }
-      if (index < entries.length) setImmediate(slice);
-    };
-    slice();
+    if (started) this.news.moved();
   }
 
   private overloaded(): AppError {

@@ -25,7 +25,8 @@ export function createSseStreaming(
   config: Config,
   deps: { clock: Clock; logger?: Logger; runHolds?: RunHolds },
 ): SseStreaming {
-  const waitingReads = new WaitingReads({ clock: deps.clock });
+  const heartbeat = new HeartbeatTicker({ clock: deps.clock, intervalMs: config.sse.heartbeatMs });
+  const waitingReads = new WaitingReads({ clock: deps.clock, heartbeat });
   const limiter = new SseLimiter({
     clock: deps.clock,
     maxConcurrent: config.sse.maxConcurrent,
@@ -36,7 +37,6 @@ export function createSseStreaming(
     readFirst: (run) => waitingReads.readNow(run),
     logger: deps.logger,
   });
-  const heartbeat = new HeartbeatTicker({ clock: deps.clock, intervalMs: config.sse.heartbeatMs });
   const backpressure: SseBackpressure = {
     clock: deps.clock,
     slowReaderMs: config.sse.slowReaderMs,

@@ -36,6 +36,51 @@ describe('HeartbeatTicker', () => {
   });
 });
 
+describe('HeartbeatTicker hand-over', () => {
+  test('a stream handed over stays counted but the ticks skip it, until it is taken back or deleted', () => {
+    const clock = new ManualClock();
+    const ticker = new HeartbeatTicker({ clock, intervalMs: 1000 });
+    const pings = { a: 0, b: 0 };
+    const a = { heartbeat: () => pings.a++ };
+    const b = { heartbeat: () => pings.b++ };
+    ticker.add(a);
+    ticker.add(b);
+    ticker.handOver(a);
+    clock.advance(1000);
+    expect(pings).toEqual({ a: 0, b: 1 });
+    expect(ticker.size).toBe(2);
+    expect(ticker.lastTickAt).toBe(clock.now());
+    ticker.takeBack(a);
+    clock.advance(1000);
+    expect(pings).toEqual({ a: 1, b: 2 });
+    // Deleted while handed over, then added again: pinged like any new stream.
+    ticker.handOver(a);
+    ticker.delete(a);
+    ticker.add(a);
+    clock.advance(1000);
+    expect(pings).toEqual({ a: 2, b: 3 });
+    // A target that is not registered cannot be handed over (nothing to skip later).
+    const c = { heartbeat: () => undefined };
+    ticker.handOver(c);
+    ticker.add(c);
+    expect(ticker.size).toBe(3);
+  });
+
+  test('with many streams, slices count the pings made: handed-over streams are not pinged', async () => {
+    const clock = new ManualClock();
+    const ticker = new HeartbeatTicker({ clock, intervalMs: 1000 });
+    let pinged = 0;
+    const targets = Array.from({ length: 1000 }, () => ({ heartbeat: () => pinged++ }));
+    for (const target of targets) ticker.add(target);
+    for (const target of targets.slice(0, 900)) ticker.handOver(target);
+    clock.advance(1000);
+    // 100 pings: one slice, done in the tick itself.
+    expect(pinged).toBe(100);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pinged).toBe(100);
+  });
+});
+
 describe('Run log', () => {
   test('a listener that resumes after any id receives every later event exactly once', () => {
     const run = new Run('c', 'u', 1000);

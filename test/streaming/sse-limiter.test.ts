@@ -320,6 +320,26 @@ describe('SseLimiter tokens and grace periods', () => {
     limiter.close();
   });
 
+  test('the queued cancellations share the turn budget with the departures of that turn', async () => {
+    const clock = new ManualClock();
+    const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 1000, tokenGraceMs: 0, resumeGraceMs: 0 });
+    const chats = Array.from({ length: 301 }, () => makeRun());
+    for (const chat of chats) limiter.admit(chat.run, chat.start);
+    const aborted = () => chats.filter((chat) => chat.run.signal.aborted).length;
+    // 150 leave in one turn: 100 cancelled at once, 50 queued.
+    for (const chat of chats.slice(1, 151)) limiter.detach(chat.run);
+    expect(aborted()).toBe(100);
+    // The next turn cancels the 50 queued; 100 more leaving in that same turn get the 50 left.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(aborted()).toBe(150);
+    for (const chat of chats.slice(151, 251)) limiter.detach(chat.run);
+    expect(aborted()).toBe(200);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(aborted()).toBe(250);
+    limiter.close();
+  });
+
   test('a token stays valid after its run starts, and dies with the run', async () => {
     const clock = new ManualClock();
     const limiter = makeLimiter(clock, { maxConcurrent: 1 });
@@ -466,6 +486,11 @@ describe('SseLimiter with a long line', () => {
     expect(limiter.stats()).toMatchObject({ active: 1, waiting: 2 });
     expect(second.started()).toBe(false);
     clock.advance(20);
+    // And two event-loop turns more: a poll to read its end of file, a close phase to close its stream.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(second.started()).toBe(false);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     expect(second.started()).toBe(true);
 
     finish(second.run);
@@ -475,6 +500,9 @@ describe('SseLimiter with a long line', () => {
     await flushMicrotasks();
     expect(fourth.started()).toBe(true);
     clock.advance(20);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     expect(third.started()).toBe(false);
     expect(limiter.stats()).toMatchObject({ active: 1, waiting: 0 });
   });
