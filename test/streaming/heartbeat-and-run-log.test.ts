@@ -3,15 +3,21 @@ import { HeartbeatTicker } from '../../api/streaming/heartbeat-ticker';
 import { Run } from '../../api/streaming/run';
 import { RunRegistry } from '../../api/streaming/run-registry';
 
+/** Two streams registered with `ticker`, each counting the pings it got. */
+function twoCountedStreams(ticker: HeartbeatTicker) {
+  const pings = { a: 0, b: 0 };
+  const a = { heartbeat: () => pings.a++ };
+  const b = { heartbeat: () => pings.b++ };
+  ticker.add(a);
+  ticker.add(b);
+  return { pings, a, b };
+}
+
 describe('HeartbeatTicker', () => {
   test('one timer pings every registered stream each interval, and disarms when none is left', () => {
     const clock = new ManualClock();
     const ticker = new HeartbeatTicker({ clock, intervalMs: 1000 });
-    const pings = { a: 0, b: 0 };
-    const a = { heartbeat: () => pings.a++ };
-    const b = { heartbeat: () => pings.b++ };
-    ticker.add(a);
-    ticker.add(b);
+    const { pings, a, b } = twoCountedStreams(ticker);
     expect(clock.pendingTimers()).toBe(1);
     clock.advance(1000);
     expect(pings).toEqual({ a: 1, b: 1 });
@@ -40,11 +46,7 @@ describe('HeartbeatTicker hand-over', () => {
   test('a stream handed over stays counted but the ticks skip it, until it is taken back or deleted', () => {
     const clock = new ManualClock();
     const ticker = new HeartbeatTicker({ clock, intervalMs: 1000 });
-    const pings = { a: 0, b: 0 };
-    const a = { heartbeat: () => pings.a++ };
-    const b = { heartbeat: () => pings.b++ };
-    ticker.add(a);
-    ticker.add(b);
+    const { pings, a } = twoCountedStreams(ticker);
     ticker.handOver(a);
     clock.advance(1000);
     expect(pings).toEqual({ a: 0, b: 1 });
