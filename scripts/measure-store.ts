@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SqliteStore } from '../api/store/sqlite-store';
 import type { NewMessage } from '../api/store/store';
+import { troupeNodeFlags } from './troupe-node-flags';
 
 const root = path.join(__dirname, '..');
 const argv = process.argv.slice(2);
@@ -103,7 +104,7 @@ async function measureStart(
   directory: string,
 ): Promise<{ startMs: number; idleRssMb: number; afterReadsRssMb: number }> {
   const startedAt = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['dist/server.js'], {
+  const child = spawn(process.execPath, [...troupeNodeFlags(root), 'dist/server.js'], {
     cwd: root,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: directory, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { troupeNodeFlags } from '../troupe-node-flags';
 
 /**
  * The two servers a benchmark measures, each in its own child process so that neither shares an
@@ -81,7 +82,11 @@ export async function startTroupeServer(
   }
   // BENCH_TROUPE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"): flags for Troupe's node only.
   // NODE_OPTIONS refuses --cpu-prof and --heap-prof, and would profile sim-llm and the drivers too.
-  const nodeArgs = (process.env.BENCH_TROUPE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // Troupe's own flags (package.json's start script) first: the bench measures what `npm start` runs.
+  const nodeArgs = [
+    ...troupeNodeFlags(REPO_ROOT),
+    ...(process.env.BENCH_TROUPE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ];
   const args = runtime === 'dist' ? [...nodeArgs, entry] : [...nodeArgs, '--import', 'tsx', entry];
   return startChild('Troupe', args, { ...process.env, ...env }, /Troupe is ready at (\S+)/, logFile);
 }
