@@ -1,7 +1,11 @@
 import { ManualClock } from '../../api/clock';
 import { HeartbeatTicker } from '../../api/streaming/heartbeat-ticker';
 import type { RunEvent } from '../../api/streaming/run-events';
-import { WaitingReads, type PausableSocket, type WaitingStreamTarget } from '../../api/streaming/waiting-reads';
+import {
+  WaitingReads,
+  type PausableSocket,
+  type WaitingStreamTarget,
+} from '../../api/streaming/waiting-reads';
 
 /** A socket that only records whether it is reading. */
 class FakeSocket implements PausableSocket {
@@ -40,6 +44,18 @@ const place = (position: number): RunEvent => ({
 
 const sockets = (count: number) => Array.from({ length: count }, () => new FakeSocket());
 const readingCount = (list: FakeSocket[]) => list.filter((socket) => socket.reading).length;
+
+/** `count` waiting streams, each registered with a heartbeat ticker (1 s) and with the rotation that takes it over. */
+function streamsWithHeartbeat(clock: ManualClock, options: { sliceSize: number; count: number }) {
+  const ticker = new HeartbeatTicker({ clock, intervalMs: 1000 });
+  const reads = new WaitingReads({ clock, sliceSize: options.sliceSize, periodMs: 10, heartbeat: ticker });
+  const streams = sockets(options.count).map((socket) => new FakeStream(socket, clock));
+  for (const stream of streams) {
+    ticker.add(stream);
+    reads.add(stream.socket, {}, stream);
+  }
+  return { reads, streams };
+}
 
 describe('WaitingReads: waiting streams read in turns once there are many', () => {
   test('with a slice or fewer waiting, every socket reads all the time and no timer runs', () => {
@@ -167,19 +183,14 @@ describe('WaitingReads: waiting streams read in turns once there are many', () =
 
   test('while rotating, the ticker skips the waiting streams and each is pinged in its read turn, never more than an interval apart', () => {
     const clock = new ManualClock();
-    const ticker = new HeartbeatTicker({ clock, intervalMs: 1000 });
-    const reads = new WaitingReads({ clock, sliceSize: 2, periodMs: 10, heartbeat: ticker });
-    const streams = sockets(20).map((socket) => new FakeStream(socket, clock));
-    for (const stream of streams) {
-      ticker.add(stream);
-      reads.add(stream.socket, {}, stream);
-    }
+    const { reads, streams } = streamsWithHeartbeat(clock, { sliceSize: 2, count: 20 });
     clock.advance(5000);
     for (const stream of streams) {
       const pings = stream.writes.filter((write) => write.what === 'ping');
       // Joined at 0; pinged at least every second (a round is 100 ms), not much more often.
       const times = [clock.now() - 5000, ...pings.map((ping) => ping.at), clock.now()];
-      for (let index = 1; index < times.length; index++) expect(times[index] - times[index - 1]).toBeLessThanOrEqual(1000);
+      for (let index = 1; index < times.length; index++)
+        expect(times[index] - times[index - 1]).toBeLessThanOrEqual(1000);
       expect(pings.length).toBeLessThanOrEqual(7);
       // Every ping went to a socket being read.
       expect(pings.every((ping) => ping.reading)).toBe(true);
@@ -189,13 +200,7 @@ describe('WaitingReads: waiting streams read in turns once there are many', () =
 
   test('when the rotation stops, the ticker takes its streams back; held places and overdue pings follow a period of reading', () => {
     const clock = new ManualClock();
-    const ticker = new HeartbeatTicker({ clock, intervalMs: 1000 });
-    const reads = new WaitingReads({ clock, sliceSize: 1, periodMs: 10, heartbeat: ticker });
-    const streams = sockets(2).map((socket) => new FakeStream(socket, clock));
-    for (const stream of streams) {
-      ticker.add(stream);
-      reads.add(stream.socket, {}, stream);
-    }
+    const { reads, streams } = streamsWithHeartbeat(clock, { sliceSize: 1, count: 2 });
     const [first, second] = streams;
     // The ticker ticks at 1000 ms, skipping both; the rotation pings them in their turns instead.
     clock.advance(1000);
