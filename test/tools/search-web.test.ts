@@ -54,7 +54,7 @@ describe('offline search backend', () => {
   });
 
   it('indexes a corpus of several hundred real documents with their urls', async () => {
-    expect(offline.size()).toBeGreaterThan(300);
+    expect(await offline.load()).toBeGreaterThan(300);
     const [express5] = await offline.search('express web framework', { maxResults: 1, signal: signal() });
     expect(express5.url).toBe('https://www.npmjs.com/package/express');
     const [readFile] = await offline.search('fs.readFile', { maxResults: 1, signal: signal() });
@@ -63,6 +63,53 @@ describe('offline search backend', () => {
 
   it('returns nothing for a query of stop words only', async () => {
     expect(await offline.search('the latest news about', { maxResults: 5, signal: signal() })).toEqual([]);
+  });
+
+  const documents = Array.from({ length: 200 }, (_, index) => ({
+    id: `doc-${index}`,
+    title: `Document ${index} about ${index % 2 ? 'rate limits' : 'streaming'}`,
+    url: `https://example.test/${index}`,
+    text: `Text of document ${index}: quotas, retries and server-sent events.`,
+    source: 'test',
+    license: 'MIT',
+  }));
+
+  it('indexes in chunks: the event loop turns while a cold index is built', async () => {
+    const cold = new OfflineSearch({ documents });
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const results = await cold
+      .search('rate limits', { maxResults: 3, signal: signal() })
+      .finally(() => (counting = false));
+    // All at once, the index would be built before a single turn (the search's first step).
+    expect(turns).toBeGreaterThan(3);
+    expect(results).toHaveLength(3);
+    expect(results[0].title).toMatch(/rate limits/);
+  });
+
+  it('a search that comes while the index is built waits for it, and stops waiting when its signal aborts', async () => {
+    const cold = new OfflineSearch({ documents });
+    const loading = cold.load();
+    const waiting = cold.search('streaming', { maxResults: 2, signal: signal() });
+    const leaving = new AbortController();
+    const left = cold.search('streaming', { maxResults: 2, signal: leaving.signal });
+    leaving.abort(new Error('client left'));
+    await expect(left).rejects.toThrow('client left');
+    expect(await loading).toBe(200);
+    expect((await waiting).map((result) => result.url)).toHaveLength(2);
+  });
+
+  it('a corpus that cannot be read fails the search, and the next one tries again', async () => {
+    const missing = new OfflineSearch({ corpusFile: '/nonexistent/corpus.json' });
+    await expect(missing.search('anything', { maxResults: 1, signal: signal() })).rejects.toThrow(
+      'Search corpus not found',
+    );
+    await expect(missing.load()).rejects.toThrow('Search corpus not found');
   });
 });
 
