@@ -202,8 +202,9 @@ async function runOnce(
       loadCpuSeconds: () => load.group?.cpuSeconds() ?? 0,
       counters: () => load.group?.counters() ?? zeroCounters(),
     });
-    // Let the freshly started server settle (JIT, first GC) before its resting memory is read.
-    await delay(1500);
+    // Let the freshly started server settle (JIT, first GC) before its resting memory is read; a
+    // cold run's load comes as soon as the server answers, as a deploy's first users do.
+    if (!spec.coldStart) await delay(1500);
     await sampler.sample();
     const baseline = await sampler.sample();
     sampler.samples.length = 0;
