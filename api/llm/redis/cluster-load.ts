@@ -9,7 +9,7 @@ export interface ClusterLoad {
   startsLastMinute: number;
   tokensLastMinute: number;
   observedAt: number;
-  /** The Redis time of that state: news from different connections is ordered by it. */
+  /** The Redis time of that state (ms, to the µs): news from different connections is ordered by it. */
   redisAt?: number;
   /**
    * The window's starts by when they are known to have happened (this process's clock), from the
@@ -37,9 +37,10 @@ export class ClusterLoadView {
   }
 
   /**
-   * Keeps the newest state by Redis time. News of the same millisecond may come from scripts run in
-   * either order (one connection's reply, another's message): the larger count is kept, since an
-   * overstated count only makes the fail-safe hold more.
+   * Keeps the newest state by Redis time, to the microsecond (the scripts' stamps): thousands of
+   * scripts run in one millisecond, and a release or a settle right after a start must not lose to
+   * it. News of the very same stamp (never seen: a script takes microseconds) keeps the larger
+   * count, since an overstated count only makes the fail-safe hold more.
    */
   note(redisAt: number, figures: Figures, observedAt = this.clock.now()): void {
     if (redisAt < this.redisAt) return;
@@ -56,7 +57,7 @@ export class ClusterLoadView {
     };
   }
 
-  /** One announcement: "<redis ms> <active>" and, for a start, " <starts in the window>". */
+  /** One announcement: "<redis ms, µs as a fraction> <active>" and, for a start, " <starts in the window>". */
   announced(message: string): void {
     const [redisAt, active, starts] = message.split(' ').map(Number);
     if (!Number.isFinite(redisAt) || !Number.isFinite(active)) return;

@@ -7,7 +7,7 @@
     KEYS[1..5] leases, starts, tokens, amounts, state (as in tryStart-7.lua)
     ARGV[1] lease ms
     ARGV[2] enforcement window ms
-    ARGV[3] load channel: the leases in force afterwards are announced as "<now> <active>"
+    ARGV[3] load channel: the leases in force afterwards are announced as "<stamp> <active>"
     ARGV[4..] groups of four: permit id, ms since it started, tokens, still running (1|0)
 
   Output: Redis time (ms)
@@ -16,6 +16,7 @@ local leases, starts, tokens, amounts, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4
 local leaseMs, windowMs = tonumber(ARGV[1]), tonumber(ARGV[2])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local stamp = now .. '.' .. string.format('%03d', tonumber(time[2]) % 1000)
 local total = tonumber(redis.call('HGET', state, 'tokensTotal') or '0')
 for index = 4, #ARGV, 4 do
   local id = ARGV[index]
@@ -33,5 +34,5 @@ for index = 4, #ARGV, 4 do
 end
 redis.call('HSET', state, 'tokensTotal', total)
 redis.call('PEXPIRE', starts, windowMs * 2)
-redis.call('PUBLISH', ARGV[3], now .. ' ' .. redis.call('ZCARD', leases))
+redis.call('PUBLISH', ARGV[3], stamp .. ' ' .. redis.call('ZCARD', leases))
 return now

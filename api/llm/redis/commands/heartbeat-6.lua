@@ -17,13 +17,14 @@
     ARGV[6] bucket ms (5 000) and ARGV[7] buckets (13): the window's starts by age, so that an
             instance cut off from Redis can let them leave its fallback window when they happened
 
-  Output: { now, active leases, starts in the window, tokens in the window,
+  Output: { stamp (as in tryStart-7.lua), active leases, starts in the window, tokens in the window,
             K, starts in bucket 1 (the newest: age 0 to bucket ms) … bucket K,
             then for each live instance: its figures JSON, the Redis time of its last heartbeat }
             (the beat times tell which figures were published after a Redis outage: FailSafeLimiter)
 ]]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local stamp = now .. '.' .. string.format('%03d', tonumber(time[2]) % 1000)
 local ttl = tonumber(ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
@@ -38,7 +39,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 local active = redis.call('ZCARD', KEYS[3])
 local starts = redis.call('ZCOUNT', KEYS[4], '(' .. (now - tonumber(ARGV[5])), '+inf')
 local tokens = tonumber(redis.call('HGET', KEYS[5], 'tokensTotal') or '0')
-local result = { now, active, starts, tokens }
+local result = { stamp, active, starts, tokens }
 local bucketMs = tonumber(ARGV[6] or '0')
 local buckets = tonumber(ARGV[7] or '0')
 table.insert(result, buckets)

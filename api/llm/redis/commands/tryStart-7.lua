@@ -30,11 +30,12 @@
     ARGV[15] this instance's id
     ARGV[16] the call's order key (ms, Redis time), or '' for none
     ARGV[17] head ttl ms: a head not asked again within this after its retryAt lapses
-    ARGV[18] load channel: a start is announced there as "<now> <active> <starts in the window>",
+    ARGV[18] load channel: a start is announced there as "<stamp> <active> <starts in the window>",
              so that every instance knows the cluster's calls in flight at the moment Redis is lost
 
-  Output: { started (1|0), retryAt (ms, Redis time; 0 when started), now, active,
+  Output: { started (1|0), retryAt (ms, Redis time; 0 when started), stamp, active,
             startsLastMinute, tokensLastMinute, concurrency, rpm, tpm, heldUntil, decreases }
+          (stamp: Redis time in ms with the microseconds as a fraction, "1796220807048.696")
 ]]
 local leases, starts, tokens, amounts, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local heads, headsUntil = KEYS[6], KEYS[7]
@@ -59,6 +60,9 @@ local loadChannel = ARGV[18]
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+-- Redis time in ms to the microsecond: what orders this news against every other script's (news of
+-- one millisecond is common: thousands of scripts run in one).
+local stamp = now .. '.' .. string.format('%03d', tonumber(time[2]) % 1000)
 
 -- Leases of holders that stopped renewing (a killed instance) give their slots back here.
 redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
@@ -188,7 +192,7 @@ end
 
 local startsLastMinute = redis.call('ZCOUNT', starts, '(' .. (now - reportMs), '+inf')
 if started == 1 then
-  redis.call('PUBLISH', loadChannel, now .. ' ' .. active .. ' ' .. startsLastMinute)
+  redis.call('PUBLISH', loadChannel, stamp .. ' ' .. active .. ' ' .. startsLastMinute)
 end
 if heldUntil <= now then heldUntil = 0 end
-return { started, retryAt, now, active, startsLastMinute, total, concurrency, rpm, tpm, heldUntil, decreases }
+return { started, retryAt, stamp, active, startsLastMinute, total, concurrency, rpm, tpm, heldUntil, decreases }
