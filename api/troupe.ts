@@ -364,8 +364,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   retention.start();
   if (overrides.warmUp ?? true) {
     // Indexing the search corpus takes ~0.4 s of CPU: done now, in chunks that let the first
-    // requests through, not during the first user's chat. Without it search_web falls back to its
-    // fallback (or says it failed) and the next search tries to index again; the server runs on.
+    // requests through, not during the first user's chat. If it fails (no corpus), the server runs
+    // on and the next offline search tries to index again.
     const startedAt = Date.now();
     offlineSearch.load().then(
       (documents) => logger.info({ documents, ms: Date.now() - startedAt }, 'search index ready'),
