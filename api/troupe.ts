@@ -14,7 +14,10 @@ import type { ControlCommand } from './cluster/cluster-control';
 import { systemClock, type Clock } from './clock';
 import { AppError } from './errors';
 import { createLogger, type Logger } from './logger';
+import { ChatAdmission } from './llm/admission';
 import { createLlmScheduler } from './llm/create-llm-scheduler';
+import { LineMeter } from './llm/line-meter';
+import { ProviderRoom } from './llm/provider-room';
 import type { LlmScheduler } from './llm/llm-scheduler';
 import { CachingGateway } from './llm/cache/caching-gateway';
 import { disabledCacheStatus } from './llm/cache/cache-stats';
@@ -50,6 +53,9 @@ import { createSseStreaming } from './streaming/sse-streaming';
 import { createToolSystem } from './tools/create-tool-system';
 import { OfflineSearch } from './tools/plugins/search-backends/offline-search';
 import type { ToolExecutor } from './tools/tool-executor';
+
+/** How long the chat line's measurements speak for it when chats have no deadline (CHAT_TIMEOUT_MS=0). */
+const DEFAULT_MEASURE_AGE_MS = 60_000;
 
 export interface TroupeOverrides {
   clock?: Clock;
@@ -118,19 +124,17 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         onSlotReleased: () => wakeDispatch(),
       })
     : undefined;
+  // Admission's closed loop: the LLM queue reports what waits and what is free; the chat line
+  // starts a waiting chat only while the provider has room (api/llm/admission.ts).
+  const room = new ProviderRoom(config.llm.maxConcurrent);
   const scheduler = createLlmScheduler({
     config,
     provider,
     clock,
     logger,
     metrics,
-    ...(cluster
-      ? {
-          limiter: { limiter: cluster.limiter, aimd: cluster.aimd },
-          otherInstances: cluster.registry,
-          clusterChats: cluster.chats,
-        }
-      : {}),
+    room,
+    ...(cluster ? { limiter: { limiter: cluster.limiter, aimd: cluster.aimd } } : {}),
   });
   const cacheBackend = config.llmCache.enabled ? createResponseCache(config, { clock, logger }) : undefined;
   await cacheBackend?.open?.();
@@ -212,7 +216,15 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     chatTimeoutMs: config.llm.chatTimeoutMs,
   });
   wakeDispatch = () => scheduler.queue.wake();
-  const sse = createSseStreaming(config, { clock, logger, runHolds: scheduler });
+  const admission = new ChatAdmission({
+    maxRunning: config.sse.maxConcurrent,
+    chatTimeoutMs: config.llm.chatTimeoutMs,
+    enabled: config.llm.admission,
+    room,
+    meter: new LineMeter({ clock, maxAgeMs: config.llm.chatTimeoutMs || DEFAULT_MEASURE_AGE_MS }),
+    refusingNewChats: () => scheduler.isRefusingNewChats,
+  });
+  const sse = createSseStreaming(config, { clock, logger, runHolds: scheduler, admission });
   /** Set when shutdown begins: readiness answers 503 from then on. */
   const lifecycle = { draining: false };
   const usage = new ProcessUsageSampler();
@@ -261,7 +273,10 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         local.pause({ refuseNewChats: command.refuseNewChats });
         chat.announcePause();
       } else if (command.command === 'resume') local.resume();
-      else local.clear();
+      else {
+        local.clear();
+        sse.limiter.clearWaiting();
+      }
     };
     await cluster.start({
       apply,
@@ -277,7 +292,6 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
           totalFailed: status.totalFailed,
           totalTimeout: status.totalTimeout,
           limiter: cluster.limiter.mode,
-          slowdownRatios: local.slowdownRatios().map((ratio) => Math.round(ratio * 100) / 100),
         };
       },
     });
@@ -311,6 +325,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         scheduler,
         config,
         chat,
+        line: sse.limiter,
         pseudonyms: new Pseudonyms(),
         cache: () => responseCache?.status() ?? disabledCacheStatus(),
         ...(cluster
@@ -369,7 +384,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     const startedAt = Date.now();
     offlineSearch.load().then(
       (documents) => logger.info({ documents, ms: Date.now() - startedAt }, 'search index ready'),
-      (error: unknown) => logger.warn({ err: error }, 'search index not built; the next offline search tries again'),
+      (error: unknown) =>
+        logger.warn({ err: error }, 'search index not built; the next offline search tries again'),
     );
   }
 

@@ -25,8 +25,6 @@ export interface Config {
     maxTpm: number;
     timeoutMs: number;
     queueMax: number;
-    /** Under load, admit only chats expected to finish within this (0 = off). */
-    chatTargetMs: number;
     /** A whole chat's deadline; past it the chat ends with chat_timeout (0 = none). */
     chatTimeoutMs: number;
     /** Admission control on (default) or off (every chat is admitted: for benchmarks' replays). */
@@ -168,7 +166,6 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxTpm: raw.LLM_MAX_TPM,
       timeoutMs: raw.LLM_TIMEOUT,
       queueMax: raw.LLM_QUEUE_MAX,
-      chatTargetMs: raw.LLM_CHAT_TARGET_MS,
       chatTimeoutMs: raw.CHAT_TIMEOUT_MS,
       admission: raw.LLM_ADMISSION === 'on',
       priorityOrder: raw.LLM_PRIORITY_ORDER,

@@ -91,7 +91,6 @@ export const configSchema = z.object({
   LLM_MAX_TPM: integer(0, 1_000_000_000).default(0),
   LLM_TIMEOUT: integer(100, 3_600_000).default(60_000),
   LLM_QUEUE_MAX: integer(1, 1_000_000).default(5000),
-  LLM_CHAT_TARGET_MS: integer(0, 3_600_000).default(30_000),
   CHAT_TIMEOUT_MS: integer(0, 3_600_000).default(60_000),
   LLM_ADMISSION: z.enum(['on', 'off']).default('on'),
   LLM_PRIORITY_ORDER: priorityOrder.default(['host', 'planner', 'critic', 'reporter']),

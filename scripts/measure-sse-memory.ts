@@ -146,7 +146,6 @@ async function main(): Promise<void> {
     // sse-capacity benchmark does, so the SSE layer is what gets measured.
     LLM_TIMEOUT: '3600000',
     LLM_QUEUE_MAX: '1000000',
-    LLM_CHAT_TARGET_MS: '0',
   });
   const troupe = await startTroupe(config);
   let child: ChildProcess | undefined;

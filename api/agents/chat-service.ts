@@ -15,8 +15,6 @@ export interface ChatRequest {
   conversationId?: string;
   /** false: the client reads only the final answer (JSON), so its calls need not stream tokens. */
   streamDeltas?: boolean;
-  /** The client's request: aborting it stops a cold admission from waiting on its behalf. */
-  signal?: AbortSignal;
 }
 
 /** What the service needs to know of the LLM queue's pause (the scheduler). */
@@ -26,9 +24,9 @@ export interface PauseState {
 }
 
 /**
- * The path from a validated chat request to a running chat: the conversation check, admission
- * control (refuse at once what cannot finish), the run and its deadline, and the orchestrator
- * started on it. It owns the run's end: the terminal `done` or `error` is written here, in one
+ * The path from a validated chat request to a running chat: the conversation check, the per-user
+ * limit, the run and its deadline, and the orchestrator started on it (when the chat line, which
+ * admission drives, says so). It owns the run's end: the terminal `done` or `error` is written here, in one
  * place, whatever ended the chat (its orchestration, a cancellation before it started, the deadline).
  */
 export class ChatService {
@@ -51,13 +49,16 @@ export class ChatService {
   ) {}
 
   /**
-   * Checks and admits a chat, creating its run (whose first event is `run`). Throws AppError
-   * (not_found, user_rate_limited, overloaded) before anything is started.
+   * Checks a chat and creates its run (whose first event is `run`), the `start` that runs it and its
+   * deadline; the caller hands them to the chat line. Throws AppError (not_found, user_rate_limited)
+   * before anything is started.
    */
-  async open(request: ChatRequest): Promise<{ run: Run; start: () => Promise<void> }> {
+  async open(
+    request: ChatRequest,
+  ): Promise<{ run: Run; start: () => Promise<void>; deadline: number | undefined }> {
     const { store, llm, runs, userMaxActiveChats, clock } = this.options;
     // The closures below (kept while the chat waits in the SSE line, up to 10,000 of them) capture
-    // these, not `request`: it holds the route's AbortSignal, which nothing needs once admitted.
+    // these, not `request`.
     const { userId, message, mode, streamDeltas } = request;
     const arrivedAt = clock.now();
     let conversationId = request.conversationId;
@@ -89,14 +90,10 @@ export class ChatService {
       else this.activeByUser.delete(userId);
     };
     const run = runs.create(conversationId, userId, { replayable: streamDeltas !== false });
-    // Refused before any stream opens (and before anything is stored). Admitted, the chat counts
-    // against later chats — also while it waits for an SSE slot — until the run ends.
+    // Registered with the scheduler until the run ends: none of its calls is shed by the queue bound.
     let admission: Admission;
     try {
-      admission = await llm.admit(
-        { userId, runId: run.id, expectedCalls: this.expectedCalls(mode) },
-        request.signal,
-      );
+      admission = await llm.admit({ userId, runId: run.id });
     } catch (error) {
       leave();
       runs.discard(run.id);
@@ -109,34 +106,42 @@ export class ChatService {
     try {
       if (!storeWithTurn) await store.ensureConversation(conversationId, userId);
     } catch (error) {
-      admission.release('failed');
+      admission.release();
       leave();
       runs.discard(run.id);
       throw error;
     }
     const deadline = this.options.chatTimeoutMs > 0 ? arrivedAt + this.options.chatTimeoutMs : undefined;
+    let started = false;
+    // A chat still waiting in the line at its deadline never spent quota: it was not served in time
+    // (overloaded, retry later), not a chat that failed.
     const deadlineTimer =
       deadline === undefined
         ? undefined
         : clock.setTimeout(
             () =>
               run.cancel(
-                new AppError(
-                  'chat_timeout',
-                  `The chat ran past CHAT_TIMEOUT_MS (${this.options.chatTimeoutMs} ms)`,
-                ),
+                started
+                  ? new AppError(
+                      'chat_timeout',
+                      `The chat ran past CHAT_TIMEOUT_MS (${this.options.chatTimeoutMs} ms)`,
+                    )
+                  : new AppError(
+                      'overloaded',
+                      `The chat waited its whole CHAT_TIMEOUT_MS (${this.options.chatTimeoutMs} ms) without starting`,
+                      { retryAfterMs: 1_000 },
+                    ),
               ),
             deadline - clock.now(),
           );
-    let started = false;
     // A run cancelled before it started (its client left while waiting) has no orchestration to end it.
     const onAbort = () => {
       if (!started) this.fail(run, undefined);
     };
     run.signal.addEventListener('abort', onAbort);
-    void run.finished.then((last) => {
+    void run.finished.then(() => {
       if (deadlineTimer) clock.clearTimeout(deadlineTimer);
-      admission.release(last.event === 'done' ? 'completed' : 'failed');
+      admission.release();
       leave();
       // A finished run stays replayable for minutes: its signal must not keep this chat's request,
       // admission and start closure alive that long (10,000 released streams, sse-capacity).
@@ -162,7 +167,7 @@ export class ChatService {
         this.fail(run, caught);
       }
     };
-    return { run, start };
+    return { run, start, deadline };
   }
 
   /** Tells every running chat (or one) that the LLM queue is paused: its calls wait for resume. */
@@ -179,10 +184,5 @@ export class ChatService {
     if (error.code === 'internal') this.options.logger.error({ err: caught, runId: run.id }, 'run failed');
     else this.options.logger.info({ runId: run.id, code: error.code }, 'run ended with an error');
     run.emit('error', error.toBody().error);
-  }
-
-  /** Provider calls a chat is expected to make at least; measured means raise it (admission). */
-  private expectedCalls(mode: ChatMode): number {
-    return mode === 'single' ? 1 : 4;
   }
 }

@@ -9,7 +9,6 @@ import { QuotaShare } from '../llm/redis/quota-share';
 import { RedisLimiter } from '../llm/redis/redis-limiter';
 import { SharedAimd } from '../llm/redis/shared-aimd';
 import type { SchedulerLogger } from '../llm/scheduler-events';
-import { RedisClusterChatCount } from './cluster-chat-count';
 import { ClusterControl, type ControlCommand } from './cluster-control';
 import { InstanceRegistry, type LiveFigures } from './instance-registry';
 import { createRedisConnection } from './redis-connection';
@@ -24,8 +23,6 @@ export interface Cluster {
   limiter: FailSafeLimiter;
   aimd: SharedAimd;
   registry: InstanceRegistry;
-  /** The chats every instance holds, counted at each admission decision. */
-  chats: RedisClusterChatCount;
   control: ClusterControl;
   /** Starts heartbeating and listening for operator commands (once the scheduler exists). */
   start(deps: { figures: () => LiveFigures; apply: (command: ControlCommand) => void }): Promise<void>;
@@ -123,7 +120,6 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     othersBackSince: (since) => registry.othersBackSince(since),
   });
   const aimd = new SharedAimd({ shared: redisLimiter, local: localAimd });
-  const chats = new RedisClusterChatCount({ redis, keyPrefix: config.redisKeyPrefix, instanceId });
   if (startFailure !== undefined) limiter.reportFailure(startFailure);
   // Wake, don't poll (DESIGN.md §6): a release on another instance wakes this queue at once; the
   // limiter's short retryAt remains the fallback should a message be lost.
@@ -141,7 +137,6 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     limiter,
     aimd,
     registry,
-    chats,
     get control() {
       if (!control) throw new Error('cluster.start() first');
       return control;

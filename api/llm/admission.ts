@@ -1,197 +1,177 @@
 import { AppError } from '../errors';
-import type { EffectiveLimits } from './aimd';
+import type { LineMeter } from './line-meter';
+import type { ProviderRoom } from './provider-room';
 
 /**
- * Admission control before a chat starts (DESIGN.md §1, aim 2: spend quota only on work that will
- * finish): refuse only what cannot finish, at once, with 503 `overloaded`, Retry-After and the
- * estimated wait.
+ * Admission: THE decision whether a chat starts, waits or is refused — one line and one rule for
+ * the SSE stream cap and the LLM quota alike (docs/ARCHITECTURE.md, "Admission"). The chat line
+ * (api/streaming/sse-limiter.ts) keeps the waiting chats, their tokens and grace periods; it asks
+ * this class every question below and decides nothing itself.
  *
- * The model: an admitted chat makes its k calls one after another, so it holds at most one call at a
- * time. The provider serves at most mu = min(RPM/60, C/L) calls/s (effective AIMD limits, L the
- * measured latency). N chats cycling through their calls each see a call take about
- * max(L, N/mu) (wait included), so a chat takes k·max(L, N/mu). A new chat is admitted while, with it,
- * - that chat time, scaled by the slowdown measured on finished chats (how much slower than their
- *   estimate real chats ran: priorities, tool rounds, jitter; 1 until enough have finished), stays
- *   within the chat target (LLM_CHAT_TARGET_MS; never below k·L: an idle server never refuses) and
- *   within the chat deadline (CHAT_TIMEOUT_MS);
- * - one call's wait plus its run fits the per-call deadline (LLM_TIMEOUT), less what higher classes
- *   may overtake under aging;
- * - admitted chats stay within the queue bound (each holds at most one queued call).
- * Nothing here is a guessed prior. Before any call has completed L is unknown: a chat that finds a
- * free concurrency slot (N + 1 ≤ C) within the rate limit cannot be slowed by the others and is
- * admitted; any other waits (`decide` answers 'measure') until the first calls complete.
+ * - **Start** the next waiting chat when fewer than SSE_MAX_CONCURRENT chats run and the provider
+ *   has room as measured right now (ProviderRoom: no call of a running chat waits for a slot).
+ *   The number of running chats thereby follows what the provider absorbs — a closed loop on the
+ *   real signal, calls waiting — not a prediction from latency, calls per chat or a slowdown factor.
+ * - **Wait** otherwise, in the line, where a chat costs no quota. A cold server, which has measured
+ *   nothing yet, lets every chat wait: it never refuses on a guess.
+ * - **Refuse** a chat only when what was measured says it cannot start in time: its projected start
+ *   (its place in the line ÷ the line's measured drain rate) plus the measured run time of recent
+ *   chats (90th percentile) falls past its deadline (CHAT_TIMEOUT_MS from arrival). A new chat is
+ *   refused with 503 + Retry-After before its stream starts; a waiting one with an `overloaded`
+ *   event carrying `retryAfterMs`; the chat at the head with less time left than a chat takes is
+ *   refused rather than started. Every refusal happens before the chat spends any quota.
+ *
+ * With LLM_ADMISSION=off every chat starts as soon as a stream slot is free and none is refused
+ * for lack of time (the benchmark replays workloads that way to count false refusals).
  */
-export interface AdmissionInputs {
-  /** Chats admitted and not yet ended (the new one excluded). */
-  admittedChats: number;
-  /** Provider calls a chat makes: the expected count, or the measured mean when larger. */
-  callsPerChat: number;
-  limits: EffectiveLimits;
-  /** Current provider latency estimate in ms, or undefined before any call completed. */
-  latencyMs: number | undefined;
-  /** Measured (actual / estimated) chat time, ≥ 1. */
-  slowdown: number;
-  /** Per-call deadline (queue wait + call). */
-  callTimeoutMs: number;
-  /** The whole chat's deadline; 0 = none. */
-  chatTimeoutMs: number;
-  /** Target completion time of a chat under load; 0 = no chat-level target. */
-  chatTargetMs: number;
-  /** How much later-arriving, higher-class work may overtake a call (aging step × lower ranks). */
-  priorityAllowanceMs: number;
-  /** Chats admitted at once, at most (LLM_QUEUE_MAX: each holds at most one queued call). */
-  queueMax: number;
-  /** An operator paused the queue and chose to refuse new chats meanwhile. */
-  refusing?: boolean;
-  /** A provider-wide Retry-After holds every start for this long. */
-  providerHoldMs: number;
-}
-
 export interface AdmissionOptions {
-  /** Share of the per-call deadline the estimate may use; the rest absorbs estimation error. */
-  deadlineHeadroom?: number;
-  /** Floor for Retry-After, so refused clients do not come straight back. */
+  /** Chats running at once, at most (SSE_MAX_CONCURRENT). */
+  maxRunning: number;
+  /** The chat deadline from arrival (CHAT_TIMEOUT_MS); 0 = none, and nothing is refused for time. */
+  chatTimeoutMs: number;
+  /** LLM_ADMISSION: off = start whenever a stream slot is free, refuse nobody for time. */
+  enabled: boolean;
+  room: ProviderRoom;
+  meter: LineMeter;
+  /** An operator paused the LLM queue and chose to refuse new chats meanwhile. */
+  refusingNewChats?: () => boolean;
+  /** Floor of every Retry-After, so refused clients do not come straight back. */
   minRetryAfterMs?: number;
   /** Retry-After while an operator refuses new chats (how long an incident lasts is unknown). */
   pausedRetryAfterMs?: number;
 }
 
-export interface AdmissionEstimate {
-  serviceRatePerSecond: number;
-  latencyMs: number;
-  /** Expected wait of one call, queue only. */
-  estimatedWaitMs: number;
-  /** Expected time for the whole chat, slowdown included. */
-  estimatedChatMs: number;
-  /**
-   * The model's time for the chat before the measured slowdown (k·max(L, N/mu)): what a finished
-   * chat is compared with to measure the slowdown. Compared with estimatedChatMs instead, each
-   * measurement would be relative to the last one, and admission would swing between refusing and
-   * over-admitting.
-   */
-  modelChatMs: number;
-}
+/** The share of recent chats whose run time a chat's remaining time must cover to start. */
+const RUN_TIME_PERCENTILE = 0.9;
 
-export type AdmissionDecision =
-  | { action: 'admit'; estimate: AdmissionEstimate | undefined }
-  /** Not enough is known yet (no call has completed): wait for the first measurements, then decide. */
-  | { action: 'measure' };
-
-export class AdmissionControl {
-  private readonly headroom: number;
-  readonly minRetryAfterMs: number;
+export class ChatAdmission {
+  private readonly minRetryAfterMs: number;
   private readonly pausedRetryAfterMs: number;
 
-  constructor(options: AdmissionOptions = {}) {
-    this.headroom = options.deadlineHeadroom ?? 0.9;
+  constructor(private readonly options: AdmissionOptions) {
     this.minRetryAfterMs = options.minRetryAfterMs ?? 1_000;
     this.pausedRetryAfterMs = options.pausedRetryAfterMs ?? 5_000;
   }
 
-  estimate(inputs: AdmissionInputs, latencyMs: number): AdmissionEstimate {
-    const latency = Math.max(1, latencyMs);
-    const serviceRatePerSecond = Math.min(
-      inputs.limits.rpm / 60,
-      inputs.limits.concurrency / (latency / 1000),
-    );
-    const chats = inputs.admittedChats + 1;
-    const cycleMs = Math.max(latency, (chats / serviceRatePerSecond) * 1000);
-    return {
-      serviceRatePerSecond,
-      latencyMs: latency,
-      estimatedWaitMs: Math.round(cycleMs - latency),
-      estimatedChatMs: Math.round(inputs.callsPerChat * cycleMs * inputs.slowdown),
-      modelChatMs: Math.round(inputs.callsPerChat * cycleMs),
-    };
+  /** May the next waiting chat start now, with `running` chats running? */
+  mayStart(running: number): boolean {
+    if (running >= this.options.maxRunning) return false;
+    return !this.options.enabled || this.options.room.hasRoom();
   }
 
   /**
-   * Admits, asks to measure first, or throws AppError('overloaded') with retryAfterMs, the estimated
-   * wait in the message and details.estimatedWaitMs.
+   * A new chat arrives and would be `position`-th in the line (1 = next to start; 0 = it starts at
+   * once). Throws AppError('overloaded', …, {retryAfterMs}) when it must be refused before its
+   * stream starts; returns otherwise.
    */
-  decide(inputs: AdmissionInputs): AdmissionDecision {
-    if (inputs.refusing) {
+  checkArrival(position: number, now: number): void {
+    if (this.options.refusingNewChats?.()) {
       throw new AppError('overloaded', 'An operator paused the LLM queue and is refusing new chats', {
         retryAfterMs: this.retryAfter(this.pausedRetryAfterMs),
         details: { paused: true },
       });
     }
-    const chats = inputs.admittedChats + 1;
-    if (chats > inputs.queueMax) {
-      throw new AppError('overloaded', `The server is running ${inputs.admittedChats} chats, its limit`, {
-        retryAfterMs: this.retryAfter(
-          inputs.latencyMs === undefined
-            ? 0
-            : (inputs.callsPerChat * 1000) / this.estimate(inputs, inputs.latencyMs).serviceRatePerSecond,
-        ),
-      });
-    }
-    const deadlineMs = inputs.chatTimeoutMs || inputs.callTimeoutMs * inputs.callsPerChat;
-    if (inputs.providerHoldMs > Math.min(deadlineMs, inputs.callTimeoutMs)) {
-      throw new AppError('overloaded', 'The LLM provider asked us to wait before any new call', {
-        retryAfterMs: this.retryAfter(inputs.providerHoldMs),
-        details: { estimatedWaitMs: inputs.providerHoldMs },
-      });
-    }
-    if (inputs.latencyMs === undefined) {
-      // Known without L: the rate limit alone spaces the chats' calls at least this far apart.
-      const rateBoundMs = (inputs.callsPerChat * chats * 60_000) / inputs.limits.rpm;
-      const freeSlot = chats <= inputs.limits.concurrency;
-      const targetMs = inputs.chatTargetMs || Infinity;
-      return freeSlot && rateBoundMs <= targetMs
-        ? { action: 'admit', estimate: undefined }
-        : { action: 'measure' };
-    }
-    const estimate = this.estimate(inputs, inputs.latencyMs);
-    const details = {
-      estimatedWaitMs: estimate.estimatedWaitMs,
-      estimatedChatMs: estimate.estimatedChatMs,
-      admittedChats: inputs.admittedChats,
-      serviceRatePerSecond: Number(estimate.serviceRatePerSecond.toFixed(3)),
-    };
-    // One admitted chat finishes every k/mu seconds: that is how soon there is room again.
-    const perChatMs = (inputs.callsPerChat * 1000) / estimate.serviceRatePerSecond;
-    const aloneMs = inputs.callsPerChat * estimate.latencyMs;
-
-    const callBudgetMs =
-      inputs.callTimeoutMs * this.headroom - Math.min(inputs.priorityAllowanceMs, inputs.callTimeoutMs / 2);
-    const callNeedMs = (estimate.estimatedWaitMs + estimate.latencyMs) * inputs.slowdown;
-    if (callNeedMs > Math.max(callBudgetMs, estimate.latencyMs)) {
-      throw this.refusal(
-        `The server cannot finish this chat's calls within LLM_TIMEOUT`,
-        (callNeedMs - callBudgetMs) / inputs.slowdown + perChatMs,
-        details,
-      );
-    }
-    for (const [limitMs, name] of [
-      [inputs.chatTimeoutMs * this.headroom, 'CHAT_TIMEOUT_MS'],
-      [inputs.chatTargetMs, 'LLM_CHAT_TARGET_MS'],
-    ] as const) {
-      if (!limitMs) continue;
-      const boundMs = Math.max(limitMs, aloneMs * inputs.slowdown);
-      if (estimate.estimatedChatMs > boundMs) {
-        // Chats beyond what fits finish one every k/mu: wait for that many to end.
-        const excessChats = ((estimate.estimatedChatMs - boundMs) / estimate.estimatedChatMs) * chats;
-        throw this.refusal(
-          `The server is at capacity for chats that finish within ${Math.ceil(limitMs / 1000)} s (${name}; ` +
-            `estimated ${Math.ceil(estimate.estimatedChatMs / 1000)} s)`,
-          excessChats * perChatMs,
-          {
-            ...details,
-            estimatedWaitMs: Math.max(details.estimatedWaitMs, estimate.estimatedChatMs - boundMs),
-          },
-        );
-      }
-    }
-    return { action: 'admit', estimate };
+    if (position === 0) return;
+    const late = this.lateBy(position, this.deadlineOf(now), now);
+    if (late !== undefined) throw this.refusal(position, late, 'cannot start in time');
   }
 
-  private refusal(message: string, retryAfterMs: number, details: Record<string, unknown>): AppError {
-    const wait = `(estimated wait ${Math.ceil(Number(details.estimatedWaitMs) / 1000)} s)`;
-    return new AppError('overloaded', `${message} ${wait}`, {
-      retryAfterMs: this.retryAfter(retryAfterMs),
-      details,
-    });
+  /**
+   * The chat `position`-th in the line with `deadline`: undefined while it may keep waiting, else
+   * the error to end it with (before it spent any quota).
+   */
+  checkWaiting(position: number, deadline: number | undefined, now: number): AppError | undefined {
+    if (deadline === undefined) return undefined;
+    const late = this.lateBy(position, deadline, now);
+    return late === undefined ? undefined : this.refusal(position, late, 'can no longer start in time');
+  }
+
+  /**
+   * The chat at the head is about to start: undefined to start it, else the error to end it with —
+   * it has less time left than recent chats took to run, so starting it would spend quota on a chat
+   * that times out.
+   */
+  checkStart(deadline: number | undefined, now: number): AppError | undefined {
+    if (!this.options.enabled || deadline === undefined) return undefined;
+    const runMs = this.options.meter.runTimeMs(RUN_TIME_PERCENTILE);
+    if (runMs === undefined || now + runMs <= deadline) return undefined;
+    return this.refusal(1, now + runMs - deadline, 'waited too long to finish before its deadline');
+  }
+
+  /** The wait the chat at `position` can expect, ms, from the measured drain rate; undefined cold. */
+  estimateWaitMs(position: number): number | undefined {
+    const rate = this.options.meter.drainRatePerMs();
+    return rate === undefined ? undefined : Math.round(position / rate);
+  }
+
+  // ---- what the chat line reports: the measurements the rule above reads ----
+
+  /** Wakes the line when the provider may have room (never polled). */
+  onRoom(listener: () => void): void {
+    this.options.room.onRoom(listener);
+  }
+
+  /** The line's length changed. */
+  lineChanged(waiting: number): void {
+    this.options.meter.lineLength(waiting);
+  }
+
+  /** A chat started; `waited`: it left the line's head (rather than starting on arrival). */
+  started(runId: string, waited: boolean): void {
+    this.options.room.chatStarted(runId);
+    if (waited) this.options.meter.drained();
+  }
+
+  /** A started chat ended; `completedInMs`: it completed (`done`) after that long. */
+  ended(runId: string, completedInMs: number | undefined): void {
+    if (completedInMs !== undefined) this.options.meter.completed(completedInMs);
+    this.options.room.chatEnded(runId);
+  }
+
+  /** Mean run time of recent completed chats, ms; undefined before one completed. */
+  meanRunMs(): number | undefined {
+    return this.options.meter.meanRunTimeMs();
+  }
+
+  /** Retry-After for a chat refused because the line is full. */
+  fullLineRetryAfterMs(): number {
+    const rate = this.options.meter.drainRatePerMs();
+    return this.retryAfter(rate === undefined ? 0 : 1 / rate);
+  }
+
+  /** The deadline of a chat arriving at `now` (undefined: no deadline). */
+  deadlineOf(now: number): number | undefined {
+    return this.options.chatTimeoutMs > 0 ? now + this.options.chatTimeoutMs : undefined;
+  }
+
+  /**
+   * How far past `deadline` the chat at `position` would finish, from measurements; undefined when
+   * it fits, when nothing is measured yet, or with admission off. The chat at position p starts
+   * after the p − 1 ahead of it have left the line.
+   */
+  private lateBy(position: number, deadline: number | undefined, now: number): number | undefined {
+    if (!this.options.enabled || deadline === undefined) return undefined;
+    const rate = this.options.meter.drainRatePerMs();
+    const runMs = this.options.meter.runTimeMs(RUN_TIME_PERCENTILE);
+    if (rate === undefined || runMs === undefined) return undefined;
+    const finishAt = now + (position - 1) / rate + runMs;
+    return finishAt > deadline ? finishAt - deadline : undefined;
+  }
+
+  /** `lateMs` past the deadline: the places ahead that must leave first take lateMs × rate. */
+  private refusal(position: number, lateMs: number, why: string): AppError {
+    const rate = this.options.meter.drainRatePerMs();
+    const estimatedWaitMs = rate === undefined ? undefined : Math.round((position - 1) / rate);
+    const wait =
+      estimatedWaitMs === undefined ? '' : ` (estimated wait ${Math.ceil(estimatedWaitMs / 1000)} s)`;
+    return new AppError(
+      'overloaded',
+      `The chat ${why}: the provider quota cannot serve it within CHAT_TIMEOUT_MS${wait}`,
+      {
+        retryAfterMs: this.retryAfter(lateMs),
+        details: { estimatedWaitMs, position },
+      },
+    );
   }
 
   private retryAfter(ms: number): number {

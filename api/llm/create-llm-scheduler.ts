@@ -1,6 +1,5 @@
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
-import { AdmissionControl, type AdmissionOptions } from './admission';
 import { Aimd, type AimdOptions, type AimdPolicy } from './aimd';
 import { LatencyEstimator } from './latency-estimator';
 import { InMemoryLimiter, type Limiter } from './limiter';
@@ -9,6 +8,7 @@ import type { LlmSchedulerOptions } from './llm-scheduler-options';
 import { ProviderBreaker, type ProviderBreakerOptions } from './provider-breaker';
 import type { Provider } from './provider';
 import { RequestQueue } from './request-queue';
+import type { ProviderRoom } from './provider-room';
 import type { SchedulerLogger, SchedulerMetrics } from './scheduler-events';
 
 export interface CreateLlmSchedulerOptions {
@@ -21,7 +21,6 @@ export interface CreateLlmSchedulerOptions {
   retry?: LlmSchedulerOptions['retry'];
   breaker?: Omit<ProviderBreakerOptions, 'clock'>;
   aimd?: Omit<AimdOptions, 'clock' | 'maxConcurrent' | 'maxRpm' | 'maxTpm'>;
-  admission?: AdmissionOptions;
   agingStepMs?: number;
   /** Rate spreading sub-window (rate-window.ts); 0 = off. */
   burstWindowMs?: number;
@@ -32,13 +31,12 @@ export interface CreateLlmSchedulerOptions {
    * limiter built here. With one given, `aimd` must be the policy that limiter enforces.
    */
   limiter?: { limiter: Limiter; aimd: AimdPolicy };
-  /** The other instances sharing the quota (LlmSchedulerOptions.otherInstances, clusterChats). */
-  otherInstances?: LlmSchedulerOptions['otherInstances'];
-  clusterChats?: LlmSchedulerOptions['clusterChats'];
+  /** Told what waits and what is free after every change in the queue (admission's closed loop). */
+  room?: ProviderRoom;
 }
 
 /**
- * Builds the scheduler's policies apart — AIMD, limiter, breaker, admission, latency estimate, the
+ * Builds the scheduler's policies apart — AIMD, limiter, breaker, latency estimate, the
  * request queue gated by the breaker — and composes them (cockatiel's style, STYLE.md): no policy
  * constructs another, and the scheduler constructs none.
  */
@@ -67,14 +65,15 @@ export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmSched
     shared = { limiter, aimd };
   }
   const breaker = new ProviderBreaker({ ...options.breaker, clock });
-  const admission = new AdmissionControl(options.admission);
   const queue = new RequestQueue({
     clock,
     limiter: shared.limiter,
     queueMax: llm.queueMax,
     priorityOrder: llm.priorityOrder,
     agingStepMs: options.agingStepMs,
-    shedRetryAfterMs: () => admission.minRetryAfterMs,
+    // Only calls outside admitted chats meet the bound (admitted chats' calls bypass it).
+    shedRetryAfterMs: () => 1_000,
+    room: options.room,
     gate: breaker,
     // About one provider call: a call with less time left would time out in flight.
     minDispatchBudgetMs: () => latency.estimateMs() ?? 0,
@@ -89,9 +88,6 @@ export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmSched
     metrics: options.metrics,
     random: options.random,
     retry: options.retry,
-    agingStepMs: options.agingStepMs,
-    otherInstances: options.otherInstances,
-    clusterChats: options.clusterChats,
-    parts: { queue, limiter: shared.limiter, aimd: shared.aimd, breaker, admission, latency },
+    parts: { queue, limiter: shared.limiter, aimd: shared.aimd, breaker, latency },
   });
 }

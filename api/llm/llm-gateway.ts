@@ -36,18 +36,13 @@ export interface LlmCallOutcome extends CompletionResult {
 
 export interface AdmissionRequest {
   userId: string;
-  /** The run the chat executes as; its calls consume the reservation. */
+  /** The run the chat executes as. */
   runId: string;
-  /** Provider calls the chat is expected to make (4 for multi_agent, 1 for single), at least. */
-  expectedCalls: number;
 }
 
-/** How an admitted chat ended: only completed chats teach admission how long chats take. */
-export type ChatEnd = 'completed' | 'failed';
-
-/** An admitted chat's hold on capacity; release it when the chat ends. Idempotent. */
+/** An admitted chat's registration with the scheduler; release it when the chat ends. Idempotent. */
 export interface Admission {
-  release(end?: ChatEnd): void;
+  release(): void;
 }
 
 /**
@@ -63,10 +58,8 @@ export interface LlmGateway {
   /** Runs one provider call through the scheduler. Rejects with an AppError (see api/errors.ts). */
   complete(meta: LlmCallMeta, request: CompletionRequest, options: LlmCallOptions): Promise<LlmCallOutcome>;
   /**
-   * Admission control before a chat starts: rejects with AppError('overloaded', …, {retryAfterMs})
-   * when the chat could not finish within its deadlines given the chats admitted and the measured
-   * service rate. On a cold start it may first wait (briefly, abortable) for the first measurements.
-   * Every call of an admitted chat is served: none is shed by the queue bound.
+   * Registers a chat the chat line admitted (api/llm/admission.ts decides; this never refuses):
+   * every call of an admitted chat is served, none is shed by the queue bound.
    */
-  admit(request: AdmissionRequest, signal?: AbortSignal): Promise<Admission>;
+  admit(request: AdmissionRequest): Promise<Admission>;
 }

@@ -1,6 +1,5 @@
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
-import type { AdmissionControl } from './admission';
 import type { AimdPolicy } from './aimd';
 import type { LatencyEstimator } from './latency-estimator';
 import type { Limiter } from './limiter';
@@ -25,7 +24,6 @@ export interface LlmSchedulerParts {
   limiter: Limiter;
   aimd: AimdPolicy;
   breaker: ProviderBreaker;
-  admission: AdmissionControl;
   latency: LatencyEstimator;
 }
 
@@ -39,28 +37,6 @@ export interface LlmSchedulerOptions {
   /** Jitter source in [0, 1); inject for deterministic tests. */
   random?: () => number;
   retry?: RetryOptions;
-  /** The queue's aging step (admission allows for it); must match the queue's. */
-  agingStepMs?: number;
-  /**
-   * The other instances sharing this quota (REDIS_URL): admission counts their admitted chats too,
-   * so N instances do not each admit a whole quota's worth. `clusterChats` counts them at the
-   * moment of each decision; `otherInstances` (their last heartbeat) is the fallback when it cannot.
-   */
-  otherInstances?: {
-    othersAdmittedChats(): number;
-    /** The others' recent actual / model chat times (their last heartbeat), for the slowdown. */
-    othersSlowdownRatios?(): number[];
-  };
-  clusterChats?: ClusterChatCount;
-}
-
-/** The chats every instance holds, counted in one shared place (Redis). */
-export interface ClusterChatCount {
-  /**
-   * This instance now holds `held` chats (admitted, or being decided). Resolves the cluster's total,
-   * this instance's included, or undefined when the count cannot be reached. Never rejects.
-   */
-  report(held: number): Promise<number | undefined>;
 }
 
 export interface SchedulerStatus extends QueueStatus {
@@ -70,7 +46,7 @@ export interface SchedulerStatus extends QueueStatus {
   admittedChats: number;
   /** Waiting calls held out of dispatch because their run has no listener. */
   parked: number;
-  /** The provider latency admission works with (ms), null before any call completed. */
+  /** The measured provider latency (ms), null before any call completed. */
   latencyEstimateMs: number | null;
   firstTokenMs: number | null;
   /** How much longer a provider-wide Retry-After holds every start (ms; 0 = none). */

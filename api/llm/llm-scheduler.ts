@@ -1,7 +1,6 @@
 import type { Clock } from '../clock';
 import { AppError, abortReason, toAppError } from '../errors';
 import type { AgentName } from '../agents/agent-name';
-import type { AdmissionControl, AdmissionInputs } from './admission';
 import { AdmittedChats } from './admitted-chats';
 import type { AimdPolicy } from './aimd';
 import type { LatencyEstimator } from './latency-estimator';
@@ -23,7 +22,7 @@ import {
   type Provider,
 } from './provider';
 import type { BreakerState, ProviderBreaker } from './provider-breaker';
-import { DEFAULT_AGING_STEP_MS, type QueueItem, type RequestQueue, type Slot } from './request-queue';
+import type { QueueItem, RequestQueue, Slot } from './request-queue';
 import type { CallOutcome } from './scheduler-stats';
 import type { LlmSchedulerOptions, SchedulerStatus } from './llm-scheduler-options';
 import { backoffDelay, sleep, type BackoffPolicy } from './backoff';
@@ -56,8 +55,6 @@ export type {
 
 type AttemptResult = { done: CompletionResult } | { retryInMs: number };
 
-/** How long a cold admission waits for the first measured call before deciding with what it has. */
-const COLD_MEASURE_MAX_MS = 5_000;
 /** How long a 429 without Retry-After holds every start (the retry's own backoff comes on top). */
 const DEFAULT_RATE_LIMIT_HOLD_MS = 1_000;
 /** A 429 within this long makes the provider count as rate-limiting (health: degraded). */
@@ -71,15 +68,12 @@ export class LlmScheduler implements LlmGateway, RunHolds {
   private readonly aimd: AimdPolicy;
   private readonly limiter: Limiter;
   private readonly breaker: ProviderBreaker;
-  private readonly admission: AdmissionControl;
   private readonly latency: LatencyEstimator;
   private readonly random: () => number;
   private readonly maxAttempts: number;
   private readonly backoffPolicy: BackoffPolicy;
   private readonly chats: AdmittedChats;
   private refusingWhilePaused = false;
-  /** Chats whose admission is being decided (they count as held while it is). */
-  private deciding = 0;
   private lastRateLimitedAt = -Infinity;
   private readonly counters: SchedulerCounters = {
     starts: 0,
@@ -101,9 +95,8 @@ export class LlmScheduler implements LlmGateway, RunHolds {
     this.limiter = parts.limiter;
     this.aimd = parts.aimd;
     this.breaker = parts.breaker;
-    this.admission = parts.admission;
     this.latency = parts.latency;
-    this.chats = new AdmittedChats(this.clock);
+    this.chats = new AdmittedChats();
     this.random = options.random ?? Math.random;
     this.maxAttempts = Math.max(1, options.retry?.maxAttempts ?? 4);
     this.backoffPolicy = {
@@ -120,50 +113,12 @@ export class LlmScheduler implements LlmGateway, RunHolds {
     });
   }
 
-  async admit(request: AdmissionRequest, signal?: AbortSignal): Promise<Admission> {
-    if (!this.llm.admission) return this.holdInCluster(this.chats.admit(request.runId, undefined));
-    // While it is decided the chat already counts, here and (with REDIS_URL) for every instance:
-    // two instances deciding at once each see the other's chat.
-    this.deciding++;
-    try {
-      let total = await this.reportHeld();
-      let decision = this.admission.decide(this.admissionInputs(request.expectedCalls, false, total));
-      if (decision.action === 'measure') {
-        // Cold: nothing measured yet. Wait for the first calls to complete (they are in flight:
-        // the chats admitted on free slots made them), then decide on what they showed.
-        await this.latency.firstSample(COLD_MEASURE_MAX_MS, signal);
-        total = await this.reportHeld();
-        decision = this.admission.decide(this.admissionInputs(request.expectedCalls, true, total));
-      }
-      // The slowdown is measured against the model alone (see AdmissionEstimate.modelChatMs).
-      const modelMs = decision.action === 'admit' ? decision.estimate?.modelChatMs : undefined;
-      this.deciding--;
-      return this.holdInCluster(this.chats.admit(request.runId, modelMs));
-    } catch (error) {
-      this.deciding--;
-      void this.reportHeld();
-      if (error instanceof AppError && error.code === 'overloaded') {
-        this.counters.shed++;
-        this.emit({ type: 'shed', reason: 'admission' });
-      }
-      throw error;
-    }
-  }
-
-  /** The admitted chat's end is also reported to the cluster's count. */
-  private holdInCluster(admission: Admission): Admission {
-    if (!this.options.clusterChats) return admission;
-    return {
-      release: (end) => {
-        admission.release(end);
-        void this.reportHeld();
-      },
-    };
-  }
-
-  /** Tells the cluster how many chats this instance holds; resolves the cluster's total, if known. */
-  private reportHeld(): Promise<number | undefined> {
-    return this.options.clusterChats?.report(this.chats.count + this.deciding) ?? Promise.resolve(undefined);
+  /**
+   * Registers a chat that admission (the chat line, api/llm/admission.ts) let in: its calls are
+   * never shed by the queue bound, and its call count is measured. Never refuses.
+   */
+  async admit(request: AdmissionRequest): Promise<Admission> {
+    return this.chats.admit(request.runId);
   }
 
   async complete(
@@ -187,16 +142,6 @@ export class LlmScheduler implements LlmGateway, RunHolds {
 
   release(runId: string): void {
     this.queue.unpark(runId);
-  }
-
-  /** The slowdown admission works with now (this instance's chats and the others' published ones). */
-  slowdown(): number {
-    return this.chats.slowdown(this.options.otherInstances?.othersSlowdownRatios?.());
-  }
-
-  /** This instance's recent actual / model chat times, for the other instances (the heartbeat). */
-  slowdownRatios(): number[] {
-    return this.chats.recentRatios();
   }
 
   breakerState(): BreakerState {
@@ -253,6 +198,11 @@ export class LlmScheduler implements LlmGateway, RunHolds {
 
   get isPaused(): boolean {
     return this.queue.isPaused;
+  }
+
+  /** An operator paused the queue and chose to refuse new chats meanwhile (admission asks). */
+  get isRefusingNewChats(): boolean {
+    return this.queue.isPaused && this.refusingWhilePaused;
   }
 
   clear(): number {
@@ -489,35 +439,6 @@ export class LlmScheduler implements LlmGateway, RunHolds {
       waitMs: Math.round(progress.waitMs),
       processMs: Math.round(progress.processMs),
     });
-  }
-
-  /** `clusterTotal`: the chats every instance holds, this one included (undefined: not shared, or unknown). */
-  private admissionInputs(expectedCalls: number, measured = false, clusterTotal?: number): AdmissionInputs {
-    const snapshot = this.limiter.snapshot();
-    let latencyMs = this.latency.estimateMs();
-    // After the cold wait, decide with what the calls in flight prove if none has completed yet.
-    if (latencyMs === undefined && measured) latencyMs = Math.max(1, this.latency.oldestInFlightMs());
-    return {
-      // On its own share (Redis lost) an instance serves only its own chats; the others' frozen
-      // heartbeat figures would count N instances' chats against 1/N of the quota.
-      admittedChats: snapshot.instanceShare
-        ? this.chats.count
-        : clusterTotal !== undefined
-          ? Math.max(0, clusterTotal - 1)
-          : this.chats.count + (this.options.otherInstances?.othersAdmittedChats() ?? 0),
-      callsPerChat: Math.max(1, expectedCalls, this.chats.meanCallsPerChat() ?? 0),
-      limits: snapshot.limits,
-      latencyMs,
-      slowdown: this.slowdown(),
-      callTimeoutMs: this.llm.timeoutMs,
-      chatTimeoutMs: this.llm.chatTimeoutMs,
-      chatTargetMs: this.llm.chatTargetMs,
-      priorityAllowanceMs:
-        (this.llm.priorityOrder.length - 1) * (this.options.agingStepMs ?? DEFAULT_AGING_STEP_MS),
-      queueMax: this.llm.queueMax,
-      refusing: this.queue.isPaused && this.refusingWhilePaused,
-      providerHoldMs: this.providerHoldMs(),
-    };
   }
 
   private emit(event: SchedulerEvent): void {

@@ -2,6 +2,7 @@ import type { AgentName } from '../agents/agent-name';
 import type { Clock } from '../clock';
 import type { AppError } from '../errors';
 import type { Limiter } from './limiter';
+import type { ProviderRoom } from './provider-room';
 
 /** The request queue's public types (request-queue.ts holds the behaviour). */
 
@@ -29,6 +30,8 @@ export interface RequestQueueOptions {
    * call); a call with less is failed with queue_timeout instead of being started to time out.
    */
   minDispatchBudgetMs?: () => number;
+  /** Told what waits and which slots are free after every change: admission's closed loop. */
+  room?: Pick<ProviderRoom, 'update' | 'callQueued'>;
   /** The limiter failed to answer (e.g. its store is unreachable); dispatch is retried shortly. */
   onLimiterError?: (error: unknown) => void;
 }

@@ -159,6 +159,7 @@ export class RequestQueue {
         () => this.drop(entry, new AppError('queue_timeout')),
         request.deadline - now,
       );
+      this.options.room?.callQueued(request.runId);
       const parked = request.runId === undefined ? undefined : this.parkedRuns.get(request.runId);
       if (parked) {
         entry.state = 'parked';
@@ -186,6 +187,7 @@ export class RequestQueue {
       held.add(entry);
       this.parkedCount++;
     }
+    this.reportRoom();
   }
 
   /** Lets a parked run's calls compete again, keeping their age and fairness tags. */
@@ -303,7 +305,16 @@ export class RequestQueue {
       this.armWake(this.clock.now() + LIMITER_RETRY_MS);
     } finally {
       this.pumping = false;
+      this.reportRoom();
     }
+  }
+
+  /** Tells admission what waits and what is free after every change (wake, don't poll). */
+  private reportRoom(): void {
+    const room = this.options.room;
+    if (!room || this.pumping) return;
+    const { active, limits } = this.limiter.snapshot();
+    room.update(this.length - this.parkedCount, limits.concurrency - active);
   }
 
   private async dispatch(): Promise<void> {

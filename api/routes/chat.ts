@@ -69,33 +69,21 @@ export function chatRouter(deps: {
     }
     // An unknown or expired token is a new chat at the end of the line (its `run` event says so).
     limiter.assertRoom();
-    // A cold admission may wait a moment for the first measured calls: a client that leaves
-    // meanwhile must not be admitted on its behalf.
-    const gone = new AbortController();
-    const onClose = () => gone.abort(new AppError('cancelled', 'The client left before the chat started'));
-    res.once('close', onClose);
-    let opened: Awaited<ReturnType<ChatService['open']>>;
-    try {
-      opened = await deps.chat.open({
-        userId,
-        message: body.message,
-        mode: body.mode,
-        conversationId: body.conversationId,
-        signal: gone.signal,
-        // A JSON client reads only the final answer and cannot follow the run (it never learns its id).
-        ...(wantsJson ? { streamDeltas: false } : {}),
-      });
-    } finally {
-      res.off('close', onClose);
-    }
-    const { run, start } = opened;
+    const { run, start, deadline } = await deps.chat.open({
+      userId,
+      message: body.message,
+      mode: body.mode,
+      conversationId: body.conversationId,
+      // A JSON client reads only the final answer and cannot follow the run (it never learns its id).
+      ...(wantsJson ? { streamDeltas: false } : {}),
+    });
     // debug, not info: one line per chat is the access log's job (request-context), not a second one here.
     requestLog(req, 'debug')?.debug(
       { runId: run.id, conversationId: run.conversationId, mode: body.mode },
       'chat opened',
     );
     try {
-      limiter.admit(run, start);
+      limiter.admit(run, start, deadline);
     } catch (error) {
       // The line filled up while the chat was being opened: refuse it as if it had been full before.
       run.cancel(error instanceof AppError ? error : undefined);

@@ -26,6 +26,8 @@ export function queueRouter(deps: {
   scheduler: LlmScheduler;
   config: Config;
   chat: Pick<ChatService, 'announcePause'>;
+  /** The chat line: chats waiting to start are cleared with the queued calls. */
+  line: { clearWaiting(): number };
   pseudonyms: Pseudonyms;
   /** The LLM response cache's figures, shown as `queue.cache`. */
   cache?: () => CacheStatus;
@@ -110,7 +112,8 @@ export function queueRouter(deps: {
   });
 
   router.delete('/queue/clear', admin, async (req, res) => {
-    const cleared = scheduler.clear();
+    // Queued calls and the chats still waiting to start alike: both end with queue_cleared.
+    const cleared = scheduler.clear() + deps.line.clearWaiting();
     const clusterReply = await broadcast({ command: 'clear' });
     req.log?.warn({ cleared }, 'LLM queue cleared by an operator');
     res.json({

@@ -1,7 +1,11 @@
 import type { Clock, TimerHandle } from '../clock';
 import type { Run } from './run';
 import { TurnBudget } from './turn-budget';
-import type { WaitEstimator } from './wait-estimator';
+
+/** The wait a place in the line can expect, ms; null while nothing has been measured. */
+export interface WaitEstimate {
+  estimate(position: number): number | null;
+}
 
 /** A run waiting in the SSE line, as the line's news needs it. */
 export interface WaitingPlace {
@@ -9,15 +13,15 @@ export interface WaitingPlace {
   readonly token: string;
   /** The position last told to the stream (0 = never queued). */
   toldPosition: number;
-  /** The estimate last told with it, ms. */
-  toldEstimateMs: number;
+  /** The estimate last told with it, ms (null: not measured yet). */
+  toldEstimateMs: number | null;
 }
 
 export interface LineNewsOptions {
   clock: Clock;
   /** The waiting line in arrival order (the limiter's; read here, never changed). */
   line: ReadonlyMap<string, WaitingPlace>;
-  estimator: WaitEstimator;
+  estimator: WaitEstimate;
   /** Runs served at once (SSE_MAX_CONCURRENT): the front is at least twice as long. */
   slots: number;
   /** A waiting stream is told its place at least this often, ms. */
@@ -117,7 +121,9 @@ export class LineNews {
     if (position <= front || entry.toldPosition === 0) return true;
     const moved = Math.abs(entry.toldPosition - position) / entry.toldPosition;
     const estimate = this.options.estimator.estimate(position);
-    const drift = Math.abs(entry.toldEstimateMs - estimate) / Math.max(1, entry.toldEstimateMs);
+    const told = entry.toldEstimateMs;
+    if (estimate === null || told === null) return moved >= REFRESH_MIN_CHANGE || estimate !== told;
+    const drift = Math.abs(told - estimate) / Math.max(1, told);
     return moved >= REFRESH_MIN_CHANGE || drift >= REFRESH_MIN_CHANGE;
   }
 
@@ -189,7 +195,8 @@ export class LineNews {
       for (; index < end; index++) {
         const entry = entries[index];
         // Runs that started or left since the pass began are not told a stale place.
-        if (this.options.line.get(entry.token) !== entry || !this.worthTelling(entry, index + 1, front)) continue;
+        if (this.options.line.get(entry.token) !== entry || !this.worthTelling(entry, index + 1, front))
+          continue;
         if (!this.tells.take()) break;
         this.tell(entry, index + 1);
       }

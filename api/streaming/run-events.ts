@@ -10,7 +10,7 @@ export interface RunEventMap {
    * to resume the LLM queue (`position` is then the LLM queue's length; how long is unknown).
    */
   queued:
-    | { position: number; estimatedWaitMs: number; token: string }
+    | { position: number; estimatedWaitMs: number | null; token: string }
     | { position: number; estimatedWaitMs: null; paused: true };
   agent_start: { agent: AgentName };
   delta: { agent: AgentName; text: string };

@@ -2,15 +2,20 @@ import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../clock';
 import { AppError, toAppError } from '../errors';
 import type { Logger } from '../logger';
+import type { ChatAdmission } from '../llm/admission';
 import type { RunHolds } from '../llm/llm-gateway';
 import type { Run } from './run';
 import { TurnBudget } from './turn-budget';
-import { WaitEstimator } from './wait-estimator';
 import { LineNews, type WaitingPlace } from './line-news';
 
 export interface SseLimiterOptions {
   clock: Clock;
-  /** Runs served (orchestrator running) at once: SSE_MAX_CONCURRENT. */
+  /**
+   * Decides who starts, waits or is refused (api/llm/admission.ts); this class keeps the line and
+   * does what it says.
+   */
+  admission: ChatAdmission;
+  /** Runs served (orchestrator running) at once: SSE_MAX_CONCURRENT (admission enforces it). */
   maxConcurrent: number;
   /** Runs waiting for a slot, at most: SSE_QUEUE_MAX. 0 = no waiting line. */
   queueMax: number;
@@ -20,8 +25,8 @@ export interface SseLimiterOptions {
   resumeGraceMs: number;
   /** A waiting stream is told its place at least this often, ms. */
   refreshMs?: number;
-  /** Assumed slot hold time before any run has been measured, ms. */
-  priorRunMs?: number;
+  /** How often waiting chats are checked against their deadlines, ms. */
+  deadlineCheckMs?: number;
   /**
    * Holds an unattended run's LLM calls (the scheduler): a run nobody listens to starts no new call
    * during its grace, so a client that left costs at most the call in flight when it left.
@@ -45,15 +50,15 @@ export interface SseLimiterStats {
   totalServed: number;
   /** Mean of the waits that really happened, for runs that went through the line, ms. */
   averageWaitMs: number;
-  /** What a chat arriving now would be told, ms (0 when a slot is free). */
-  currentEstimatedWaitMs: number;
-  /** The measured mean slot hold time behind the estimates, ms. */
-  meanRunMs: number;
+  /** What a chat arriving now would be told, ms (0 when it would start at once; null before the line was measured). */
+  currentEstimatedWaitMs: number | null;
+  /** The measured mean run time of recent completed chats, ms (null before one completed). */
+  meanRunMs: number | null;
   /** Clients that came back (token or Last-Event-ID) to a run they had left. */
   resumes: number;
   /** Runs cancelled while waiting or streaming (client gone past the grace, shutdown, JSON client left…). */
   cancellations: number;
-  /** Chats refused with 503 because the line was full. */
+  /** Chats refused: with 503 on arrival (line full, or measured unable to start in time), or while waiting. */
   refused: number;
 }
 
@@ -61,7 +66,8 @@ export interface Admission {
   token: string;
   /** 0 when the run started at once, else its place in the line (1 = next). */
   position: number;
-  estimatedWaitMs: number;
+  /** null: the line has not been measured yet. */
+  estimatedWaitMs: number | null;
 }
 
 /** Who follows a run: the stream routes report listeners coming and going. */
@@ -77,6 +83,8 @@ export interface RunAttendance {
 interface Entry extends WaitingPlace {
   readonly start: () => Promise<void>;
   readonly enqueuedAt: number;
+  /** The chat's deadline (clock time); undefined: none. */
+  readonly deadline: number | undefined;
   startedAt?: number;
   readonly onAbort: () => void;
 }
@@ -101,14 +109,17 @@ const START_DELAY_MS = 20;
  * other turn (instrumented sse-capacity run). Two check phases later both have happened.
  */
 const START_DELAY_TURNS = 2;
-const DEFAULT_PRIOR_RUN_MS = 30_000;
+const DEFAULT_DEADLINE_CHECK_MS = 1_000;
 
 /**
- * SSE admission: at most `maxConcurrent` runs are served at once; later ones wait in a bounded FIFO
- * line, are told their place (`queued {position, estimatedWaitMs, token}`, by LineNews) when they
- * join and as the line moves, and start the moment a slot frees. Past the line's bound a chat is refused before any
- * stream (AppError overloaded, with Retry-After). It also keeps the grace periods of unattended runs:
- * a run nobody follows any more is cancelled once its grace is over, which frees its place or slot.
+ * The chat line — the one waiting line a chat passes: admission (api/llm/admission.ts) says when the
+ * head may start (a stream slot free and room at the provider, as measured), and which chats must be
+ * refused because they cannot start in time; this class keeps the bounded FIFO line, tells waiting
+ * streams their place (`queued {position, estimatedWaitMs, token}`, by LineNews) when they join and
+ * as the line moves, and starts the head the moment admission says so. Past the line's bound a chat
+ * is refused before any stream (AppError overloaded, with Retry-After). It also keeps the grace
+ * periods of unattended runs: a run nobody follows any more is cancelled once its grace is over,
+ * which frees its place or slot.
  *
  * Everything is driven by the run's own signals (abort, finished), so a run leaves the line or its
  * slot exactly once however it ends. Time comes from the injected clock.
@@ -123,8 +134,11 @@ export class SseLimiter implements RunAttendance {
   private readonly abandonTimers = new Map<string, TimerHandle>();
   /** Runs whose LLM calls are held because nobody listens. */
   private readonly heldRuns = new Set<string>();
-  private readonly estimator: WaitEstimator;
+  private readonly admission: ChatAdmission;
   private readonly news: LineNews;
+  private deadlineTimer?: TimerHandle;
+  private dispatching = false;
+  private dispatchAgain = false;
   private readonly abandons = new TurnBudget(ABANDON_SLICE);
   /** Runs whose cancellation waits for a later turn (past ABANDON_SLICE in one turn), with their grace. */
   private readonly deferredAbandons = new Map<Run, number>();
@@ -144,28 +158,33 @@ export class SseLimiter implements RunAttendance {
         `SseLimiter: maxConcurrent must be a positive integer, got ${options.maxConcurrent}`,
       );
     }
-    this.estimator = new WaitEstimator({
-      slots: options.maxConcurrent,
-      priorRunMs: options.priorRunMs ?? DEFAULT_PRIOR_RUN_MS,
-    });
+    this.admission = options.admission;
     this.news = new LineNews({
       clock: options.clock,
       line: this.line,
-      estimator: this.estimator,
+      estimator: { estimate: (position) => this.admission.estimateWaitMs(position) ?? null },
       slots: options.maxConcurrent,
       refreshMs: options.refreshMs,
     });
+    // Room at the provider opened (a call started, a slot freed): the head may start now.
+    this.admission.onRoom(() => this.dispatch());
   }
 
   /**
-   * Throws before any work is done when a new chat could be neither served nor queued: overloaded
-   * (with retryAfterMs and the estimated wait) when the line is full, shutting_down after close().
+   * Throws before any work is done when a new chat must not join: shutting_down after close();
+   * overloaded (with retryAfterMs and the estimated wait) when the line is full, or when admission
+   * measured that a chat joining it now cannot start in time.
    */
   assertRoom(): void {
     if (this.closed) throw new AppError('shutting_down');
-    if (this.active.size < this.options.maxConcurrent || this.line.size < this.options.queueMax) return;
-    this.counters.refused++;
-    throw this.overloaded();
+    const startsNow = this.line.size === 0 && this.admission.mayStart(this.active.size);
+    try {
+      if (!startsNow && this.line.size >= this.options.queueMax) throw this.overloaded();
+      this.admission.checkArrival(startsNow ? 0 : this.line.size + 1, this.options.clock.now());
+    } catch (error) {
+      this.counters.refused++;
+      throw error;
+    }
   }
 
   /**
@@ -173,7 +192,7 @@ export class SseLimiter implements RunAttendance {
    * Throws like assertRoom when there is no room (the caller then cancels the run). A run that
    * is already cancelled is not admitted: its own error event ends it.
    */
-  admit(run: Run, start: () => Promise<void>): Admission {
+  admit(run: Run, start: () => Promise<void>, deadline?: number): Admission {
     this.assertRoom();
     // 122 random bits, from Node's pooled UUID entropy: randomBytes() read the system's random
     // source once per chat (~2 % of a one-call chat's CPU in the cpu benchmark's profile).
@@ -184,6 +203,7 @@ export class SseLimiter implements RunAttendance {
       start,
       token,
       enqueuedAt: this.options.clock.now(),
+      deadline,
       toldPosition: 0,
       toldEstimateMs: 0,
       onAbort: () => this.onAbort(entry),
@@ -193,14 +213,15 @@ export class SseLimiter implements RunAttendance {
     run.signal.addEventListener('abort', entry.onAbort, { once: true });
     void run.finished.then(() => this.onFinished(entry));
 
-    if (this.line.size === 0 && this.active.size < this.options.maxConcurrent) {
+    if (this.line.size === 0 && this.admission.mayStart(this.active.size)) {
       this.startEntry(entry);
       return { token, position: 0, estimatedWaitMs: 0 };
     }
     this.line.set(token, entry);
+    this.lineChanged();
     const position = this.line.size;
     this.news.joined(entry, position);
-    return { token, position, estimatedWaitMs: this.estimator.estimate(position) };
+    return { token, position, estimatedWaitMs: this.admission.estimateWaitMs(position) ?? null };
   }
 
   /**
@@ -262,19 +283,32 @@ export class SseLimiter implements RunAttendance {
 
   stats(): SseLimiterStats {
     const { totalServed, waited, totalWaitMs, resumes, cancellations, refused } = this.counters;
-    const full = this.active.size >= this.options.maxConcurrent;
+    const startsNow = this.line.size === 0 && this.admission.mayStart(this.active.size);
+    const meanRunMs = this.admission.meanRunMs();
     return {
       active: this.active.size,
       max: this.options.maxConcurrent,
       waiting: this.line.size,
       totalServed,
       averageWaitMs: waited === 0 ? 0 : Math.round(totalWaitMs / waited),
-      currentEstimatedWaitMs: full ? this.estimator.estimate(this.line.size + 1) : 0,
-      meanRunMs: Math.round(this.estimator.meanRunMs),
+      currentEstimatedWaitMs: startsNow ? 0 : (this.admission.estimateWaitMs(this.line.size + 1) ?? null),
+      meanRunMs: meanRunMs === undefined ? null : Math.round(meanRunMs),
       resumes,
       cancellations,
       refused,
     };
+  }
+
+  /**
+   * Ends every chat waiting in the line with queue_cleared (an operator's DELETE /api/queue/clear);
+   * running chats go on. Returns how many were ended.
+   */
+  clearWaiting(): number {
+    const waiting = [...this.line.values()];
+    const reason = new AppError('queue_cleared');
+    for (const entry of waiting) this.refuse(entry, reason);
+    if (waiting.length > 0) this.news.moved();
+    return waiting.length;
   }
 
   /**
@@ -284,6 +318,8 @@ export class SseLimiter implements RunAttendance {
   close(): void {
     this.closed = true;
     this.news.close();
+    if (this.deadlineTimer) this.options.clock.clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
     for (const timer of this.abandonTimers.values()) this.options.clock.clearTimeout(timer);
     this.abandonTimers.clear();
   }
@@ -344,9 +380,11 @@ export class SseLimiter implements RunAttendance {
 
   private startEntry(entry: Entry): void {
     const now = this.options.clock.now();
-    this.line.delete(entry.token);
+    const waited = this.line.delete(entry.token);
+    if (waited) this.lineChanged();
     this.active.add(entry);
     entry.startedAt = now;
+    this.admission.started(entry.run.id, waited);
     this.counters.totalServed++;
     if (entry.toldPosition > 0) {
       this.counters.waited++;
@@ -387,6 +425,7 @@ export class SseLimiter implements RunAttendance {
     if (entry.run.events().at(-1)?.event === 'done') return;
     if (this.line.delete(entry.token)) {
       this.counters.cancellations++;
+      this.lineChanged();
       this.news.moved();
     } else if (this.active.has(entry)) {
       this.counters.cancellations++;
@@ -403,13 +442,19 @@ export class SseLimiter implements RunAttendance {
     const timer = this.abandonTimers.get(entry.run.id);
     if (timer) this.options.clock.clearTimeout(timer);
     this.abandonTimers.delete(entry.run.id);
-    if (this.line.delete(entry.token)) this.news.moved();
+    if (this.line.delete(entry.token)) {
+      this.lineChanged();
+      this.news.moved();
+    }
+    const completed = entry.run.events().at(-1)?.event === 'done';
+    if (entry.startedAt !== undefined) {
+      this.admission.ended(entry.run.id, completed ? this.options.clock.now() - entry.startedAt : undefined);
+    }
     this.release(entry);
   }
 
   private release(entry: Entry): void {
     if (!this.active.delete(entry)) return;
-    this.estimator.recordRun(this.options.clock.now() - (entry.startedAt ?? this.options.clock.now()));
     this.dispatch();
   }
 
@@ -421,11 +466,29 @@ export class SseLimiter implements RunAttendance {
    */
   private dispatch(): void {
     if (this.closed) return;
+    // Starting a chat can report back (room changes) within this call: fold that into this pass.
+    if (this.dispatching) {
+      this.dispatchAgain = true;
+      return;
+    }
+    this.dispatching = true;
+    try {
+      do {
+        this.dispatchAgain = false;
+        this.dispatchPass();
+      } while (this.dispatchAgain);
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  private dispatchPass(): void {
     let started = false;
-    while (this.active.size < this.options.maxConcurrent && this.line.size > 0) {
+    while (this.line.size > 0 && this.admission.mayStart(this.active.size)) {
       const next: Entry = this.line.values().next().value!;
       if (next.run.signal.aborted || next.run.isFinished) {
         this.line.delete(next.token);
+        this.lineChanged();
         continue;
       }
       const graceMs = this.deferredAbandons.get(next.run);
@@ -437,21 +500,75 @@ export class SseLimiter implements RunAttendance {
         // abandon() leaves a run that is being followed again alone: it starts.
         if (this.line.get(next.token) !== next) continue;
       }
+      const refusal = this.admission.checkStart(next.deadline, this.options.clock.now());
+      if (refusal) {
+        this.refuse(next, refusal);
+        started = true;
+        continue;
+      }
       this.startEntry(next);
       started = true;
     }
     if (started) this.news.moved();
   }
 
+  /** Reports the line's length to admission, and keeps the deadline check armed while chats wait. */
+  private lineChanged(): void {
+    this.admission.lineChanged(this.line.size);
+    if (this.line.size > 0 && !this.deadlineTimer && !this.closed) {
+      this.deadlineTimer = this.options.clock.setTimeout(
+        this.checkDeadlines,
+        this.options.deadlineCheckMs ?? DEFAULT_DEADLINE_CHECK_MS,
+      );
+    }
+  }
+
+  /**
+   * Ends the waiting chats that admission measured cannot start in time, ABANDON_SLICE per pass:
+   * told now, they can retry elsewhere or later instead of waiting out their deadline.
+   */
+  private readonly checkDeadlines = (): void => {
+    this.deadlineTimer = undefined;
+    if (this.closed) return;
+    const now = this.options.clock.now();
+    const late: Array<[Entry, AppError]> = [];
+    let position = 0;
+    for (const entry of this.line.values()) {
+      position++;
+      const refusal = this.admission.checkWaiting(position, entry.deadline, now);
+      if (!refusal) continue;
+      late.push([entry, refusal]);
+      // Those behind move up by one when it leaves.
+      position--;
+      if (late.length >= ABANDON_SLICE) break;
+    }
+    for (const [entry, refusal] of late) this.refuse(entry, refusal);
+    if (late.length > 0) this.news.moved();
+    if (this.line.size > 0) {
+      this.deadlineTimer = this.options.clock.setTimeout(
+        this.checkDeadlines,
+        late.length >= ABANDON_SLICE ? 0 : (this.options.deadlineCheckMs ?? DEFAULT_DEADLINE_CHECK_MS),
+      );
+    }
+  };
+
+  /** A waiting chat leaves the line, its run ended with `refusal` (no quota spent). */
+  private refuse(entry: Entry, refusal: AppError): void {
+    this.line.delete(entry.token);
+    this.lineChanged();
+    if (refusal.code === 'overloaded') this.counters.refused++;
+    entry.run.cancel(refusal);
+  }
+
   private overloaded(): AppError {
-    const estimatedWaitMs = this.estimator.estimate(this.line.size + 1);
-    const retryAfterMs = Math.max(1000, this.estimator.slotIntervalMs());
+    const estimatedWaitMs = this.admission.estimateWaitMs(this.line.size + 1);
+    const estimate =
+      estimatedWaitMs === undefined ? '' : `; the estimated wait is ${Math.ceil(estimatedWaitMs / 1000)} s`;
     return new AppError(
       'overloaded',
-      `All ${this.options.maxConcurrent} streams are busy and the waiting line is full ` +
-        `(${this.line.size} waiting); the estimated wait is ${Math.ceil(estimatedWaitMs / 1000)} s, retry later`,
+      `The waiting line is full (${this.line.size} waiting, ${this.active.size} running)${estimate}, retry later`,
       {
-        retryAfterMs,
+        retryAfterMs: this.admission.fullLineRetryAfterMs(),
         details: { estimatedWaitMs, waiting: this.line.size, max: this.options.maxConcurrent },
       },
     );

@@ -1,6 +1,7 @@
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import type { Logger } from '../logger';
+import type { ChatAdmission } from '../llm/admission';
 import type { RunHolds } from '../llm/llm-gateway';
 import { HeartbeatTicker } from './heartbeat-ticker';
 import { SseLimiter, type SseLimiterStats } from './sse-limiter';
@@ -23,12 +24,13 @@ export interface SseStreaming {
 
 export function createSseStreaming(
   config: Config,
-  deps: { clock: Clock; logger?: Logger; runHolds?: RunHolds },
+  deps: { clock: Clock; logger?: Logger; runHolds?: RunHolds; admission: ChatAdmission },
 ): SseStreaming {
   const heartbeat = new HeartbeatTicker({ clock: deps.clock, intervalMs: config.sse.heartbeatMs });
   const waitingReads = new WaitingReads({ clock: deps.clock, heartbeat });
   const limiter = new SseLimiter({
     clock: deps.clock,
+    admission: deps.admission,
     maxConcurrent: config.sse.maxConcurrent,
     queueMax: config.sse.queueMax,
     tokenGraceMs: config.sse.tokenGraceMs,

@@ -108,12 +108,12 @@ describe('queue monitoring and emergency controls', () => {
     });
     expect(held.events.some((event) => event.event === 'delta')).toBe(false);
 
-    // A new chat is held too, not refused: it is told it waits for the pause to end.
+    // A new chat is held too, not refused: it waits in the line (a call waits: no room) and is told so.
     const arriving = await openSse(`${troupe.url}/api/chat`, {
       body: { message: 'while paused', mode: 'single' },
     });
     const notice = await arriving.waitFor((event) => event.event === 'queued');
-    expect(notice.data).toMatchObject({ paused: true, estimatedWaitMs: null });
+    expect(notice.data).toMatchObject({ position: 1, token: expect.any(String) });
 
     // Refusing new chats meanwhile is the operator's explicit choice.
     await request(troupe.url).post('/api/queue/pause').set(admin).send({ refuseNewChats: true }).expect(200);
@@ -134,14 +134,16 @@ describe('queue monitoring and emergency controls', () => {
   test('clear fails every queued call with queue_cleared, which reaches its client', async () => {
     const first = await openSse(`${troupe.url}/api/chat`, { body: { message: 'first', mode: 'single' } });
     await first.waitFor((event) => event.event === 'agent_start');
-    // With one slot, these two wait in the queue behind the first.
+    // With one slot, these two wait behind the first: the second's call in the LLM queue, the
+    // third in the chat line (no chat starts while a call waits for a slot).
     const waiting = [
       await openSse(`${troupe.url}/api/chat`, { body: { message: 'second', mode: 'single' } }),
       await openSse(`${troupe.url}/api/chat`, { body: { message: 'third', mode: 'single' } }),
     ];
     await eventually(async () => {
-      const response = await request(troupe.url).get('/api/queue/status').expect(200);
-      return response.body.queue.queueLength >= 2 ? true : undefined;
+      const queue = await request(troupe.url).get('/api/queue/status').expect(200);
+      const line = await request(troupe.url).get('/api/sse/status').expect(200);
+      return queue.body.queue.queueLength === 1 && line.body.waiting === 1 ? true : undefined;
     });
     const cleared = await request(troupe.url)
       .delete('/api/queue/clear')

@@ -38,7 +38,6 @@ describe('three Troupe instances sharing one provider quota through Redis', () =
             LLM_MAX_CONCURRENT: String(QUOTA_CONCURRENCY),
             LLM_MAX_RPM: '3000',
             LLM_TIMEOUT: '600000',
-            LLM_CHAT_TARGET_MS: '0',
             REDIS_URL,
             REDIS_KEY_PREFIX: prefix,
             ADMIN_TOKEN: TOKEN,

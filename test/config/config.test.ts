@@ -14,7 +14,6 @@ describe('configuration', () => {
       maxRpm: 500,
       timeoutMs: 60000,
       queueMax: 5000,
-      chatTargetMs: 30000,
       priorityOrder: ['host', 'planner', 'critic', 'reporter'],
     });
     expect(config.sse).toMatchObject({ maxConcurrent: 200, heartbeatMs: 15000 });

@@ -1,118 +1,245 @@
-import { AdmissionControl, type AdmissionInputs } from '../../api/llm/admission';
-import { AppError } from '../../api/errors';
+import fc from 'fast-check';
+import { ManualClock, flushMicrotasks } from '../../api/clock';
+import type { AppError } from '../../api/errors';
+import { ChatAdmission, type AdmissionOptions } from '../../api/llm/admission';
+import { LineMeter } from '../../api/llm/line-meter';
+import { ProviderRoom } from '../../api/llm/provider-room';
+import { Run } from '../../api/streaming/run';
+import { SseLimiter } from '../../api/streaming/sse-limiter';
 
-function inputs(overrides: Partial<AdmissionInputs> = {}): AdmissionInputs {
-  return {
-    admittedChats: 0,
-    callsPerChat: 4,
-    limits: { concurrency: 50, rpm: 6000 },
-    latencyMs: 350,
-    slowdown: 1,
-    callTimeoutMs: 60_000,
-    chatTimeoutMs: 120_000,
-    chatTargetMs: 30_000,
-    priorityAllowanceMs: 15_000,
-    queueMax: 5000,
-    providerHoldMs: 0,
+/** A run as ChatService makes it: `run` first, its abort reason as its `error` event. */
+function makeRun(): { run: Run; start: jest.Mock<Promise<void>, []> } {
+  const run = new Run('c', 'u', 100);
+  run.emit('run', { runId: run.id, conversationId: run.conversationId });
+  run.signal.addEventListener('abort', () =>
+    run.emit('error', (run.signal.reason as AppError).toBody().error),
+  );
+  return { run, start: jest.fn(async () => undefined) };
+}
+
+function finish(run: Run): void {
+  run.emit('done', {
+    conversationId: 'c',
+    messageId: 'm',
+    answer: 'ok',
+    usage: { promptTokens: 1, completionTokens: 1 },
+    timings: { totalMs: 1, queueWaitMs: 0 },
+  });
+}
+
+function errorOf(run: Run): { code: string; retryAfterMs?: number } | undefined {
+  const last = run.events().at(-1);
+  return last?.event === 'error' ? last.data : undefined;
+}
+
+function setup(overrides: Partial<AdmissionOptions> = {}, concurrency = 2) {
+  const clock = new ManualClock(0);
+  const room = new ProviderRoom(concurrency);
+  const meter = new LineMeter({ clock, maxAgeMs: 60_000 });
+  const admission = new ChatAdmission({
+    maxRunning: 100,
+    chatTimeoutMs: 60_000,
+    enabled: true,
+    room,
+    meter,
     ...overrides,
+  });
+  const line = new SseLimiter({
+    clock,
+    admission,
+    maxConcurrent: overrides.maxRunning ?? 100,
+    queueMax: 10_000,
+    tokenGraceMs: 5000,
+    resumeGraceMs: 5000,
+  });
+  /** Admits a chat as the chat route does: the line's arrival check, then the line. */
+  const arrive = () => {
+    const chat = makeRun();
+    line.assertRoom();
+    line.admit(chat.run, chat.start, admission.deadlineOf(clock.now()));
+    return chat;
   };
+  return { clock, room, meter, admission, line, arrive };
 }
 
-function refusal(control: AdmissionControl, given: AdmissionInputs): AppError {
-  try {
-    control.decide(given);
-  } catch (error) {
-    return error as AppError;
+describe('admission: who starts (the closed loop on the provider room)', () => {
+  test('cold, a burst starts no more chats than there are free slots; the rest wait, none is refused', () => {
+    const { line, arrive } = setup({}, 3);
+    const chats = Array.from({ length: 50 }, arrive);
+    expect(chats.filter((chat) => chat.start.mock.calls.length > 0)).toHaveLength(3);
+    expect(line.stats()).toMatchObject({ active: 3, waiting: 47, refused: 0 });
+  });
+
+  test('a call waiting for a slot holds the line; the queue emptying starts the next chat at once', () => {
+    const { room, line, arrive } = setup({}, 2);
+    const [first, second, third] = [arrive(), arrive(), arrive()];
+    // The two started chats made their first calls: both in flight, nothing waiting, no slot free.
+    room.callQueued(first.run.id);
+    room.callQueued(second.run.id);
+    room.update(0, 0);
+    // One chat may be starting while nothing waits: it keeps the provider busy between calls.
+    expect(third.start).toHaveBeenCalled();
+    const fourth = arrive();
+    room.callQueued(third.run.id);
+    // The third chat's call waits for a slot: the provider has no room, the fourth waits.
+    room.update(1, 0);
+    expect(fourth.start).not.toHaveBeenCalled();
+    expect(line.stats()).toMatchObject({ active: 3, waiting: 1 });
+    // A slot freed and the waiting call took it: nothing waits, so the fourth starts.
+    room.update(0, 0);
+    expect(fourth.start).toHaveBeenCalled();
+  });
+
+  test('RPM-bound: calls waiting on the rate window stop new chats although slots are free', () => {
+    const { room, line, arrive } = setup({}, 50);
+    const chats = Array.from({ length: 60 }, arrive);
+    for (const chat of chats.slice(0, 50)) room.callQueued(chat.run.id);
+    // Ten calls started, forty wait for their minute's starts: no more chats until they drain.
+    room.update(40, 40);
+    expect(line.stats()).toMatchObject({ active: 50, waiting: 10 });
+    room.update(0, 40);
+    expect(line.stats().active).toBe(60);
+  });
+
+  test('SSE_MAX_CONCURRENT still bounds the running chats', () => {
+    const { line, arrive } = setup({ maxRunning: 2 }, 10);
+    Array.from({ length: 5 }, arrive);
+    expect(line.stats()).toMatchObject({ active: 2, waiting: 3 });
+  });
+
+  test('with admission off, chats start whenever a stream slot is free and are never refused for time', async () => {
+    const { room, line, arrive, clock } = setup({ enabled: false, maxRunning: 3 }, 1);
+    room.update(5, 0);
+    const chats = Array.from({ length: 5 }, arrive);
+    expect(line.stats()).toMatchObject({ active: 3, waiting: 2 });
+    clock.advance(59_000);
+    for (const chat of chats.slice(0, 3)) finish(chat.run);
+    await flushMicrotasks();
+    expect(line.stats()).toMatchObject({ active: 2, waiting: 0, refused: 0 });
+  });
+});
+
+describe('admission: who is refused (only on what was measured)', () => {
+  /** Runs one chat at a time through a line of `waiting` chats: each takes runMs. Returns them. */
+  async function measureSlowLine(runMs: number, waiting: number) {
+    const context = setup({ maxRunning: 1 }, 10);
+    const chats = Array.from({ length: waiting }, context.arrive);
+    for (let index = 0; index < 3; index++) {
+      context.clock.advance(runMs);
+      finish(chats[index].run);
+      await flushMicrotasks();
+    }
+    return { ...context, chats };
   }
-  throw new Error('expected a refusal');
-}
 
-describe('AdmissionControl', () => {
-  const control = new AdmissionControl();
-
-  it('admits on a cold start while a chat finds a free slot, and asks to measure beyond that', () => {
-    expect(control.decide(inputs({ latencyMs: undefined, admittedChats: 49 }))).toEqual({
-      action: 'admit',
-      estimate: undefined,
-    });
-    expect(control.decide(inputs({ latencyMs: undefined, admittedChats: 50 }))).toEqual({
-      action: 'measure',
-    });
+  test('a long line on a cold server: every chat waits, none is refused on a guess', () => {
+    const { clock, line, arrive } = setup({ maxRunning: 1 }, 10);
+    Array.from({ length: 500 }, arrive);
+    clock.advance(5_000);
+    expect(line.stats()).toMatchObject({ waiting: 499, refused: 0 });
   });
 
-  it('refuses on a cold start only what the rate limit alone already forbids', () => {
-    // 4 calls × 40 chats at 1 call/s is 160 s: no latency could make that fit a 30 s target.
-    expect(
-      control.decide(
-        inputs({ latencyMs: undefined, admittedChats: 39, limits: { concurrency: 50, rpm: 60 } }),
+  test('measured, a new chat that cannot start in time is refused at once with Retry-After', async () => {
+    // Three chats went through the line, one every 10 s (drain counted generously: 3 per 20 s).
+    const { line, arrive } = await measureSlowLine(10_000, 4);
+    expect(line.stats()).toMatchObject({ active: 1, waiting: 0 });
+    // Twenty arrive at once: the p-th would finish (p − 1) × 6.7 s + 10 s from now, within 60 s for p ≤ 8.
+    const refusals: AppError[] = [];
+    for (let index = 0; index < 20; index++) {
+      try {
+        arrive();
+      } catch (error) {
+        refusals.push(error as AppError);
+      }
+    }
+    expect(line.stats()).toMatchObject({ waiting: 8, refused: 12 });
+    for (const refusal of refusals) {
+      expect(refusal).toMatchObject({ code: 'overloaded', status: 503 });
+      expect(refusal.retryAfterMs).toBeGreaterThanOrEqual(1000);
+    }
+  });
+
+  test('measured, a waiting chat whose projected start passes its deadline is told overloaded while it waits', async () => {
+    const { clock, line, chats } = await measureSlowLine(10_000, 12);
+    // Before the measurements, all 12 joined; now 9 wait and the last ones cannot make it.
+    clock.advance(1_000);
+    const refused = chats.filter((chat) => errorOf(chat.run)?.code === 'overloaded');
+    expect(refused.length).toBeGreaterThan(0);
+    for (const chat of refused) {
+      expect(chat.start).not.toHaveBeenCalled();
+      expect(errorOf(chat.run)?.retryAfterMs).toBeGreaterThanOrEqual(1000);
+    }
+    // Those at the front, who can still make it, keep waiting.
+    expect(errorOf(chats[3].run)).toBeUndefined();
+    expect(line.stats().refused).toBe(refused.length);
+  });
+
+  test('the head is refused rather than started when less time is left than recent chats took', async () => {
+    const { clock, chats, line } = await measureSlowLine(15_000, 6);
+    // chats[3] started at 45 s (deadline 60 s: 15 s left = a chat's run time); chats[4] waits.
+    clock.advance(15_000);
+    finish(chats[3].run);
+    await flushMicrotasks();
+    expect(chats[4].start).not.toHaveBeenCalled();
+    expect(errorOf(chats[4].run)?.code).toBe('overloaded');
+    expect(line.stats().active).toBe(0);
+  });
+});
+
+describe('admission properties', () => {
+  test('nothing measured: no arrival, waiting or starting chat is ever refused', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.integer({ min: 0, max: 10_000_000 }),
+        (position, now) => {
+          const clock = new ManualClock(now);
+          const admission = new ChatAdmission({
+            maxRunning: 10,
+            chatTimeoutMs: 60_000,
+            enabled: true,
+            room: new ProviderRoom(1),
+            meter: new LineMeter({ clock, maxAgeMs: 60_000 }),
+          });
+          expect(() => admission.checkArrival(position, now)).not.toThrow();
+          expect(admission.checkWaiting(position, now + 1, now)).toBeUndefined();
+          expect(admission.checkStart(now + 1, now)).toBeUndefined();
+        },
       ),
-    ).toEqual({
-      action: 'measure',
-    });
+    );
   });
 
-  it('admits all 300 chats of a burst the quota serves within the target (C=50, 6000 rpm, 0.35 s calls)', () => {
-    // mu = min(100, 50 / 0.35) = 100 calls/s; 300 chats × 4 calls take 12 s.
-    const decision = control.decide(inputs({ admittedChats: 299 }));
-    expect(decision.action).toBe('admit');
-    expect(decision.action === 'admit' && decision.estimate?.estimatedChatMs).toBe(12_000);
-  });
-
-  it('refuses past the chat target with Retry-After for the excess chats and the estimated wait', () => {
-    // C=2, 1 s calls: mu = 2 calls/s; 20 chats × 4 calls = 40 s > 30 s.
-    const given = inputs({ admittedChats: 19, limits: { concurrency: 2, rpm: 6000 }, latencyMs: 1000 });
-    const error = refusal(control, given);
-    expect(error.code).toBe('overloaded');
-    expect(error.message).toMatch(/LLM_CHAT_TARGET_MS; estimated 40 s/);
-    // 5 of the 20 chats are excess; one finishes every 2 s.
-    expect(error.retryAfterMs).toBe(10_000);
-    expect(error.details?.estimatedWaitMs).toBe(10_000);
-    expect(control.decide({ ...given, admittedChats: 14 }).action).toBe('admit');
-  });
-
-  it('keeps the model time apart from the slowdown, so the slowdown is measured against the model', () => {
-    const given = inputs({ admittedChats: 5, limits: { concurrency: 2, rpm: 6000 }, latencyMs: 1000 });
-    const plain = control.estimate(given, 1000);
-    const slowed = control.estimate({ ...given, slowdown: 2 }, 1000);
-    // 6 chats on mu = 2 calls/s: each call takes 3 s; 4 calls.
-    expect(plain.modelChatMs).toBe(12_000);
-    expect(slowed.modelChatMs).toBe(12_000);
-    expect(slowed.estimatedChatMs).toBe(24_000);
-  });
-
-  it('learned slowdown makes the same load refuse sooner', () => {
-    const given = inputs({ admittedChats: 11, limits: { concurrency: 2, rpm: 6000 }, latencyMs: 1000 });
-    expect(control.decide(given).action).toBe('admit');
-    expect(refusal(control, { ...given, slowdown: 1.5 }).code).toBe('overloaded');
-  });
-
-  it('refuses when one call would wait past LLM_TIMEOUT, target off', () => {
-    // mu = 0.5 calls/s: 10 chats make each call wait 19 s + 2 s > 0.9 × 10 s − 3 s.
-    const given = inputs({
-      admittedChats: 9,
-      limits: { concurrency: 1, rpm: 6000 },
-      latencyMs: 2000,
-      callTimeoutMs: 10_000,
-      chatTargetMs: 0,
-      chatTimeoutMs: 0,
-      priorityAllowanceMs: 3000,
-    });
-    expect(refusal(control, given).message).toMatch(/within LLM_TIMEOUT/);
-    expect(control.decide({ ...given, admittedChats: 2 }).action).toBe('admit');
-  });
-
-  it('never refuses an idle server, however slow the provider', () => {
-    expect(control.decide(inputs({ latencyMs: 50_000 })).action).toBe('admit');
-  });
-
-  it('bounds the admitted chats by the queue bound', () => {
-    expect(refusal(control, inputs({ admittedChats: 10, queueMax: 10 })).code).toBe('overloaded');
-  });
-
-  it('refuses while an operator refuses new chats, and while the provider holds every start too long', () => {
-    expect(refusal(control, inputs({ refusing: true })).details).toEqual({ paused: true });
-    const held = refusal(control, inputs({ providerHoldMs: 3_600_000 }));
-    expect(held.retryAfterMs).toBe(3_600_000);
-    expect(control.decide(inputs({ providerHoldMs: 2000 })).action).toBe('admit');
+  test('a chat is refused exactly when its measured projected finish passes its deadline', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 10, max: 5_000 }),
+        fc.integer({ min: 100, max: 50_000 }),
+        fc.integer({ min: 1, max: 2_000 }),
+        fc.integer({ min: 1_000, max: 120_000 }),
+        (gapMs, runMs, position, leftMs) => {
+          const clock = new ManualClock(0);
+          const meter = new LineMeter({ clock, maxAgeMs: 3_600_000 });
+          meter.lineLength(1);
+          for (let index = 0; index < 5; index++) {
+            clock.advance(gapMs);
+            meter.drained();
+          }
+          meter.completed(runMs);
+          const admission = new ChatAdmission({
+            maxRunning: 10,
+            chatTimeoutMs: 60_000,
+            enabled: true,
+            room: new ProviderRoom(1),
+            meter,
+          });
+          const now = clock.now();
+          const rate = meter.drainRatePerMs()!;
+          const finishAt = now + (position - 1) / rate + runMs;
+          const refusal = admission.checkWaiting(position, now + leftMs, now);
+          expect(refusal !== undefined).toBe(finishAt > now + leftMs);
+          if (refusal) expect(refusal.retryAfterMs).toBeGreaterThanOrEqual(1000);
+        },
+      ),
+    );
   });
 });

@@ -122,7 +122,7 @@ describe('scheduler faults', () => {
     expect([limited, ...others].map((c) => c.slot.value?.text)).toEqual(['ok', 'ok', 'ok']);
   });
 
-  it('remembers a long Retry-After across chats: new chats are refused, not sent to probe again', async () => {
+  it('remembers a long Retry-After across chats: later calls wait for it, none is sent to probe again', async () => {
     const { clock, provider, scheduler, call } = setup({ LLM_MAX_CONCURRENT: '5' });
     provider.failures.push(
       new ProviderError('rate_limited', '429', { status: 429, retryAfterMs: 3_600_000 }),
@@ -131,11 +131,12 @@ describe('scheduler faults', () => {
     await advance(clock, 100);
     await first.promise;
     expect(first.slot.error?.code).toBe('provider_rate_limited');
-    await expect(scheduler.admit({ userId: 'u2', runId: 'run-2', expectedCalls: 4 })).rejects.toMatchObject({
-      code: 'overloaded',
-      retryAfterMs: expect.any(Number),
-    });
+    const second = call('host', 'u2');
+    await advance(clock, 1_000);
     expect(provider.calls).toHaveLength(1);
+    expect(second.slot.error).toBeUndefined();
+    // Admission sees the call waiting: no new chat starts while the hold lasts.
+    expect(scheduler.status().queueLength).toBe(1);
     const status = scheduler.status();
     expect(status.providerHoldMs).toBeGreaterThan(3_500_000);
   });

@@ -3,6 +3,9 @@ import { AppError } from '../../api/errors';
 import { Run } from '../../api/streaming/run';
 import type { RunEvent } from '../../api/streaming/run-events';
 import { SseLimiter, type SseLimiterOptions } from '../../api/streaming/sse-limiter';
+import { ChatAdmission, type AdmissionOptions } from '../../api/llm/admission';
+import { LineMeter } from '../../api/llm/line-meter';
+import { ProviderRoom } from '../../api/llm/provider-room';
 
 const usage = { promptTokens: 1, completionTokens: 1 };
 
@@ -38,23 +41,40 @@ function queuedEvents(run: Run): Array<Extract<RunEvent, { event: 'queued' }>> {
 }
 
 /** Collects every `queued` event a run emits, even those its log later supersedes. */
-function recordQueued(run: Run): Array<{ position: number; estimatedWaitMs: number; token: string }> {
-  const seen: Array<{ position: number; estimatedWaitMs: number; token: string }> = [];
+function recordQueued(run: Run): Array<{ position: number; estimatedWaitMs: number | null; token: string }> {
+  const seen: Array<{ position: number; estimatedWaitMs: number | null; token: string }> = [];
   run.subscribe((record) => {
     if (record.event === 'queued' && 'token' in record.data) seen.push(record.data);
   });
   return seen;
 }
 
+/** Admission over a provider with room to spare (nothing reports calls waiting): streams are the limit. */
+function makeAdmission(
+  clock: ManualClock,
+  maxRunning: number,
+  overrides: Partial<AdmissionOptions> = {},
+): ChatAdmission {
+  return new ChatAdmission({
+    maxRunning,
+    chatTimeoutMs: 0,
+    enabled: true,
+    room: new ProviderRoom(1000),
+    meter: new LineMeter({ clock, maxAgeMs: 60_000 }),
+    ...overrides,
+  });
+}
+
 function makeLimiter(clock: ManualClock, overrides: Partial<SseLimiterOptions> = {}): SseLimiter {
+  const maxConcurrent = overrides.maxConcurrent ?? 2;
   return new SseLimiter({
     clock,
-    maxConcurrent: 2,
+    admission: makeAdmission(clock, maxConcurrent),
+    maxConcurrent,
     queueMax: 3,
     tokenGraceMs: 5000,
     resumeGraceMs: 8000,
     refreshMs: 3000,
-    priorRunMs: 10_000,
     ...overrides,
   });
 }
@@ -68,11 +88,11 @@ describe('SseLimiter admission', () => {
 
     expect(admissions.map((admission) => admission.position)).toEqual([0, 0, 1, 2, 3]);
     expect(chats.map((chat) => chat.started())).toEqual([true, true, false, false, false]);
-    // ceil(position / 2) × the 10 s prior.
-    expect(admissions.map((admission) => admission.estimatedWaitMs)).toEqual([0, 0, 10_000, 10_000, 20_000]);
+    // Nothing measured yet: no estimate is made up.
+    expect(admissions.map((admission) => admission.estimatedWaitMs)).toEqual([0, 0, null, null, null]);
     expect(queuedEvents(chats[2].run)[0].data).toEqual({
       position: 1,
-      estimatedWaitMs: 10_000,
+      estimatedWaitMs: null,
       token: admissions[2].token,
     });
     expect(queuedEvents(chats[0].run)).toHaveLength(0);
@@ -81,7 +101,7 @@ describe('SseLimiter admission', () => {
       max: 2,
       waiting: 3,
       totalServed: 2,
-      currentEstimatedWaitMs: 20_000,
+      currentEstimatedWaitMs: null,
     });
 
     clock.advance(4000);
@@ -120,28 +140,26 @@ describe('SseLimiter admission', () => {
     expect(new Set(heard.map((data) => data.token)).size).toBe(1);
   });
 
-  test('estimates follow measured run durations (EWMA) and the position', async () => {
+  test("estimates follow the line's measured drain rate and the position", async () => {
     const clock = new ManualClock();
     const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 10 });
-    const first = makeRun();
-    limiter.admit(first.run, first.start);
-    expect(limiter.stats()).toMatchObject({ currentEstimatedWaitMs: 10_000, meanRunMs: 10_000 });
+    const chats = Array.from({ length: 4 }, () => makeRun());
+    for (const { run, start } of chats) limiter.admit(run, start);
+    expect(limiter.stats()).toMatchObject({ currentEstimatedWaitMs: null, meanRunMs: null });
     clock.advance(2000);
-    finish(first.run);
+    finish(chats[0].run);
     await flushMicrotasks();
-    // The first measurement replaces the prior.
     expect(limiter.stats().meanRunMs).toBe(2000);
-    const second = makeRun();
-    limiter.admit(second.run, second.start);
-    const third = makeRun();
-    const fourth = makeRun();
-    expect(limiter.admit(third.run, third.start)).toMatchObject({ position: 1, estimatedWaitMs: 2000 });
-    expect(limiter.admit(fourth.run, fourth.start)).toMatchObject({ position: 2, estimatedWaitMs: 4000 });
-    clock.advance(7000);
-    finish(second.run);
+    // One start from the line is no rate yet.
+    expect(limiter.stats().currentEstimatedWaitMs).toBeNull();
+    clock.advance(4000);
+    finish(chats[1].run);
     await flushMicrotasks();
-    // 2000 + 0.2 × (7000 − 2000)
-    expect(limiter.stats().meanRunMs).toBe(3000);
+    // Two starts over the 4 s of busy time since the first: one every 2 s (counted generously).
+    // A chat arriving now would be second: 4 s; the one waiting is first: 2 s.
+    expect(limiter.stats()).toMatchObject({ meanRunMs: 3000, waiting: 1, currentEstimatedWaitMs: 4000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(queuedEvents(chats[3].run).at(-1)?.data).toMatchObject({ position: 1, estimatedWaitMs: 2000 });
   });
 
   test('past the line bound a chat is refused with overloaded, Retry-After and the estimated wait', () => {
@@ -162,8 +180,8 @@ describe('SseLimiter admission', () => {
     expect(error.code).toBe('overloaded');
     expect(error.status).toBe(503);
     expect(error.retryAfterMs).toBeGreaterThanOrEqual(1000);
-    expect(error.details).toMatchObject({ estimatedWaitMs: 10_000, waiting: 1, max: 2 });
-    expect(error.message).toMatch(/estimated wait is 10 s/);
+    expect(error.details).toMatchObject({ waiting: 1, max: 2 });
+    expect(error.message).toMatch(/waiting line is full/);
     const late = makeRun();
     expect(() => limiter.admit(late.run, late.start)).toThrow(AppError);
     expect(late.start).not.toHaveBeenCalled();
@@ -384,18 +402,24 @@ describe('SseLimiter with a long line', () => {
 
     finish(runs[0].run);
     await new Promise((resolve) => setImmediate(resolve));
-    // runs[1] took the slot; runs[2..101] moved up to places 1-100 and hear it now; the rest later.
-    expect(runs[1].started()).toBe(true);
-    expect(seen[2]).toEqual([expect.objectContaining({ position: 1 })]);
-    expect(seen[101]).toEqual([expect.objectContaining({ position: 100 })]);
-    expect(seen[102]).toEqual([]);
+    await nextTurn();
+    for (const events of seen) events.length = 0;
+    clock.advance(1000);
+    // The second start from the line: its drain rate is measured, so every estimate changes.
+    finish(runs[1].run);
+    await new Promise((resolve) => setImmediate(resolve));
+    // runs[2] took the slot; runs[3..102] moved up to places 1-100 and hear it now; the rest later.
+    expect(runs[2].started()).toBe(true);
+    expect(seen[3]).toEqual([expect.objectContaining({ position: 1 })]);
+    expect(seen[102]).toEqual([expect.objectContaining({ position: 100 })]);
+    expect(seen[103]).toEqual([]);
     expect(seen[300]).toEqual([]);
 
     await nextTurn();
     clock.advance(3000);
     await refreshSlices(300);
-    expect(seen[102].at(-1)).toMatchObject({ position: 101 });
-    expect(seen[300].at(-1)).toMatchObject({ position: 299 });
+    expect(seen[103].at(-1)).toMatchObject({ position: 101 });
+    expect(seen[300].at(-1)).toMatchObject({ position: 298 });
     limiter.close();
   });
 

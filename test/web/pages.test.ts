@@ -38,7 +38,6 @@ describeBrowser('pages served by Troupe, in headless Chromium', () => {
       SIM_TOKENS_PER_S: '400',
       LLM_MAX_CONCURRENT: '2',
       // No chat-latency target: on a slow machine it could refuse most of the burst the dashboard test needs.
-      LLM_CHAT_TARGET_MS: '0',
     });
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {

@@ -46,8 +46,8 @@ export class CachingGateway implements LlmGateway {
 
   constructor(private readonly options: CachingGatewayOptions) {}
 
-  admit(request: AdmissionRequest, signal?: AbortSignal): Promise<Admission> {
-    return this.options.inner.admit(request, signal);
+  admit(request: AdmissionRequest): Promise<Admission> {
+    return this.options.inner.admit(request);
   }
 
   async complete(

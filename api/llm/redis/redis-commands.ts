@@ -18,7 +18,6 @@ export interface LimiterCommands {
   rateLimited(...keysAndArgs: Array<string | number>): Promise<number[]>;
   adopt(...keysAndArgs: Array<string | number>): Promise<number>;
   heartbeat(...keysAndArgs: Array<string | number>): Promise<Array<number | string>>;
-  admittedChats(...keysAndArgs: Array<string | number>): Promise<number>;
 }
 
 export type RedisWithCommands = Redis & LimiterCommands;

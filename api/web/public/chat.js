@@ -89,7 +89,9 @@ function handle(view, event) {
       break;
     case 'queued':
       setStatus(
-        `Waiting for a stream slot: position ${data.position}, about ${Math.ceil(data.estimatedWaitMs / 1000)} s`,
+        data.estimatedWaitMs === null
+          ? `Waiting to start: position ${data.position}`
+          : `Waiting to start: position ${data.position}, about ${Math.ceil(data.estimatedWaitMs / 1000)} s`,
         'warn',
       );
       break;
