@@ -1,6 +1,7 @@
 /**
- * The one registry of Troupe's error codes (DESIGN.md §4). Every HTTP error body and every stream
- * `error` event is built from an AppError, so clients can rely on the code list staying exact.
+ * The one registry of Troupe's error codes. Every HTTP error body and every stream `error` event is
+ * built from an AppError, so clients can rely on the code list staying exact. The README's HTTP API
+ * section lists the same codes with their statuses; test/api/errors.test.ts keeps the two equal.
  */
 
 export const ERROR_CODES = {

@@ -1,7 +1,7 @@
 /**
  * Artillery processor for load-test.yml: Artillery only sees an HTTP 200 for a stream, whether it
  * ended with `done` or with an `error` event, so this reads the buffered SSE body and counts how
- * each chat really ended (DESIGN.md §4). Artillery's `http.response_time` is the time to the
+ * each chat really ended (`done` or an `error` event with its code; README, HTTP API). Artillery's `http.response_time` is the time to the
  * response headers — for a stream, a few ms — so the time to the end of a completed chat is
  * reported as its own metric, `troupe.chat.completed_ms`. Artillery bundles this file itself
  * (esbuild), so it imports nothing.

@@ -106,7 +106,7 @@ export async function runAgent(
 
     if (!offerTools || outcome.toolCalls.length === 0 || !deps.tools) {
       const text = outcome.text.trim();
-      // Whole ms in JSON (DESIGN.md §4); the clock is monotonic and reads in fractions.
+      // Times in JSON bodies and events are whole ms (README, HTTP API); the clock reads in fractions.
       waitMs = Math.round(waitMs);
       processMs = Math.round(processMs);
       emit('agent_end', { agent: spec.name, usage, waitMs, processMs, cached });

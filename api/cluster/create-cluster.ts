@@ -121,8 +121,8 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
   });
   const aimd = new SharedAimd({ shared: redisLimiter, local: localAimd });
   if (startFailure !== undefined) limiter.reportFailure(startFailure);
-  // Wake, don't poll (DESIGN.md §6): a release on another instance wakes this queue at once; the
-  // limiter's short retryAt remains the fallback should a message be lost.
+  // Wake, don't poll (docs/ARCHITECTURE.md §7): a release on another instance wakes this queue at
+  // once; the limiter's short retryAt remains the fallback should a message be lost.
   const releaseChannel = redisLimiter.releaseChannel;
   subscriber.on('message', (channel: string) => {
     if (channel === releaseChannel) options.onSlotReleased?.();

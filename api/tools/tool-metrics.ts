@@ -9,7 +9,7 @@ import { ratioText } from '../metrics/percent-text';
 export type ToolHealth = 'healthy' | 'degraded' | 'unavailable';
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
-/** One row of `GET /api/tool-system/status` (DESIGN.md §4). */
+/** One row of `GET /api/tool-system/status`: the brief's shape, rates as `"60%"` (README, HTTP API). */
 export interface ToolStatus {
   name: string;
   status: ToolHealth;

@@ -51,7 +51,7 @@ describe('POST /api/chat over a real socket', () => {
     for (const end of ends) {
       expect(end.data.usage.promptTokens).toBeGreaterThan(0);
       expect(end.data.usage.completionTokens).toBeGreaterThan(0);
-      // Whole ms in JSON (DESIGN.md §4).
+      // Times in JSON bodies and events are whole ms (README, HTTP API).
       expect(Number.isInteger(end.data.waitMs)).toBe(true);
       expect(Number.isInteger(end.data.processMs)).toBe(true);
     }

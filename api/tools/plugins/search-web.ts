@@ -90,7 +90,7 @@ export function createSearchWebPlugin(
   });
 }
 
-/** `search_web` as configured by SEARCH_* (DESIGN.md §3). */
+/** `search_web` as configured by the SEARCH_* settings (config/schema.ts). */
 export function searchWebFromConfig(
   search: Config['search'],
   overrides: { fetch?: typeof fetch; offline?: OfflineSearch } = {},
