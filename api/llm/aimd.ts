@@ -1,7 +1,7 @@
 import type { Clock } from '../clock';
 
 /**
- * Effective concurrency and RPM under provider pushback (DESIGN.md §6: a 429 slows everyone down).
+ * Effective concurrency and RPM under provider pushback (docs/ARCHITECTURE.md §7: a 429 slows everyone down).
  * Multiplicative decrease on a 429, at most once per cooldown so that the burst of 429s one overload
  * produces counts once; additive increase after each quiet period back up to the configured limits.
  * Increases are computed lazily from the clock when the limits are read, so no timer is needed.

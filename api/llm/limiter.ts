@@ -6,7 +6,7 @@ import { StartWindow, TokenWindow, type TokenReservation } from './rate-window';
  * The Limiter port: the provider quota in domain words. The scheduler asks it whether one call may
  * start now; the limiter answers with a permit or with when to ask again. Every operation is
  * asynchronous so that an adapter may answer from a network round trip: the in-memory adapter below
- * (the default) answers at once, the Redis adapter (shared limits across instances, DESIGN.md §6)
+ * (the default) answers at once, the Redis adapter (shared limits across instances, docs/ARCHITECTURE.md §6)
  * with one atomic script per operation.
  */
 

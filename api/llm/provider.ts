@@ -1,7 +1,7 @@
 /**
  * The provider port: one streaming chat-completion call. Implementations: the in-process simulated
  * model (`sim`) and any OpenAI-compatible HTTP API (`openai`). The scheduler wraps every call; a
- * provider never retries on its own (DESIGN.md §6: one retry loop).
+ * provider never retries on its own (docs/ARCHITECTURE.md §7: one retry loop).
  */
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';

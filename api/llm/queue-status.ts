@@ -4,7 +4,7 @@ import type { AgentStats, SchedulerStats } from './scheduler-stats';
 
 /**
  * The shape of `GET /api/queue/status`'s `queue` object: the brief's field names kept exactly
- * (DESIGN.md §4), plus `paused`, `byAgent`, the effective AIMD limits and a few extras.
+ * (the README's HTTP API section), plus `paused`, `byAgent`, the effective AIMD limits and a few extras.
  */
 export interface QueueStatus {
   queueLength: number;

@@ -6,7 +6,7 @@
  * "when is the next start possible" are O(1): no token bucket, which would let a full bucket plus the
  * refill burst past the cap inside one rolling minute.
  *
- * Providers also refuse sudden surges below the minute cap (PROVIDERS.md: Ark's growth-rate limit,
+ * Providers also refuse sudden surges below the minute cap (Volcengine Ark's growth-rate limit,
  * Alibaba's per-second limits, OpenAI enforcing over shorter periods), so a second, short window
  * spreads the minute's allowance: at most ceil(L * burstWindowMs / windowMs) starts per burst window
  * (by default ceil(rpm/6) per 10 s).
@@ -111,7 +111,7 @@ export interface TokenReservation {
 }
 
 /**
- * Tokens per rolling window, reserve-then-settle (DESIGN.md §6): a call reserves its estimate
+ * Tokens per rolling window, reserve-then-settle (docs/ARCHITECTURE.md §7): a call reserves its estimate
  * (prompt + max output) when it starts, and the real usage replaces the estimate afterwards. The
  * reservation keeps its start time, which is when the provider counts it.
  */

@@ -1,6 +1,6 @@
 /**
  * How long a provider asked us to wait, from its response headers. Understands every form seen in
- * the wild (DESIGN.md §6): `retry-after-ms` (milliseconds, OpenAI/Azure), `retry-after` as seconds,
+ * the wild (docs/ARCHITECTURE.md §7): `retry-after-ms` (milliseconds, OpenAI/Azure), `retry-after` as seconds,
  * and `retry-after` as an HTTP date. `retry-after-ms` wins when both are present (it is finer).
  */
 

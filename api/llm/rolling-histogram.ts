@@ -1,7 +1,7 @@
 import type { Clock } from '../clock';
 
 /**
- * Percentiles over a rolling time window (DESIGN.md / issue 3: "p95 from a real histogram, not from
+ * Percentiles over a rolling time window (issue 3: "p95 from a real histogram, not from
  * averages"). Samples land in time buckets (default 30 × 10 s = 5 min); each bucket keeps its exact
  * count and sum, and up to `samplesPerBucket` raw values (reservoir sampling past that, so memory is
  * bounded under any load while percentiles stay unbiased). Reads sort the live samples: they happen

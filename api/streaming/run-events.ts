@@ -2,7 +2,7 @@ import type { AgentName } from '../agents/agent-name';
 import type { ErrorCode } from '../errors';
 import type { Usage } from '../llm/provider';
 
-/** The events of one run, exactly as DESIGN.md §4 names them; the SSE writer sends them as is. */
+/** The events of one run, exactly as the README's HTTP API section names them; the SSE writer sends them as is. */
 export interface RunEventMap {
   run: { runId: string; conversationId: string };
   /**

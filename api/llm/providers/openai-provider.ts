@@ -46,7 +46,7 @@ export interface OpenAIProviderOptions {
 
 /**
  * Any OpenAI-compatible chat-completions API (OpenAI, Volcengine Ark, DeepSeek, vLLM, Ollama) on the
- * official SDK. The SDK's retries are off: the scheduler alone retries (DESIGN.md §6), so every
+ * official SDK. The SDK's retries are off: the scheduler alone retries (docs/ARCHITECTURE.md §7), so every
  * failure comes back at once as a ProviderError it can classify.
  */
 export class OpenAIProvider implements Provider {

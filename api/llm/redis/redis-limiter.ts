@@ -15,7 +15,7 @@ import { withLimiterCommands, type RedisWithCommands } from './redis-commands';
 export type { ClusterLoad } from './cluster-load';
 
 /**
- * The Limiter port over Redis: one quota shared by every instance (DESIGN.md §6, "shared limits are
+ * The Limiter port over Redis: one quota shared by every instance (docs/ARCHITECTURE.md §7, "shared limits are
  * atomic"). Each operation is one Lua script (./commands) that reads Redis's own clock, so no
  * instance's clock and no local copy decides a start:
  * - concurrency as leases in a ZSET scored by expiry, renewed by a timer while the call runs; a
