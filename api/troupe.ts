@@ -223,6 +223,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     room,
     meter: new LineMeter({ clock, maxAgeMs: config.llm.chatTimeoutMs || DEFAULT_MEASURE_AGE_MS }),
     refusingNewChats: () => scheduler.isRefusingNewChats,
+    metrics,
   });
   const sse = createSseStreaming(config, { clock, logger, runHolds: scheduler, admission });
   /** Set when shutdown begins: readiness answers 503 from then on. */
@@ -250,7 +251,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         clock,
         logger,
         instance: instanceId,
-        sample: createAlertSampler({ scheduler, tools, runs, redisUp }),
+        sample: createAlertSampler({ scheduler, tools, runs, redisUp, line: () => sse.limiter.stats() }),
         sink: new WebhookNotifier({
           url: alertConfig.webhookUrl,
           format: alertConfig.webhookFormat,

@@ -5,10 +5,13 @@ import type { AlertSample } from './alert-conditions';
 
 /**
  * Reads an AlertSample from the live parts. Chat outcomes are counted as runs end (the registry
- * tells); refusals are the admission's, which the scheduler counts.
+ * tells; a chat refused while it waited ends as `overloaded`); refusals before a chat existed are
+ * the chat line's 503s and the queue bound's.
  */
 export function createAlertSampler(deps: {
   scheduler: LlmScheduler;
+  /** The chat line's figures (GET /api/sse/status). */
+  line: () => { refused: number };
   tools: ToolExecutor;
   runs: RunRegistry;
   redisUp?: () => boolean;
@@ -34,7 +37,7 @@ export function createAlertSampler(deps: {
       chatsEnded: chats.ended,
       chatsFailed: chats.failed,
       chatsCancelled: chats.cancelled,
-      chatsRefused: status.counters.shed,
+      chatsRefused: status.counters.shed + deps.line().refused,
       redisUp: deps.redisUp?.(),
     };
   };

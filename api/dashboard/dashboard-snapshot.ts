@@ -89,7 +89,9 @@ export class DashboardSnapshots {
         retries: status.counters.retries,
         breakerRejections: status.counters.breakerRejections,
       },
-      admission: { refused: status.counters.shed },
+      // Refused after joining the line (measured unable to start in time) or at the queue bound; the
+      // line's 503s on arrival are sse.refused.
+      admission: { refused: status.counters.shed + sse.refusedWaiting },
       sse: { active: sse.active, max: sse.max, waiting: sse.waiting, refused: sse.refused },
       tools: this.deps.tools.status().tools.map((tool) => ({
         name: tool.name,

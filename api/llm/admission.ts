@@ -1,6 +1,7 @@
 import { AppError } from '../errors';
 import type { LineMeter } from './line-meter';
 import type { ProviderRoom } from './provider-room';
+import type { SchedulerMetrics } from './scheduler-events';
 
 /**
  * Admission: THE decision whether a chat starts, waits or is refused — one line and one rule for
@@ -35,6 +36,8 @@ export interface AdmissionOptions {
   meter: LineMeter;
   /** An operator paused the LLM queue and chose to refuse new chats meanwhile. */
   refusingNewChats?: () => boolean;
+  /** Counts refusals on arrival (`troupe_llm_shed_total{reason="admission"}`); later ones end as chats. */
+  metrics?: SchedulerMetrics;
   /** Floor of every Retry-After, so refused clients do not come straight back. */
   minRetryAfterMs?: number;
   /** Retry-After while an operator refuses new chats (how long an incident lasts is unknown). */
@@ -109,6 +112,11 @@ export class ChatAdmission {
   /** Wakes the line when the provider may have room (never polled). */
   onRoom(listener: () => void): void {
     this.options.room.onRoom(listener);
+  }
+
+  /** A chat was refused on arrival (503): it never became a chat, so only this counts it. */
+  refusedOnArrival(): void {
+    this.options.metrics?.record({ type: 'shed', reason: 'admission' });
   }
 
   /** The line's length changed. */

@@ -58,8 +58,10 @@ export interface SseLimiterStats {
   resumes: number;
   /** Runs cancelled while waiting or streaming (client gone past the grace, shutdown, JSON client left…). */
   cancellations: number;
-  /** Chats refused: with 503 on arrival (line full, or measured unable to start in time), or while waiting. */
+  /** Chats refused with 503 on arrival: the line full, or measured unable to start in time. */
   refused: number;
+  /** Chats that joined the line and were refused later (an `overloaded` event): measured unable to start in time. */
+  refusedWaiting: number;
 }
 
 export interface Admission {
@@ -150,7 +152,15 @@ export class SseLimiter implements RunAttendance {
    */
   private readonly abandonReasons = new Map<number, AppError>();
   private closed = false;
-  private counters = { totalServed: 0, waited: 0, totalWaitMs: 0, resumes: 0, cancellations: 0, refused: 0 };
+  private counters = {
+    totalServed: 0,
+    waited: 0,
+    totalWaitMs: 0,
+    resumes: 0,
+    cancellations: 0,
+    refused: 0,
+    refusedWaiting: 0,
+  };
 
   constructor(private readonly options: SseLimiterOptions) {
     if (!Number.isInteger(options.maxConcurrent) || options.maxConcurrent < 1) {
@@ -183,6 +193,7 @@ export class SseLimiter implements RunAttendance {
       this.admission.checkArrival(startsNow ? 0 : this.line.size + 1, this.options.clock.now());
     } catch (error) {
       this.counters.refused++;
+      this.admission.refusedOnArrival();
       throw error;
     }
   }
@@ -282,7 +293,8 @@ export class SseLimiter implements RunAttendance {
   }
 
   stats(): SseLimiterStats {
-    const { totalServed, waited, totalWaitMs, resumes, cancellations, refused } = this.counters;
+    const { totalServed, waited, totalWaitMs, resumes, cancellations, refused, refusedWaiting } =
+      this.counters;
     const startsNow = this.line.size === 0 && this.admission.mayStart(this.active.size);
     const meanRunMs = this.admission.meanRunMs();
     return {
@@ -296,6 +308,7 @@ export class SseLimiter implements RunAttendance {
       resumes,
       cancellations,
       refused,
+      refusedWaiting,
     };
   }
 
@@ -556,7 +569,7 @@ export class SseLimiter implements RunAttendance {
   private refuse(entry: Entry, refusal: AppError): void {
     this.line.delete(entry.token);
     this.lineChanged();
-    if (refusal.code === 'overloaded') this.counters.refused++;
+    if (refusal.code === 'overloaded') this.counters.refusedWaiting++;
     entry.run.cancel(refusal);
   }
 

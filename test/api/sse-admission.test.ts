@@ -213,6 +213,7 @@ describe('SSE admission over real HTTP', () => {
       resumes: 0,
       cancellations: 0,
       refused: 0,
+      refusedWaiting: 0,
       openStreams: 0,
     });
   });
