@@ -2,14 +2,15 @@ import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import { AdmissionControl, type AdmissionOptions } from './admission';
 import { Aimd, type AimdOptions, type AimdPolicy } from './aimd';
+import { CallPath } from './call-path';
 import { LatencyEstimator } from './latency-estimator';
 import { InMemoryLimiter, type Limiter } from './limiter';
 import { LlmScheduler } from './llm-scheduler';
-import type { LlmSchedulerOptions } from './llm-scheduler-options';
+import type { LlmSchedulerOptions, RetryOptions } from './llm-scheduler-options';
 import { ProviderBreaker, type ProviderBreakerOptions } from './provider-breaker';
 import type { Provider } from './provider';
 import { RequestQueue } from './request-queue';
-import type { SchedulerLogger, SchedulerMetrics } from './scheduler-events';
+import { SchedulerEventStream, type SchedulerLogger, type SchedulerMetrics } from './scheduler-events';
 
 export interface CreateLlmSchedulerOptions {
   config: Pick<Config, 'llm'>;
@@ -17,8 +18,9 @@ export interface CreateLlmSchedulerOptions {
   clock: Clock;
   logger?: SchedulerLogger;
   metrics?: SchedulerMetrics;
+  /** Jitter source in [0, 1); inject for deterministic tests. */
   random?: () => number;
-  retry?: LlmSchedulerOptions['retry'];
+  retry?: RetryOptions;
   breaker?: Omit<ProviderBreakerOptions, 'clock'>;
   aimd?: Omit<AimdOptions, 'clock' | 'maxConcurrent' | 'maxRpm' | 'maxTpm'>;
   admission?: AdmissionOptions;
@@ -38,9 +40,9 @@ export interface CreateLlmSchedulerOptions {
 }
 
 /**
- * Builds the scheduler's policies apart — AIMD, limiter, breaker, admission, latency estimate, the
- * request queue gated by the breaker — and composes them (cockatiel's style, STYLE.md): no policy
- * constructs another, and the scheduler constructs none.
+ * Builds the scheduler's parts apart — AIMD, limiter, breaker, admission, latency estimate, the
+ * request queue that reads the breaker, the event stream, the call path — and hands them to the
+ * scheduler, a facade over them: no policy constructs another, and the scheduler constructs none.
  */
 export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmScheduler {
   const { config, clock } = options;
@@ -75,23 +77,51 @@ export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmSched
     priorityOrder: llm.priorityOrder,
     agingStepMs: options.agingStepMs,
     shedRetryAfterMs: () => admission.minRetryAfterMs,
-    gate: breaker,
+    breaker,
     // About one provider call: a call with less time left would time out in flight.
     minDispatchBudgetMs: () => latency.estimateMs() ?? 0,
     onLimiterError: (error) =>
       options.logger?.warn({ error: String(error) }, 'The limiter did not answer; dispatch will retry'),
   });
+  const events = new SchedulerEventStream({
+    tally: queue.stats,
+    metrics: options.metrics,
+    logger: options.logger,
+  });
+  const callPath = new CallPath({
+    config,
+    clock,
+    provider: options.provider,
+    queue,
+    aimd: shared.aimd,
+    breaker,
+    latency,
+    events,
+    logger: options.logger,
+    maxAttempts: Math.max(1, options.retry?.maxAttempts ?? 4),
+    backoff: {
+      baseDelayMs: options.retry?.baseDelayMs ?? 500,
+      maxDelayMs: options.retry?.maxDelayMs ?? 20_000,
+      random: options.random ?? Math.random,
+    },
+  });
+  // After the call path's breaker policy has subscribed: a state change is reported, then acted on.
+  breaker.addListener({ onStateChange: () => queue.wake() });
   return new LlmScheduler({
     config,
-    provider: options.provider,
     clock,
-    logger: options.logger,
-    metrics: options.metrics,
-    random: options.random,
-    retry: options.retry,
     agingStepMs: options.agingStepMs,
     otherInstances: options.otherInstances,
     clusterChats: options.clusterChats,
-    parts: { queue, limiter: shared.limiter, aimd: shared.aimd, breaker, admission, latency },
+    parts: {
+      queue,
+      limiter: shared.limiter,
+      aimd: shared.aimd,
+      breaker,
+      admission,
+      latency,
+      callPath,
+      events,
+    },
   });
 }

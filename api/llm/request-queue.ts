@@ -5,7 +5,7 @@ import { BinaryHeap } from './binary-heap';
 import type { Limiter, LimiterSnapshot, Permit } from './limiter';
 import { buildQueueStatus, type QueueStatus } from './queue-status';
 import type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './request-queue-types';
-import { SchedulerStats, type CallOutcome } from './scheduler-stats';
+import { SchedulerStats } from './scheduler-stats';
 
 /** How much longer a call of the next lower class must have waited to be served first. */
 export const DEFAULT_AGING_STEP_MS = 5_000;
@@ -24,8 +24,8 @@ const LIMITER_RETRY_MS = 100;
  * - Inside a class, users are served by start-time fair queuing: a call's tag is
  *   max(class virtual time, the user's last tag) + 1, and the smallest tag goes first. A user with
  *   50 queued calls holds tags v+1…v+50; another user's single call gets v+1 and goes next.
- * - An optional gate (the circuit breaker) is asked before each permit: it may pass, pass one probe,
- *   hold the queue, or fail every queued call.
+ * - The circuit breaker's state is read before each permit: closed passes, open fails every queued
+ *   call (and refuses new ones), half-open lets one call through at a time (it becomes the probe).
  * - Dispatch happens on events (enqueue, release, resume, wake, a rate window opening); while blocked on
  *   the rate window exactly one Clock timer is armed for when the limiter says it opens.
  * - Both heaps use lazy deletion: cancelled or timed-out calls stay in the heap, marked, and are
@@ -92,6 +92,8 @@ export class RequestQueue {
   private pumpRequested = false;
   private wakeTimer?: TimerHandle;
   private wakeAt = Infinity;
+  /** The call dispatched while the breaker was half-open (its probe), until its slot is back. */
+  private probe?: Entry;
 
   constructor(private readonly options: RequestQueueOptions) {
     this.clock = options.clock;
@@ -120,10 +122,12 @@ export class RequestQueue {
   }
 
   /**
-   * Waits for a slot; rejects with queue_timeout, queue_cleared, overloaded, the gate's error or the
-   * signal's reason.
+   * Waits for a slot; rejects with queue_timeout, queue_cleared, overloaded, the breaker's
+   * llm_unavailable or the signal's reason.
    */
   acquire(request: AcquireRequest, signal: AbortSignal): Promise<Slot> {
+    // While the breaker is open a call fails before it spends a slot and an RPM start.
+    if (this.options.breaker?.state === 'open') return Promise.reject(this.options.breaker.openError());
     if (signal.aborted) return Promise.reject(abortReason(signal));
     const now = this.clock.now();
     if (request.deadline <= now) return Promise.reject(new AppError('queue_timeout'));
@@ -222,8 +226,18 @@ export class RequestQueue {
     return queued.length;
   }
 
-  /** Re-runs dispatch: the gate's answer may have changed (e.g. the breaker closed or opened). */
+  /** Re-runs dispatch: the breaker's state or the limiter's mode may have changed. */
   wake(): void {
+    this.pump();
+  }
+
+  /**
+   * Holds every start for `durationMs` (a provider's Retry-After), in the limiter so that every
+   * instance sharing it holds too, then re-runs dispatch under the hold. Rejects if the limiter
+   * could not record it.
+   */
+  async holdStarts(durationMs: number): Promise<void> {
+    await this.limiter.holdStarts(durationMs);
     this.pump();
   }
 
@@ -262,10 +276,6 @@ export class RequestQueue {
 
   limiterSnapshot(): LimiterSnapshot {
     return this.limiter.snapshot();
-  }
-
-  recordOutcome(agent: AgentName, outcome: CallOutcome, processMs: number): void {
-    this.stats.recordOutcome(agent, outcome, processMs);
   }
 
   status(): QueueStatus {
@@ -308,14 +318,14 @@ export class RequestQueue {
 
   private async dispatch(): Promise<void> {
     while (this.length - this.parkedCount > 0) {
-      // The gate comes before the permit: a call that would not reach the provider takes no slot
+      // The breaker comes before the permit: a call that would not reach the provider takes no slot
       // and records no start in the rolling window.
-      const gate = this.options.gate?.check() ?? { action: 'pass' };
-      if (gate.action === 'fail') {
-        for (const entry of this.queuedEntries()) this.drop(entry, gate.error());
+      const breaker = this.options.breaker;
+      if (breaker && this.breakerOpen()) {
+        for (const entry of this.queuedEntries()) this.drop(entry, breaker.openError());
         return;
       }
-      if (this.paused || gate.action === 'hold') return;
+      if (this.paused || this.probeOut()) return;
       const { entry, orderKey } = this.next();
       // A call that can no longer finish before its deadline is not started: it would spend an RPM
       // start and then time out in flight, which is our queue's fault, not the provider's.
@@ -332,15 +342,23 @@ export class RequestQueue {
         if (decision.retryAt !== null) this.armWake(decision.retryAt);
         return;
       }
-      // The answer took a turn of the event loop: the call may have left, or the gate closed.
-      const now = this.options.gate?.check() ?? { action: 'pass' };
-      if (entry.state !== 'queued' || this.paused || now.action === 'hold' || now.action === 'fail') {
+      // The answer took a turn of the event loop: the call may have left, or the breaker opened.
+      if (entry.state !== 'queued' || this.paused || this.breakerOpen() || this.probeOut()) {
         await this.limiter.release(decision.permit);
         continue;
       }
-      const probeTicket = now.action === 'probe' ? this.options.gate!.claimProbe() : undefined;
-      this.activate(entry, decision.permit, probeTicket);
+      if (breaker?.state === 'half_open') this.probe = entry;
+      this.activate(entry, decision.permit);
     }
+  }
+
+  private breakerOpen(): boolean {
+    return this.options.breaker?.state === 'open';
+  }
+
+  /** Half-open, and the one call let through is still out: the others wait for its verdict. */
+  private probeOut(): boolean {
+    return this.options.breaker?.state === 'half_open' && this.probe?.state === 'active';
   }
 
   /**
@@ -361,7 +379,7 @@ export class RequestQueue {
     return { entry: peekLive(best!.byTag)!, orderKey: bestKey };
   }
 
-  private activate(entry: Entry, permit: Permit, probeTicket: number | undefined): void {
+  private activate(entry: Entry, permit: Permit): void {
     this.unqueue(entry);
     const now = this.clock.now();
     entry.state = 'active';
@@ -375,7 +393,6 @@ export class RequestQueue {
     entry.resolve({
       id: entry.id,
       waitedMs: entry.waitedMs,
-      probeTicket,
       release: () => this.release(entry),
       settle: (tokens) => {
         this.limiter.settle(permit, tokens).catch((error: unknown) => this.options.onLimiterError?.(error));
@@ -386,6 +403,7 @@ export class RequestQueue {
   private release(entry: Entry): void {
     if (entry.state !== 'active') return;
     entry.state = 'done';
+    if (this.probe === entry) this.probe = undefined;
     this.active.delete(entry);
     const agent = entry.request.agentType;
     this.activeByAgent.set(agent, (this.activeByAgent.get(agent) ?? 1) - 1);
@@ -398,7 +416,7 @@ export class RequestQueue {
     );
   }
 
-  /** Takes a waiting call out with an error (timeout, abort, clear, gate failure). */
+  /** Takes a waiting call out with an error (timeout, abort, clear, the breaker open). */
   private drop(entry: Entry, error: AppError): void {
     if (entry.state === 'parked') {
       const held = this.parkedRuns.get(entry.request.runId!);
