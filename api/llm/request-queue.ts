@@ -1,9 +1,9 @@
 import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
 import type { Clock, TimerHandle } from '../clock';
 import { AppError, abortReason } from '../errors';
-import { BinaryHeap } from './binary-heap';
 import type { Limiter, LimiterSnapshot, Permit } from './limiter';
 import { buildQueueStatus, type QueueStatus } from './queue-status';
+import { QueueLanes, type QueueEntry as Entry } from './queue-lanes';
 import type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './request-queue-types';
 import { SchedulerStats } from './scheduler-stats';
 
@@ -16,69 +16,23 @@ const LIMITER_RETRY_MS = 100;
 /**
  * THE scheduler's queue: who gets the next provider slot.
  *
- * - Priority classes follow `priorityOrder`, with linear aging: a call's effective priority is
- *   `rank - waited / agingStepMs`. Comparing two calls at the same instant, that order equals the
- *   order of the time-invariant key `firstEnqueuedAt + rank * agingStepMs`, so aging needs no
- *   re-sorting: each class is ranked by its oldest call's key, and a low class wins once its oldest
- *   call has waited `agingStepMs` per rank longer than the competing head. No class starves.
- * - Inside a class, users are served by start-time fair queuing: a call's tag is
- *   max(class virtual time, the user's last tag) + 1, and the smallest tag goes first. A user with
- *   50 queued calls holds tags v+1…v+50; another user's single call gets v+1 and goes next.
+ * - Priority classes with aging, and fairness between users inside a class: the waiting line
+ *   (queue-lanes.ts) says which call goes next.
  * - The circuit breaker's state is read before each permit: closed passes, open fails every queued
  *   call (and refuses new ones), half-open lets one call through at a time (it becomes the probe).
  * - Dispatch happens on events (enqueue, release, resume, wake, a rate window opening); while blocked on
  *   the rate window exactly one Clock timer is armed for when the limiter says it opens.
- * - Both heaps use lazy deletion: cancelled or timed-out calls stay in the heap, marked, and are
- *   skipped when they surface, which keeps removal O(1).
+ * - Runs nobody listens to are parked: their calls wait outside the lanes, deadlines running.
  */
 
 export type { QueueStatus } from './queue-status';
 export type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './request-queue-types';
 
-interface Entry {
-  readonly id: number;
-  /** Bumped each time the entry re-enters the heaps (after parking): older heap tickets are stale. */
-  epoch: number;
-  readonly request: AcquireRequest;
-  readonly seq: number;
-  readonly enqueuedAt: number;
-  readonly ageKey: number;
-  readonly lane: Lane;
-  tag: number;
-  /** `parked`: waiting, but held out of dispatch while its run has no listener. */
-  state: 'queued' | 'parked' | 'active' | 'done';
-  resolve: (slot: Slot) => void;
-  reject: (error: AppError) => void;
-  signal: AbortSignal;
-  onAbort: () => void;
-  deadlineTimer?: TimerHandle;
-  permit?: Permit;
-  waitedMs: number;
-}
-
-/** An entry's place in a heap; stale once the entry left the heaps (dispatched, dropped, parked). */
-interface Ticket {
-  readonly entry: Entry;
-  readonly epoch: number;
-}
-
-/** One priority class. */
-interface Lane {
-  readonly agent: AgentName;
-  readonly rank: number;
-  count: number;
-  virtualTime: number;
-  readonly byAge: BinaryHeap<Ticket>;
-  readonly byTag: BinaryHeap<Ticket>;
-  readonly users: Map<string, { lastTag: number; queued: number }>;
-}
-
 export class RequestQueue {
   readonly stats: SchedulerStats;
   private readonly clock: Clock;
   private readonly limiter: Limiter;
-  private readonly lanes: Lane[];
-  private readonly laneByAgent: Map<AgentName, Lane>;
+  private readonly lanes: QueueLanes;
   private readonly agingStepMs: number;
   private readonly active = new Set<Entry>();
   /** Runs held out of dispatch (no listener), with their waiting calls. */
@@ -100,25 +54,7 @@ export class RequestQueue {
     this.limiter = options.limiter;
     this.agingStepMs = options.agingStepMs ?? DEFAULT_AGING_STEP_MS;
     this.stats = new SchedulerStats(options.clock, options.statsWindowMs);
-    // Agents missing from priorityOrder rank after the listed ones, in the brief's order.
-    const order = [
-      ...options.priorityOrder,
-      ...AGENT_NAMES.filter((agent) => !options.priorityOrder.includes(agent)),
-    ];
-    this.lanes = order.map((agent, rank) => ({
-      agent,
-      rank,
-      count: 0,
-      virtualTime: 0,
-      byAge: new BinaryHeap<Ticket>(
-        ({ entry: a }, { entry: b }) => a.ageKey < b.ageKey || (a.ageKey === b.ageKey && a.seq < b.seq),
-      ),
-      byTag: new BinaryHeap<Ticket>(
-        ({ entry: a }, { entry: b }) => a.tag < b.tag || (a.tag === b.tag && a.seq < b.seq),
-      ),
-      users: new Map(),
-    }));
-    this.laneByAgent = new Map(this.lanes.map((lane) => [lane.agent, lane]));
+    this.lanes = new QueueLanes(options.priorityOrder);
   }
 
   /**
@@ -138,7 +74,7 @@ export class RequestQueue {
         }),
       );
     }
-    const lane = this.laneByAgent.get(request.agentType)!;
+    const lane = this.lanes.lane(request.agentType);
     return new Promise<Slot>((resolve, reject) => {
       const seq = this.nextId++;
       const entry: Entry = {
@@ -170,7 +106,7 @@ export class RequestQueue {
         this.parkedCount++;
         return;
       }
-      this.enter(entry);
+      this.lanes.enter(entry);
       this.pump();
     });
   }
@@ -185,7 +121,7 @@ export class RequestQueue {
     this.parkedRuns.set(runId, held);
     for (const entry of this.queuedEntries()) {
       if (entry.request.runId !== runId) continue;
-      this.leave(entry);
+      this.lanes.leave(entry);
       entry.state = 'parked';
       held.add(entry);
       this.parkedCount++;
@@ -201,7 +137,7 @@ export class RequestQueue {
       this.parkedCount--;
       entry.state = 'queued';
       // A call that was parked from its arrival has no fairness tag yet (0): it gets a fresh one.
-      this.enter(entry, entry.tag > 0 ? entry.tag : undefined);
+      this.lanes.enter(entry, entry.tag > 0 ? entry.tag : undefined);
     }
     if (held.size > 0) this.pump();
   }
@@ -282,7 +218,7 @@ export class RequestQueue {
     const queued = {} as Record<AgentName, number>;
     const active = {} as Record<AgentName, number>;
     for (const agent of AGENT_NAMES) {
-      queued[agent] = this.laneByAgent.get(agent)!.count;
+      queued[agent] = this.lanes.lane(agent).count;
       active[agent] = this.activeByAgent.get(agent) ?? 0;
     }
     return buildQueueStatus(this.stats, this.limiter.snapshot(), { paused: this.paused, queued, active });
@@ -326,7 +262,7 @@ export class RequestQueue {
         return;
       }
       if (this.paused || this.probeOut()) return;
-      const { entry, orderKey } = this.next();
+      const { entry, orderKey } = this.lanes.next();
       // A call that can no longer finish before its deadline is not started: it would spend an RPM
       // start and then time out in flight, which is our queue's fault, not the provider's.
       const budgetMs = entry.request.deadline - this.clock.now();
@@ -361,31 +297,13 @@ export class RequestQueue {
     return this.options.breaker?.state === 'half_open' && this.probe?.state === 'active';
   }
 
-  /**
-   * The call that goes next: the lane whose oldest call has the smallest aged key, then its fairest
-   * call; with that key, its place in an order shared by several instances (Limiter.tryStart).
-   */
-  private next(): { entry: Entry; orderKey: number } {
-    let best: Lane | undefined;
-    let bestKey = Infinity;
-    for (const lane of this.lanes) {
-      if (lane.count === 0) continue;
-      const oldest = peekLive(lane.byAge)!;
-      if (oldest.ageKey < bestKey) {
-        bestKey = oldest.ageKey;
-        best = lane;
-      }
-    }
-    return { entry: peekLive(best!.byTag)!, orderKey: bestKey };
-  }
-
   private activate(entry: Entry, permit: Permit): void {
     this.unqueue(entry);
     const now = this.clock.now();
     entry.state = 'active';
     entry.permit = permit;
     entry.waitedMs = now - entry.enqueuedAt;
-    entry.lane.virtualTime = Math.max(entry.lane.virtualTime, entry.tag);
+    this.lanes.dispatched(entry);
     this.active.add(entry);
     const agent = entry.request.agentType;
     this.activeByAgent.set(agent, (this.activeByAgent.get(agent) ?? 0) + 1);
@@ -423,7 +341,7 @@ export class RequestQueue {
       held?.delete(entry);
       this.parkedCount--;
     } else if (entry.state === 'queued') {
-      this.leave(entry);
+      this.lanes.leave(entry);
     } else {
       return;
     }
@@ -435,7 +353,7 @@ export class RequestQueue {
 
   /** Dispatched: out of the waiting line for good. */
   private unqueue(entry: Entry): void {
-    this.leave(entry);
+    this.lanes.leave(entry);
     this.stopWaiting(entry);
   }
 
@@ -445,37 +363,6 @@ export class RequestQueue {
     entry.signal.removeEventListener('abort', entry.onAbort);
     if (entry.deadlineTimer) this.clock.clearTimeout(entry.deadlineTimer);
     entry.state = 'done';
-  }
-
-  /** Puts a waiting call into its lane's heaps; a fresh tag unless one is kept (unparking). */
-  private enter(entry: Entry, keptTag?: number): void {
-    const lane = entry.lane;
-    const user = lane.users.get(entry.request.userId) ?? { lastTag: 0, queued: 0 };
-    if (keptTag === undefined) {
-      entry.tag = Math.max(lane.virtualTime, user.lastTag) + 1;
-      user.lastTag = entry.tag;
-    }
-    user.queued++;
-    lane.users.set(entry.request.userId, user);
-    entry.epoch++;
-    const ticket = { entry, epoch: entry.epoch };
-    lane.byAge.push(ticket);
-    lane.byTag.push(ticket);
-    lane.count++;
-  }
-
-  /** Takes a waiting call out of its lane (the heap tickets go stale and are skipped lazily). */
-  private leave(entry: Entry): void {
-    const lane = entry.lane;
-    lane.count--;
-    const user = lane.users.get(entry.request.userId)!;
-    if (--user.queued === 0) lane.users.delete(entry.request.userId);
-    entry.epoch++;
-    entry.state = 'done';
-    if (lane.count === 0) {
-      lane.byAge.clear();
-      lane.byTag.clear();
-    }
   }
 
   /** Arms the single wake-up timer for when the rate window opens (keeps the earliest). */
@@ -497,25 +384,6 @@ export class RequestQueue {
   }
 
   private queuedEntries(): Entry[] {
-    const entries: Entry[] = [];
-    for (const lane of this.lanes) {
-      if (lane.count === 0) continue;
-      // byAge holds every live queued entry (plus stale tickets, filtered here).
-      for (const ticket of lane.byAge.values()) if (isLive(ticket)) entries.push(ticket.entry);
-    }
-    return entries;
+    return this.lanes.entries();
   }
-}
-
-function isLive(ticket: Ticket): boolean {
-  return ticket.entry.state === 'queued' && ticket.entry.epoch === ticket.epoch;
-}
-
-function peekLive(heap: BinaryHeap<Ticket>): Entry | undefined {
-  let top = heap.peek();
-  while (top && !isLive(top)) {
-    heap.pop();
-    top = heap.peek();
-  }
-  return top?.entry;
 }
