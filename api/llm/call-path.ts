@@ -1,81 +1,63 @@
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import { AppError, abortReason, toAppError } from '../errors';
-import type { AimdPolicy } from './aimd';
-import type { BackoffPolicy } from './backoff';
 import { outcomeOf } from './call-errors';
-import type { LatencyEstimator } from './latency-estimator';
 import type { LlmCallMeta, LlmCallOptions, LlmCallOutcome } from './llm-gateway';
 import { estimatePromptTokens, type CompletionRequest, type Provider } from './provider';
-import type { ProviderBreaker } from './provider-breaker';
-import type { RequestQueue } from './request-queue';
-import type { SchedulerEventStream, SchedulerLogger } from './scheduler-events';
+import type { SchedulerEventStream } from './scheduler-events';
 import type { CallOutcome } from './scheduler-stats';
-import { BreakerPolicy } from './policies/breaker-policy';
 import { wrap, type CallContext, type CallPolicy, type CallStep } from './policies/call-policy';
-import { LatencyPolicy } from './policies/latency-policy';
-import { QueueSlotPolicy } from './policies/queue-slot-policy';
-import { RateLimitReaction } from './policies/rate-limit-reaction';
-import { RetryPolicy } from './policies/retry-policy';
-import { TimeoutPolicy } from './policies/timeout-policy';
+import type { LatencyPolicy } from './policies/latency-policy';
+import type { RateLimitReaction } from './policies/rate-limit-reaction';
 
 /**
- * The path of one LLM call, outermost first:
+ * The path of one LLM call, outermost first (docs/ARCHITECTURE.md, section 3):
  *
- *   response cache   cache/caching-gateway.ts      a hit, or an identical call in flight, ends here
- *                                                 (an LlmGateway in front of the scheduler: a hit
- *                                                 is not a call of the chat and takes no quota)
- *   the call         CallPath.run, below           its deadline (LLM_TIMEOUT, capped by the chat's);
- *                                                 its end, counted once
- *   retry            policies/retry-policy.ts      the one retry loop; each retry goes back through
- *                                                 everything below, the queue slot included
- *   queue slot       policies/queue-slot-policy.ts priority, fairness, the limiter; reads the
- *                                                 breaker's state (no slot while it is open)
- *   429 reaction     policies/rate-limit-reaction.ts  AIMD decrease, every start held; before the
- *                                                 slot goes back
- *   latency          policies/latency-policy.ts    the attempt's time on the provider
- *   timeout          policies/timeout-policy.ts    the deadline in flight → llm_timeout
- *   breaker          policies/breaker-policy.ts    fail fast while open; hears every verdict,
- *                                                 the timeout's included
- *   provider         `providerStep`, below         deltas to the caller; an abort as its reason
+ *   response cache  cache/caching-gateway.ts         a hit, or an identical call in flight, ends
+ *                                                    here: an LlmGateway in front of the scheduler,
+ *                                                    so a hit is no call of the chat and takes no quota
+ *   the call        CallPath.run, below              its deadline (LLM_TIMEOUT, capped by the
+ *                                                    chat's); its end, reported once
+ *   retry           policies/retry-policy.ts         the one retry loop; each retry goes back
+ *                                                    through everything below, the slot included
+ *   queue slot      policies/queue-slot-policy.ts    priority, fairness, the limiter; the queue
+ *                                                    reads the breaker's state (no slot while open)
+ *   429 reaction    policies/rate-limit-reaction.ts  AIMD decrease, every start held, before the
+ *                                                    slot goes back
+ *   latency         policies/latency-policy.ts       the attempt's time on the provider
+ *   breaker         policies/breaker-policy.ts       fail fast while open; hears every verdict
+ *   timeout         policies/timeout-policy.ts       the deadline in flight → llm_timeout (a verdict
+ *                                                    for the breaker unless the queue ate the budget)
+ *   provider        `providerStep`, below            deltas to the caller; an abort as its reason
  *
- * The timeout sits outside the breaker so that an answer arriving as the deadline fires still
- * counts as the provider's success, while the call fails with llm_timeout all the same.
- * Every policy reports to one SchedulerEventStream; none knows another.
+ * The policies are built apart (create-llm-scheduler.ts) and only composed here; none knows
+ * another, and all report to one SchedulerEventStream.
  */
 
-export interface CallPathParts {
+/** The policies of the path, each built apart; `wrap` below is the order. */
+export interface CallPolicies {
+  retry: CallPolicy;
+  queueSlot: CallPolicy;
+  rateLimitReaction: RateLimitReaction;
+  latency: LatencyPolicy;
+  breaker: CallPolicy;
+  timeout: CallPolicy;
+}
+
+export interface CallPathOptions {
   config: Pick<Config, 'llm'>;
   clock: Clock;
   provider: Provider;
-  queue: RequestQueue;
-  aimd: AimdPolicy;
-  breaker: ProviderBreaker;
-  latency: LatencyEstimator;
   events: SchedulerEventStream;
-  logger?: SchedulerLogger;
-  /** Attempts in total, the first included. */
-  maxAttempts: number;
-  backoff: BackoffPolicy;
+  policies: CallPolicies;
 }
 
 export class CallPath {
   private readonly policy: CallPolicy;
-  private readonly rateLimits: RateLimitReaction;
-  private readonly latency: LatencyPolicy;
 
-  constructor(private readonly parts: CallPathParts) {
-    const { clock, events, logger, queue } = parts;
-    this.rateLimits = new RateLimitReaction({ clock, aimd: parts.aimd, starts: queue, events, logger });
-    this.latency = new LatencyPolicy({ clock, latency: parts.latency, stats: queue.stats });
-    this.policy = wrap(
-      new RetryPolicy({ clock, events, maxAttempts: parts.maxAttempts, backoff: parts.backoff }),
-      new QueueSlotPolicy({ queue, events }),
-      this.rateLimits,
-      this.latency,
-      new TimeoutPolicy({ clock, events }),
-      new BreakerPolicy({ breaker: parts.breaker, events, logger }),
-    );
+  constructor(private readonly parts: CallPathOptions) {
+    const { retry, queueSlot, rateLimitReaction, latency, breaker, timeout } = parts.policies;
+    this.policy = wrap(retry, queueSlot, rateLimitReaction, latency, breaker, timeout);
   }
 
   /** Runs one call down the path; `admitted`: a call of an admitted chat (never shed by the bound). */
@@ -129,7 +111,7 @@ export class CallPath {
 
   /** True when the provider answered 429 within the last `withinMs`. */
   rateLimitedWithin(withinMs: number): boolean {
-    return this.rateLimits.rateLimitedWithin(withinMs);
+    return this.parts.policies.rateLimitReaction.rateLimitedWithin(withinMs);
   }
 
   /** The provider itself, at the bottom of the path. */
@@ -140,7 +122,7 @@ export class CallPath {
         signal,
         onDelta: (text) => {
           if (signal.aborted) return;
-          if (!progress.deltaSeen) this.latency.firstDelta(call);
+          if (!progress.deltaSeen) this.parts.policies.latency.firstDelta(call);
           progress.deltaSeen = true;
           call.onDelta?.(text);
         },

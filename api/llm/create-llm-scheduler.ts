@@ -3,6 +3,12 @@ import type { Clock } from '../clock';
 import { AdmissionControl, type AdmissionOptions } from './admission';
 import { Aimd, type AimdOptions, type AimdPolicy } from './aimd';
 import { CallPath } from './call-path';
+import { BreakerPolicy } from './policies/breaker-policy';
+import { LatencyPolicy } from './policies/latency-policy';
+import { QueueSlotPolicy } from './policies/queue-slot-policy';
+import { RateLimitReaction } from './policies/rate-limit-reaction';
+import { RetryPolicy } from './policies/retry-policy';
+import { TimeoutPolicy } from './policies/timeout-policy';
 import { LatencyEstimator } from './latency-estimator';
 import { InMemoryLimiter, type Limiter } from './limiter';
 import { LlmScheduler } from './llm-scheduler';
@@ -45,7 +51,7 @@ export interface CreateLlmSchedulerOptions {
  * scheduler, a facade over them: no policy constructs another, and the scheduler constructs none.
  */
 export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmScheduler {
-  const { config, clock } = options;
+  const { config, clock, logger } = options;
   const llm = config.llm;
   const latency = new LatencyEstimator(clock);
   let shared = options.limiter;
@@ -81,28 +87,30 @@ export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmSched
     // About one provider call: a call with less time left would time out in flight.
     minDispatchBudgetMs: () => latency.estimateMs() ?? 0,
     onLimiterError: (error) =>
-      options.logger?.warn({ error: String(error) }, 'The limiter did not answer; dispatch will retry'),
+      logger?.warn({ error: String(error) }, 'The limiter did not answer; dispatch will retry'),
   });
-  const events = new SchedulerEventStream({
-    tally: queue.stats,
-    metrics: options.metrics,
-    logger: options.logger,
-  });
+  const events = new SchedulerEventStream({ tally: queue.stats, metrics: options.metrics, logger });
   const callPath = new CallPath({
     config,
     clock,
     provider: options.provider,
-    queue,
-    aimd: shared.aimd,
-    breaker,
-    latency,
     events,
-    logger: options.logger,
-    maxAttempts: Math.max(1, options.retry?.maxAttempts ?? 4),
-    backoff: {
-      baseDelayMs: options.retry?.baseDelayMs ?? 500,
-      maxDelayMs: options.retry?.maxDelayMs ?? 20_000,
-      random: options.random ?? Math.random,
+    policies: {
+      retry: new RetryPolicy({
+        clock,
+        events,
+        maxAttempts: Math.max(1, options.retry?.maxAttempts ?? 4),
+        backoff: {
+          baseDelayMs: options.retry?.baseDelayMs ?? 500,
+          maxDelayMs: options.retry?.maxDelayMs ?? 20_000,
+          random: options.random ?? Math.random,
+        },
+      }),
+      queueSlot: new QueueSlotPolicy({ queue, events }),
+      rateLimitReaction: new RateLimitReaction({ clock, aimd: shared.aimd, starts: queue, events, logger }),
+      latency: new LatencyPolicy({ clock, latency, stats: queue.stats }),
+      breaker: new BreakerPolicy({ breaker, events, logger }),
+      timeout: new TimeoutPolicy({ clock, events }),
     },
   });
   // After the call path's breaker policy has subscribed: a state change is reported, then acted on.
