@@ -36,7 +36,7 @@ export type {
 
 /**
  * The LlmGateway every agent calls, as a facade: admission before a chat, then each call down the
- * call path (call-path.ts: retry → queue slot → 429 reaction → latency → timeout → breaker →
+ * call path (call-path.ts: retry → queue slot → 429 reaction → latency → breaker → timeout →
  * provider), plus the operator's controls and the status over the same parts.
  *
  * Its parts (queue, limiter, AIMD, breaker, admission, latency estimate, call path, event stream)
