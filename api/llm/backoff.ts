@@ -1,7 +1,7 @@
 import type { Clock } from '../clock';
 import { abortReason } from '../errors';
 
-/** Retry timing for the scheduler's one retry loop (DESIGN.md §6). */
+/** Retry timing for the one retry loop (policies/retry-policy.ts). */
 export interface BackoffPolicy {
   baseDelayMs: number;
   maxDelayMs: number;

@@ -1,15 +1,22 @@
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import { Aimd, type AimdOptions, type AimdPolicy } from './aimd';
+import { CallPath } from './call-path';
+import { BreakerPolicy } from './policies/breaker-policy';
+import { LatencyPolicy } from './policies/latency-policy';
+import { QueueSlotPolicy } from './policies/queue-slot-policy';
+import { RateLimitReaction } from './policies/rate-limit-reaction';
+import { RetryPolicy } from './policies/retry-policy';
+import { TimeoutPolicy } from './policies/timeout-policy';
 import { LatencyEstimator } from './latency-estimator';
 import { InMemoryLimiter, type Limiter } from './limiter';
 import { LlmScheduler } from './llm-scheduler';
-import type { LlmSchedulerOptions } from './llm-scheduler-options';
+import type { RetryOptions } from './llm-scheduler-options';
 import { ProviderBreaker, type ProviderBreakerOptions } from './provider-breaker';
 import type { Provider } from './provider';
 import { RequestQueue } from './request-queue';
 import type { ProviderRoom } from './provider-room';
-import type { SchedulerLogger, SchedulerMetrics } from './scheduler-events';
+import { SchedulerEventStream, type SchedulerLogger, type SchedulerMetrics } from './scheduler-events';
 
 export interface CreateLlmSchedulerOptions {
   config: Pick<Config, 'llm'>;
@@ -17,8 +24,9 @@ export interface CreateLlmSchedulerOptions {
   clock: Clock;
   logger?: SchedulerLogger;
   metrics?: SchedulerMetrics;
+  /** Jitter source in [0, 1); inject for deterministic tests. */
   random?: () => number;
-  retry?: LlmSchedulerOptions['retry'];
+  retry?: RetryOptions;
   breaker?: Omit<ProviderBreakerOptions, 'clock'>;
   aimd?: Omit<AimdOptions, 'clock' | 'maxConcurrent' | 'maxRpm' | 'maxTpm'>;
   agingStepMs?: number;
@@ -36,12 +44,12 @@ export interface CreateLlmSchedulerOptions {
 }
 
 /**
- * Builds the scheduler's policies apart — AIMD, limiter, breaker, latency estimate, the
- * request queue gated by the breaker — and composes them (cockatiel's style, STYLE.md): no policy
- * constructs another, and the scheduler constructs none.
+ * Builds the scheduler's parts apart — AIMD, limiter, breaker, latency estimate, the
+ * request queue that reads the breaker, the event stream, the call path — and hands them to the
+ * scheduler, a facade over them: no policy constructs another, and the scheduler constructs none.
  */
 export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmScheduler {
-  const { config, clock } = options;
+  const { config, clock, logger } = options;
   const llm = config.llm;
   const latency = new LatencyEstimator(clock);
   let shared = options.limiter;
@@ -74,20 +82,49 @@ export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmSched
     // Only calls outside admitted chats meet the bound (admitted chats' calls bypass it).
     shedRetryAfterMs: () => 1_000,
     room: options.room,
-    gate: breaker,
+    breaker,
     // About one provider call: a call with less time left would time out in flight.
     minDispatchBudgetMs: () => latency.estimateMs() ?? 0,
     onLimiterError: (error) =>
-      options.logger?.warn({ error: String(error) }, 'The limiter did not answer; dispatch will retry'),
+      logger?.warn({ error: String(error) }, 'The limiter did not answer; dispatch will retry'),
   });
+  const events = new SchedulerEventStream({ tally: queue.stats, metrics: options.metrics, logger });
+  const callPath = new CallPath({
+    config,
+    clock,
+    provider: options.provider,
+    events,
+    policies: {
+      retry: new RetryPolicy({
+        clock,
+        events,
+        maxAttempts: Math.max(1, options.retry?.maxAttempts ?? 4),
+        backoff: {
+          baseDelayMs: options.retry?.baseDelayMs ?? 500,
+          maxDelayMs: options.retry?.maxDelayMs ?? 20_000,
+          random: options.random ?? Math.random,
+        },
+      }),
+      queueSlot: new QueueSlotPolicy({ queue, events }),
+      rateLimitReaction: new RateLimitReaction({ clock, aimd: shared.aimd, starts: queue, events, logger }),
+      latency: new LatencyPolicy({ clock, latency, stats: queue.stats }),
+      breaker: new BreakerPolicy({ breaker, events, logger }),
+      timeout: new TimeoutPolicy({ clock, events }),
+    },
+  });
+  // After the call path's breaker policy has subscribed: a state change is reported, then acted on.
+  breaker.addListener({ onStateChange: () => queue.wake() });
   return new LlmScheduler({
     config,
-    provider: options.provider,
     clock,
-    logger: options.logger,
-    metrics: options.metrics,
-    random: options.random,
-    retry: options.retry,
-    parts: { queue, limiter: shared.limiter, aimd: shared.aimd, breaker, latency },
+    parts: {
+      queue,
+      limiter: shared.limiter,
+      aimd: shared.aimd,
+      breaker,
+      latency,
+      callPath,
+      events,
+    },
   });
 }

@@ -2,8 +2,9 @@ import type { AgentName } from '../agents/agent-name';
 import type { CompletionRequest, CompletionResult } from './provider';
 
 /**
- * What agents see of the LLM: one call, scheduled. The scheduler behind it (request-queue +
- * llm-scheduler) applies priorities, fairness, the quota limits, timeouts, retries and the breaker.
+ * What agents see of the LLM: one call, scheduled. The scheduler behind it sends each call down the
+ * call path (call-path.ts): retries, the queue's priorities, fairness and quota limits, the
+ * breaker and the timeout.
  */
 
 export interface LlmCallMeta {
@@ -46,8 +47,8 @@ export interface Admission {
 }
 
 /**
- * Holds a run's calls out of dispatch while nobody listens to it (DESIGN.md §1: a client that left
- * stops costing quota): its waiting calls stay queued but start only once a listener is back.
+ * Holds a run's calls out of dispatch while nobody listens to it (a client that left must stop
+ * costing quota): its waiting calls stay queued but start only once a listener is back.
  */
 export interface RunHolds {
   hold(runId: string): void;

@@ -1,13 +1,13 @@
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import type { AimdPolicy } from './aimd';
+import type { CallPath } from './call-path';
 import type { LatencyEstimator } from './latency-estimator';
 import type { Limiter } from './limiter';
-import type { Provider } from './provider';
 import type { BreakerState, ProviderBreaker } from './provider-breaker';
 import type { QueueStatus } from './queue-status';
 import type { RequestQueue } from './request-queue';
-import type { SchedulerCounters, SchedulerLogger, SchedulerMetrics } from './scheduler-events';
+import type { SchedulerCounters, SchedulerEventStream } from './scheduler-events';
 
 /** LlmScheduler's constructor options and status shape (llm-scheduler.ts holds the behaviour). */
 
@@ -18,25 +18,23 @@ export interface RetryOptions {
   maxDelayMs?: number;
 }
 
-/** The policies the scheduler composes, each built apart (create-llm-scheduler.ts). */
+/** The parts the scheduler is a facade over, each built apart (create-llm-scheduler.ts). */
 export interface LlmSchedulerParts {
   queue: RequestQueue;
   limiter: Limiter;
   aimd: AimdPolicy;
   breaker: ProviderBreaker;
   latency: LatencyEstimator;
+  /** Every call after admission goes down it (call-path.ts). */
+  callPath: CallPath;
+  /** Where every part reports; the status's counters come from it. */
+  events: SchedulerEventStream;
 }
 
 export interface LlmSchedulerOptions {
   config: Pick<Config, 'llm'>;
-  provider: Provider;
   clock: Clock;
   parts: LlmSchedulerParts;
-  logger?: SchedulerLogger;
-  metrics?: SchedulerMetrics;
-  /** Jitter source in [0, 1); inject for deterministic tests. */
-  random?: () => number;
-  retry?: RetryOptions;
 }
 
 export interface SchedulerStatus extends QueueStatus {

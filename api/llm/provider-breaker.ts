@@ -3,7 +3,6 @@ import CircuitBreaker from 'opossum';
 import type { Clock, TimerHandle } from '../clock';
 import { AppError } from '../errors';
 import { ProviderError } from './provider';
-import type { DispatchGate, GateDecision } from './request-queue-types';
 
 /**
  * The provider's circuit breaker: opossum decides *when to open* (error percentage over its rolling
@@ -12,11 +11,12 @@ import type { DispatchGate, GateDecision } from './request-queue-types';
  * - its own resetTimeout is set to the largest timer Node accepts (it never fires in practice, and
  *   is unref'd) and the Clock schedules half-open instead;
  * - its buckets rotate through `rotateBucketController`, fed lazily from the Clock on each call;
- * - half-open admits exactly one probe: success closes (and clears the window), a counted failure
- *   re-opens for another resetTimeout, an inconclusive outcome (abort, 4xx) leaves it half-open.
- * - `check()` is the queue's dispatch gate (asked before a permit is taken): closed passes, open fails
- *   every queued call with llm_unavailable, half-open lets one probe through and holds the rest until
- *   it resolves. `onGateChange` fires whenever that answer may have changed, so the queue re-checks.
+ * - half-open admits exactly one probe, the first call that reaches `execute`: success closes (and
+ *   clears the window), a counted failure re-opens for another resetTimeout, an inconclusive outcome
+ *   (abort, 4xx) leaves it half-open for the next call. Any other call fails fast meanwhile.
+ * The request queue reads only `state` (and `openError()` for the calls it fails while open): it
+ * takes no permit while open and dispatches one call at a time while half-open, so the call it lets
+ * through is the one that becomes the probe here.
  * Only provider outcomes count: a success, or provider trouble (5xx, network, and a call the
  * scheduler aborted because the provider did not answer within a fair share of LLM_TIMEOUT). Caller
  * aborts, 4xx, 429s (which AIMD handles) and timeouts caused by our own queue wait are not verdicts
@@ -38,9 +38,7 @@ export interface ProviderBreakerOptions {
 }
 
 export interface BreakerListener {
-  onStateChange?: (state: BreakerState) => void;
-  /** The gate's answer may have changed (state change, probe ended): re-run dispatch. */
-  onGateChange?: () => void;
+  onStateChange(state: BreakerState): void;
 }
 
 const NEVER_MS = 2_147_483_647;
@@ -56,7 +54,7 @@ export function countsAsProviderFailure(error: unknown): boolean {
   return error instanceof ProviderError && (error.kind === 'server' || error.kind === 'network');
 }
 
-export class ProviderBreaker implements DispatchGate {
+export class ProviderBreaker {
   private readonly clock: Clock;
   private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
   private readonly rotation = new EventEmitter();
@@ -97,45 +95,18 @@ export class ProviderBreaker implements DispatchGate {
     return this.current;
   }
 
-  /** Subscribes to state and gate changes (the scheduler re-runs dispatch; metrics and logs). */
+  /** Subscribes to state changes (the queue re-runs dispatch; metrics and logs). */
   addListener(listener: BreakerListener): void {
     this.listeners.push(listener);
   }
 
-  /** Throws llm_unavailable while open, so a call fails before it spends a slot and an RPM start. */
-  assertNotOpen(): void {
-    if (this.current === 'open') throw this.openError();
-  }
-
-  /** The queue's dispatch gate (see the class comment). */
-  check(): GateDecision {
-    if (this.current === 'open') return { action: 'fail', error: () => this.openError() };
-    if (this.current === 'half_open') return this.probing ? { action: 'hold' } : { action: 'probe' };
-    return { action: 'pass' };
-  }
-
-  /** Marks the call the gate let through as the half-open probe; returns its ticket. */
-  claimProbe(): number {
-    this.probing = this.nextTicket++;
-    return this.probing;
-  }
-
-  /** The probe's call ended before it reached the provider (its caller aborted): let another through. */
-  abandonProbe(ticket: number): void {
-    if (this.probing !== ticket) return;
-    this.probing = 0;
-    this.gateChanged();
-  }
-
   /**
-   * Runs `action` through the breaker; fails fast with llm_unavailable while open, and while
-   * half-open unless the call carries the probe's ticket.
+   * Runs `action` through the breaker; fails fast with llm_unavailable (without running it) while
+   * open, and while half-open once another call is the probe. Half-open, the first call is the probe.
    */
-  async execute<T>(action: () => Promise<T>, probeTicket?: number): Promise<T> {
+  async execute<T>(action: () => Promise<T>): Promise<T> {
     this.rotate();
-    const isProbe = probeTicket !== undefined && probeTicket === this.probing;
-    if (this.current === 'half_open' && isProbe) return this.probe(action, probeTicket);
-    if (isProbe) this.abandonProbe(probeTicket);
+    if (this.current === 'half_open' && !this.probing) return this.probe(action);
     if (this.current !== 'closed') throw this.openError();
     let result: T;
     try {
@@ -162,13 +133,16 @@ export class ProviderBreaker implements DispatchGate {
     this.breaker.shutdown();
   }
 
-  private openError(): AppError {
+  /** The error a call fails with while the breaker is open (Retry-After: until half-open). */
+  openError(): AppError {
     return new AppError('llm_unavailable', 'The LLM provider is failing; the circuit breaker is open', {
       retryAfterMs: Math.max(0, this.openedAt + this.resetTimeoutMs - this.clock.now()),
     });
   }
 
-  private async probe<T>(action: () => Promise<T>, ticket: number): Promise<T> {
+  private async probe<T>(action: () => Promise<T>): Promise<T> {
+    const ticket = this.nextTicket++;
+    this.probing = ticket;
     try {
       const result = await action();
       // Stale: the breaker re-opened meanwhile (another call's failure); that verdict stands.
@@ -181,10 +155,9 @@ export class ProviderBreaker implements DispatchGate {
     } catch (error) {
       if (this.probing !== ticket) throw error;
       this.probing = 0;
-      // A counted failure re-opens; anything else was not a verdict on the provider: the next
-      // held call becomes the probe.
+      // A counted failure re-opens; anything else was not a verdict on the provider: the next call
+      // becomes the probe (the queue dispatches it once this one's slot is back).
       if (countsAsProviderFailure(error)) this.onOpened();
-      else this.gateChanged();
       throw error;
     }
   }
@@ -203,12 +176,7 @@ export class ProviderBreaker implements DispatchGate {
   private setState(state: BreakerState): void {
     if (this.current === state) return;
     this.current = state;
-    for (const listener of this.listeners) listener.onStateChange?.(state);
-    this.gateChanged();
-  }
-
-  private gateChanged(): void {
-    for (const listener of this.listeners) listener.onGateChange?.();
+    for (const listener of this.listeners) listener.onStateChange(state);
   }
 
   /** Advances opossum's window by the buckets that elapsed on the Clock since the last call. */

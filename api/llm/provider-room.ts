@@ -4,19 +4,23 @@
  * changes; the chat line asks `hasRoom()` before it starts a waiting chat and is woken (never polls)
  * when room may have opened.
  *
- * Room means: no call of a running chat waits for a provider slot, and the chats started but not yet
- * calling (store writes, prompt building) are fewer than the slots free now. So the number of
- * running chats follows what the provider really absorbs — whatever the quota is bound by (RPM,
- * concurrency, TPM, AIMD, a Retry-After hold: each shows up as calls waiting) — instead of a model
- * of it. The rest wait in the line, where they cost no quota.
+ * Room means: no call waits for a provider slot, and the running chats that hold no call right now
+ * — starting, between two calls, in a tool — are fewer than the slots free. Those chats come back
+ * for a slot within moments: counting them as demand keeps a freed slot for the chat whose next call
+ * is on its way instead of handing it to a newcomer, which would grow a standing queue (and, under a
+ * host-first order, starve the later stages). So the running chats follow what the provider really
+ * absorbs — whatever binds (RPM, concurrency, TPM, AIMD, a Retry-After hold: each shows up as calls
+ * waiting or slots taken) — instead of a model of it. The rest wait in the line at no quota cost.
  */
 export class ProviderRoom {
   /** Calls waiting for a slot; calls of runs held out of dispatch (nobody listens) excluded. */
   private waiting = 0;
   /** Concurrency slots free at the last report (effective limit − calls in flight). */
   private free: number;
-  /** Chats started whose first call has not reached the queue yet. */
-  private readonly starting = new Set<string>();
+  /** Running chats (started, not ended), with how many calls each has queued or in flight. */
+  private readonly running = new Map<string, number>();
+  /** Running chats with no call queued or in flight. */
+  private idle = 0;
   private listener: () => void = () => {};
 
   /** `concurrency`: the configured limit, free until the queue first reports (a cold server). */
@@ -32,9 +36,9 @@ export class ProviderRoom {
   /** True when one more chat may start without its calls queueing behind others. */
   hasRoom(): boolean {
     if (this.waiting > 0) return false;
-    // One chat may always be starting: with nothing waiting its call at worst waits for the next
-    // free slot, which keeps the provider busy through the gaps between a chat's calls.
-    return this.starting.size < Math.max(1, this.free);
+    // With none of ours running, one may start whatever the shared quota shows: its call then
+    // waits its turn, and this instance is not starved by the others.
+    return this.idle < (this.running.size === 0 ? Math.max(1, this.free) : this.free);
   }
 
   /** Calls waiting for a slot now (the queue reports after every change). */
@@ -42,8 +46,9 @@ export class ProviderRoom {
     return this.waiting;
   }
 
-  get startingChats(): number {
-    return this.starting.size;
+  /** Running chats holding no call right now (starting, between calls, in a tool). */
+  get idleChats(): number {
+    return this.idle;
   }
 
   // ---- reported by the request queue ----
@@ -55,19 +60,36 @@ export class ProviderRoom {
     if (waiting === 0) this.listener();
   }
 
-  /** A run's call joined the queue: the run is no longer "starting". */
+  /** A call of `runId` joined the queue. */
   callQueued(runId: string | undefined): void {
-    if (runId !== undefined) this.starting.delete(runId);
+    const calls = runId === undefined ? undefined : this.running.get(runId);
+    if (calls === undefined) return;
+    if (calls === 0) this.idle--;
+    this.running.set(runId!, calls + 1);
+  }
+
+  /** A call of `runId` left the queue or finished (released, dropped). */
+  callEnded(runId: string | undefined): void {
+    const calls = runId === undefined ? undefined : this.running.get(runId);
+    if (calls === undefined || calls === 0) return;
+    if (calls === 1) this.idle++;
+    this.running.set(runId!, calls - 1);
   }
 
   // ---- reported by the chat line ----
 
   chatStarted(runId: string): void {
-    this.starting.add(runId);
+    if (this.running.has(runId)) return;
+    this.running.set(runId, 0);
+    this.idle++;
   }
 
-  /** The chat ended (or its first call was answered without the queue, e.g. from the cache). */
+  /** The chat ended: it needs no slot any more. */
   chatEnded(runId: string): void {
-    if (this.starting.delete(runId)) this.listener();
+    const calls = this.running.get(runId);
+    if (calls === undefined) return;
+    this.running.delete(runId);
+    if (calls === 0) this.idle--;
+    this.listener();
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The provider port: one streaming chat-completion call. Implementations: the in-process simulated
- * model (`sim`) and any OpenAI-compatible HTTP API (`openai`). The scheduler wraps every call; a
- * provider never retries on its own (docs/ARCHITECTURE.md §7: one retry loop).
+ * model (`sim`) and any OpenAI-compatible HTTP API (`openai`). The call path wraps every call; a
+ * provider never retries on its own: the retry policy is the one retry loop, so that every retry
+ * is queued and counted against the quota (docs/ARCHITECTURE.md, section 3).
  */
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';

@@ -2,6 +2,7 @@ import type { AgentName } from '../agents/agent-name';
 import type { Clock } from '../clock';
 import type { AppError } from '../errors';
 import type { Limiter } from './limiter';
+import type { BreakerState } from './provider-breaker';
 import type { ProviderRoom } from './provider-room';
 
 /** The request queue's public types (request-queue.ts holds the behaviour). */
@@ -20,36 +21,30 @@ export interface RequestQueueOptions {
   /** Retry-After for calls shed because the queue is full (the admission estimate supplies it). */
   shedRetryAfterMs?: () => number;
   /**
-   * Asked before each dispatch, before a permit is taken (the provider's circuit breaker): a call that
+   * The provider's circuit breaker, read before each dispatch, before a permit is taken: a call that
    * cannot reach the provider must not spend a concurrency slot or an RPM start. Call `wake()` when
-   * its answer may have changed.
+   * its state changes.
    */
-  gate?: DispatchGate;
+  breaker?: BreakerReading;
   /**
    * The least time a call must have left before its deadline to be started (about one provider
    * call); a call with less is failed with queue_timeout instead of being started to time out.
    */
   minDispatchBudgetMs?: () => number;
-  /** Told what waits and which slots are free after every change: admission's closed loop. */
-  room?: Pick<ProviderRoom, 'update' | 'callQueued'>;
+  /** Told what waits, which slots are free and which runs hold calls: admission's closed loop. */
+  room?: Pick<ProviderRoom, 'update' | 'callQueued' | 'callEnded'>;
   /** The limiter failed to answer (e.g. its store is unreachable); dispatch is retried shortly. */
   onLimiterError?: (error: unknown) => void;
 }
 
-export type GateDecision =
-  /** Dispatch as usual. */
-  | { action: 'pass' }
-  /** Dispatch exactly one call, as a probe: `claimProbe` is called for it, synchronously. */
-  | { action: 'probe' }
-  /** Keep every queued call waiting (their deadlines still run) until `wake()`. */
-  | { action: 'hold' }
-  /** Reject every queued call with a fresh `error()`. */
-  | { action: 'fail'; error: () => AppError };
-
-export interface DispatchGate {
-  check(): GateDecision;
-  /** The call a 'probe' decision let through took its slot; returns the ticket it carries. */
-  claimProbe(): number;
+/**
+ * What the queue reads of the circuit breaker: `closed` dispatches as usual; `open` refuses new
+ * calls and fails the queued ones with a fresh `openError()`; `half_open` dispatches one call at a
+ * time (the breaker's probe), the others wait (their deadlines still run) until its slot is back.
+ */
+export interface BreakerReading {
+  readonly state: BreakerState;
+  openError(): AppError;
 }
 
 export interface AcquireRequest {
@@ -70,8 +65,6 @@ export interface AcquireRequest {
 export interface Slot {
   readonly id: number;
   readonly waitedMs: number;
-  /** Set when the gate let this call through as its probe (see DispatchGate.claimProbe). */
-  readonly probeTicket?: number;
   /** Returns the slot; only the first call has an effect. */
   release(): void;
   /** Corrects the TPM reservation with real usage. */

@@ -1,11 +1,11 @@
 import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
 import type { Clock, TimerHandle } from '../clock';
 import { AppError, abortReason } from '../errors';
-import { BinaryHeap } from './binary-heap';
 import type { Limiter, LimiterSnapshot, Permit } from './limiter';
 import { buildQueueStatus, type QueueStatus } from './queue-status';
+import { QueueLanes, type QueueEntry as Entry } from './queue-lanes';
 import type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './request-queue-types';
-import { SchedulerStats, type CallOutcome } from './scheduler-stats';
+import { SchedulerStats } from './scheduler-stats';
 
 /** How much longer a call of the next lower class must have waited to be served first. */
 export const DEFAULT_AGING_STEP_MS = 5_000;
@@ -16,69 +16,23 @@ const LIMITER_RETRY_MS = 100;
 /**
  * THE scheduler's queue: who gets the next provider slot.
  *
- * - Priority classes follow `priorityOrder`, with linear aging: a call's effective priority is
- *   `rank - waited / agingStepMs`. Comparing two calls at the same instant, that order equals the
- *   order of the time-invariant key `firstEnqueuedAt + rank * agingStepMs`, so aging needs no
- *   re-sorting: each class is ranked by its oldest call's key, and a low class wins once its oldest
- *   call has waited `agingStepMs` per rank longer than the competing head. No class starves.
- * - Inside a class, users are served by start-time fair queuing: a call's tag is
- *   max(class virtual time, the user's last tag) + 1, and the smallest tag goes first. A user with
- *   50 queued calls holds tags v+1…v+50; another user's single call gets v+1 and goes next.
- * - An optional gate (the circuit breaker) is asked before each permit: it may pass, pass one probe,
- *   hold the queue, or fail every queued call.
+ * - Priority classes with aging, and fairness between users inside a class: the waiting line
+ *   (queue-lanes.ts) says which call goes next.
+ * - The circuit breaker's state is read before each permit: closed passes, open fails every queued
+ *   call (and refuses new ones), half-open lets one call through at a time (it becomes the probe).
  * - Dispatch happens on events (enqueue, release, resume, wake, a rate window opening); while blocked on
  *   the rate window exactly one Clock timer is armed for when the limiter says it opens.
- * - Both heaps use lazy deletion: cancelled or timed-out calls stay in the heap, marked, and are
- *   skipped when they surface, which keeps removal O(1).
+ * - Runs nobody listens to are parked: their calls wait outside the lanes, deadlines running.
  */
 
 export type { QueueStatus } from './queue-status';
 export type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './request-queue-types';
 
-interface Entry {
-  readonly id: number;
-  /** Bumped each time the entry re-enters the heaps (after parking): older heap tickets are stale. */
-  epoch: number;
-  readonly request: AcquireRequest;
-  readonly seq: number;
-  readonly enqueuedAt: number;
-  readonly ageKey: number;
-  readonly lane: Lane;
-  tag: number;
-  /** `parked`: waiting, but held out of dispatch while its run has no listener. */
-  state: 'queued' | 'parked' | 'active' | 'done';
-  resolve: (slot: Slot) => void;
-  reject: (error: AppError) => void;
-  signal: AbortSignal;
-  onAbort: () => void;
-  deadlineTimer?: TimerHandle;
-  permit?: Permit;
-  waitedMs: number;
-}
-
-/** An entry's place in a heap; stale once the entry left the heaps (dispatched, dropped, parked). */
-interface Ticket {
-  readonly entry: Entry;
-  readonly epoch: number;
-}
-
-/** One priority class. */
-interface Lane {
-  readonly agent: AgentName;
-  readonly rank: number;
-  count: number;
-  virtualTime: number;
-  readonly byAge: BinaryHeap<Ticket>;
-  readonly byTag: BinaryHeap<Ticket>;
-  readonly users: Map<string, { lastTag: number; queued: number }>;
-}
-
 export class RequestQueue {
   readonly stats: SchedulerStats;
   private readonly clock: Clock;
   private readonly limiter: Limiter;
-  private readonly lanes: Lane[];
-  private readonly laneByAgent: Map<AgentName, Lane>;
+  private readonly lanes: QueueLanes;
   private readonly agingStepMs: number;
   private readonly active = new Set<Entry>();
   /** Runs held out of dispatch (no listener), with their waiting calls. */
@@ -92,38 +46,24 @@ export class RequestQueue {
   private pumpRequested = false;
   private wakeTimer?: TimerHandle;
   private wakeAt = Infinity;
+  /** The call dispatched while the breaker was half-open (its probe), until its slot is back. */
+  private probe?: Entry;
 
   constructor(private readonly options: RequestQueueOptions) {
     this.clock = options.clock;
     this.limiter = options.limiter;
     this.agingStepMs = options.agingStepMs ?? DEFAULT_AGING_STEP_MS;
     this.stats = new SchedulerStats(options.clock, options.statsWindowMs);
-    // Agents missing from priorityOrder rank after the listed ones, in the brief's order.
-    const order = [
-      ...options.priorityOrder,
-      ...AGENT_NAMES.filter((agent) => !options.priorityOrder.includes(agent)),
-    ];
-    this.lanes = order.map((agent, rank) => ({
-      agent,
-      rank,
-      count: 0,
-      virtualTime: 0,
-      byAge: new BinaryHeap<Ticket>(
-        ({ entry: a }, { entry: b }) => a.ageKey < b.ageKey || (a.ageKey === b.ageKey && a.seq < b.seq),
-      ),
-      byTag: new BinaryHeap<Ticket>(
-        ({ entry: a }, { entry: b }) => a.tag < b.tag || (a.tag === b.tag && a.seq < b.seq),
-      ),
-      users: new Map(),
-    }));
-    this.laneByAgent = new Map(this.lanes.map((lane) => [lane.agent, lane]));
+    this.lanes = new QueueLanes(options.priorityOrder);
   }
 
   /**
-   * Waits for a slot; rejects with queue_timeout, queue_cleared, overloaded, the gate's error or the
-   * signal's reason.
+   * Waits for a slot; rejects with queue_timeout, queue_cleared, overloaded, the breaker's
+   * llm_unavailable or the signal's reason.
    */
   acquire(request: AcquireRequest, signal: AbortSignal): Promise<Slot> {
+    // While the breaker is open a call fails before it spends a slot and an RPM start.
+    if (this.options.breaker?.state === 'open') return Promise.reject(this.options.breaker.openError());
     if (signal.aborted) return Promise.reject(abortReason(signal));
     const now = this.clock.now();
     if (request.deadline <= now) return Promise.reject(new AppError('queue_timeout'));
@@ -134,7 +74,7 @@ export class RequestQueue {
         }),
       );
     }
-    const lane = this.laneByAgent.get(request.agentType)!;
+    const lane = this.lanes.lane(request.agentType);
     return new Promise<Slot>((resolve, reject) => {
       const seq = this.nextId++;
       const entry: Entry = {
@@ -167,7 +107,7 @@ export class RequestQueue {
         this.parkedCount++;
         return;
       }
-      this.enter(entry);
+      this.lanes.enter(entry);
       this.pump();
     });
   }
@@ -182,7 +122,7 @@ export class RequestQueue {
     this.parkedRuns.set(runId, held);
     for (const entry of this.queuedEntries()) {
       if (entry.request.runId !== runId) continue;
-      this.leave(entry);
+      this.lanes.leave(entry);
       entry.state = 'parked';
       held.add(entry);
       this.parkedCount++;
@@ -199,7 +139,7 @@ export class RequestQueue {
       this.parkedCount--;
       entry.state = 'queued';
       // A call that was parked from its arrival has no fairness tag yet (0): it gets a fresh one.
-      this.enter(entry, entry.tag > 0 ? entry.tag : undefined);
+      this.lanes.enter(entry, entry.tag > 0 ? entry.tag : undefined);
     }
     if (held.size > 0) this.pump();
   }
@@ -224,8 +164,18 @@ export class RequestQueue {
     return queued.length;
   }
 
-  /** Re-runs dispatch: the gate's answer may have changed (e.g. the breaker closed or opened). */
+  /** Re-runs dispatch: the breaker's state or the limiter's mode may have changed. */
   wake(): void {
+    this.pump();
+  }
+
+  /**
+   * Holds every start for `durationMs` (a provider's Retry-After), in the limiter so that every
+   * instance sharing it holds too, then re-runs dispatch under the hold. Rejects if the limiter
+   * could not record it.
+   */
+  async holdStarts(durationMs: number): Promise<void> {
+    await this.limiter.holdStarts(durationMs);
     this.pump();
   }
 
@@ -266,15 +216,11 @@ export class RequestQueue {
     return this.limiter.snapshot();
   }
 
-  recordOutcome(agent: AgentName, outcome: CallOutcome, processMs: number): void {
-    this.stats.recordOutcome(agent, outcome, processMs);
-  }
-
   status(): QueueStatus {
     const queued = {} as Record<AgentName, number>;
     const active = {} as Record<AgentName, number>;
     for (const agent of AGENT_NAMES) {
-      queued[agent] = this.laneByAgent.get(agent)!.count;
+      queued[agent] = this.lanes.lane(agent).count;
       active[agent] = this.activeByAgent.get(agent) ?? 0;
     }
     return buildQueueStatus(this.stats, this.limiter.snapshot(), { paused: this.paused, queued, active });
@@ -319,15 +265,15 @@ export class RequestQueue {
 
   private async dispatch(): Promise<void> {
     while (this.length - this.parkedCount > 0) {
-      // The gate comes before the permit: a call that would not reach the provider takes no slot
+      // The breaker comes before the permit: a call that would not reach the provider takes no slot
       // and records no start in the rolling window.
-      const gate = this.options.gate?.check() ?? { action: 'pass' };
-      if (gate.action === 'fail') {
-        for (const entry of this.queuedEntries()) this.drop(entry, gate.error());
+      const breaker = this.options.breaker;
+      if (breaker && this.breakerOpen()) {
+        for (const entry of this.queuedEntries()) this.drop(entry, breaker.openError());
         return;
       }
-      if (this.paused || gate.action === 'hold') return;
-      const { entry, orderKey } = this.next();
+      if (this.paused || this.probeOut()) return;
+      const { entry, orderKey } = this.lanes.next();
       // A call that can no longer finish before its deadline is not started: it would spend an RPM
       // start and then time out in flight, which is our queue's fault, not the provider's.
       const budgetMs = entry.request.deadline - this.clock.now();
@@ -343,42 +289,32 @@ export class RequestQueue {
         if (decision.retryAt !== null) this.armWake(decision.retryAt);
         return;
       }
-      // The answer took a turn of the event loop: the call may have left, or the gate closed.
-      const now = this.options.gate?.check() ?? { action: 'pass' };
-      if (entry.state !== 'queued' || this.paused || now.action === 'hold' || now.action === 'fail') {
+      // The answer took a turn of the event loop: the call may have left, or the breaker opened.
+      if (entry.state !== 'queued' || this.paused || this.breakerOpen() || this.probeOut()) {
         await this.limiter.release(decision.permit);
         continue;
       }
-      const probeTicket = now.action === 'probe' ? this.options.gate!.claimProbe() : undefined;
-      this.activate(entry, decision.permit, probeTicket);
+      if (breaker?.state === 'half_open') this.probe = entry;
+      this.activate(entry, decision.permit);
     }
   }
 
-  /**
-   * The call that goes next: the lane whose oldest call has the smallest aged key, then its fairest
-   * call; with that key, its place in an order shared by several instances (Limiter.tryStart).
-   */
-  private next(): { entry: Entry; orderKey: number } {
-    let best: Lane | undefined;
-    let bestKey = Infinity;
-    for (const lane of this.lanes) {
-      if (lane.count === 0) continue;
-      const oldest = peekLive(lane.byAge)!;
-      if (oldest.ageKey < bestKey) {
-        bestKey = oldest.ageKey;
-        best = lane;
-      }
-    }
-    return { entry: peekLive(best!.byTag)!, orderKey: bestKey };
+  private breakerOpen(): boolean {
+    return this.options.breaker?.state === 'open';
   }
 
-  private activate(entry: Entry, permit: Permit, probeTicket: number | undefined): void {
+  /** Half-open, and the one call let through is still out: the others wait for its verdict. */
+  private probeOut(): boolean {
+    return this.options.breaker?.state === 'half_open' && this.probe?.state === 'active';
+  }
+
+  private activate(entry: Entry, permit: Permit): void {
     this.unqueue(entry);
     const now = this.clock.now();
     entry.state = 'active';
     entry.permit = permit;
     entry.waitedMs = now - entry.enqueuedAt;
-    entry.lane.virtualTime = Math.max(entry.lane.virtualTime, entry.tag);
+    this.lanes.dispatched(entry);
     this.active.add(entry);
     const agent = entry.request.agentType;
     this.activeByAgent.set(agent, (this.activeByAgent.get(agent) ?? 0) + 1);
@@ -386,7 +322,6 @@ export class RequestQueue {
     entry.resolve({
       id: entry.id,
       waitedMs: entry.waitedMs,
-      probeTicket,
       release: () => this.release(entry),
       settle: (tokens) => {
         this.limiter.settle(permit, tokens).catch((error: unknown) => this.options.onLimiterError?.(error));
@@ -397,7 +332,9 @@ export class RequestQueue {
   private release(entry: Entry): void {
     if (entry.state !== 'active') return;
     entry.state = 'done';
+    if (this.probe === entry) this.probe = undefined;
     this.active.delete(entry);
+    this.options.room?.callEnded(entry.request.runId);
     const agent = entry.request.agentType;
     this.activeByAgent.set(agent, (this.activeByAgent.get(agent) ?? 1) - 1);
     this.limiter.release(entry.permit!).then(
@@ -409,18 +346,19 @@ export class RequestQueue {
     );
   }
 
-  /** Takes a waiting call out with an error (timeout, abort, clear, gate failure). */
+  /** Takes a waiting call out with an error (timeout, abort, clear, the breaker open). */
   private drop(entry: Entry, error: AppError): void {
     if (entry.state === 'parked') {
       const held = this.parkedRuns.get(entry.request.runId!);
       held?.delete(entry);
       this.parkedCount--;
     } else if (entry.state === 'queued') {
-      this.leave(entry);
+      this.lanes.leave(entry);
     } else {
       return;
     }
     this.stopWaiting(entry);
+    this.options.room?.callEnded(entry.request.runId);
     entry.reject(error);
     // The head may have been blocked on TPM by this call's estimate; a smaller one may fit now.
     this.pump();
@@ -428,7 +366,7 @@ export class RequestQueue {
 
   /** Dispatched: out of the waiting line for good. */
   private unqueue(entry: Entry): void {
-    this.leave(entry);
+    this.lanes.leave(entry);
     this.stopWaiting(entry);
   }
 
@@ -438,37 +376,6 @@ export class RequestQueue {
     entry.signal.removeEventListener('abort', entry.onAbort);
     if (entry.deadlineTimer) this.clock.clearTimeout(entry.deadlineTimer);
     entry.state = 'done';
-  }
-
-  /** Puts a waiting call into its lane's heaps; a fresh tag unless one is kept (unparking). */
-  private enter(entry: Entry, keptTag?: number): void {
-    const lane = entry.lane;
-    const user = lane.users.get(entry.request.userId) ?? { lastTag: 0, queued: 0 };
-    if (keptTag === undefined) {
-      entry.tag = Math.max(lane.virtualTime, user.lastTag) + 1;
-      user.lastTag = entry.tag;
-    }
-    user.queued++;
-    lane.users.set(entry.request.userId, user);
-    entry.epoch++;
-    const ticket = { entry, epoch: entry.epoch };
-    lane.byAge.push(ticket);
-    lane.byTag.push(ticket);
-    lane.count++;
-  }
-
-  /** Takes a waiting call out of its lane (the heap tickets go stale and are skipped lazily). */
-  private leave(entry: Entry): void {
-    const lane = entry.lane;
-    lane.count--;
-    const user = lane.users.get(entry.request.userId)!;
-    if (--user.queued === 0) lane.users.delete(entry.request.userId);
-    entry.epoch++;
-    entry.state = 'done';
-    if (lane.count === 0) {
-      lane.byAge.clear();
-      lane.byTag.clear();
-    }
   }
 
   /** Arms the single wake-up timer for when the rate window opens (keeps the earliest). */
@@ -490,25 +397,6 @@ export class RequestQueue {
   }
 
   private queuedEntries(): Entry[] {
-    const entries: Entry[] = [];
-    for (const lane of this.lanes) {
-      if (lane.count === 0) continue;
-      // byAge holds every live queued entry (plus stale tickets, filtered here).
-      for (const ticket of lane.byAge.values()) if (isLive(ticket)) entries.push(ticket.entry);
-    }
-    return entries;
+    return this.lanes.entries();
   }
-}
-
-function isLive(ticket: Ticket): boolean {
-  return ticket.entry.state === 'queued' && ticket.entry.epoch === ticket.epoch;
-}
-
-function peekLive(heap: BinaryHeap<Ticket>): Entry | undefined {
-  let top = heap.peek();
-  while (top && !isLive(top)) {
-    heap.pop();
-    top = heap.peek();
-  }
-  return top?.entry;
 }

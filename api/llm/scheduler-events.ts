@@ -17,7 +17,9 @@ export type SchedulerEvent =
   | { type: 'retry'; agentType: AgentName; attempt: number; delayMs: number }
   | { type: 'timeout'; agentType: AgentName; where: 'queue' | 'in_flight' }
   | { type: 'shed'; reason: 'admission' | 'queue_full' }
-  | { type: 'breaker'; state: BreakerState };
+  | { type: 'breaker'; state: BreakerState }
+  /** The breaker failed a call fast (open, or half-open with its probe out): no provider call. */
+  | { type: 'breaker_rejected'; agentType: AgentName };
 
 /** Where the metrics module (prom-client) plugs in. */
 export interface SchedulerMetrics {
@@ -38,4 +40,79 @@ export interface SchedulerCounters {
   shed: number;
   breakerRejections: number;
   aimdDecreases: number;
+}
+
+/** Where a call's end is tallied for the status page (the queue's SchedulerStats). */
+export interface OutcomeTally {
+  recordOutcome(agent: AgentName, outcome: CallOutcome, processMs: number): void;
+}
+
+/**
+ * The one stream every policy of the call path reports to. The status page's counters, the
+ * per-agent outcome tallies and the metrics sink are all derived from the same events, so they
+ * cannot drift apart: a count exists only where its event was emitted.
+ */
+export class SchedulerEventStream {
+  private readonly counts: Omit<SchedulerCounters, 'aimdDecreases'> = {
+    starts: 0,
+    rateLimited: 0,
+    retries: 0,
+    queueTimeouts: 0,
+    inFlightTimeouts: 0,
+    shed: 0,
+    breakerRejections: 0,
+  };
+
+  constructor(
+    private readonly options: {
+      tally?: OutcomeTally;
+      metrics?: SchedulerMetrics;
+      logger?: SchedulerLogger;
+    } = {},
+  ) {}
+
+  emit(event: SchedulerEvent): void {
+    this.count(event);
+    try {
+      this.options.metrics?.record(event);
+    } catch (error) {
+      // A broken metrics sink must never fail a user's call.
+      this.options.logger?.warn({ error: String(error) }, 'Scheduler metrics sink threw');
+    }
+  }
+
+  /** The counts so far; AIMD's decreases are the limiter's own (it may be shared by instances). */
+  counters(aimdDecreases: number): SchedulerCounters {
+    return { ...this.counts, aimdDecreases };
+  }
+
+  private count(event: SchedulerEvent): void {
+    const counts = this.counts;
+    switch (event.type) {
+      case 'start':
+        counts.starts++;
+        break;
+      case 'end':
+        this.options.tally?.recordOutcome(event.agentType, event.outcome, event.processMs);
+        break;
+      case 'rate_limited':
+        counts.rateLimited++;
+        break;
+      case 'retry':
+        counts.retries++;
+        break;
+      case 'timeout':
+        if (event.where === 'queue') counts.queueTimeouts++;
+        else counts.inFlightTimeouts++;
+        break;
+      case 'shed':
+        counts.shed++;
+        break;
+      case 'breaker_rejected':
+        counts.breakerRejections++;
+        break;
+      case 'breaker':
+        break;
+    }
+  }
 }

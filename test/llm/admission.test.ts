@@ -63,41 +63,57 @@ function setup(overrides: Partial<AdmissionOptions> = {}, concurrency = 2) {
 }
 
 describe('admission: who starts (the closed loop on the provider room)', () => {
-  test('cold, a burst starts no more chats than there are free slots; the rest wait, none is refused', () => {
+  test('cold, a burst starts as many chats as there are slots; the rest wait, none is refused', () => {
     const { line, arrive } = setup({}, 3);
     const chats = Array.from({ length: 50 }, arrive);
     expect(chats.filter((chat) => chat.start.mock.calls.length > 0)).toHaveLength(3);
     expect(line.stats()).toMatchObject({ active: 3, waiting: 47, refused: 0 });
   });
 
-  test('a call waiting for a slot holds the line; the queue emptying starts the next chat at once', () => {
+  test('a slot freed between two calls of a running chat is kept for it; a chat ending lets the next start', async () => {
     const { room, line, arrive } = setup({}, 2);
     const [first, second, third] = [arrive(), arrive(), arrive()];
-    // The two started chats made their first calls: both in flight, nothing waiting, no slot free.
+    expect(line.stats()).toMatchObject({ active: 2, waiting: 1 });
+    // Both running chats have a call in flight: no slot free, nothing waits.
     room.callQueued(first.run.id);
     room.callQueued(second.run.id);
     room.update(0, 0);
-    // One chat may be starting while nothing waits: it keeps the provider busy between calls.
+    expect(third.start).not.toHaveBeenCalled();
+    // The first chat's call ends: its slot is free, but its next call is on its way.
+    room.callEnded(first.run.id);
+    room.update(0, 1);
+    expect(third.start).not.toHaveBeenCalled();
+    // The first chat ends instead: its slot is the third's.
+    finish(first.run);
+    await flushMicrotasks();
     expect(third.start).toHaveBeenCalled();
-    const fourth = arrive();
-    room.callQueued(third.run.id);
-    // The third chat's call waits for a slot: the provider has no room, the fourth waits.
+    expect(line.stats()).toMatchObject({ active: 2, waiting: 0 });
+  });
+
+  test('a call waiting for a slot holds the line; the queue emptying with a slot free starts the next chat', () => {
+    const { room, line, arrive } = setup({}, 3);
+    const chats = [arrive(), arrive(), arrive()];
+    for (const chat of chats) room.callQueued(chat.run.id);
+    // Two calls in flight, one waits (AIMD lowered the limit to 2, say): no room.
     room.update(1, 0);
+    const fourth = arrive();
     expect(fourth.start).not.toHaveBeenCalled();
-    expect(line.stats()).toMatchObject({ active: 3, waiting: 1 });
-    // A slot freed and the waiting call took it: nothing waits, so the fourth starts.
-    room.update(0, 0);
+    // The limit is back at 3 and the waiting call started: a slot is free and nothing waits.
+    room.update(0, 1);
     expect(fourth.start).toHaveBeenCalled();
+    expect(line.stats()).toMatchObject({ active: 4, waiting: 0 });
   });
 
   test('RPM-bound: calls waiting on the rate window stop new chats although slots are free', () => {
     const { room, line, arrive } = setup({}, 50);
     const chats = Array.from({ length: 60 }, arrive);
+    expect(line.stats()).toMatchObject({ active: 50, waiting: 10 });
     for (const chat of chats.slice(0, 50)) room.callQueued(chat.run.id);
-    // Ten calls started, forty wait for their minute's starts: no more chats until they drain.
+    // Ten calls started, forty wait for their minute's starts: no more chats although 40 slots are free.
     room.update(40, 40);
     expect(line.stats()).toMatchObject({ active: 50, waiting: 10 });
-    room.update(0, 40);
+    // The window let them all start: 10 slots free, nothing waits.
+    room.update(0, 10);
     expect(line.stats().active).toBe(60);
   });
 
@@ -109,7 +125,7 @@ describe('admission: who starts (the closed loop on the provider room)', () => {
 
   test('with admission off, chats start whenever a stream slot is free and are never refused for time', async () => {
     const { room, line, arrive, clock } = setup({ enabled: false, maxRunning: 3 }, 1);
-    room.update(5, 0);
+    room.update(5, -4);
     const chats = Array.from({ length: 5 }, arrive);
     expect(line.stats()).toMatchObject({ active: 3, waiting: 2 });
     clock.advance(59_000);
@@ -171,7 +187,7 @@ describe('admission: who is refused (only on what was measured)', () => {
     }
     // Those at the front, who can still make it, keep waiting.
     expect(errorOf(chats[3].run)).toBeUndefined();
-    expect(line.stats().refused).toBe(refused.length);
+    expect(line.stats()).toMatchObject({ refused: 0, refusedWaiting: refused.length });
   });
 
   test('the head is refused rather than started when less time is left than recent chats took', async () => {

@@ -3,7 +3,8 @@ import type { AgentName } from '../../api/agents/agent-name';
 import { AppError } from '../../api/errors';
 import { InMemoryLimiter } from '../../api/llm/limiter';
 import { RequestQueue, type AcquireRequest, type Slot } from '../../api/llm/request-queue';
-import type { DispatchGate, GateDecision } from '../../api/llm/request-queue-types';
+import type { BreakerReading } from '../../api/llm/request-queue-types';
+import type { BreakerState } from '../../api/llm/provider-breaker';
 import { drain } from './helpers';
 
 function setup(
@@ -12,7 +13,7 @@ function setup(
     rpm?: number;
     queueMax?: number;
     agingStepMs?: number;
-    gate?: DispatchGate;
+    breaker?: BreakerReading;
   } = {},
 ) {
   const clock = new ManualClock(0);
@@ -29,7 +30,7 @@ function setup(
     queueMax: options.queueMax ?? 10_000,
     priorityOrder: ['host', 'planner', 'critic', 'reporter'],
     agingStepMs: options.agingStepMs ?? 5_000,
-    gate: options.gate,
+    breaker: options.breaker,
   });
   const order: string[] = [];
   const slots = new Map<string, Slot>();
@@ -259,33 +260,37 @@ describe('RequestQueue', () => {
     expect(queue.activeCount).toBe(1);
   });
 
-  it('asks the gate before taking a permit: hold, one probe, then fail without consuming starts', async () => {
-    let decision: GateDecision = { action: 'hold' };
-    let probes = 0;
-    const gate: DispatchGate = { check: () => decision, claimProbe: () => ++probes };
-    const { queue, limiter, slots, errors, enqueue, release } = setup({ concurrency: 5, gate });
+  it('reads the breaker before taking a permit: one call at a time half-open, open fails without starts', async () => {
+    const breaker: { state: BreakerState; openError(): AppError } = {
+      state: 'half_open',
+      openError: () => new AppError('llm_unavailable'),
+    };
+    const { queue, limiter, slots, errors, enqueue, release } = setup({ concurrency: 5, breaker });
     for (const label of ['a', 'b', 'c']) void enqueue(label, 'host', label);
     await drain();
-    expect(slots.size).toBe(0);
-    expect(limiter.snapshot()).toMatchObject({ active: 0, startsLastMinute: 0 });
-
-    // 'probe' lets exactly one call through, claiming it before the next decision is asked for.
-    gate.claimProbe = () => {
-      decision = { action: 'hold' };
-      return ++probes;
-    };
-    decision = { action: 'probe' };
+    // Half-open lets exactly one call through (the breaker's probe); the others are held, unstarted.
+    expect([...slots.keys()]).toEqual(['a']);
+    expect(limiter.snapshot()).toMatchObject({ active: 1, startsLastMinute: 1 });
     queue.wake();
     await drain();
     expect([...slots.keys()]).toEqual(['a']);
-    expect(slots.get('a')!.probeTicket).toBe(1);
     expect(limiter.snapshot().startsLastMinute).toBe(1);
 
-    decision = { action: 'fail', error: () => new AppError('llm_unavailable') };
+    // Its slot back without a verdict (still half-open): the next held call goes, alone.
     await release('a');
-    expect([errors.get('b')?.code, errors.get('c')?.code]).toEqual(['llm_unavailable', 'llm_unavailable']);
+    expect([...slots.keys()]).toEqual(['a', 'b']);
+    expect(limiter.snapshot()).toMatchObject({ active: 1, startsLastMinute: 2 });
+
+    breaker.state = 'open';
+    await release('b');
+    expect(errors.get('c')?.code).toBe('llm_unavailable');
     expect(queue.queueLength).toBe(0);
-    expect(limiter.snapshot()).toMatchObject({ active: 0, startsLastMinute: 1 });
+    expect(limiter.snapshot()).toMatchObject({ active: 0, startsLastMinute: 2 });
+    // While open a new call is refused at once, without a permit or a start.
+    void enqueue('d', 'host', 'd');
+    await drain();
+    expect(errors.get('d')?.code).toBe('llm_unavailable');
+    expect(limiter.snapshot()).toMatchObject({ active: 0, startsLastMinute: 2 });
   });
 
   it('lists queued calls before in-flight ones', async () => {

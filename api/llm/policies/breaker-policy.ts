@@ -1,0 +1,41 @@
+import { abortReason } from '../../errors';
+import type { ProviderBreaker } from '../provider-breaker';
+import type { SchedulerEventStream, SchedulerLogger } from '../scheduler-events';
+import type { CallContext, CallPolicy, CallStep } from './call-policy';
+
+/**
+ * The provider's circuit breaker around each attempt: it fails fast with llm_unavailable while open
+ * (and while half-open, for any call but its probe), and hears every provider verdict. A call
+ * already aborted never reaches it: it would give no verdict, and half-open it would take the probe
+ * another call could have made. State changes go to the event stream and the log.
+ */
+export class BreakerPolicy implements CallPolicy {
+  constructor(
+    private readonly options: {
+      breaker: ProviderBreaker;
+      events: SchedulerEventStream;
+      logger?: SchedulerLogger;
+    },
+  ) {
+    options.breaker.addListener({
+      onStateChange: (state) => {
+        options.events.emit({ type: 'breaker', state });
+        options.logger?.warn({ state }, 'LLM provider circuit breaker changed state');
+      },
+    });
+  }
+
+  async execute(next: CallStep, signal: AbortSignal, call: CallContext) {
+    if (signal.aborted) throw abortReason(signal);
+    let reached = false;
+    try {
+      return await this.options.breaker.execute(() => {
+        reached = true;
+        return next(signal);
+      });
+    } catch (error) {
+      if (!reached) this.options.events.emit({ type: 'breaker_rejected', agentType: call.meta.agentType });
+      throw error;
+    }
+  }
+}

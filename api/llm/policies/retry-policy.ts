@@ -1,0 +1,63 @@
+import type { Clock } from '../../clock';
+import { AppError } from '../../errors';
+import { backoffDelay, sleep, type BackoffPolicy } from '../backoff';
+import { providerFailureCode } from '../call-errors';
+import { ProviderError } from '../provider';
+import type { SchedulerEventStream } from '../scheduler-events';
+import type { CallContext, CallPolicy, CallStep } from './call-policy';
+
+export interface RetryPolicyOptions {
+  clock: Clock;
+  events: SchedulerEventStream;
+  /** Attempts in total, the first included. */
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+}
+
+/**
+ * The one retry loop of the system: the provider client never retries on its own, so a failed
+ * attempt is retried here or not at all. Retryable failures (429, 5xx, network) are retried with
+ * exponential backoff and full jitter, never earlier than the provider's Retry-After, only before
+ * the first streamed delta (the user has seen text: a retry would repeat it), and never past the
+ * call's deadline. Each retry runs the whole path below again, the queue slot included, so it is
+ * counted against the limits like any start.
+ */
+export class RetryPolicy implements CallPolicy {
+  constructor(private readonly options: RetryPolicyOptions) {}
+
+  async execute(next: CallStep, signal: AbortSignal, call: CallContext) {
+    for (;;) {
+      call.progress.attempts++;
+      let delayMs: number;
+      try {
+        return await next(signal);
+      } catch (error) {
+        if (!(error instanceof ProviderError)) throw error;
+        delayMs = this.retryDelay(error, call) ?? this.giveUp(error);
+      }
+      this.options.events.emit({
+        type: 'retry',
+        agentType: call.meta.agentType,
+        attempt: call.progress.attempts,
+        delayMs,
+      });
+      await sleep(this.options.clock, delayMs, signal);
+    }
+  }
+
+  /** How long to wait before the next attempt; undefined when there is none. */
+  private retryDelay(error: ProviderError, call: CallContext): number | undefined {
+    const { progress } = call;
+    if (!error.retryable || progress.deltaSeen || progress.attempts >= this.options.maxAttempts)
+      return undefined;
+    const delayMs = backoffDelay(progress.attempts, error.retryAfterMs, this.options.backoff);
+    return this.options.clock.now() + delayMs < call.deadline ? delayMs : undefined;
+  }
+
+  private giveUp(error: ProviderError): never {
+    throw new AppError(providerFailureCode(error), undefined, {
+      cause: error,
+      retryAfterMs: error.retryAfterMs,
+    });
+  }
+}
