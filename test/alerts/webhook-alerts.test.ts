@@ -207,6 +207,8 @@ describe('webhook alerts', () => {
       ALERT_WAIT_P95_MS: '1',
       LLM_MAX_CONCURRENT: '1',
       SIM_LATENCY_MS: '30',
+      // All three start at once, so their calls wait in the LLM queue (admission would line them up).
+      LLM_ADMISSION: 'off',
     });
     try {
       await Promise.all(

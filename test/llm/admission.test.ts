@@ -135,6 +135,21 @@ describe('admission: who starts (the closed loop on the provider room)', () => {
   });
 });
 
+describe('the chat line and the operator', () => {
+  test('DELETE /api/queue/clear ends the chats waiting in the line with queue_cleared; running ones go on', () => {
+    const { line, arrive } = setup({ maxRunning: 1 }, 10);
+    const chats = Array.from({ length: 4 }, arrive);
+    expect(line.clearWaiting()).toBe(3);
+    expect(chats.slice(1).map((chat) => errorOf(chat.run)?.code)).toEqual([
+      'queue_cleared',
+      'queue_cleared',
+      'queue_cleared',
+    ]);
+    expect(errorOf(chats[0].run)).toBeUndefined();
+    expect(line.stats()).toMatchObject({ active: 1, waiting: 0, refused: 0, refusedWaiting: 0 });
+  });
+});
+
 describe('admission: who is refused (only on what was measured)', () => {
   /** Runs one chat at a time through a line of `waiting` chats: each takes runMs. Returns them. */
   async function measureSlowLine(runMs: number, waiting: number) {

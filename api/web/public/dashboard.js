@@ -115,10 +115,13 @@ function render(snapshot) {
   const byAgent = AGENTS.map((agent) => `${agent[0].toUpperCase()} ${snapshot.queue.byAgent[agent]}`).join(
     ' · ',
   );
+  // Everything waiting: chats in the line (not started: admission waits for room at the provider)
+  // and calls of running chats in the LLM queue.
   tile(
     'tile-queue',
-    String(snapshot.queue.length),
-    `${snapshot.queue.paused ? 'PAUSED · ' : ''}${byAgent}`,
+    String(snapshot.queue.length + snapshot.sse.waiting),
+    `${snapshot.queue.paused ? 'PAUSED · ' : ''}${snapshot.sse.waiting} chats to start · ` +
+      `${snapshot.queue.length} calls: ${byAgent}`,
     snapshot.queue.paused ? 'warn' : '',
   );
   tile(
