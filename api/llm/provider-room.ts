@@ -60,8 +60,13 @@ export class ProviderRoom {
     if (waiting === 0) this.listener();
   }
 
-  /** A call of `runId` joined the queue. */
+  /**
+   * A call of `runId` joined the queue. It counts as waiting at once, until the queue's next report
+   * says otherwise: a chat started from the line can queue its first call within the same turn, and
+   * the line, still starting chats in that turn, must see it.
+   */
   callQueued(runId: string | undefined): void {
+    this.waiting++;
     const calls = runId === undefined ? undefined : this.running.get(runId);
     if (calls === undefined) return;
     if (calls === 0) this.idle--;

@@ -105,6 +105,8 @@ export class RequestQueue {
         entry.state = 'parked';
         parked.add(entry);
         this.parkedCount++;
+        // A held call is no demand: the report corrects the room's count (no dispatch follows).
+        this.reportRoom();
         return;
       }
       this.lanes.enter(entry);

@@ -6,6 +6,7 @@ import { LineMeter } from '../../api/llm/line-meter';
 import { ProviderRoom } from '../../api/llm/provider-room';
 import { Run } from '../../api/streaming/run';
 import { SseLimiter } from '../../api/streaming/sse-limiter';
+import { startTestTroupe } from '../helpers/test-server';
 
 /** A run as ChatService makes it: `run` first, its abort reason as its `error` event. */
 function makeRun(): { run: Run; start: jest.Mock<Promise<void>, []> } {
@@ -272,5 +273,45 @@ describe('admission properties', () => {
         },
       ),
     );
+  });
+});
+
+describe('admission over a real server (closed loop end to end)', () => {
+  test('a burst on a cold server runs no more chats than the provider has slots; none is refused', async () => {
+    // Cache off: a chat reaches the queue within the turn it starts in, the case that once let a
+    // whole burst start in one pass before the queue had reported its first call.
+    const troupe = await startTestTroupe({
+      LLM_MAX_CONCURRENT: '2',
+      SIM_LATENCY_MS: '20',
+      LLM_CACHE: 'off',
+    });
+    try {
+      let mostQueued = 0;
+      let done = false;
+      const watching = (async () => {
+        while (!done) {
+          mostQueued = Math.max(mostQueued, troupe.scheduler.status().queueLength);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, (_, index) =>
+          fetch(`${troupe.url}/api/chat`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+            body: JSON.stringify({ message: `burst question ${index}`, mode: 'single' }),
+          }).then((response) => response.status),
+        ),
+      );
+      done = true;
+      await watching;
+      expect(answers).toEqual(Array(12).fill(200));
+      expect(troupe.scheduler.status().totalSuccess).toBe(12);
+      // Each single chat holds one call at a time: two run and the rest wait in the line, so a call
+      // waits for a slot only in the moment between a release and the next dispatch.
+      expect(mostQueued).toBeLessThanOrEqual(1);
+    } finally {
+      await troupe.stop();
+    }
   });
 });
