@@ -84,7 +84,7 @@ export function formatReportTable(report: BenchReport): string {
       ? 'false refusals n/a (no replay)'
       : `false refusals ${admission.falseRefusals} = ${pct(admission.falseRefusalRate)} of arrivals (target < 2 %)`,
     admission.replay
-      ? `replay without admission: ${admission.replay.completedWithinTarget} within target, ${admission.replay.completed} completed, ${admission.replay.failed} failed`
+      ? `replay without admission: ${admission.replay.completedWithinDeadline} within the deadline, ${admission.replay.completed} completed, ${admission.replay.failed} failed`
       : '',
     '',
     '',
