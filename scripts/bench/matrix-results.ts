@@ -51,7 +51,10 @@ export interface MatrixResult {
   boundCallsPerS: number;
   goodputRatio: number;
   meanCallMs?: number;
+  /** Calls that completed chats made (agent turns and tool rounds), per completed chat. */
   callsPerCompletedChat: number;
+  /** Calls the provider accepted (withdrawn parallel drafts and failed chats' calls too). */
+  providerCalls?: number;
   criteria: MatrixCriteria;
   /** Where the run's report.json, chart and chats are. */
   directory: string;
@@ -120,6 +123,7 @@ export function matrixResult(input: {
     goodputRatio: bound > 0 ? goodputCallsPerS / bound : 0,
     ...(report.goodput.bound.meanCallMs !== undefined ? { meanCallMs: report.goodput.bound.meanCallMs } : {}),
     callsPerCompletedChat: report.goodput.callsPerCompletedChat,
+    ...(report.provider ? { providerCalls: report.provider.accepted } : {}),
     criteria,
     directory: input.directory,
   };
@@ -137,6 +141,9 @@ export function formatMatrixResult(result: MatrixResult): string {
   return [
     `${result.id}: ${result.arrivals} arrivals, ${result.completed} completed, ${result.refused} refused, ` +
       `${result.timedOut} timed out, ${result.failed} failed; ${result.callsPerCompletedChat.toFixed(2)} calls per completed chat` +
+      (result.providerCalls !== undefined
+        ? ` (${result.providerCalls} calls accepted by the provider in all)`
+        : '') +
       (result.meanCallMs !== undefined
         ? `, calls took ${(result.meanCallMs / 1000).toFixed(2)} s as run`
         : ''),

@@ -161,17 +161,28 @@ export function generateMatrix(seed: number, options: MatrixOptions = {}): Matri
       search_review: searchShare * reviseShare,
     };
     const k = expectedCallsPerChat(mix, agentParallel);
-    const quota = quotaFor(cell.binding, bound[index], Math.round(callMs[index]));
-    const nominalCallMs = quota.latencyMs + (75 / quota.tps) * 1000;
-    const mu = quotaBound(quota, nominalCallMs).mu;
-    const capacity = chatCapacityPerSecond(quotaBound(quota, nominalCallMs), k);
     let load = loads[index];
+    const horizonOf = (callMs: number) => Math.max(1, deadlineS - (k * callMs) / 1000);
+    let quota = quotaFor(cell.binding, bound[index], Math.round(callMs[index]));
+    // A burst on a wide quota would be hundreds of chats: the quota is narrowed instead, so that
+    // the burst keeps its load and stays under maxBurstChats.
+    for (let attempt = 0; cell.arrival === 'burst' && attempt < 4; attempt++) {
+      const { mu, nominalCallMs } = figures(quota, k);
+      const wanted = (load * mu * horizonOf(nominalCallMs)) / k;
+      if (wanted <= MATRIX_RANGES.maxBurstChats) break;
+      quota = quotaFor(
+        cell.binding,
+        (mu * MATRIX_RANGES.maxBurstChats * 0.98) / wanted,
+        Math.round(callMs[index]),
+      );
+    }
+    const { mu, nominalCallMs, capacity } = figures(quota, k);
     let chats: number;
     let arrivalS: number;
     let arrivalRatePerS: number | undefined;
     if (cell.arrival === 'burst') {
       // What the quota completes before the deadline, the last chat's own k calls aside.
-      const horizonS = Math.max(1, deadlineS - (k * nominalCallMs) / 1000);
+      const horizonS = horizonOf(nominalCallMs);
       chats = clamp(Math.round(load * capacity * horizonS), 5, MATRIX_RANGES.maxBurstChats);
       load = chats / (capacity * horizonS);
       arrivalS = 0;
@@ -213,6 +224,13 @@ export function generateMatrix(seed: number, options: MatrixOptions = {}): Matri
       ...(arrivalRatePerS !== undefined ? { arrivalRatePerS: round(arrivalRatePerS, 4) } : {}),
     };
   });
+}
+
+/** The nominal call time of a quota, its bound and its chat capacity at k calls per chat. */
+function figures(quota: ProviderQuota, k: number): { nominalCallMs: number; mu: number; capacity: number } {
+  const nominalCallMs = quota.latencyMs + (75 / quota.tps) * 1000;
+  const bound = quotaBound(quota, nominalCallMs);
+  return { nominalCallMs, mu: bound.mu, capacity: chatCapacityPerSecond(bound, k) };
 }
 
 /**
