@@ -51,7 +51,11 @@ export function formatReportTable(report: BenchReport): string {
       ? `open arrivals ${fixed(settings.arrivalRatePerS, 2)}/s`
       : settings.arrival === 'hold'
         ? `${settings.users} streams held`
-        : `closed loop, ${settings.users} users, think ${formatMs(settings.thinkMs)}`;
+        : settings.arrival === 'burst'
+          ? `${settings.users} chats at once`
+          : settings.arrival === 'ramp'
+            ? `${settings.users} chats, rate ramping up`
+            : `closed loop, ${settings.users} users, think ${formatMs(settings.thinkMs)}`;
   lines.push(
     `${report.scenario} — ${report.variant}   (scale ${scale}, ${load}, ${settings.durationS} s of arrivals + drain)`,
   );
