@@ -134,6 +134,8 @@ const RUN_FLAGS: Record<string, RunOverride> = {
 export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
   let scenarioName: string | undefined;
   const overrides: Array<[RunOverride, string]> = [];
+  // The matrix sizes its arrivals for its scale: --scale is given to the generator too.
+  let matrixScale: number | undefined;
   const options: Omit<BenchOptions, 'scenario'> = {
     runtime: 'tsx',
     outDir: 'bench-results',
@@ -162,6 +164,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
     const value = equals > 0 && flag !== argument ? argument.slice(equals + 1) : argv[++index];
     if (value === undefined) throw new BenchArgumentError(`${flag} needs a value`);
     if (flag in RUN_FLAGS) overrides.push([RUN_FLAGS[flag], value]);
+    if (flag === '--scale') matrixScale = number('--scale', value, 0.01);
     else if (flag === '--scenario') scenarioName = value;
     else if (flag === '--url') options.url = checkUrl(flag, value);
     else if (flag === '--sim-url') options.simUrl = checkUrl(flag, value);
@@ -182,7 +185,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
   // The matrix is generated from the seed; --only, --limit and --quick choose among its workloads.
   const chosen =
     scenarioName === 'matrix'
-      ? matrixScenario(options.seed, { only: options.only, limit: options.limit, quick: options.quick })
+      ? matrixScenario(
+          options.seed,
+          { only: options.only, limit: options.limit, quick: options.quick },
+          matrixScale !== undefined ? { scale: matrixScale } : {},
+        )
       : SCENARIOS[scenarioName];
   if (!chosen)
     throw new BenchArgumentError(

@@ -151,6 +151,10 @@ describe('matrix options', () => {
     expect(parseBenchArgs(['--scenario', 'matrix', '--limit', '4'])!.scenario.runs).toHaveLength(4);
     expect(parseBenchArgs(['--scenario', 'matrix', '--quick'])!.scenario.runs).toHaveLength(3);
     expect(parseBenchArgs(['--scenario', 'matrix', '--only', 'w12'])!.scenario.runs).toHaveLength(1);
+    // --scale reaches the generator, which sizes the arrivals for it.
+    const realTime = parseBenchArgs(['--scenario', 'matrix', '--scale', '1'])!.scenario.runs;
+    expect(realTime.map((run) => run.matrix)).toEqual(generateMatrix(1, { scale: 1 }));
+    expect(realTime.every((run) => run.scale === 1)).toBe(true);
   });
 
   test('--limit and --quick belong to the matrix; --only must match a workload', () => {
