@@ -312,16 +312,17 @@ export function workloadRunSpec(workload: MatrixWorkload): RunSpec {
 
 /**
  * Rough wall-clock seconds of a workload with its replay on this kind of machine: servers started
- * twice, arrivals twice, a drain of a few chat times with admission and up to the deadline without.
+ * twice, arrivals twice, and each run's drain — the backlog the quota still has to serve when
+ * arrivals stop, at most the chat deadline (admission keeps it there; without it chats end at it).
  */
 export function estimatedSeconds(workload: MatrixWorkload, unscaledDeadlineS = 60): number {
   const deadlineS = unscaledDeadlineS / workload.scale;
-  const startS = workload.instances > 1 ? 12 : 6;
+  const startS = workload.instances > 1 ? 7 : 3;
   const chatS = (workload.callsPerChat * workload.callMs) / 1000 / workload.scale;
   const arrivalS = workload.arrival === 'burst' ? 1 : workload.arrivalS;
-  const drainOn = Math.min(deadlineS, chatS * 2 + (workload.load > 1 ? 10 : 0));
-  const drainOff = workload.load > 1 ? deadlineS : Math.min(deadlineS, chatS * 2 + 5);
-  return 2 * (startS + arrivalS) + drainOn + drainOff + 4;
+  const serveS = (workload.chats * workload.callsPerChat) / (workload.boundCallsPerS * workload.scale);
+  const drainS = Math.min(deadlineS, Math.max(0, serveS - arrivalS) + chatS);
+  return 2 * (startS + arrivalS + drainS + 1);
 }
 
 export interface MatrixSelection {
