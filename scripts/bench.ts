@@ -1,6 +1,7 @@
 /**
  * npm run bench -- --scenario NAME [--users N] [--rpm R] [--concurrency C] [--latency-ms L] [--tps T]
  *                   [--duration S] [--url URL] [--scale X] …   (--help lists every flag)
+ * npm run bench -- --scenario matrix [--seed S] [--quick | --limit N | --only w07]: generated workloads.
  *
  * The load benchmark of issue 6: starts sim-llm with the quota and Troupe pointed at it (each in its
  * own process), drives users over real SSE, and prints the figures against the quota bound
@@ -12,6 +13,7 @@ import { runCpuScenario } from './bench/cpu-scenario';
 import { runScenario, type RunControl } from './bench/run-scenario';
 import type { BenchReport } from './bench/bench-report';
 import { runFocusedScenario } from './bench/focused-scenarios';
+import { runMatrix } from './bench/matrix-scenario';
 
 async function main(): Promise<void> {
   // cache and parallel compare Troupe settings side by side and print their own figures.
@@ -46,6 +48,10 @@ async function main(): Promise<void> {
   if (options.scenario.runner === 'cpu') {
     const { directory, table } = await runCpuScenario(options, options.scenario.runs[0]);
     process.stdout.write(`\n${table}\n\nresults: ${directory}\n`);
+    return;
+  }
+  if (options.scenario.name === 'matrix') {
+    await runMatrix(options, control, () => interrupts > 0);
     return;
   }
   const reports: BenchReport[] = [];

@@ -1,3 +1,4 @@
+import { matrixScenario } from './matrix';
 import { SCENARIOS, type RunSpec, type Scenario } from './scenarios';
 import type { TroupeRuntime } from './server-processes';
 
@@ -12,10 +13,17 @@ export interface BenchOptions {
   runtime: TroupeRuntime;
   outDir: string;
   seed: number;
-  /** Only the variant whose label contains this (priority, phase2). */
+  /** Only the variant whose label contains this (priority, phase2, matrix). */
   only?: string;
+  /** matrix: the first N workloads (after --only). */
+  limit?: number;
+  /** matrix: three short workloads, one per arrival shape, one on 3 instances. */
+  quick?: boolean;
   quiet: boolean;
 }
+
+/** Scenario names for the usage and the errors: the fixed ones, and the generated matrix. */
+const SCENARIO_NAMES = [...Object.keys(SCENARIOS), 'matrix'];
 
 export class BenchArgumentError extends Error {
   readonly code = 'invalid_argument';
@@ -27,7 +35,7 @@ export class BenchArgumentError extends Error {
 
 export const BENCH_USAGE = `usage: npm run bench -- --scenario NAME [options]
 
-scenarios: ${Object.keys(SCENARIOS).join(', ')}
+scenarios: ${SCENARIO_NAMES.join(', ')}
 settings compared side by side (own flags: --users, --questions-per-user, --ramp-s, --think-s,
   --idle-chats, --overload-s, --part, --seed, --runtime, --out): cache, parallel
 
@@ -48,12 +56,14 @@ settings compared side by side (own flags: --users, --questions-per-user, --ramp
   --kill-at F|none     SIGKILL one instance at fraction F of the arrivals, or none
   --priority-order O   LLM_PRIORITY_ORDER for every run, e.g. reporter,critic,planner,host
   --env KEY=VALUE      extra Troupe environment (repeatable)
-  --only TEXT          run only the variant whose label contains TEXT
+  --only TEXT          run only the variant whose label contains TEXT (matrix: a workload id, w07)
+  --limit N            matrix: run only the first N workloads
+  --quick              matrix: three short workloads (burst, ramp on 3 instances, open)
   --url URL            target a running Troupe (sim-llm and Troupe are not started)
   --sim-url URL        with --url: the sim-llm behind it, for 429 and waste counters
   --runtime dist|tsx   run Troupe from dist/ (npm run build first) or through tsx (default)
   --out DIR            results folder (default bench-results)
-  --seed N             seed of users, messages and think times (default 1)
+  --seed N             seed of users, messages and think times (default 1); matrix: of its workloads
   --quiet              no progress bar`;
 
 type RunOverride = (run: RunSpec, value: string) => RunSpec;
@@ -124,6 +134,8 @@ const RUN_FLAGS: Record<string, RunOverride> = {
 export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
   let scenarioName: string | undefined;
   const overrides: Array<[RunOverride, string]> = [];
+  // The matrix sizes its arrivals for its scale: --scale is given to the generator too.
+  let matrixScale: number | undefined;
   const options: Omit<BenchOptions, 'scenario'> = {
     runtime: 'tsx',
     outDir: 'bench-results',
@@ -137,21 +149,29 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
       options.quiet = true;
       continue;
     }
+    if (argument === '--quick') {
+      options.quick = true;
+      continue;
+    }
     const equals = argument.indexOf('=');
     const flag = argument.startsWith('--') && equals > 0 ? argument.slice(0, equals) : argument;
     const known =
       flag in RUN_FLAGS ||
-      ['--scenario', '--url', '--sim-url', '--runtime', '--out', '--seed', '--only'].includes(flag);
+      ['--scenario', '--url', '--sim-url', '--runtime', '--out', '--seed', '--only', '--limit'].includes(
+        flag,
+      );
     if (!known) throw new BenchArgumentError(`unknown flag ${JSON.stringify(argument)} (see --help)`);
     const value = equals > 0 && flag !== argument ? argument.slice(equals + 1) : argv[++index];
     if (value === undefined) throw new BenchArgumentError(`${flag} needs a value`);
     if (flag in RUN_FLAGS) overrides.push([RUN_FLAGS[flag], value]);
+    if (flag === '--scale') matrixScale = number('--scale', value, 0.01);
     else if (flag === '--scenario') scenarioName = value;
     else if (flag === '--url') options.url = checkUrl(flag, value);
     else if (flag === '--sim-url') options.simUrl = checkUrl(flag, value);
     else if (flag === '--out') options.outDir = value;
     else if (flag === '--only') options.only = value;
     else if (flag === '--seed') options.seed = number('--seed', value, 0, true);
+    else if (flag === '--limit') options.limit = number('--limit', value, 1, true);
     else if (flag === '--runtime') {
       if (value !== 'dist' && value !== 'tsx')
         throw new BenchArgumentError(`--runtime=${JSON.stringify(value)} — expected dist or tsx`);
@@ -159,16 +179,28 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
     }
   }
   if (!scenarioName)
-    throw new BenchArgumentError(`--scenario is required: one of ${Object.keys(SCENARIOS).join(', ')}`);
-  const chosen = SCENARIOS[scenarioName];
+    throw new BenchArgumentError(`--scenario is required: one of ${SCENARIO_NAMES.join(', ')}`);
+  if ((options.limit !== undefined || options.quick) && scenarioName !== 'matrix')
+    throw new BenchArgumentError('--limit and --quick choose workloads of the matrix scenario only');
+  // The matrix is generated from the seed; --only, --limit and --quick choose among its workloads.
+  const chosen =
+    scenarioName === 'matrix'
+      ? matrixScenario(
+          options.seed,
+          { only: options.only, limit: options.limit, quick: options.quick },
+          matrixScale !== undefined ? { scale: matrixScale } : {},
+        )
+      : SCENARIOS[scenarioName];
   if (!chosen)
     throw new BenchArgumentError(
-      `unknown scenario ${JSON.stringify(scenarioName)}: one of ${Object.keys(SCENARIOS).join(', ')}`,
+      `unknown scenario ${JSON.stringify(scenarioName)}: one of ${SCENARIO_NAMES.join(', ')}`,
     );
   let runs = chosen.runs.map((run) =>
     overrides.reduce((current, [apply, value]) => apply(current, value), run),
   );
-  if (options.only) {
+  if (options.only && runs.length === 0)
+    throw new BenchArgumentError(`--only ${JSON.stringify(options.only)} matches no workload of the matrix`);
+  if (options.only && scenarioName !== 'matrix') {
     runs = runs.filter((run) => run.variant.toLowerCase().includes(options.only!.toLowerCase()));
     if (runs.length === 0)
       throw new BenchArgumentError(

@@ -115,7 +115,7 @@ export interface BenchReport {
   /**
    * What admission did (issue 9): chats it let in that then failed (its targets: 0), and — when the
    * run was replayed with admission off — the chats it refused that would have completed within the
-   * chat target (its target: under 2 % of arrivals).
+   * chat deadline, CHAT_TIMEOUT_MS (its target: under 2 % of arrivals).
    */
   admission: {
     arrivals: number;
@@ -123,7 +123,7 @@ export interface BenchReport {
     admittedFailures: number;
     falseRefusals?: number;
     falseRefusalRate?: number;
-    replay?: { completed: number; completedWithinTarget: number; failed: number };
+    replay?: { completed: number; completedWithinDeadline: number; failed: number };
   };
   provider?: SimStats;
   goodput: {

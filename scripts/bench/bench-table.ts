@@ -51,7 +51,11 @@ export function formatReportTable(report: BenchReport): string {
       ? `open arrivals ${fixed(settings.arrivalRatePerS, 2)}/s`
       : settings.arrival === 'hold'
         ? `${settings.users} streams held`
-        : `closed loop, ${settings.users} users, think ${formatMs(settings.thinkMs)}`;
+        : settings.arrival === 'burst'
+          ? `${settings.users} chats at once`
+          : settings.arrival === 'ramp'
+            ? `${settings.users} chats, rate ramping up`
+            : `closed loop, ${settings.users} users, think ${formatMs(settings.thinkMs)}`;
   lines.push(
     `${report.scenario} — ${report.variant}   (scale ${scale}, ${load}, ${settings.durationS} s of arrivals + drain)`,
   );
@@ -84,7 +88,7 @@ export function formatReportTable(report: BenchReport): string {
       ? 'false refusals n/a (no replay)'
       : `false refusals ${admission.falseRefusals} = ${pct(admission.falseRefusalRate)} of arrivals (target < 2 %)`,
     admission.replay
-      ? `replay without admission: ${admission.replay.completedWithinTarget} within target, ${admission.replay.completed} completed, ${admission.replay.failed} failed`
+      ? `replay without admission: ${admission.replay.completedWithinDeadline} within the deadline, ${admission.replay.completed} completed, ${admission.replay.failed} failed`
       : '',
     '',
     '',

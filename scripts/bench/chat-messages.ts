@@ -3,20 +3,42 @@
  * (api/llm/sim/sim-model.ts), so the mix fixes the calls a chat costs:
  * - long (8 words or more, no search words): Host, Planner, Critic approves, Reporter = 4 calls;
  * - short (under 8 words): the Critic asks for one revision = 6 calls;
- * - search (asks for recent facts): the Planner calls search_web once = 5 calls.
+ * - search (asks for recent facts): the Planner calls search_web once = 5 calls;
+ * - search_review (a search that asks for the plan to be "reviewed twice"): the Planner searches,
+ *   the Critic asks for one revision, the revising Planner searches again = 8 calls (not in the
+ *   default mix; a plain short search is approved at once, its sources step making 3 steps).
+ * With AGENT_PARALLEL=on the Reporter drafts while the Critic reviews, and a revision withdraws that
+ * draft: one call more for each revision (short 7, search_review 9), when the draft reached the provider.
  */
 
-export type MessageKind = 'long' | 'short' | 'search';
+export type MessageKind = 'long' | 'short' | 'search' | 'search_review';
+
+/** Share of each kind in a mix (shares sum to 1). */
+export type MessageMix = Readonly<Record<MessageKind, number>>;
 
 /** Share of each kind in the default mix. */
-export const MESSAGE_MIX: Readonly<Record<MessageKind, number>> = { long: 0.7, short: 0.15, search: 0.15 };
+export const MESSAGE_MIX: MessageMix = { long: 0.7, short: 0.15, search: 0.15, search_review: 0 };
 
-/** Provider calls a chat of each kind costs with CRITIC_MAX_ROUNDS=1 and TOOL_MAX_ROUNDS≥1. */
-export const CALLS_PER_KIND: Readonly<Record<MessageKind, number>> = { long: 4, short: 6, search: 5 };
+/** Provider calls a chat of each kind costs with CRITIC_MAX_ROUNDS=1, TOOL_MAX_ROUNDS≥1 and AGENT_PARALLEL=off. */
+export const CALLS_PER_KIND: Readonly<Record<MessageKind, number>> = {
+  long: 4,
+  short: 6,
+  search: 5,
+  search_review: 8,
+};
+
+/** Calls a chat of `kind` costs with AGENT_PARALLEL=on: one withdrawn Reporter draft per revision. */
+export function callsPerKind(kind: MessageKind, agentParallel = false): number {
+  const revises = kind === 'short' || kind === 'search_review';
+  return CALLS_PER_KIND[kind] + (agentParallel && revises ? 1 : 0);
+}
 
 /** The mix's expected calls per chat (4.45 with the default mix). */
-export function expectedCallsPerChat(mix: Readonly<Record<MessageKind, number>> = MESSAGE_MIX): number {
-  return (Object.keys(mix) as MessageKind[]).reduce((sum, kind) => sum + mix[kind] * CALLS_PER_KIND[kind], 0);
+export function expectedCallsPerChat(mix: MessageMix = MESSAGE_MIX, agentParallel = false): number {
+  return (Object.keys(mix) as MessageKind[]).reduce(
+    (sum, kind) => sum + mix[kind] * callsPerKind(kind, agentParallel),
+    0,
+  );
 }
 
 const TOPICS = [
@@ -57,7 +79,7 @@ const SEARCH_TEMPLATES = [
 ];
 
 /** Picks a message kind by the mix for a uniform draw `u` in [0, 1). */
-export function pickKind(u: number, mix: Readonly<Record<MessageKind, number>> = MESSAGE_MIX): MessageKind {
+export function pickKind(u: number, mix: MessageMix = MESSAGE_MIX): MessageKind {
   let cumulative = 0;
   for (const kind of Object.keys(mix) as MessageKind[]) {
     cumulative += mix[kind];
@@ -71,7 +93,9 @@ export function composeMessage(kind: MessageKind, u: number): string {
   const index = Math.floor(u * 1_000_000);
   const topic = TOPICS[index % TOPICS.length];
   if (kind === 'short') return SHORT_MESSAGES[index % SHORT_MESSAGES.length];
-  if (kind === 'search')
-    return SEARCH_TEMPLATES[Math.floor(index / TOPICS.length) % SEARCH_TEMPLATES.length](topic);
+  if (kind === 'search' || kind === 'search_review') {
+    const text = SEARCH_TEMPLATES[Math.floor(index / TOPICS.length) % SEARCH_TEMPLATES.length](topic);
+    return kind === 'search' ? text : `${text} Have the plan reviewed twice.`;
+  }
   return LONG_TEMPLATES[Math.floor(index / TOPICS.length) % LONG_TEMPLATES.length](topic);
 }

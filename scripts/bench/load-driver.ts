@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import http from 'node:http';
-import { composeMessage, pickKind } from './chat-messages';
+import { composeMessage, pickKind, type MessageMix } from './chat-messages';
 import { now, runChat, type ChatRecord, type ChatTarget } from './chat-client';
 import { runChatWithFailover } from './failover-client';
 import { seededRandom } from './statistics';
@@ -16,9 +16,11 @@ import { seededRandom } from './statistics';
 
 /**
  * closed: users who think and come back; open: Poisson arrivals; hold: streams held open until the
- * end; burst: every user sends one chat at the same moment (a cold burst).
+ * end; burst: every user sends one chat at the same moment (a cold burst); ramp: every user sends
+ * one chat, the arrival rate rising linearly from 0 to its peak over the ramp (user i of N at
+ * rampMs·√((i + ½)/N)), at the same moments in every run.
  */
-export type ArrivalShape = 'closed' | 'open' | 'hold' | 'burst';
+export type ArrivalShape = 'closed' | 'open' | 'hold' | 'burst' | 'ramp';
 
 export interface LoadPlan {
   url: string;
@@ -29,7 +31,7 @@ export interface LoadPlan {
   userOffset: number;
   /** closed: mean think time between chats, ms (uniform on 0.5–1.5 × mean). */
   thinkMs: number;
-  /** closed: users start spread over this; hold: streams open spread over this, ms. */
+  /** closed: users start spread over this; hold: streams open spread over this; ramp: the ramp, ms. */
   rampMs: number;
   /** open: arrivals per second of this process. */
   arrivalRatePerS: number;
@@ -47,6 +49,8 @@ export interface LoadPlan {
    * chat opens a new conversation (the benchmark's instances each keep their own embedded store).
    */
   failover?: boolean;
+  /** The message mix the chats are drawn from (default MESSAGE_MIX). */
+  mix?: MessageMix;
 }
 
 /** Live counters for the progress bar. */
@@ -123,7 +127,7 @@ export function startLoad(plan: LoadPlan): LoadDriver {
   setTimeout(() => stop.abort(), Math.max(0, endAt - now())).unref();
 
   const chat = async (user: number, draw: () => number, conversationId?: string): Promise<ChatRecord> => {
-    const kind = pickKind(draw());
+    const kind = pickKind(draw(), plan.mix);
     counters.attempted++;
     counters.open++;
     let waiting = false;
@@ -198,15 +202,18 @@ export function startLoad(plan: LoadPlan): LoadDriver {
     for (let index = 0; index < plan.users; index++) {
       const user = plan.userOffset + index;
       const userRandom = seededRandom(plan.seed * 1_000_003 + user);
-      // hold: streams open evenly over the ramp; closed: each user starts at a random moment of it.
+      // hold: streams open evenly over the ramp; ramp: ever closer together (a linearly rising
+      // rate); closed: each user starts at a random moment of it.
       const startDelayMs =
         plan.arrival === 'hold'
           ? (index / Math.max(1, plan.users)) * plan.rampMs
-          : userRandom() * plan.rampMs;
+          : plan.arrival === 'ramp'
+            ? Math.sqrt((index + 0.5) / Math.max(1, plan.users)) * plan.rampMs
+            : userRandom() * plan.rampMs;
       users.push(
         plan.arrival === 'burst'
           ? holdUser(user, 0, userRandom)
-          : plan.arrival === 'hold'
+          : plan.arrival === 'hold' || plan.arrival === 'ramp'
             ? holdUser(user, startDelayMs, userRandom)
             : closedUser(user, startDelayMs, userRandom),
       );

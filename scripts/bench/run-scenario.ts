@@ -34,6 +34,8 @@ export interface RunResult {
   report: BenchReport;
   directory: string;
   table: string;
+  /** Every chat of the run (with admission on, when it was replayed). */
+  records: ChatRecord[];
 }
 
 export interface RunControl {
@@ -49,7 +51,7 @@ export async function runScenario(
   const result = await runOnce(options, spec, control);
   if (!spec.replay || options.url) return result;
   // The same arrivals (same seed, same users) with admission off: which refused chats would have
-  // completed within the chat target anyway?
+  // completed within the chat's deadline anyway?
   const replay = await runOnce(
     options,
     {
@@ -71,16 +73,17 @@ export async function runScenario(
 }
 
 /**
- * A false refusal is a chat refused although it would have finished within the target: the same
- * user's chat in the replay without admission completed within LLM_CHAT_TARGET_MS (as run).
+ * A false refusal is a chat refused although it would have finished in time: the same user's chat
+ * in the replay without admission completed within the chat's deadline, CHAT_TIMEOUT_MS as run
+ * (0 = no deadline). Admission decides against that deadline, not against a response-time target.
  */
-function countFalseRefusals(
+export function countFalseRefusals(
   records: ChatRecord[],
   replay: ChatRecord[],
-  run: ReturnType<typeof applyScale>,
+  run: Pick<ReturnType<typeof applyScale>, 'troupeEnv'>,
   admission: BenchReport['admission'],
 ): BenchReport['admission'] {
-  const targetMs = Number(run.troupeEnv.LLM_CHAT_TARGET_MS) || Infinity;
+  const targetMs = Number(run.troupeEnv.CHAT_TIMEOUT_MS ?? 60_000) || Infinity;
   const replayed = new Map<string, ChatRecord>();
   const seen = new Map<number, number>();
   const key = (record: ChatRecord, order: Map<number, number>) => {
@@ -104,7 +107,7 @@ function countFalseRefusals(
     falseRefusalRate: records.length === 0 ? 0 : falseRefusals / records.length,
     replay: {
       completed: completedInReplay,
-      completedWithinTarget: replay.filter(
+      completedWithinDeadline: replay.filter(
         (record) => record.outcome === 'completed' && (record.completionMs ?? Infinity) <= targetMs,
       ).length,
       failed: replay.length - completedInReplay,
@@ -117,7 +120,7 @@ async function runOnce(
   spec: RunSpec,
   control: RunControl,
   output: { write: boolean } = { write: true },
-): Promise<RunResult & { records: ChatRecord[] }> {
+): Promise<RunResult> {
   const run = applyScale(spec);
   const scenario = options.scenario;
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
@@ -191,6 +194,7 @@ async function runOnce(
       seed: options.seed,
       maxOpen: 9000 * Math.max(1, spec.workers),
       failover: spec.cluster !== undefined,
+      ...(spec.mix ? { mix: spec.mix } : {}),
     };
     // The sampler starts (baseline) before the load generator exists; it reads it through this holder.
     const load: { group?: LoadGroup } = {};

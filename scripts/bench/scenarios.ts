@@ -1,6 +1,7 @@
-import { expectedCallsPerChat } from './chat-messages';
+import { expectedCallsPerChat, type MessageMix } from './chat-messages';
 import type { ClusterSpec } from './cluster-target';
 import type { ArrivalShape } from './load-driver';
+import type { MatrixWorkload } from './matrix';
 import { chatCapacityPerSecond, quotaBound } from './statistics';
 
 /**
@@ -55,9 +56,13 @@ export interface RunSpec {
   latencyShifts?: Array<{ atS: number; factor: number }>;
   /**
    * Replay the same arrivals with admission off (LLM_ADMISSION=off) to count false refusals: chats
-   * refused although, without admission, they completed within the chat target.
+   * refused although, without admission, they completed within the chat deadline (CHAT_TIMEOUT_MS).
    */
   replay?: boolean;
+  /** The message mix of the chats (default MESSAGE_MIX): what fixes the calls a chat costs. */
+  mix?: MessageMix;
+  /** The generated workload this run is (the `matrix` scenario): its parameters, for the report. */
+  matrix?: MatrixWorkload;
 }
 
 export interface Scenario {
@@ -364,7 +369,10 @@ export function applyScale(spec: RunSpec): ScaledRun {
     latencyMs: Math.round(spec.quota.latencyMs / scale),
     tps: Math.round(spec.quota.tps * scale),
   };
-  const capacity = chatCapacityPerSecond(quotaBound(quota, nominalCallMs(quota)), expectedCallsPerChat());
+  const capacity = chatCapacityPerSecond(
+    quotaBound(quota, nominalCallMs(quota)),
+    expectedCallsPerChat(spec.mix, spec.troupeEnv.AGENT_PARALLEL === 'on'),
+  );
   const arrivalRatePerS =
     spec.arrivalRatePerS > 0 ? spec.arrivalRatePerS * scale : capacity * spec.overloadFactor;
   return {

@@ -16,7 +16,9 @@ import type { Language, Research } from './sim-text';
  *   plan; a longer one, or any revision (a line starting "VERDICT: REVISE", a "revision requested"
  *   section or a previous plan in the input), gets 4 steps. Tool results add one step on the sources.
  * - Critic: "VERDICT: APPROVE" when the conversation already holds a revision request, otherwise
- *   "VERDICT: REVISE" when the plan has fewer than 3 numbered steps. So a short request costs exactly
+ *   "VERDICT: REVISE" when the plan has fewer than 3 numbered steps, or when the request asks for
+ *   the plan to be "reviewed twice" (a steer for benchmarks: a search's sources step otherwise
+ *   makes every plan long enough). So a short request, or one asking for two reviews, costs exactly
  *   one revision round and a long one none.
  * - Tools: when `search_web` is offered, the request asks for a search or for recent facts (search,
  *   look up, latest, news, recent, today, current, 搜索, 最新, 新闻, 今天 …) and no tool result
@@ -79,7 +81,12 @@ export function simulateCompletion(request: CompletionRequest): SimOutput {
       break;
     case 'critic': {
       const steps = countPlanSteps(sections.plan ?? latestUser);
-      text = writeVerdict(language, topic, { steps, approve: revision || steps >= 3 });
+      const secondReview = !revision && steps >= 3 && asksForSecondReview(requestText);
+      text = writeVerdict(language, topic, {
+        steps,
+        approve: revision || (steps >= 3 && !secondReview),
+        ...(secondReview ? { reason: 'second review' as const } : {}),
+      });
       break;
     }
     default:
@@ -146,6 +153,13 @@ const SEARCH_WORDS =
 /** Whether a request asks for a search or for recent facts. */
 export function wantsSearch(text: string): boolean {
   return SEARCH_WORDS.test(text);
+}
+
+const SECOND_REVIEW = /\breview(?:ed)?\s+(?:it\s+|the\s+plan\s+)?twice\b|审核两次|审查两次/i;
+
+/** Whether a request asks for its plan to be reviewed twice (one revision round whatever the plan). */
+export function asksForSecondReview(text: string): boolean {
+  return SECOND_REVIEW.test(text);
 }
 
 /** A search query from a request: its subject, without the request's verbs and follow-up asks. */

@@ -77,9 +77,22 @@ export function writePlan(
 export function writeVerdict(
   language: Language,
   topic: string,
-  options: { steps: number; approve: boolean },
+  options: { steps: number; approve: boolean; reason?: 'second review' },
 ): string {
   const { steps, approve } = options;
+  if (!approve && options.reason === 'second review') {
+    return language === 'zh'
+      ? [
+          'VERDICT: REVISE',
+          `- 请求要求对计划审核两次：计划的 ${steps} 个步骤需要再修订一轮。`,
+          '- 收紧每个步骤，并说明取舍与局限。',
+        ].join('\n')
+      : [
+          'VERDICT: REVISE',
+          `- The request asks for the plan to be reviewed twice: its ${steps} steps get one more revision.`,
+          '- Tighten each step and say what it trades off.',
+        ].join('\n');
+  }
   if (language === 'zh') {
     return approve
       ? [
