@@ -74,7 +74,7 @@ export function formatReportTable(report: BenchReport): string {
     'chats',
     `attempted ${chats.attempted}`,
     `completed ${chats.completed}`,
-    `refused early (503) ${chats.refused}`,
+    `refused (503, or while waiting) ${chats.refused}`,
     `failed ${chats.failed}`,
     `timed out ${chats.timedOut}`,
   ]);
@@ -227,7 +227,7 @@ export function formatComparison(reports: BenchReport[]): string {
   return alignColumns([
     header,
     row('chats completed', (report) => String(report.chats.completed)),
-    row('refused early (503)', (report) => String(report.chats.refused)),
+    row('refused (503 or waiting)', (report) => String(report.chats.refused)),
     row('failed / timed out', (report) => `${report.chats.failed} / ${report.chats.timedOut}`),
     row('admitted failures', (report) => String(report.admission.admittedFailures)),
     row('false refusals', (report) =>

@@ -259,7 +259,21 @@ function attempt(
           finish('completed');
           break;
         case 'error': {
-          const code = parse<{ code?: string }>(event.data)?.code ?? 'internal';
+          const data = parse<{
+            code?: string;
+            message?: string;
+            retryAfterMs?: number;
+            estimatedWaitMs?: number;
+          }>(event.data);
+          const code = data?.code ?? 'internal';
+          // Refused while it waited in the line, before it started (no agent ran): admission's
+          // refusal, as a 503 is before the stream — not an admitted chat that failed.
+          if (code === 'overloaded' && record.calls === 0 && record.slotWaitMs === undefined) {
+            record.refusal = { message: data?.message, estimatedWaitMs: data?.estimatedWaitMs };
+            record.retryAfterMs = data?.retryAfterMs;
+            finish('refused', code);
+            break;
+          }
           finish(code === 'queue_timeout' || code === 'llm_timeout' ? 'timed_out' : 'failed', code);
           break;
         }

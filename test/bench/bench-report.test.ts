@@ -403,7 +403,7 @@ describe('the report', () => {
     const table = formatReportTable(report);
     for (const text of [
       'completed 250',
-      'refused early (503) 200',
+      'refused (503, or while waiting) 200',
       'failed 1',
       'timed out 0',
       '429s 0',
