@@ -10,9 +10,10 @@ import type { SchedulerMetrics } from './scheduler-events';
  * this class every question below and decides nothing itself.
  *
  * - **Start** the next waiting chat when fewer than SSE_MAX_CONCURRENT chats run and the provider
- *   has room as measured right now (ProviderRoom: no call of a running chat waits for a slot).
- *   The number of running chats thereby follows what the provider absorbs — a closed loop on the
- *   real signal, calls waiting — not a prediction from latency, calls per chat or a slowdown factor.
+ *   has room as measured right now (ProviderRoom: no call waits for a slot, and the running chats
+ *   holding no call at this moment are fewer than the free slots). The number of running chats
+ *   thereby follows what the provider absorbs — a closed loop on the real signals, calls waiting and
+ *   slots taken — not a prediction from latency, calls per chat or a slowdown factor.
  * - **Wait** otherwise, in the line, where a chat costs no quota. A cold server, which has measured
  *   nothing yet, lets every chat wait: it never refuses on a guess.
  * - **Refuse** a chat only when what was measured says it cannot start in time: its projected start
