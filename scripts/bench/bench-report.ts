@@ -228,7 +228,9 @@ export function buildReport(input: ReportInput): BenchReport {
     records.filter((record) => record.outcome === outcome).length;
   const completed = records.filter((record) => record.outcome === 'completed');
   const refused = records.filter((record) => record.outcome === 'refused');
-  const admitted = records.filter((record) => record.status === 200);
+  // Admitted: the stream started and the chat was not refused while it waited in the line (a
+  // refusal before it started spent no quota, as a 503 does not).
+  const admitted = records.filter((record) => record.status === 200 && record.outcome !== 'refused');
   const codes: Record<string, number> = {};
   for (const record of records)
     if (record.outcome !== 'completed' && record.code) codes[record.code] = (codes[record.code] ?? 0) + 1;
