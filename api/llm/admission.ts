@@ -17,11 +17,11 @@ import type { SchedulerMetrics } from './scheduler-events';
  * - **Wait** otherwise, in the line, where a chat costs no quota. A cold server, which has measured
  *   nothing yet, lets every chat wait: it never refuses on a guess.
  * - **Refuse** a chat only when what was measured says it cannot start in time: its projected start
- *   (its place in the line ÷ the line's measured drain rate) plus the measured run time of recent
- *   chats (90th percentile) falls past its deadline (CHAT_TIMEOUT_MS from arrival). A new chat is
+ *   (its place in the line ÷ the line's measured drain rate, taken at the top of its uncertainty)
+ *   plus the median run time of recent chats falls past its deadline (CHAT_TIMEOUT_MS from arrival). A new chat is
  *   refused with 503 + Retry-After before its stream starts; a waiting one with an `overloaded`
- *   event carrying `retryAfterMs`; the chat at the head with less time left than a chat takes is
- *   refused rather than started. Every refusal happens before the chat spends any quota.
+ *   event carrying `retryAfterMs`; the chat at the head with less time left than nearly every recent
+ *   chat took (99th percentile) is refused rather than started. Every refusal happens before the chat spends any quota.
  *
  * With LLM_ADMISSION=off every chat starts as soon as a stream slot is free and none is refused
  * for lack of time (the benchmark replays workloads that way to count false refusals).
@@ -45,8 +45,16 @@ export interface AdmissionOptions {
   pausedRetryAfterMs?: number;
 }
 
-/** The share of recent chats whose run time a chat's remaining time must cover to start. */
-const RUN_TIME_PERCENTILE = 0.9;
+/**
+ * A chat starts only with as much time left as nearly every recent chat took (the 99th percentile):
+ * starting one that then runs out of time spends quota on nothing.
+ */
+const START_RUN_PERCENTILE = 0.99;
+/**
+ * A waiting chat is refused early only when even a typical run (the median) cannot finish in time;
+ * the borderline ones wait and are judged at the head, where the start check above protects quota.
+ */
+const PROJECTED_RUN_PERCENTILE = 0.5;
 
 export class ChatAdmission {
   private readonly minRetryAfterMs: number;
@@ -97,7 +105,7 @@ export class ChatAdmission {
    */
   checkStart(deadline: number | undefined, now: number): AppError | undefined {
     if (!this.options.enabled || deadline === undefined) return undefined;
-    const runMs = this.options.meter.runTimeMs(RUN_TIME_PERCENTILE);
+    const runMs = this.options.meter.runTimeMs(START_RUN_PERCENTILE);
     if (runMs === undefined || now + runMs <= deadline) return undefined;
     return this.refusal(1, now + runMs - deadline, 'waited too long to finish before its deadline');
   }
@@ -160,11 +168,23 @@ export class ChatAdmission {
    */
   private lateBy(position: number, deadline: number | undefined, now: number): number | undefined {
     if (!this.options.enabled || deadline === undefined) return undefined;
-    const rate = this.options.meter.drainRatePerMs();
-    const runMs = this.options.meter.runTimeMs(RUN_TIME_PERCENTILE);
+    const rate = this.optimisticDrainRatePerMs();
+    const runMs = this.options.meter.runTimeMs(PROJECTED_RUN_PERCENTILE);
     if (rate === undefined || runMs === undefined) return undefined;
     const finishAt = now + (position - 1) / rate + runMs;
     return finishAt > deadline ? finishAt - deadline : undefined;
+  }
+
+  /**
+   * The drain rate at the top of its uncertainty: n starts measured leave the rate uncertain by
+   * about 1/√n (starts come as a Poisson-like stream), so an early refusal assumes the line drains
+   * 2/√n faster than measured. A line measured on a handful of starts refuses only the clearly
+   * hopeless; one measured on many refuses close to the true boundary.
+   */
+  private optimisticDrainRatePerMs(): number | undefined {
+    const rate = this.options.meter.drainRatePerMs();
+    const samples = this.options.meter.drainSamples();
+    return rate === undefined ? undefined : rate * (1 + 2 / Math.sqrt(samples));
   }
 
   /** `lateMs` past the deadline: the places ahead that must leave first take lateMs × rate. */

@@ -79,6 +79,12 @@ export class LineMeter {
     return spanMs > 0 ? this.drains.length / spanMs : undefined;
   }
 
+  /** How many recent starts the drain rate rests on. */
+  drainSamples(): number {
+    this.dropOld(this.drains, this.clock.now());
+    return this.drains.length;
+  }
+
   /** The `fraction` percentile of recent completed chats' run times, ms; undefined before one completed. */
   runTimeMs(fraction: number): number | undefined {
     const now = this.clock.now();
