@@ -10,7 +10,7 @@ import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
 import { createHttpServer } from './http/create-http-server';
 import { createCluster, type Cluster, type CreateClusterOptions } from './cluster/create-cluster';
-import type { ControlCommand } from './cluster/cluster-control';
+import { joinCluster } from './cluster/join-cluster';
 import { systemClock, type Clock } from './clock';
 import { createLogger, type Logger } from './logger';
 import { ChatAdmission } from './llm/admission';
@@ -266,37 +266,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       })
     : undefined;
   alerts?.start();
-  if (cluster) {
-    const local = scheduler;
-    const apply = (command: ControlCommand) => {
-      logger.warn({ command }, 'Operator command from another instance');
-      if (command.command === 'pause') {
-        local.pause({ refuseNewChats: command.refuseNewChats });
-        chat.announcePause();
-      } else if (command.command === 'resume') local.resume();
-      else {
-        local.clear();
-        sse.limiter.clearWaiting();
-      }
-    };
-    await cluster.start({
-      apply,
-      figures: () => {
-        const status = local.status();
-        return {
-          queueLength: status.queueLength,
-          activeRequests: local.queue.activeCount,
-          admittedChats: status.admittedChats,
-          paused: status.paused,
-          totalProcessed: status.totalProcessed,
-          totalSuccess: status.totalSuccess,
-          totalFailed: status.totalFailed,
-          totalTimeout: status.totalTimeout,
-          limiter: cluster.limiter.mode,
-        };
-      },
-    });
-  }
+  // Operator commands from the other instances reach this one's scheduler and chat line.
+  if (cluster) await joinCluster(cluster, { scheduler, chat, line: sse.limiter, logger });
   const remoteAttendance = shared
     ? new RemoteAttendance({
         subscriber: duplicateForSubscribing(shared.client),
