@@ -1,6 +1,5 @@
 import http from 'node:http';
 import os from 'node:os';
-import type { AddressInfo } from 'node:net';
 import type { Config } from '../config';
 import { ChatService } from './agents/chat-service';
 import { AlertEvaluator } from './alerts/alert-evaluator';
@@ -9,6 +8,7 @@ import { WebhookNotifier } from './alerts/webhook-notifier';
 import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
 import { createHttpServer } from './http/create-http-server';
+import { listen } from './http/listen';
 import { createCluster, type Cluster, type CreateClusterOptions } from './cluster/create-cluster';
 import { joinCluster } from './cluster/join-cluster';
 import { systemClock, type Clock } from './clock';
@@ -331,16 +331,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     logger,
     requestPrototype: app.request,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = `http://${host}:${port}`;
+  const { port, url } = await listen(server, config.port, config.host);
   logger.info({ url, provider: provider.name }, 'Troupe is listening');
   if (cluster) {
     logger.info(
