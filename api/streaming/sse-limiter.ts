@@ -372,7 +372,7 @@ export class SseLimiter implements RunAttendance {
   /** Reports the line's length to admission, and keeps the deadline check armed while chats wait. */
   private lineChanged(): void {
     this.admission.lineChanged(this.line.size);
-    if (!this.closed) this.deadlines.lineChanged();
+    this.deadlines.lineChanged();
   }
 
   /** A waiting chat leaves the line, its run ended with `refusal` (no quota spent). */
