@@ -1,6 +1,5 @@
 import http from 'node:http';
 import os from 'node:os';
-import type { AddressInfo } from 'node:net';
 import type { Config } from '../config';
 import { ChatService } from './agents/chat-service';
 import { AlertEvaluator } from './alerts/alert-evaluator';
@@ -9,10 +8,10 @@ import { WebhookNotifier } from './alerts/webhook-notifier';
 import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
 import { createHttpServer } from './http/create-http-server';
+import { listen } from './http/listen';
 import { createCluster, type Cluster, type CreateClusterOptions } from './cluster/create-cluster';
-import type { ControlCommand } from './cluster/cluster-control';
+import { joinCluster } from './cluster/join-cluster';
 import { systemClock, type Clock } from './clock';
-import { AppError } from './errors';
 import { createLogger, type Logger } from './logger';
 import { ChatAdmission } from './llm/admission';
 import { createLlmScheduler } from './llm/create-llm-scheduler';
@@ -51,6 +50,7 @@ import { toolSystemRouter } from './routes/tool-system';
 import { webRouter } from './routes/web';
 import { createSseStreaming } from './streaming/sse-streaming';
 import { createToolSystem } from './tools/create-tool-system';
+import { troupeShutdown } from './troupe-shutdown';
 import { OfflineSearch } from './tools/plugins/search-backends/offline-search';
 import type { ToolExecutor } from './tools/tool-executor';
 
@@ -266,37 +266,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       })
     : undefined;
   alerts?.start();
-  if (cluster) {
-    const local = scheduler;
-    const apply = (command: ControlCommand) => {
-      logger.warn({ command }, 'Operator command from another instance');
-      if (command.command === 'pause') {
-        local.pause({ refuseNewChats: command.refuseNewChats });
-        chat.announcePause();
-      } else if (command.command === 'resume') local.resume();
-      else {
-        local.clear();
-        sse.limiter.clearWaiting();
-      }
-    };
-    await cluster.start({
-      apply,
-      figures: () => {
-        const status = local.status();
-        return {
-          queueLength: status.queueLength,
-          activeRequests: local.queue.activeCount,
-          admittedChats: status.admittedChats,
-          paused: status.paused,
-          totalProcessed: status.totalProcessed,
-          totalSuccess: status.totalSuccess,
-          totalFailed: status.totalFailed,
-          totalTimeout: status.totalTimeout,
-          limiter: cluster.limiter.mode,
-        };
-      },
-    });
-  }
+  // Operator commands from the other instances reach this one's scheduler and chat line.
+  if (cluster) await joinCluster(cluster, { scheduler, chat, line: sse.limiter, logger });
   const remoteAttendance = shared
     ? new RemoteAttendance({
         subscriber: duplicateForSubscribing(shared.client),
@@ -360,16 +331,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     logger,
     requestPrototype: app.request,
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const url = `http://${host}:${port}`;
+  const { port, url } = await listen(server, config.port, config.host);
   logger.info({ url, provider: provider.name }, 'Troupe is listening');
   if (cluster) {
     logger.info(
@@ -390,54 +352,26 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     );
   }
 
-  let closing: Promise<void> | undefined;
-  let endGrace = () => {};
-  const graceEnded = new Promise<void>((resolve) => (endGrace = resolve));
-  const close = () =>
-    (closing ??= (async () => {
-      // Readiness fails and new chats are refused at once (the load balancer stops sending), while
-      // running chats get up to SHUTDOWN_GRACE_MS to finish; whatever is left ends with shutting_down.
-      lifecycle.draining = true;
-      sse.limiter.close();
-      const graceMs = config.http.shutdownGraceMs;
-      const running = runs.active();
-      logger.info(
-        { running: running.length, graceMs },
-        'shutting down: readiness fails, running chats may finish',
-      );
-      if (running.length > 0) {
-        await withTimeout(
-          Promise.race([Promise.all(running.map((run) => run.finished)), graceEnded]),
-          graceMs,
-        );
-      }
-      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-      const rest = runs.active();
-      if (rest.length > 0)
-        logger.info({ cancelled: rest.length }, 'grace period over: ending the remaining chats');
-      for (const run of rest) run.cancel(new AppError('shutting_down'));
-      await withTimeout(Promise.all(rest.map((run) => run.finished)), 5000);
-      sse.close();
-      dashboard.close();
-      // Give the final `error` events a moment to flush, then drop idle keep-alive sockets.
-      await new Promise((resolve) => setImmediate(resolve));
-      server.closeIdleConnections();
-      await withTimeout(serverClosed, 2000);
-      server.closeAllConnections();
-      alerts?.stop();
-      await scheduler.close();
-      await cluster?.close();
-      tools.close();
-      runs.clear();
-      await responseCache?.close();
-      await remoteAttendance?.close();
-      await eventLog.close();
-      await shared?.close();
-      await provider.close?.();
-      await retention.stop();
-      await store.close();
-      logger.info('shut down cleanly');
-    })());
+  const { close, endGrace } = troupeShutdown({
+    logger,
+    graceMs: config.http.shutdownGraceMs,
+    lifecycle,
+    server,
+    runs,
+    sse,
+    dashboard,
+    alerts,
+    scheduler,
+    cluster,
+    tools,
+    responseCache,
+    remoteAttendance,
+    eventLog,
+    shared,
+    provider,
+    retention,
+    store,
+  });
 
   return {
     url,
@@ -453,18 +387,6 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     llm,
     responseCache,
     close,
-    endGrace: () => endGrace(),
+    endGrace,
   };
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

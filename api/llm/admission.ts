@@ -6,8 +6,9 @@ import type { SchedulerMetrics } from './scheduler-events';
 /**
  * Admission: THE decision whether a chat starts, waits or is refused — one line and one rule for
  * the SSE stream cap and the LLM quota alike (docs/ARCHITECTURE.md, "Admission"). The chat line
- * (api/streaming/sse-limiter.ts) keeps the waiting chats, their tokens and grace periods; it asks
- * this class every question below and decides nothing itself.
+ * (api/streaming/sse-limiter.ts, with its helpers run-graces.ts and waiting-deadlines.ts) keeps the
+ * waiting chats, their tokens and grace periods; it asks this class every question below and
+ * decides nothing itself.
  *
  * - **Start** the next waiting chat when fewer than SSE_MAX_CONCURRENT chats run and the provider
  *   has room as measured right now (ProviderRoom: no call waits for a slot, and the running chats

@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock, TimerHandle } from '../clock';
+import type { Clock } from '../clock';
 import { AppError, toAppError } from '../errors';
 import type { Logger } from '../logger';
 import type { ChatAdmission } from '../llm/admission';
-import type { RunHolds } from '../llm/llm-gateway';
 import type { Run } from './run';
-import { TurnBudget } from './turn-budget';
+import { afterStreamsRead } from './after-streams-read';
 import { LineNews, type WaitingPlace } from './line-news';
+import { LineStats, type SseLimiterStats } from './line-stats';
+import { RunGraces, type RunGraceSettings } from './run-graces';
+import { WaitingDeadlines, type WaitingDeadline } from './waiting-deadlines';
 
-export interface SseLimiterOptions {
+export interface SseLimiterOptions extends RunGraceSettings {
   clock: Clock;
   /**
    * Decides who starts, waits or is refused (api/llm/admission.ts); this class keeps the line and
@@ -19,50 +21,20 @@ export interface SseLimiterOptions {
   maxConcurrent: number;
   /** Runs waiting for a slot, at most: SSE_QUEUE_MAX. 0 = no waiting line. */
   queueMax: number;
-  /** How long a waiting run outlives its last listener (its token stays valid): SSE_TOKEN_GRACE_MS. */
-  tokenGraceMs: number;
-  /** How long a started run outlives its last listener: SSE_RESUME_GRACE_MS. */
-  resumeGraceMs: number;
   /** A waiting stream is told its place at least this often, ms. */
   refreshMs?: number;
   /** How often waiting chats are checked against their deadlines, ms. */
   deadlineCheckMs?: number;
   /**
-   * Holds an unattended run's LLM calls (the scheduler): a run nobody listens to starts no new call
-   * during its grace, so a client that left costs at most the call in flight when it left.
-   */
-  runHolds?: RunHolds;
-  /**
    * Called as a waiting run gets its slot: true when its streams were not being read (see
-   * WaitingReads), and the run starts START_DELAY_MS and two event-loop turns later, so that a
-   * client that already left is noticed (and its calls held) before the run's first provider call.
+   * WaitingReads), and the run starts a few ms and two event-loop turns later (afterStreamsRead), so
+   * that a client that already left is noticed (and its calls held) before its first provider call.
    */
   readFirst?: (run: Run) => boolean;
   logger?: Logger;
 }
 
-/** GET /api/sse/status, less `openStreams` (the heartbeat ticker knows those). */
-export interface SseLimiterStats {
-  active: number;
-  max: number;
-  waiting: number;
-  /** Runs that got a slot. */
-  totalServed: number;
-  /** Mean of the waits that really happened, for runs that went through the line, ms. */
-  averageWaitMs: number;
-  /** What a chat arriving now would be told, ms (0 when it would start at once; null before the line was measured). */
-  currentEstimatedWaitMs: number | null;
-  /** The measured mean run time of recent completed chats, ms (null before one completed). */
-  meanRunMs: number | null;
-  /** Clients that came back (token or Last-Event-ID) to a run they had left. */
-  resumes: number;
-  /** Runs cancelled while waiting or streaming (client gone past the grace, shutdown, JSON client left…). */
-  cancellations: number;
-  /** Chats refused with 503 on arrival: the line full, or measured unable to start in time. */
-  refused: number;
-  /** Chats that joined the line and were refused later (an `overloaded` event): measured unable to start in time. */
-  refusedWaiting: number;
-}
+export type { SseLimiterStats } from './line-stats';
 
 export interface Admission {
   token: string;
@@ -82,35 +54,13 @@ export interface RunAttendance {
   isWaiting(run: Run): boolean;
 }
 
-interface Entry extends WaitingPlace {
+interface Entry extends WaitingPlace, WaitingDeadline {
   readonly start: () => Promise<void>;
   readonly enqueuedAt: number;
-  /** The chat's deadline (clock time); undefined: none. */
-  readonly deadline: number | undefined;
   startedAt?: number;
   readonly onAbort: () => void;
 }
 
-/**
- * Runs cancelled per event-loop turn when their streams leave without a grace period; the rest
- * wait for the next turns. Thousands of clients hanging up at once (the sse-capacity benchmark's
- * release) otherwise cancelled every run in one pass and held the loop for most of a second.
- */
-const ABANDON_SLICE = 100;
-/**
- * How long a run whose streams were paused waits for their news before it starts: a client's end
- * of file takes a poll to read and a turn or two more to close the stream (sse-capacity release:
- * runs of clients already gone were started and made a call each, ~30–70 more wasted calls).
- */
-const START_DELAY_MS = 20;
-/**
- * Event-loop turns a run whose streams were paused also waits for, after START_DELAY_MS: its end of
- * file is read in a poll after the socket resumes, and the stream closes in that turn's close phase.
- * At the release of 10,000 streams a turn took 80–200 ms, so the 20 ms timer fired in the next
- * turn's timers phase, before that poll, and ~20 runs of clients already gone were started every
- * other turn (instrumented sse-capacity run). Two check phases later both have happened.
- */
-const START_DELAY_TURNS = 2;
 const DEFAULT_DEADLINE_CHECK_MS = 1_000;
 
 /**
@@ -119,9 +69,10 @@ const DEFAULT_DEADLINE_CHECK_MS = 1_000;
  * refused because they cannot start in time; this class keeps the bounded FIFO line, tells waiting
  * streams their place (`queued {position, estimatedWaitMs, token}`, by LineNews) when they join and
  * as the line moves, and starts the head the moment admission says so. Past the line's bound a chat
- * is refused before any stream (AppError overloaded, with Retry-After). It also keeps the grace
- * periods of unattended runs: a run nobody follows any more is cancelled once its grace is over,
- * which frees its place or slot.
+ * is refused before any stream (AppError overloaded, with Retry-After). Its own helpers do the
+ * rest: WaitingDeadlines refuses waiting chats that can no longer start in time, and RunGraces
+ * keeps the grace periods of unattended runs (a run nobody follows any more is cancelled once its
+ * grace is over, which frees its place or slot).
  *
  * Everything is driven by the run's own signals (abort, finished), so a run leaves the line or its
  * slot exactly once however it ends. Time comes from the injected clock.
@@ -133,34 +84,14 @@ export class SseLimiter implements RunAttendance {
   /** Every entry not finished yet, by token (waiting and started runs both resume by token) and by run id. */
   private readonly byToken = new Map<string, Entry>();
   private readonly byRun = new Map<string, Entry>();
-  private readonly abandonTimers = new Map<string, TimerHandle>();
-  /** Runs whose LLM calls are held because nobody listens. */
-  private readonly heldRuns = new Set<string>();
   private readonly admission: ChatAdmission;
   private readonly news: LineNews;
-  private deadlineTimer?: TimerHandle;
+  private readonly deadlines: WaitingDeadlines<Entry>;
+  private readonly graces: RunGraces;
   private dispatching = false;
   private dispatchAgain = false;
-  private readonly abandons = new TurnBudget(ABANDON_SLICE);
-  /** Runs whose cancellation waits for a later turn (past ABANDON_SLICE in one turn), with their grace. */
-  private readonly deferredAbandons = new Map<Run, number>();
-  private drainScheduled = false;
-  /**
-   * One cancellation reason per grace period, shared by every run abandoned with it: an AppError
-   * per run captured a stack trace at the release of 10,000 streams (2.5 % of its CPU), and each
-   * stayed alive with its finished run for the retention time (~1 KB a run).
-   */
-  private readonly abandonReasons = new Map<number, AppError>();
   private closed = false;
-  private counters = {
-    totalServed: 0,
-    waited: 0,
-    totalWaitMs: 0,
-    resumes: 0,
-    cancellations: 0,
-    refused: 0,
-    refusedWaiting: 0,
-  };
+  private readonly counts = new LineStats();
 
   constructor(private readonly options: SseLimiterOptions) {
     if (!Number.isInteger(options.maxConcurrent) || options.maxConcurrent < 1) {
@@ -175,6 +106,24 @@ export class SseLimiter implements RunAttendance {
       estimator: { estimate: (position) => this.admission.estimateWaitMs(position) ?? null },
       slots: options.maxConcurrent,
       refreshMs: options.refreshMs,
+    });
+    // Private helpers of the line, built on its own state (like LineNews), not collaborators.
+    this.deadlines = new WaitingDeadlines({
+      clock: options.clock,
+      admission: this.admission,
+      line: this.line,
+      checkMs: options.deadlineCheckMs ?? DEFAULT_DEADLINE_CHECK_MS,
+      refuse: (entry, refusal) => this.refuse(entry, refusal),
+      moved: () => this.news.moved(),
+    });
+    this.graces = new RunGraces({
+      clock: options.clock,
+      tokenGraceMs: options.tokenGraceMs,
+      resumeGraceMs: options.resumeGraceMs,
+      runHolds: options.runHolds,
+      isWaiting: (run) => this.isWaiting(run),
+      afterAbandons: () => this.dispatch(),
+      logger: options.logger,
     });
     // Room at the provider opened (a call started, a slot freed): the head may start now.
     this.admission.onRoom(() => this.dispatch());
@@ -192,7 +141,7 @@ export class SseLimiter implements RunAttendance {
       if (!startsNow && this.line.size >= this.options.queueMax) throw this.overloaded();
       this.admission.checkArrival(startsNow ? 0 : this.line.size + 1, this.options.clock.now());
     } catch (error) {
-      this.counters.refused++;
+      this.counts.refusedOnArrival();
       this.admission.refusedOnArrival();
       throw error;
     }
@@ -262,54 +211,24 @@ export class SseLimiter implements RunAttendance {
   }
 
   attach(run: Run, options: { resume?: boolean } = {}): void {
-    const timer = this.abandonTimers.get(run.id);
-    if (timer) {
-      this.options.clock.clearTimeout(timer);
-      this.abandonTimers.delete(run.id);
-    }
-    if ((timer || options.resume) && !run.isFinished) this.counters.resumes++;
-    this.deferredAbandons.delete(run);
-    this.unhold(run);
+    const finished = run.isFinished;
+    const cameBack = this.graces.attended(run);
+    if ((cameBack || options.resume) && !finished) this.counts.resumed();
   }
 
   detach(run: Run): void {
-    if (run.isFinished || run.signal.aborted || run.listenerCount > 0 || this.abandonTimers.has(run.id))
-      return;
-    const entry = this.byRun.get(run.id);
-    const waiting = entry !== undefined && this.line.has(entry.token);
-    const graceMs = waiting ? this.options.tokenGraceMs : this.options.resumeGraceMs;
-    this.hold(run);
-    if (graceMs <= 0) {
-      this.abandonSoon(run, graceMs);
-      return;
-    }
-    this.abandonTimers.set(
-      run.id,
-      this.options.clock.setTimeout(() => {
-        this.abandonTimers.delete(run.id);
-        this.abandon(run, graceMs);
-      }, graceMs),
-    );
+    this.graces.unattended(run);
   }
 
   stats(): SseLimiterStats {
-    const { totalServed, waited, totalWaitMs, resumes, cancellations, refused, refusedWaiting } =
-      this.counters;
     const startsNow = this.line.size === 0 && this.admission.mayStart(this.active.size);
-    const meanRunMs = this.admission.meanRunMs();
-    return {
+    return this.counts.stats({
       active: this.active.size,
       max: this.options.maxConcurrent,
       waiting: this.line.size,
-      totalServed,
-      averageWaitMs: waited === 0 ? 0 : Math.round(totalWaitMs / waited),
       currentEstimatedWaitMs: startsNow ? 0 : (this.admission.estimateWaitMs(this.line.size + 1) ?? null),
-      meanRunMs: meanRunMs === undefined ? null : Math.round(meanRunMs),
-      resumes,
-      cancellations,
-      refused,
-      refusedWaiting,
-    };
+      meanRunMs: this.admission.meanRunMs(),
+    });
   }
 
   /**
@@ -331,64 +250,8 @@ export class SseLimiter implements RunAttendance {
   close(): void {
     this.closed = true;
     this.news.close();
-    if (this.deadlineTimer) this.options.clock.clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = undefined;
-    for (const timer of this.abandonTimers.values()) this.options.clock.clearTimeout(timer);
-    this.abandonTimers.clear();
-  }
-
-  private hold(run: Run): void {
-    const holds = this.options.runHolds;
-    if (!holds || this.heldRuns.has(run.id)) return;
-    this.heldRuns.add(run.id);
-    holds.hold(run.id);
-    // However the run ends (cancelled at the grace's end, or finishing its call), forget the hold.
-    void run.finished.then(() => this.unhold(run));
-  }
-
-  private unhold(run: Run): void {
-    if (!this.heldRuns.delete(run.id)) return;
-    this.options.runHolds?.release(run.id);
-  }
-  /** Abandons now while this turn's budget lasts (and nobody is ahead in the deferred line); later otherwise. */
-  private abandonSoon(run: Run, graceMs: number): void {
-    if (this.deferredAbandons.size === 0 && this.abandons.take()) {
-      this.abandon(run, graceMs);
-      return;
-    }
-    this.deferredAbandons.set(run, graceMs);
-    if (!this.drainScheduled) {
-      this.drainScheduled = true;
-      setImmediate(this.drainAbandons);
-    }
-  }
-
-  private readonly drainAbandons = (): void => {
-    this.drainScheduled = false;
-    // The same budget as the departures' own cancellations: a turn that read 100 departures and
-    // cancelled them has none left for the queue (it held up to 200 cancellations a turn).
-    for (const [run, graceMs] of this.deferredAbandons) {
-      if (!this.abandons.take()) break;
-      this.deferredAbandons.delete(run);
-      this.abandon(run, graceMs);
-    }
-    if (this.deferredAbandons.size > 0 && !this.drainScheduled) {
-      this.drainScheduled = true;
-      setImmediate(this.drainAbandons);
-    }
-    // Slots that dispatch left free for a run whose cancellation was queued (see dispatch).
-    this.dispatch();
-  };
-
-  private abandon(run: Run, graceMs: number): void {
-    if (run.isFinished || run.listenerCount > 0) return;
-    this.options.logger?.info({ runId: run.id, graceMs }, 'nobody resumed the run: cancelling it');
-    let reason = this.abandonReasons.get(graceMs);
-    if (!reason) {
-      reason = new AppError('cancelled', `Nobody followed the run for ${graceMs} ms; it was cancelled`);
-      this.abandonReasons.set(graceMs, reason);
-    }
-    run.cancel(reason);
+    this.deadlines.close();
+    this.graces.close();
   }
 
   private startEntry(entry: Entry): void {
@@ -398,31 +261,19 @@ export class SseLimiter implements RunAttendance {
     this.active.add(entry);
     entry.startedAt = now;
     this.admission.started(entry.run.id, waited);
-    this.counters.totalServed++;
-    if (entry.toldPosition > 0) {
-      this.counters.waited++;
-      this.counters.totalWaitMs += now - entry.enqueuedAt;
-    }
+    // A run told a place went through the line: its wait counts in the mean.
+    this.counts.served(entry.toldPosition > 0 ? now - entry.enqueuedAt : undefined);
     if (entry.toldPosition > 0 && this.options.readFirst?.(entry.run)) {
-      this.options.clock.setTimeout(() => this.startAfterTurns(entry, START_DELAY_TURNS), START_DELAY_MS);
+      afterStreamsRead(this.options.clock, () => this.runStart(entry));
       return;
     }
     this.runStart(entry);
   }
 
-  private startAfterTurns(entry: Entry, turns: number): void {
-    if (turns === 0) this.runStart(entry);
-    else setImmediate(() => this.startAfterTurns(entry, turns - 1));
-  }
-
   private runStart(entry: Entry): void {
-    const graceMs = this.deferredAbandons.get(entry.run);
-    if (graceMs !== undefined) {
-      // Its client left while it waited to start (readFirst) and its cancellation is queued
-      // behind others: cancelled now, before any call (at most a slot's worth per start).
-      this.deferredAbandons.delete(entry.run);
-      this.abandon(entry.run, graceMs);
-    }
+    // Its client left while it waited to start (readFirst) and its cancellation is queued
+    // behind others: cancelled now, before any call (at most a slot's worth per start).
+    this.graces.abandonDeferred(entry.run, false);
     // Cancelled meanwhile: its abort already gave the slot back.
     if (entry.run.signal.aborted || entry.run.isFinished) return;
     entry.start().catch((error: unknown) => {
@@ -437,11 +288,11 @@ export class SseLimiter implements RunAttendance {
     // (A run cancelled before it started may already carry its `error` event: that one counts.)
     if (entry.run.events().at(-1)?.event === 'done') return;
     if (this.line.delete(entry.token)) {
-      this.counters.cancellations++;
+      this.counts.cancelled();
       this.lineChanged();
       this.news.moved();
     } else if (this.active.has(entry)) {
-      this.counters.cancellations++;
+      this.counts.cancelled();
       // The slot goes to the next in line at once; the cancelled run winds down on its own.
       this.release(entry);
     }
@@ -449,12 +300,9 @@ export class SseLimiter implements RunAttendance {
 
   private onFinished(entry: Entry): void {
     entry.run.signal.removeEventListener('abort', entry.onAbort);
-    this.deferredAbandons.delete(entry.run);
+    this.graces.ended(entry.run);
     this.byToken.delete(entry.token);
     this.byRun.delete(entry.run.id);
-    const timer = this.abandonTimers.get(entry.run.id);
-    if (timer) this.options.clock.clearTimeout(timer);
-    this.abandonTimers.delete(entry.run.id);
     if (this.line.delete(entry.token)) {
       this.lineChanged();
       this.news.moved();
@@ -504,15 +352,11 @@ export class SseLimiter implements RunAttendance {
         this.lineChanged();
         continue;
       }
-      const graceMs = this.deferredAbandons.get(next.run);
-      if (graceMs !== undefined) {
-        // Out of budget: the slot waits for drainAbandons, which dispatches after its slice.
-        if (!this.abandons.take()) break;
-        this.deferredAbandons.delete(next.run);
-        this.abandon(next.run, graceMs);
-        // abandon() leaves a run that is being followed again alone: it starts.
-        if (this.line.get(next.token) !== next) continue;
-      }
+      const abandoned = this.graces.abandonDeferred(next.run, true);
+      // Out of budget: the slot waits for the graces' next slice, which dispatches after it.
+      if (abandoned === 'later') break;
+      // An abandon leaves a run that is being followed again alone: it starts.
+      if (abandoned === 'abandoned' && this.line.get(next.token) !== next) continue;
       const refusal = this.admission.checkStart(next.deadline, this.options.clock.now());
       if (refusal) {
         this.refuse(next, refusal);
@@ -528,48 +372,14 @@ export class SseLimiter implements RunAttendance {
   /** Reports the line's length to admission, and keeps the deadline check armed while chats wait. */
   private lineChanged(): void {
     this.admission.lineChanged(this.line.size);
-    if (this.line.size > 0 && !this.deadlineTimer && !this.closed) {
-      this.deadlineTimer = this.options.clock.setTimeout(
-        this.checkDeadlines,
-        this.options.deadlineCheckMs ?? DEFAULT_DEADLINE_CHECK_MS,
-      );
-    }
+    this.deadlines.lineChanged();
   }
-
-  /**
-   * Ends the waiting chats that admission measured cannot start in time, ABANDON_SLICE per pass:
-   * told now, they can retry elsewhere or later instead of waiting out their deadline.
-   */
-  private readonly checkDeadlines = (): void => {
-    this.deadlineTimer = undefined;
-    if (this.closed) return;
-    const now = this.options.clock.now();
-    const late: Array<[Entry, AppError]> = [];
-    let position = 0;
-    for (const entry of this.line.values()) {
-      position++;
-      const refusal = this.admission.checkWaiting(position, entry.deadline, now);
-      if (!refusal) continue;
-      late.push([entry, refusal]);
-      // Those behind move up by one when it leaves.
-      position--;
-      if (late.length >= ABANDON_SLICE) break;
-    }
-    for (const [entry, refusal] of late) this.refuse(entry, refusal);
-    if (late.length > 0) this.news.moved();
-    if (this.line.size > 0) {
-      this.deadlineTimer = this.options.clock.setTimeout(
-        this.checkDeadlines,
-        late.length >= ABANDON_SLICE ? 0 : (this.options.deadlineCheckMs ?? DEFAULT_DEADLINE_CHECK_MS),
-      );
-    }
-  };
 
   /** A waiting chat leaves the line, its run ended with `refusal` (no quota spent). */
   private refuse(entry: Entry, refusal: AppError): void {
     this.line.delete(entry.token);
     this.lineChanged();
-    if (refusal.code === 'overloaded') this.counters.refusedWaiting++;
+    if (refusal.code === 'overloaded') this.counts.refusedWhileWaiting();
     entry.run.cancel(refusal);
   }
 

@@ -1,7 +1,8 @@
 import CircuitBreaker from 'opossum';
-import { z } from 'zod';
-import { systemClock, type Clock, type TimerHandle } from '../clock';
+import { systemClock, type Clock } from '../clock';
 import type { ToolCall, ToolDefinition } from '../llm/provider';
+import { executeWithTimeout } from './execute-with-timeout';
+import { parseToolArguments } from './parse-tool-arguments';
 import { LruToolCache, stableStringify, type ToolCache } from './tool-cache';
 import { ToolError, describeError, isToolError, toolErrorContent } from './tool-errors';
 import {
@@ -66,9 +67,10 @@ const FALLBACK_CODES = new Set(['tool_failed', 'tool_timeout', 'tool_unavailable
 const BREAKER_NEUTRAL_CODES = new Set(['tool_rate_limited', 'cancelled', 'invalid_arguments']);
 
 /**
- * Runs model tool calls through, in order: lookup, argument validation, cache, single-flight,
- * circuit breaker (opossum) around the rate limit and the timeout, then the plugin — and records
- * per-tool metrics. `run` never rejects: every failure is an outcome the model can read.
+ * Runs model tool calls through, in order: lookup, argument validation (parseToolArguments), cache,
+ * single-flight, circuit breaker (opossum) around the rate limit and the timeout (executeWithTimeout),
+ * then the plugin — and records per-tool metrics. `run` never rejects: every failure is an outcome
+ * the model can read.
  */
 export class ToolExecutor implements ToolRunner {
   private readonly clock: Clock;
@@ -155,7 +157,7 @@ export class ToolExecutor implements ToolRunner {
       return this.finish(undefined, this.failure(call, error, started));
     }
     try {
-      const args = this.parseArguments(tool, call.arguments);
+      const args = parseToolArguments(tool.plugin, tool.schemaText, call.arguments);
       if (context.signal.aborted) throw new ToolError('cancelled', 'The call was cancelled');
       const { policy } = tool.plugin;
       const key = this.keyOf(tool, args, context);
@@ -220,34 +222,6 @@ export class ToolExecutor implements ToolRunner {
     for (const tool of this.tools.values()) tool.breaker.shutdown();
   }
 
-  private parseArguments(tool: RegisteredTool, raw: string): unknown {
-    const name = tool.plugin.name;
-    let value: unknown;
-    try {
-      value = raw.trim() === '' ? {} : JSON.parse(raw);
-    } catch (error) {
-      throw new ToolError(
-        'invalid_arguments',
-        `The arguments for ${name} are not valid JSON (${describeError(error, 120)}). ` +
-          `Call ${name} again with a JSON object matching this schema: ${tool.schemaText}`,
-      );
-    }
-    const parsed = tool.plugin.parameters.safeParse(value);
-    if (!parsed.success) {
-      const problems = z
-        .prettifyError(parsed.error)
-        .replace(/\s*\n\s*/g, ' ')
-        .replace(/✖ /g, '')
-        .trim();
-      throw new ToolError(
-        'invalid_arguments',
-        `Invalid arguments for ${name}: ${problems}. ` +
-          `Call ${name} again with a JSON object matching this schema: ${tool.schemaText}`,
-      );
-    }
-    return parsed.data;
-  }
-
   private keyOf(tool: RegisteredTool, args: unknown, context: ToolCallContext): string | undefined {
     const strategy = tool.plugin.policy.cache.keyStrategy;
     if (strategy === 'none') return undefined;
@@ -284,7 +258,7 @@ export class ToolExecutor implements ToolRunner {
     }
   }
 
-  /** The breaker's action: a rate-limit permit, then the plugin under its timeout. */
+  /** The breaker's action: a rate-limit permit, then the plugin under its timeout (executeWithTimeout). */
   private async limitedExecution(
     name: string,
     args: unknown,
@@ -293,52 +267,9 @@ export class ToolExecutor implements ToolRunner {
     const tool = this.tools.get(name)!;
     const permit = await tool.limiter.acquire(context.signal);
     try {
-      return await this.withTimeout(tool, args, context);
+      return await executeWithTimeout(tool.plugin, args, context, this.clock);
     } finally {
       permit.release();
-    }
-  }
-
-  private async withTimeout(
-    tool: RegisteredTool,
-    args: unknown,
-    context: ToolExecutionContext,
-  ): Promise<unknown> {
-    const { name } = tool.plugin;
-    const timeoutMs = tool.plugin.policy.rateLimit.timeout;
-    if (context.signal.aborted) throw new ToolError('cancelled', 'The call was cancelled');
-    const controller = new AbortController();
-    const onCallerAbort = () => controller.abort(new ToolError('cancelled', 'The call was cancelled'));
-    context.signal.addEventListener('abort', onCallerAbort, { once: true });
-    const aborted = new Promise<never>((_resolve, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-    });
-    aborted.catch(() => undefined);
-    const timer: TimerHandle = this.clock.setTimeout(() => {
-      controller.abort(
-        new ToolError(
-          'tool_timeout',
-          `${name} did not finish within ${timeoutMs} ms; try again later or continue without it.`,
-        ),
-      );
-    }, timeoutMs);
-    try {
-      const work = Promise.resolve().then(() =>
-        tool.plugin.execute(args, {
-          signal: controller.signal,
-          userId: context.userId,
-          conversationId: context.conversationId,
-        }),
-      );
-      work.catch(() => undefined);
-      return await Promise.race([work, aborted]);
-    } catch (error) {
-      // A plugin that reacts to our abort throws its own AbortError; the reason we aborted is the truth.
-      if (controller.signal.aborted && isToolError(controller.signal.reason)) throw controller.signal.reason;
-      throw error;
-    } finally {
-      this.clock.clearTimeout(timer);
-      context.signal.removeEventListener('abort', onCallerAbort);
     }
   }
 

@@ -1,0 +1,53 @@
+import type { ChatService } from '../agents/chat-service';
+import type { Logger } from '../logger';
+import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { SseLimiter } from '../streaming/sse-limiter';
+import type { ControlCommand } from './cluster-control';
+import type { Cluster } from './create-cluster';
+
+/** This instance's parts that operator commands from other instances act on, and that report its figures. */
+export interface ClusterMember {
+  scheduler: LlmScheduler;
+  chat: Pick<ChatService, 'announcePause'>;
+  /** The chat line: a `clear` ends its waiting chats too. */
+  line: Pick<SseLimiter, 'clearWaiting'>;
+  logger: Logger;
+}
+
+/**
+ * Starts this instance's part in the cluster (REDIS_URL): it applies the operator commands other
+ * instances broadcast (pause, resume, clear) to its own scheduler and chat line, and publishes its
+ * live figures for GET /api/queue/status. Wiring only, called by the composition root (troupe.ts)
+ * once the scheduler and the chat line exist.
+ */
+export async function joinCluster(cluster: Cluster, member: ClusterMember): Promise<void> {
+  const { scheduler: local, chat, line, logger } = member;
+  const apply = (command: ControlCommand) => {
+    logger.warn({ command }, 'Operator command from another instance');
+    if (command.command === 'pause') {
+      local.pause({ refuseNewChats: command.refuseNewChats });
+      chat.announcePause();
+    } else if (command.command === 'resume') local.resume();
+    else {
+      local.clear();
+      line.clearWaiting();
+    }
+  };
+  await cluster.start({
+    apply,
+    figures: () => {
+      const status = local.status();
+      return {
+        queueLength: status.queueLength,
+        activeRequests: local.queue.activeCount,
+        admittedChats: status.admittedChats,
+        paused: status.paused,
+        totalProcessed: status.totalProcessed,
+        totalSuccess: status.totalSuccess,
+        totalFailed: status.totalFailed,
+        totalTimeout: status.totalTimeout,
+        limiter: cluster.limiter.mode,
+      };
+    },
+  });
+}
