@@ -126,7 +126,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     : undefined;
   // Admission's closed loop: the LLM queue reports what waits and what is free; the chat line
   // starts a waiting chat only while the provider has room (api/llm/admission.ts).
-  const room = new ProviderRoom(config.llm.maxConcurrent);
+  const room = new ProviderRoom(config.llm.maxConcurrent, clock);
   const scheduler = createLlmScheduler({
     config,
     provider,

@@ -1,3 +1,5 @@
+import type { Clock } from '../clock';
+
 /**
  * Whether the provider has room for one more chat, as measured right now — the closed loop's
  * signal (docs/ARCHITECTURE.md, "Admission"). The LLM request queue reports what it holds as it
@@ -12,6 +14,9 @@
  * absorbs — whatever binds (RPM, concurrency, TPM, AIMD, a Retry-After hold: each shows up as calls
  * waiting or slots taken) — instead of a model of it. The rest wait in the line at no quota cost.
  */
+/** How far back the average of chats between calls looks, ms (a few calls' worth of history). */
+const IDLE_AVERAGE_MS = 5_000;
+
 export class ProviderRoom {
   /** Calls waiting for a slot; calls of runs held out of dispatch (nobody listens) excluded. */
   private waiting = 0;
@@ -21,11 +26,18 @@ export class ProviderRoom {
   private readonly running = new Map<string, number>();
   /** Running chats with no call queued or in flight. */
   private idle = 0;
+  /** Time-weighted moving average of `idle`, and when `idle` last changed. */
+  private idleAverage = 0;
+  private idleSince: number;
   private listener: () => void = () => {};
 
   /** `concurrency`: the configured limit, free until the queue first reports (a cold server). */
-  constructor(concurrency: number) {
+  constructor(
+    concurrency: number,
+    private readonly clock: Pick<Clock, 'now'>,
+  ) {
     this.free = concurrency;
+    this.idleSince = clock.now();
   }
 
   /** The one party that starts chats when room opens (the chat line). */
@@ -38,7 +50,11 @@ export class ProviderRoom {
     if (this.waiting > 0) return false;
     // With none of ours running, one may start whatever the shared quota shows: its call then
     // waits its turn, and this instance is not starved by the others.
-    return this.idle < (this.running.size === 0 ? Math.max(1, this.free) : this.free);
+    if (this.running.size === 0) return true;
+    // On average `idleAverage` chats are away from the provider (between calls, in a tool): that
+    // many more may run, or each gap would leave a slot empty. Measured, so a workload with long
+    // tool calls or short provider calls keeps the provider busy, and one without gaps adds none.
+    return this.idle < this.free + Math.ceil(this.averageIdle());
   }
 
   /** Calls waiting for a slot now (the queue reports after every change). */
@@ -49,6 +65,19 @@ export class ProviderRoom {
   /** Running chats holding no call right now (starting, between calls, in a tool). */
   get idleChats(): number {
     return this.idle;
+  }
+
+  /** `idle` averaged over the last IDLE_AVERAGE_MS or so (time-weighted). */
+  private averageIdle(): number {
+    const now = this.clock.now();
+    const weight = 1 - Math.exp(-(now - this.idleSince) / IDLE_AVERAGE_MS);
+    return this.idleAverage + weight * (this.idle - this.idleAverage);
+  }
+
+  /** `idle` is about to change: fold the time it held its value into the average. */
+  private beforeIdleChange(): void {
+    this.idleAverage = this.averageIdle();
+    this.idleSince = this.clock.now();
   }
 
   // ---- reported by the request queue ----
@@ -69,7 +98,10 @@ export class ProviderRoom {
     this.waiting++;
     const calls = runId === undefined ? undefined : this.running.get(runId);
     if (calls === undefined) return;
-    if (calls === 0) this.idle--;
+    if (calls === 0) {
+      this.beforeIdleChange();
+      this.idle--;
+    }
     this.running.set(runId!, calls + 1);
   }
 
@@ -77,7 +109,10 @@ export class ProviderRoom {
   callEnded(runId: string | undefined): void {
     const calls = runId === undefined ? undefined : this.running.get(runId);
     if (calls === undefined || calls === 0) return;
-    if (calls === 1) this.idle++;
+    if (calls === 1) {
+      this.beforeIdleChange();
+      this.idle++;
+    }
     this.running.set(runId!, calls - 1);
   }
 
@@ -86,6 +121,7 @@ export class ProviderRoom {
   chatStarted(runId: string): void {
     if (this.running.has(runId)) return;
     this.running.set(runId, 0);
+    this.beforeIdleChange();
     this.idle++;
   }
 
@@ -94,7 +130,10 @@ export class ProviderRoom {
     const calls = this.running.get(runId);
     if (calls === undefined) return;
     this.running.delete(runId);
-    if (calls === 0) this.idle--;
+    if (calls === 0) {
+      this.beforeIdleChange();
+      this.idle--;
+    }
     this.listener();
   }
 }

@@ -35,7 +35,7 @@ function errorOf(run: Run): { code: string; retryAfterMs?: number } | undefined 
 
 function setup(overrides: Partial<AdmissionOptions> = {}, concurrency = 2) {
   const clock = new ManualClock(0);
-  const room = new ProviderRoom(concurrency);
+  const room = new ProviderRoom(concurrency, clock);
   const meter = new LineMeter({ clock, maxAgeMs: 60_000 });
   const admission = new ChatAdmission({
     maxRunning: 100,
@@ -232,7 +232,7 @@ describe('admission properties', () => {
             maxRunning: 10,
             chatTimeoutMs: 60_000,
             enabled: true,
-            room: new ProviderRoom(1),
+            room: new ProviderRoom(1, clock),
             meter: new LineMeter({ clock, maxAgeMs: 60_000 }),
           });
           expect(() => admission.checkArrival(position, now)).not.toThrow();
@@ -263,7 +263,7 @@ describe('admission properties', () => {
             maxRunning: 10,
             chatTimeoutMs: 60_000,
             enabled: true,
-            room: new ProviderRoom(1),
+            room: new ProviderRoom(1, clock),
             meter,
           });
           const now = clock.now();

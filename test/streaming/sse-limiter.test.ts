@@ -59,7 +59,7 @@ function makeAdmission(
     maxRunning,
     chatTimeoutMs: 0,
     enabled: true,
-    room: new ProviderRoom(1000),
+    room: new ProviderRoom(1000, clock),
     meter: new LineMeter({ clock, maxAgeMs: 60_000 }),
     ...overrides,
   });
