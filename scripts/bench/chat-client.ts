@@ -4,7 +4,7 @@ import { SseParser, type ServerSentEvent } from './sse-parser';
 
 /**
  * One chat over real SSE, timed the way a user experiences it: POST /api/chat, then the event
- * stream until `done` or `error` (DESIGN.md §4). A 503 before any stream is an early refusal.
+ * stream until `done` or `error` (the README's HTTP API section). A 503 before any stream is an early refusal.
  */
 
 export type ChatOutcome = 'completed' | 'refused' | 'failed' | 'timed_out' | 'released';

@@ -1,6 +1,6 @@
 /**
- * Pure numeric helpers of the load benchmark: percentiles, summaries, the quota bound of
- * DESIGN.md §1 and time bucketing. No I/O, no clock: the report and its test build on these.
+ * Pure numeric helpers of the load benchmark: percentiles, summaries, the quota bound
+ * (docs/ARCHITECTURE.md §1) and time bucketing. No I/O, no clock: the report and its test build on these.
  */
 
 /** count, mean and the percentiles the report prints; all undefined when there are no values. */
@@ -70,7 +70,7 @@ export interface QuotaBound {
   meanCallMs?: number;
 }
 
-/** DESIGN.md §1: mu = min(R/60, C/L), L the mean provider call latency in seconds. */
+/** docs/ARCHITECTURE.md §1: mu = min(R/60, C/L), L the mean provider call latency in seconds. */
 export function quotaBound(quota: QuotaShape, meanCallMs: number | undefined): QuotaBound {
   const rpmBound = quota.rpm / 60;
   if (meanCallMs === undefined || !(meanCallMs > 0)) return { rpmBound, mu: rpmBound, binding: 'rpm' };
