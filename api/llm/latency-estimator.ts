@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../clock';
+import type { Clock } from '../clock';
 
 /**
  * How long a provider call takes now, learned from the calls themselves (no prior): an exponentially
@@ -8,8 +8,7 @@ import type { Clock, TimerHandle } from '../clock';
  * in flight the estimate is at least twice their mean age (in a steady state ages spread evenly over
  * [0, L], so twice their mean is L; one hung call moves it by 1/n only).
  *
- * Until the first call completes there is no estimate: `firstSample` lets admission wait for it (a
- * cold start must not guess).
+ * Until the first call completes there is no estimate (a cold start does not guess).
  */
 export class LatencyEstimator {
   private mean: number | undefined;
@@ -19,7 +18,6 @@ export class LatencyEstimator {
   private readonly inFlight = new Map<number, number>();
   private startSum = 0;
   private nextId = 1;
-  private waiters: Array<() => void> = [];
 
   constructor(
     private readonly clock: Clock,
@@ -45,9 +43,6 @@ export class LatencyEstimator {
     if (completedMs === undefined) return;
     this.samples++;
     this.mean = this.mean === undefined ? completedMs : this.mean + this.alpha * (completedMs - this.mean);
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
   }
 
   firstToken(ms: number): void {
@@ -73,38 +68,5 @@ export class LatencyEstimator {
   inFlightBoundMs(): number {
     if (this.inFlight.size < 3) return 0;
     return 2 * (this.clock.now() - this.startSum / this.inFlight.size);
-  }
-
-  /** How long the oldest call in flight has run (0 when none is): a lower bound on latency. */
-  oldestInFlightMs(): number {
-    const oldest = this.inFlight.values().next();
-    return oldest.done ? 0 : this.clock.now() - oldest.value;
-  }
-
-  /**
-   * Resolves once a call has completed (at once if one has), or after `maxWaitMs`, or when `signal`
-   * aborts (rejecting with its reason).
-   */
-  firstSample(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.mean !== undefined) return Promise.resolve();
-    if (signal?.aborted) return Promise.reject(signal.reason as Error);
-    return new Promise<void>((resolve, reject) => {
-      const finish = () => {
-        this.clock.clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.waiters = this.waiters.filter((waiter) => waiter !== wake);
-      };
-      const wake = () => {
-        finish();
-        resolve();
-      };
-      const onAbort = () => {
-        finish();
-        reject(signal!.reason as Error);
-      };
-      const timer: TimerHandle = this.clock.setTimeout(wake, maxWaitMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(wake);
-    });
   }
 }

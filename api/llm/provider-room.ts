@@ -57,16 +57,6 @@ export class ProviderRoom {
     return this.idle < this.free + Math.ceil(this.averageIdle());
   }
 
-  /** Calls waiting for a slot now (the queue reports after every change). */
-  get waitingCalls(): number {
-    return this.waiting;
-  }
-
-  /** Running chats holding no call right now (starting, between calls, in a tool). */
-  get idleChats(): number {
-    return this.idle;
-  }
-
   /** `idle` averaged over the last IDLE_AVERAGE_MS or so (time-weighted). */
   private averageIdle(): number {
     const now = this.clock.now();
