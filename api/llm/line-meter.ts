@@ -87,17 +87,22 @@ export class LineMeter {
 
   /** The `fraction` percentile of recent completed chats' run times, ms; undefined before one completed. */
   runTimeMs(fraction: number): number | undefined {
-    const now = this.clock.now();
-    if (this.dropOld(this.runs, now)) this.sortedRuns = undefined;
-    if (this.runs.length === 0) return undefined;
-    this.sortedRuns ??= this.runs.map((run) => run.ms).sort((a, b) => a - b);
+    const runs = this.recentRuns();
+    if (runs.length === 0) return undefined;
+    this.sortedRuns ??= runs.map((run) => run.ms).sort((a, b) => a - b);
     return percentile(this.sortedRuns, fraction);
   }
 
   /** Mean of recent completed chats' run times, ms; undefined before one completed. */
   meanRunTimeMs(): number | undefined {
-    if (this.runTimeMs(0.5) === undefined) return undefined;
-    return this.runs.reduce((total, run) => total + run.ms, 0) / this.runs.length;
+    const runs = this.recentRuns();
+    return runs.length === 0 ? undefined : runs.reduce((total, run) => total + run.ms, 0) / runs.length;
+  }
+
+  /** The completed runs still young enough to speak for the line (the sorted copy goes with the old). */
+  private recentRuns(): ReadonlyArray<{ at: number; ms: number }> {
+    if (this.dropOld(this.runs, this.clock.now())) this.sortedRuns = undefined;
+    return this.runs;
   }
 
   private busyNow(now: number): number {

@@ -7,7 +7,8 @@ import type { Clock } from '../clock';
  * when room may have opened.
  *
  * Room means: no call waits for a provider slot, and the running chats that hold no call right now
- * — starting, between two calls, in a tool — are fewer than the slots free. Those chats come back
+ * — starting, between two calls, in a tool — are fewer than the slots free plus the measured
+ * average of such chats (without that margin every gap would leave a slot empty). Those chats come back
  * for a slot within moments: counting them as demand keeps a freed slot for the chat whose next call
  * is on its way instead of handing it to a newcomer, which would grow a standing queue (and, under a
  * host-first order, starve the later stages). So the running chats follow what the provider really
@@ -51,7 +52,7 @@ export class ProviderRoom {
     // With none of ours running, one may start whatever the shared quota shows: its call then
     // waits its turn, and this instance is not starved by the others.
     if (this.running.size === 0) return true;
-    // On average `idleAverage` chats are away from the provider (between calls, in a tool): that
+    // On average `averageIdle()` chats are away from the provider (between calls, in a tool): that
     // many more may run, or each gap would leave a slot empty. Measured, so a workload with long
     // tool calls or short provider calls keeps the provider busy, and one without gaps adds none.
     return this.idle < this.free + Math.ceil(this.averageIdle());
@@ -64,10 +65,11 @@ export class ProviderRoom {
     return this.idleAverage + weight * (this.idle - this.idleAverage);
   }
 
-  /** `idle` is about to change: fold the time it held its value into the average. */
-  private beforeIdleChange(): void {
+  /** Changes `idle`, first folding the time it held its old value into the average. */
+  private changeIdle(by: number): void {
     this.idleAverage = this.averageIdle();
     this.idleSince = this.clock.now();
+    this.idle += by;
   }
 
   // ---- reported by the request queue ----
@@ -88,10 +90,7 @@ export class ProviderRoom {
     this.waiting++;
     const calls = runId === undefined ? undefined : this.running.get(runId);
     if (calls === undefined) return;
-    if (calls === 0) {
-      this.beforeIdleChange();
-      this.idle--;
-    }
+    if (calls === 0) this.changeIdle(-1);
     this.running.set(runId!, calls + 1);
   }
 
@@ -99,10 +98,7 @@ export class ProviderRoom {
   callEnded(runId: string | undefined): void {
     const calls = runId === undefined ? undefined : this.running.get(runId);
     if (calls === undefined || calls === 0) return;
-    if (calls === 1) {
-      this.beforeIdleChange();
-      this.idle++;
-    }
+    if (calls === 1) this.changeIdle(+1);
     this.running.set(runId!, calls - 1);
   }
 
@@ -111,8 +107,7 @@ export class ProviderRoom {
   chatStarted(runId: string): void {
     if (this.running.has(runId)) return;
     this.running.set(runId, 0);
-    this.beforeIdleChange();
-    this.idle++;
+    this.changeIdle(+1);
   }
 
   /** The chat ended: it needs no slot any more. */
@@ -120,10 +115,7 @@ export class ProviderRoom {
     const calls = this.running.get(runId);
     if (calls === undefined) return;
     this.running.delete(runId);
-    if (calls === 0) {
-      this.beforeIdleChange();
-      this.idle--;
-    }
+    if (calls === 0) this.changeIdle(-1);
     this.listener();
   }
 }
