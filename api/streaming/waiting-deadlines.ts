@@ -71,8 +71,12 @@ export class WaitingDeadlines<E extends WaitingDeadline> {
     }
     for (const [entry, refusal] of late) this.options.refuse(entry, refusal);
     if (late.length > 0) this.options.moved();
-    if (line.size > 0) {
-      this.timer = clock.setTimeout(this.check, late.length >= ABANDON_SLICE ? 0 : this.options.checkMs);
+    // Refusing reported the line's change, which may have armed the next check already: one timer.
+    if (late.length >= ABANDON_SLICE && line.size > 0) {
+      if (this.timer) clock.clearTimeout(this.timer);
+      this.timer = clock.setTimeout(this.check, 0);
+    } else {
+      this.lineChanged();
     }
   };
 }
