@@ -137,12 +137,13 @@ export class ChatAdmission {
   /** A chat started; `waited`: it left the line's head (rather than starting on arrival). */
   started(runId: string, waited: boolean): void {
     this.options.room.chatStarted(runId);
+    this.options.meter.runStarted(runId);
     if (waited) this.options.meter.drained();
   }
 
-  /** A started chat ended; `completedInMs`: it completed (`done`) after that long. */
-  ended(runId: string, completedInMs: number | undefined): void {
-    if (completedInMs !== undefined) this.options.meter.completed(completedInMs);
+  /** A started chat ended; `completed`: with `done` (else it failed, timed out or was cancelled). */
+  ended(runId: string, completed: boolean): void {
+    this.options.meter.runEnded(runId, completed);
     this.options.room.chatEnded(runId);
   }
 

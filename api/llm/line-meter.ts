@@ -1,10 +1,14 @@
 import type { Clock } from '../clock';
-import { percentile } from './rolling-histogram';
+import { byRunTime, runTimeQuantile, type RunObservation } from './run-time-survival';
 
 /** Starts from a waiting line that the drain rate is measured over, at most. */
 const DRAIN_SAMPLES = 64;
-/** Completed chats whose run time speaks for the load now, at most. */
-const RUN_SAMPLES = 200;
+/**
+ * Ended chats whose run time speaks for the load now, at most: enough that, beside every chat
+ * still running, the ended ones of the same recent past are all there (the estimator weighs the two
+ * together; keeping only a few ended ones beside many running would read every run as longer).
+ */
+const RUN_SAMPLES = 4_096;
 
 export interface LineMeterOptions {
   clock: Clock;
@@ -33,9 +37,14 @@ export class LineMeter {
   private busySince: number | undefined;
   /** Starts made while chats waited: wall time and busy time at that start. */
   private readonly drains: Array<{ at: number; busyAt: number }> = [];
-  /** Completed chats' run times (start → done), oldest first. */
-  private readonly runs: Array<{ at: number; ms: number }> = [];
-  private sortedRuns?: number[];
+  /** Ended chats, oldest first: when, their run time (start → end), whether they completed. */
+  private readonly runs: Array<{ at: number; ms: number; completed: boolean }> = [];
+  private sortedRuns?: RunObservation[];
+  /** Chats running now and when each started; a Map keeps start order, so the oldest come first. */
+  private readonly running = new Map<string, number>();
+  /** Quantiles asked at one instant with nothing started or ended since are answered once. */
+  private quantiles = new Map<number, number | undefined>();
+  private quantilesAt = Number.NaN;
 
   constructor(private readonly options: LineMeterOptions) {
     this.clock = options.clock;
@@ -58,12 +67,26 @@ export class LineMeter {
     if (this.drains.length > DRAIN_SAMPLES) this.drains.shift();
   }
 
-  /** A started chat completed (`done`) after `runMs`. Failed chats teach nothing about run time. */
-  completed(runMs: number): void {
-    if (!Number.isFinite(runMs) || runMs < 0) return;
-    this.runs.push({ at: this.clock.now(), ms: runMs });
+  /** A chat started running. */
+  runStarted(runId: string): void {
+    this.running.set(runId, this.clock.now());
+    this.runsChanged();
+  }
+
+  /**
+   * A running chat ended: `completed` (`done`), or not (timed out, failed, cancelled) — then its run
+   * time is only known to be at least what it ran, and it counts so (censored), not as nothing: the
+   * chats that time out are exactly the long ones.
+   */
+  runEnded(runId: string, completed: boolean): void {
+    const startedAt = this.running.get(runId);
+    if (startedAt === undefined) return;
+    this.running.delete(runId);
+    const now = this.clock.now();
+    this.runs.push({ at: now, ms: now - startedAt, completed });
     if (this.runs.length > RUN_SAMPLES) this.runs.shift();
     this.sortedRuns = undefined;
+    this.runsChanged();
   }
 
   /**
@@ -85,24 +108,44 @@ export class LineMeter {
     return this.drains.length;
   }
 
-  /** The `fraction` percentile of recent completed chats' run times, ms; undefined before one completed. */
+  /**
+   * The `fraction` quantile of run time (start → done) over recent chats, counting the ones still
+   * running and the ones that ended without completing as "at least this long" (run-time-survival.ts);
+   * undefined before a chat completed.
+   */
   runTimeMs(fraction: number): number | undefined {
-    const runs = this.recentRuns();
-    if (runs.length === 0) return undefined;
-    this.sortedRuns ??= runs.map((run) => run.ms).sort((a, b) => a - b);
-    return percentile(this.sortedRuns, fraction);
+    const now = this.clock.now();
+    if (this.dropOld(this.runs, now)) this.sortedRuns = undefined;
+    if (now !== this.quantilesAt) {
+      this.quantiles.clear();
+      this.quantilesAt = now;
+    }
+    if (this.quantiles.has(fraction)) return this.quantiles.get(fraction);
+    this.sortedRuns ??= this.runs.map(({ ms, completed }) => ({ ms, completed })).sort(byRunTime);
+    // Running chats in start order have falling elapsed times: reversed, they are sorted too.
+    const running: RunObservation[] = [];
+    for (const startedAt of this.running.values()) running.push({ ms: now - startedAt, completed: false });
+    running.reverse();
+    const quantile = runTimeQuantile(mergeSorted(this.sortedRuns, running), fraction);
+    this.quantiles.set(fraction, quantile);
+    return quantile;
   }
 
-  /** Mean of recent completed chats' run times, ms; undefined before one completed. */
+  /** Mean run time of recent completed chats, ms; undefined before one completed. */
   meanRunTimeMs(): number | undefined {
-    const runs = this.recentRuns();
-    return runs.length === 0 ? undefined : runs.reduce((total, run) => total + run.ms, 0) / runs.length;
+    if (this.dropOld(this.runs, this.clock.now())) this.sortedRuns = undefined;
+    let total = 0;
+    let count = 0;
+    for (const run of this.runs) {
+      if (!run.completed) continue;
+      total += run.ms;
+      count++;
+    }
+    return count === 0 ? undefined : total / count;
   }
 
-  /** The completed runs still young enough to speak for the line (the sorted copy goes with the old). */
-  private recentRuns(): ReadonlyArray<{ at: number; ms: number }> {
-    if (this.dropOld(this.runs, this.clock.now())) this.sortedRuns = undefined;
-    return this.runs;
+  private runsChanged(): void {
+    this.quantilesAt = Number.NaN;
   }
 
   private busyNow(now: number): number {
@@ -117,4 +160,16 @@ export class LineMeter {
     if (stale > 0) samples.splice(0, stale);
     return stale > 0;
   }
+}
+
+/** Two lists sorted by byRunTime, merged into one. */
+function mergeSorted(a: readonly RunObservation[], b: readonly RunObservation[]): RunObservation[] {
+  const merged: RunObservation[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && byRunTime(a[i], b[j]) <= 0)) merged.push(a[i++]);
+    else merged.push(b[j++]);
+  }
+  return merged;
 }

@@ -307,9 +307,8 @@ export class SseLimiter implements RunAttendance {
       this.lineChanged();
       this.news.moved();
     }
-    const completed = entry.run.events().at(-1)?.event === 'done';
     if (entry.startedAt !== undefined) {
-      this.admission.ended(entry.run.id, completed ? this.options.clock.now() - entry.startedAt : undefined);
+      this.admission.ended(entry.run.id, entry.run.events().at(-1)?.event === 'done');
     }
     this.release(entry);
   }

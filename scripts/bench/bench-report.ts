@@ -123,6 +123,10 @@ export interface BenchReport {
     admittedFailures: number;
     falseRefusals?: number;
     falseRefusalRate?: number;
+    /** Refused chats whose twin in the replay completed within the deadline. */
+    refusedWhoseTwinCompleted?: number;
+    /** Arrivals beyond what the quota bound lets any scheduler complete in time. */
+    forcedByBound?: number;
     replay?: { completed: number; completedWithinDeadline: number; failed: number };
   };
   provider?: SimStats;

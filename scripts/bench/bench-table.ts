@@ -86,7 +86,8 @@ export function formatReportTable(report: BenchReport): string {
     `admitted failures ${admission.admittedFailures} (target 0)`,
     admission.falseRefusals === undefined
       ? 'false refusals n/a (no replay)'
-      : `false refusals ${admission.falseRefusals} = ${pct(admission.falseRefusalRate)} of arrivals (target < 2 %)`,
+      : `false refusals ${admission.falseRefusals} = ${pct(admission.falseRefusalRate)} of arrivals (target < 2 %; ` +
+        `refused whose twin completed ${admission.refusedWhoseTwinCompleted ?? '–'}, forced by the bound ${admission.forcedByBound ?? '–'})`,
     admission.replay
       ? `replay without admission: ${admission.replay.completedWithinDeadline} within the deadline, ${admission.replay.completed} completed, ${admission.replay.failed} failed`
       : '',

@@ -40,6 +40,9 @@ export interface MatrixResult {
   admittedFailed: number;
   falseRefusals?: number;
   falseRefusalRate?: number;
+  /** The two witnesses of false refusals (run-scenario.ts, countFalseRefusals). */
+  refusedWhoseTwinCompleted?: number;
+  forcedByBound?: number;
   /** Refused chats sent while demand (the workload's, at that moment) was ≤ 0.9x capacity. */
   refusalsBelowCapacity: number;
   /** p95 of completed chats' time, as run and unscaled (× scale), ms. */
@@ -114,7 +117,12 @@ export function matrixResult(input: {
     ...(provider429 !== undefined ? { provider429 } : {}),
     admittedFailed: report.admission.admittedFailures,
     ...(report.admission.falseRefusals !== undefined
-      ? { falseRefusals: report.admission.falseRefusals, falseRefusalRate }
+      ? {
+          falseRefusals: report.admission.falseRefusals,
+          falseRefusalRate,
+          refusedWhoseTwinCompleted: report.admission.refusedWhoseTwinCompleted,
+          forcedByBound: report.admission.forcedByBound,
+        }
       : {}),
     refusalsBelowCapacity,
     ...(p95 !== undefined ? { p95ChatMs: p95, p95ChatUnscaledMs: p95 * spec.scale } : {}),
@@ -137,7 +145,8 @@ export function formatMatrixResult(result: MatrixResult): string {
   const falseRefusals =
     result.falseRefusals === undefined
       ? 'not replayed'
-      : `${result.falseRefusals} (${((result.falseRefusalRate ?? 0) * 100).toFixed(1)} %)`;
+      : `${result.falseRefusals} (${((result.falseRefusalRate ?? 0) * 100).toFixed(1)} %)` +
+        ` [twin completed ${result.refusedWhoseTwinCompleted ?? '–'}, forced by the bound ${result.forcedByBound ?? '–'}]`;
   return [
     `${result.id}: ${result.arrivals} arrivals, ${result.completed} completed, ${result.refused} refused, ` +
       `${result.timedOut} timed out, ${result.failed} failed; ${result.callsPerCompletedChat.toFixed(2)} calls per completed chat` +

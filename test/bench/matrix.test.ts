@@ -20,7 +20,7 @@ import {
   type MatrixWorkload,
 } from '../../scripts/bench/matrix';
 import { demandAt, formatMatrixTable, matrixResult } from '../../scripts/bench/matrix-results';
-import { countFalseRefusals } from '../../scripts/bench/run-scenario';
+import { countFalseRefusals, quotaForcedRefusals } from '../../scripts/bench/run-scenario';
 import { applyScale } from '../../scripts/bench/scenarios';
 import { quotaBound } from '../../scripts/bench/statistics';
 import { asksForSecondReview, wantsSearch } from '../../api/llm/sim/sim-model';
@@ -232,6 +232,26 @@ describe('false refusals against the chat deadline', () => {
     // LLM_CHAT_TARGET_MS plays no part; without a deadline any completion counts.
     const target = { CHAT_TIMEOUT_MS: '0', LLM_CHAT_TARGET_MS: '1000' };
     expect(countFalseRefusals(refused, replay, { troupeEnv: target }, admission).falseRefusals).toBe(2);
+  });
+
+  test('in a burst, refusals the quota bound forces are not false whoever the replay happened to serve', () => {
+    // 10 arrive at once; 1 call/s, 4 calls per chat, a 30 s deadline: at most ceil(30 / 4) = 8 can
+    // complete in time, so 2 refusals are forced whichever users they hit.
+    const arrivals = Array.from({ length: 10 }, (_, user) =>
+      record(user, user < 3 ? 'refused' : 'completed', 0, 20_000),
+    );
+    const replay = Array.from({ length: 10 }, (_, user) =>
+      record(user, user < 8 ? 'completed' : 'timed_out', 0, 25_000),
+    );
+    const counted = countFalseRefusals(
+      arrivals,
+      replay,
+      { troupeEnv: { CHAT_TIMEOUT_MS: '30000' } },
+      { arrivals: 10, refused: 3, admittedFailures: 0 },
+      { callsPerS: 1, callsPerChat: 4 },
+    );
+    expect(counted).toMatchObject({ refusedWhoseTwinCompleted: 3, forcedByBound: 2, falseRefusals: 1 });
+    expect(quotaForcedRefusals(arrivals, Infinity, { callsPerS: 1, callsPerChat: 4 })).toBe(0);
   });
 });
 

@@ -258,7 +258,9 @@ describe('admission properties', () => {
             clock.advance(gapMs);
             meter.drained();
           }
-          meter.completed(runMs);
+          meter.runStarted('measured');
+          clock.advance(runMs);
+          meter.runEnded('measured', true);
           const admission = new ChatAdmission({
             maxRunning: 10,
             chatTimeoutMs: 60_000,
