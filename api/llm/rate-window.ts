@@ -9,14 +9,29 @@
  * Providers also refuse sudden surges below the minute cap (Volcengine Ark's growth-rate limit,
  * Alibaba's per-second limits, OpenAI enforcing over shorter periods), so a second, short window
  * spreads the minute's allowance: at most ceil(L * burstWindowMs / windowMs) starts per burst window
- * (by default ceil(rpm/6) per 10 s).
+ * (by default about ten starts' worth: spreadWindowMs).
  */
+
+/**
+ * About how many starts one spreading sub-window lets through. Fewer and the allowance, rounded up
+ * per sub-window, would overshoot the minute's average by more than a tenth (and the minute cap then
+ * stalls the last seconds of each minute); more and calls go out in bursts at full speed until the
+ * sub-window's cap, then stall for the rest of it — seconds on which every waiting chat's progress
+ * stops, which read as a slow provider.
+ */
+const STARTS_PER_SPREAD_WINDOW = 10;
+
+/** The spreading sub-window for a minute limit of `rpm`: ~10 starts' worth, within 1-10 s. */
+export function spreadWindowMs(rpm: number): number {
+  if (!(rpm > 0)) return 10_000;
+  return Math.min(10_000, Math.max(1_000, Math.round((60_000 * STARTS_PER_SPREAD_WINDOW) / rpm)));
+}
 
 export interface RateWindowOptions {
   /** The largest limit ever asked for; sizes the ring buffer (it grows lazily up to this). */
   capacity: number;
   windowMs?: number;
-  /** Length of the spreading sub-window; 0 turns spreading off. */
+  /** Length of the spreading sub-window; 0 turns spreading off; default spreadWindowMs(capacity). */
   burstWindowMs?: number;
 }
 
@@ -32,7 +47,7 @@ export class StartWindow {
   constructor(options: RateWindowOptions) {
     this.capacity = Math.max(1, Math.floor(options.capacity));
     this.windowMs = options.windowMs ?? 60_000;
-    this.burstWindowMs = options.burstWindowMs ?? 10_000;
+    this.burstWindowMs = options.burstWindowMs ?? spreadWindowMs(this.capacity);
     // Start small: a huge configured RPM (10M) must not allocate 80 MB up front.
     this.buffer = new Float64Array(Math.min(this.capacity, 1024));
   }

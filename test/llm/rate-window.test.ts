@@ -1,4 +1,4 @@
-import { StartWindow, TokenWindow } from '../../api/llm/rate-window';
+import { StartWindow, TokenWindow, spreadWindowMs } from '../../api/llm/rate-window';
 import { maxInWindow } from './helpers';
 
 describe('StartWindow', () => {
@@ -74,5 +74,30 @@ describe('TokenWindow', () => {
     tokens.reserve(50, 30_000);
     tokens.settle(old, 10, 61_000);
     expect(tokens.used(61_000)).toBe(50);
+  });
+});
+
+describe('spreading a minute allowance', () => {
+  test('the sub-window holds about ten starts, within 1-10 s', () => {
+    expect(spreadWindowMs(60)).toBe(10_000);
+    expect(spreadWindowMs(500)).toBe(1_200);
+    expect(spreadWindowMs(6_000)).toBe(1_000);
+    expect(spreadWindowMs(0)).toBe(10_000);
+  });
+
+  test('at 600 rpm, calls flow at ~10 per second instead of bursting a 10 s allowance and stalling', () => {
+    const window = new StartWindow({ capacity: 600 });
+    let now = 0;
+    const starts: number[] = [];
+    while (starts.length < 200) {
+      now = Math.max(now, window.nextAllowedAt(600, now));
+      window.record(now);
+      starts.push(now);
+    }
+    // No second holds more than the sub-window's share, and no pause lasts past one second (a 10 s
+    // sub-window let 100 go at once, then nothing for 10 s).
+    expect(maxInWindow(starts, 1_000)).toBeLessThanOrEqual(10);
+    const gaps = starts.slice(1).map((at, index) => at - starts[index]);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(1_000);
   });
 });

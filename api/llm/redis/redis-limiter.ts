@@ -10,6 +10,7 @@ import {
   type StartDecision,
 } from '../limiter';
 import { ClusterLoadView, type ClusterLoad } from './cluster-load';
+import { spreadWindowMs } from '../rate-window';
 import { withLimiterCommands, type RedisWithCommands } from './redis-commands';
 
 export type { ClusterLoad } from './cluster-load';
@@ -159,7 +160,7 @@ export class RedisLimiter implements Limiter {
       this.leaseMs,
       this.windowMs,
       this.reportWindowMs,
-      this.options.burstWindowMs ?? 10_000,
+      this.options.burstWindowMs ?? spreadWindowMs(this.options.maxRpm),
       this.options.maxConcurrent,
       this.options.maxRpm,
       this.options.maxTpm,
