@@ -37,7 +37,10 @@ class FakeShared implements SharedLimiter {
       permit: { id: `me:${this.next++}`, startedAt: this.clock.now(), estimatedTokens },
     });
   }
+  /** Releases Redis did not hear about: the shared limiter sends them again (`reconcile`). */
+  private missed: string[] = [];
   async release(permit: Permit): Promise<void> {
+    if (this.down) this.missed.push(String(permit.id));
     await this.check();
     this.released.push(String(permit.id));
   }
@@ -77,6 +80,10 @@ class FakeShared implements SharedLimiter {
   }
   permitFor(id: string, startedAt: number, estimatedTokens: number): Permit {
     return { id, startedAt, estimatedTokens };
+  }
+  async reconcile(): Promise<void> {
+    await this.check();
+    this.released.push(...this.missed.splice(0));
   }
   clusterLoad(): ClusterLoad {
     return this.load;
