@@ -238,6 +238,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     runs,
     redisUp,
     waitTargetMs: config.alerts.waitP95TargetMs,
+    ...(cluster ? { leases: () => cluster.leases() } : {}),
   });
   // How operators tell instances apart (dashboard, alerts, the cluster's registry).
   const instanceId = cluster?.instanceId ?? `${os.hostname()}:${process.pid}`;
@@ -306,6 +307,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
                 self: () => cluster.registry.self(),
                 instances: () => cluster.registry.instances(),
                 broadcast: (command) => cluster.control.publish(command),
+                leases: () => cluster.leases(),
               },
             }
           : {}),

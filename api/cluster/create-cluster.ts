@@ -11,6 +11,7 @@ import { SharedAimd } from '../llm/redis/shared-aimd';
 import type { SchedulerLogger } from '../llm/scheduler-events';
 import { ClusterControl, type ControlCommand } from './cluster-control';
 import { InstanceRegistry, type LiveFigures } from './instance-registry';
+import { leaseFigures, type LeaseFigures } from './lease-figures';
 import { createRedisConnection } from './redis-connection';
 
 /**
@@ -24,6 +25,8 @@ export interface Cluster {
   aimd: SharedAimd;
   registry: InstanceRegistry;
   control: ClusterControl;
+  /** Leases held against calls running, here and over the cluster (status, metrics). */
+  leases(): LeaseFigures;
   /** Starts heartbeating and listening for operator commands (once the scheduler exists). */
   start(deps: { figures: () => LiveFigures; apply: (command: ControlCommand) => void }): Promise<void>;
   close(): Promise<void>;
@@ -137,6 +140,13 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     limiter,
     aimd,
     registry,
+    leases: () =>
+      leaseFigures(
+        registry.self(),
+        registry.instances(),
+        redisLimiter.leaseCounts(),
+        redisLimiter.clusterLoad().active,
+      ),
     get control() {
       if (!control) throw new Error('cluster.start() first');
       return control;

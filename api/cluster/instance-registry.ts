@@ -22,6 +22,10 @@ export interface InstanceFigures {
   totalTimeout: number;
   /** The limiter's mode on that instance (shared, degraded, recovering). */
   limiter: string;
+  /** Leases it holds and renews in Redis (its calls the shared limiter granted). */
+  leasesHeld?: number;
+  /** Leases it is removing (a lost release, a start whose answer never came), not yet confirmed. */
+  leasesUnreleased?: number;
   /**
    * Its recent finished chats' actual / model times (two decimals): every instance's admission
    * measures the slowdown over all of them.

@@ -81,6 +81,9 @@ class FakeShared implements SharedLimiter {
   permitFor(id: string, startedAt: number, estimatedTokens: number): Permit {
     return { id, startedAt, estimatedTokens };
   }
+  leaseCounts() {
+    return { held: 0, unreleased: this.missed.length };
+  }
   async reconcile(): Promise<void> {
     await this.check();
     this.released.push(...this.missed.splice(0));

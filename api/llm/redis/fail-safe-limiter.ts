@@ -38,6 +38,7 @@ export type SharedLimiter = Pick<
   | 'renewLeases'
   | 'permitFor'
   | 'reconcile'
+  | 'leaseCounts'
   | 'clusterLoad'
   | 'windowMs'
   | 'instanceId'
@@ -227,6 +228,11 @@ export class FailSafeLimiter implements Limiter {
     if (this.probeTimer) this.clock.clearTimeout(this.probeTimer);
     this.probeTimer = undefined;
     await this.options.shared.close();
+  }
+
+  /** The shared limiter's leases: held (renewed) by this instance's calls, and being removed. */
+  leaseCounts(): { held: number; unreleased: number } {
+    return this.options.shared.leaseCounts();
   }
 
   /**
