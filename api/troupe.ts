@@ -136,7 +136,9 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     room,
     ...(cluster ? { limiter: { limiter: cluster.limiter, aimd: cluster.aimd } } : {}),
   });
-  const cacheBackend = config.llmCache.enabled ? createResponseCache(config, { clock, logger }) : undefined;
+  const cacheBackend = config.llmCache.enabled
+    ? createResponseCache(config, { clock, logger, client: cluster?.redis })
+    : undefined;
   await cacheBackend?.open?.();
   const responseCache = cacheBackend
     ? new CachingGateway({
@@ -151,7 +153,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     : undefined;
   const llm: LlmGateway = responseCache ?? scheduler;
   // With REDIS_URL: run events, tool limits and the tool cache shared by every instance.
-  const shared = await connectSharedState(config, { clock, logger, instanceId: cluster?.instanceId });
+  const shared = await connectSharedState(config, { clock, logger, cluster });
   const offlineSearch = new OfflineSearch();
   const tools = createToolSystem(config, {
     clock,

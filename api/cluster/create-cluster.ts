@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import type Redis from 'ioredis';
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import { Aimd } from '../llm/aimd';
@@ -12,7 +12,8 @@ import type { SchedulerLogger } from '../llm/scheduler-events';
 import { ClusterControl, type ControlCommand } from './cluster-control';
 import { InstanceRegistry, type LiveFigures } from './instance-registry';
 import { leaseFigures, type LeaseFigures } from './lease-figures';
-import { createRedisConnection } from './redis-connection';
+import { newInstanceId } from '../redis/instance-id';
+import { createRedisConnection, duplicateForSubscribing } from '../redis/redis-connection';
 
 /**
  * Builds the parts an instance shares through Redis (REDIS_URL set): the connections, the shared
@@ -21,6 +22,8 @@ import { createRedisConnection } from './redis-connection';
  */
 export interface Cluster {
   instanceId: string;
+  /** The process's commands connection: the run events, tool limits and caches use it too. */
+  redis: Redis;
   limiter: FailSafeLimiter;
   aimd: SharedAimd;
   registry: InstanceRegistry;
@@ -55,13 +58,15 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
   const { config, clock, logger } = options;
   const llm = config.llm;
   const tuning = options.tuning ?? {};
-  const instanceId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const instanceId = newInstanceId();
   const onError = (error: Error) => logger?.debug?.({ error: error.message }, 'Redis connection error');
   const redis = createRedisConnection(config.redisUrl!, {
+    name: `troupe:${instanceId}`,
     commandTimeoutMs: tuning.commandTimeoutMs,
+    lazy: true,
     onError,
   });
-  const subscriber = createRedisConnection(config.redisUrl!, { offlineQueue: true, onError });
+  const subscriber = duplicateForSubscribing(redis);
   let startFailure: unknown;
   await Promise.all([
     redis.connect().catch((error: unknown) => {
@@ -137,6 +142,7 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
 
   return {
     instanceId,
+    redis,
     limiter,
     aimd,
     registry,

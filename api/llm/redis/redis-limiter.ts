@@ -10,7 +10,7 @@ import {
   type StartDecision,
 } from '../limiter';
 import { ClusterLoadView, type ClusterLoad } from './cluster-load';
-import { withLimiterCommands, type RedisWithCommands } from './redis-commands';
+import { withCommands, type RedisWithCommands } from '../../redis/redis-commands';
 
 export type { ClusterLoad } from './cluster-load';
 
@@ -139,7 +139,7 @@ export class RedisLimiter implements Limiter {
   private closed = false;
 
   constructor(private readonly options: RedisLimiterOptions) {
-    this.redis = withLimiterCommands(options.redis);
+    this.redis = withCommands(options.redis);
     this.clock = options.clock;
     const keys = limiterKeys(options.keyPrefix);
     this.keys = [keys.leases, keys.starts, keys.tokens, keys.amounts, keys.state];

@@ -37,6 +37,8 @@
             startsLastMinute, tokensLastMinute, concurrency, rpm, tpm, heldUntil, decreases }
           (stamp: Redis time in ms with the microseconds as a fraction, "1796220807048.696")
 ]]
+--- @include "includes/aimdRecovery"
+
 local leases, starts, tokens, amounts, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local heads, headsUntil = KEYS[6], KEYS[7]
 local id = ARGV[1]
@@ -90,11 +92,10 @@ local quietSince = tonumber(fields[4] or '0')
 local heldUntil = tonumber(fields[5] or '0')
 local decreases = tonumber(fields[6] or '0')
 if concurrency < maxConcurrent or rpm < maxRpm or tpm < maxTpm then
-  local steps = math.floor((now - quietSince) / quietMs)
+  local steps
+  concurrency, rpm, tpm, steps = aimdRecovery(concurrency, rpm, tpm, quietSince, now, quietMs,
+    maxConcurrent, maxRpm, maxTpm, concurrencyStep, rpmStep, tpmStep)
   if steps > 0 then
-    concurrency = math.min(maxConcurrent, concurrency + steps * concurrencyStep)
-    rpm = math.min(maxRpm, rpm + steps * rpmStep)
-    tpm = math.min(maxTpm, tpm + steps * tpmStep)
     redis.call('HSET', state, 'concurrency', concurrency, 'rpm', rpm, 'tpm', tpm,
       'quietSince', quietSince + steps * quietMs)
   end
