@@ -122,6 +122,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         tuning: overrides.clusterTuning,
         onLimiterModeChange: () => wakeDispatch(),
         onSlotReleased: () => wakeDispatch(),
+        onDispatchRoundTrip: (ms) => metrics.redisDispatch(ms),
       })
     : undefined;
   // Admission's closed loop: the LLM queue reports what waits and what is free; the chat line

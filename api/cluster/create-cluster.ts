@@ -43,6 +43,8 @@ export interface CreateClusterOptions {
   onLimiterModeChange?: (mode: LimiterMode) => void;
   /** A slot was released somewhere while an instance waited for one: dispatch should look again. */
   onSlotReleased?: () => void;
+  /** Every start's round trip to Redis, ms (the metrics' dispatch-path histogram). */
+  onDispatchRoundTrip?: (ms: number) => void;
   /** Tests: a shorter lease, heartbeat, probe… */
   tuning?: {
     leaseMs?: number;
@@ -85,6 +87,7 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     maxTpm: llm.maxTpm,
     leaseMs: tuning.leaseMs,
     renewEveryMs: tuning.renewEveryMs,
+    onRoundTrip: options.onDispatchRoundTrip,
   });
   const registry = new InstanceRegistry({
     redis,

@@ -31,6 +31,7 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
   private readonly cacheStored: client.Counter;
   private readonly cacheErrors: client.Counter<'operation'>;
   private readonly speculativeDrafts: client.Counter<'event'>;
+  private redisDispatchSeconds?: client.Histogram;
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'troupe_process_' });
@@ -322,6 +323,17 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
       });
       this.toolLatency.observe({ tool: outcome.tool }, outcome.latencyMs / 1000);
     });
+  }
+
+  /** One start's round trip to Redis (the shared limiter's dispatch path); registered on first use. */
+  redisDispatch(ms: number): void {
+    this.redisDispatchSeconds ??= new client.Histogram({
+      name: 'troupe_llm_redis_dispatch_seconds',
+      help: "A start's round trip to the shared limiter in Redis (one Lua script), as the dispatch path waits for it",
+      buckets: [0.0002, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers: [this.registry],
+    });
+    this.redisDispatchSeconds.observe(ms / 1000);
   }
 
   /**

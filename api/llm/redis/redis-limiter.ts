@@ -51,6 +51,8 @@ export interface RedisLimiterOptions {
    * never came) is removed again.
    */
   reconcileEveryMs?: number;
+  /** Every start's round trip to Redis, ms (the dispatch path's cost: a histogram in /metrics). */
+  onRoundTrip?: (ms: number) => void;
   /**
    * How long after its retryAt a waiting head call keeps its place in the cluster's order without
    * asking again (its instance cancelled it, paused, or died): the most another instance can lose to it.
@@ -185,6 +187,7 @@ export class RedisLimiter implements Limiter {
       return { started: false, retryAt: null };
     }
     const receivedAt = this.clock.now();
+    this.options.onRoundTrip?.(receivedAt - sentAt);
     const [started, retryAt, redisNow, active, startsLastMinute, tokens, concurrency, rpm, tpm, heldUntil] =
       reply.map(Number);
     this.offsetMs = redisNow - (sentAt + receivedAt) / 2;
