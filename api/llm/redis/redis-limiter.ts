@@ -101,6 +101,8 @@ export const DEFAULT_RENEW_EVERY_MS = 3_000;
 export const DEFAULT_POLL_MS = 25;
 export const DEFAULT_HEAD_TTL_MS = 100;
 export const DEFAULT_RECONCILE_EVERY_MS = 200;
+/** Added to one renewal period: how long starts wait after Redis lost the shared state. */
+const RESET_GRACE_MARGIN_MS = 500;
 
 export class RedisLimiter implements Limiter {
   readonly windowMs: number;
@@ -135,6 +137,8 @@ export class RedisLimiter implements Limiter {
   /** Redis time minus this process's clock, measured at each reply (midpoint of the round trip). */
   private offsetMs = 0;
   private offsetKnown = false;
+  /** The shared state's epoch as last seen: a new one means Redis lost the state (tryStart-7.lua). */
+  private epoch = '';
   /** The limits and the hold as Redis last said; the window's figures come from `load`. */
   private last: Pick<LimiterSnapshot, 'limits' | 'configured' | 'heldUntil'>;
   private readonly load: ClusterLoadView;
@@ -193,6 +197,7 @@ export class RedisLimiter implements Limiter {
     this.offsetMs = redisNow - (sentAt + receivedAt) / 2;
     this.offsetKnown = true;
     this.decreases = Number(reply[10]);
+    this.noteEpoch(String(reply[11] ?? ''));
     this.last = {
       ...this.last,
       limits: this.clamp({ concurrency, rpm, tpm }),
@@ -230,6 +235,8 @@ export class RedisLimiter implements Limiter {
         : Math.round(orderKey + this.offsetMs),
       this.options.headTtlMs ?? DEFAULT_HEAD_TTL_MS,
       this.loadChannel,
+      this.epoch,
+      this.renewEveryMs + RESET_GRACE_MARGIN_MS,
     );
   }
 
@@ -271,6 +278,16 @@ export class RedisLimiter implements Limiter {
   /** Leases whose calls run here now (renewed), and leases being removed (not yet confirmed). */
   leaseCounts(): { held: number; unreleased: number } {
     return { held: this.leased.size, unreleased: this.unreleased.size };
+  }
+
+  /**
+   * Redis lost the shared state (a restart, a FLUSHALL) since the last reply: the leases of the calls
+   * still running here are written back now, not at the next renewal — every start waits for them.
+   */
+  private noteEpoch(epoch: string): void {
+    const reset = this.epoch !== '' && epoch !== this.epoch;
+    this.epoch = epoch;
+    if (reset && this.leased.size > 0) void this.renewLeases().catch(() => undefined);
   }
 
   /** A lease no call runs under any more: removed now and, should that fail, again until it works. */
