@@ -79,6 +79,9 @@ export class RedisToolRateLimiter implements ToolRateLimiter {
             this.options.leaseMs,
           );
         } catch (error) {
+          // No answer is no refusal: Redis may have granted it after the timeout. Sent on the same
+          // connection, the removal runs after the acquire (or fails too, and the lease runs out).
+          this.options.client.zrem(this.leasesKey, permitId).catch(() => undefined);
           this.degrade(error);
           return await this.options.fallback.acquire(signal);
         }
