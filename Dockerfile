@@ -23,8 +23,10 @@ WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
-# Read at run time from beside the sources: the offline search corpus.
+# Read at run time from beside the sources: the offline search corpus, and the Redis layer's Lua
+# commands (tsc does not copy .lua files into dist/).
 COPY --from=build --chown=node:node /app/api/tools/plugins/search-corpus ./api/tools/plugins/search-corpus
+COPY --from=build --chown=node:node /app/api/redis/commands ./api/redis/commands
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

@@ -122,6 +122,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         tuning: overrides.clusterTuning,
         onLimiterModeChange: () => wakeDispatch(),
         onSlotReleased: () => wakeDispatch(),
+        onDispatchRoundTrip: (ms) => metrics.redisDispatch(ms),
       })
     : undefined;
   // Admission's closed loop: the LLM queue reports what waits and what is free; the chat line
@@ -136,7 +137,9 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     room,
     ...(cluster ? { limiter: { limiter: cluster.limiter, aimd: cluster.aimd } } : {}),
   });
-  const cacheBackend = config.llmCache.enabled ? createResponseCache(config, { clock, logger }) : undefined;
+  const cacheBackend = config.llmCache.enabled
+    ? createResponseCache(config, { clock, logger, client: cluster?.redis })
+    : undefined;
   await cacheBackend?.open?.();
   const responseCache = cacheBackend
     ? new CachingGateway({
@@ -151,7 +154,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     : undefined;
   const llm: LlmGateway = responseCache ?? scheduler;
   // With REDIS_URL: run events, tool limits and the tool cache shared by every instance.
-  const shared = await connectSharedState(config, { clock, logger, instanceId: cluster?.instanceId });
+  const shared = await connectSharedState(config, { clock, logger, cluster });
   const offlineSearch = new OfflineSearch();
   const tools = createToolSystem(config, {
     clock,
@@ -238,6 +241,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     runs,
     redisUp,
     waitTargetMs: config.alerts.waitP95TargetMs,
+    ...(cluster ? { leases: () => cluster.leases() } : {}),
   });
   // How operators tell instances apart (dashboard, alerts, the cluster's registry).
   const instanceId = cluster?.instanceId ?? `${os.hostname()}:${process.pid}`;
@@ -306,6 +310,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
                 self: () => cluster.registry.self(),
                 instances: () => cluster.registry.instances(),
                 broadcast: (command) => cluster.control.publish(command),
+                leases: () => cluster.leases(),
               },
             }
           : {}),

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
-import { createRedisConnection } from '../api/cluster/redis-connection';
+import { createRedisConnection } from '../api/redis/redis-connection';
 import { systemClock } from '../api/clock';
 import { InMemoryLimiter, type Limiter } from '../api/llm/limiter';
 import { RedisLimiter } from '../api/llm/redis/redis-limiter';
@@ -45,7 +45,7 @@ async function timeStarts(limiter: Limiter, count: number): Promise<number[]> {
 async function main(): Promise<void> {
   const clients: Redis[] = [];
   const connect = async () => {
-    const redis = createRedisConnection(url, { commandTimeoutMs: 2_000 });
+    const redis = createRedisConnection(url, { commandTimeoutMs: 2_000, lazy: true });
     await redis.connect();
     clients.push(redis);
     return redis;
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     const holder = shared(await connect(), 'holder', `${prefix}w:`, one);
     const waiter = shared(await connect(), 'waiter', `${prefix}w:`, one);
     // As Troupe does: the release channel wakes the waiting queue; the poll is the fallback.
-    const subscriber = createRedisConnection(url, { offlineQueue: true });
+    const subscriber = createRedisConnection(url, { offlineQueue: true, lazy: true });
     await subscriber.connect();
     let wake: (() => void) | undefined;
     subscriber.on('message', () => wake?.());

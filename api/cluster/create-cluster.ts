@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import type Redis from 'ioredis';
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import { Aimd } from '../llm/aimd';
@@ -11,7 +11,9 @@ import { SharedAimd } from '../llm/redis/shared-aimd';
 import type { SchedulerLogger } from '../llm/scheduler-events';
 import { ClusterControl, type ControlCommand } from './cluster-control';
 import { InstanceRegistry, type LiveFigures } from './instance-registry';
-import { createRedisConnection } from './redis-connection';
+import { leaseFigures, type LeaseFigures } from './lease-figures';
+import { newInstanceId } from '../redis/instance-id';
+import { createRedisConnection, duplicateForSubscribing } from '../redis/redis-connection';
 
 /**
  * Builds the parts an instance shares through Redis (REDIS_URL set): the connections, the shared
@@ -20,10 +22,14 @@ import { createRedisConnection } from './redis-connection';
  */
 export interface Cluster {
   instanceId: string;
+  /** The process's commands connection: the run events, tool limits and caches use it too. */
+  redis: Redis;
   limiter: FailSafeLimiter;
   aimd: SharedAimd;
   registry: InstanceRegistry;
   control: ClusterControl;
+  /** Leases held against calls running, here and over the cluster (status, metrics). */
+  leases(): LeaseFigures;
   /** Starts heartbeating and listening for operator commands (once the scheduler exists). */
   start(deps: { figures: () => LiveFigures; apply: (command: ControlCommand) => void }): Promise<void>;
   close(): Promise<void>;
@@ -37,6 +43,8 @@ export interface CreateClusterOptions {
   onLimiterModeChange?: (mode: LimiterMode) => void;
   /** A slot was released somewhere while an instance waited for one: dispatch should look again. */
   onSlotReleased?: () => void;
+  /** Every start's round trip to Redis, ms (the metrics' dispatch-path histogram). */
+  onDispatchRoundTrip?: (ms: number) => void;
   /** Tests: a shorter lease, heartbeat, probe… */
   tuning?: {
     leaseMs?: number;
@@ -52,13 +60,15 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
   const { config, clock, logger } = options;
   const llm = config.llm;
   const tuning = options.tuning ?? {};
-  const instanceId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const instanceId = newInstanceId();
   const onError = (error: Error) => logger?.debug?.({ error: error.message }, 'Redis connection error');
   const redis = createRedisConnection(config.redisUrl!, {
+    name: `troupe:${instanceId}`,
     commandTimeoutMs: tuning.commandTimeoutMs,
+    lazy: true,
     onError,
   });
-  const subscriber = createRedisConnection(config.redisUrl!, { offlineQueue: true, onError });
+  const subscriber = duplicateForSubscribing(redis);
   let startFailure: unknown;
   await Promise.all([
     redis.connect().catch((error: unknown) => {
@@ -77,6 +87,7 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     maxTpm: llm.maxTpm,
     leaseMs: tuning.leaseMs,
     renewEveryMs: tuning.renewEveryMs,
+    onRoundTrip: options.onDispatchRoundTrip,
   });
   const registry = new InstanceRegistry({
     redis,
@@ -134,9 +145,17 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
 
   return {
     instanceId,
+    redis,
     limiter,
     aimd,
     registry,
+    leases: () =>
+      leaseFigures(
+        registry.self(),
+        registry.instances(),
+        redisLimiter.leaseCounts(),
+        redisLimiter.clusterLoad().active,
+      ),
     get control() {
       if (!control) throw new Error('cluster.start() first');
       return control;

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import type { Clock, TimerHandle } from '../clock';
 import { limiterKeys, type ClusterLoad } from '../llm/redis/redis-limiter';
-import { withLimiterCommands, type RedisWithCommands } from '../llm/redis/redis-commands';
+import { withCommands, type RedisWithCommands } from '../redis/redis-commands';
 
 /** What one instance publishes about itself (GET /api/queue/status `instance` / `instances`). */
 export interface InstanceFigures {
@@ -22,6 +22,10 @@ export interface InstanceFigures {
   totalTimeout: number;
   /** The limiter's mode on that instance (shared, degraded, recovering). */
   limiter: string;
+  /** Leases it holds and renews in Redis (its calls the shared limiter granted). */
+  leasesHeld?: number;
+  /** Leases it is removing (a lost release, a start whose answer never came), not yet confirmed. */
+  leasesUnreleased?: number;
   /**
    * Its recent finished chats' actual / model times (two decimals): every instance's admission
    * measures the slowdown over all of them.
@@ -50,8 +54,9 @@ export interface InstanceRegistryOptions {
 }
 
 /**
- * Every live instance, published in Redis with a TTL heartbeat (heartbeat-6.lua): N for the quota
- * share during a Redis outage, the admitted chats of all instances for admission, and the cluster's
+ * Every live instance, published in Redis with a TTL heartbeat (heartbeat-6.lua) — the cluster's one
+ * registry of who is alive: N for the quota share during a Redis outage and the tool limits' share,
+ * whether a run's owner still lives (the run event log), the admitted chats of all instances for admission, and the cluster's
  * figures for operators. While Redis is unreachable the last known list stays in force.
  */
 export class InstanceRegistry {
@@ -68,7 +73,7 @@ export class InstanceRegistry {
   private closed = false;
 
   constructor(private readonly options: InstanceRegistryOptions) {
-    this.redis = withLimiterCommands(options.redis);
+    this.redis = withCommands(options.redis);
     this.clock = options.clock;
     this.heartbeatMs = options.heartbeatMs ?? 2_000;
     this.ttlMs = options.ttlMs ?? 6_000;
@@ -92,6 +97,23 @@ export class InstanceRegistry {
   /** N: live instances, at least 1 (this one). */
   count(): number {
     return Math.max(1, this.known.filter((instance) => instance.id !== this.instanceId).length + 1);
+  }
+
+  /** N, under the name the run event log and the tool limits know it by. */
+  instanceCount(): number {
+    return this.count();
+  }
+
+  /**
+   * Whether `instanceId` is alive now by Redis's clock (its heartbeat has not lapsed): a run whose
+   * owner is gone may be adopted. A Redis failure counts as alive: nothing is ended on a guess.
+   */
+  async isAlive(instanceId: string): Promise<boolean> {
+    try {
+      return Number(await this.redis.instanceAlive(this.instancesKey, instanceId)) === 1;
+    } catch {
+      return true;
+    }
   }
 
   /** Chats admitted by the other instances, as they last published them. */

@@ -5,6 +5,11 @@ import type { SseLimiter } from '../streaming/sse-limiter';
 import type { ControlCommand } from './cluster-control';
 import type { Cluster } from './create-cluster';
 
+function leaseCounts(cluster: Cluster): { leasesHeld: number; leasesUnreleased: number } {
+  const { held, unreleased } = cluster.limiter.leaseCounts();
+  return { leasesHeld: held, leasesUnreleased: unreleased };
+}
+
 /** This instance's parts that operator commands from other instances act on, and that report its figures. */
 export interface ClusterMember {
   scheduler: LlmScheduler;
@@ -47,6 +52,7 @@ export async function joinCluster(cluster: Cluster, member: ClusterMember): Prom
         totalFailed: status.totalFailed,
         totalTimeout: status.totalTimeout,
         limiter: cluster.limiter.mode,
+        ...leaseCounts(cluster),
       };
     },
   });

@@ -1,5 +1,6 @@
 import client from 'prom-client';
 import type { SpeculationEvent, SpeculationMetrics } from '../agents/speculative-turn';
+import type { LeaseFigures } from '../cluster/lease-figures';
 import type { CacheEvent, CacheMetrics } from '../llm/cache/cache-stats';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import type { SchedulerEvent, SchedulerMetrics } from '../llm/scheduler-events';
@@ -30,6 +31,7 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
   private readonly cacheStored: client.Counter;
   private readonly cacheErrors: client.Counter<'operation'>;
   private readonly speculativeDrafts: client.Counter<'event'>;
+  private redisDispatchSeconds?: client.Histogram;
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'troupe_process_' });
@@ -192,6 +194,8 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
     redisUp?: () => boolean;
     /** The p95 queue wait the alert rules compare against (ALERT_WAIT_P95_MS). */
     waitTargetMs?: number;
+    /** Leases held against calls running (REDIS_URL set; absent, no lease series is exported). */
+    leases?: () => LeaseFigures;
   }): void {
     const registers = [this.registry];
     const { scheduler, tools } = parts;
@@ -241,6 +245,15 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
         this.set(scheduler.status().activeRequests);
       },
     });
+    new client.Gauge({
+      name: 'troupe_llm_calls_running',
+      help: "This instance's LLM calls in flight at the provider (troupe_llm_in_flight is the shared quota's count)",
+      registers,
+      collect() {
+        this.set(scheduler.queue.activeCount);
+      },
+    });
+    if (parts.leases) this.observeLeases(parts.leases);
     new client.Gauge({
       name: 'troupe_llm_effective_limit',
       help: 'Effective (AIMD) limits: concurrency and requests per minute',
@@ -309,6 +322,59 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
         cached: String(outcome.cached),
       });
       this.toolLatency.observe({ tool: outcome.tool }, outcome.latencyMs / 1000);
+    });
+  }
+
+  /** One start's round trip to Redis (the shared limiter's dispatch path); registered on first use. */
+  redisDispatch(ms: number): void {
+    this.redisDispatchSeconds ??= new client.Histogram({
+      name: 'troupe_llm_redis_dispatch_seconds',
+      help: "A start's round trip to the shared limiter in Redis (one Lua script), as the dispatch path waits for it",
+      buckets: [0.0002, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers: [this.registry],
+    });
+    this.redisDispatchSeconds.observe(ms / 1000);
+  }
+
+  /**
+   * The shared quota's leases against the calls they stand for (api/cluster/lease-figures.ts): per
+   * instance, and the cluster's count in Redis as this instance last heard it (every instance exports
+   * the same figure: take max()). The alert TroupeLeasesDisagree compares it with the sum of
+   * troupe_llm_calls_running.
+   */
+  private observeLeases(leases: () => LeaseFigures): void {
+    const registers = [this.registry];
+    new client.Gauge({
+      name: 'troupe_llm_leases_held',
+      help: 'Concurrency leases this instance holds and renews in Redis (its calls the shared limiter granted)',
+      registers,
+      collect() {
+        this.set(leases().instance.held);
+      },
+    });
+    new client.Gauge({
+      name: 'troupe_llm_leases_unreleased',
+      help: 'Leases this instance is removing from Redis and Redis has not yet confirmed (lost releases, lost start answers)',
+      registers,
+      collect() {
+        this.set(leases().instance.unreleased);
+      },
+    });
+    new client.Gauge({
+      name: 'troupe_llm_cluster_leases',
+      help: 'Concurrency leases in Redis for the whole cluster, as this instance last heard',
+      registers,
+      collect() {
+        this.set(leases().cluster.inRedis);
+      },
+    });
+    new client.Gauge({
+      name: 'troupe_llm_cluster_calls_running',
+      help: "Every instance's LLM calls in flight at the provider, as last published (this one's live)",
+      registers,
+      collect() {
+        this.set(leases().cluster.callsRunning);
+      },
     });
   }
 }

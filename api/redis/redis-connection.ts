@@ -1,24 +1,55 @@
 import { Redis } from 'ioredis';
-import type { Logger } from '../logger';
-
-/** Commands give up after this long: a slow Redis must cost a chat less than doing without it. */
-const COMMAND_TIMEOUT_MS = 1000;
 
 /**
- * The instance's Redis connection (REDIS_URL), built once by the composition root and shared by
- * the run event log, the tool limits and the tool cache. Commands fail at once while Redis is
- * unreachable (no offline queue) so each user falls back to its local behaviour instead of
- * waiting behind a reconnect; the outage is logged once, and so is the recovery.
+ * Troupe's one Redis connection factory (REDIS_URL). The composition root builds a process's
+ * connections here, once each:
+ * - the commands connection (`createRedisConnection`): the shared quota, the instance registry, the
+ *   operators' control channel, the tool limits and caches, the LLM response cache;
+ * - a subscriber (`duplicateForSubscribing`): a subscribed connection can do nothing else;
+ * - the run event log's own connection (its writes are ordered and wait longer, `commandTimeoutMs`);
+ * - one per blocking read (`duplicateForBlocking`): XREAD BLOCK holds the connection it runs on.
  */
-export function createRedisConnection(url: string, deps: { logger: Logger; name?: string }): Redis {
+
+/** A command that gets no answer within this fails, and the caller's fallback takes over. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 500;
+
+export interface RedisConnectionOptions {
+  /** CLIENT SETNAME, so `CLIENT LIST` tells the instances' connections apart. */
+  name?: string;
+  commandTimeoutMs?: number;
+  /**
+   * Queue commands while disconnected (a subscriber's re-subscription needs it). Off by default:
+   * a start must never wait behind a reconnect, nor run long after its caller gave up.
+   */
+  offlineQueue?: boolean;
+  /** Connect only on `connect()` (the caller then learns at once whether Redis answers). */
+  lazy?: boolean;
+  /** Every connection error (ioredis reports each failed reconnect); the owner decides what to log. */
+  onError?: (error: Error) => void;
+  /** Logs the outage once, and the recovery once. */
+  logger?: { warn(object: object | string, message?: string): void; info(message: string): void };
+}
+
+/**
+ * A connection whose commands fail fast instead of queueing while disconnected and time out when
+ * Redis hangs; reconnection keeps trying in the background. A command that was sent is never sent
+ * again after a reconnect (`maxRetriesPerRequest: 0`): a start the caller gave up on must not be
+ * granted later to nobody.
+ */
+export function createRedisConnection(url: string, options: RedisConnectionOptions = {}): Redis {
   const client = new Redis(url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: COMMAND_TIMEOUT_MS,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-    connectionName: deps.name ?? 'troupe',
+    lazyConnect: options.lazy ?? false,
+    enableOfflineQueue: options.offlineQueue ?? false,
+    commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    connectTimeout: 2_000,
+    // A half-closed socket after a failed ready check is destroyed this soon (ioredis waits 2 s).
+    disconnectTimeout: 300,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (times) => Math.min(100 * times, 1_000),
+    ...(options.name ? { connectionName: options.name } : {}),
   });
-  watchOutages(client, deps.logger);
+  client.on('error', (error: Error) => options.onError?.(error));
+  if (options.logger) watchOutages(client, options.logger);
   return client;
 }
 
@@ -28,7 +59,7 @@ export function createRedisConnection(url: string, deps: { logger: Logger; name?
  */
 export function duplicateForBlocking(client: Redis): Redis {
   const reader = client.duplicate({ commandTimeout: undefined, lazyConnect: true, enableOfflineQueue: true });
-  // Its reads fail and are retried by their caller; the shared connection reports the outage.
+  // Its reads fail and are retried by their caller; the commands connection reports the outage.
   reader.on('error', () => undefined);
   return reader;
 }
@@ -43,15 +74,16 @@ export function duplicateForSubscribing(client: Redis): Redis {
 /** Another connection like `client` (`overrides` aside), its outages logged once too. */
 export function duplicateConnection(
   client: Redis,
-  logger: Logger,
+  logger: RedisConnectionOptions['logger'],
   overrides: Parameters<Redis['duplicate']>[0] = {},
 ): Redis {
   const duplicate = client.duplicate(overrides);
-  watchOutages(duplicate, logger);
+  duplicate.on('error', () => undefined);
+  if (logger) watchOutages(duplicate, logger);
   return duplicate;
 }
 
-function watchOutages(client: Redis, logger: Logger): void {
+function watchOutages(client: Redis, logger: NonNullable<RedisConnectionOptions['logger']>): void {
   let down = false;
   // ioredis reports every failed reconnect as an 'error' event: one warning per outage is enough.
   client.on('error', (error: Error) => {

@@ -5,6 +5,7 @@ import type { CacheStatus } from '../llm/cache/cache-stats';
 import type { ControlCommand } from '../cluster/cluster-control';
 import { clusterQueueStatus } from '../cluster/cluster-status';
 import type { InstanceFigures } from '../cluster/instance-registry';
+import type { LeaseFigures } from '../cluster/lease-figures';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import type { QueueItem } from '../llm/request-queue';
 import { isAdmin, requireAdmin } from './auth';
@@ -16,6 +17,8 @@ export interface QueueCluster {
   instances(): InstanceFigures[];
   /** Sends the command to every other instance; resolves how many heard it. */
   broadcast(command: ControlCommand): Promise<number>;
+  /** Leases held against calls running, here and over the cluster (shown as `queue.leases`). */
+  leases?(): LeaseFigures;
 }
 
 /**
@@ -53,7 +56,7 @@ export function queueRouter(deps: {
       status: view.queue.paused ? 'paused' : 'running',
       timestamp: Date.now(),
       ...view,
-      queue: { ...view.queue, ...cache },
+      queue: { ...view.queue, ...cache, ...(cluster.leases ? { leases: cluster.leases() } : {}) },
     });
   });
 

@@ -1,9 +1,13 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ToolCache } from './tool-cache';
 import type { ToolLogger } from './tool-executor';
 
 /**
- * Tool results in Redis, shared by every instance: `SET <prefix>cache:<key> <content> PX <ttl>`. While
+ * Tool results in Redis, shared by every instance: `SET <prefix>cache:tool:<sha256 of the key> <content>
+ * PX <ttl>`. The key holds the call's arguments — a search query is the user's own words — so the
+ * key name carries only their hash: whoever can list Redis keys learns nothing of what users asked.
+ * (The value still holds the tool's result; Redis's ACLs guard values.) While
  * Redis fails, reads and writes go to the local fallback cache (logged once, and once when Redis
  * answers again), so an outage costs hit rate on other instances, never a call.
  */
@@ -42,7 +46,7 @@ export class RedisToolCache implements ToolCache {
   }
 
   private redisKey(key: string): string {
-    return `${this.options.keyPrefix}cache:${key}`;
+    return toolCacheRedisKey(this.options.keyPrefix, key);
   }
 
   private degrade(error: unknown): void {
@@ -59,4 +63,9 @@ export class RedisToolCache implements ToolCache {
     this.degraded = false;
     this.options.logger?.warn({}, 'tool cache in Redis is back');
   }
+}
+
+/** The Redis key of a tool cache entry: the prefix, a fixed namespace and the sha256 (hex) of the key. */
+export function toolCacheRedisKey(keyPrefix: string, key: string): string {
+  return `${keyPrefix}cache:tool:${createHash('sha256').update(key).digest('hex')}`;
 }

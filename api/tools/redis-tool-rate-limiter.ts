@@ -1,12 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Clock, TimerHandle } from '../clock';
-import { LuaScript } from '../redis/lua-script';
+import { withCommands } from '../redis/redis-commands';
 import { ToolError } from './tool-errors';
 import type { ToolLogger } from './tool-executor';
 import type { ToolPermit, ToolRateLimiter, ToolRateLimiterSnapshot } from './tool-rate-limiter';
-
-const ACQUIRE = new LuaScript('acquire-tool-permit-2');
 
 export interface RedisToolRateLimiterOptions {
   client: Redis;
@@ -71,18 +69,19 @@ export class RedisToolRateLimiter implements ToolRateLimiter {
         const permitId = randomBytes(9).toString('base64url');
         let reply: number[];
         try {
-          reply = (await ACQUIRE.run(
-            this.options.client,
-            [this.leasesKey, this.startsKey],
-            [
-              permitId,
-              this.options.maxConcurrent,
-              this.options.maxPerMinute,
-              this.windowMs,
-              this.options.leaseMs,
-            ],
-          )) as number[];
+          reply = await withCommands(this.options.client).acquireToolPermit(
+            this.leasesKey,
+            this.startsKey,
+            permitId,
+            this.options.maxConcurrent,
+            this.options.maxPerMinute,
+            this.windowMs,
+            this.options.leaseMs,
+          );
         } catch (error) {
+          // No answer is no refusal: Redis may have granted it after the timeout. Sent on the same
+          // connection, the removal runs after the acquire (or fails too, and the lease runs out).
+          this.options.client.zrem(this.leasesKey, permitId).catch(() => undefined);
           this.degrade(error);
           return await this.options.fallback.acquire(signal);
         }

@@ -24,6 +24,9 @@ export interface ClusterSpec {
 export interface ClusterTarget {
   /** nginx's URL: where the load goes. */
   url: string;
+  /** The Redis the instances share, read directly (bypassing a proxy), and their key prefix. */
+  redisUrl: string;
+  prefix: string;
   instances: ChildServer[];
   /** Kills the last instance with SIGKILL (an instance crash, as the scenario's failure). */
   killOne(): { pid: number; at: number };
@@ -95,6 +98,8 @@ export async function startClusterTarget(options: {
   }
   return {
     url: nginx.url,
+    redisUrl: BENCH_REDIS_URL,
+    prefix,
     instances,
     killOne() {
       const victim = instances[instances.length - 1];

@@ -16,6 +16,7 @@ import { ResourceSampler, getJson, postJson, readDiagnostics, type SimStats } fr
 import { applyScale, type RunSpec } from './scenarios';
 import { failoverSummary, startClusterTarget, type ClusterTarget } from './cluster-target';
 import { clusterSummaryLine, scheduleClusterFaults, type ScheduledFaults } from './cluster-faults';
+import { inspectCluster, leaseLine } from './cluster-leases';
 import {
   REPO_ROOT,
   startSimServer,
@@ -300,6 +301,10 @@ async function runOnce(
     if (!options.quiet) progress.stop();
     // Calls the server still has in flight (a cancelled chat's last call) land before the counters are read.
     const sim429 = await settleSim(simUrl);
+    // The leak check: once the burst has drained, every lease in Redis must belong to a running call.
+    const { leases, dispatch } = cluster
+      ? await inspectCluster(cluster, faults?.facts.killed !== undefined)
+      : { leases: undefined, dispatch: undefined };
     let afterRelease: { rssMb?: number; waiting?: number } | undefined;
     if (spec.arrival === 'hold') {
       await delay(3000);
@@ -342,9 +347,17 @@ async function runOnce(
     if (cluster) {
       const failover = failoverSummary(records);
       const facts = faults?.facts ?? {};
-      const clusterFacts = { instances: cluster.instances.length, ...facts, ...failover };
+      const clusterFacts = {
+        instances: cluster.instances.length,
+        ...facts,
+        ...failover,
+        leases,
+        redisDispatch: dispatch,
+      };
       fs.writeFileSync(path.join(directory, 'cluster.json'), `${JSON.stringify(clusterFacts, null, 2)}\n`);
       table += `\n${clusterSummaryLine(cluster.instances.length, facts, failover)}`;
+      const leaseText = leaseLine(leases, dispatch);
+      if (leaseText) table += `\n${leaseText}`;
     }
     fs.writeFileSync(path.join(directory, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     fs.writeFileSync(path.join(directory, 'chart.svg'), renderChart(report));

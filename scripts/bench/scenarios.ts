@@ -298,7 +298,8 @@ export const SCENARIOS: Record<string, Scenario> = {
     summary:
       '3 instances behind nginx (deploy/nginx/troupe.conf) sharing Redis, against one sim-llm quota, each given the whole quota, ' +
       'beside one instance on the same quota; then one instance SIGKILLed mid-run (its chats resume elsewhere); ' +
-      'then Redis cut off for 20 s; then the brief phase 2 (500 users) on a quota that fits it',
+      'then Redis cut off for 20 s; then the brief phase 2 (500 users) on a quota that fits it; then a cold burst of 500 ' +
+      'on a high-rate concurrency-bound quota (C=100, ~0.4 s calls, ~250 calls/s) with the leak check',
     runs: [
       // The yardstick: the same load on one instance (behind the same nginx, with Redis).
       {
@@ -331,6 +332,17 @@ export const SCENARIOS: Record<string, Scenario> = {
         users: 500,
         quota: { ...BRIEF_QUOTA, rpm: 2400, concurrency: 100 },
         cluster: { instances: 3 },
+      },
+      // Where concurrency binds at a high rate: C = 100 with ~0.4 s calls is ~250 calls/s (RPM far
+      // above), every start one round trip to Redis. A cold burst of 500 chats; afterwards the leak
+      // check reads the leases left in Redis, and the report gives the dispatch path's p99.
+      {
+        ...coldBurst,
+        variant: 'high-rate quota C=100, 0.4 s calls, cold burst',
+        users: 500,
+        quota: quotaWithCalls(60_000, 100, 400),
+        cluster: { instances: 3 },
+        replay: false,
       },
     ],
   },

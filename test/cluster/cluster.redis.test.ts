@@ -97,6 +97,27 @@ describe('three Troupe instances sharing one provider quota through Redis', () =
     expect(status.body.instance.totalSuccess).toBe(instances[1].scheduler.status().totalSuccess);
     expect(status.body.queue.maxConcurrency).toBe(QUOTA_CONCURRENCY);
     expect(status.body.queue.activeRequests).toBe(0);
+    // Leases held against calls running, here and for the cluster: after the burst, none of either.
+    await waitFor(async () => {
+      const { body } = await request(instances[1].url).get('/api/queue/status');
+      return body.queue.leases?.cluster.inRedis === 0 && body.queue.leases.cluster.held === 0;
+    });
+    const quiet = await request(instances[1].url).get('/api/queue/status').expect(200);
+    expect(quiet.body.queue.leases).toEqual({
+      instance: { held: 0, unreleased: 0, callsRunning: 0 },
+      cluster: { inRedis: 0, held: 0, callsRunning: 0 },
+    });
+    for (const figures of quiet.body.instances)
+      expect(figures).toMatchObject({ leasesHeld: 0, activeRequests: 0 });
+    const metrics = (await request(instances[1].url).get('/metrics').expect(200)).text;
+    for (const name of [
+      'troupe_llm_calls_running',
+      'troupe_llm_leases_held',
+      'troupe_llm_leases_unreleased',
+      'troupe_llm_cluster_leases',
+      'troupe_llm_cluster_calls_running',
+    ])
+      expect(metrics).toMatch(new RegExp(`^${name} 0$`, 'm'));
     const health = await request(instances[2].url).get('/api/health').expect(200);
     expect(health.body.services.redis).toBe('healthy');
     expect(health.body.details.redis).toMatchObject({ mode: 'shared', instances: 3 });

@@ -29,7 +29,14 @@ class FakeShared implements SharedLimiter {
   private check(): Promise<void> {
     return this.down ? Promise.reject(new Error('connect ECONNREFUSED')) : Promise.resolve();
   }
+  /** The next starts get no answer in time (ioredis's timeout), though Redis may still be there. */
+  timeouts = 0;
+  pingFails = false;
   async tryStart(estimatedTokens: number): Promise<StartDecision> {
+    if (this.timeouts > 0) {
+      this.timeouts--;
+      throw new Error('Command timed out');
+    }
     await this.check();
     if (!this.allow) return Promise.resolve({ started: false, retryAt: this.clock.now() + 25 });
     return Promise.resolve({
@@ -37,7 +44,10 @@ class FakeShared implements SharedLimiter {
       permit: { id: `me:${this.next++}`, startedAt: this.clock.now(), estimatedTokens },
     });
   }
+  /** Releases Redis did not hear about: the shared limiter sends them again (`reconcile`). */
+  private missed: string[] = [];
   async release(permit: Permit): Promise<void> {
+    if (this.down) this.missed.push(String(permit.id));
     await this.check();
     this.released.push(String(permit.id));
   }
@@ -62,7 +72,7 @@ class FakeShared implements SharedLimiter {
     return Promise.resolve();
   }
   ping(): Promise<void> {
-    return this.check();
+    return this.pingFails ? Promise.reject(new Error('Command timed out')) : this.check();
   }
   async adopt(
     entries: Array<{ id: string; startedAt: number; tokens: number; running: boolean }>,
@@ -77,6 +87,13 @@ class FakeShared implements SharedLimiter {
   }
   permitFor(id: string, startedAt: number, estimatedTokens: number): Permit {
     return { id, startedAt, estimatedTokens };
+  }
+  leaseCounts() {
+    return { held: 0, unreleased: this.missed.length };
+  }
+  async reconcile(): Promise<void> {
+    await this.check();
+    this.released.push(...this.missed.splice(0));
   }
   clusterLoad(): ClusterLoad {
     return this.load;
@@ -119,6 +136,22 @@ async function startCount(limiter: FailSafeLimiter, attempts: number): Promise<P
 }
 
 describe('FailSafeLimiter (clock-driven)', () => {
+  test('a start that timed out while Redis still answers a ping is asked again, not run on the share', async () => {
+    // A stalled event loop, not Redis: falling back would start calls the shared quota does not count.
+    const { shared, limiter, modes } = setup();
+    shared.timeouts = 1;
+    const decision = await limiter.tryStart(1);
+    expect(decision).toEqual({ started: false, retryAt: 0 });
+    expect(limiter.mode).toBe('shared');
+    expect(modes).toEqual([]);
+    expect((await limiter.tryStart(1)).started).toBe(true);
+    // Redis misses the ping too: then it is gone, and the share applies.
+    shared.timeouts = 1;
+    shared.pingFails = true;
+    await limiter.tryStart(1);
+    expect(limiter.mode).toBe('degraded');
+  });
+
   test('1/N of the RPM, less 1/N of the starts the cluster already made this window', async () => {
     const { shared, limiter } = setup();
     shared.load = { active: 0, startsLastMinute: 12, tokensLastMinute: 0, observedAt: 0 };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
-import { createRedisConnection } from '../../api/cluster/redis-connection';
+import { createRedisConnection } from '../../api/redis/redis-connection';
 
 /** The real Redis the Redis tests run against (CI starts one: .ci/run). */
 export const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
@@ -12,7 +12,7 @@ export function randomPrefix(): string {
 
 /** A connected client as production builds them (no offline queue, command timeout). */
 export async function connectRedis(url = REDIS_URL, commandTimeoutMs = 2_000): Promise<Redis> {
-  const redis = createRedisConnection(url, { commandTimeoutMs });
+  const redis = createRedisConnection(url, { commandTimeoutMs, lazy: true });
   await redis.connect();
   return redis;
 }

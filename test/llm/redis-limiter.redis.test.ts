@@ -230,6 +230,22 @@ describe('RedisLimiter across instances', () => {
     expect((await other.tryStart(1)).started).toBe(false);
   });
 
+  test('Redis loses the shared state (a restart, a FLUSHALL) while a call runs: nobody starts until its lease is back', async () => {
+    const holder = await instance({ maxConcurrent: 1, leaseMs: 10_000, renewEveryMs: 300 });
+    const other = await instance({ maxConcurrent: 1, leaseMs: 10_000, renewEveryMs: 300 });
+    expect((await holder.tryStart(1)).started).toBe(true);
+    expect((await other.tryStart(1)).started).toBe(false);
+    // Every key of the prefix goes, as a FLUSHALL would take them (the shared Redis is never flushed).
+    await removeKeys(clients[0], prefix);
+    // `other` knew the old state: it notices the new one, and every start waits one renewal period…
+    const during = await other.tryStart(1);
+    expect(during.started).toBe(false);
+    // …in which the holder's renewal writes its running call's lease back: the slot stays taken.
+    await sleep(1_000);
+    expect((await other.tryStart(1)).started).toBe(false);
+    expect(other.snapshot().active).toBe(1);
+  });
+
   test('a 429 on one instance lowers the limits every instance enforces (shared AIMD, with cooldown)', async () => {
     const [one, two] = await Promise.all([instance({ maxConcurrent: 10 }), instance({ maxConcurrent: 10 })]);
     expect(await one.rateLimited('requests')).toBe(true);

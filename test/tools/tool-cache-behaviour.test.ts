@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { RedisToolCache } from '../../api/tools/redis-tool-cache';
+import { RedisToolCache, toolCacheRedisKey } from '../../api/tools/redis-tool-cache';
 import { LruToolCache, type ToolCache } from '../../api/tools/tool-cache';
 import { deleteRedisPrefix, randomRedisPrefix, testRedisClient } from '../helpers/redis';
 
@@ -45,4 +45,15 @@ describe('on a real Redis', () => {
     'Redis',
     () => new RedisToolCache({ client: redis, keyPrefix: prefix, fallback: new LruToolCache() }),
   );
+
+  test('key names carry a hash of the arguments, never the user’s words', async () => {
+    const cache = new RedisToolCache({ client: redis, keyPrefix: prefix, fallback: new LruToolCache() });
+    const key = 'tool:search_web:{"query":"help me make a study plan for my exam"}';
+    await cache.set(key, 'results', 60);
+    const names = await redis.keys(`${prefix}*`);
+    expect(names.some((name) => name.includes('study plan'))).toBe(false);
+    expect(names).toContain(toolCacheRedisKey(prefix, key));
+    expect(toolCacheRedisKey(prefix, key)).toMatch(new RegExp(`^${prefix}cache:tool:[0-9a-f]{64}$`));
+    expect(await cache.get(key)).toBe('results');
+  });
 });

@@ -15,11 +15,24 @@ const REDIS_COMMAND_TIMEOUT_MS = 500;
  */
 export function createResponseCache(
   config: Pick<Config, 'llmCache' | 'redisUrl' | 'redisKeyPrefix'>,
-  deps: { clock: Clock; logger: Logger },
+  deps: {
+    clock: Clock;
+    logger: Logger;
+    /** The process's Redis connection (the cluster's), when there is one: no connection of its own. */
+    client?: Redis;
+  },
 ): ResponseCache {
   const maxEntryBytes = Math.min(MAX_ENTRY_BYTES, config.llmCache.maxBytes);
   if (!config.redisUrl) {
     return new LruResponseCache({ maxBytes: config.llmCache.maxBytes, maxEntryBytes, clock: deps.clock });
+  }
+  if (deps.client) {
+    return new RedisResponseCache({
+      client: deps.client,
+      keyPrefix: config.redisKeyPrefix,
+      maxEntryBytes,
+      ownsClient: false,
+    });
   }
   const client = new Redis(config.redisUrl, {
     // Fail commands at once while disconnected instead of queueing them behind a reconnect.

@@ -10,7 +10,15 @@ import { MAX_ENTRY_BYTES, serialise, type CachedResponse, type ResponseCache } f
 export class RedisResponseCache implements ResponseCache {
   readonly backend = 'redis';
 
-  constructor(private readonly options: { client: Redis; keyPrefix: string; maxEntryBytes?: number }) {}
+  constructor(
+    private readonly options: {
+      client: Redis;
+      keyPrefix: string;
+      maxEntryBytes?: number;
+      /** false: the connection is the process's shared one, closed by its owner (the cluster). */
+      ownsClient?: boolean;
+    },
+  ) {}
 
   async get(key: string): Promise<CachedResponse | undefined> {
     const text = await this.options.client.get(this.redisKey(key));
@@ -51,6 +59,7 @@ export class RedisResponseCache implements ResponseCache {
   }
 
   async close(): Promise<void> {
+    if (this.options.ownsClient === false) return;
     await this.options.client.quit().catch(() => undefined);
   }
 

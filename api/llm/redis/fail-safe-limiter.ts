@@ -37,6 +37,8 @@ export type SharedLimiter = Pick<
   | 'adopt'
   | 'renewLeases'
   | 'permitFor'
+  | 'reconcile'
+  | 'leaseCounts'
   | 'clusterLoad'
   | 'windowMs'
   | 'instanceId'
@@ -92,8 +94,8 @@ export class FailSafeLimiter implements Limiter {
   private readonly inFlight = new Set<FailSafePermit>();
   /** Calls started alone during the outage (last window), to hand to Redis when it is back. */
   private outageStarts: FailSafePermit[] = [];
-  /** Releases Redis did not hear about; retried on recovery (their leases would expire anyway). */
-  private pendingReleases: Permit[] = [];
+  /** A timed-out command is being checked (is Redis gone, or was this process just slow?). */
+  private confirming?: Promise<boolean>;
   /** Slots held for the other instances' calls that were in flight when the outage began. */
   private othersInFlight = 0;
   private othersUntil = 0;
@@ -135,6 +137,11 @@ export class FailSafeLimiter implements Limiter {
           estimatedTokens,
         );
       } catch (error) {
+        // A start that got no answer in time: if Redis answers now, it was this process that
+        // stalled (a busy event loop, a GC pause), not Redis. Falling back to a share then would
+        // start calls Redis does not count while the others fill the quota: ask again instead (the
+        // shared limiter removes the lease the lost answer may have granted).
+        if (await this.stillReachable(error)) return { started: false, retryAt: this.clock.now() };
         this.degrade(error);
       }
     }
@@ -167,8 +174,8 @@ export class FailSafeLimiter implements Limiter {
       try {
         await this.options.shared.release(own.shared);
       } catch (error) {
-        this.pendingReleases.push(own.shared);
-        this.degrade(error);
+        // The shared limiter keeps removing the lease until Redis confirms; is Redis gone?
+        if (!(await this.stillReachable(error))) this.degrade(error);
       }
     }
   }
@@ -223,13 +230,39 @@ export class FailSafeLimiter implements Limiter {
     await this.options.shared.close();
   }
 
+  /** The shared limiter's leases: held (renewed) by this instance's calls, and being removed. */
+  leaseCounts(): { held: number; unreleased: number } {
+    return this.options.shared.leaseCounts();
+  }
+
   /**
    * Something else found Redis unreachable (the registry's heartbeat, the first connection): fall
    * back now rather than at the next start, so health says so even while idle.
    */
   reportFailure(error: unknown): void {
     if (this.closed) return;
-    this.degrade(error);
+    void this.stillReachable(error).then((reachable) => {
+      if (!reachable && !this.closed) this.degrade(error);
+    });
+  }
+
+  /**
+   * Whether Redis still answers after `error`: a timeout is confirmed with one ping first (in
+   * flight once however many commands timed out together); any other error (refused, reset, not
+   * connected) means Redis is unreachable.
+   */
+  private stillReachable(error: unknown): Promise<boolean> {
+    if (!isTimeout(error) || this.modeNow !== 'shared') return Promise.resolve(false);
+    this.confirming ??= this.options.shared
+      .ping()
+      .then(
+        () => true,
+        () => false,
+      )
+      .finally(() => {
+        this.confirming = undefined;
+      });
+    return this.confirming;
   }
 
   /** News of the other instances came (a heartbeat): recovery may end now, waking the queue. */
@@ -370,29 +403,44 @@ export class FailSafeLimiter implements Limiter {
     }
   }
 
-  /** Hands the outage's starts and in-flight calls to Redis, and the releases it missed. */
+  /**
+   * Hands the outage's starts and in-flight calls to Redis, and removes the leases of the releases
+   * it missed. A call still running is claimed (permitFor) before its lease is written: should it
+   * end while the adoption is on its way, its release follows the adoption on the connection and
+   * removes the lease, instead of a lease renewed for ever for a call long gone.
+   */
   private async handOver(): Promise<void> {
     const now = this.clock.now();
     const windowMs = this.options.shared.windowMs;
-    const recent = this.outageStarts.filter((permit) => permit.startedAt > now - windowMs);
-    await this.options.shared.renewLeases();
-    await this.options.shared.adopt(
-      recent.map((permit) => ({
-        id: permit.id,
-        startedAt: permit.startedAt,
-        tokens: this.options.shared.snapshot().configured.tpm > 0 ? permit.estimatedTokens : 0,
-        running: !permit.released,
-      })),
-    );
-    for (const permit of recent) {
-      if (!permit.released)
-        permit.shared = this.options.shared.permitFor(permit.id, permit.startedAt, permit.estimatedTokens);
-    }
+    // Starts made while this runs stay for the next hand-over.
+    const handed = this.outageStarts;
     this.outageStarts = [];
-    const releases = this.pendingReleases;
-    this.pendingReleases = [];
-    await Promise.all(releases.map((permit) => this.options.shared.release(permit).catch(() => undefined)));
+    try {
+      await this.options.shared.renewLeases();
+      const recent = handed.filter((permit) => permit.startedAt > now - windowMs);
+      const entries = recent.map((permit) => {
+        const running = !permit.released;
+        if (running)
+          permit.shared = this.options.shared.permitFor(permit.id, permit.startedAt, permit.estimatedTokens);
+        return {
+          id: permit.id,
+          startedAt: permit.startedAt,
+          tokens: this.options.shared.snapshot().configured.tpm > 0 ? permit.estimatedTokens : 0,
+          running,
+        };
+      });
+      await this.options.shared.adopt(entries);
+    } catch (error) {
+      this.outageStarts = [...handed, ...this.outageStarts];
+      throw error;
+    }
+    await this.options.shared.reconcile();
   }
+}
+
+/** ioredis's "Command timed out": the command may still run, and Redis may still be there. */
+function isTimeout(error: unknown): boolean {
+  return error instanceof Error && /timed out/i.test(error.message);
 }
 
 /**

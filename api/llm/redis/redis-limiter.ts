@@ -11,7 +11,7 @@ import {
 } from '../limiter';
 import { ClusterLoadView, type ClusterLoad } from './cluster-load';
 import { spreadWindowMs } from '../rate-window';
-import { withLimiterCommands, type RedisWithCommands } from './redis-commands';
+import { withCommands, type RedisWithCommands } from '../../redis/redis-commands';
 
 export type { ClusterLoad } from './cluster-load';
 
@@ -47,6 +47,13 @@ export interface RedisLimiterOptions {
   renewEveryMs?: number;
   /** Blocked on concurrency, ask again this soon: a release on another instance wakes nobody here. */
   pollMs?: number;
+  /**
+   * How soon a lease whose removal Redis has not confirmed (a failed release, a start whose answer
+   * never came) is removed again.
+   */
+  reconcileEveryMs?: number;
+  /** Every start's round trip to Redis, ms (the dispatch path's cost: a histogram in /metrics). */
+  onRoundTrip?: (ms: number) => void;
   /**
    * How long after its retryAt a waiting head call keeps its place in the cluster's order without
    * asking again (its instance cancelled it, paused, or died): the most another instance can lose to it.
@@ -94,6 +101,9 @@ export const DEFAULT_LEASE_MS = 10_000;
 export const DEFAULT_RENEW_EVERY_MS = 3_000;
 export const DEFAULT_POLL_MS = 25;
 export const DEFAULT_HEAD_TTL_MS = 100;
+export const DEFAULT_RECONCILE_EVERY_MS = 200;
+/** Added to one renewal period: how long starts wait after Redis lost the shared state. */
+const RESET_GRACE_MARGIN_MS = 500;
 
 export class RedisLimiter implements Limiter {
   readonly windowMs: number;
@@ -108,20 +118,35 @@ export class RedisLimiter implements Limiter {
   private readonly renewEveryMs: number;
   private readonly aimdArgs: number[];
   private readonly aimd: Required<SharedAimdOptions> & { tpmStep: number };
-  /** Permits whose calls still run here: their leases are renewed together. */
+  /**
+   * Permits whose calls still run here, by lease id: only these leases are renewed. An id enters
+   * when its start is granted (or an adopted call is claimed, `permitFor`) and leaves at its
+   * release, never later: a renewal can only keep alive a lease whose call still runs.
+   */
   private readonly leased = new Set<string>();
+  /**
+   * Lease ids Redis may still hold although no call runs under them: a release that failed or timed
+   * out, and a start whose answer never came (timed out here: Redis may well have granted it). They
+   * are removed (idempotent) until Redis confirms it. Commands on one connection run in the order
+   * they were sent, so a removal sent after a late start is applied after it.
+   */
+  private readonly unreleased = new Set<string>();
   private renewTimer?: TimerHandle;
+  private reconcileTimer?: TimerHandle;
+  private reconciling?: Promise<void>;
   private nextId = 1;
   /** Redis time minus this process's clock, measured at each reply (midpoint of the round trip). */
   private offsetMs = 0;
   private offsetKnown = false;
+  /** The shared state's epoch as last seen: a new one means Redis lost the state (tryStart-7.lua). */
+  private epoch = '';
   /** The limits and the hold as Redis last said; the window's figures come from `load`. */
   private last: Pick<LimiterSnapshot, 'limits' | 'configured' | 'heldUntil'>;
   private readonly load: ClusterLoadView;
   private closed = false;
 
   constructor(private readonly options: RedisLimiterOptions) {
-    this.redis = withLimiterCommands(options.redis);
+    this.redis = withCommands(options.redis);
     this.clock = options.clock;
     const keys = limiterKeys(options.keyPrefix);
     this.keys = [keys.leases, keys.starts, keys.tokens, keys.amounts, keys.state];
@@ -153,7 +178,44 @@ export class RedisLimiter implements Limiter {
   async tryStart(estimatedTokens: number, orderKey?: number): Promise<StartDecision> {
     const id = `${this.options.instanceId}:${this.nextId++}`;
     const sentAt = this.clock.now();
-    const reply = await this.redis.tryStart(
+    let reply: Array<number | string>;
+    try {
+      reply = await this.startScript(id, estimatedTokens, orderKey);
+    } catch (error) {
+      // No answer is no refusal: Redis may have granted the lease after our timeout gave up.
+      this.forget(id);
+      throw error;
+    }
+    if (this.closed) {
+      // Granted after close (a drain): nobody will run the call.
+      if (Number(reply[0]) === 1) this.forget(id);
+      return { started: false, retryAt: null };
+    }
+    const receivedAt = this.clock.now();
+    this.options.onRoundTrip?.(receivedAt - sentAt);
+    const [started, retryAt, redisNow, active, startsLastMinute, tokens, concurrency, rpm, tpm, heldUntil] =
+      reply.map(Number);
+    this.offsetMs = redisNow - (sentAt + receivedAt) / 2;
+    this.offsetKnown = true;
+    this.decreases = Number(reply[10]);
+    this.noteEpoch(String(reply[11] ?? ''));
+    this.last = {
+      ...this.last,
+      limits: this.clamp({ concurrency, rpm, tpm }),
+      heldUntil: heldUntil > 0 ? this.toLocal(heldUntil) : 0,
+    };
+    this.load.note(redisNow, { active, startsLastMinute, tokensLastMinute: tokens }, receivedAt);
+    // Redis answers: a good moment to remove what an earlier failure left behind.
+    if (this.unreleased.size > 0) void this.reconcile().catch(() => undefined);
+    if (started !== 1) return { started: false, retryAt: Math.max(receivedAt, this.toLocal(retryAt)) };
+    this.leased.add(id);
+    this.armRenewal();
+    const permit: RedisPermit = { id, startedAt: receivedAt, estimatedTokens, released: false };
+    return { started: true, permit };
+  }
+
+  private startScript(id: string, estimatedTokens: number, orderKey: number | undefined) {
+    return this.redis.tryStart(
       ...this.startKeys,
       id,
       Math.max(0, Math.round(estimatedTokens)),
@@ -174,39 +236,75 @@ export class RedisLimiter implements Limiter {
         : Math.round(orderKey + this.offsetMs),
       this.options.headTtlMs ?? DEFAULT_HEAD_TTL_MS,
       this.loadChannel,
+      this.epoch,
+      this.renewEveryMs + RESET_GRACE_MARGIN_MS,
     );
-    const receivedAt = this.clock.now();
-    const [started, retryAt, redisNow, active, startsLastMinute, tokens, concurrency, rpm, tpm, heldUntil] =
-      reply.map(Number);
-    this.offsetMs = redisNow - (sentAt + receivedAt) / 2;
-    this.offsetKnown = true;
-    this.decreases = Number(reply[10]);
-    this.last = {
-      ...this.last,
-      limits: this.clamp({ concurrency, rpm, tpm }),
-      heldUntil: heldUntil > 0 ? this.toLocal(heldUntil) : 0,
-    };
-    this.load.note(redisNow, { active, startsLastMinute, tokensLastMinute: tokens }, receivedAt);
-    if (started !== 1) return { started: false, retryAt: Math.max(receivedAt, this.toLocal(retryAt)) };
-    this.leased.add(id);
-    this.armRenewal();
-    const permit: RedisPermit = { id, startedAt: receivedAt, estimatedTokens, released: false };
-    return { started: true, permit };
   }
 
   async release(permit: Permit): Promise<void> {
     const own = permit as RedisPermit;
     if (own.released) return;
     own.released = true;
-    // Stop renewing first: if the release itself fails, the lease still expires on its own.
+    // Stop renewing first: whatever happens to the release, this lease is never renewed again.
     this.leased.delete(own.id);
     try {
-      await this.redis.release(this.keys[0], this.stateKey, own.id, this.releaseChannel, this.loadChannel);
+      await this.redis.release(this.keys[0], this.stateKey, this.releaseChannel, this.loadChannel, own.id);
     } catch (error) {
-      // Not heard: the caller may try again later (the lease would expire in any case).
-      own.released = false;
+      // Not heard (or not answered in time): removed again until Redis confirms.
+      this.forget(own.id);
       throw error;
     }
+  }
+
+  /**
+   * Removes every lease Redis may hold for a call that no longer runs (see `unreleased`). Resolves
+   * once Redis confirmed; rejects (keeping them for the next attempt) if it did not answer.
+   */
+  reconcile(): Promise<void> {
+    if (this.unreleased.size === 0) return Promise.resolve();
+    if (this.reconciling) return this.reconciling;
+    const ids = [...this.unreleased];
+    this.reconciling = this.redis
+      .release(this.keys[0], this.stateKey, this.releaseChannel, this.loadChannel, ...ids)
+      .then(() => {
+        for (const id of ids) this.unreleased.delete(id);
+      })
+      .finally(() => {
+        this.reconciling = undefined;
+        this.armReconcile();
+      });
+    return this.reconciling;
+  }
+
+  /** Leases whose calls run here now (renewed), and leases being removed (not yet confirmed). */
+  leaseCounts(): { held: number; unreleased: number } {
+    return { held: this.leased.size, unreleased: this.unreleased.size };
+  }
+
+  /**
+   * Redis lost the shared state (a restart, a FLUSHALL) since the last reply: the leases of the calls
+   * still running here are written back now, not at the next renewal — every start waits for them.
+   */
+  private noteEpoch(epoch: string): void {
+    const reset = this.epoch !== '' && epoch !== this.epoch;
+    this.epoch = epoch;
+    if (reset && this.leased.size > 0) void this.renewLeases().catch(() => undefined);
+  }
+
+  /** A lease no call runs under any more: removed now and, should that fail, again until it works. */
+  private forget(id: string): void {
+    this.leased.delete(id);
+    this.unreleased.add(id);
+    // Sent at once: on a connection that still works it queues behind the start it undoes.
+    void this.reconcile().catch(() => undefined);
+  }
+
+  private armReconcile(): void {
+    if (this.reconcileTimer || this.closed || this.unreleased.size === 0) return;
+    this.reconcileTimer = this.clock.setTimeout(() => {
+      this.reconcileTimer = undefined;
+      void this.reconcile().catch(() => undefined);
+    }, this.options.reconcileEveryMs ?? DEFAULT_RECONCILE_EVERY_MS);
   }
 
   async settle(permit: Permit, actualTokens: number): Promise<void> {
@@ -267,14 +365,18 @@ export class RedisLimiter implements Limiter {
         Math.round(entry.tokens),
         entry.running ? 1 : 0,
       );
-      if (entry.running) this.leased.add(entry.id);
     }
     await this.redis.adopt(...this.keys, this.leaseMs, this.windowMs, this.loadChannel, ...args);
-    this.armRenewal();
   }
 
-  /** Starts renewing a lease this limiter did not grant (an adopted call); release it as usual. */
+  /**
+   * Claims the lease of a call this limiter did not grant (one started during an outage, about to be
+   * adopted): renewed from now on while the call runs; release it as usual. Claim it before `adopt`
+   * writes the lease, so a release that comes meanwhile is sent after the adoption and undoes it.
+   */
   permitFor(id: string, startedAt: number, estimatedTokens: number): Permit {
+    this.leased.add(id);
+    this.armRenewal();
     return { id, startedAt, estimatedTokens, released: false } as RedisPermit;
   }
 
@@ -354,12 +456,16 @@ export class RedisLimiter implements Limiter {
     this.closed = true;
     if (this.renewTimer) this.clock.clearTimeout(this.renewTimer);
     this.renewTimer = undefined;
-    return Promise.resolve();
+    if (this.reconcileTimer) this.clock.clearTimeout(this.reconcileTimer);
+    this.reconcileTimer = undefined;
+    // One last attempt to give back what no call holds (a drain); whatever fails expires on its own.
+    return this.reconcile().catch(() => undefined);
   }
 
   /** Test seam: stop renewing without releasing, as a SIGKILLed process would. */
   abandonLeases(): void {
     this.leased.clear();
+    this.unreleased.clear();
     void this.close();
   }
 

@@ -2,14 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../../clock';
 import type { Logger } from '../../logger';
-import { LuaScript } from '../../redis/lua-script';
+import { withCommands } from '../../redis/redis-commands';
 import { duplicateForBlocking } from '../../redis/redis-connection';
 import type { Run } from '../run';
 import { isTerminal, type RunEvent } from '../run-events';
 import type { FollowEnd, RunEventLog, SharedRun } from '../run-event-log';
 import { attendanceChannel, encodeAttendance } from './attendance-message';
-
-const APPEND = new LuaScript('append-run-event-2');
 
 export interface RedisRunEventLogOptions {
   client: Redis;
@@ -200,21 +198,21 @@ export class RedisRunEventLog implements RunEventLog {
   private append(runId: string, record: RunEvent): void {
     const terminal = isTerminal(record.event);
     const ttl = terminal ? Math.max(1000, this.options.retentionMs) : this.liveTtlMs;
-    APPEND.run(
-      this.options.client,
-      [this.streamKey(runId), this.metaKey(runId)],
-      [
+    withCommands(this.options.client)
+      .appendRunEvent(
+        this.streamKey(runId),
+        this.metaKey(runId),
         record.id,
         record.event,
         JSON.stringify(record.data),
         this.options.maxEvents,
         ttl,
         terminal ? '1' : '0',
-      ],
-    ).then(
-      () => this.appendSucceeded(),
-      (error: unknown) => this.appendFailed(error),
-    );
+      )
+      .then(
+        () => this.appendSucceeded(),
+        (error: unknown) => this.appendFailed(error),
+      );
   }
 
   private appendSucceeded(): void {

@@ -18,6 +18,8 @@
 
   Output: { decreased (1|0), concurrency, rpm, tpm, decreases, now }
 ]]
+--- @include "includes/aimdRecovery"
+
 local state = KEYS[1]
 local kind = ARGV[1]
 local maxConcurrent, maxRpm, maxTpm = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -34,12 +36,8 @@ local quietSince = tonumber(fields[4] or '0')
 local lastDecreaseAt = tonumber(fields[5] or '0')
 local decreases = tonumber(fields[6] or '0')
 
-local steps = math.floor((now - quietSince) / quietMs)
-if steps > 0 then
-  concurrency = math.min(maxConcurrent, concurrency + steps * concurrencyStep)
-  rpm = math.min(maxRpm, rpm + steps * rpmStep)
-  tpm = math.min(maxTpm, tpm + steps * tpmStep)
-end
+concurrency, rpm, tpm = aimdRecovery(concurrency, rpm, tpm, quietSince, now, quietMs,
+  maxConcurrent, maxRpm, maxTpm, concurrencyStep, rpmStep, tpmStep)
 
 local decreased = 0
 if now - lastDecreaseAt >= cooldownMs then

@@ -32,11 +32,17 @@
     ARGV[17] head ttl ms: a head not asked again within this after its retryAt lapses
     ARGV[18] load channel: a start is announced there as "<stamp> <active> <starts in the window>",
              so that every instance knows the cluster's calls in flight at the moment Redis is lost
+    ARGV[19] the shared state's epoch this instance last saw, or '' for none (a new instance)
+    ARGV[20] reset grace ms: how long no call starts after Redis lost the shared state (a restart,
+             a FLUSHALL) while calls ran — one renewal period, in which their holders write their
+             leases back; without it the cluster would start up to C calls beside them
 
   Output: { started (1|0), retryAt (ms, Redis time; 0 when started), stamp, active,
-            startsLastMinute, tokensLastMinute, concurrency, rpm, tpm, heldUntil, decreases }
+            startsLastMinute, tokensLastMinute, concurrency, rpm, tpm, heldUntil, decreases, epoch }
           (stamp: Redis time in ms with the microseconds as a fraction, "1796220807048.696")
 ]]
+--- @include "includes/aimdRecovery"
+
 local leases, starts, tokens, amounts, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local heads, headsUntil = KEYS[6], KEYS[7]
 local id = ARGV[1]
@@ -57,6 +63,8 @@ local instance = ARGV[15]
 local orderKey = tonumber(ARGV[16])
 local headTtlMs = tonumber(ARGV[17])
 local loadChannel = ARGV[18]
+local knownEpoch = ARGV[19] or ''
+local resetGraceMs = tonumber(ARGV[20] or '0')
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -90,11 +98,10 @@ local quietSince = tonumber(fields[4] or '0')
 local heldUntil = tonumber(fields[5] or '0')
 local decreases = tonumber(fields[6] or '0')
 if concurrency < maxConcurrent or rpm < maxRpm or tpm < maxTpm then
-  local steps = math.floor((now - quietSince) / quietMs)
+  local steps
+  concurrency, rpm, tpm, steps = aimdRecovery(concurrency, rpm, tpm, quietSince, now, quietMs,
+    maxConcurrent, maxRpm, maxTpm, concurrencyStep, rpmStep, tpmStep)
   if steps > 0 then
-    concurrency = math.min(maxConcurrent, concurrency + steps * concurrencyStep)
-    rpm = math.min(maxRpm, rpm + steps * rpmStep)
-    tpm = math.min(maxTpm, tpm + steps * tpmStep)
     redis.call('HSET', state, 'concurrency', concurrency, 'rpm', rpm, 'tpm', tpm,
       'quietSince', quietSince + steps * quietMs)
   end
@@ -105,6 +112,20 @@ if maxTpm > 0 then tpm = math.max(1, tpm) end
 
 local active = redis.call('ZCARD', leases)
 local retryAt = 0
+-- The state's epoch: written with the state, so a state that vanished (a restart, a FLUSHALL) comes
+-- back under a new one. An instance that knew the old one says so: every start then waits one
+-- renewal period (set once per epoch), while running calls' leases are written back.
+local epoch = redis.call('HGET', state, 'epoch')
+if not epoch then
+  epoch = stamp
+  redis.call('HSET', state, 'epoch', epoch)
+end
+if knownEpoch ~= '' and knownEpoch ~= epoch and resetGraceMs > 0 then
+  redis.call('HSETNX', state, 'resetUntil', now + resetGraceMs)
+end
+local resetUntil = tonumber(redis.call('HGET', state, 'resetUntil') or '0')
+if resetUntil > heldUntil then heldUntil = resetUntil end
+
 if heldUntil > now then
   retryAt = heldUntil
 elseif active >= concurrency then
@@ -195,4 +216,4 @@ if started == 1 then
   redis.call('PUBLISH', loadChannel, stamp .. ' ' .. active .. ' ' .. startsLastMinute)
 end
 if heldUntil <= now then heldUntil = 0 end
-return { started, retryAt, stamp, active, startsLastMinute, total, concurrency, rpm, tpm, heldUntil, decreases }
+return { started, retryAt, stamp, active, startsLastMinute, total, concurrency, rpm, tpm, heldUntil, decreases, epoch }

@@ -1,0 +1,235 @@
+import fc from 'fast-check';
+import type Redis from 'ioredis';
+import { AGENT_NAMES } from '../../api/agents/agent-name';
+import { systemClock } from '../../api/clock';
+import { InMemoryLimiter } from '../../api/llm/limiter';
+import { FailSafeLimiter } from '../../api/llm/redis/fail-safe-limiter';
+import { QuotaShare } from '../../api/llm/redis/quota-share';
+import { RedisLimiter, limiterKeys } from '../../api/llm/redis/redis-limiter';
+import { RequestQueue } from '../../api/llm/request-queue';
+import { startTcpProxy, type TcpProxy } from '../../scripts/bench/tcp-proxy';
+import { connectRedis, randomPrefix, removeKeys, sleep, waitFor } from './redis-helpers';
+
+/**
+ * The shared quota's leases add up: at every quiet moment the leases in Redis are exactly the calls
+ * in flight at the provider, summed over the instances — whatever happened before. fast-check plays
+ * random interleavings of starts, releases, aborts, deadlines, local command timeouts (a stalled
+ * Redis connection, through a TCP proxy that holds every byte) and stalled event loops (a
+ * synchronous busy wait, as a long GC pause) on three instances, each a real request queue over
+ * the real Redis limiter behind its fail-safe, then checks the invariant. The lease is long (20 s)
+ * and the check waits 3 s at most: no lease may have to expire to make the count right.
+ */
+const INSTANCES = 3;
+const CONCURRENCY = 4;
+const COMMAND_TIMEOUT_MS = 80;
+const LEASE_MS = 20_000;
+
+type Action =
+  | {
+      kind: 'call';
+      instance: number;
+      holdMs: number;
+      deadlineMs: number;
+      abortAfterMs?: number;
+      keep: boolean;
+    }
+  | { kind: 'gap'; ms: number }
+  /** Redis (the connection) stalls: commands time out here and run later. */
+  | { kind: 'stall'; ms: number }
+  /** This process stalls: replies wait in the socket while the command timers fire. */
+  | { kind: 'busy'; ms: number };
+
+const action: fc.Arbitrary<Action> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('call' as const),
+      instance: fc.integer({ min: 0, max: INSTANCES - 1 }),
+      holdMs: fc.integer({ min: 0, max: 150 }),
+      deadlineMs: fc.integer({ min: 30, max: 1_500 }),
+      abortAfterMs: fc.option(fc.integer({ min: 0, max: 200 }), { nil: undefined }),
+      keep: fc.boolean(),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('gap' as const), ms: fc.integer({ min: 0, max: 40 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('stall' as const), ms: fc.integer({ min: 20, max: 400 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('busy' as const), ms: fc.integer({ min: 20, max: 300 }) }),
+  },
+);
+
+interface Instance {
+  queue: RequestQueue;
+  limiter: FailSafeLimiter;
+  shared: RedisLimiter;
+  degraded: boolean;
+}
+
+describe('the shared quota’s leases (property, real Redis)', () => {
+  let direct: Redis;
+  let proxy: TcpProxy;
+
+  beforeAll(async () => {
+    direct = await connectRedis();
+    proxy = await startTcpProxy(6379);
+  });
+
+  afterAll(async () => {
+    direct.disconnect();
+    await proxy.close();
+  });
+
+  async function liveLeases(prefix: string): Promise<number> {
+    const [seconds, micros] = await direct.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    return direct.zcount(limiterKeys(prefix).leases, `(${now}`, '+inf');
+  }
+
+  async function run(actions: Action[]): Promise<{ maxInFlight: number; degraded: boolean }> {
+    const prefix = randomPrefix();
+    const closers: Array<() => Promise<void> | void> = [];
+    const instances: Instance[] = [];
+    for (let index = 0; index < INSTANCES; index++) {
+      const redis = await connectRedis(proxy.url, COMMAND_TIMEOUT_MS);
+      const limits = { maxConcurrent: CONCURRENCY, maxRpm: 100_000, maxTpm: 0, burstWindowMs: 0 };
+      const shared = new RedisLimiter({
+        redis,
+        keyPrefix: prefix,
+        instanceId: `i${index}`,
+        clock: systemClock,
+        ...limits,
+        leaseMs: LEASE_MS,
+        renewEveryMs: 300,
+        reconcileEveryMs: 50,
+        pollMs: 10,
+      });
+      const share = new QuotaShare({ shared, instances: () => INSTANCES });
+      const local = new InMemoryLimiter({ clock: systemClock, ...limits, aimd: share });
+      const instance = {} as Instance;
+      const limiter = new FailSafeLimiter({
+        shared,
+        local,
+        share,
+        clock: systemClock,
+        callTimeoutMs: 2_000,
+        probeEveryMs: 50,
+        onModeChange: (mode) => {
+          if (mode === 'degraded') instance.degraded = true;
+          instance.queue.wake();
+        },
+      });
+      const queue = new RequestQueue({
+        clock: systemClock,
+        limiter,
+        queueMax: 1_000,
+        priorityOrder: AGENT_NAMES,
+      });
+      Object.assign(instance, { queue, limiter, shared, degraded: false });
+      instances.push(instance);
+      closers.push(async () => {
+        await limiter.close();
+        redis.disconnect();
+      });
+    }
+
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const kept: Array<() => void> = [];
+    const calls: Array<Promise<void>> = [];
+    const passing: Array<Promise<void>> = [];
+    const call = async (spec: Extract<Action, { kind: 'call' }>): Promise<void> => {
+      const controller = new AbortController();
+      if (spec.abortAfterMs !== undefined) setTimeout(() => controller.abort(), spec.abortAfterMs);
+      let slot;
+      try {
+        slot = await instances[spec.instance].queue.acquire(
+          {
+            agentType: 'host',
+            userId: 'u',
+            conversationId: 'c',
+            estimatedTokens: 1,
+            deadline: systemClock.now() + spec.deadlineMs,
+          },
+          controller.signal,
+        );
+      } catch {
+        return; // aborted, timed out in the queue: it never reached the provider
+      }
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      // The provider call: it ends when it is done, or when its caller aborts it.
+      await new Promise<void>((resolve) => {
+        if (spec.keep) kept.push(resolve);
+        else setTimeout(resolve, spec.holdMs);
+        controller.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      inFlight--;
+      slot.release();
+    };
+
+    try {
+      for (const step of actions) {
+        if (step.kind === 'call') {
+          const promise = call(step);
+          calls.push(promise);
+          if (!step.keep) passing.push(promise);
+        } else if (step.kind === 'gap') await sleep(step.ms);
+        else if (step.kind === 'stall') {
+          proxy.stall();
+          await sleep(step.ms);
+          proxy.flow();
+        } else {
+          const until = Date.now() + step.ms;
+          while (Date.now() < until) {
+            // A stalled event loop: timers and socket reads wait.
+          }
+        }
+      }
+      // Quiet moment 1: the kept calls still run (or wait for a slot), every other call has ended.
+      await Promise.all(passing);
+      await sleep(COMMAND_TIMEOUT_MS * 2);
+      const running = () => inFlight;
+      await waitFor(async () => (await liveLeases(prefix)) === running(), 3_000).catch(async () => {
+        throw new Error(`leases ${await liveLeases(prefix)} ≠ calls in flight ${running()} (calls running)`);
+      });
+      // Quiet moment 2: every call has ended.
+      for (const resolve of kept.splice(0)) resolve();
+      await Promise.all(calls);
+      await waitFor(async () => (await liveLeases(prefix)) === 0, 3_000).catch(async () => {
+        throw new Error(`leases ${await liveLeases(prefix)} left after every call ended`);
+      });
+      // Renewals renew only live permits: nothing reappears.
+      await sleep(400);
+      expect(await liveLeases(prefix)).toBe(0);
+      for (const instance of instances) expect(instance.shared.leaseCounts().held).toBe(0);
+      return { maxInFlight, degraded: instances.some((instance) => instance.degraded) };
+    } finally {
+      for (const resolve of kept.splice(0)) resolve();
+      await Promise.allSettled(calls);
+      for (const close of closers) await close();
+      await removeKeys(direct, prefix);
+    }
+  }
+
+  test('at every quiet moment the leases in Redis equal the calls in flight, summed over instances', async () => {
+    const outcomes: Array<{ maxInFlight: number; degraded: boolean }> = [];
+    await fc.assert(
+      fc.asyncProperty(fc.array(action, { minLength: 8, maxLength: 24 }), async (actions) => {
+        const outcome = await run(actions);
+        outcomes.push(outcome);
+        // The quota stays strict whenever Redis answered each instance (a stall it outlived with a
+        // ping): past C only if an instance really lost Redis and ran on its 1/N share alone.
+        if (!outcome.degraded) expect(outcome.maxInFlight).toBeLessThanOrEqual(CONCURRENCY);
+      }),
+      { numRuns: 10 },
+    );
+    expect(outcomes.length).toBe(10);
+  }, 180_000);
+});
