@@ -96,7 +96,12 @@ export async function runAgent(
         chatDeadline: context.deadline,
       },
       request,
-      { signal, onDelta: (text) => emit('delta', { agent: spec.name, text }) },
+      {
+        signal,
+        onDelta: (text) => emit('delta', { agent: spec.name, text }),
+        // Its own event: the reasoning never joins the answer's text, nor the next agent's input.
+        onReasoning: (text) => emit('reasoning', { agent: spec.name, text }),
+      },
     );
     usage.promptTokens += outcome.usage.promptTokens;
     usage.completionTokens += outcome.usage.completionTokens;
