@@ -56,8 +56,14 @@ export class RetryPolicy implements CallPolicy {
 
   private giveUp(error: ProviderError): never {
     const code = providerFailureCode(error);
-    // The provider's own words say what a person has to fix; a passing failure keeps the registry's.
-    throw new AppError(code, error.unusable ? `${ERROR_CODES[code].message}: ${error.message}` : undefined, {
+    // The provider's own words say what a person has to fix (or how long it stayed silent); a
+    // passing failure keeps the registry's message.
+    const message = error.unusable
+      ? `${ERROR_CODES[code].message}: ${error.message}`
+      : error.kind === 'timeout'
+        ? error.message
+        : undefined;
+    throw new AppError(code, message, {
       cause: error,
       retryAfterMs: error.retryAfterMs,
       details: {
