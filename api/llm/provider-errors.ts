@@ -98,6 +98,8 @@ export function classifyProviderError(error: {
   for (const marker of [error.code, error.type]) {
     if (!marker) continue;
     const known = PROVIDER_ERROR_CODES[marker];
+    // Burst protection is a 429; the same code on a 5xx is a server in trouble (the breaker's).
+    if (known?.kind === 'burst' && status !== undefined && status !== 429) return SERVER;
     if (known) return settingOrRequest(known, error);
     if (OVERLOAD_STEM.test(marker)) return status === 429 ? BURST : SERVER;
     if (RATE_LIMIT_STEM.test(marker)) return RATE_LIMITED;

@@ -77,9 +77,9 @@ describe('the providers’ error vocabulary', () => {
     expect(classifyProviderError({ status: 429 })).toEqual({ kind: 'rate_limited' });
   });
 
-  test('the code decides before the status: a TPM limit on a 400, overload on a 503', () => {
+  test('the code decides before the status: a TPM limit on a 400; overload is a burst on 429 only', () => {
     expect(classifyProviderError({ status: 400, code: 'ModelAccountTpmRateLimitExceeded' }).kind).toBe('rate_limited');
-    expect(classifyProviderError({ status: 503, code: 'ServerOverloaded' }).kind).toBe('burst');
+    expect(classifyProviderError({ status: 503, code: 'ServerOverloaded' }).kind).toBe('server');
     // Unknown suffixes are matched by their stem.
     expect(classifyProviderError({ status: 429, code: 'RateLimitExceeded.EndpointIPMExceeded' }).kind).toBe('rate_limited');
     expect(classifyProviderError({ status: 503, code: 'ModelOverloaded' }).kind).toBe('server');
