@@ -20,7 +20,7 @@ interface FakeEndpoint {
 /** A local HTTP server standing in for the provider: `answer` handles each request (or never does). */
 async function fakeEndpoint(answer: (response: http.ServerResponse) => void): Promise<FakeEndpoint> {
   const sockets = new Set<import('node:net').Socket>();
-  const endpoint = { baseUrl: '', requests: 0, close: async () => undefined };
+  const endpoint: FakeEndpoint = { baseUrl: '', requests: 0, close: async () => undefined };
   const server = http.createServer((incoming, response) => {
     incoming.resume();
     incoming.on('end', () => {
