@@ -46,8 +46,8 @@ async function expectReasoningKeptApart(troupe: TestTroupe, stream: SseStream): 
 }
 
 describe('thinking models', () => {
-  it('the in-process simulator thinks aloud with LLM_THINKING=enabled; the reasoning stays apart', async () => {
-    const troupe = await startTestTroupe({ LLM_THINKING: 'enabled', LLM_CACHE: 'off' });
+  it('the in-process simulator thinks aloud with LLM_THINKING=enabled; the reasoning stays apart (through the response cache)', async () => {
+    const troupe = await startTestTroupe({ LLM_THINKING: 'enabled' });
     try {
       await expectReasoningKeptApart(troupe, await chat(troupe, 'Plan a weekend trip to Hangzhou'));
     } finally {

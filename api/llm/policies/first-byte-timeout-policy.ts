@@ -1,4 +1,4 @@
-import type { Clock } from '../../clock';
+import type { Clock, TimerHandle } from '../../clock';
 import { AppError, abortReason } from '../../errors';
 import { ProviderError } from '../provider';
 import type { CallContext, CallPolicy, CallStep } from './call-policy';
@@ -63,7 +63,7 @@ export class FirstByteTimeoutPolicy implements CallPolicy {
     if (signal.aborted) onCallAbort();
     const startedAt = clock.now();
     let timedOut = false;
-    let timer: ReturnType<Clock['setTimeout']> | undefined = clock.setTimeout(() => {
+    let timer: TimerHandle | undefined = clock.setTimeout(() => {
       timer = undefined;
       timedOut = true;
       controller.abort(
