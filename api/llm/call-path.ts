@@ -167,7 +167,11 @@ export class CallPath {
   private end(call: CallContext, outcome: CallOutcome, code?: string): void {
     const { progress } = call;
     if (progress.reasoningDeltas > 0)
-      this.parts.events.emit({ type: 'reasoning', agentType: call.meta.agentType, deltas: progress.reasoningDeltas });
+      this.parts.events.emit({
+        type: 'reasoning',
+        agentType: call.meta.agentType,
+        deltas: progress.reasoningDeltas,
+      });
     this.parts.events.emit({
       type: 'end',
       agentType: call.meta.agentType,

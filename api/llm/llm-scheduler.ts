@@ -15,11 +15,7 @@ import type {
   RunHolds,
 } from './llm-gateway';
 import type { CompletionRequest } from './provider';
-import type {
-  BreakerState,
-  EndpointUnavailable,
-  ProviderBreaker,
-} from './provider-breaker';
+import type { BreakerState, EndpointUnavailable, ProviderBreaker } from './provider-breaker';
 import type { QueueItem, RequestQueue } from './request-queue';
 import type { LlmSchedulerOptions, SchedulerStatus } from './llm-scheduler-options';
 import type { SchedulerEvent, SchedulerEventStream } from './scheduler-events';
@@ -123,7 +119,9 @@ export class LlmScheduler implements LlmGateway, RunHolds {
     const failure = this.breaker.recentFailure();
     return {
       unavailable: this.breaker.unavailable(),
-      ...(failure ? { recentFailure: { message: failure.message, ageMs: this.clock.now() - failure.at } } : {}),
+      ...(failure
+        ? { recentFailure: { message: failure.message, ageMs: this.clock.now() - failure.at } }
+        : {}),
     };
   }
 

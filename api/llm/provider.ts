@@ -146,7 +146,10 @@ export class ProviderError extends Error {
   get retryable(): boolean {
     if (this.options.unusable) return false;
     return (
-      this.kind === 'rate_limited' || this.kind === 'burst' || this.kind === 'server' || this.kind === 'network'
+      this.kind === 'rate_limited' ||
+      this.kind === 'burst' ||
+      this.kind === 'server' ||
+      this.kind === 'network'
     );
   }
 

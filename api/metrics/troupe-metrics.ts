@@ -80,7 +80,7 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
     });
     this.reasoningDeltas = new client.Counter({
       name: 'troupe_llm_reasoning_deltas_total',
-      help: "Reasoning pieces a thinking model streamed (the `reasoning` event), never part of the answer",
+      help: 'Reasoning pieces a thinking model streamed (the `reasoning` event), never part of the answer',
       labelNames: ['agent'],
       registers,
     });

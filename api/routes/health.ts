@@ -43,7 +43,8 @@ export function healthRouter(deps: {
     const availability = deps.scheduler.providerAvailability();
     // Told at once, not after the breaker's window fills: the last provider verdict was a failure.
     const failing =
-      availability.recentFailure !== undefined && availability.recentFailure.ageMs < RECENT_PROVIDER_FAILURE_MS;
+      availability.recentFailure !== undefined &&
+      availability.recentFailure.ageMs < RECENT_PROVIDER_FAILURE_MS;
     const llmQueue: Level =
       breaker === 'open'
         ? 'unhealthy'

@@ -38,6 +38,12 @@ async function expectReasoningKeptApart(troupe: TestTroupe, stream: SseStream): 
     .get(`/api/conversations/${done.data.conversationId}`)
     .expect(200);
   for (const message of conversation.body.messages) expect(message.content).not.toMatch(THOUGHT);
+  // Stored apart: every agent's message keeps its reasoning in its own field.
+  const agentMessages = conversation.body.messages.filter(
+    (message: { role: string }) => message.role !== 'user',
+  );
+  expect(agentMessages.length).toBeGreaterThanOrEqual(4);
+  for (const message of agentMessages) expect(message.reasoning).toMatch(THOUGHT);
   const status = await request(troupe.url).get('/api/queue/status').expect(200);
   // At least those sent: a speculative draft that was discarded also thought (and was counted).
   expect(status.body.queue.counters.reasoningDeltas).toBeGreaterThanOrEqual(reasoning.length);

@@ -96,9 +96,13 @@ describe('the first-byte timeout', () => {
 
   it('calls answered in one piece (not streamed) are not timed on their first byte', async () => {
     const { clock, provider, scheduler } = setup();
-    const result = scheduler.complete(meta('host'), { ...request, stream: false }, {
-      signal: new AbortController().signal,
-    });
+    const result = scheduler.complete(
+      meta('host'),
+      { ...request, stream: false },
+      {
+        signal: new AbortController().signal,
+      },
+    );
     await advance(clock, 20_000, 1_000);
     provider.calls[0].resolve();
     await expect(result).resolves.toMatchObject({ text: 'ok' });

@@ -20,7 +20,7 @@ const ROUTES: Record<string, { status: number; file: string }> = {
   'doubao-1-5-pro': { status: 200, file: 'ark-doubao-1-5-pro-stream.sse' },
   'deepseek-reasoner': { status: 200, file: 'deepseek-reasoner-stream.sse' },
   'doubao-thinking': { status: 400, file: 'ark-400-unsupported-thinking.json' },
-  'overdue': { status: 403, file: 'ark-403-account-overdue.json' },
+  overdue: { status: 403, file: 'ark-403-account-overdue.json' },
   'missing-model': { status: 404, file: 'ark-404-model-not-found.json' },
 };
 
@@ -38,7 +38,9 @@ beforeAll(async () => {
       received.push(body);
       const fixture = ROUTES[String(body.model)];
       response.writeHead(fixture.status, {
-        'content-type': fixture.file.endsWith('.sse') ? 'text/event-stream; charset=utf-8' : 'application/json',
+        'content-type': fixture.file.endsWith('.sse')
+          ? 'text/event-stream; charset=utf-8'
+          : 'application/json',
       });
       response.end(fs.readFileSync(path.join(FIXTURES, fixture.file)));
     });

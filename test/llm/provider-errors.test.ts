@@ -49,7 +49,12 @@ const OPENAI: Expected[] = [
 
 describe('the providers’ error vocabulary', () => {
   // Every row padded to four columns: jest passes a callback in place of a missing one.
-  const rows = [...ARK, ...OPENAI].map(([status, code, kind, unusable]) => [status, code, kind, unusable ?? '']);
+  const rows = [...ARK, ...OPENAI].map(([status, code, kind, unusable]) => [
+    status,
+    code,
+    kind,
+    unusable ?? '',
+  ]);
   test.each(rows)('%i %s → %s %s', (status, code, kind, unusable) => {
     expect(classifyProviderError({ status: status as number, code: code as string })).toEqual({
       kind,
@@ -63,7 +68,15 @@ describe('the providers’ error vocabulary', () => {
     // The rest are aliases of tested ones (same class), listed for servers that send them.
     for (const code of untested) {
       const kind = PROVIDER_ERROR_CODES[code].kind;
-      expect(['rate_limited', 'burst', 'server', 'bad_request', 'auth', 'quota_exhausted', 'not_found']).toContain(kind);
+      expect([
+        'rate_limited',
+        'burst',
+        'server',
+        'bad_request',
+        'auth',
+        'quota_exhausted',
+        'not_found',
+      ]).toContain(kind);
     }
   });
 
@@ -78,16 +91,24 @@ describe('the providers’ error vocabulary', () => {
   });
 
   test('the code decides before the status: a TPM limit on a 400; overload is a burst on 429 only', () => {
-    expect(classifyProviderError({ status: 400, code: 'ModelAccountTpmRateLimitExceeded' }).kind).toBe('rate_limited');
+    expect(classifyProviderError({ status: 400, code: 'ModelAccountTpmRateLimitExceeded' }).kind).toBe(
+      'rate_limited',
+    );
     expect(classifyProviderError({ status: 503, code: 'ServerOverloaded' }).kind).toBe('server');
     // Unknown suffixes are matched by their stem.
-    expect(classifyProviderError({ status: 429, code: 'RateLimitExceeded.EndpointIPMExceeded' }).kind).toBe('rate_limited');
+    expect(classifyProviderError({ status: 429, code: 'RateLimitExceeded.EndpointIPMExceeded' }).kind).toBe(
+      'rate_limited',
+    );
     expect(classifyProviderError({ status: 503, code: 'ModelOverloaded' }).kind).toBe('server');
   });
 
   test("an InvalidParameter about the endpoint's own thinking setting makes it unusable", () => {
     expect(
-      classifyProviderError({ status: 400, code: 'InvalidParameter', message: 'Unsupported thinking type: disabled' }),
+      classifyProviderError({
+        status: 400,
+        code: 'InvalidParameter',
+        message: 'Unsupported thinking type: disabled',
+      }),
     ).toEqual({ kind: 'bad_request', unusable: 'misconfigured' });
     expect(classifyProviderError({ status: 400, code: 'InvalidParameter', param: 'messages' })).toEqual({
       kind: 'bad_request',
@@ -98,9 +119,18 @@ describe('the providers’ error vocabulary', () => {
     const error = (status: number, code: string) =>
       toProviderError(new APIError(status, { code, message: code, type: 'x' }, code, new Headers()), 0);
     const quota = error(429, 'QuotaExceeded');
-    expect(quota).toMatchObject({ kind: 'quota_exhausted', unusable: 'quota_exhausted', retryable: false, fallbackable: true });
+    expect(quota).toMatchObject({
+      kind: 'quota_exhausted',
+      unusable: 'quota_exhausted',
+      retryable: false,
+      fallbackable: true,
+    });
     expect(quota.options.providerCode).toBe('QuotaExceeded');
-    expect(error(429, 'RequestBurstTooFast')).toMatchObject({ kind: 'burst', retryable: true, fallbackable: true });
+    expect(error(429, 'RequestBurstTooFast')).toMatchObject({
+      kind: 'burst',
+      retryable: true,
+      fallbackable: true,
+    });
     expect(error(400, 'InvalidParameter')).toMatchObject({ retryable: false, fallbackable: false });
     expect(error(500, 'InternalServiceError')).toMatchObject({ retryable: true, fallbackable: true });
     const hang = new ProviderError('timeout', 'no first byte');

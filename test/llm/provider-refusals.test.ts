@@ -43,11 +43,15 @@ function setup(env: Record<string, string> = {}) {
 }
 
 const quotaExceeded = () =>
-  new ProviderError('quota_exhausted', 'Provider error 429 QuotaExceeded: The quota of this endpoint is used up', {
-    status: 429,
-    providerCode: 'QuotaExceeded',
-    unusable: 'quota_exhausted',
-  });
+  new ProviderError(
+    'quota_exhausted',
+    'Provider error 429 QuotaExceeded: The quota of this endpoint is used up',
+    {
+      status: 429,
+      providerCode: 'QuotaExceeded',
+      unusable: 'quota_exhausted',
+    },
+  );
 
 describe('refusals only a person can end', () => {
   it('QuotaExceeded costs one provider call, not four per chat: twelve chats, one request', async () => {
@@ -68,7 +72,12 @@ describe('refusals only a person can end', () => {
     }
     // Not a rate limit: no AIMD decrease, no retry, no 429 hold.
     const status = scheduler.status();
-    expect(status.counters).toMatchObject({ retries: 0, rateLimited: 0, aimdDecreases: 0, providerRefusals: 1 });
+    expect(status.counters).toMatchObject({
+      retries: 0,
+      rateLimited: 0,
+      aimdDecreases: 0,
+      providerRefusals: 1,
+    });
     expect(status.effective).toMatchObject({ maxConcurrency: 4, maxRPM: 1000 });
     expect(status.breaker).toBe('open');
     expect(status.unavailable).toMatchObject({ reason: 'quota_exhausted', providerCode: 'QuotaExceeded' });

@@ -19,7 +19,11 @@ describeBrowser('the chat page with a thinking model', () => {
   let userDataDir: string;
 
   beforeAll(async () => {
-    troupe = await startTestTroupe({ LLM_THINKING: 'enabled', SIM_LATENCY_MS: '50', SIM_TOKENS_PER_S: '800' });
+    troupe = await startTestTroupe({
+      LLM_THINKING: 'enabled',
+      SIM_LATENCY_MS: '50',
+      SIM_TOKENS_PER_S: '800',
+    });
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,

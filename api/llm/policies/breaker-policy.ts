@@ -44,7 +44,8 @@ export class BreakerPolicy implements CallPolicy {
       const agentType = call.meta.agentType;
       if (!reached) this.options.events.emit({ type: 'breaker_rejected', agentType });
       else if (error instanceof ProviderError) {
-        if (error.unusable) this.options.events.emit({ type: 'provider_refused', agentType, reason: error.unusable });
+        if (error.unusable)
+          this.options.events.emit({ type: 'provider_refused', agentType, reason: error.unusable });
         if (error.kind === 'timeout') this.options.events.emit({ type: 'first_byte_timeout', agentType });
       }
       throw error;

@@ -90,7 +90,10 @@ export class FirstByteTimeoutPolicy implements CallPolicy {
   }
 
   private failure(timeoutMs: number): ProviderError {
-    return new ProviderError('timeout', `The provider sent no byte within ${timeoutMs} ms (first-byte timeout)`);
+    return new ProviderError(
+      'timeout',
+      `The provider sent no byte within ${timeoutMs} ms (first-byte timeout)`,
+    );
   }
 
   private record(ms: number): void {

@@ -53,7 +53,8 @@ export function parseSimServerArgs(argv: string[]): SimServerOptions & { help?: 
       continue;
     }
     if (flag === '--thinking') {
-      if (value !== 'on' && value !== 'off') throw new SimArgumentError(`--thinking=${JSON.stringify(value)} — expected on or off`);
+      if (value !== 'on' && value !== 'off')
+        throw new SimArgumentError(`--thinking=${JSON.stringify(value)} — expected on or off`);
       options.thinking = value === 'on';
       continue;
     }

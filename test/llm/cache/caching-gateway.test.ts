@@ -307,7 +307,7 @@ describe('CachingGateway: a failing cache', () => {
 });
 
 describe('CachingGateway: a thinking model', () => {
-  test("every caller of a shared call follows its reasoning apart from its text, a late joiner from the start", async () => {
+  test('every caller of a shared call follows its reasoning apart from its text, a late joiner from the start', async () => {
     const { inner, gateway } = setup();
     const follow = () => {
       const seen: string[] = [];
