@@ -151,6 +151,9 @@ export class CallPath {
           progress.reasoningDeltas++;
           call.onReasoning?.(text);
         },
+        onUsage: (usage) => {
+          progress.attemptUsage = usage;
+        },
         onProgress: () => {
           if (!firstByte) return;
           firstByte = false;

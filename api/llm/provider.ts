@@ -74,6 +74,11 @@ export interface CompletionOptions {
    * call, usage): the first one is the call's first byte, and a call still reasoning is progressing.
    */
   onProgress?: () => void;
+  /**
+   * Usage as the provider reports it while streaming (cumulative: Ark's `chunk_include_usage`), so
+   * a call cut short still settles its TPM reservation on what it really used.
+   */
+  onUsage?: (usage: Usage) => void;
 }
 
 export interface Provider {

@@ -39,6 +39,8 @@ export interface RecordedCall {
   reasoning(text: string): void;
   /** Some byte of the response arrived (a chunk of any kind). */
   progress(): void;
+  /** The provider reported its usage so far (Ark's chunk_include_usage). */
+  usage(usage: { promptTokens: number; completionTokens: number }): void;
   resolve(result?: Partial<CompletionResult>): void;
   reject(error: unknown): void;
   settled: boolean;
@@ -77,6 +79,7 @@ export class FakeProvider implements Provider {
           options.onReasoning?.(text);
         },
         progress: () => options.onProgress?.(),
+        usage: (usage) => options.onUsage?.(usage),
         resolve: (result = {}) => {
           if (call.settled) return;
           call.settled = true;

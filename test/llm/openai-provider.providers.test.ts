@@ -59,15 +59,17 @@ async function stream(model: string, options: Partial<OpenAIProviderOptions> = {
   const deltas: string[] = [];
   const reasoning: string[] = [];
   let progress = 0;
+  const usage: unknown[] = [];
   const provider = new OpenAIProvider({ baseUrl, model, ...options });
   const result = await provider.complete(REQUEST, {
     signal: new AbortController().signal,
     onDelta: (text) => deltas.push(text),
     onReasoning: (text) => reasoning.push(text),
     onProgress: () => progress++,
+    onUsage: (reported) => usage.push(reported),
   });
   await provider.close();
-  return { result, deltas, reasoning, progress, sent: received.at(-1)! };
+  return { result, deltas, reasoning, progress, usage, sent: received.at(-1)! };
 }
 
 async function failure(model: string): Promise<ProviderError> {
@@ -113,7 +115,7 @@ describe('OpenAIProvider with responses recorded from real providers', () => {
   });
 
   it('deepseek-reasoner: reasoning_content streams apart from the answer; reasoning tokens are reported', async () => {
-    const { result, deltas, reasoning, sent } = await stream('deepseek-reasoner', {
+    const { result, deltas, reasoning, usage, sent } = await stream('deepseek-reasoner', {
       thinking: 'enabled',
       chunkIncludeUsage: true,
     });
@@ -123,6 +125,8 @@ describe('OpenAIProvider with responses recorded from real providers', () => {
     expect(result.reasoning).toBe('好的，');
     // Reasoning tokens are completion tokens: TPM counts them.
     expect(result.usage).toEqual({ promptTokens: 6, completionTokens: 1552, reasoningTokens: 199 });
+    // Reported as it arrives too, so a stream cut after it would still settle on it.
+    expect(usage).toEqual([result.usage]);
     expect(sent).toMatchObject({
       thinking: { type: 'enabled' },
       stream_options: { include_usage: true, chunk_include_usage: true },

@@ -170,3 +170,21 @@ describe('burst refusals', () => {
     expect(recovered).toBeGreaterThan(lowered.maxRPM);
   });
 });
+
+describe('usage reported while streaming', () => {
+  it('a call cut short settles its TPM reservation on the usage it reported, not the estimate', async () => {
+    const { clock, provider, scheduler } = setup({ LLM_MAX_TPM: '100000', LLM_MAX_OUTPUT_TOKENS: '4000' });
+    const controller = new AbortController();
+    const cut = scheduler
+      .complete(meta('host'), request, { signal: controller.signal })
+      .catch((error: AppError) => error);
+    await advance(clock, 10);
+    // Reserved: the prompt's estimate plus the 4000-token output allowance.
+    expect(scheduler.queue.limiterSnapshot().tokensLastMinute).toBeGreaterThan(4000);
+    provider.calls[0].delta('Partial');
+    provider.calls[0].usage({ promptTokens: 12, completionTokens: 30 });
+    controller.abort();
+    expect(await cut).toMatchObject({ code: 'cancelled' });
+    expect(scheduler.queue.limiterSnapshot().tokensLastMinute).toBe(42);
+  });
+});

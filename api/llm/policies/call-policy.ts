@@ -1,5 +1,5 @@
 import type { LlmCallMeta } from '../llm-gateway';
-import type { CompletionRequest, CompletionResult } from '../provider';
+import type { CompletionRequest, CompletionResult, Usage } from '../provider';
 
 /** What every policy of one LLM call shares (call-path.ts composes them). */
 
@@ -18,6 +18,8 @@ export interface CallProgress {
   onFirstByte?: () => void;
   /** Reasoning pieces streamed, over all attempts (a thinking model's). */
   reasoningDeltas: number;
+  /** The latest usage the provider reported during the current attempt (cumulative), if any. */
+  attemptUsage?: Usage;
 }
 
 export interface CallContext {

@@ -170,7 +170,10 @@ export class OpenAIProvider implements Provider {
     await readChatStream(response.body, response.headers, (data) => {
       const chunk = data as ChatCompletionChunk;
       options.onProgress?.();
-      if (chunk.usage) usage = chunk.usage;
+      if (chunk.usage) {
+        usage = chunk.usage;
+        options.onUsage?.(toUsage(usage, request, '', []));
+      }
       for (const choice of chunk.choices ?? []) {
         if ((choice.index ?? 0) !== 0) continue;
         const delta = choice.delta ?? {};
