@@ -73,8 +73,7 @@ interface UsageWithDetails {
  */
 export class OpenAIProvider implements Provider {
   readonly name = 'openai';
-  /** Every chunk is reported to `onProgress`, the first being the response's first byte. */
-  readonly reportsFirstByte = true;
+
   private readonly client: OpenAI;
   private readonly model: string;
   private readonly maxOutputTokens?: number;
@@ -101,6 +100,14 @@ export class OpenAIProvider implements Provider {
       timeout: options.timeoutMs ?? 10 * 60_000,
       fetch: options.fetch ?? this.httpFetch!.fetch,
     });
+  }
+
+  /**
+   * Streamed, every chunk is reported to `onProgress`, the first being the response's first byte;
+   * answered in one piece, the first byte is the last, and no first-byte timeout can apply.
+   */
+  get reportsFirstByte(): boolean {
+    return this.stream;
   }
 
   async close(): Promise<void> {
