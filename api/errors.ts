@@ -21,6 +21,12 @@ export const ERROR_CODES = {
   chat_timeout: { status: 504, message: 'The chat ran past its deadline (CHAT_TIMEOUT_MS)' },
   llm_unavailable: { status: 503, message: 'The LLM provider is unavailable' },
   provider_rate_limited: { status: 503, message: 'The LLM provider kept refusing with 429' },
+  // Every endpoint the call could use refused for a reason only a person can fix (a used-up quota,
+  // a spending limit, an unpaid bill, a refused key, a missing model): no retry can help.
+  provider_quota_exhausted: {
+    status: 503,
+    message: 'The LLM provider refuses every call until its quota, billing or settings are fixed',
+  },
   queue_cleared: { status: 503, message: 'An operator cleared the queue' },
   cancelled: { status: 499, message: 'The run was cancelled' },
   // Ends one listener's stream (its run goes on for the others): the client did not keep up.

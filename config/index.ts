@@ -31,6 +31,16 @@ export interface Config {
     admission: boolean;
     priorityOrder: AgentName[];
     maxOutputTokens: number;
+    /** Sent as Ark's `thinking: {type}` on every call; unset = the model's default (nothing sent). */
+    thinking?: 'enabled' | 'disabled' | 'auto';
+    /** Ark's `stream_options.chunk_include_usage`: cumulative usage on every chunk (a cut stream settles too). */
+    chunkIncludeUsage: boolean;
+    /** The first-byte timeout before the endpoint's own first bytes are measured (0 = off). */
+    firstByteTimeoutMs: number;
+    /** The measured first-byte timeout never goes below this. */
+    firstByteTimeoutFloorMs: number;
+    /** How long a refusal only a person can end (quota, billing, key, model) keeps the endpoint out. */
+    unavailableCoolDownMs: number;
   };
   sim: { latencyMs: number; tokensPerSecond: number };
   sse: {
@@ -170,6 +180,11 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       admission: raw.LLM_ADMISSION === 'on',
       priorityOrder: raw.LLM_PRIORITY_ORDER,
       maxOutputTokens: raw.LLM_MAX_OUTPUT_TOKENS,
+      ...(raw.LLM_THINKING ? { thinking: raw.LLM_THINKING } : {}),
+      chunkIncludeUsage: raw.LLM_CHUNK_INCLUDE_USAGE === 'on',
+      firstByteTimeoutMs: raw.LLM_FIRST_BYTE_TIMEOUT_MS,
+      firstByteTimeoutFloorMs: raw.LLM_FIRST_BYTE_TIMEOUT_FLOOR_MS,
+      unavailableCoolDownMs: raw.LLM_UNAVAILABLE_COOLDOWN_MS,
     },
     sim: { latencyMs: raw.SIM_LATENCY_MS, tokensPerSecond: raw.SIM_TOKENS_PER_S },
     sse: {

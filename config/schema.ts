@@ -96,6 +96,11 @@ export const configSchema = z.object({
   LLM_ADMISSION: z.enum(['on', 'off']).default('on'),
   LLM_PRIORITY_ORDER: priorityOrder.default(['host', 'planner', 'critic', 'reporter']),
   LLM_MAX_OUTPUT_TOKENS: integer(16, 1_000_000).default(1024),
+  LLM_THINKING: z.enum(['enabled', 'disabled', 'auto']).optional(),
+  LLM_CHUNK_INCLUDE_USAGE: z.enum(['on', 'off']).default('off'),
+  LLM_FIRST_BYTE_TIMEOUT_MS: integer(0, 3_600_000).default(15_000),
+  LLM_FIRST_BYTE_TIMEOUT_FLOOR_MS: integer(100, 3_600_000).default(3000),
+  LLM_UNAVAILABLE_COOLDOWN_MS: integer(1000, 86_400_000).default(300_000),
 
   SSE_MAX_CONCURRENT: integer(1, 1_000_000).default(200),
   SSE_HEARTBEAT_MS: integer(100, 3_600_000).default(15_000),

@@ -28,6 +28,8 @@ export interface AgentResult {
   cached: boolean;
   /** Tool results the agent obtained, for later stages (the Reporter's research notes). */
   toolOutcomes: ToolOutcome[];
+  /** A thinking model's reasoning over the turn's calls: stored apart, never another stage's input. */
+  reasoning?: string;
 }
 
 export interface AgentDependencies {
@@ -74,6 +76,7 @@ export async function runAgent(
   let waitMs = 0;
   let processMs = 0;
   let cached = true;
+  const reasoning: string[] = [];
   // Made on the first tool round: most agent turns call no tool, and p-limit builds a queue.
   let limit: ReturnType<typeof pLimit> | undefined;
 
@@ -96,13 +99,19 @@ export async function runAgent(
         chatDeadline: context.deadline,
       },
       request,
-      { signal, onDelta: (text) => emit('delta', { agent: spec.name, text }) },
+      {
+        signal,
+        onDelta: (text) => emit('delta', { agent: spec.name, text }),
+        // Its own event: the reasoning never joins the answer's text, nor the next agent's input.
+        onReasoning: (text) => emit('reasoning', { agent: spec.name, text }),
+      },
     );
     usage.promptTokens += outcome.usage.promptTokens;
     usage.completionTokens += outcome.usage.completionTokens;
     waitMs += outcome.waitMs;
     processMs += outcome.processMs;
     cached &&= outcome.cached === true;
+    if (outcome.reasoning) reasoning.push(outcome.reasoning);
 
     if (!offerTools || outcome.toolCalls.length === 0 || !deps.tools) {
       const text = outcome.text.trim();
@@ -110,7 +119,8 @@ export async function runAgent(
       waitMs = Math.round(waitMs);
       processMs = Math.round(processMs);
       emit('agent_end', { agent: spec.name, usage, waitMs, processMs, cached });
-      return { agent: spec.name, text, usage, waitMs, processMs, cached, toolOutcomes };
+      const thought = reasoning.length > 0 ? { reasoning: reasoning.join('\n\n') } : {};
+      return { agent: spec.name, text, usage, waitMs, processMs, cached, toolOutcomes, ...thought };
     }
 
     const tools = deps.tools;

@@ -122,6 +122,7 @@ export class Orchestrator {
             role: 'agent',
             agent: result.agent,
             content: result.text,
+            ...(result.reasoning ? { reasoning: result.reasoning } : {}),
             usage: result.usage,
             timings: { waitMs: result.waitMs, processMs: result.processMs },
             runId: run.id,
@@ -131,6 +132,9 @@ export class Orchestrator {
             role: 'assistant',
             agent: results[results.length - 1].agent,
             content: answer,
+            ...(results[results.length - 1].reasoning
+              ? { reasoning: results[results.length - 1].reasoning }
+              : {}),
             usage,
             timings,
             runId: run.id,

@@ -10,6 +10,8 @@ export interface AlertSample {
   rateLimited: number;
   queueLength: number;
   providerBreaker: string;
+  /** Why the provider refuses every call until a person acts; undefined while it does not. */
+  providerUnavailable?: string;
   openToolCircuits: string[];
   p95WaitMs: number;
   chatsEnded: number;
@@ -70,6 +72,14 @@ export const ALERT_CONDITIONS: AlertCondition[] = [
     check: (now) =>
       now.sample.providerBreaker === 'open'
         ? 'The LLM provider circuit breaker is open: chats fail fast'
+        : undefined,
+  },
+  {
+    name: 'TroupeProviderUnavailable',
+    severity: 'critical',
+    check: (now) =>
+      now.sample.providerUnavailable
+        ? `The LLM provider refuses every call (${now.sample.providerUnavailable}): chats end with provider_quota_exhausted until a person acts`
         : undefined,
   },
   {

@@ -29,6 +29,7 @@ export function createAlertSampler(deps: {
       rateLimited: status.counters.rateLimited,
       queueLength: status.queueLength,
       providerBreaker: status.breaker,
+      providerUnavailable: status.unavailable?.reason,
       openToolCircuits: deps.tools
         .status()
         .tools.filter((tool) => tool.circuit === 'open')

@@ -29,7 +29,17 @@ export interface DashboardSnapshot {
   /** `limit` 0 = no TPM limit set. */
   tpm: { current: number; limit: number };
   waitP95Ms: { overall: number; byAgent: Record<AgentName, number> };
-  provider: { breaker: string; rateLimited: number; retries: number; breakerRejections: number };
+  provider: {
+    breaker: string;
+    rateLimited: number;
+    retries: number;
+    breakerRejections: number;
+    /** Why the provider refuses every call until a person acts, while it does. */
+    unavailable?: string;
+    /** Reasoning pieces thinking models streamed; attempts with no first byte in time. */
+    reasoningDeltas: number;
+    firstByteTimeouts: number;
+  };
   admission: { refused: number };
   sse: { active: number; max: number; waiting: number; refused: number };
   tools: Array<{ name: string; status: string; circuit: string; cacheHitRate: string; errorRate: string }>;
@@ -88,6 +98,9 @@ export class DashboardSnapshots {
         rateLimited: status.counters.rateLimited,
         retries: status.counters.retries,
         breakerRejections: status.counters.breakerRejections,
+        ...(status.unavailable ? { unavailable: status.unavailable.reason } : {}),
+        reasoningDeltas: status.counters.reasoningDeltas,
+        firstByteTimeouts: status.counters.firstByteTimeouts,
       },
       // Refused after joining the line (measured unable to start in time) or at the queue bound; the
       // line's 503s on arrival are sse.refused.

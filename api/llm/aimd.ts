@@ -31,7 +31,11 @@ export interface EffectiveLimits {
 }
 
 /** Which provider limit a 429 named: requests (RPM, concurrency) or tokens (TPM). */
-export type RateLimitKind = 'requests' | 'tokens';
+/**
+ * Which limit a 429 named: requests (concurrency and RPM shrink), tokens (TPM), or a burst (a sudden
+ * surge refused below the RPM: only the start rate shrinks, and climbs back step by step).
+ */
+export type RateLimitKind = 'requests' | 'tokens' | 'burst';
 
 /**
  * The effective-limits policy the limiter enforces (in-memory here; a shared adapter can keep the

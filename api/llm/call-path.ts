@@ -25,7 +25,10 @@ import type { RateLimitReaction } from './policies/rate-limit-reaction';
  *   429 reaction    policies/rate-limit-reaction.ts  AIMD decrease, every start held, before the
  *                                                    slot goes back
  *   latency         policies/latency-policy.ts       the attempt's time on the provider
- *   breaker         policies/breaker-policy.ts       fail fast while open; hears every verdict
+ *   breaker         policies/breaker-policy.ts       fail fast while open; hears every verdict;
+ *                                                    a refusal only a person can end opens it long
+ *   first byte      policies/first-byte-timeout-policy.ts  no byte within T → a provider failure
+ *                                                    (T from the endpoint's own first-byte times)
  *   timeout         policies/timeout-policy.ts       the deadline in flight → llm_timeout (a verdict
  *                                                    for the breaker unless the queue ate the budget)
  *   provider        `providerStep`, below            deltas to the caller; an abort as its reason
@@ -41,6 +44,8 @@ export interface CallPolicies {
   rateLimitReaction: RateLimitReaction;
   latency: LatencyPolicy;
   breaker: CallPolicy;
+  /** Absent: attempts are not timed on their first byte (a provider that cannot report it). */
+  firstByte?: CallPolicy;
   timeout: CallPolicy;
 }
 
@@ -56,8 +61,10 @@ export class CallPath {
   private readonly policy: CallPolicy;
 
   constructor(private readonly parts: CallPathOptions) {
-    const { retry, queueSlot, rateLimitReaction, latency, breaker, timeout } = parts.policies;
-    this.policy = wrap(retry, queueSlot, rateLimitReaction, latency, breaker, timeout);
+    const { retry, queueSlot, rateLimitReaction, latency, breaker, firstByte, timeout } = parts.policies;
+    this.policy = firstByte
+      ? wrap(retry, queueSlot, rateLimitReaction, latency, breaker, firstByte, timeout)
+      : wrap(retry, queueSlot, rateLimitReaction, latency, breaker, timeout);
   }
 
   /** Runs one call down the path; `admitted`: a call of an admitted chat (never shed by the bound). */
@@ -76,12 +83,20 @@ export class CallPath {
       meta,
       request,
       onDelta: options.onDelta,
+      onReasoning: options.onReasoning,
       deadline,
       callTimeoutMs,
       firstEnqueuedAt,
       estimatedTokens: estimatePromptTokens(request) + (request.maxTokens ?? llm.maxOutputTokens),
       admitted,
-      progress: { attempts: 0, waitMs: 0, processMs: 0, attemptStartedAt: firstEnqueuedAt, deltaSeen: false },
+      progress: {
+        attempts: 0,
+        waitMs: 0,
+        processMs: 0,
+        attemptStartedAt: firstEnqueuedAt,
+        deltaSeen: false,
+        reasoningDeltas: 0,
+      },
     };
     try {
       const result = await this.policy.execute(
@@ -100,8 +115,10 @@ export class CallPath {
     } catch (error) {
       let failure = toAppError(error);
       // When the chat's deadline is what ran out, say so: the whole chat is over, not one call.
+      // (A first-byte timeout is the provider's silence, not the deadline: it keeps its code.)
       const chatBound = meta.chatDeadline !== undefined && deadline === meta.chatDeadline;
-      if (chatBound && (failure.code === 'queue_timeout' || failure.code === 'llm_timeout')) {
+      const deadlineCode = failure.code === 'queue_timeout' || failure.code === 'llm_timeout';
+      if (chatBound && deadlineCode && failure.details?.firstByte !== true) {
         failure = new AppError('chat_timeout', undefined, { cause: failure });
       }
       this.end(call, outcomeOf(failure.code), failure.code);
@@ -117,6 +134,7 @@ export class CallPath {
   /** The provider itself, at the bottom of the path. */
   private async providerStep(signal: AbortSignal, call: CallContext): ReturnType<CallStep> {
     const { progress } = call;
+    let firstByte = true;
     try {
       return await this.parts.provider.complete(call.request, {
         signal,
@@ -125,6 +143,21 @@ export class CallPath {
           if (!progress.deltaSeen) this.parts.policies.latency.firstDelta(call);
           progress.deltaSeen = true;
           call.onDelta?.(text);
+        },
+        onReasoning: (text) => {
+          if (signal.aborted) return;
+          // Shown to the user as it streams: a retry would repeat it, as it would repeat text.
+          progress.deltaSeen = true;
+          progress.reasoningDeltas++;
+          call.onReasoning?.(text);
+        },
+        onUsage: (usage) => {
+          progress.attemptUsage = usage;
+        },
+        onProgress: () => {
+          if (!firstByte) return;
+          firstByte = false;
+          progress.onFirstByte?.();
         },
       });
     } catch (error) {
@@ -136,6 +169,12 @@ export class CallPath {
 
   private end(call: CallContext, outcome: CallOutcome, code?: string): void {
     const { progress } = call;
+    if (progress.reasoningDeltas > 0)
+      this.parts.events.emit({
+        type: 'reasoning',
+        agentType: call.meta.agentType,
+        deltas: progress.reasoningDeltas,
+      });
     this.parts.events.emit({
       type: 'end',
       agentType: call.meta.agentType,

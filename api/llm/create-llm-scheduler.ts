@@ -3,6 +3,7 @@ import type { Clock } from '../clock';
 import { Aimd, type AimdOptions, type AimdPolicy } from './aimd';
 import { CallPath } from './call-path';
 import { BreakerPolicy } from './policies/breaker-policy';
+import { FirstByteTimeoutPolicy } from './policies/first-byte-timeout-policy';
 import { LatencyPolicy } from './policies/latency-policy';
 import { QueueSlotPolicy } from './policies/queue-slot-policy';
 import { RateLimitReaction } from './policies/rate-limit-reaction';
@@ -72,7 +73,11 @@ export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmSched
     });
     shared = { limiter, aimd };
   }
-  const breaker = new ProviderBreaker({ ...options.breaker, clock });
+  const breaker = new ProviderBreaker({
+    unavailableCoolDownMs: llm.unavailableCoolDownMs,
+    ...options.breaker,
+    clock,
+  });
   const queue = new RequestQueue({
     clock,
     limiter: shared.limiter,
@@ -109,6 +114,17 @@ export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmSched
       rateLimitReaction: new RateLimitReaction({ clock, aimd: shared.aimd, starts: queue, events, logger }),
       latency: new LatencyPolicy({ clock, latency, stats: queue.stats }),
       breaker: new BreakerPolicy({ breaker, events, logger }),
+      // Only a provider that reports its first byte is timed on it (an HTTP endpoint).
+      ...(options.provider.reportsFirstByte && llm.firstByteTimeoutMs > 0
+        ? {
+            firstByte: new FirstByteTimeoutPolicy({
+              clock,
+              coldMs: llm.firstByteTimeoutMs,
+              floorMs: Math.min(llm.firstByteTimeoutFloorMs, llm.firstByteTimeoutMs),
+              ceilingMs: Math.max(llm.firstByteTimeoutMs, llm.timeoutMs),
+            }),
+          }
+        : {}),
       timeout: new TimeoutPolicy({ clock, events }),
     },
   });

@@ -23,6 +23,8 @@ export interface LlmCallOptions {
   /** Aborting removes a queued call from the queue or aborts the in-flight HTTP request. */
   signal: AbortSignal;
   onDelta?: (text: string) => void;
+  /** A thinking model's reasoning as it streams: shown apart, never part of the answer. */
+  onReasoning?: (text: string) => void;
 }
 
 export interface LlmCallOutcome extends CompletionResult {

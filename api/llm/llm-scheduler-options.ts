@@ -1,3 +1,4 @@
+import type { UnusableReason } from './provider';
 import type { Config } from '../../config';
 import type { Clock } from '../clock';
 import type { AimdPolicy } from './aimd';
@@ -52,5 +53,10 @@ export interface SchedulerStatus extends QueueStatus {
   /** The provider answered 429 within the last minute, or holds every start. */
   rateLimited: boolean;
   breaker: BreakerState;
+  /**
+   * Present while the provider refuses every call until a person acts (a used-up quota, a refused
+   * key …): why, the provider's code, and when one call probes again.
+   */
+  unavailable?: { reason: UnusableReason; providerCode?: string; probeInMs: number };
   counters: SchedulerCounters;
 }

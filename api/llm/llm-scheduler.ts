@@ -15,7 +15,7 @@ import type {
   RunHolds,
 } from './llm-gateway';
 import type { CompletionRequest } from './provider';
-import type { BreakerState, ProviderBreaker } from './provider-breaker';
+import type { BreakerState, EndpointUnavailable, ProviderBreaker } from './provider-breaker';
 import type { QueueItem, RequestQueue } from './request-queue';
 import type { LlmSchedulerOptions, SchedulerStatus } from './llm-scheduler-options';
 import type { SchedulerEvent, SchedulerEventStream } from './scheduler-events';
@@ -107,6 +107,24 @@ export class LlmScheduler implements LlmGateway, RunHolds {
     return this.breaker.state;
   }
 
+  /**
+   * Why the provider cannot be used, when it cannot: refusing every call until a person acts
+   * (`unavailable`), or failing now (`recentFailure`: the last 5xx, dropped connection or hang
+   * the breaker counted, until a call succeeds) — what health reports beside the breaker's state.
+   */
+  providerAvailability(): {
+    unavailable?: EndpointUnavailable & { probeInMs: number };
+    recentFailure?: { message: string; ageMs: number };
+  } {
+    const failure = this.breaker.recentFailure();
+    return {
+      unavailable: this.breaker.unavailable(),
+      ...(failure
+        ? { recentFailure: { message: failure.message, ageMs: this.clock.now() - failure.at } }
+        : {}),
+    };
+  }
+
   /** True while the provider has answered 429 recently or asked every call to wait. */
   isRateLimited(): boolean {
     return this.callPath.rateLimitedWithin(RATE_LIMITED_RECENTLY_MS) || this.limiter.snapshot().heldUntil > 0;
@@ -124,8 +142,16 @@ export class LlmScheduler implements LlmGateway, RunHolds {
       providerHoldMs: Math.round(this.providerHoldMs()),
       rateLimited: this.isRateLimited(),
       breaker: this.breaker.state,
+      ...this.unavailableStatus(),
       counters: this.events.counters(this.aimd.decreaseCount),
     };
+  }
+
+  private unavailableStatus(): Pick<SchedulerStatus, 'unavailable'> {
+    const unavailable = this.breaker.unavailable();
+    if (!unavailable) return {};
+    const { reason, providerCode, probeInMs } = unavailable;
+    return { unavailable: { reason, providerCode, probeInMs: Math.round(probeInMs) } };
   }
 
   /** How much longer a provider-wide Retry-After holds every start (0 = none). */

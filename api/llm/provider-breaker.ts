@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import type { Clock, TimerHandle } from '../clock';
 import { AppError } from '../errors';
-import { ProviderError } from './provider';
+import { ProviderError, type UnusableReason } from './provider';
+import { UNUSABLE_REASON_TEXT } from './provider-errors';
 
 /**
  * The provider's circuit breaker: opossum decides *when to open* (error percentage over its rolling
@@ -23,6 +24,12 @@ import { ProviderError } from './provider';
  * on the provider and are not recorded at all: opossum counts what its errorFilter lets pass as a
  * success, so many aborts would dilute the failure rate and trip the breaker late. Calls therefore
  * run outside opossum, and opossum is fed only the verdicts (its window and threshold decide).
+ *
+ * A refusal that only a person can end (ProviderError.unusable: a used-up quota, a spending limit,
+ * an unpaid bill, a refused key, a missing model) needs no window: one opens the breaker at once,
+ * for the long `unavailableCoolDownMs`, with its reason (`unavailable()`); calls then fail fast with
+ * provider_quota_exhausted, and after the cool-down one call probes again. Retrying or counting such
+ * a refusal as a rate limit would cost a provider call per chat, forever.
  */
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -35,10 +42,28 @@ export interface ProviderBreakerOptions {
   volumeThreshold?: number;
   rollingWindowMs?: number;
   buckets?: number;
+  /** Time open after a refusal only a person can end, before one probe (default 5 minutes). */
+  unavailableCoolDownMs?: number;
+}
+
+/** The endpoint refuses every call until a person acts: why, and since when (clock time). */
+export interface EndpointUnavailable {
+  reason: UnusableReason;
+  /** The provider's code (e.g. Ark's `QuotaExceeded`) and message. */
+  providerCode?: string;
+  providerMessage: string;
+  since: number;
+}
+
+/** The last provider failure the breaker counted, while no success has followed it. */
+export interface RecentProviderFailure {
+  message: string;
+  at: number;
 }
 
 export interface BreakerListener {
-  onStateChange(state: BreakerState): void;
+  /** `unavailable` is set when the breaker opened for a refusal only a person can end. */
+  onStateChange(state: BreakerState, unavailable?: EndpointUnavailable): void;
 }
 
 const NEVER_MS = 2_147_483_647;
@@ -51,7 +76,14 @@ const NEVER_MS = 2_147_483_647;
  */
 export function countsAsProviderFailure(error: unknown): boolean {
   if (error instanceof AppError) return error.code === 'llm_timeout' && error.details?.ownDeadline !== true;
-  return error instanceof ProviderError && (error.kind === 'server' || error.kind === 'network');
+  return (
+    error instanceof ProviderError &&
+    (error.kind === 'server' || error.kind === 'network' || error.kind === 'timeout')
+  );
+}
+
+function describeFailure(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 export class ProviderBreaker {
@@ -69,10 +101,18 @@ export class ProviderBreaker {
   private probing = 0;
   private nextTicket = 1;
   private readonly listeners: BreakerListener[] = [];
+  private readonly unavailableCoolDownMs: number;
+  /** Set while open (or half-open) for a refusal only a person can end. */
+  private unavailableAs?: EndpointUnavailable;
+  /** How long the current opening lasts. */
+  private openForMs: number;
+  private lastFailure?: RecentProviderFailure;
 
   constructor(private readonly options: ProviderBreakerOptions) {
     this.clock = options.clock;
     this.resetTimeoutMs = options.resetTimeoutMs ?? 30_000;
+    this.unavailableCoolDownMs = options.unavailableCoolDownMs ?? 5 * 60_000;
+    this.openForMs = this.resetTimeoutMs;
     this.buckets = options.buckets ?? 10;
     const windowMs = options.rollingWindowMs ?? 10_000;
     this.bucketMs = Math.max(1, Math.floor(windowMs / this.buckets));
@@ -112,15 +152,30 @@ export class ProviderBreaker {
     try {
       result = await action();
     } catch (error) {
-      if (countsAsProviderFailure(error)) this.record(error);
+      if (this.unusable(error)) this.openUnavailable(error);
+      else if (countsAsProviderFailure(error)) this.record(error);
       throw error;
     }
     this.record(undefined);
     return result;
   }
 
+  /** Why the endpoint refuses every call, while the breaker is open or half-open for that. */
+  unavailable(): (EndpointUnavailable & { probeInMs: number }) | undefined {
+    if (!this.unavailableAs) return undefined;
+    const probeInMs = Math.max(0, this.openedAt + this.openForMs - this.clock.now());
+    return { ...this.unavailableAs, probeInMs: this.current === 'open' ? probeInMs : 0 };
+  }
+
+  /** The last counted provider failure (a 5xx, a dropped connection, a hang), until a success. */
+  recentFailure(): RecentProviderFailure | undefined {
+    return this.lastFailure;
+  }
+
   /** Feeds one verdict to opossum's window (a failure when `failure` is set); it may open. */
   private record(failure: unknown): void {
+    this.lastFailure =
+      failure === undefined ? undefined : { message: describeFailure(failure), at: this.clock.now() };
     if (this.current !== 'closed') return;
     this.breaker
       .fire(() => (failure === undefined ? Promise.resolve() : Promise.reject(failure as Error)))
@@ -135,8 +190,18 @@ export class ProviderBreaker {
 
   /** The error a call fails with while the breaker is open (Retry-After: until half-open). */
   openError(): AppError {
+    const retryAfterMs = Math.max(0, this.openedAt + this.openForMs - this.clock.now());
+    const unavailable = this.unavailableAs;
+    if (unavailable) {
+      const code = unavailable.providerCode ? ` (${unavailable.providerCode})` : '';
+      return new AppError(
+        'provider_quota_exhausted',
+        `The LLM provider refuses every call: ${UNUSABLE_REASON_TEXT[unavailable.reason]}${code}`,
+        { retryAfterMs, details: { reason: unavailable.reason, providerCode: unavailable.providerCode } },
+      );
+    }
     return new AppError('llm_unavailable', 'The LLM provider is failing; the circuit breaker is open', {
-      retryAfterMs: Math.max(0, this.openedAt + this.resetTimeoutMs - this.clock.now()),
+      retryAfterMs,
     });
   }
 
@@ -150,6 +215,8 @@ export class ProviderBreaker {
       this.probing = 0;
       this.clearWindow();
       this.breaker.close();
+      this.unavailableAs = undefined;
+      this.lastFailure = undefined;
       this.setState('closed');
       return result;
     } catch (error) {
@@ -157,26 +224,50 @@ export class ProviderBreaker {
       this.probing = 0;
       // A counted failure re-opens; anything else was not a verdict on the provider: the next call
       // becomes the probe (the queue dispatches it once this one's slot is back).
-      if (countsAsProviderFailure(error)) this.onOpened();
+      if (this.unusable(error)) this.openUnavailable(error);
+      else if (countsAsProviderFailure(error)) {
+        this.lastFailure = { message: describeFailure(error), at: this.clock.now() };
+        this.unavailableAs = undefined;
+        this.onOpened();
+      }
       throw error;
     }
   }
 
-  private onOpened(): void {
+  private unusable(error: unknown): error is ProviderError {
+    return error instanceof ProviderError && error.unusable !== undefined;
+  }
+
+  /** Opens for the long cool-down, with the refusal's reason (again, if it was open for it). */
+  private openUnavailable(error: ProviderError): void {
+    this.unavailableAs = {
+      reason: error.unusable!,
+      providerCode: error.options.providerCode,
+      providerMessage: error.message,
+      since: this.unavailableAs?.since ?? this.clock.now(),
+    };
+    // A refresh while already open for it keeps the timer: the probe comes when it was due.
+    if (this.current === 'open') return;
+    this.onOpened(this.unavailableCoolDownMs);
+  }
+
+  private onOpened(openForMs = this.resetTimeoutMs): void {
     this.probing = 0;
     this.openedAt = this.clock.now();
-    this.setState('open');
+    this.openForMs = openForMs;
+    this.setState('open', true);
     if (this.halfOpenTimer) this.clock.clearTimeout(this.halfOpenTimer);
     this.halfOpenTimer = this.clock.setTimeout(() => {
       this.halfOpenTimer = undefined;
       this.setState('half_open');
-    }, this.resetTimeoutMs);
+    }, openForMs);
   }
 
-  private setState(state: BreakerState): void {
-    if (this.current === state) return;
+  /** `force`: report a re-opening too (its reason may have changed). */
+  private setState(state: BreakerState, force = false): void {
+    if (this.current === state && !force) return;
     this.current = state;
-    for (const listener of this.listeners) listener.onStateChange(state);
+    for (const listener of this.listeners) listener.onStateChange(state, this.unavailableAs);
   }
 
   /** Advances opossum's window by the buckets that elapsed on the Clock since the last call. */

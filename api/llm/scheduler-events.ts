@@ -1,4 +1,5 @@
 import type { AgentName } from '../agents/agent-name';
+import type { UnusableReason } from './provider';
 import type { BreakerState } from './provider-breaker';
 import type { CallOutcome } from './scheduler-stats';
 
@@ -19,7 +20,13 @@ export type SchedulerEvent =
   | { type: 'shed'; reason: 'admission' | 'queue_full' }
   | { type: 'breaker'; state: BreakerState }
   /** The breaker failed a call fast (open, or half-open with its probe out): no provider call. */
-  | { type: 'breaker_rejected'; agentType: AgentName };
+  | { type: 'breaker_rejected'; agentType: AgentName }
+  /** A call's reasoning pieces (a thinking model's), counted once when the call ends. */
+  | { type: 'reasoning'; agentType: AgentName; deltas: number }
+  /** An attempt got no byte within the first-byte timeout. */
+  | { type: 'first_byte_timeout'; agentType: AgentName }
+  /** The provider refused for a reason only a person can end (quota, billing, key, model). */
+  | { type: 'provider_refused'; agentType: AgentName; reason: UnusableReason };
 
 /** Where the metrics module (prom-client) plugs in. */
 export interface SchedulerMetrics {
@@ -40,6 +47,11 @@ export interface SchedulerCounters {
   shed: number;
   breakerRejections: number;
   aimdDecreases: number;
+  /** Reasoning pieces a thinking model streamed (shown apart from the answer). */
+  reasoningDeltas: number;
+  firstByteTimeouts: number;
+  /** Refusals only a person can end (each opened, or kept open, the breaker for its reason). */
+  providerRefusals: number;
 }
 
 /** Where a call's end is tallied for the status page (the queue's SchedulerStats). */
@@ -61,6 +73,9 @@ export class SchedulerEventStream {
     inFlightTimeouts: 0,
     shed: 0,
     breakerRejections: 0,
+    reasoningDeltas: 0,
+    firstByteTimeouts: 0,
+    providerRefusals: 0,
   };
 
   constructor(
@@ -110,6 +125,15 @@ export class SchedulerEventStream {
         break;
       case 'breaker_rejected':
         counts.breakerRejections++;
+        break;
+      case 'reasoning':
+        counts.reasoningDeltas += event.deltas;
+        break;
+      case 'first_byte_timeout':
+        counts.firstByteTimeouts++;
+        break;
+      case 'provider_refused':
+        counts.providerRefusals++;
         break;
       case 'breaker':
         break;

@@ -22,6 +22,9 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
   private readonly retries: client.Counter<'agent'>;
   private readonly timeouts: client.Counter<'agent' | 'where'>;
   private readonly shed: client.Counter<'reason'>;
+  private readonly reasoningDeltas: client.Counter<'agent'>;
+  private readonly firstByteTimeouts: client.Counter<'agent'>;
+  private readonly providerRefusals: client.Counter<'reason'>;
   private readonly waitSeconds: client.Histogram<'agent'>;
   private readonly processSeconds: client.Histogram<'agent'>;
   private readonly toolCalls: client.Counter<'tool' | 'result' | 'cached'>;
@@ -74,6 +77,24 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
     this.shed = new client.Counter({
       name: 'troupe_llm_shed_total',
       help: 'Chats or calls refused early (admission control, queue bound)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.reasoningDeltas = new client.Counter({
+      name: 'troupe_llm_reasoning_deltas_total',
+      help: 'Reasoning pieces a thinking model streamed (the `reasoning` event), never part of the answer',
+      labelNames: ['agent'],
+      registers,
+    });
+    this.firstByteTimeouts = new client.Counter({
+      name: 'troupe_llm_first_byte_timeouts_total',
+      help: 'Provider calls that got no byte within the first-byte timeout (a hanging provider)',
+      labelNames: ['agent'],
+      registers,
+    });
+    this.providerRefusals = new client.Counter({
+      name: 'troupe_llm_provider_refusals_total',
+      help: 'Provider refusals only a person can end (quota used up, spending limit, overdue bill, key, model)',
       labelNames: ['reason'],
       registers,
     });
@@ -179,6 +200,15 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
       case 'shed':
         this.shed.inc({ reason: event.reason });
         break;
+      case 'reasoning':
+        this.reasoningDeltas.inc({ agent: event.agentType }, event.deltas);
+        break;
+      case 'first_byte_timeout':
+        this.firstByteTimeouts.inc({ agent: event.agentType });
+        break;
+      case 'provider_refused':
+        this.providerRefusals.inc({ reason: event.reason });
+        break;
       case 'breaker':
         break;
     }
@@ -280,6 +310,17 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
       collect() {
         const state = scheduler.breakerState();
         this.set(state === 'open' ? 1 : state === 'half_open' ? 0.5 : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'troupe_llm_provider_unavailable',
+      help: '1 while the provider refuses every call until a person acts, labelled with why (else 0, reason none)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const unavailable = scheduler.providerAvailability().unavailable;
+        this.reset();
+        this.set({ reason: unavailable?.reason ?? 'none' }, unavailable ? 1 : 0);
       },
     });
     new client.Gauge({

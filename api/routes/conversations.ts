@@ -26,6 +26,8 @@ export function conversationsRouter(deps: { store: Store; config: Config }): Rou
         role: message.role,
         ...(message.agent ? { agent: message.agent } : {}),
         content: message.content,
+        // A thinking model's reasoning, apart from the answer (present only when the model thought).
+        ...(message.reasoning ? { reasoning: message.reasoning } : {}),
         createdAt: message.createdAt,
         ...(message.usage ? { usage: message.usage } : {}),
         ...(message.timings ? { timings: message.timings } : {}),

@@ -9,6 +9,8 @@ import type { ToolExecutor } from '../tools/tool-executor';
 type Level = 'healthy' | 'degraded' | 'unhealthy';
 
 const STORE_PING_TIMEOUT_MS = 2000;
+/** A provider failure this recent (a 5xx, a hang past the first-byte timeout) makes the queue degraded. */
+const RECENT_PROVIDER_FAILURE_MS = 60_000;
 
 /**
  * GET /api/health — readiness in the brief's shape, kept exactly: `services.*` are strings and
@@ -38,10 +40,15 @@ export function healthRouter(deps: {
     const queue = deps.scheduler.status();
     const breaker = deps.scheduler.breakerState();
     const fill = queue.queueLength / deps.queueMax;
+    const availability = deps.scheduler.providerAvailability();
+    // Told at once, not after the breaker's window fills: the last provider verdict was a failure.
+    const failing =
+      availability.recentFailure !== undefined &&
+      availability.recentFailure.ageMs < RECENT_PROVIDER_FAILURE_MS;
     const llmQueue: Level =
       breaker === 'open'
         ? 'unhealthy'
-        : breaker === 'half_open' || fill >= 0.8 || queue.paused || queue.rateLimited
+        : breaker === 'half_open' || fill >= 0.8 || queue.paused || queue.rateLimited || failing
           ? 'degraded'
           : 'healthy';
 
@@ -82,6 +89,18 @@ export function healthRouter(deps: {
       details: {
         llmQueue: {
           circuit: breaker,
+          // Why: refusing every call until a person acts (quota, billing, key, model), or failing now.
+          ...(availability.unavailable
+            ? {
+                unavailable: {
+                  reason: availability.unavailable.reason,
+                  providerCode: availability.unavailable.providerCode,
+                  message: availability.unavailable.providerMessage,
+                  probeInMs: Math.round(availability.unavailable.probeInMs),
+                },
+              }
+            : {}),
+          ...(failing ? { recentFailure: availability.recentFailure } : {}),
           paused: queue.paused,
           rateLimited: queue.rateLimited,
           providerHoldMs: queue.providerHoldMs,

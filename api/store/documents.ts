@@ -48,6 +48,7 @@ export function toStoredMessage(document: MessageDocument): StoredMessage {
     createdAt: document.createdAt,
   };
   if (document.agent != null) message.agent = document.agent;
+  if (document.reasoning != null) message.reasoning = document.reasoning;
   if (document.usage != null) message.usage = document.usage;
   if (document.timings != null) message.timings = document.timings;
   if (document.runId != null) message.runId = document.runId;
@@ -70,6 +71,7 @@ export function toMessageDocuments(messages: NewMessage[], firstSeq: number, now
       createdAt: message.createdAt ?? now,
     };
     if (message.agent !== undefined) document.agent = message.agent;
+    if (message.reasoning !== undefined) document.reasoning = message.reasoning;
     if (message.usage !== undefined) document.usage = { ...message.usage };
     if (message.timings !== undefined) document.timings = withoutUndefined(message.timings);
     if (message.runId !== undefined) document.runId = message.runId;

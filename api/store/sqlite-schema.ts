@@ -1,11 +1,11 @@
 /**
  * The embedded store's tables (SQLite). The same document model as MongoStore (documents.ts), as
- * columns: `usage` and `timings` are JSON text. Messages belong to their conversation
+ * columns: `usage` and `timings` are JSON text; `reasoning` is a thinking model's, apart from `content`. Messages belong to their conversation
  * (ON DELETE CASCADE), so retention deletes a conversation and its messages in one statement.
  */
 
 /** Bumped when the tables change; a newer file than this code refuses to open. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** The database file inside DATA_DIR (NeDB's old files were conversations.db and messages.db). */
 export const SQLITE_FILE = 'troupe.sqlite';
@@ -30,9 +30,18 @@ CREATE TABLE IF NOT EXISTS messages (
   usage TEXT,
   timings TEXT,
   run_id TEXT,
+  reasoning TEXT,
   PRIMARY KEY (conversation_id, seq)
 );
 `;
+
+/**
+ * Brings an older file's tables to this version (CREATE TABLE IF NOT EXISTS leaves existing tables
+ * as they were). Version 2 added `messages.reasoning`.
+ */
+export const MIGRATIONS: Readonly<Record<number, string>> = {
+  2: 'ALTER TABLE messages ADD COLUMN reasoning TEXT',
+};
 
 /** A row of `messages` as better-sqlite3 returns it. */
 export interface MessageRow {
@@ -46,6 +55,7 @@ export interface MessageRow {
   usage: string | null;
   timings: string | null;
   run_id: string | null;
+  reasoning: string | null;
 }
 
 /** A row of `conversations` as better-sqlite3 returns it. */

@@ -16,6 +16,7 @@ import {
 } from './documents';
 import {
   CREATE_TABLES,
+  MIGRATIONS,
   SCHEMA_VERSION,
   SQLITE_FILE,
   type ConversationRow,
@@ -87,7 +88,10 @@ export class SqliteStore implements Store {
       if (version > SCHEMA_VERSION) {
         throw new Error(`its schema version ${version} is newer than this Troupe's (${SCHEMA_VERSION})`);
       }
+      // A new file gets today's tables; an older one (version ≥ 1: its tables exist) its migrations.
       database.exec(CREATE_TABLES);
+      if (version > 0)
+        for (let next = version + 1; next <= SCHEMA_VERSION; next++) database.exec(MIGRATIONS[next]);
       database.pragma(`user_version = ${SCHEMA_VERSION}`);
       this.statements = prepare(database);
       this.database = database;
@@ -206,8 +210,8 @@ function prepare(database: Database.Database) {
     ),
     // Positional parameters: better-sqlite3 binds them without a property lookup per column.
     insertMessage: statement(
-      `INSERT INTO messages (conversation_id, seq, id, role, agent, content, created_at, usage, timings, run_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO messages (conversation_id, seq, id, role, agent, content, created_at, usage, timings, run_id, reasoning)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     listAll: statement('SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq'),
     listNewest: statement('SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?'),
@@ -261,6 +265,7 @@ function insertRow(insert: Statement, document: MessageDocument): void {
     document.usage ? JSON.stringify(document.usage) : null,
     document.timings ? JSON.stringify(document.timings) : null,
     document.runId ?? null,
+    document.reasoning ?? null,
   );
 }
 
@@ -276,5 +281,6 @@ function fromRow(row: MessageRow): StoredMessage {
     usage: row.usage ? JSON.parse(row.usage) : undefined,
     timings: row.timings ? JSON.parse(row.timings) : undefined,
     runId: row.run_id ?? undefined,
+    reasoning: row.reasoning ?? undefined,
   });
 }

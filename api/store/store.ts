@@ -16,6 +16,8 @@ export interface StoredMessage {
   /** Set on agent messages (the intermediate work of host, planner, critic, reporter). */
   agent?: AgentName;
   content: string;
+  /** A thinking model's reasoning behind `content`, kept apart: never part of the answer or of later prompts. */
+  reasoning?: string;
   createdAt: string;
   usage?: Usage;
   timings?: { waitMs?: number; processMs?: number; totalMs?: number; queueWaitMs?: number };

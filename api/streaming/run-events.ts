@@ -14,6 +14,8 @@ export interface RunEventMap {
     | { position: number; estimatedWaitMs: null; paused: true };
   agent_start: { agent: AgentName };
   delta: { agent: AgentName; text: string };
+  /** A thinking model's reasoning as it streams: shown apart, never part of the answer or the next agent's input. */
+  reasoning: { agent: AgentName; text: string };
   tool_call: { agent: AgentName; callId: string; tool: string; args: unknown };
   tool_result: { callId: string; tool: string; ok: boolean; cached: boolean; latencyMs: number };
   /** `cached`: every LLM call of the turn was answered without a provider call (response cache). */

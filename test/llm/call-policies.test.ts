@@ -22,7 +22,14 @@ function context(): CallContext {
     firstEnqueuedAt: 0,
     estimatedTokens: 1,
     admitted: false,
-    progress: { attempts: 0, waitMs: 0, processMs: 0, attemptStartedAt: 0, deltaSeen: false },
+    progress: {
+      attempts: 0,
+      waitMs: 0,
+      processMs: 0,
+      attemptStartedAt: 0,
+      deltaSeen: false,
+      reasoningDeltas: 0,
+    },
   };
 }
 

@@ -35,6 +35,12 @@ export interface RecordedCall {
   signal: AbortSignal;
   startedAt: number;
   delta(text: string): void;
+  /** A thinking model's reasoning piece (also a byte of the response). */
+  reasoning(text: string): void;
+  /** Some byte of the response arrived (a chunk of any kind). */
+  progress(): void;
+  /** The provider reported its usage so far (Ark's chunk_include_usage). */
+  usage(usage: { promptTokens: number; completionTokens: number }): void;
   resolve(result?: Partial<CompletionResult>): void;
   reject(error: unknown): void;
   settled: boolean;
@@ -52,6 +58,8 @@ export class FakeProvider implements Provider {
    * instead of with the reason itself.
    */
   abortAsAbortError = false;
+  /** Set before building the scheduler to have its calls timed on their first byte. */
+  reportsFirstByte = false;
 
   constructor(private readonly clock: ManualClock) {}
 
@@ -62,7 +70,16 @@ export class FakeProvider implements Provider {
         signal: options.signal,
         startedAt: this.clock.now(),
         settled: false,
-        delta: (text) => options.onDelta?.(text),
+        delta: (text) => {
+          options.onProgress?.();
+          options.onDelta?.(text);
+        },
+        reasoning: (text) => {
+          options.onProgress?.();
+          options.onReasoning?.(text);
+        },
+        progress: () => options.onProgress?.(),
+        usage: (usage) => options.onUsage?.(usage),
         resolve: (result = {}) => {
           if (call.settled) return;
           call.settled = true;

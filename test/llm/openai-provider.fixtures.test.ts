@@ -179,7 +179,12 @@ describe('OpenAIProvider with recorded OpenAI responses', () => {
   });
 
   it('maps insufficient_quota, auth, bad request and server errors', async () => {
-    expect(await failure('openai-quota')).toMatchObject({ kind: 'auth', retryable: false });
+    // A used-up quota is no passing 429: the endpoint is unusable until a person acts.
+    expect(await failure('openai-quota')).toMatchObject({
+      kind: 'quota_exhausted',
+      unusable: 'quota_exhausted',
+      retryable: false,
+    });
     expect(await failure('openai-401')).toMatchObject({
       kind: 'auth',
       options: { status: 401, providerCode: 'invalid_api_key' },
@@ -189,6 +194,7 @@ describe('OpenAIProvider with recorded OpenAI responses', () => {
       kind: 'bad_request',
       options: { providerCode: 'context_length_exceeded' },
     });
+    // The body's code decides before the status (this route sends the context-length body on a 404).
     expect(await failure('openai-404')).toMatchObject({ kind: 'bad_request' });
     expect(await failure('openai-500')).toMatchObject({
       kind: 'server',
@@ -199,13 +205,15 @@ describe('OpenAIProvider with recorded OpenAI responses', () => {
 });
 
 describe('OpenAIProvider with recorded Volcengine Ark responses', () => {
-  it('streams a reasoning model: reasoning_content is skipped, content and usage kept', async () => {
+  it('streams a reasoning model: reasoning_content is kept apart from the text, content and usage kept', async () => {
     const deltas: string[] = [];
     const result = await call('ark-text', REQUEST, (text) => deltas.push(text));
     expect(result.text).toBe('火山方舟按RPM和TPM限流，超限返回429。');
     expect(deltas.join('')).toBe(result.text);
     expect(deltas).not.toContain('');
-    expect(result.usage).toEqual({ promptTokens: 19, completionTokens: 31 });
+    expect(result.usage).toEqual({ promptTokens: 19, completionTokens: 31, reasoningTokens: 12 });
+    expect(result.reasoning).toBeTruthy();
+    expect(result.text).not.toContain(result.reasoning!);
     expect(result.finishReason).toBe('stop');
   });
 
@@ -229,9 +237,9 @@ describe('OpenAIProvider with recorded Volcengine Ark responses', () => {
     });
   });
 
-  it('maps ServerOverloaded to rate_limited on 429 and to server (with Retry-After) otherwise', async () => {
+  it('maps ServerOverloaded to a burst refusal on 429 and to server (with Retry-After) otherwise', async () => {
     expect(await failure('ark-overloaded-429')).toMatchObject({
-      kind: 'rate_limited',
+      kind: 'burst',
       options: { providerCode: 'ServerOverloaded' },
     });
     expect(await failure('ark-overloaded-503')).toMatchObject({

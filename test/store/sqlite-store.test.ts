@@ -146,6 +146,32 @@ describe('SqliteStore (adapter)', () => {
     await restarted.close();
   });
 
+  test('opens a version-1 file (before messages.reasoning) and migrates it, keeping its messages', async () => {
+    const Database = (await import('better-sqlite3')).default;
+    const directory = path.join(root, 'v1');
+    fs.mkdirSync(directory);
+    const old = new Database(path.join(directory, 'troupe.sqlite'));
+    old.exec(`
+      CREATE TABLE conversations (id TEXT PRIMARY KEY NOT NULL, user_id TEXT NOT NULL, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE messages (conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL, id TEXT NOT NULL UNIQUE, role TEXT NOT NULL, agent TEXT, content TEXT NOT NULL,
+        created_at TEXT NOT NULL, usage TEXT, timings TEXT, run_id TEXT, PRIMARY KEY (conversation_id, seq));
+      INSERT INTO conversations VALUES ('c-1', 'alice', '2025-01-01', '2025-01-01', 1);
+      INSERT INTO messages (conversation_id, seq, id, role, content, created_at) VALUES ('c-1', 1, 'm-1', 'user', 'hello', '2025-01-01');
+    `);
+    old.pragma('user_version = 1');
+    old.close();
+    const store = new SqliteStore({ directory });
+    await store.init();
+    expect((await store.listMessages('c-1')).map((message) => message.content)).toEqual(['hello']);
+    await store.appendMessages([
+      { conversationId: 'c-1', role: 'assistant', content: 'hi', reasoning: 'greet back' },
+    ]);
+    expect((await store.listMessages('c-1'))[1]).toMatchObject({ content: 'hi', reasoning: 'greet back' });
+    await store.close();
+  });
+
   test('rejects use before init() and after close() with StoreStateError', async () => {
     const store = new SqliteStore({ directory: root });
     await expect(store.getConversation('x')).rejects.toBeInstanceOf(StoreStateError);

@@ -269,6 +269,22 @@ export function describeStoreBehaviour(harness: StoreHarness): void {
     expect(Object.keys(listedPlain).sort()).toEqual(['content', 'conversationId', 'createdAt', 'id', 'role']);
   });
 
+  test("a thinking model's reasoning is stored in its own field, apart from the content", async () => {
+    const id = randomUUID();
+    await store.ensureConversation(id, 'alice');
+    await store.appendMessages([
+      {
+        conversationId: id,
+        role: 'assistant',
+        agent: 'reporter',
+        content: 'The answer.',
+        reasoning: 'Let me think.',
+      },
+    ]);
+    const [listed] = await store.listMessages(id);
+    expect(listed).toMatchObject({ content: 'The answer.', reasoning: 'Let me think.' });
+  });
+
   test('purgeConversations removes conversations last updated before the cutoff, with their messages', async () => {
     const old = randomUUID();
     const touched = randomUUID();

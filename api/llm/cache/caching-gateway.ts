@@ -16,6 +16,12 @@ import type { CachedResponse, ResponseCache } from './response-cache';
 import { replayChunks } from './response-replay';
 import { SharedCalls } from './shared-calls';
 
+/** What a shared call streams: the answer's text, or (reasoning) a thinking model's reasoning. */
+interface StreamPiece {
+  text: string;
+  reasoning?: true;
+}
+
 export interface CachingGatewayOptions {
   /** The scheduler: every miss goes through it, with its quota, priorities and retries. */
   inner: LlmGateway;
@@ -41,7 +47,7 @@ const NO_USAGE = { promptTokens: 0, completionTokens: 0 };
  */
 export class CachingGateway implements LlmGateway {
   private readonly counters = new CacheCounters();
-  private readonly shared = new SharedCalls<LlmCallOutcome>();
+  private readonly shared = new SharedCalls<LlmCallOutcome, StreamPiece>();
   private degraded = false;
 
   constructor(private readonly options: CachingGatewayOptions) {}
@@ -55,7 +61,7 @@ export class CachingGateway implements LlmGateway {
     request: CompletionRequest,
     options: LlmCallOptions,
   ): Promise<LlmCallOutcome> {
-    const { signal, onDelta } = options;
+    const { signal, onDelta, onReasoning } = options;
     if (signal.aborted) throw abortReason(signal);
     const key = responseCacheKey(this.options.scope, request);
     // An identical call already streaming is joined without asking the store.
@@ -65,7 +71,10 @@ export class CachingGateway implements LlmGateway {
       if (hit) return this.replay(hit, onDelta, signal);
     }
     const startedAt = this.options.clock.now();
-    const { joined, result } = this.shared.run(key, signal, onDelta, (sharedSignal, fanOut) =>
+    // Each caller follows both streams of the shared call: the answer's text and its reasoning.
+    const follow = (piece: StreamPiece) =>
+      piece.reasoning ? onReasoning?.(piece.text) : onDelta?.(piece.text);
+    const { joined, result } = this.shared.run(key, signal, follow, (sharedSignal, fanOut) =>
       this.callProvider(key, meta, request, sharedSignal, fanOut),
     );
     if (!joined) {
@@ -128,9 +137,13 @@ export class CachingGateway implements LlmGateway {
     meta: LlmCallMeta,
     request: CompletionRequest,
     signal: AbortSignal,
-    onDelta: (text: string) => void,
+    fanOut: (piece: StreamPiece) => void,
   ): Promise<LlmCallOutcome> {
-    const outcome = await this.options.inner.complete(meta, request, { signal, onDelta });
+    const outcome = await this.options.inner.complete(meta, request, {
+      signal,
+      onDelta: (text) => fanOut({ text }),
+      onReasoning: (text) => fanOut({ text, reasoning: true }),
+    });
     if (isCompleteAnswer(outcome)) void this.write(key, outcome);
     return outcome;
   }

@@ -1,26 +1,27 @@
 import { abortReason } from '../../errors';
 
-interface Follower<T> {
-  onDelta?: (text: string) => void;
+interface Follower<T, D> {
+  onDelta?: (piece: D) => void;
   resolve(value: T): void;
   reject(error: unknown): void;
 }
 
-interface Flight<T> {
+interface Flight<T, D> {
   controller: AbortController;
   /** Every delta so far: a caller that joins late sees the text from its start. */
-  deltas: string[];
-  followers: Set<Follower<T>>;
+  deltas: D[];
+  followers: Set<Follower<T, D>>;
 }
 
 /**
  * Identical LLM calls in flight share one provider call. Every caller follows the shared call's
  * deltas as they stream and receives its result. The shared call has its own signal, aborted
  * only when every caller has gone: the first caller leaving (its client disconnected) detaches it
- * alone, and the others still get the answer.
+ * alone, and the others still get the answer. `D` is what streams: text, or pieces that say what
+ * they are (the answer's text or a thinking model's reasoning).
  */
-export class SharedCalls<T> {
-  private readonly flights = new Map<string, Flight<T>>();
+export class SharedCalls<T, D = string> {
+  private readonly flights = new Map<string, Flight<T, D>>();
 
   /** Whether a call for `key` is in flight now (a newcomer would join it). */
   has(key: string): boolean {
@@ -35,8 +36,8 @@ export class SharedCalls<T> {
   run(
     key: string,
     signal: AbortSignal,
-    onDelta: ((text: string) => void) | undefined,
-    work: (sharedSignal: AbortSignal, onDelta: (text: string) => void) => Promise<T>,
+    onDelta: ((piece: D) => void) | undefined,
+    work: (sharedSignal: AbortSignal, onDelta: (piece: D) => void) => Promise<T>,
   ): { joined: boolean; result: Promise<T> } {
     let flight = this.flights.get(key);
     // A flight every caller has left is being aborted: a newcomer starts afresh.
@@ -56,15 +57,15 @@ export class SharedCalls<T> {
 
   private start(
     key: string,
-    work: (sharedSignal: AbortSignal, onDelta: (text: string) => void) => Promise<T>,
-  ): Flight<T> {
-    const flight: Flight<T> = { controller: new AbortController(), deltas: [], followers: new Set() };
+    work: (sharedSignal: AbortSignal, onDelta: (piece: D) => void) => Promise<T>,
+  ): Flight<T, D> {
+    const flight: Flight<T, D> = { controller: new AbortController(), deltas: [], followers: new Set() };
     this.flights.set(key, flight);
-    const fanOut = (text: string) => {
-      flight.deltas.push(text);
+    const fanOut = (piece: D) => {
+      flight.deltas.push(piece);
       for (const follower of [...flight.followers]) {
         try {
-          follower.onDelta?.(text);
+          follower.onDelta?.(piece);
         } catch (error) {
           // One caller's broken listener fails that caller, not the call the others share.
           follower.reject(error);
@@ -87,13 +88,13 @@ export class SharedCalls<T> {
     return flight;
   }
 
-  private end(key: string, flight: Flight<T>): void {
+  private end(key: string, flight: Flight<T, D>): void {
     if (this.flights.get(key) === flight) this.flights.delete(key);
   }
 
-  private follow(flight: Flight<T>, signal: AbortSignal, onDelta?: (text: string) => void): Promise<T> {
+  private follow(flight: Flight<T, D>, signal: AbortSignal, onDelta?: (piece: D) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const follower: Follower<T> = {
+      const follower: Follower<T, D> = {
         onDelta,
         resolve: (value) => {
           detach();
@@ -121,7 +122,7 @@ export class SharedCalls<T> {
       }
       flight.followers.add(follower);
       signal.addEventListener('abort', onAbort, { once: true });
-      for (const text of flight.deltas) onDelta?.(text);
+      for (const piece of flight.deltas) onDelta?.(piece);
     });
   }
 }

@@ -1,4 +1,5 @@
 import { abortReason } from '../../errors';
+import { ProviderError } from '../provider';
 import type { ProviderBreaker } from '../provider-breaker';
 import type { SchedulerEventStream, SchedulerLogger } from '../scheduler-events';
 import type { CallContext, CallPolicy, CallStep } from './call-policy';
@@ -18,9 +19,15 @@ export class BreakerPolicy implements CallPolicy {
     },
   ) {
     options.breaker.addListener({
-      onStateChange: (state) => {
+      onStateChange: (state, unavailable) => {
         options.events.emit({ type: 'breaker', state });
-        options.logger?.warn({ state }, 'LLM provider circuit breaker changed state');
+        if (unavailable && state === 'open') {
+          const { reason, providerCode, providerMessage } = unavailable;
+          options.logger?.warn(
+            { state, reason, providerCode, providerMessage },
+            'LLM provider refuses every call until a person acts; calls fail fast until a probe succeeds',
+          );
+        } else options.logger?.warn({ state }, 'LLM provider circuit breaker changed state');
       },
     });
   }
@@ -34,7 +41,13 @@ export class BreakerPolicy implements CallPolicy {
         return next(signal);
       });
     } catch (error) {
-      if (!reached) this.options.events.emit({ type: 'breaker_rejected', agentType: call.meta.agentType });
+      const agentType = call.meta.agentType;
+      if (!reached) this.options.events.emit({ type: 'breaker_rejected', agentType });
+      else if (error instanceof ProviderError) {
+        if (error.unusable)
+          this.options.events.emit({ type: 'provider_refused', agentType, reason: error.unusable });
+        if (error.kind === 'timeout') this.options.events.emit({ type: 'first_byte_timeout', agentType });
+      }
       throw error;
     }
   }

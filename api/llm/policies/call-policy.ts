@@ -1,5 +1,5 @@
 import type { LlmCallMeta } from '../llm-gateway';
-import type { CompletionRequest, CompletionResult } from '../provider';
+import type { CompletionRequest, CompletionResult, Usage } from '../provider';
 
 /** What every policy of one LLM call shares (call-path.ts composes them). */
 
@@ -12,14 +12,21 @@ export interface CallProgress {
   processMs: number;
   /** When the current attempt started on the provider (clock time). */
   attemptStartedAt: number;
-  /** A delta reached the caller: the user has seen text, so the call is never retried. */
+  /** A delta (or reasoning) reached the caller: the user has seen it, so the call is never retried. */
   deltaSeen: boolean;
+  /** Set by the first-byte timeout for the attempt in flight; called at its first byte. */
+  onFirstByte?: () => void;
+  /** Reasoning pieces streamed, over all attempts (a thinking model's). */
+  reasoningDeltas: number;
+  /** The latest usage the provider reported during the current attempt (cumulative), if any. */
+  attemptUsage?: Usage;
 }
 
 export interface CallContext {
   readonly meta: LlmCallMeta;
   readonly request: CompletionRequest;
   readonly onDelta?: (text: string) => void;
+  readonly onReasoning?: (text: string) => void;
   /** Clock time by which the call must have finished, queue wait and every attempt included. */
   readonly deadline: number;
   /** The call's own timeout (its share of the deadline is judged against it). */

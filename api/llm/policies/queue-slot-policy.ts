@@ -1,4 +1,5 @@
 import { AppError } from '../../errors';
+import type { Usage } from '../provider';
 import type { RequestQueue, Slot } from '../request-queue';
 import type { SchedulerEventStream } from '../scheduler-events';
 import type { CallContext, CallPolicy, CallStep } from './call-policy';
@@ -7,7 +8,8 @@ import type { CallContext, CallPolicy, CallStep } from './call-policy';
  * A slot of the provider quota around each attempt: the request queue decides when it starts
  * (priority with aging, fairness between users, the limiter's concurrency, RPM and TPM, the
  * breaker's state); the slot is released exactly once, whatever happens below, and an answered
- * call settles its token reservation with the real usage.
+ * call settles its token reservation with the real usage — as does a call cut short whose provider
+ * reported its usage so far (Ark's `chunk_include_usage`); without it the reservation stands.
  */
 export class QueueSlotPolicy implements CallPolicy {
   constructor(private readonly options: { queue: RequestQueue; events: SchedulerEventStream }) {}
@@ -22,10 +24,16 @@ export class QueueSlotPolicy implements CallPolicy {
       attempt: progress.attempts,
       waitMs: slot.waitedMs,
     });
+    progress.attemptUsage = undefined;
     try {
       const result = await next(signal);
       slot.settle(result.usage.promptTokens + result.usage.completionTokens);
       return result;
+    } catch (error) {
+      // Set by the provider's callbacks meanwhile (TypeScript still sees the reset above).
+      const usage = progress.attemptUsage as Usage | undefined;
+      if (usage) slot.settle(usage.promptTokens + usage.completionTokens);
+      throw error;
     } finally {
       slot.release();
     }

@@ -34,7 +34,9 @@ export class RateLimitReaction implements CallPolicy {
     try {
       return await next(signal);
     } catch (error) {
-      if (error instanceof ProviderError && error.kind === 'rate_limited')
+      // Transient refusals only: a used-up quota or a refused key says nothing of the rate, and
+      // shrinking the limits for it would only slow the recovery once a person has acted.
+      if (error instanceof ProviderError && (error.kind === 'rate_limited' || error.kind === 'burst'))
         this.react(call.meta.agentType, error);
       throw error;
     }

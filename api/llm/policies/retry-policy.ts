@@ -1,5 +1,5 @@
 import type { Clock } from '../../clock';
-import { AppError } from '../../errors';
+import { AppError, ERROR_CODES } from '../../errors';
 import { backoffDelay, sleep, type BackoffPolicy } from '../backoff';
 import { providerFailureCode } from '../call-errors';
 import { ProviderError } from '../provider';
@@ -55,9 +55,22 @@ export class RetryPolicy implements CallPolicy {
   }
 
   private giveUp(error: ProviderError): never {
-    throw new AppError(providerFailureCode(error), undefined, {
+    const code = providerFailureCode(error);
+    // The provider's own words say what a person has to fix (or how long it stayed silent); a
+    // passing failure keeps the registry's message.
+    const message = error.unusable
+      ? `${ERROR_CODES[code].message}: ${error.message}`
+      : error.kind === 'timeout'
+        ? error.message
+        : undefined;
+    throw new AppError(code, message, {
       cause: error,
       retryAfterMs: error.retryAfterMs,
+      details: {
+        kind: error.kind,
+        ...(error.unusable ? { reason: error.unusable, providerCode: error.options.providerCode } : {}),
+        ...(error.kind === 'timeout' ? { firstByte: true } : {}),
+      },
     });
   }
 }

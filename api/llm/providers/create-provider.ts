@@ -18,11 +18,15 @@ export function createProvider(config: Pick<Config, 'llm' | 'sim'>, clock: Clock
       apiKey: config.llm.apiKey,
       model: config.llm.model,
       maxOutputTokens: config.llm.maxOutputTokens,
+      thinking: config.llm.thinking,
+      chunkIncludeUsage: config.llm.chunkIncludeUsage,
     });
   }
   return new SimProvider({
     latencyMs: config.sim.latencyMs,
     tokensPerSecond: config.sim.tokensPerSecond,
+    // LLM_THINKING=enabled (or auto) makes the simulated model think aloud first, as Ark's do.
+    thinking: config.llm.thinking === 'enabled' || config.llm.thinking === 'auto',
     clock,
   });
 }

@@ -13,9 +13,11 @@ import type {
   CompletionResult,
   Provider,
   ToolCall,
+  ThinkingMode,
   ToolDefinition,
   Usage,
 } from '../provider';
+import { classifyProviderError } from '../provider-errors';
 import { parseRetryAfter } from '../retry-after';
 import { providerAbortError } from './abort-error';
 import { ExplicitOpenAIClient } from './explicit-openai-client';
@@ -42,6 +44,26 @@ export interface OpenAIProviderOptions {
   timeoutMs?: number;
   /** A fetch implementation for the SDK (tests, proxies); default: Node's HTTP client with keep-alive (http-fetch.ts). */
   fetch?: typeof fetch;
+  /** Sent as Ark's `thinking: {type}` on every call (LLM_THINKING); unset = the model's default. */
+  thinking?: ThinkingMode;
+  /**
+   * Ark's `stream_options.chunk_include_usage`: the cumulative usage on every chunk, so even a
+   * stream cut short knows its tokens (LLM_CHUNK_INCLUDE_USAGE; other servers may reject it).
+   */
+  chunkIncludeUsage?: boolean;
+}
+
+/** What a thinking model's chunk adds to OpenAI's delta (Ark, DeepSeek: `reasoning_content`; vLLM: `reasoning`). */
+interface ReasoningDelta {
+  reasoning_content?: string | null;
+  reasoning?: string | null;
+}
+
+/** Usage with the details thinking models and caches report. */
+interface UsageWithDetails {
+  prompt_tokens: number;
+  completion_tokens: number;
+  completion_tokens_details?: { reasoning_tokens?: number } | null;
 }
 
 /**
@@ -51,15 +73,20 @@ export interface OpenAIProviderOptions {
  */
 export class OpenAIProvider implements Provider {
   readonly name = 'openai';
+
   private readonly client: OpenAI;
   private readonly model: string;
   private readonly maxOutputTokens?: number;
   private readonly wallNow: () => number;
   private readonly stream: boolean;
   private readonly httpFetch?: HttpFetch;
+  private readonly thinking?: ThinkingMode;
+  private readonly chunkIncludeUsage: boolean;
 
   constructor(options: OpenAIProviderOptions) {
     this.model = options.model;
+    this.thinking = options.thinking;
+    this.chunkIncludeUsage = options.chunkIncludeUsage ?? false;
     this.maxOutputTokens = options.maxOutputTokens;
     this.wallNow = options.wallNow ?? Date.now;
     this.stream = options.stream ?? true;
@@ -73,6 +100,14 @@ export class OpenAIProvider implements Provider {
       timeout: options.timeoutMs ?? 10 * 60_000,
       fetch: options.fetch ?? this.httpFetch!.fetch,
     });
+  }
+
+  /**
+   * Streamed, every chunk is reported to `onProgress`, the first being the response's first byte;
+   * answered in one piece, the first byte is the last, and no first-byte timeout can apply.
+   */
+  get reportsFirstByte(): boolean {
+    return this.stream;
   }
 
   async close(): Promise<void> {
@@ -96,8 +131,8 @@ export class OpenAIProvider implements Provider {
     try {
       // A caller that reads no deltas (a JSON chat) gets one non-streamed call: no per-token work.
       return this.stream && request.stream !== false
-        ? await this.streamed(request, body, signal, onDelta)
-        : await this.single(request, body, signal, onDelta);
+        ? await this.streamed(request, body, options, onDelta)
+        : await this.single(request, body, options, onDelta);
     } catch (error) {
       if (callbackError && callbackError.error === error) throw error;
       if (signal.aborted) throw providerAbortError(signal);
@@ -113,30 +148,47 @@ export class OpenAIProvider implements Provider {
       ...(request.tools?.length ? { tools: toOpenAITools(request.tools) } : {}),
       ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
       ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-    };
+      // Ark's own field (the SDK sends unknown fields as given); other servers see it only when set.
+      ...(this.thinking ? { thinking: { type: this.thinking } } : {}),
+    } as ChatCompletionCreateParamsBase;
   }
 
   private async streamed(
     request: CompletionRequest,
     body: ChatCompletionCreateParamsBase,
-    signal: AbortSignal,
+    options: CompletionOptions,
     onDelta: (text: string) => void,
   ): Promise<CompletionResult> {
+    const { signal } = options;
+    // include_usage: the final chunk carries the real usage, so TPM settles on real tokens.
+    const streamOptions = this.chunkIncludeUsage
+      ? { include_usage: true, chunk_include_usage: true }
+      : { include_usage: true };
     // The SDK sends the request and turns an error status into its APIError; the body is read
     // here (chat-stream-reader.ts), one synchronous callback per chunk.
     const response = await this.client.chat.completions
-      .create({ ...body, stream: true, stream_options: { include_usage: true } }, { signal })
+      .create({ ...body, stream: true, stream_options: streamOptions }, { signal })
       .asResponse();
     const assembler = new ToolCallAssembler();
     let text = '';
+    let reasoning = '';
     let finishReason: string | null = null;
-    let usage: ChatCompletionChunk['usage'];
+    let usage: UsageWithDetails | null | undefined;
     await readChatStream(response.body, response.headers, (data) => {
       const chunk = data as ChatCompletionChunk;
-      if (chunk.usage) usage = chunk.usage;
+      options.onProgress?.();
+      if (chunk.usage) {
+        usage = chunk.usage;
+        options.onUsage?.(toUsage(usage, request, '', []));
+      }
       for (const choice of chunk.choices ?? []) {
         if ((choice.index ?? 0) !== 0) continue;
         const delta = choice.delta ?? {};
+        const thought = reasoningOf(delta as ReasoningDelta);
+        if (thought !== '') {
+          reasoning += thought;
+          options.onReasoning?.(thought);
+        }
         if (typeof delta.content === 'string' && delta.content !== '') {
           text += delta.content;
           onDelta(delta.content);
@@ -155,21 +207,28 @@ export class OpenAIProvider implements Provider {
     return {
       text,
       toolCalls,
-      usage: toUsage(usage, request, text, toolCalls),
+      usage: toUsage(usage, request, text + reasoning, toolCalls),
       finishReason: toFinishReason(finishReason, toolCalls),
+      ...(reasoning !== '' ? { reasoning } : {}),
     };
   }
 
   private async single(
     request: CompletionRequest,
     body: ChatCompletionCreateParamsBase,
-    signal: AbortSignal,
+    options: CompletionOptions,
     onDelta: (text: string) => void,
   ): Promise<CompletionResult> {
-    const response = await this.client.chat.completions.create({ ...body, stream: false }, { signal });
+    const response = await this.client.chat.completions.create(
+      { ...body, stream: false },
+      { signal: options.signal },
+    );
+    options.onProgress?.();
     const choice = response.choices[0];
     if (!choice) throw new ProviderError('server', 'The provider answered with no choices');
     const text = choice.message.content ?? '';
+    const reasoning = reasoningOf(choice.message as ReasoningDelta);
+    if (reasoning !== '') options.onReasoning?.(reasoning);
     const toolCalls: ToolCall[] = [];
     for (const call of choice.message.tool_calls ?? []) {
       if (call.type === 'function')
@@ -179,8 +238,9 @@ export class OpenAIProvider implements Provider {
     return {
       text,
       toolCalls,
-      usage: toUsage(response.usage, request, text, toolCalls),
+      usage: toUsage(response.usage, request, text + reasoning, toolCalls),
       finishReason: toFinishReason(choice.finish_reason, toolCalls),
+      ...(reasoning !== '' ? { reasoning } : {}),
     };
   }
 }
@@ -254,13 +314,30 @@ export class ToolCallAssembler {
   }
 }
 
+/** A delta's (or message's) reasoning text; '' when it carries none. */
+function reasoningOf(delta: ReasoningDelta): string {
+  const value = delta.reasoning_content ?? delta.reasoning;
+  return typeof value === 'string' ? value : '';
+}
+
+/**
+ * The provider's usage (its completion tokens include a thinking model's reasoning, which TPM
+ * counts like the answer), or an estimate over everything the model wrote, reasoning included.
+ */
 function toUsage(
-  usage: { prompt_tokens: number; completion_tokens: number } | null | undefined,
+  usage: UsageWithDetails | null | undefined,
   request: CompletionRequest,
   text: string,
   toolCalls: ToolCall[],
 ): Usage {
-  if (usage) return { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens };
+  if (usage) {
+    const reasoningTokens = usage.completion_tokens_details?.reasoning_tokens;
+    return {
+      promptTokens: usage.prompt_tokens,
+      completionTokens: usage.completion_tokens,
+      ...(reasoningTokens ? { reasoningTokens } : {}),
+    };
+  }
   // A server that ignores include_usage still gets settled against a fair estimate.
   const calls = toolCalls.map((call) => call.name + call.arguments).join('');
   return { promptTokens: estimatePromptTokens(request), completionTokens: estimateTokens(text + calls) };
@@ -276,13 +353,9 @@ function toFinishReason(
   return 'other';
 }
 
-const RATE_LIMIT_CODE =
-  /RateLimitExceeded|rate_limit|RpmRateLimit|TpmRateLimit|TooManyRequests|QuotaExceeded\.Rate/i;
-const OVERLOAD_CODE = /ServerOverloaded|overloaded|ServiceUnavailable|ModelLoading|InternalServiceError/i;
-
 /**
- * Any failure of the SDK as a ProviderError. The error body's code decides before the status does:
- * Ark reports rate limits and overload with its own codes, sometimes on unexpected statuses.
+ * Any failure of the SDK as a ProviderError, classified by the providers' vocabulary
+ * (provider-errors.ts): the error body's code decides before the status does.
  */
 export function toProviderError(error: unknown, now: number): ProviderError {
   if (error instanceof ProviderError) return error;
@@ -296,27 +369,21 @@ export function toProviderError(error: unknown, now: number): ProviderError {
   }
   if (error instanceof APIError) {
     const status = error.status;
-    const body = (error.error ?? {}) as { code?: unknown; type?: unknown };
+    const body = (error.error ?? {}) as { code?: unknown; type?: unknown; param?: unknown };
     const code = stringOrUndefined(error.code) ?? stringOrUndefined(body.code);
     const type = stringOrUndefined(error.type) ?? stringOrUndefined(body.type);
+    const param = stringOrUndefined(error.param) ?? stringOrUndefined(body.param);
     const retryAfterMs = parseRetryAfter(error.headers, now);
-    const details = { status, retryAfterMs, providerCode: code, cause: error };
     const label = `${status ?? 'stream'} ${code ?? type ?? ''}`.trim();
     const message = `Provider error ${label}: ${error.message}`;
-    if (code === 'insufficient_quota') return new ProviderError('auth', message, details);
-    // The code is more specific than the type: Ark's ServerOverloaded comes with type TooManyRequests.
-    for (const marker of [code, type]) {
-      if (marker === undefined) continue;
-      if (OVERLOAD_CODE.test(marker))
-        return new ProviderError(status === 429 ? 'rate_limited' : 'server', message, details);
-      if (RATE_LIMIT_CODE.test(marker)) return new ProviderError('rate_limited', message, details);
-    }
-    if (status === undefined) return new ProviderError('server', message, details);
-    if (status === 429) return new ProviderError('rate_limited', message, details);
-    if (status === 401 || status === 403) return new ProviderError('auth', message, details);
-    if (status === 408 || status === 409 || status >= 500)
-      return new ProviderError('server', message, details);
-    return new ProviderError('bad_request', message, details);
+    const { kind, unusable } = classifyProviderError({ status, code, type, param, message: error.message });
+    return new ProviderError(kind, message, {
+      status,
+      retryAfterMs,
+      providerCode: code ?? type,
+      ...(unusable ? { unusable } : {}),
+      cause: error,
+    });
   }
   if (error instanceof SyntaxError) {
     return new ProviderError('server', `The provider sent a malformed response: ${error.message}`, {

@@ -1,7 +1,8 @@
 import { systemClock } from '../../clock';
 import type { Clock, TimerHandle } from '../../clock';
 import type { CompletionOptions, CompletionRequest, CompletionResult, Provider } from '../provider';
-import { simulateCompletion } from '../sim/sim-model';
+import { estimateTokens } from '../provider';
+import { simulateCompletion, simulateReasoning } from '../sim/sim-model';
 import { providerAbortError } from './abort-error';
 
 export interface SimProviderOptions {
@@ -22,6 +23,12 @@ export interface SimProviderOptions {
    * an error returned is thrown instead of answering. `callNumber` counts from 1.
    */
   fault?: (request: CompletionRequest, callNumber: number) => Error | undefined;
+  /**
+   * A thinking model (LLM_THINKING=enabled): each answer is preceded by reasoning streamed to
+   * `onReasoning`, paced like the text. A function decides per request (sim-llm: the request's
+   * `thinking` field).
+   */
+  thinking?: boolean | ((request: CompletionRequest) => boolean);
 }
 
 export interface SimProviderStats {
@@ -91,9 +98,14 @@ export class SimProvider implements Provider {
   }
 
   complete(request: CompletionRequest, options: CompletionOptions): Promise<CompletionResult> {
-    const { signal, onDelta } = options;
+    const { signal, onDelta, onReasoning, onProgress } = options;
     if (signal.aborted) return Promise.reject(providerAbortError(signal));
     const output = simulateCompletion(request);
+    const thinking = this.options.thinking;
+    const thinks = typeof thinking === 'function' ? thinking(request) : thinking === true;
+    const reasoningChunks = thinks ? simulateReasoning(output) : [];
+    // Reasoning first, then the answer: one stream of pieces on the same pace.
+    const pieces = [...reasoningChunks, ...output.chunks];
     const counters = this.counters;
     counters.started++;
     counters.inFlight++;
@@ -128,23 +140,37 @@ export class SimProvider implements Provider {
         }
         const elapsed = clock.now() - startedAt;
         try {
-          while (index < output.chunks.length && this.latencyMs + index * this.intervalMs <= elapsed + 1e-9) {
+          while (index < pieces.length && this.latencyMs + index * this.intervalMs <= elapsed + 1e-9) {
             // (Not `onDelta?.(chunks[index++])`: optional calls skip evaluating their arguments.)
-            const chunk = output.chunks[index++];
-            onDelta?.(chunk);
+            const thought = index < reasoningChunks.length;
+            const chunk = pieces[index++];
+            onProgress?.();
+            if (thought) onReasoning?.(chunk);
+            else onDelta?.(chunk);
             // A listener may abort from inside onDelta (its client left): stop at once.
             if (settled) return;
           }
         } catch (error) {
           return settle('failed', () => reject(error));
         }
-        if (index >= output.chunks.length) {
+        if (index >= pieces.length) {
+          const reasoning = reasoningChunks.join('');
+          // Reasoning tokens are completion tokens, as providers count them (and TPM does).
+          const reasoningTokens = reasoning === '' ? 0 : estimateTokens(reasoning);
           return settle('completed', () =>
             resolve({
               text: output.text,
               toolCalls: output.toolCalls,
-              usage: output.usage,
+              usage:
+                reasoningTokens > 0
+                  ? {
+                      ...output.usage,
+                      completionTokens: output.usage.completionTokens + reasoningTokens,
+                      reasoningTokens,
+                    }
+                  : output.usage,
               finishReason: output.finishReason,
+              ...(reasoning !== '' ? { reasoning } : {}),
             }),
           );
         }

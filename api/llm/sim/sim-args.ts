@@ -28,6 +28,7 @@ const FLAGS: Record<string, { key: keyof typeof SIM_SERVER_DEFAULTS; min: number
 
 export const SIM_USAGE =
   'usage: npm run sim-llm -- [--port 8081] [--host 127.0.0.1] [--rpm 600] [--concurrency 20] [--latency-ms 800] [--tps 40]\n' +
+  '  thinking model: [--thinking on|off] (reasoning_content before every answer; else on request)\n' +
   '  faults: [--fail-percent 0-100] [--cut-after-chunks N] [--first-byte-delay-ms MS] [--hang-percent 0-100]\n' +
   '          [--storm-429-percent 0-100] [--retry-after-s S] [--seed N]';
 
@@ -43,12 +44,18 @@ export function parseSimServerArgs(argv: string[]): SimServerOptions & { help?: 
     const [flag, inline] = argument.includes('=')
       ? [argument.slice(0, argument.indexOf('=')), argument.slice(argument.indexOf('=') + 1)]
       : [argument, undefined];
-    if (flag !== '--host' && !(flag in FLAGS))
+    if (flag !== '--host' && flag !== '--thinking' && !(flag in FLAGS))
       throw new SimArgumentError(`unknown flag ${JSON.stringify(argument)}; ${SIM_USAGE}`);
     const value = inline ?? argv[++index];
     if (value === undefined || value === '') throw new SimArgumentError(`${flag} needs a value`);
     if (flag === '--host') {
       options.host = value;
+      continue;
+    }
+    if (flag === '--thinking') {
+      if (value !== 'on' && value !== 'off')
+        throw new SimArgumentError(`--thinking=${JSON.stringify(value)} — expected on or off`);
+      options.thinking = value === 'on';
       continue;
     }
     const { key, min, max } = FLAGS[flag];

@@ -127,6 +127,19 @@ const CHUNK_PATTERN = new RegExp(`\\s*(?:[${CJK_CHUNK}]|[^\\s${CJK_CHUNK}]+)|\\s
  * Word-sized stream chunks: a Latin word with the whitespace before it, or one CJK character.
  * Joining the chunks always gives back `text` exactly.
  */
+/**
+ * A thinking model's reasoning before its answer (the sim's thinking mode): a few deterministic
+ * sentences in the answer's language, streamed as `reasoning_content` and never part of the text.
+ */
+export function simulateReasoning(output: Pick<SimOutput, 'role' | 'language' | 'toolCalls'>): string[] {
+  const next = output.toolCalls.length > 0 ? 'search first' : 'write the answer';
+  const text =
+    output.language === 'zh'
+      ? `先想一想。我是${output.role},要先弄清用户的问题,再${next === 'search first' ? '搜索资料' : '写出回答'}。`
+      : `Let me think. As the ${output.role}, I should understand the request, then ${next}.`;
+  return splitIntoChunks(text);
+}
+
 export function splitIntoChunks(text: string): string[] {
   return text.match(CHUNK_PATTERN) ?? [];
 }

@@ -4,6 +4,7 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { systemClock } from '../../clock';
 import type { Clock } from '../../clock';
+import type { CompletionRequest } from '../provider';
 import { SimProvider } from '../providers/sim-provider';
 import {
   splitArguments,
@@ -34,6 +35,11 @@ export interface SimServerOptions extends SimFaultOptions {
   latencyMs?: number;
   /** Stream chunks (words) per second. */
   tps?: number;
+  /**
+   * Think aloud before every answer (`reasoning_content` deltas, as Ark's thinking models); without
+   * it, only requests with `thinking: {type: "enabled"}` do.
+   */
+  thinking?: boolean;
   clock?: Clock;
 }
 
@@ -78,7 +84,14 @@ export const SIM_SERVER_DEFAULTS = {
 export async function startSimServer(options: SimServerOptions = {}): Promise<SimServer> {
   const settings = { ...SIM_SERVER_DEFAULTS, ...definedOnly(options) };
   const clock = options.clock ?? systemClock;
-  const provider = new SimProvider({ latencyMs: settings.latencyMs, tokensPerSecond: settings.tps, clock });
+  // Requests that asked to think (`thinking: {type: "enabled"}`), or all of them with `thinking`.
+  const thinkingRequests = new WeakSet<CompletionRequest>();
+  const provider = new SimProvider({
+    latencyMs: settings.latencyMs,
+    tokensPerSecond: settings.tps,
+    clock,
+    thinking: (request) => options.thinking === true || thinkingRequests.has(request),
+  });
   const quota = new Quota(settings.rpm, settings.concurrency, clock);
   const controllers = new Set<AbortController>();
   let counters = zeroCounters();
@@ -169,7 +182,7 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
       firstByteDelayMs: settings.firstByteDelayMs,
       onCut: () => faults.counters.cut++,
     };
-    serveCompletion(provider, wire, response, controller.signal, fault).then(
+    serveCompletion(provider, wire, response, controller.signal, fault, thinkingRequests).then(
       () => finish('completed'),
       (error: unknown) => {
         finish(controller.signal.aborted ? 'aborted' : 'failed');
@@ -262,9 +275,11 @@ async function serveCompletion(
   response: Response,
   signal: AbortSignal,
   fault: { cutAfterChunks: number; firstByteDelayMs: number; onCut: () => void },
+  thinkingRequests: WeakSet<CompletionRequest>,
 ): Promise<void> {
   if (fault.firstByteDelayMs > 0) await abortableDelay(fault.firstByteDelayMs, signal);
   const request = toCompletionRequest(wire);
+  if (wire.thinking?.type === 'enabled') thinkingRequests.add(request);
   const id = `chatcmpl-sim${Math.random().toString(36).slice(2, 14)}`;
   const created = Math.floor(Date.now() / 1000);
   const model = wire.model ?? 'troupe-sim';
@@ -284,6 +299,7 @@ async function serveCompletion(
           message: {
             role: 'assistant',
             content: result.toolCalls.length > 0 && result.text === '' ? null : result.text,
+            ...(result.reasoning ? { reasoning_content: result.reasoning } : {}),
             ...(result.toolCalls.length > 0 ? { tool_calls: result.toolCalls.map(toWireToolCall) } : {}),
           },
           logprobs: null,
@@ -314,6 +330,9 @@ async function serveCompletion(
   const cut = new AbortController();
   const result = await provider.complete(request, {
     signal: AbortSignal.any([signal, cut.signal]),
+    onReasoning: (text) => {
+      if (!cut.signal.aborted) chunk({ reasoning_content: text });
+    },
     onDelta: (text) => {
       if (cut.signal.aborted) return;
       chunk({ content: text });

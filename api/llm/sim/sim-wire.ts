@@ -48,6 +48,8 @@ export const wireRequestSchema = z.object({
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),
   temperature: z.number().nullish(),
+  /** Ark's thinking switch; the sim thinks aloud for `enabled`. */
+  thinking: z.object({ type: z.string() }).passthrough().nullish(),
 });
 
 export type WireRequest = z.infer<typeof wireRequestSchema>;
@@ -84,11 +86,12 @@ export function toWireToolCall(call: { id: string; name: string; arguments: stri
 }
 
 export function toWireUsage(result: CompletionResult) {
-  const { promptTokens, completionTokens } = result.usage;
+  const { promptTokens, completionTokens, reasoningTokens } = result.usage;
   return {
     prompt_tokens: promptTokens,
     completion_tokens: completionTokens,
     total_tokens: promptTokens + completionTokens,
+    ...(reasoningTokens ? { completion_tokens_details: { reasoning_tokens: reasoningTokens } } : {}),
   };
 }
 

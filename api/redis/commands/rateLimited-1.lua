@@ -5,7 +5,7 @@
 
   Input:
     KEYS[1] state  HASH concurrency, rpm, tpm, lastDecreaseAt, quietSince, decreases
-    ARGV[1] kind ('requests' | 'tokens')
+    ARGV[1] kind ('requests' | 'tokens' | 'burst': the RPM alone)
     ARGV[2] configured max concurrency
     ARGV[3] configured max RPM
     ARGV[4] configured max TPM (0 = off)

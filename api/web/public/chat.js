@@ -47,6 +47,19 @@ function startTurn(question) {
       agents.append(card);
       current.set(agent, { card, text, meta });
     },
+    /** A thinking model's reasoning: folded in its own <details>, above the agent's answer. */
+    reasoning(agent, chunk) {
+      if (!current.has(agent)) this.agentStart(agent);
+      const entry = current.get(agent);
+      if (!entry.reasoning) {
+        const details = element('details', 'reasoning');
+        details.append(element('summary', '', 'reasoning'));
+        entry.reasoning = element('p', 'reasoning-text');
+        details.append(entry.reasoning);
+        entry.card.insertBefore(details, entry.text);
+      }
+      entry.reasoning.textContent += chunk;
+    },
     delta(agent, chunk) {
       if (!current.has(agent)) this.agentStart(agent);
       current.get(agent).text.textContent += chunk;
@@ -101,6 +114,9 @@ function handle(view, event) {
       break;
     case 'delta':
       view.delta(data.agent, data.text);
+      break;
+    case 'reasoning':
+      view.reasoning(data.agent, data.text);
       break;
     case 'tool_call':
       view.tool(data.agent, `🔎 ${data.tool}(${JSON.stringify(data.args)})`);

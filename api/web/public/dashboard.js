@@ -147,7 +147,8 @@ function render(snapshot) {
   tile(
     'tile-breaker',
     snapshot.provider.breaker,
-    `${snapshot.provider.breakerRejections} calls refused while open`,
+    (snapshot.provider.unavailable ? `unavailable: ${snapshot.provider.unavailable} · ` : '') +
+      `${snapshot.provider.breakerRejections} calls refused while open · ${snapshot.provider.firstByteTimeouts} first-byte timeouts`,
     breakerTone(snapshot.provider.breaker),
   );
   tile(
@@ -156,7 +157,11 @@ function render(snapshot) {
     'since start',
     snapshot.provider.rateLimited > 0 ? 'warn' : '',
   );
-  tile('tile-retries', String(snapshot.provider.retries), 'since start');
+  tile(
+    'tile-retries',
+    String(snapshot.provider.retries),
+    `since start · ${snapshot.provider.reasoningDeltas} reasoning pieces streamed`,
+  );
   tile(
     'tile-refused',
     String(snapshot.admission.refused),

@@ -305,3 +305,29 @@ describe('CachingGateway: a failing cache', () => {
     expect((await call(gateway, ask('q')).result).cached).toBe(true);
   });
 });
+
+describe('CachingGateway: a thinking model', () => {
+  test('every caller of a shared call follows its reasoning apart from its text, a late joiner from the start', async () => {
+    const { inner, gateway } = setup();
+    const follow = () => {
+      const seen: string[] = [];
+      const result = gateway.complete(meta('host'), ask('Think first'), {
+        signal: new AbortController().signal,
+        onDelta: (text) => seen.push(`text:${text}`),
+        onReasoning: (text) => seen.push(`reasoning:${text}`),
+      });
+      return { seen, result };
+    };
+    const first = follow();
+    await drain();
+    inner.calls[0].options.onReasoning?.('Let me think.');
+    const late = follow();
+    await drain();
+    inner.calls[0].delta('Answer');
+    inner.calls[0].finish();
+    await Promise.all([first.result, late.result]);
+    expect(inner.calls).toHaveLength(1);
+    expect(first.seen).toEqual(['reasoning:Let me think.', 'text:Answer']);
+    expect(late.seen).toEqual(['reasoning:Let me think.', 'text:Answer']);
+  });
+});
