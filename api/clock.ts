@@ -7,6 +7,13 @@ export interface Clock {
   now(): number;
   setTimeout(callback: () => void, delayMs: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
+  /**
+   * Runs `callback` after the I/O of this event-loop turn (setImmediate's check phase): how work that
+   * could hold the loop — telling 10,000 waiting clients their place, pinging every stream — is cut
+   * into slices with sockets and timers in between. A turn is not time: every clock defers the same
+   * way, so a test on a ManualClock never advances time for a slice to run.
+   */
+  defer(callback: () => void): void;
 }
 
 /** Opaque: only the clock that made a handle knows what is inside. */
@@ -27,6 +34,9 @@ export const systemClock: Clock = {
   },
   clearTimeout(handle) {
     clearTimeout(handle as NodeJS.Timeout);
+  },
+  defer(callback) {
+    setImmediate(callback);
   },
 };
 
@@ -55,6 +65,10 @@ export class ManualClock implements Clock {
 
   clearTimeout(handle: TimerHandle): void {
     this.timers.delete((handle as { id: number }).id);
+  }
+
+  defer(callback: () => void): void {
+    setImmediate(callback);
   }
 
   /** Moves time forward by `ms`, firing every timer that falls due, in order. */

@@ -21,10 +21,10 @@ const START_DELAY_TURNS = 2;
  * A client that already left is noticed in between, and its run's calls held, before it starts.
  */
 export function afterStreamsRead(clock: Clock, start: () => void): void {
-  clock.setTimeout(() => afterTurns(START_DELAY_TURNS, start), START_DELAY_MS);
+  clock.setTimeout(() => afterTurns(clock, START_DELAY_TURNS, start), START_DELAY_MS);
 }
 
-function afterTurns(turns: number, start: () => void): void {
+function afterTurns(clock: Clock, turns: number, start: () => void): void {
   if (turns === 0) start();
-  else setImmediate(() => afterTurns(turns - 1, start));
+  else clock.defer(() => afterTurns(clock, turns - 1, start));
 }

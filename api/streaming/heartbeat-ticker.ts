@@ -112,6 +112,6 @@ export class HeartbeatTicker {
       const target = targets[index];
       if (this.targets.has(target) && !this.handedOver.has(target)) target.heartbeat();
     }
-    if (end < targets.length) setImmediate(() => this.pingInSlices(targets, end));
+    if (end < targets.length) this.options.clock.defer(() => this.pingInSlices(targets, end));
   }
 }

@@ -76,12 +76,14 @@ export class LineNews {
   private readonly refreshMs: number;
   private refreshTimer?: TimerHandle;
   private flushPending = false;
-  private readonly frontFlushes = new TurnBudget(FRONT_FLUSHES_PER_TURN);
-  private readonly tells = new TurnBudget(TELLS_PER_TURN);
+  private readonly frontFlushes: TurnBudget;
+  private readonly tells: TurnBudget;
   private closed = false;
 
   constructor(private readonly options: LineNewsOptions) {
     this.refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
+    this.frontFlushes = new TurnBudget(FRONT_FLUSHES_PER_TURN, options.clock);
+    this.tells = new TurnBudget(TELLS_PER_TURN, options.clock);
   }
 
   /** `entry` joined the line at `position`: it hears its place now, and on the refreshes from now on. */
@@ -108,7 +110,7 @@ export class LineNews {
     if (this.flushPending || this.closed) return;
     this.flushPending = true;
     if (this.frontFlushes.take()) queueMicrotask(this.flush);
-    else setImmediate(this.flush);
+    else this.options.clock.defer(this.flush);
   }
 
   private readonly flush = (): void => {
@@ -148,7 +150,7 @@ export class LineNews {
         // The rest of the front hears it next turn (a pass then tells whoever is still behind).
         if (!this.flushPending) {
           this.flushPending = true;
-          setImmediate(this.flush);
+          this.options.clock.defer(this.flush);
         }
         break;
       }
@@ -200,7 +202,7 @@ export class LineNews {
         if (!this.tells.take()) break;
         this.tell(entry, index + 1);
       }
-      if (index < entries.length) setImmediate(slice);
+      if (index < entries.length) this.options.clock.defer(slice);
     };
     slice();
   }

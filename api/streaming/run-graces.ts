@@ -51,7 +51,7 @@ export class RunGraces {
   private readonly abandonTimers = new Map<string, TimerHandle>();
   /** Runs whose LLM calls are held because nobody listens. */
   private readonly heldRuns = new Set<string>();
-  private readonly abandons = new TurnBudget(ABANDON_SLICE);
+  private readonly abandons: TurnBudget;
   /** Runs whose cancellation waits for a later turn (past ABANDON_SLICE in one turn), with their grace. */
   private readonly deferredAbandons = new Map<Run, number>();
   private drainScheduled = false;
@@ -62,7 +62,9 @@ export class RunGraces {
    */
   private readonly abandonReasons = new Map<number, AppError>();
 
-  constructor(private readonly options: RunGracesOptions) {}
+  constructor(private readonly options: RunGracesOptions) {
+    this.abandons = new TurnBudget(ABANDON_SLICE, options.clock);
+  }
 
   /**
    * A stream follows `run` (again): its grace, held calls and queued cancellation end. Returns
@@ -148,7 +150,7 @@ export class RunGraces {
     this.deferredAbandons.set(run, graceMs);
     if (!this.drainScheduled) {
       this.drainScheduled = true;
-      setImmediate(this.drainAbandons);
+      this.options.clock.defer(this.drainAbandons);
     }
   }
 
@@ -163,7 +165,7 @@ export class RunGraces {
     }
     if (this.deferredAbandons.size > 0 && !this.drainScheduled) {
       this.drainScheduled = true;
-      setImmediate(this.drainAbandons);
+      this.options.clock.defer(this.drainAbandons);
     }
     // Slots the line left free for a run whose cancellation was queued (see SseLimiter.dispatch).
     this.options.afterAbandons();

@@ -36,6 +36,7 @@ describe('InMemoryToolRateLimiter', () => {
       setTimeout: (callback: () => void, delayMs: number): TimerHandle =>
         timers.setTimeout(callback, delayMs),
       clearTimeout: (handle: TimerHandle) => timers.clearTimeout(handle),
+      defer: (callback: () => void) => timers.defer(callback),
     };
     const limiter = new InMemoryToolRateLimiter({
       tool: 't',
