@@ -9,6 +9,7 @@ import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
 import { createHttpServer } from './http/create-http-server';
 import { listen } from './http/listen';
+import type { ControlCommand } from './cluster/cluster-control';
 import { createCluster, type Cluster, type CreateClusterOptions } from './cluster/create-cluster';
 import { joinCluster } from './cluster/join-cluster';
 import { systemClock, type Clock } from './clock';
@@ -45,8 +46,8 @@ import { dashboardRouter } from './routes/dashboard';
 import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
 import { Pseudonyms } from './routes/pseudonyms';
-import { queueRouter } from './routes/queue';
-import { toolSystemRouter } from './routes/tool-system';
+import { queueRouter, queueStatusBody } from './routes/queue';
+import { toolSystemRouter, toolSystemStatusBody } from './routes/tool-system';
 import { webRouter } from './routes/web';
 import { createSseStreaming } from './streaming/sse-streaming';
 import { createToolSystem } from './tools/create-tool-system';
@@ -241,8 +242,28 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   });
   // How operators tell instances apart (dashboard, alerts, the cluster's registry).
   const instanceId = cluster?.instanceId ?? `${os.hostname()}:${process.pid}`;
+  // GET /api/queue/status and the dashboard's snapshot answer from the same parts.
+  const queueStatusSources = {
+    scheduler,
+    cache: () => responseCache?.status() ?? disabledCacheStatus(),
+    ...(cluster
+      ? {
+          cluster: {
+            self: () => cluster.registry.self(),
+            instances: () => cluster.registry.instances(),
+            broadcast: (command: ControlCommand) => cluster.control.publish(command),
+          },
+        }
+      : {}),
+  };
   const dashboard = dashboardRouter({
-    snapshots: new DashboardSnapshots({ scheduler, tools, sse, queueMax: config.llm.queueMax, instanceId }),
+    snapshots: new DashboardSnapshots({
+      queueStatus: () => queueStatusBody(queueStatusSources),
+      sseStatus: () => sse.status(),
+      toolSystemStatus: () => toolSystemStatusBody(tools),
+      self: { id: instanceId, pid: process.pid, host: os.hostname() },
+      queueMax: config.llm.queueMax,
+    }),
     clock,
   });
   const { alerts: alertConfig } = config;
@@ -294,21 +315,11 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     eventLog,
     apiRouters: [
       queueRouter({
-        scheduler,
+        ...queueStatusSources,
         config,
         chat,
         line: sse.limiter,
         pseudonyms: new Pseudonyms(),
-        cache: () => responseCache?.status() ?? disabledCacheStatus(),
-        ...(cluster
-          ? {
-              cluster: {
-                self: () => cluster.registry.self(),
-                instances: () => cluster.registry.instances(),
-                broadcast: (command) => cluster.control.publish(command),
-              },
-            }
-          : {}),
       }),
       toolSystemRouter({ tools }),
       dashboard.router,
