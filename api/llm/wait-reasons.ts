@@ -62,7 +62,12 @@ export interface WaitReasons {
     top: WaitReason | null;
   };
   /** Limits AIMD lowered below the configured ones (null = none lowered). */
-  aimd: { maxConcurrency: number; maxRPM: number; configuredConcurrency: number; configuredRPM: number } | null;
+  aimd: {
+    maxConcurrency: number;
+    maxRPM: number;
+    configuredConcurrency: number;
+    configuredRPM: number;
+  } | null;
   /** The priority lanes in dispatch order, with their waiting calls and the longest wait among them. */
   lanes: Array<{ agent: AgentName; waiting: number; oldestWaitMs: number }>;
   /**
@@ -90,7 +95,11 @@ export interface ChatLineRoom {
  * in-memory and Redis limiters both report these figures). AIMD is named when the lowered limit
  * binds and the configured one would have let the call start.
  */
-export function classifyLimiterBlock(snapshot: LimiterSnapshot, estimatedTokens: number, now: number): WaitReason {
+export function classifyLimiterBlock(
+  snapshot: LimiterSnapshot,
+  estimatedTokens: number,
+  now: number,
+): WaitReason {
   const { limits, configured } = snapshot;
   if (snapshot.heldUntil > now) return 'provider_hold';
   if (snapshot.active >= limits.concurrency) {
@@ -142,7 +151,10 @@ export class WaitTracker {
   /** Call-milliseconds waited over the last minute, by reason (the running interval included). */
   lastMinute(): WaitReasons['lastMinute'] {
     this.fold(this.clock.now());
-    const byReason = Object.fromEntries(WAIT_REASONS.map((reason) => [reason, 0])) as Record<WaitReason, number>;
+    const byReason = Object.fromEntries(WAIT_REASONS.map((reason) => [reason, 0])) as Record<
+      WaitReason,
+      number
+    >;
     let totalMs = 0;
     for (const bucket of this.buckets) {
       for (const [reason, ms] of bucket.byReason) {
@@ -173,7 +185,8 @@ export class WaitTracker {
         from = until;
       }
     }
-    while (this.buckets.length > 0 && this.buckets[0].start + BUCKET_MS <= now - WINDOW_MS) this.buckets.shift();
+    while (this.buckets.length > 0 && this.buckets[0].start + BUCKET_MS <= now - WINDOW_MS)
+      this.buckets.shift();
   }
 
   private bucket(start: number): Bucket {

@@ -12,6 +12,8 @@ export function toolSystemRouter(deps: { tools: ToolExecutor }): Router {
 }
 
 /** GET /api/tool-system/status's body; the dashboard's snapshot embeds the same object. */
-export function toolSystemStatusBody(tools: Pick<ToolExecutor, 'status'>): ToolSystemStatus & { timestamp: number } {
+export function toolSystemStatusBody(
+  tools: Pick<ToolExecutor, 'status'>,
+): ToolSystemStatus & { timestamp: number } {
   return { timestamp: Date.now(), ...tools.status() };
 }

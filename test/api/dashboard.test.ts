@@ -10,7 +10,7 @@ describe('the dashboard feed and the pages', () => {
   });
   afterAll(() => troupe.stop());
 
-  test('GET /api/dashboard/snapshot carries the status endpoints\' bodies unchanged, and this instance as the only one', async () => {
+  test("GET /api/dashboard/snapshot carries the status endpoints' bodies unchanged, and this instance as the only one", async () => {
     const { body } = await request(troupe.url).get('/api/dashboard/snapshot').expect(200);
     const queueStatus = (await request(troupe.url).get('/api/queue/status').expect(200)).body;
     const sseStatus = (await request(troupe.url).get('/api/sse/status').expect(200)).body;

@@ -24,7 +24,9 @@ describe('the dashboard snapshot of instances sharing Redis', () => {
       );
     }
     await waitFor(async () => {
-      const answers = await Promise.all(instances.map((instance) => request(instance.url).get('/api/dashboard/snapshot')));
+      const answers = await Promise.all(
+        instances.map((instance) => request(instance.url).get('/api/dashboard/snapshot')),
+      );
       return answers.every((answer) => answer.body.instances?.length === 2);
     });
   });

@@ -36,7 +36,13 @@ function setup(
   const call = (agentType: AgentName = 'host') => {
     void queue
       .acquire(
-        { agentType, userId: 'u1', conversationId: 'c1', estimatedTokens: 1, deadline: clock.now() + 600_000 },
+        {
+          agentType,
+          userId: 'u1',
+          conversationId: 'c1',
+          estimatedTokens: 1,
+          deadline: clock.now() + 600_000,
+        },
         new AbortController().signal,
       )
       .then((slot) => slots.push(slot));
