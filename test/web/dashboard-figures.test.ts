@@ -158,7 +158,9 @@ describeCluster('the dashboard shows what the APIs report: npm start -- --worker
     if (child && child.exitCode === null) {
       const exited = new Promise((resolve) => child!.once('exit', resolve));
       child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 30_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 30_000)))]);
+      clearTimeout(timer);
       if (child.exitCode === null) child.kill('SIGKILL');
     }
     const redis = await connectRedis();
@@ -223,10 +225,12 @@ describeCluster('the dashboard shows what the APIs report: npm start -- --worker
     await page.goto(`${url}/dashboard`);
     await nextSnapshot(page);
     expect(await page.locator('#tile-instances .value').textContent()).toBe('2');
-    expect(await page.locator('#tile-instances .sub').textContent()).toMatch(/^cluster · answered by /);
-    const rowIds = await page
-      .locator('#instances tbody tr')
-      .evaluateAll('rows => rows.map((row) => row.dataset.key)');
+    expect((await page.locator('#tile-instances .sub').textContent())?.trim()).toMatch(
+      /^cluster · answered by /,
+    );
+    const rowIds = await page.evaluate(
+      "[...document.querySelectorAll('#instances tbody tr')].map((row) => row.dataset.key)",
+    );
     expect(rowIds).toEqual(workerIds);
 
     // The page's feed comes from one worker; each endpoint is asked (on new connections, which the
