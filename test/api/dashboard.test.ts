@@ -55,6 +55,16 @@ describe('the dashboard feed and the pages', () => {
     expect(queueStatus.instances).toBeUndefined();
   });
 
+  test('/metrics exports the why-calls-wait figures by reason, as queue.waitReasons reports them', async () => {
+    const metrics = (await request(troupe.url).get('/metrics').expect(200)).text;
+    const status = (await request(troupe.url).get('/api/queue/status').expect(200)).body;
+    expect(status.queue.waitReasons.now).toBeNull();
+    for (const reason of Object.keys(status.queue.waitReasons.lastMinute.byReason)) {
+      expect(metrics).toContain(`troupe_llm_waiting_calls{reason="${reason}"} 0`);
+      expect(metrics).toContain(`troupe_llm_wait_last_minute_seconds{reason="${reason}"}`);
+    }
+  });
+
   test('GET /api/dashboard/events pushes a snapshot a second, bounded, and frees its place on disconnect', async () => {
     const first = await openSse(`${troupe.url}/api/dashboard/events`);
     expect(first.status).toBe(200);
