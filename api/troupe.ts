@@ -1,3 +1,4 @@
+import nodeCluster from 'node:cluster';
 import http from 'node:http';
 import os from 'node:os';
 import type { Config } from '../config';
@@ -11,7 +12,8 @@ import { createHttpServer } from './http/create-http-server';
 import { listen } from './http/listen';
 import type { ControlCommand } from './cluster/cluster-control';
 import { createCluster, type Cluster, type CreateClusterOptions } from './cluster/create-cluster';
-import { joinCluster } from './cluster/join-cluster';
+import { applyOperatorCommand, joinCluster, memberFigures } from './cluster/join-cluster';
+import { WorkerPeers, type PrimaryChannel } from './cluster/worker-peers';
 import { systemClock, type Clock } from './clock';
 import { createLogger, type Logger } from './logger';
 import { ChatAdmission } from './llm/admission';
@@ -242,6 +244,18 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   });
   // How operators tell instances apart (dashboard, alerts, the cluster's registry).
   const instanceId = cluster?.instanceId ?? `${os.hostname()}:${process.pid}`;
+  // `--workers N` without REDIS_URL: the primary relays the workers' figures and operator commands.
+  const workerPeers =
+    !cluster && nodeCluster.isWorker && process.send
+      ? new WorkerPeers({
+          channel: process as PrimaryChannel,
+          clock,
+          instanceId,
+          host: os.hostname(),
+          apply: (command) => applyOperatorCommand({ scheduler, chat, line: sse.limiter, logger }, command),
+        })
+      : undefined;
+  workerPeers?.start(() => memberFigures(scheduler, 'local'));
   // GET /api/queue/status and the dashboard's snapshot answer from the same parts.
   const queueStatusSources = {
     scheduler,
@@ -254,7 +268,16 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
             broadcast: (command: ControlCommand) => cluster.control.publish(command),
           },
         }
-      : {}),
+      : workerPeers
+        ? {
+            cluster: {
+              self: () => workerPeers.self(),
+              instances: () => workerPeers.instances(),
+              broadcast: (command: ControlCommand) => workerPeers.broadcast(command),
+              sharedLimits: false,
+            },
+          }
+        : {}),
   };
   const dashboard = dashboardRouter({
     snapshots: new DashboardSnapshots({
@@ -397,7 +420,10 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     instanceId,
     llm,
     responseCache,
-    close,
+    close: async () => {
+      workerPeers?.close();
+      await close();
+    },
     endGrace,
   };
 }

@@ -16,6 +16,11 @@ export interface QueueCluster {
   instances(): InstanceFigures[];
   /** Sends the command to every other instance; resolves how many heard it. */
   broadcast(command: ControlCommand): Promise<number>;
+  /**
+   * false: the instances do not share the limits (`--workers N` without REDIS_URL), so `queue`
+   * stays this instance's own and only the instance list covers them all. Default true.
+   */
+  sharedLimits?: boolean;
 }
 
 /**
@@ -115,7 +120,7 @@ export function queueRouter(deps: {
 export function queueStatusBody(deps: {
   scheduler: Pick<LlmScheduler, 'status'>;
   cache?: () => CacheStatus;
-  cluster?: Pick<QueueCluster, 'self' | 'instances'>;
+  cluster?: Pick<QueueCluster, 'self' | 'instances' | 'sharedLimits'>;
 }): QueueStatusBody {
   const { cluster } = deps;
   const local = deps.scheduler.status();
@@ -127,6 +132,16 @@ export function queueStatusBody(deps: {
   }
   const self = cluster.self();
   const others = cluster.instances().filter((instance) => instance.id !== self.id);
+  if (cluster.sharedLimits === false) {
+    const queue = { ...local, ...cache, instanceCount: others.length + 1 };
+    return {
+      status: queue.paused ? 'paused' : 'running',
+      timestamp: Date.now(),
+      queue,
+      instance: self,
+      instances: [...others, self],
+    };
+  }
   const view = clusterQueueStatus(local, [...others, self], self);
   return {
     status: view.queue.paused ? 'paused' : 'running',

@@ -143,9 +143,13 @@ describeBrowser('the dashboard shows what the APIs report: one process', () => {
   });
 });
 
-const describeCluster = haveChromium && redisReachable(REDIS_URL) ? describe : describe.skip;
+const withRedis = redisReachable(REDIS_URL);
 
-describeCluster('the dashboard shows what the APIs report: npm start -- --workers 2 on Redis', () => {
+/**
+ * `--workers 2` on Redis (the workers share the quota and publish their figures there) and without
+ * (the primary relays the figures and operator commands over IPC; each worker keeps its own limits).
+ */
+function workersSuite(redis: boolean): void {
   let child: ChildProcess | undefined;
   let dataDir: string;
   let browser: { context: BrowserContext; close(): Promise<void> } | undefined;
@@ -163,13 +167,15 @@ describeCluster('the dashboard shows what the APIs report: npm start -- --worker
       clearTimeout(timer);
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    const redis = await connectRedis();
-    await removeKeys(redis, prefix);
-    redis.disconnect();
+    if (redis) {
+      const client = await connectRedis();
+      await removeKeys(client, prefix);
+      client.disconnect();
+    }
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('both workers on the page whichever one answers, and every figure as that worker reports it', async () => {
+  test('both workers on the page whichever one answers, every figure as that worker reports it, one pause for both', async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-dashboard-cluster-'));
     child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server.ts'), '--workers', '2'], {
       cwd: ROOT,
@@ -180,7 +186,8 @@ describeCluster('the dashboard shows what the APIs report: npm start -- --worker
         DATA_DIR: dataDir,
         LOG_LEVEL: 'warn',
         SIM_LATENCY_MS: '5',
-        REDIS_URL,
+        ADMIN_TOKEN: TOKEN,
+        REDIS_URL: redis ? REDIS_URL : '',
         REDIS_KEY_PREFIX: prefix,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -249,7 +256,33 @@ describeCluster('the dashboard shows what the APIs report: npm start -- --worker
       throw new Error(`${answeredBy} never answered ${pathname}`);
     };
     await expectPageMatchesApis(page, answers);
+
+    // An operator's pause, sent to whichever worker takes it, reaches both.
+    await getJson(`${url}/api/queue/pause`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
+    const pausedOn = new Set<string>();
+    for (let attempt = 0; attempt < 100 && pausedOn.size < 2; attempt++) {
+      const status = await getJson<Status & { instance: { paused: boolean } }>(`${url}/api/queue/status`);
+      // Each worker's own figures (not the cluster's "paused anywhere").
+      if (status.instance.paused) pausedOn.add(status.instance.id);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect([...pausedOn].sort()).toEqual(workerIds);
+    await getJson(`${url}/api/queue/resume`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
     expect(problems).toEqual([]);
     await page.close();
   });
-});
+}
+
+(haveChromium && withRedis ? describe : describe.skip)(
+  'the dashboard shows what the APIs report: npm start -- --workers 2 on Redis',
+  () => workersSuite(true),
+);
+describeBrowser('the dashboard shows what the APIs report: npm start -- --workers 2 without Redis', () =>
+  workersSuite(false),
+);

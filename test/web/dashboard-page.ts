@@ -38,22 +38,30 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
  * GET as JSON on a new connection each time (no keep-alive): behind node:cluster each connection
  * goes to the next worker, so repeated calls reach every worker in turn.
  */
-export function getJson<T = Record<string, unknown>>(url: string): Promise<T> {
+export function getJson<T = Record<string, unknown>>(
+  url: string,
+  options: { method?: string; headers?: Record<string, string> } = {},
+): Promise<T> {
   return new Promise((resolve, reject) => {
     http
-      .get(url, { agent: false }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => {
-          try {
-            resolve(JSON.parse(body) as T);
-          } catch (error) {
-            reject(error as Error);
-          }
-        });
-      })
-      .on('error', reject);
+      .request(
+        url,
+        { agent: false, method: options.method ?? 'GET', headers: options.headers },
+        (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (body += chunk));
+          response.on('end', () => {
+            try {
+              resolve(JSON.parse(body) as T);
+            } catch (error) {
+              reject(error as Error);
+            }
+          });
+        },
+      )
+      .on('error', reject)
+      .end();
   });
 }
 
