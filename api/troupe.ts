@@ -1,3 +1,4 @@
+import nodeCluster from 'node:cluster';
 import http from 'node:http';
 import os from 'node:os';
 import type { Config } from '../config';
@@ -9,8 +10,10 @@ import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
 import { createHttpServer } from './http/create-http-server';
 import { listen } from './http/listen';
+import type { ControlCommand } from './cluster/cluster-control';
 import { createCluster, type Cluster, type CreateClusterOptions } from './cluster/create-cluster';
-import { joinCluster } from './cluster/join-cluster';
+import { applyOperatorCommand, joinCluster, memberFigures } from './cluster/join-cluster';
+import { WorkerPeers, type PrimaryChannel } from './cluster/worker-peers';
 import { systemClock, type Clock } from './clock';
 import { createLogger, type Logger } from './logger';
 import { ChatAdmission } from './llm/admission';
@@ -45,8 +48,8 @@ import { dashboardRouter } from './routes/dashboard';
 import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
 import { Pseudonyms } from './routes/pseudonyms';
-import { queueRouter } from './routes/queue';
-import { toolSystemRouter } from './routes/tool-system';
+import { queueRouter, queueStatusBody } from './routes/queue';
+import { toolSystemRouter, toolSystemStatusBody } from './routes/tool-system';
 import { webRouter } from './routes/web';
 import { createSseStreaming } from './streaming/sse-streaming';
 import { createToolSystem } from './tools/create-tool-system';
@@ -245,8 +248,50 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   });
   // How operators tell instances apart (dashboard, alerts, the cluster's registry).
   const instanceId = cluster?.instanceId ?? `${os.hostname()}:${process.pid}`;
+  // `--workers N` without REDIS_URL: the primary relays the workers' figures and operator commands.
+  const workerPeers =
+    !cluster && nodeCluster.isWorker && process.send
+      ? new WorkerPeers({
+          channel: process as PrimaryChannel,
+          clock,
+          instanceId,
+          host: os.hostname(),
+          apply: (command) => applyOperatorCommand({ scheduler, chat, line: sse.limiter, logger }, command),
+        })
+      : undefined;
+  workerPeers?.start(() => memberFigures(scheduler, 'local'));
+  // GET /api/queue/status and the dashboard's snapshot answer from the same parts.
+  const queueStatusSources = {
+    scheduler,
+    cache: () => responseCache?.status() ?? disabledCacheStatus(),
+    ...(cluster
+      ? {
+          cluster: {
+            self: () => cluster.registry.self(),
+            instances: () => cluster.registry.instances(),
+            broadcast: (command: ControlCommand) => cluster.control.publish(command),
+            leases: () => cluster.leases(),
+          },
+        }
+      : workerPeers
+        ? {
+            cluster: {
+              self: () => workerPeers.self(),
+              instances: () => workerPeers.instances(),
+              broadcast: (command: ControlCommand) => workerPeers.broadcast(command),
+              sharedLimits: false,
+            },
+          }
+        : {}),
+  };
   const dashboard = dashboardRouter({
-    snapshots: new DashboardSnapshots({ scheduler, tools, sse, queueMax: config.llm.queueMax, instanceId }),
+    snapshots: new DashboardSnapshots({
+      queueStatus: () => queueStatusBody(queueStatusSources),
+      sseStatus: () => sse.status(),
+      toolSystemStatus: () => toolSystemStatusBody(tools),
+      self: { id: instanceId, pid: process.pid, host: os.hostname() },
+      queueMax: config.llm.queueMax,
+    }),
     clock,
   });
   const { alerts: alertConfig } = config;
@@ -298,22 +343,11 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     eventLog,
     apiRouters: [
       queueRouter({
-        scheduler,
+        ...queueStatusSources,
         config,
         chat,
         line: sse.limiter,
         pseudonyms: new Pseudonyms(),
-        cache: () => responseCache?.status() ?? disabledCacheStatus(),
-        ...(cluster
-          ? {
-              cluster: {
-                self: () => cluster.registry.self(),
-                instances: () => cluster.registry.instances(),
-                broadcast: (command) => cluster.control.publish(command),
-                leases: () => cluster.leases(),
-              },
-            }
-          : {}),
       }),
       toolSystemRouter({ tools }),
       dashboard.router,
@@ -391,7 +425,10 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     instanceId,
     llm,
     responseCache,
-    close,
+    close: async () => {
+      workerPeers?.close();
+      await close();
+    },
     endGrace,
   };
 }

@@ -1,4 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
+import type { InstanceFigures } from './instance-registry';
+import { isWorkerMessage } from './worker-peers';
 
 export interface ClusterPrimaryOptions {
   workers: number;
@@ -31,11 +33,33 @@ export function runClusterPrimary(options: ClusterPrimaryOptions): Promise<numbe
     startedAt.set(worker, Date.now());
   };
 
+  // Each worker's last figures, relayed to every worker (worker-peers.ts): what operators see and
+  // command stays one view whichever worker answers, with or without Redis.
+  const figures = new Map<Worker, InstanceFigures>();
+  const sendAll = (message: unknown, except?: Worker) => {
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (!worker || worker === except || !worker.isConnected()) continue;
+      // A worker that is exiting may close its channel between the check and the send.
+      worker.send(message as object, undefined, () => undefined);
+    }
+  };
+  const relayFigures = () => sendAll({ troupe: 'worker-instances', instances: [...figures.values()] });
+
   return new Promise((resolve) => {
+    cluster.on('message', (worker, message: unknown) => {
+      if (!isWorkerMessage(message)) return;
+      if (message.troupe === 'worker-figures') {
+        figures.set(worker, message.figures);
+        relayFigures();
+      } else if (message.troupe === 'worker-command') {
+        sendAll(message, worker);
+      }
+    });
     cluster.on('online', (worker) => options.log(`worker ${worker.process.pid} online`));
     cluster.on('exit', (worker, code, signal) => {
       const lived = Date.now() - (startedAt.get(worker) ?? Date.now());
       startedAt.delete(worker);
+      if (figures.delete(worker)) relayFigures();
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
         return;

@@ -4,6 +4,7 @@ import type { LlmScheduler } from '../llm/llm-scheduler';
 import type { SseLimiter } from '../streaming/sse-limiter';
 import type { ControlCommand } from './cluster-control';
 import type { Cluster } from './create-cluster';
+import type { LiveFigures } from './instance-registry';
 
 function leaseCounts(cluster: Cluster): { leasesHeld: number; leasesUnreleased: number } {
   const { held, unreleased } = cluster.limiter.leaseCounts();
@@ -26,34 +27,38 @@ export interface ClusterMember {
  * once the scheduler and the chat line exist.
  */
 export async function joinCluster(cluster: Cluster, member: ClusterMember): Promise<void> {
-  const { scheduler: local, chat, line, logger } = member;
-  const apply = (command: ControlCommand) => {
-    logger.warn({ command }, 'Operator command from another instance');
-    if (command.command === 'pause') {
-      local.pause({ refuseNewChats: command.refuseNewChats });
-      chat.announcePause();
-    } else if (command.command === 'resume') local.resume();
-    else {
-      local.clear();
-      line.clearWaiting();
-    }
-  };
   await cluster.start({
-    apply,
-    figures: () => {
-      const status = local.status();
-      return {
-        queueLength: status.queueLength,
-        activeRequests: local.queue.activeCount,
-        admittedChats: status.admittedChats,
-        paused: status.paused,
-        totalProcessed: status.totalProcessed,
-        totalSuccess: status.totalSuccess,
-        totalFailed: status.totalFailed,
-        totalTimeout: status.totalTimeout,
-        limiter: cluster.limiter.mode,
-        ...leaseCounts(cluster),
-      };
-    },
+    apply: (command) => applyOperatorCommand(member, command),
+    figures: () => ({ ...memberFigures(member.scheduler, cluster.limiter.mode), ...leaseCounts(cluster) }),
   });
+}
+
+/** Applies an operator command another instance (or worker) received. */
+export function applyOperatorCommand(member: ClusterMember, command: ControlCommand): void {
+  const { scheduler: local, chat, line, logger } = member;
+  logger.warn({ command }, 'Operator command from another instance');
+  if (command.command === 'pause') {
+    local.pause({ refuseNewChats: command.refuseNewChats });
+    chat.announcePause();
+  } else if (command.command === 'resume') local.resume();
+  else {
+    local.clear();
+    line.clearWaiting();
+  }
+}
+
+/** This instance's figures as it publishes them; `limiter` is its limiter's mode. */
+export function memberFigures(local: LlmScheduler, limiter: string): LiveFigures {
+  const status = local.status();
+  return {
+    queueLength: status.queueLength,
+    activeRequests: local.queue.activeCount,
+    admittedChats: status.admittedChats,
+    paused: status.paused,
+    totalProcessed: status.totalProcessed,
+    totalSuccess: status.totalSuccess,
+    totalFailed: status.totalFailed,
+    totalTimeout: status.totalTimeout,
+    limiter,
+  };
 }

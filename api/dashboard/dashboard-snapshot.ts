@@ -1,119 +1,81 @@
-import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
-import type { LlmScheduler } from '../llm/llm-scheduler';
-import type { SseStreaming } from '../streaming/sse-streaming';
-import type { ToolExecutor } from '../tools/tool-executor';
-
-/** One instance's row in the dashboard's instances table. */
-export interface InstanceSummary {
-  id: string;
-  status: 'running' | 'paused';
-  startedAt: number;
-  uptimeSeconds: number;
-  queueLength: number;
-  inFlight: number;
-  sseActive: number;
-}
+import type { InstanceFigures } from '../cluster/instance-registry';
+import type { QueueStatusBody } from '../routes/queue';
+import type { SseLimiterStats } from '../streaming/line-stats';
+import type { ToolSystemStatus } from '../tools/tool-metrics';
 
 /**
- * What `/dashboard` shows, once a second. Cumulative counters (429s, retries, refusals) stay
- * cumulative: the page charts their per-second change, so a missed snapshot loses nothing.
- * `instances` lists this process only until the scale-out work fills it from Redis; `cache` is
- * null until the LLM response cache reports a hit rate (the page shows "n/a").
+ * What `/dashboard` shows, once a second: the bodies of the status endpoints themselves, so every
+ * tile reads the field the API reports under the API's own name (`queueStatus.queue.cache.cacheHitRate`
+ * is `GET /api/queue/status`'s `.queue.cache.cacheHitRate`). Nothing is renamed or derived here: a
+ * figure the page shows can be checked against the endpoint with the same path. Cumulative
+ * counters stay cumulative; the page charts their per-second change.
  */
 export interface DashboardSnapshot {
   timestamp: number;
-  instances: InstanceSummary[];
-  queue: { length: number; byAgent: Record<AgentName, number>; paused: boolean; max: number };
-  inFlight: { active: number; limit: number; configured: number };
-  rpm: { current: number; limit: number; configured: number };
-  /** `limit` 0 = no TPM limit set. */
-  tpm: { current: number; limit: number };
-  waitP95Ms: { overall: number; byAgent: Record<AgentName, number> };
-  provider: {
-    breaker: string;
-    rateLimited: number;
-    retries: number;
-    breakerRejections: number;
-    /** Why the provider refuses every call until a person acts, while it does. */
-    unavailable?: string;
-    /** Reasoning pieces thinking models streamed; attempts with no first byte in time. */
-    reasoningDeltas: number;
-    firstByteTimeouts: number;
-  };
-  admission: { refused: number };
-  sse: { active: number; max: number; waiting: number; refused: number };
-  tools: Array<{ name: string; status: string; circuit: string; cacheHitRate: string; errorRate: string }>;
-  cache: { hitRate: string } | null;
+  /** GET /api/queue/status, as that endpoint would answer now. */
+  queueStatus: QueueStatusBody;
+  /** GET /api/sse/status. */
+  sseStatus: SseLimiterStats & { openStreams: number };
+  /** GET /api/tool-system/status. */
+  toolSystemStatus: ToolSystemStatus & { timestamp: number };
+  /**
+   * Every instance, sorted by id: `queueStatus.instances` when instances share state (REDIS_URL),
+   * so whichever instance answers lists them all; otherwise this one alone, with the same fields.
+   */
+  instances: InstanceFigures[];
+  /** The instance that took this snapshot (`instance.id` in GET /api/queue/status). */
+  answeredBy: string;
+  /** LLM_QUEUE_MAX: the bound the queue tile shows beside the queue length. */
+  queueMax: number;
+}
+
+/** The endpoints' body builders, each the one its route answers with (built in the composition root). */
+export interface DashboardSources {
+  queueStatus(): QueueStatusBody;
+  sseStatus(): DashboardSnapshot['sseStatus'];
+  toolSystemStatus(): DashboardSnapshot['toolSystemStatus'];
+  /** This instance as the registry would publish it (used when there is no registry). */
+  self: { id: string; pid: number; host: string };
+  queueMax: number;
 }
 
 export class DashboardSnapshots {
-  private readonly startedAt = Date.now();
+  private readonly startedAt = new Date().toISOString();
 
-  constructor(
-    private readonly deps: {
-      scheduler: LlmScheduler;
-      tools: ToolExecutor;
-      sse: SseStreaming;
-      queueMax: number;
-      instanceId: string;
-    },
-  ) {}
+  constructor(private readonly sources: DashboardSources) {}
 
   take(): DashboardSnapshot {
-    const status = this.deps.scheduler.status();
-    const sse = this.deps.sse.status();
-    const byAgent = {} as Record<AgentName, number>;
-    const waitByAgent = {} as Record<AgentName, number>;
-    for (const agent of AGENT_NAMES) {
-      byAgent[agent] = status.byAgent[agent].queued;
-      waitByAgent[agent] = status.byAgent[agent].p95WaitTime;
-    }
-    // The LLM response cache lands with its own issue; read its hit rate when the status has one.
-    const cache = (status as { cache?: { hitRate?: string } }).cache;
-    const now = Date.now();
+    const queueStatus = this.sources.queueStatus();
+    const instances = queueStatus.instances
+      ? [...queueStatus.instances].sort((a, b) => a.id.localeCompare(b.id))
+      : [this.describeSelf(queueStatus)];
     return {
-      timestamp: now,
-      instances: [
-        {
-          id: this.deps.instanceId,
-          status: status.paused ? 'paused' : 'running',
-          startedAt: this.startedAt,
-          uptimeSeconds: Math.round((now - this.startedAt) / 1000),
-          queueLength: status.queueLength,
-          inFlight: status.activeRequests,
-          sseActive: sse.active,
-        },
-      ],
-      queue: { length: status.queueLength, byAgent, paused: status.paused, max: this.deps.queueMax },
-      inFlight: {
-        active: status.activeRequests,
-        limit: status.effective.maxConcurrency,
-        configured: status.maxConcurrency,
-      },
-      rpm: { current: status.currentRPM, limit: status.effective.maxRPM, configured: status.maxRPM },
-      tpm: { current: status.tokensLastMinute, limit: status.maxTPM },
-      waitP95Ms: { overall: status.p95WaitTime, byAgent: waitByAgent },
-      provider: {
-        breaker: status.breaker,
-        rateLimited: status.counters.rateLimited,
-        retries: status.counters.retries,
-        breakerRejections: status.counters.breakerRejections,
-        ...(status.unavailable ? { unavailable: status.unavailable.reason } : {}),
-        reasoningDeltas: status.counters.reasoningDeltas,
-        firstByteTimeouts: status.counters.firstByteTimeouts,
-      },
-      // Refused after joining the line (measured unable to start in time) or at the queue bound; the
-      // line's 503s on arrival are sse.refused.
-      admission: { refused: status.counters.shed + sse.refusedWaiting },
-      sse: { active: sse.active, max: sse.max, waiting: sse.waiting, refused: sse.refused },
-      tools: this.deps.tools.status().tools.map((tool) => ({
-        name: tool.name,
-        status: tool.status,
-        circuit: tool.circuit,
-        cacheHitRate: tool.cacheHitRate,
-        errorRate: tool.errorRate,
-      })),
-      cache: cache?.hitRate ? { hitRate: cache.hitRate } : null,
+      timestamp: Date.now(),
+      queueStatus,
+      sseStatus: this.sources.sseStatus(),
+      toolSystemStatus: this.sources.toolSystemStatus(),
+      instances,
+      answeredBy: queueStatus.instance?.id ?? this.sources.self.id,
+      queueMax: this.sources.queueMax,
+    };
+  }
+
+  /** A single instance's row, in the fields a registry publishes (cluster/instance-registry.ts). */
+  private describeSelf(body: QueueStatusBody): InstanceFigures {
+    const { queue } = body;
+    return {
+      ...this.sources.self,
+      startedAt: this.startedAt,
+      updatedAt: new Date(body.timestamp).toISOString(),
+      queueLength: queue.queueLength,
+      activeRequests: queue.activeRequests,
+      admittedChats: queue.admittedChats,
+      paused: queue.paused,
+      totalProcessed: queue.totalProcessed,
+      totalSuccess: queue.totalSuccess,
+      totalFailed: queue.totalFailed,
+      totalTimeout: queue.totalTimeout,
+      limiter: 'local',
     };
   }
 }

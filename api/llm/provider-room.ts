@@ -1,4 +1,5 @@
 import type { Clock } from '../clock';
+import type { ChatLineRoom } from './wait-reasons';
 
 /**
  * Whether the provider has room for one more chat, as measured right now — the closed loop's
@@ -56,6 +57,18 @@ export class ProviderRoom {
     // many more may run, or each gap would leave a slot empty. Measured, so a workload with long
     // tool calls or short provider calls keeps the provider busy, and one without gaps adds none.
     return this.idle < this.free + Math.ceil(this.averageIdle());
+  }
+
+  /** The figures `hasRoom()` decides on (the dashboard's "why calls wait" panel). */
+  explain(): ChatLineRoom {
+    return {
+      hasRoom: this.hasRoom(),
+      callsWaiting: this.waiting,
+      freeSlots: this.free,
+      runningChats: this.running.size,
+      chatsBetweenCalls: this.idle,
+      betweenCallsAllowance: Math.ceil(this.averageIdle()),
+    };
   }
 
   /** `idle` averaged over the last IDLE_AVERAGE_MS or so (time-weighted). */

@@ -82,6 +82,11 @@ export class QueueLanes {
     this.laneByAgent = new Map(this.lanes.map((lane) => [lane.agent, lane]));
   }
 
+  /** The agents in priority order (dispatch order before aging). */
+  order(): AgentName[] {
+    return this.lanes.map((lane) => lane.agent);
+  }
+
   lane(agent: AgentName): Lane {
     return this.laneByAgent.get(agent)!;
   }

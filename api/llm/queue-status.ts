@@ -1,6 +1,7 @@
 import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
 import type { LimiterSnapshot } from './limiter';
 import type { AgentStats, SchedulerStats } from './scheduler-stats';
+import type { WaitReasons } from './wait-reasons';
 
 /**
  * The shape of `GET /api/queue/status`'s `queue` object: the brief's field names kept exactly
@@ -30,13 +31,20 @@ export interface QueueStatus {
   effective: { maxConcurrency: number; maxRPM: number; maxTPM: number };
   tokensLastMinute: number;
   maxTPM: number;
+  /** Why calls wait: what holds them now, and what held them over the last minute (wait-reasons.ts). */
+  waitReasons: WaitReasons;
 }
 
 /** `utilizationRate` is the busier of the two limits (in-flight share or share of the minute's starts). */
 export function buildQueueStatus(
   stats: SchedulerStats,
   limiter: LimiterSnapshot,
-  state: { paused: boolean; queued: Record<AgentName, number>; active: Record<AgentName, number> },
+  state: {
+    paused: boolean;
+    queued: Record<AgentName, number>;
+    active: Record<AgentName, number>;
+    waitReasons: WaitReasons;
+  },
 ): QueueStatus {
   const overall = stats.overall;
   const wait = overall.wait.summary();
@@ -79,5 +87,6 @@ export function buildQueueStatus(
     },
     tokensLastMinute: limiter.tokensLastMinute,
     maxTPM: limiter.configured.tpm,
+    waitReasons: state.waitReasons,
   };
 }

@@ -32,7 +32,7 @@ export interface RequestQueueOptions {
    */
   minDispatchBudgetMs?: () => number;
   /** Told what waits, which slots are free and which runs hold calls: admission's closed loop. */
-  room?: Pick<ProviderRoom, 'update' | 'callQueued' | 'callEnded'>;
+  room?: Pick<ProviderRoom, 'update' | 'callQueued' | 'callEnded'> & Partial<Pick<ProviderRoom, 'explain'>>;
   /** The limiter failed to answer (e.g. its store is unreachable); dispatch is retried shortly. */
   onLimiterError?: (error: unknown) => void;
 }

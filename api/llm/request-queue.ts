@@ -6,6 +6,7 @@ import { buildQueueStatus, type QueueStatus } from './queue-status';
 import { QueueLanes, type QueueEntry as Entry } from './queue-lanes';
 import type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './request-queue-types';
 import { SchedulerStats } from './scheduler-stats';
+import { buildWaitReasons, classifyLimiterBlock, WaitTracker, type WaitReason } from './wait-reasons';
 
 /** How much longer a call of the next lower class must have waited to be served first. */
 export const DEFAULT_AGING_STEP_MS = 5_000;
@@ -48,6 +49,9 @@ export class RequestQueue {
   private wakeAt = Infinity;
   /** The call dispatched while the breaker was half-open (its probe), until its slot is back. */
   private probe?: Entry;
+  /** Why the last dispatch pass stopped with calls waiting (null: it did not). */
+  private blockedBy: WaitReason | null = null;
+  private readonly waits: WaitTracker;
 
   constructor(private readonly options: RequestQueueOptions) {
     this.clock = options.clock;
@@ -55,6 +59,7 @@ export class RequestQueue {
     this.agingStepMs = options.agingStepMs ?? DEFAULT_AGING_STEP_MS;
     this.stats = new SchedulerStats(options.clock, options.statsWindowMs);
     this.lanes = new QueueLanes(options.priorityOrder);
+    this.waits = new WaitTracker(options.clock);
   }
 
   /**
@@ -148,6 +153,8 @@ export class RequestQueue {
 
   pause(): void {
     this.paused = true;
+    // A pass now records the pause as what the waiting calls wait on.
+    this.pump();
   }
 
   resume(): void {
@@ -225,7 +232,17 @@ export class RequestQueue {
       queued[agent] = this.lanes.lane(agent).count;
       active[agent] = this.activeByAgent.get(agent) ?? 0;
     }
-    return buildQueueStatus(this.stats, this.limiter.snapshot(), { paused: this.paused, queued, active });
+    const snapshot = this.limiter.snapshot();
+    const waitReasons = buildWaitReasons({
+      tracker: this.waits,
+      snapshot,
+      now: this.clock.now(),
+      waitingCalls: this.length - this.parkedCount,
+      order: this.lanes.order(),
+      waiting: this.queuedEntries(),
+      room: this.options.room,
+    });
+    return buildQueueStatus(this.stats, snapshot, { paused: this.paused, queued, active, waitReasons });
   }
 
   /**
@@ -250,6 +267,7 @@ export class RequestQueue {
     } catch (error) {
       // The limiter failed (its adapter reports how); calls stay queued and dispatch is retried.
       this.options.onLimiterError?.(error);
+      this.blockedBy = 'limiter';
       this.armWake(this.clock.now() + LIMITER_RETRY_MS);
     } finally {
       this.pumping = false;
@@ -259,13 +277,16 @@ export class RequestQueue {
 
   /** Tells admission what waits and what is free after every change (wake, don't poll). */
   private reportRoom(): void {
+    if (this.pumping) return;
+    this.waits.observe(this.blockedBy, this.length - this.parkedCount);
     const room = this.options.room;
-    if (!room || this.pumping) return;
+    if (!room) return;
     const { active, limits } = this.limiter.snapshot();
     room.update(this.length - this.parkedCount, limits.concurrency - active);
   }
 
   private async dispatch(): Promise<void> {
+    this.blockedBy = null;
     while (this.length - this.parkedCount > 0) {
       // The breaker comes before the permit: a call that would not reach the provider takes no slot
       // and records no start in the rolling window.
@@ -274,7 +295,10 @@ export class RequestQueue {
         for (const entry of this.queuedEntries()) this.drop(entry, breaker.openError());
         return;
       }
-      if (this.paused || this.probeOut()) return;
+      if (this.paused || this.probeOut()) {
+        this.blockedBy = this.paused ? 'paused' : 'breaker_probe';
+        return;
+      }
       const { entry, orderKey } = this.lanes.next();
       // A call that can no longer finish before its deadline is not started: it would spend an RPM
       // start and then time out in flight, which is our queue's fault, not the provider's.
@@ -288,6 +312,11 @@ export class RequestQueue {
       }
       const decision = await this.limiter.tryStart(entry.request.estimatedTokens, orderKey);
       if (!decision.started) {
+        this.blockedBy = classifyLimiterBlock(
+          this.limiter.snapshot(),
+          entry.request.estimatedTokens,
+          this.clock.now(),
+        );
         if (decision.retryAt !== null) this.armWake(decision.retryAt);
         return;
       }

@@ -2,6 +2,7 @@ import client from 'prom-client';
 import type { SpeculationEvent, SpeculationMetrics } from '../agents/speculative-turn';
 import type { LeaseFigures } from '../cluster/lease-figures';
 import type { CacheEvent, CacheMetrics } from '../llm/cache/cache-stats';
+import { WAIT_REASONS } from '../llm/wait-reasons';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import type { SchedulerEvent, SchedulerMetrics } from '../llm/scheduler-events';
 import type { RunRegistry } from '../streaming/run-registry';
@@ -301,6 +302,26 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
       registers,
       collect() {
         this.set(scheduler.status().currentRPM);
+      },
+    });
+    new client.Gauge({
+      name: 'troupe_llm_waiting_calls',
+      help: 'LLM calls waiting for a slot, by what holds them now (queue.waitReasons.now)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const { now, waitingCalls } = scheduler.status().waitReasons;
+        for (const reason of WAIT_REASONS) this.set({ reason }, reason === now ? waitingCalls : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'troupe_llm_wait_last_minute_seconds',
+      help: 'Call-seconds waited in the last minute, by what held the calls (queue.waitReasons.lastMinute)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const { byReason } = scheduler.status().waitReasons.lastMinute;
+        for (const reason of WAIT_REASONS) this.set({ reason }, byReason[reason] / 1000);
       },
     });
     new client.Gauge({

@@ -6,7 +6,7 @@ import type { ControlCommand } from '../cluster/cluster-control';
 import { clusterQueueStatus } from '../cluster/cluster-status';
 import type { InstanceFigures } from '../cluster/instance-registry';
 import type { LeaseFigures } from '../cluster/lease-figures';
-import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { LlmScheduler, SchedulerStatus } from '../llm/llm-scheduler';
 import type { QueueItem } from '../llm/request-queue';
 import { isAdmin, requireAdmin } from './auth';
 import type { Pseudonyms } from './pseudonyms';
@@ -19,6 +19,11 @@ export interface QueueCluster {
   broadcast(command: ControlCommand): Promise<number>;
   /** Leases held against calls running, here and over the cluster (shown as `queue.leases`). */
   leases?(): LeaseFigures;
+  /**
+   * false: the instances do not share the limits (`--workers N` without REDIS_URL), so `queue`
+   * stays this instance's own and only the instance list covers them all. Default true.
+   */
+  sharedLimits?: boolean;
 }
 
 /**
@@ -41,23 +46,7 @@ export function queueRouter(deps: {
   const admin = requireAdmin(deps.config);
 
   router.get('/queue/status', (_req, res) => {
-    const local = scheduler.status();
-    const cache = deps.cache ? { cache: deps.cache() } : {};
-    // Epoch ms, as the brief's example: `watch … | jq` scripts subtract timestamps.
-    if (!cluster) {
-      const queue = { ...local, ...cache };
-      res.json({ status: queue.paused ? 'paused' : 'running', timestamp: Date.now(), queue });
-      return;
-    }
-    const self = cluster.self();
-    const others = cluster.instances().filter((instance) => instance.id !== self.id);
-    const view = clusterQueueStatus(local, [...others, self], self);
-    res.json({
-      status: view.queue.paused ? 'paused' : 'running',
-      timestamp: Date.now(),
-      ...view,
-      queue: { ...view.queue, ...cache, ...(cluster.leases ? { leases: cluster.leases() } : {}) },
-    });
+    res.json(queueStatusBody(deps));
   });
 
   /** Tells the other instances; the answer says whether Redis carried it (this one acted anyway). */
@@ -128,6 +117,50 @@ export function queueRouter(deps: {
   });
 
   return router;
+}
+
+/** GET /api/queue/status's body; the dashboard's snapshot embeds the same object. */
+export function queueStatusBody(deps: {
+  scheduler: Pick<LlmScheduler, 'status'>;
+  cache?: () => CacheStatus;
+  cluster?: Pick<QueueCluster, 'self' | 'instances' | 'sharedLimits' | 'leases'>;
+}): QueueStatusBody {
+  const { cluster } = deps;
+  const local = deps.scheduler.status();
+  const cache = deps.cache ? { cache: deps.cache() } : {};
+  // Epoch ms, as the brief's example: `watch … | jq` scripts subtract timestamps.
+  if (!cluster) {
+    const queue = { ...local, ...cache };
+    return { status: queue.paused ? 'paused' : 'running', timestamp: Date.now(), queue };
+  }
+  const self = cluster.self();
+  const others = cluster.instances().filter((instance) => instance.id !== self.id);
+  if (cluster.sharedLimits === false) {
+    const queue = { ...local, ...cache, instanceCount: others.length + 1 };
+    return {
+      status: queue.paused ? 'paused' : 'running',
+      timestamp: Date.now(),
+      queue,
+      instance: self,
+      instances: [...others, self],
+    };
+  }
+  const view = clusterQueueStatus(local, [...others, self], self);
+  return {
+    status: view.queue.paused ? 'paused' : 'running',
+    timestamp: Date.now(),
+    ...view,
+    queue: { ...view.queue, ...cache, ...(cluster.leases ? { leases: cluster.leases() } : {}) },
+  };
+}
+
+/** GET /api/queue/status: `instanceCount`, `instance` and `instances` only with REDIS_URL. */
+export interface QueueStatusBody {
+  status: 'paused' | 'running';
+  timestamp: number;
+  queue: SchedulerStatus & { cache?: CacheStatus; instanceCount?: number; leases?: LeaseFigures };
+  instance?: InstanceFigures;
+  instances?: InstanceFigures[];
 }
 
 function publicItem(item: QueueItem, pseudonyms: Pseudonyms): Omit<QueueItem, 'runId'> {

@@ -10,22 +10,59 @@ describe('the dashboard feed and the pages', () => {
   });
   afterAll(() => troupe.stop());
 
-  test('GET /api/dashboard/snapshot has every figure the page shows, for one instance', async () => {
+  test("GET /api/dashboard/snapshot carries the status endpoints' bodies unchanged, and this instance as the only one", async () => {
     const { body } = await request(troupe.url).get('/api/dashboard/snapshot').expect(200);
+    const queueStatus = (await request(troupe.url).get('/api/queue/status').expect(200)).body;
+    const sseStatus = (await request(troupe.url).get('/api/sse/status').expect(200)).body;
+    const toolSystemStatus = (await request(troupe.url).get('/api/tool-system/status').expect(200)).body;
+    // Timestamps and the last minute's figures move between two requests; the field names may not.
+    const shape = (value: unknown): unknown =>
+      value !== null && typeof value === 'object'
+        ? Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, shape(inner)]))
+        : typeof value;
+    expect(shape(body.queueStatus)).toEqual(shape(queueStatus));
+    expect(shape(body.sseStatus)).toEqual(shape(sseStatus));
+    expect(shape(body.toolSystemStatus)).toEqual(shape(toolSystemStatus));
     expect(body).toMatchObject({
       timestamp: expect.any(Number),
-      instances: [{ id: expect.any(String), status: 'running', queueLength: 0 }],
-      queue: { length: 0, byAgent: { host: 0, planner: 0, critic: 0, reporter: 0 }, paused: false },
-      inFlight: { active: 0, limit: 50, configured: 50 },
-      rpm: { current: 0, limit: 500, configured: 500 },
-      tpm: { current: 0, limit: 0 },
-      waitP95Ms: { overall: 0, byAgent: { host: 0, planner: 0, critic: 0, reporter: 0 } },
-      provider: { breaker: 'closed', rateLimited: 0, retries: 0 },
-      admission: { refused: 0 },
-      sse: { active: 0, max: 200, waiting: 0, refused: 0 },
-      tools: [{ name: 'search_web', circuit: 'closed', cacheHitRate: '0%' }],
-      cache: null,
+      queueMax: 5000,
+      queueStatus: {
+        status: 'running',
+        queue: {
+          queueLength: 0,
+          activeRequests: 0,
+          maxConcurrency: 50,
+          maxRPM: 500,
+          effective: { maxConcurrency: 50, maxRPM: 500 },
+          cache: { cacheHitRate: '0%' },
+          waitReasons: { now: null, waitingCalls: 0, lastMinute: { totalMs: 0 } },
+        },
+      },
+      sseStatus: { active: 0, max: 200, waiting: 0, refused: 0 },
+      toolSystemStatus: { tools: [{ name: 'search_web', circuit: 'closed', cacheHitRate: '0%' }] },
     });
+    // One process: one row, itself, in the fields a cluster's registry publishes.
+    expect(body.instances).toEqual([
+      expect.objectContaining({
+        id: body.answeredBy,
+        pid: process.pid,
+        paused: false,
+        queueLength: 0,
+        activeRequests: 0,
+        limiter: 'local',
+      }),
+    ]);
+    expect(queueStatus.instances).toBeUndefined();
+  });
+
+  test('/metrics exports the why-calls-wait figures by reason, as queue.waitReasons reports them', async () => {
+    const metrics = (await request(troupe.url).get('/metrics').expect(200)).text;
+    const status = (await request(troupe.url).get('/api/queue/status').expect(200)).body;
+    expect(status.queue.waitReasons.now).toBeNull();
+    for (const reason of Object.keys(status.queue.waitReasons.lastMinute.byReason)) {
+      expect(metrics).toContain(`troupe_llm_waiting_calls{reason="${reason}"} 0`);
+      expect(metrics).toContain(`troupe_llm_wait_last_minute_seconds{reason="${reason}"}`);
+    }
   });
 
   test('GET /api/dashboard/events pushes a snapshot a second, bounded, and frees its place on disconnect', async () => {

@@ -99,10 +99,14 @@ describeBrowser('pages served by Troupe, in headless Chromium', () => {
     const stamp = async () => Number(await page.locator('#updated').getAttribute('data-timestamp'));
     const first = await stamp();
     await until(async () => (await stamp()) > first, 'a second snapshot');
-    await expectText(page, '#tile-cache .value', 'n/a');
+    // The cache tile shows the status's own figure (test/web/dashboard-figures.test.ts checks them all).
+    const status = (await (await fetch(`${troupe.url}/api/queue/status`)).json()) as {
+      queue: { cache: { cacheHitRate: string } };
+    };
+    await expectText(page, '#tile-cache .value', status.queue.cache.cacheHitRate);
     await expectText(page, '#tile-instances .value', '1');
     const rpm = async () =>
-      Number(/^(\d+) \/ 500$/.exec((await page.locator('#tile-rpm .value').textContent()) ?? '')?.[1]);
+      Number(/^(\d+) \/ 500$/.exec(squash(await page.locator('#tile-rpm .value').textContent()))?.[1]);
     const rpmBefore = await rpm();
     expect(rpmBefore).toBeGreaterThanOrEqual(0);
 
@@ -117,7 +121,13 @@ describeBrowser('pages served by Troupe, in headless Chromium', () => {
     );
     await expectText(page, '#tile-in-flight .value', /^[12] \/ 2$/);
     await until(async () => (await rpm()) > rpmBefore, 'the rolling RPM to rise');
-    await expectText(page, '#tile-queue .value', /^[1-9]/);
+    // Something waits: calls in the LLM queue, or chats in the line before their first call.
+    await until(
+      async () =>
+        /^[1-9]/.test(squash(await page.locator('#tile-queue .value').textContent())) ||
+        /^[1-9]/.test(squash(await page.locator('#tile-sse .sub').textContent())),
+      'calls or chats to wait',
+    );
     if (FOR_DOCS) await new Promise((resolve) => setTimeout(resolve, 7_000));
     await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'dashboard.png'), fullPage: true });
 
@@ -140,13 +150,18 @@ describeBrowser('pages served by Troupe, in headless Chromium', () => {
   });
 });
 
+/** An element's text as it reads: runs of white space (the HTML's line breaks) as one space, trimmed. */
+function squash(text: string | null): string {
+  return (text ?? '').replace(/\s+/g, ' ').trim();
+}
+
 /** Waits until the element's text matches (an exact string or a pattern); fails naming both. */
 async function expectText(page: Page, selector: string, expected: string | RegExp): Promise<void> {
   const matches = (text: string) => (typeof expected === 'string' ? text === expected : expected.test(text));
   let last = '';
   await until(
     async () => {
-      last = (await page.locator(selector).first().textContent()) ?? '';
+      last = squash(await page.locator(selector).first().textContent());
       return matches(last);
     },
     () => `${selector} to read ${String(expected)} (last: ${JSON.stringify(last)})`,

@@ -1,5 +1,6 @@
 // The live dashboard: one snapshot a second from GET /api/dashboard/events (EventSource), kept
-// for the last five minutes and drawn with uPlot (served from node_modules, no CDN).
+// for the last five minutes and drawn with uPlot (served from node_modules, no CDN). A snapshot
+// carries the status endpoints' bodies unchanged; the HTML names the field each figure shows.
 import uPlot from '/vendor/uplot/uPlot.esm.js';
 
 const HISTORY = 300;
@@ -67,14 +68,6 @@ const charts = [
   ]),
 ];
 
-function tile(id, value, sub = '', tone = '') {
-  const node = document.getElementById(id);
-  const valueNode = node.querySelector('.value');
-  valueNode.textContent = value;
-  valueNode.className = `value ${tone}`;
-  node.querySelector('.sub').textContent = sub;
-}
-
 let previous;
 function perSecond(now, before, field) {
   if (!before) return 0;
@@ -83,23 +76,27 @@ function perSecond(now, before, field) {
 }
 
 function record(snapshot) {
+  const queue = snapshot.queueStatus.queue;
+  const sse = snapshot.sseStatus;
   times.push(snapshot.timestamp / 1000);
   for (const agent of AGENTS) {
-    column(`queue.${agent}`).push(snapshot.queue.byAgent[agent]);
-    column(`wait.${agent}`).push(snapshot.waitP95Ms.byAgent[agent]);
+    column(`queue.${agent}`).push(queue.byAgent[agent].queued);
+    column(`wait.${agent}`).push(queue.byAgent[agent].p95WaitTime);
   }
-  column('inFlight').push(snapshot.inFlight.active);
-  column('inFlightLimit').push(snapshot.inFlight.limit);
-  column('rpm').push(snapshot.rpm.current);
-  column('rpmLimit').push(snapshot.rpm.limit);
-  column('tpmK').push(snapshot.tpm.current / 1000);
-  column('tpmLimitK').push(snapshot.tpm.limit ? snapshot.tpm.limit / 1000 : null);
-  column('rate429').push(perSecond(snapshot, previous, (s) => s.provider.rateLimited));
-  column('rateRetries').push(perSecond(snapshot, previous, (s) => s.provider.retries));
-  column('rateRefused').push(perSecond(snapshot, previous, (s) => s.admission.refused + s.sse.refused));
-  column('sseActive').push(snapshot.sse.active);
-  column('sseMax').push(snapshot.sse.max);
-  column('sseWaiting').push(snapshot.sse.waiting);
+  column('inFlight').push(queue.activeRequests);
+  column('inFlightLimit').push(queue.effective.maxConcurrency);
+  column('rpm').push(queue.currentRPM);
+  column('rpmLimit').push(queue.effective.maxRPM);
+  column('tpmK').push(queue.tokensLastMinute / 1000);
+  column('tpmLimitK').push(queue.effective.maxTPM ? queue.effective.maxTPM / 1000 : null);
+  column('rate429').push(perSecond(snapshot, previous, (s) => s.queueStatus.queue.counters.rateLimited));
+  column('rateRetries').push(perSecond(snapshot, previous, (s) => s.queueStatus.queue.counters.retries));
+  column('rateRefused').push(
+    perSecond(snapshot, previous, (s) => s.sseStatus.refused + s.sseStatus.refusedWaiting),
+  );
+  column('sseActive').push(sse.active);
+  column('sseMax').push(sse.max);
+  column('sseWaiting').push(sse.waiting);
   if (times.length > HISTORY) {
     times.shift();
     for (const values of Object.values(series)) values.shift();
@@ -107,114 +104,93 @@ function record(snapshot) {
   for (const { plot, lines } of charts) plot.setData([times, ...lines.map((line) => column(line.key))]);
 }
 
+// The endpoint bodies the snapshot carries unchanged, by the endpoint's path (data-api).
+const SOURCES = {
+  '/api/queue/status': (snapshot) => snapshot.queueStatus,
+  '/api/sse/status': (snapshot) => snapshot.sseStatus,
+  '/api/tool-system/status': (snapshot) => snapshot.toolSystemStatus,
+  '/api/dashboard/snapshot': (snapshot) => snapshot,
+};
+
+/** The value at a dotted path (`queue.cache.cacheHitRate`, `instances.length`); undefined if absent. */
+function at(object, path) {
+  return path.split('.').reduce((value, key) => (value == null ? undefined : value[key]), object);
+}
+
+/** The body an element's figures come from: its nearest data-api, else the snapshot itself. */
+function sourceOf(element, snapshot) {
+  const api = element.closest('[data-api]')?.dataset.api ?? '/api/dashboard/snapshot';
+  return SOURCES[api](snapshot);
+}
+
+/** How a figure reads: null or absent → n/a (not reported), booleans → yes / no. */
+function text(value) {
+  if (value === undefined || value === null) return 'n/a';
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+function fillFields(snapshot) {
+  for (const element of document.querySelectorAll('[data-field]')) {
+    element.textContent = text(at(sourceOf(element, snapshot), element.dataset.field));
+  }
+}
+
 function breakerTone(state) {
   return state === 'closed' ? 'ok' : state === 'open' ? 'bad' : 'warn';
 }
+/** Cell colours by column name, for any table. */
+const TONES = { circuit: breakerTone, paused: (paused) => (paused ? 'warn' : '') };
+
+/**
+ * Every table with data-rows: one row per item at that path (an object's entries become
+ * {[data-key]: name, value}), one cell per th[data-column]. A new table needs HTML only.
+ */
+function fillTables(snapshot) {
+  for (const table of document.querySelectorAll('table[data-rows]')) {
+    let rows = at(sourceOf(table, snapshot), table.dataset.rows) ?? [];
+    const key = table.dataset.key;
+    if (!Array.isArray(rows)) rows = Object.entries(rows).map(([name, value]) => ({ [key]: name, value }));
+    const columns = [...table.querySelectorAll('th[data-column]')].map((th) => th.dataset.column);
+    table.querySelector('tbody').replaceChildren(
+      ...rows.map((item) => {
+        const tr = document.createElement('tr');
+        tr.dataset.key = String(item[key]);
+        for (const name of columns) {
+          const td = document.createElement('td');
+          td.dataset.column = name;
+          td.textContent = text(item[name]);
+          const cellTone = TONES[name]?.(item[name]);
+          if (cellTone) td.className = cellTone;
+          tr.append(td);
+        }
+        return tr;
+      }),
+    );
+  }
+}
+
+function tone(selector, value) {
+  const node = document.querySelector(selector);
+  node.classList.remove('ok', 'warn', 'bad');
+  if (value) node.classList.add(value);
+}
 
 function render(snapshot) {
-  const byAgent = AGENTS.map((agent) => `${agent[0].toUpperCase()} ${snapshot.queue.byAgent[agent]}`).join(
-    ' · ',
-  );
-  // Everything waiting: chats in the line (not started: admission waits for room at the provider)
-  // and calls of running chats in the LLM queue.
-  tile(
-    'tile-queue',
-    String(snapshot.queue.length + snapshot.sse.waiting),
-    `${snapshot.queue.paused ? 'PAUSED · ' : ''}${snapshot.sse.waiting} chats to start · ` +
-      `${snapshot.queue.length} calls: ${byAgent}`,
-    snapshot.queue.paused ? 'warn' : '',
-  );
-  tile(
-    'tile-in-flight',
-    `${snapshot.inFlight.active} / ${snapshot.inFlight.limit}`,
-    `configured ${snapshot.inFlight.configured}`,
-  );
-  tile(
-    'tile-rpm',
-    `${snapshot.rpm.current} / ${snapshot.rpm.limit}`,
-    `configured ${snapshot.rpm.configured}`,
-  );
-  tile(
-    'tile-tpm',
-    snapshot.tpm.limit ? `${snapshot.tpm.current} / ${snapshot.tpm.limit}` : String(snapshot.tpm.current),
-    snapshot.tpm.limit ? '' : 'no TPM limit set',
-  );
-  tile(
-    'tile-wait',
-    `${snapshot.waitP95Ms.overall} ms`,
-    AGENTS.map((agent) => `${agent[0].toUpperCase()} ${snapshot.waitP95Ms.byAgent[agent]}`).join(' · '),
-  );
-  tile(
-    'tile-breaker',
-    snapshot.provider.breaker,
-    (snapshot.provider.unavailable ? `unavailable: ${snapshot.provider.unavailable} · ` : '') +
-      `${snapshot.provider.breakerRejections} calls refused while open · ${snapshot.provider.firstByteTimeouts} first-byte timeouts`,
-    breakerTone(snapshot.provider.breaker),
-  );
-  tile(
-    'tile-429',
-    String(snapshot.provider.rateLimited),
-    'since start',
-    snapshot.provider.rateLimited > 0 ? 'warn' : '',
-  );
-  tile(
-    'tile-retries',
-    String(snapshot.provider.retries),
-    `since start · ${snapshot.provider.reasoningDeltas} reasoning pieces streamed`,
-  );
-  tile(
-    'tile-refused',
-    String(snapshot.admission.refused),
-    `+ ${snapshot.sse.refused} refused by the SSE line`,
-  );
-  tile('tile-sse', `${snapshot.sse.active} / ${snapshot.sse.max}`, `${snapshot.sse.waiting} waiting`);
-  tile(
-    'tile-cache',
-    snapshot.cache ? snapshot.cache.hitRate : 'n/a',
-    snapshot.cache ? '' : 'no LLM cache reports yet',
-  );
-  tile(
-    'tile-instances',
-    String(snapshot.instances.length),
-    snapshot.instances.length === 1 ? 'single instance' : 'cluster',
-  );
-
-  const tools = document.querySelector('#tools tbody');
-  tools.replaceChildren(
-    ...snapshot.tools.map((tool) =>
-      row(
-        [tool.name, tool.status, tool.circuit, tool.cacheHitRate, tool.errorRate],
-        [null, null, breakerTone(tool.circuit)],
-      ),
-    ),
-  );
-  const instances = document.querySelector('#instances tbody');
-  instances.replaceChildren(
-    ...snapshot.instances.map((instance) =>
-      row([
-        instance.id,
-        instance.status,
-        instance.queueLength,
-        instance.inFlight,
-        instance.sseActive,
-        `${instance.uptimeSeconds} s`,
-      ]),
-    ),
-  );
+  fillFields(snapshot);
+  fillTables(snapshot);
+  const queue = snapshot.queueStatus.queue;
+  document.querySelector('#tile-queue .paused-flag').textContent = queue.paused ? 'PAUSED · ' : '';
+  tone('#tile-queue .value', queue.paused ? 'warn' : '');
+  tone('#tile-breaker .value', breakerTone(queue.breaker));
+  tone('#tile-429 .value', queue.counters.rateLimited > 0 ? 'warn' : '');
+  tone('#wait-reasons .wait-now', queue.waitReasons.now ? 'warn' : 'ok');
+  document.querySelector('#tile-instances .instances-kind').textContent =
+    snapshot.instances.length === 1 ? 'single instance' : 'cluster';
   document.getElementById('updated').textContent =
     `updated ${new Date(snapshot.timestamp).toLocaleTimeString()}`;
   document.getElementById('updated').dataset.timestamp = String(snapshot.timestamp);
-}
-
-function row(cells, tones = []) {
-  const tr = document.createElement('tr');
-  cells.forEach((cell, index) => {
-    const td = document.createElement('td');
-    td.textContent = String(cell);
-    if (tones[index]) td.className = tones[index];
-    tr.append(td);
-  });
-  return tr;
 }
 
 const connection = document.getElementById('connection');
