@@ -175,18 +175,18 @@ describe('admission: who is refused (only on what was measured)', () => {
     // Three chats went through the line, one every 10 s (drain counted generously: 3 per 20 s).
     const { line, arrive } = await measureSlowLine(10_000, 4);
     expect(line.stats()).toMatchObject({ active: 1, waiting: 0 });
-    // Three starts leave the rate uncertain: the line is taken to drain up to 1 + 2/√3 times faster,
-    // one chat per 3.1 s. Twenty arrive at once: the p-th would finish (p − 1) × 3.1 s + 10 s
-    // (the median run) from now, within 60 s for p ≤ 17.
+    // Three starts leave the rate uncertain: the line is taken to drain up to (3 + 2 + 2·√4) / 3 = 3
+    // times faster, one chat per 2.2 s. Thirty arrive at once: the p-th would finish
+    // (p − 1) × 2.2 s + 10 s (the median run) from now, within 60 s for p ≤ 23.
     const refusals: AppError[] = [];
-    for (let index = 0; index < 20; index++) {
+    for (let index = 0; index < 30; index++) {
       try {
         arrive();
       } catch (error) {
         refusals.push(error as AppError);
       }
     }
-    expect(line.stats()).toMatchObject({ waiting: 17, refused: 3 });
+    expect(line.stats()).toMatchObject({ waiting: 23, refused: 7 });
     for (const refusal of refusals) {
       expect(refusal).toMatchObject({ code: 'overloaded', status: 503 });
       expect(refusal.retryAfterMs).toBeGreaterThanOrEqual(1000);
@@ -269,8 +269,8 @@ describe('admission properties', () => {
             meter,
           });
           const now = clock.now();
-          // The rate at the top of its uncertainty (five starts: 1 + 2/√5 times the measured one).
-          const rate = meter.drainRatePerMs()! * (1 + 2 / Math.sqrt(5));
+          // The rate at the top of its uncertainty (five starts: (5 + 2 + 2·√6) / 5 times the measured one).
+          const rate = (meter.drainRatePerMs()! * (5 + 2 + 2 * Math.sqrt(6))) / 5;
           const finishAt = now + (position - 1) / rate + runMs;
           const refusal = admission.checkWaiting(position, now + leftMs, now);
           expect(refusal !== undefined).toBe(finishAt > now + leftMs);
