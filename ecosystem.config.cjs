@@ -1,6 +1,8 @@
-// PM2: `npm run build && pm2 start ecosystem.config.cjs` runs Troupe as N processes (cluster mode,
-// one port shared). Every instance must see the same REDIS_URL: run events, tool limits and the
-// tool cache are shared through it; without it N instances would each enforce the whole quota.
+// PM2: `pm2 start ecosystem.config.cjs` runs Troupe as N processes (cluster mode, one port shared)
+// from dist/, which `npm install` builds (run `npm run build` after changing the sources); a restart
+// starts the compiled server and never compiles. Every instance must see the same REDIS_URL: run
+// events, tool limits and the tool cache are shared through it; without it N instances would each
+// enforce the whole quota.
 module.exports = {
   apps: [
     {
