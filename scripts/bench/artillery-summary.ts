@@ -53,7 +53,76 @@ export function chatOutcomes(report: ArtilleryReport): ChatOutcomes {
   };
 }
 
-export function summaryLines(report: ArtilleryReport, provider429s: number | undefined): string[] {
+/** The provider's own counters (sim-llm's GET /sim/stats), as far as the summary reads them. */
+export interface ProviderCounters {
+  requests: number;
+  accepted: number;
+  rejected429: number;
+}
+
+/** The provider's counters over one phase of the run (from the once-a-second samples). */
+export interface PhaseProviderFigures {
+  name: string;
+  durationS: number;
+  arrivalRate: number;
+  /** Seconds the figures cover: the phase, and for the last one the drain after it too. */
+  windowS: number;
+  calls: number;
+  rejected429: number;
+}
+
+/** The phase as load-test.yml (or --quick) sets it. */
+export interface LoadPhase {
+  name?: string;
+  duration: number;
+  arrivalRate: number;
+}
+
+/**
+ * The provider's calls and 429s in each phase, from readings of its counters taken during the run
+ * (`at` in ms since the run started): the difference between the last reading at or before the
+ * phase's end and the last one at or before its start. A phase starts when Artillery said it did
+ * (`startsAt`, ms since the run started) or, unknown, when the phases before it add up to; the last
+ * phase runs to the final reading, so the chats still streaming after the arrivals stop count there.
+ */
+export function providerByPhase(
+  phases: LoadPhase[],
+  readings: Array<{ at: number; stats: ProviderCounters }>,
+  startsAt: Array<number | undefined> = [],
+): PhaseProviderFigures[] {
+  const at = (ms: number): ProviderCounters =>
+    readings.filter((reading) => reading.at <= ms).at(-1)?.stats ?? {
+      requests: 0,
+      accepted: 0,
+      rejected429: 0,
+    };
+  const finalAt = readings.at(-1)?.at ?? 0;
+  const figures: PhaseProviderFigures[] = [];
+  let plannedStart = 0;
+  phases.forEach((phase, index) => {
+    const startMs = startsAt[index] ?? plannedStart;
+    const last = index === phases.length - 1;
+    const endMs = last ? Infinity : (startsAt[index + 1] ?? startMs + phase.duration * 1000);
+    const before = at(startMs);
+    const after = at(endMs);
+    figures.push({
+      name: phase.name ?? `phase ${index + 1}`,
+      durationS: phase.duration,
+      arrivalRate: phase.arrivalRate,
+      windowS: last ? Math.max(phase.duration, (finalAt - startMs) / 1000) : (endMs - startMs) / 1000,
+      calls: after.requests - before.requests,
+      rejected429: after.rejected429 - before.rejected429,
+    });
+    plannedStart = endMs;
+  });
+  return figures;
+}
+
+export function summaryLines(
+  report: ArtilleryReport,
+  provider: ProviderCounters | undefined,
+  phases: PhaseProviderFigures[] = [],
+): string[] {
   const outcomes = chatOutcomes(report);
   const detail = Object.entries(outcomes.failures)
     .map(([name, value]) => `${name} ${value}`)
@@ -61,6 +130,11 @@ export function summaryLines(report: ArtilleryReport, provider429s: number | und
   const lines = [
     `chats: ${outcomes.completed} completed, ${outcomes.refused} refused at once (${outcomes.refusedWithRetryAfter} with Retry-After), ${outcomes.failed} failed${detail ? ` (${detail})` : ''}`,
   ];
+  for (const [scenario, counts] of Object.entries(scenarioOutcomes(report))) {
+    lines.push(
+      `  ${scenario} scenario: ${counts.completed ?? 0} completed, ${counts.refused ?? 0} refused, ${counts.failed ?? 0} failed`,
+    );
+  }
   const chat = report.aggregate?.summaries?.['troupe.chat.completed_ms'];
   const headers = report.aggregate?.summaries?.['http.response_time'];
   lines.push(
@@ -73,8 +147,27 @@ export function summaryLines(report: ArtilleryReport, provider429s: number | und
       `(Artillery's http.response_time is the time to the response headers — a stream's first byte, or the 503: median ${headers.median ?? headers.p50} ms, p95 ${headers.p95} ms)`,
     );
   }
-  lines.push(`provider 429s: ${provider429s ?? 'unknown (no sim-llm counters)'}`);
+  lines.push(
+    provider
+      ? `provider (its own counters): ${provider.requests} calls, ${provider.accepted} accepted, ${provider.rejected429} answered 429`
+      : 'provider: unknown (no sim-llm counters)',
+  );
+  for (const phase of phases) {
+    lines.push(
+      `  ${phase.name} (${phase.arrivalRate} new users/s for ${phase.durationS} s${phase.windowS > phase.durationS ? `, then ${Math.round(phase.windowS - phase.durationS)} s of draining` : ''}): ${phase.calls} calls (${Math.round((phase.calls / phase.windowS) * 60)}/min), ${phase.rejected429} answered 429`,
+    );
+  }
   return lines;
+}
+
+/** `troupe.scenario.<tag>.<outcome>` counters, by scenario. */
+function scenarioOutcomes(report: ArtilleryReport): Record<string, Record<string, number>> {
+  const byScenario: Record<string, Record<string, number>> = {};
+  for (const [name, value] of Object.entries(report.aggregate?.counters ?? {})) {
+    const match = /^troupe\.scenario\.([^.]+)\.(completed|refused|failed)$/.exec(name);
+    if (match) (byScenario[match[1]] ??= {})[match[2]] = value;
+  }
+  return byScenario;
 }
 
 function seconds(ms: number | undefined): string {
