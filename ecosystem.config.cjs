@@ -8,7 +8,7 @@ module.exports = {
     {
       name: 'troupe',
       script: 'dist/server.js',
-      // Node's flags as in package.json's start script (README, "Memory and the young generation").
+      // Node's flags as in package.json's start script (docs/CONFIGURATION.md, "Memory and the young generation").
       node_args: '--max-semi-space-size=8',
       exec_mode: 'cluster',
       // One per core; a number pins it.

@@ -68,18 +68,47 @@ function main() {
     process.stdout.write('build-if-stale: no sources or no TypeScript here; not building\n');
     return;
   }
-  const reason = staleReason(root);
-  if (!reason) {
-    process.stdout.write(`build-if-stale: ${ENTRY} is up to date\n`);
-    return;
+  // Several `npm start` at once (the README's three instances) must not compile into dist/ side by
+  // side: one builds, the others wait for it and then find dist/ fresh.
+  const lock = path.join(root, '.build-lock');
+  const release = acquire(lock);
+  try {
+    const reason = staleReason(root);
+    if (!reason) {
+      process.stdout.write(`build-if-stale: ${ENTRY} is up to date\n`);
+      return;
+    }
+    process.stdout.write(`build-if-stale: ${reason}; building (npm run build)\n`);
+    const npm = process.env.npm_execpath
+      ? [process.execPath, [process.env.npm_execpath, 'run', 'build']]
+      : ['npm', ['run', 'build']];
+    const result = spawnSync(npm[0], npm[1], { cwd: root, stdio: 'inherit' });
+    if (result.error) throw result.error;
+    process.exitCode = result.status ?? 1;
+  } finally {
+    release();
   }
-  process.stdout.write(`build-if-stale: ${reason}; building (npm run build)\n`);
-  const npm = process.env.npm_execpath
-    ? [process.execPath, [process.env.npm_execpath, 'run', 'build']]
-    : ['npm', ['run', 'build']];
-  const result = spawnSync(npm[0], npm[1], { cwd: root, stdio: 'inherit' });
-  if (result.error) throw result.error;
-  process.exitCode = result.status ?? 1;
+}
+
+/** Takes the lock file (waiting while another build holds it; one older than 10 min is stale). */
+function acquire(lock) {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  let told = false;
+  for (;;) {
+    try {
+      fs.closeSync(fs.openSync(lock, 'wx'));
+      return () => fs.rmSync(lock, { force: true });
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw error;
+      const held = fs.statSync(lock, { throwIfNoEntry: false });
+      if (held && Date.now() - held.mtimeMs > 10 * 60_000) fs.rmSync(lock, { force: true });
+      else {
+        if (!told) process.stdout.write('build-if-stale: another build is running; waiting for it\n');
+        told = true;
+        Atomics.wait(pause, 0, 0, 200);
+      }
+    }
+  }
 }
 
 main();

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,6 +69,23 @@ describe('scripts/build-if-stale.mjs', () => {
     for (const file of ['server.ts', 'api/app.ts', 'api/web/public/index.html']) age(path.join(root, file), 120);
     age(path.join(root, 'api/web/public/index.html'), 0);
     expect(runCheck(root)).toMatchObject({ built: true, status: 0 });
+  });
+
+  test('two starts at once build once: the second waits for the first and finds dist fresh', async () => {
+    const build =
+      "require('fs').appendFileSync('builds','x');setTimeout(()=>{require('fs').mkdirSync('dist',{recursive:true});require('fs').writeFileSync('dist/server.js','')},300)";
+    fs.writeFileSync(
+      path.join(root, 'package.json'),
+      JSON.stringify({ name: 'scratch', private: true, scripts: { build: `node -e "${build}"` } }),
+    );
+    for (const file of ['server.ts', 'api/app.ts', 'api/web/public/index.html']) age(path.join(root, file), 60);
+    const run = () =>
+      new Promise<number | null>((resolve) =>
+        spawn(process.execPath, [SCRIPT], { cwd: root, stdio: 'ignore' }).once('exit', resolve),
+      );
+    expect(await Promise.all([run(), run()])).toEqual([0, 0]);
+    expect(fs.readFileSync(path.join(root, 'builds'), 'utf8')).toBe('x');
+    expect(fs.existsSync(path.join(root, '.build-lock'))).toBe(false);
   });
 
   test('--if-possible skips quietly where nothing can be built (no TypeScript installed)', () => {
