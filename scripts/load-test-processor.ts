@@ -137,7 +137,14 @@ export function countChatOutcome(
       if (typeof startedAt === 'number')
         events.emit('histogram', 'troupe.chat.completed_ms', Date.now() - startedAt);
     } else events.emit('counter', `troupe.chat.error.${ending.code}`, 1);
-    outcome(ending?.event === 'done' ? 'completed' : 'failed');
+    // An `overloaded` event: the chat waited in line and was refused before any provider call.
+    outcome(
+      ending?.event === 'done'
+        ? 'completed'
+        : ending?.event === 'error' && ending.code === 'overloaded'
+          ? 'refused'
+          : 'failed',
+    );
   } else {
     outcome('failed');
   }

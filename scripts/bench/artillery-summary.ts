@@ -26,6 +26,8 @@ export interface ChatOutcomes {
   completed: number;
   refused: number;
   refusedWithRetryAfter: number;
+  /** Streams that waited in line and then ended with an `overloaded` event (no quota spent). */
+  refusedWhileWaiting: number;
   /** Streams that ended in an error event, ended with neither event, network errors, other statuses. */
   failed: number;
   failures: Record<string, number>;
@@ -36,6 +38,8 @@ export function chatOutcomes(report: ArtilleryReport): ChatOutcomes {
   const failures: Record<string, number> = {};
   for (const [name, value] of Object.entries(counters)) {
     const streamError = /^troupe\.chat\.error\.(.+)$/.exec(name)?.[1];
+    // `overloaded` in the stream: refused while waiting in line, before any provider call.
+    if (streamError === 'overloaded') continue;
     if (streamError) failures[streamError] = value;
     else if (name === 'troupe.chat.incomplete') failures.incomplete = value;
     else if (name.startsWith('errors.')) failures[name.slice('errors.'.length)] = value;
@@ -48,6 +52,7 @@ export function chatOutcomes(report: ArtilleryReport): ChatOutcomes {
     completed: counters['troupe.chat.completed'] ?? 0,
     refused: counters['troupe.chat.refused'] ?? 0,
     refusedWithRetryAfter: counters['troupe.chat.refused_with_retry_after'] ?? 0,
+    refusedWhileWaiting: counters['troupe.chat.error.overloaded'] ?? 0,
     failed: Object.values(failures).reduce((sum, value) => sum + value, 0),
     failures,
   };
@@ -106,7 +111,7 @@ export function providerByPhase(
     const before = at(startMs);
     const after = at(endMs);
     figures.push({
-      name: phase.name ?? `phase ${index + 1}`,
+      name: phase.name ?? `phase ${index + 1}: ${phase.arrivalRate} new users/s`,
       durationS: phase.duration,
       arrivalRate: phase.arrivalRate,
       windowS: last ? Math.max(phase.duration, (finalAt - startMs) / 1000) : (endMs - startMs) / 1000,
@@ -128,7 +133,7 @@ export function summaryLines(
     .map(([name, value]) => `${name} ${value}`)
     .join(', ');
   const lines = [
-    `chats: ${outcomes.completed} completed, ${outcomes.refused} refused at once (${outcomes.refusedWithRetryAfter} with Retry-After), ${outcomes.failed} failed${detail ? ` (${detail})` : ''}`,
+    `chats: ${outcomes.completed} completed, ${outcomes.refused} refused at once (${outcomes.refusedWithRetryAfter} with Retry-After)${outcomes.refusedWhileWaiting ? `, ${outcomes.refusedWhileWaiting} refused while waiting in line (overloaded event)` : ''}, ${outcomes.failed} failed${detail ? ` (${detail})` : ''}`,
   ];
   for (const [scenario, counts] of Object.entries(scenarioOutcomes(report))) {
     lines.push(
@@ -154,10 +159,16 @@ export function summaryLines(
   );
   for (const phase of phases) {
     lines.push(
-      `  ${phase.name} (${phase.arrivalRate} new users/s for ${phase.durationS} s${phase.windowS > phase.durationS ? `, then ${Math.round(phase.windowS - phase.durationS)} s of draining` : ''}): ${phase.calls} calls (${Math.round((phase.calls / phase.windowS) * 60)}/min), ${phase.rejected429} answered 429`,
+      `  ${phase.name}, ${phase.durationS} s${drainText(phase)}: ${phase.calls} calls (${Math.round((phase.calls / phase.windowS) * 60)}/min), ${phase.rejected429} answered 429`,
     );
   }
   return lines;
+}
+
+/** The last phase's figures run on while the admitted chats finish: say for how long. */
+function drainText(phase: PhaseProviderFigures): string {
+  const drainS = Math.round(phase.windowS - phase.durationS);
+  return drainS >= 1 ? ` + ${drainS} s draining` : '';
 }
 
 /** `troupe.scenario.<tag>.<outcome>` counters, by scenario. */

@@ -134,6 +134,26 @@ describe('the Artillery load test reads true', () => {
     );
   });
 
+  test('a chat refused while it waited in line (an overloaded event) counts as refused, not failed', () => {
+    const context = { vars: {} as Record<string, unknown> };
+    composeQuestion(context, {}, () => undefined);
+    const { emitted, events } = recorder();
+    const body =
+      'event: run\ndata: {}\n\nevent: queued\ndata: {}\n\nevent: error\ndata: {"code":"overloaded"}\n\n';
+    countChatOutcome({}, { statusCode: 200, headers: {}, body }, context, events, () => undefined);
+    expect(emitted).toEqual([
+      ['counter', 'troupe.chat.error.overloaded', 1],
+      ['counter', 'troupe.scenario.quota.refused', 1],
+    ]);
+    const report = {
+      aggregate: { counters: { 'troupe.chat.error.overloaded': 486, 'troupe.chat.error.llm_timeout': 1 } },
+    };
+    expect(chatOutcomes(report)).toMatchObject({ refusedWhileWaiting: 486, failed: 1 });
+    expect(summaryLines(report, undefined)[0]).toBe(
+      'chats: 0 completed, 0 refused at once (0 with Retry-After), 486 refused while waiting in line (overloaded event), 1 failed (llm_timeout 1)',
+    );
+  });
+
   test("the provider's calls and 429s are split by phase, from its own counters read during the run", () => {
     const reading = (at: number, requests: number, rejected429 = 0) => ({
       at,
@@ -156,10 +176,8 @@ describe('the Artillery load test reads true', () => {
       { name: 'sustained', durationS: 20, arrivalRate: 50, windowS: 30, calls: 220, rejected429: 3 },
     ]);
     const lines = summaryLines({}, readings.at(-1)!.stats, providerByPhase(phases, readings, [2000, 12_000]));
-    expect(lines).toContain('  warm-up (10 new users/s for 10 s): 40 calls (240/min), 0 answered 429');
-    expect(lines).toContain(
-      '  sustained (50 new users/s for 20 s, then 10 s of draining): 220 calls (440/min), 3 answered 429',
-    );
+    expect(lines).toContain('  warm-up, 10 s: 40 calls (240/min), 0 answered 429');
+    expect(lines).toContain('  sustained, 20 s + 10 s draining: 220 calls (440/min), 3 answered 429');
     // Without Artillery's phase lines the phases start where the ones before them add up to: the
     // boundary is then at 10 s, before the reading of 40 calls at 12 s.
     expect(providerByPhase(phases, readings).map((phase) => phase.calls)).toEqual([0, 260]);
