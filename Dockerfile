@@ -1,7 +1,7 @@
 # Troupe: build with the dev dependencies, run with the production ones only, as a non-root user.
 #   docker build -t troupe . && docker run -p 3000:3000 troupe
 # (No Docker engine runs on the machines this repo is developed on: CI checks this file's shape,
-# not a build; see README "Deployment".)
+# not a build; see docs/OPERATIONS.md, "Deployment".)
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -10,6 +10,8 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# `npm ci` runs the prepare script (build dist/ when stale), which skips here: no sources yet.
+COPY scripts/build-if-stale.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev
@@ -36,6 +38,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/api/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form, no npm and no shell in between: node is PID 1 and receives SIGTERM itself, which
 # server.ts turns into a clean shutdown (refuse new chats, end open streams, close the store).
-# Node's flags as in package.json's start script (README, "Memory and the young generation").
+# Node's flags as in package.json's start script (docs/CONFIGURATION.md, "Memory and the young generation").
 STOPSIGNAL SIGTERM
 CMD ["node", "--max-semi-space-size=8", "dist/server.js"]

@@ -1,12 +1,14 @@
-// PM2: `npm run build && pm2 start ecosystem.config.cjs` runs Troupe as N processes (cluster mode,
-// one port shared). Every instance must see the same REDIS_URL: run events, tool limits and the
-// tool cache are shared through it; without it N instances would each enforce the whole quota.
+// PM2: `pm2 start ecosystem.config.cjs` runs Troupe as N processes (cluster mode, one port shared)
+// from dist/, which `npm install` builds (run `npm run build` after changing the sources); a restart
+// starts the compiled server and never compiles. Every instance must see the same REDIS_URL: run
+// events, tool limits and the tool cache are shared through it; without it N instances would each
+// enforce the whole quota.
 module.exports = {
   apps: [
     {
       name: 'troupe',
       script: 'dist/server.js',
-      // Node's flags as in package.json's start script (README, "Memory and the young generation").
+      // Node's flags as in package.json's start script (docs/CONFIGURATION.md, "Memory and the young generation").
       node_args: '--max-semi-space-size=8',
       exec_mode: 'cluster',
       // One per core; a number pins it.

@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * Every setting Troupe reads, with its default and what a valid value looks like: config/ is the
  * only reader of the environment. `.env.example` lists the same variables (a test keeps the two in
- * step), and the README's Configuration table says what each one means.
+ * step), and docs/CONFIGURATION.md says what each one means.
  */
 
 const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>

@@ -1,10 +1,14 @@
 /**
- * Artillery processor for load-test.yml: Artillery only sees an HTTP 200 for a stream, whether it
- * ended with `done` or with an `error` event, so this reads the buffered SSE body and counts how
- * each chat really ended (`done` or an `error` event with its code; README, HTTP API). Artillery's `http.response_time` is the time to the
- * response headers — for a stream, a few ms — so the time to the end of a completed chat is
- * reported as its own metric, `troupe.chat.completed_ms`. Artillery bundles this file itself
- * (esbuild), so it imports nothing.
+ * Artillery processor for load-test.yml. Two jobs:
+ * - Every virtual user of the quota scenario asks its own question (`composeQuestion`), so the LLM
+ *   response cache cannot answer it and each chat costs real provider calls; the cache scenario asks
+ *   one fixed question, to show what the cache saves.
+ * - Artillery only sees an HTTP 200 for a stream, whether it ended with `done` or with an `error`
+ *   event, so `countChatOutcome` reads the buffered SSE body and counts how each chat really ended
+ *   (`done`, or an `error` event with its code), in total and per scenario. Artillery's
+ *   `http.response_time` is the time to the response headers — for a stream, a few ms — so the time
+ *   to the end of a completed chat is its own metric, `troupe.chat.completed_ms`.
+ * Artillery bundles this file itself (esbuild), so it imports nothing.
  */
 
 interface ArtilleryResponse {
@@ -22,6 +26,55 @@ interface ArtilleryContext {
 }
 
 const STARTED_AT = 'troupeChatStartedAt';
+/** The scenario's short name in the per-scenario counters (`troupe.scenario.<tag>.completed`). */
+const SCENARIO_TAG = 'scenarioTag';
+
+const TOPICS = [
+  'a rolling rate limiter for an API gateway',
+  'a cache for an LLM-backed chat service',
+  'a team offsite for forty people',
+  'the migration of a monolith to services',
+  'an on-call rota for a small team',
+  'a priority queue with fair sharing between users',
+  'a backup plan for a SQLite database',
+  'a product launch in three markets',
+  'a reading list on distributed systems',
+  'the onboarding of five new engineers',
+  'a budget for a community conference',
+  'a load test for a streaming API',
+];
+const ASKS = [
+  'How should we plan',
+  'What are the main risks of',
+  'Compare two ways to build',
+  'Write a one-page proposal for',
+  'What would you measure first in',
+  'Give a step-by-step checklist for',
+];
+
+/**
+ * A question no earlier user asked: a topic, an ask and a number drawn for this user, plus a
+ * random tag (sessions × topics × asks alone would repeat in a long run).
+ */
+export function variedQuestion(random: () => number = Math.random): string {
+  const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)];
+  const people = 2 + Math.floor(random() * 500);
+  const tag = Math.floor(random() * 36 ** 6).toString(36);
+  return `${pick(ASKS)} ${pick(TOPICS)}, for ${people} people? (ref ${tag})`;
+}
+
+/** Flow step of the quota scenario: this virtual user's own question, as `{{ question }}`. */
+export function composeQuestion(context: ArtilleryContext, _events: unknown, next: () => void): void {
+  context.vars[SCENARIO_TAG] = 'quota';
+  context.vars.question = variedQuestion();
+  next();
+}
+
+/** Flow step of the cache scenario, which asks the one question written in load-test.yml. */
+export function markCacheScenario(context: ArtilleryContext, _events: unknown, next: () => void): void {
+  context.vars[SCENARIO_TAG] = 'cache';
+  next();
+}
 
 /** beforeRequest: when this virtual user's chat was sent (each user sends one chat). */
 export function markChatStart(
@@ -65,10 +118,15 @@ export function countChatOutcome(
 ): void {
   // afterResponse runs once the body is read, i.e. when the stream has ended.
   const startedAt = context.vars?.[STARTED_AT];
+  const tag = context.vars?.[SCENARIO_TAG];
+  const outcome = (name: 'completed' | 'refused' | 'failed') => {
+    if (typeof tag === 'string' && tag) events.emit('counter', `troupe.scenario.${tag}.${name}`, 1);
+  };
   if (response.statusCode === 503) {
     events.emit('counter', 'troupe.chat.refused', 1);
     if (response.headers['retry-after'] !== undefined)
       events.emit('counter', 'troupe.chat.refused_with_retry_after', 1);
+    outcome('refused');
   } else if (response.statusCode === 200) {
     const ending = terminalEvent(
       typeof response.body === 'string' ? response.body : String(response.body ?? ''),
@@ -79,6 +137,16 @@ export function countChatOutcome(
       if (typeof startedAt === 'number')
         events.emit('histogram', 'troupe.chat.completed_ms', Date.now() - startedAt);
     } else events.emit('counter', `troupe.chat.error.${ending.code}`, 1);
+    // An `overloaded` event: the chat waited in line and was refused before any provider call.
+    outcome(
+      ending?.event === 'done'
+        ? 'completed'
+        : ending?.event === 'error' && ending.code === 'overloaded'
+          ? 'refused'
+          : 'failed',
+    );
+  } else {
+    outcome('failed');
   }
   next();
 }

@@ -1,14 +1,15 @@
 /**
- * npx tsx scripts/load-test.ts [--rpm 500] [--concurrency 50] [--latency-ms 500] [--tps 50]
- *                              [--runtime dist|tsx] [--quick] [--artillery "<command>"]
+ * npm run load-test -- [--rpm 500] [--concurrency 50] [--latency-ms 500] [--tps 50]
+ *                      [--runtime dist|tsx] [--quick] [--artillery "<command>"]
  *
- * The brief's Artillery load test (load-test.yml) against a Troupe that sits on a real quota:
- * starts sim-llm with the quota and Troupe with LLM_PROVIDER=openai and its limits at that quota
- * (each in its own process), runs Artillery at Troupe, then prints what Artillery cannot see: the
- * provider's 429s and calls, Troupe's peak memory and CPU, and — last — completed / refused / failed
- * chats, the completed-chat time and the provider's 429s. --quick runs 10 s + 20 s instead of
- * 60 s + 300 s, to check the set-up. Artillery 2.0.21 is the newest that runs on Node 20; the
- * wrapper uses node_modules/.bin/artillery when it is installed, else `npx -y artillery@2.0.21`.
+ * Troupe's Artillery load test (load-test.yml) against a Troupe that sits on a real quota: starts
+ * sim-llm with the quota and Troupe with LLM_PROVIDER=openai and its limits at that quota (each in
+ * its own process), runs Artillery at Troupe, then prints what Artillery cannot see: the provider's
+ * own counters (calls and 429s, in total and per phase, read from sim-llm's /sim/stats once a
+ * second), Troupe's LLM cache, peak memory and CPU, and — last — completed / refused / failed chats
+ * (per scenario too) and the completed-chat time. --quick runs 10 s + 20 s instead of 60 s + 300 s.
+ * Artillery 2.0.21 is the newest that runs on Node 20; the wrapper uses node_modules/.bin/artillery
+ * when it is installed, else `npx -y artillery@2.0.21`.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,7 +25,14 @@ import {
   type TroupeRuntime,
 } from './bench/server-processes';
 import { zeroCounters } from './bench/load-driver';
-import { summaryLines, type ArtilleryReport } from './bench/artillery-summary';
+import { parse as parseYaml } from 'yaml';
+import {
+  providerByPhase,
+  summaryLines,
+  type ArtilleryReport,
+  type LoadPhase,
+  type ProviderCounters,
+} from './bench/artillery-summary';
 import { BRIEF_QUOTA, type ProviderQuota } from './bench/scenarios';
 
 export const ARTILLERY_VERSION = '2.0.21';
@@ -36,8 +44,14 @@ interface LoadTestOptions {
   artillery?: string;
 }
 
+/** --quick: the same two phases, shorter. */
+const QUICK_PHASES: LoadPhase[] = [
+  { name: 'warm-up: 10 new users/s', duration: 10, arrivalRate: 10 },
+  { name: 'sustained: 50 new users/s', duration: 20, arrivalRate: 50 },
+];
+
 const USAGE =
-  'usage: npx tsx scripts/load-test.ts [--rpm 500] [--concurrency 50] [--latency-ms 500] [--tps 50] [--runtime dist|tsx] [--quick] [--artillery "<command>"]';
+  'usage: npm run load-test -- [--rpm 500] [--concurrency 50] [--latency-ms 500] [--tps 50] [--runtime dist|tsx] [--quick] [--artillery "<command>"]';
 
 function parseArgs(argv: string[]): LoadTestOptions {
   const options: LoadTestOptions = { quota: { ...BRIEF_QUOTA }, runtime: 'tsx', quick: false };
@@ -119,28 +133,32 @@ async function main(): Promise<void> {
     });
     sampler.start(1000);
     const command = artilleryCommand(options.artillery);
+    const scenarioFile = path.join(REPO_ROOT, 'load-test.yml');
+    const phases = options.quick ? QUICK_PHASES : phasesOf(scenarioFile);
     const args = ['run', '--target', troupe.url, '--output', path.join(directory, 'artillery.json')];
-    if (options.quick) {
-      args.push(
-        '--overrides',
-        JSON.stringify({
-          config: {
-            phases: [
-              { duration: 10, arrivalRate: 10 },
-              { duration: 20, arrivalRate: 50 },
-            ],
-          },
-        }),
-      );
-    }
-    args.push(path.join(REPO_ROOT, 'load-test.yml'));
+    if (options.quick) args.push('--overrides', JSON.stringify({ config: { phases: QUICK_PHASES } }));
+    args.push(scenarioFile);
+    const runStartedAt = Date.now();
     process.stdout.write(`${[...command, ...args].join(' ')}\n`);
+    // Artillery's own output goes through as it comes; its "Phase started" lines time the phases.
+    const phaseStarts: Array<number | undefined> = [];
     const code = await new Promise<number | null>((resolve) => {
       const child = spawn(command[0], [...command.slice(1), ...args], {
         cwd: REPO_ROOT,
-        stdio: 'inherit',
+        stdio: ['inherit', 'pipe', 'inherit'],
         // Artillery's optional browser engine would otherwise try to download Chromium.
         env: { ...process.env, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: '1', ARTILLERY_DISABLE_TELEMETRY: 'true' },
+      });
+      let pending = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        process.stdout.write(chunk);
+        pending += chunk.toString();
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) {
+          const phase = /Phase started:.*\(index: (\d+)/.exec(line);
+          if (phase) phaseStarts[Number(phase[1])] ??= Date.now() - runStartedAt;
+        }
       });
       child.once('exit', resolve);
       child.once('error', (error) => {
@@ -150,10 +168,18 @@ async function main(): Promise<void> {
     });
     sampler.stop();
     const stats = await getJson<SimStats>(`${sim.url}/sim/stats`);
+    const readings = sampler.samples.flatMap((sample) =>
+      sample.sim?.stats
+        ? [{ at: sample.at - runStartedAt, stats: sample.sim.stats as ProviderCounters }]
+        : [],
+    );
+    if (stats) readings.push({ at: Date.now() - runStartedAt, stats });
+    const cache = await getJson<{ queue?: { cache?: CacheFigures } }>(`${troupe.url}/api/queue/status`);
     const peakRssKb = Math.max(0, ...sampler.samples.map((sample) => sample.troupe?.peakRssKb ?? 0));
     const cpu = sampler.samples.map((sample) => sample.troupe?.cpuPercent ?? 0);
     process.stdout.write(
       `\nprovider (sim-llm): ${stats ? `${stats.requests} requests, ${stats.accepted} accepted, ${stats.rejected429} answered 429, ${stats.aborted} aborted, max ${stats.maxInFlight} in flight` : 'no counters'}\n` +
+        `${cacheLine(cache?.queue?.cache)}\n` +
         `Troupe: peak RSS ${Math.round(peakRssKb / 1024)} MB, CPU mean ${Math.round(cpu.reduce((sum, value) => sum + value, 0) / Math.max(1, cpu.length))} %, peak ${Math.round(Math.max(0, ...cpu))} % of one core\n` +
         `results: ${directory}\n`,
     );
@@ -161,7 +187,9 @@ async function main(): Promise<void> {
     const report = fs.existsSync(reportFile)
       ? (JSON.parse(fs.readFileSync(reportFile, 'utf8')) as ArtilleryReport)
       : {};
-    process.stdout.write(`\n${summaryLines(report, stats?.rejected429).join('\n')}\n`);
+    process.stdout.write(
+      `\n${summaryLines(report, stats ?? undefined, providerByPhase(phases, readings, phaseStarts)).join('\n')}\n`,
+    );
     fs.writeFileSync(
       path.join(directory, 'provider.json'),
       `${JSON.stringify({ quota: options.quota, sim: stats, peakRssKb }, null, 2)}\n`,
@@ -172,6 +200,25 @@ async function main(): Promise<void> {
     await sim?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** The phases load-test.yml declares (config.phases). */
+function phasesOf(file: string): LoadPhase[] {
+  const parsed = parseYaml(fs.readFileSync(file, 'utf8')) as { config?: { phases?: LoadPhase[] } };
+  return parsed.config?.phases ?? [];
+}
+
+interface CacheFigures {
+  cacheHitRate: string;
+  hits: number;
+  sharedHits: number;
+  misses: number;
+}
+
+function cacheLine(cache: CacheFigures | undefined): string {
+  return cache
+    ? `Troupe's LLM response cache: ${cache.hits} hits + ${cache.sharedHits} joined a call in flight, ${cache.misses} went to the provider (${cache.cacheHitRate} of calls saved)`
+    : "Troupe's LLM response cache: no figures";
 }
 
 main().catch((error: unknown) => {

@@ -50,7 +50,10 @@ type AppendResult = Map<string, MessageDocument[]>;
  * start-up reads nothing but the schema. The appends of one event-loop turn commit together
  * (group-commit.ts), each still all or nothing: a crash or a torn write loses at most the
  * transaction in flight (WAL frames carry checksums), never an earlier one, and an append resolves
- * only once committed. Statements are prepared once. One process owns a directory at a time.
+ * only once committed. Statements are prepared once. Several processes on one host may share a
+ * directory (`--workers N`, or several instances on one machine): WAL and SQLite's file locks
+ * serialise their writes (busy_timeout waits for the lock) and each reads the others' commits; a
+ * directory on a network filesystem, shared between hosts, is not safe (WAL needs shared memory).
  */
 export class SqliteStore implements Store {
   private readonly directory: string;

@@ -44,7 +44,7 @@ describe('SIGTERM to `npm start`', () => {
     const npmExit = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
     let nodePid: number | undefined;
     try {
-      // `npm start` builds first (prestart), so this can take a while on a loaded machine.
+      // `npm start` builds first when dist/ is missing or stale (prestart): that can take a while.
       const url = await new Promise<string>((resolve, reject) => {
         npm.stdout.on('data', (chunk: Buffer) => {
           output += chunk.toString();

@@ -60,7 +60,11 @@ export class RedisResponseCache implements ResponseCache {
 
   async close(): Promise<void> {
     if (this.options.ownsClient === false) return;
-    await this.options.client.quit().catch(() => undefined);
+    const { client } = this.options;
+    // quit() waits for Redis's reply; a client that is reconnecting (Redis down) rejects it at once
+    // (no offline queue) and would go on reconnecting for ever, keeping the process alive: disconnect.
+    if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+    else client.disconnect();
   }
 
   private redisKey(key: string): string {

@@ -196,8 +196,12 @@ form.addEventListener('submit', (event) => {
   messageInput.value = '';
   void send(message);
 });
+// Enter sends and Shift+Enter adds a line, as chat apps do; Enter that confirms an input method's
+// composition (Chinese, Japanese…) is the IME's, not a send.
 messageInput.addEventListener('keydown', (event) => {
-  if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) form.requestSubmit();
+  if (event.key !== 'Enter' || event.shiftKey || event.isComposing || event.keyCode === 229) return;
+  event.preventDefault();
+  if (!sendButton.disabled) form.requestSubmit();
 });
 stopButton.addEventListener('click', () => controller?.abort());
 document.getElementById('new-conversation').addEventListener('click', () => {
