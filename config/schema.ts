@@ -96,6 +96,7 @@ export const configSchema = z.object({
   LLM_ADMISSION: z.enum(['on', 'off']).default('on'),
   LLM_PRIORITY_ORDER: priorityOrder.default(['host', 'planner', 'critic', 'reporter']),
   LLM_MAX_OUTPUT_TOKENS: integer(16, 1_000_000).default(1024),
+  LLM_ENDPOINTS_FILE: optionalText,
 
   SSE_MAX_CONCURRENT: integer(1, 1_000_000).default(200),
   SSE_HEARTBEAT_MS: integer(100, 3_600_000).default(15_000),
