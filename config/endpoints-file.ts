@@ -39,7 +39,11 @@ export interface EndpointsSetup {
 }
 
 const positive = (max: number) =>
-  z.number('expected a positive integer').int('expected a positive integer').min(1, 'expected a positive integer').max(max, `expected a positive integer up to ${max}`);
+  z
+    .number('expected a positive integer')
+    .int('expected a positive integer')
+    .min(1, 'expected a positive integer')
+    .max(max, `expected a positive integer up to ${max}`);
 
 const endpointSchema = z
   .object({
@@ -63,22 +67,32 @@ const endpointSchema = z
   })
   .strict();
 
-const routeSchema = z.array(z.string('expected an endpoint name'), 'expected a list of endpoint names').min(1, 'expected at least one endpoint name');
+const routeSchema = z
+  .array(z.string('expected an endpoint name'), 'expected a list of endpoint names')
+  .min(1, 'expected at least one endpoint name');
 
 const fileSchema = z
-  .object({
-    endpoints: z.array(endpointSchema, 'expected a list of endpoints').min(1, 'expected at least one endpoint'),
-    routes: z
-      .object({
-        host: routeSchema.optional(),
-        planner: routeSchema.optional(),
-        critic: routeSchema.optional(),
-        reporter: routeSchema.optional(),
-        default: routeSchema.optional(),
-      }, 'expected agent: [endpoint names]')
-      .strict()
-      .optional(),
-  }, 'expected an object with endpoints and routes')
+  .object(
+    {
+      endpoints: z
+        .array(endpointSchema, 'expected a list of endpoints')
+        .min(1, 'expected at least one endpoint'),
+      routes: z
+        .object(
+          {
+            host: routeSchema.optional(),
+            planner: routeSchema.optional(),
+            critic: routeSchema.optional(),
+            reporter: routeSchema.optional(),
+            default: routeSchema.optional(),
+          },
+          'expected agent: [endpoint names]',
+        )
+        .strict()
+        .optional(),
+    },
+    'expected an object with endpoints and routes',
+  )
   .strict();
 
 /** A bad endpoints file: the message is the one line printed before the process exits. */
@@ -96,7 +110,9 @@ export function loadEndpointsFile(path: string, env: Record<string, string | und
   try {
     text = fs.readFileSync(path, 'utf8');
   } catch (error) {
-    throw new EndpointsFileError(`${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new EndpointsFileError(
+      `${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   return parseEndpointsText(text, env);
 }
@@ -119,10 +135,13 @@ export function parseEndpointsText(text: string, env: Record<string, string | un
   const file = result.data;
   const names = new Set<string>();
   const endpoints: EndpointConfig[] = file.endpoints.map((entry, index) => {
-    if (names.has(entry.name)) throw new EndpointsFileError(`endpoints[${index}].name: "${entry.name}" is used twice`);
+    if (names.has(entry.name))
+      throw new EndpointsFileError(`endpoints[${index}].name: "${entry.name}" is used twice`);
     names.add(entry.name);
     if (entry.provider === 'openai' && !entry.baseUrl) {
-      throw new EndpointsFileError(`endpoints[${index}].baseUrl: expected a URL (required for provider openai)`);
+      throw new EndpointsFileError(
+        `endpoints[${index}].baseUrl: expected a URL (required for provider openai)`,
+      );
     }
     if (entry.provider === 'openai' && !entry.model) {
       throw new EndpointsFileError(`endpoints[${index}].model: expected a model or endpoint id`);
@@ -137,14 +156,18 @@ export function parseEndpointsText(text: string, env: Record<string, string | un
       maxRpm: entry.maxRpm,
       maxTpm: entry.maxTpm,
       thinking: entry.thinking,
-      ...(entry.provider === 'sim' ? { sim: { latencyMs: entry.latencyMs, tokensPerSecond: entry.tokensPerSecond } } : {}),
+      ...(entry.provider === 'sim'
+        ? { sim: { latencyMs: entry.latencyMs, tokensPerSecond: entry.tokensPerSecond } }
+        : {}),
     };
   });
   const given = file.routes ?? {};
   for (const [agent, route] of Object.entries(given)) {
     route?.forEach((name, index) => {
       if (!names.has(name)) {
-        throw new EndpointsFileError(`routes.${agent}[${index}]: "${name}" is not an endpoint (${[...names].join(', ')})`);
+        throw new EndpointsFileError(
+          `routes.${agent}[${index}]: "${name}" is not an endpoint (${[...names].join(', ')})`,
+        );
       }
     });
   }
@@ -156,7 +179,11 @@ export function parseEndpointsText(text: string, env: Record<string, string | un
 }
 
 /** `${VAR}` in every string, from `env`; an unset variable is an error naming the field. */
-function expandVariables(value: unknown, env: Record<string, string | undefined>, at: PropertyKey[]): unknown {
+function expandVariables(
+  value: unknown,
+  env: Record<string, string | undefined>,
+  at: PropertyKey[],
+): unknown {
   if (typeof value === 'string') {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
       const found = env[name];
@@ -178,11 +205,14 @@ function expandVariables(value: unknown, env: Record<string, string | undefined>
 function fieldPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(file)';
   return path
-    .map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`))
+    .map((part, index) =>
+      typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`,
+    )
     .join('');
 }
 
 function issueMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
   return issue.message;
 }

@@ -2,7 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { configSchema } from './schema';
-import { EndpointsFileError, loadEndpointsFile, type EndpointConfig, type EndpointRoutes } from './endpoints-file';
+import {
+  EndpointsFileError,
+  loadEndpointsFile,
+  type EndpointConfig,
+  type EndpointRoutes,
+} from './endpoints-file';
 import type { AgentName } from '../api/agents/agent-name';
 
 /** The validated, frozen settings every module receives; nothing else reads process.env. */

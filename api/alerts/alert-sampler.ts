@@ -1,4 +1,4 @@
-import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { LlmControl } from '../llm/llm-control';
 import type { RunRegistry } from '../streaming/run-registry';
 import type { ToolExecutor } from '../tools/tool-executor';
 import type { AlertSample } from './alert-conditions';
@@ -9,7 +9,7 @@ import type { AlertSample } from './alert-conditions';
  * the chat line's 503s and the queue bound's.
  */
 export function createAlertSampler(deps: {
-  scheduler: LlmScheduler;
+  scheduler: LlmControl;
   /** The chat line's figures (GET /api/sse/status). */
   line: () => { refused: number };
   tools: ToolExecutor;

@@ -1,13 +1,13 @@
 import type { ChatService } from '../agents/chat-service';
 import type { Logger } from '../logger';
-import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { LlmControl } from '../llm/llm-control';
 import type { SseLimiter } from '../streaming/sse-limiter';
 import type { ControlCommand } from './cluster-control';
 import type { Cluster } from './create-cluster';
 
 /** This instance's parts that operator commands from other instances act on, and that report its figures. */
 export interface ClusterMember {
-  scheduler: LlmScheduler;
+  scheduler: LlmControl;
   chat: Pick<ChatService, 'announcePause'>;
   /** The chat line: a `clear` ends its waiting chats too. */
   line: Pick<SseLimiter, 'clearWaiting'>;
@@ -39,7 +39,7 @@ export async function joinCluster(cluster: Cluster, member: ClusterMember): Prom
       const status = local.status();
       return {
         queueLength: status.queueLength,
-        activeRequests: local.queue.activeCount,
+        activeRequests: local.activeCount(),
         admittedChats: status.admittedChats,
         paused: status.paused,
         totalProcessed: status.totalProcessed,

@@ -1,5 +1,5 @@
 import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
-import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { LlmControl } from '../llm/llm-control';
 import type { SseStreaming } from '../streaming/sse-streaming';
 import type { ToolExecutor } from '../tools/tool-executor';
 
@@ -41,7 +41,7 @@ export class DashboardSnapshots {
 
   constructor(
     private readonly deps: {
-      scheduler: LlmScheduler;
+      scheduler: LlmControl;
       tools: ToolExecutor;
       sse: SseStreaming;
       queueMax: number;

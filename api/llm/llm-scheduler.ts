@@ -19,6 +19,7 @@ import type { BreakerState, ProviderBreaker } from './provider-breaker';
 import type { QueueItem, RequestQueue } from './request-queue';
 import type { LlmSchedulerOptions, SchedulerStatus } from './llm-scheduler-options';
 import type { SchedulerEvent, SchedulerEventStream } from './scheduler-events';
+import { estimateStartWaitMs } from './routing/wait-estimate';
 
 export type {
   SchedulerCounters,
@@ -126,6 +127,16 @@ export class LlmScheduler implements LlmGateway, RunHolds {
       breaker: this.breaker.state,
       counters: this.events.counters(this.aimd.decreaseCount),
     };
+  }
+
+  /** How long a call sent now would wait for its slot, ms (rough: routing/wait-estimate.ts). */
+  startWaitEstimateMs(): number {
+    return estimateStartWaitMs({
+      now: this.clock.now(),
+      waiting: this.queue.queueLength,
+      limiter: this.limiter.snapshot(),
+      latencyMs: this.latency.estimateMs(),
+    });
   }
 
   /** How much longer a provider-wide Retry-After holds every start (0 = none). */

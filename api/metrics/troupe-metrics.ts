@@ -1,7 +1,7 @@
 import client from 'prom-client';
 import type { SpeculationEvent, SpeculationMetrics } from '../agents/speculative-turn';
 import type { CacheEvent, CacheMetrics } from '../llm/cache/cache-stats';
-import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { LlmControl } from '../llm/llm-control';
 import type { SchedulerEvent, SchedulerMetrics } from '../llm/scheduler-events';
 import type { RunRegistry } from '../streaming/run-registry';
 import type { ToolExecutor } from '../tools/tool-executor';
@@ -184,7 +184,7 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
 
   /** Gauges read at scrape time from the live parts, and tool outcomes as they happen. */
   observe(parts: {
-    scheduler: LlmScheduler;
+    scheduler: LlmControl;
     tools: ToolExecutor;
     sse?: () => { active: number; waiting: number };
     runs?: RunRegistry;

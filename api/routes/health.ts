@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { LlmControl } from '../llm/llm-control';
 import { percentText } from '../metrics/percent-text';
 import type { ProcessUsageSampler } from '../metrics/process-usage';
 import type { Store } from '../store/store';
@@ -17,7 +17,7 @@ const STORE_PING_TIMEOUT_MS = 2000;
  * GET /api/health/live — liveness: answers while the event loop runs, needs no dependency.
  */
 export function healthRouter(deps: {
-  scheduler: LlmScheduler;
+  scheduler: LlmControl;
   store: Store;
   tools: ToolExecutor;
   runs: RunRegistry;

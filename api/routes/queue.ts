@@ -5,7 +5,7 @@ import type { CacheStatus } from '../llm/cache/cache-stats';
 import type { ControlCommand } from '../cluster/cluster-control';
 import { clusterQueueStatus } from '../cluster/cluster-status';
 import type { InstanceFigures } from '../cluster/instance-registry';
-import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { LlmControl } from '../llm/llm-control';
 import type { QueueItem } from '../llm/request-queue';
 import { isAdmin, requireAdmin } from './auth';
 import type { Pseudonyms } from './pseudonyms';
@@ -23,7 +23,7 @@ export interface QueueCluster {
  * pause, resume and clear only with ADMIN_TOKEN.
  */
 export function queueRouter(deps: {
-  scheduler: LlmScheduler;
+  scheduler: LlmControl;
   config: Config;
   chat: Pick<ChatService, 'announcePause'>;
   /** The chat line: chats waiting to start are cleared with the queued calls. */

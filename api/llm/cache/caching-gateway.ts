@@ -20,7 +20,8 @@ export interface CachingGatewayOptions {
   /** The scheduler: every miss goes through it, with its quota, priorities and retries. */
   inner: LlmGateway;
   cache: ResponseCache;
-  scope: CacheScope;
+  /** The provider and model a call is keyed on; per call when endpoints route agents apart. */
+  scope: CacheScope | ((meta: LlmCallMeta) => CacheScope);
   ttlSeconds: number;
   clock: Clock;
   logger: Logger;
@@ -57,7 +58,8 @@ export class CachingGateway implements LlmGateway {
   ): Promise<LlmCallOutcome> {
     const { signal, onDelta } = options;
     if (signal.aborted) throw abortReason(signal);
-    const key = responseCacheKey(this.options.scope, request);
+    const scope = typeof this.options.scope === 'function' ? this.options.scope(meta) : this.options.scope;
+    const key = responseCacheKey(scope, request);
     // An identical call already streaming is joined without asking the store.
     if (!this.shared.has(key)) {
       const hit = await this.read(key);
@@ -66,7 +68,7 @@ export class CachingGateway implements LlmGateway {
     }
     const startedAt = this.options.clock.now();
     const { joined, result } = this.shared.run(key, signal, onDelta, (sharedSignal, fanOut) =>
-      this.callProvider(key, meta, request, sharedSignal, fanOut),
+      this.callProvider(key, scope, meta, request, sharedSignal, fanOut),
     );
     if (!joined) {
       this.counters.misses++;
@@ -125,13 +127,16 @@ export class CachingGateway implements LlmGateway {
 
   private async callProvider(
     key: string,
+    scope: CacheScope,
     meta: LlmCallMeta,
     request: CompletionRequest,
     signal: AbortSignal,
     onDelta: (text: string) => void,
   ): Promise<LlmCallOutcome> {
     const outcome = await this.options.inner.complete(meta, request, { signal, onDelta });
-    if (isCompleteAnswer(outcome)) void this.write(key, outcome);
+    // An answer another endpoint's model gave (a fallback) is not this key's model's answer.
+    const sameModel = outcome.endpoint === undefined || outcome.endpoint.model === scope.model;
+    if (sameModel && isCompleteAnswer(outcome)) void this.write(key, outcome);
     return outcome;
   }
 
