@@ -25,6 +25,7 @@ export function createAlertSampler(deps: {
   });
   return () => {
     const status = deps.scheduler.status();
+    const endpoints = deps.scheduler.endpoints();
     return {
       rateLimited: status.counters.rateLimited,
       queueLength: status.queueLength,
@@ -39,6 +40,12 @@ export function createAlertSampler(deps: {
       chatsCancelled: chats.cancelled,
       chatsRefused: status.counters.shed + deps.line().refused,
       redisUp: deps.redisUp?.(),
+      openEndpoints: endpoints
+        .filter((endpoint) => endpoint.breaker === 'open')
+        .map((endpoint) => endpoint.name),
+      rateLimitedByEndpoint: Object.fromEntries(
+        endpoints.map((endpoint) => [endpoint.name, endpoint.rateLimited]),
+      ),
     };
   };
 }

@@ -34,6 +34,20 @@ export interface DashboardSnapshot {
   sse: { active: number; max: number; waiting: number; refused: number };
   tools: Array<{ name: string; status: string; circuit: string; cacheHitRate: string; errorRate: string }>;
   cache: { hitRate: string } | null;
+  /** Each provider endpoint (LLM_ENDPOINTS_FILE; one `default` without it). */
+  endpoints: Array<{
+    name: string;
+    model: string;
+    breaker: string;
+    queued: number;
+    inFlight: number;
+    maxConcurrency: number;
+    rpm: number;
+    maxRPM: number;
+    rateLimited: number;
+    fallbacksLeft: number;
+    fallbacksServed: number;
+  }>;
 }
 
 export class DashboardSnapshots {
@@ -101,6 +115,19 @@ export class DashboardSnapshots {
         errorRate: tool.errorRate,
       })),
       cache: cache?.hitRate ? { hitRate: cache.hitRate } : null,
+      endpoints: this.deps.scheduler.endpoints().map((endpoint) => ({
+        name: endpoint.name,
+        model: endpoint.model,
+        breaker: endpoint.breaker,
+        queued: endpoint.queueLength,
+        inFlight: endpoint.activeRequests,
+        maxConcurrency: endpoint.maxConcurrency,
+        rpm: endpoint.currentRPM,
+        maxRPM: endpoint.maxRPM,
+        rateLimited: endpoint.rateLimited,
+        fallbacksLeft: endpoint.fallbacks.left,
+        fallbacksServed: endpoint.fallbacks.servedAsFallback,
+      })),
     };
   }
 }

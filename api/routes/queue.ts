@@ -39,7 +39,8 @@ export function queueRouter(deps: {
 
   router.get('/queue/status', (_req, res) => {
     const local = scheduler.status();
-    const cache = deps.cache ? { cache: deps.cache() } : {};
+    // Each provider endpoint apart (LLM_ENDPOINTS_FILE); the fields above are their sum.
+    const cache = { ...(deps.cache ? { cache: deps.cache() } : {}), endpoints: scheduler.endpoints() };
     // Epoch ms, as the brief's example: `watch … | jq` scripts subtract timestamps.
     if (!cluster) {
       const queue = { ...local, ...cache };

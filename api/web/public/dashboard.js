@@ -183,6 +183,32 @@ function render(snapshot) {
       ),
     ),
   );
+  const endpoints = document.querySelector('#endpoints tbody');
+  endpoints.replaceChildren(
+    ...(snapshot.endpoints ?? []).map((endpoint) =>
+      row(
+        [
+          endpoint.name,
+          endpoint.model,
+          endpoint.breaker,
+          endpoint.queued,
+          `${endpoint.inFlight} / ${endpoint.maxConcurrency}`,
+          `${endpoint.rpm} / ${endpoint.maxRPM}`,
+          endpoint.rateLimited,
+          `${endpoint.fallbacksLeft} / ${endpoint.fallbacksServed}`,
+        ],
+        [
+          null,
+          null,
+          breakerTone(endpoint.breaker),
+          null,
+          null,
+          null,
+          endpoint.rateLimited > 0 ? 'warn' : null,
+        ],
+      ),
+    ),
+  );
   const instances = document.querySelector('#instances tbody');
   instances.replaceChildren(
     ...snapshot.instances.map((instance) =>
