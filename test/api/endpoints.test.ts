@@ -256,6 +256,29 @@ describe('several endpoints: routes per agent, fallback, per-endpoint quotas', (
   });
 });
 
+describe('sim endpoints from the file alone', () => {
+  test('two embedded simulators, each at its own speed, answer a chat with no provider handed in', async () => {
+    const troupe = await startTestTroupe({
+      LLM_ENDPOINTS_FILE: endpointsFile,
+      LLM_CACHE: 'off',
+      CRITIC_MAX_ROUNDS: '0',
+      TOOL_MAX_ROUNDS: '0',
+    });
+    try {
+      expect(troupe.router.list().map((endpoint) => [endpoint.config.name, endpoint.provider.name])).toEqual([
+        ['lite', 'sim'],
+        ['pro', 'sim'],
+      ]);
+      const stream = await chat(troupe as TestTroupe, 'A question for two simulators');
+      expect(terminal(stream).event).toBe('done');
+      const endpoints = await endpointsOf(troupe as TestTroupe);
+      expect(endpoints.every((endpoint) => endpoint.totalSuccess > 0)).toBe(true);
+    } finally {
+      await troupe.stop();
+    }
+  });
+});
+
 describe('without LLM_ENDPOINTS_FILE', () => {
   test('one endpoint `default` whose figures are the status itself', async () => {
     const troupe = await startTestTroupe({ LLM_MAX_CONCURRENT: '7', LLM_MAX_RPM: '70' });

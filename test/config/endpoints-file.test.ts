@@ -194,6 +194,23 @@ describe('LLM_ENDPOINTS_FILE', () => {
     }
   });
 
+  test('config/endpoints.example.yml is a valid file', () => {
+    const example = path.join(__dirname, '../../config/endpoints.example.yml');
+    const setup = parseConfig({
+      LLM_ENDPOINTS_FILE: example,
+      ARK_API_KEY: 'ark',
+      ARK_LITE_ENDPOINT_ID: 'ep-lite',
+      ARK_PRO_ENDPOINT_ID: 'ep-pro',
+      DEEPSEEK_API_KEY: 'deepseek',
+    }).llm;
+    expect(setup.endpoints.map((endpoint) => `${endpoint.name}:${endpoint.model}`)).toEqual([
+      'lite:ep-lite',
+      'pro:ep-pro',
+      'deepseek:deepseek-chat',
+    ]);
+    expect(setup.routes.critic).toEqual(['lite', 'deepseek']);
+  });
+
   test('without the file: one endpoint `default` of the LLM_* settings, used by every agent', () => {
     const config = parseConfig({ LLM_MAX_CONCURRENT: '7', LLM_MAX_RPM: '70', LLM_MAX_TPM: '700' });
     expect(config.llm.endpoints).toEqual([
