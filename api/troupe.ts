@@ -157,16 +157,14 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const provider = endpoints[0].provider;
   // Admission's closed loop: each endpoint's queue reports what waits and what is free; the chat
   // line starts a waiting chat only while the first agent's route has room (api/llm/admission.ts).
+  const endpointRoom = (endpoint: (typeof endpoints)[number]) => ({
+    room: endpoint.room,
+    breaker: () => endpoint.scheduler.breakerState(),
+  });
   const room: AdmissionRoom =
     endpoints.length === 1
       ? endpoints[0].room
-      : new RouteRoom(
-          endpoints.map((endpoint) => endpoint.room),
-          router.route('host').map((endpoint) => ({
-            room: endpoint.room,
-            breaker: () => endpoint.scheduler.breakerState(),
-          })),
-        );
+      : new RouteRoom(endpoints.map(endpointRoom), router.route('host').map(endpointRoom));
   const cacheBackend = config.llmCache.enabled ? createResponseCache(config, { clock, logger }) : undefined;
   await cacheBackend?.open?.();
   const responseCache = cacheBackend
