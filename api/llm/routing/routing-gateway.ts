@@ -112,8 +112,12 @@ export class RoutingGateway implements LlmControl {
       const endpoint = route[index];
       const name = endpoint.config.name;
       const leftMs = deadline - clock.now();
-      const laterCanTake = route.slice(index + 1).some((later) => this.canTake(later, leftMs));
-      if (laterCanTake && !this.canTake(endpoint, leftMs)) {
+      const later = route.slice(index + 1);
+      const laterCanTake = later.some((next) => this.canTake(next, leftMs));
+      // Passed by: an open breaker while a later endpoint's is not, or a line longer than the
+      // call's time left while a later endpoint can start it in time.
+      const open = endpoint.scheduler.breakerState() === 'open';
+      if (open ? later.some((next) => !this.isOpen(next)) : laterCanTake && !this.canTake(endpoint, leftMs)) {
         this.fallbacks.get(name)!.skipped++;
         diverted = true;
         continue;
@@ -131,7 +135,8 @@ export class RoutingGateway implements LlmControl {
         if (diverted) this.fallbacks.get(name)!.servedAsFallback++;
         return outcome;
       } catch (error) {
-        if (tokenSeen || !laterCanTake || options.signal.aborted || !isFallbackable(error)) throw error;
+        const anotherServes = later.some((next) => !this.isOpen(next));
+        if (tokenSeen || !anotherServes || options.signal.aborted || !isFallbackable(error)) throw error;
         this.fallbacks.get(name)!.left++;
         diverted = true;
         this.options.logger?.warn(
@@ -234,8 +239,12 @@ export class RoutingGateway implements LlmControl {
 
   /** Can `endpoint` start a call within `leftMs`? Not while its breaker is open or its line is too long. */
   private canTake(endpoint: LlmEndpoint, leftMs: number): boolean {
-    if (endpoint.scheduler.breakerState() === 'open') return false;
+    if (this.isOpen(endpoint)) return false;
     return endpoint.scheduler.startWaitEstimateMs() < leftMs;
+  }
+
+  private isOpen(endpoint: LlmEndpoint): boolean {
+    return endpoint.scheduler.breakerState() === 'open';
   }
 
   /** The outcome, tagged with the endpoint that gave it. */
