@@ -17,17 +17,18 @@ import { WorkerPeers, type PrimaryChannel } from './cluster/worker-peers';
 import { systemClock, type Clock } from './clock';
 import { createLogger, type Logger } from './logger';
 import { ChatAdmission } from './llm/admission';
-import { createLlmScheduler } from './llm/create-llm-scheduler';
 import { LineMeter } from './llm/line-meter';
-import { ProviderRoom } from './llm/provider-room';
-import type { LlmScheduler } from './llm/llm-scheduler';
+import type { LlmControl } from './llm/llm-control';
+import { createEndpoints } from './llm/routing/create-endpoints';
+import { RouteRoom, type AdmissionRoom } from './llm/routing/route-room';
+import { RoutingGateway } from './llm/routing/routing-gateway';
 import { CachingGateway } from './llm/cache/caching-gateway';
 import { disabledCacheStatus } from './llm/cache/cache-stats';
 import { createResponseCache } from './llm/cache/create-response-cache';
 import { schedulerCapacityProbe } from './llm/capacity-probe';
 import type { LlmGateway } from './llm/llm-gateway';
 import type { Provider } from './llm/provider';
-import { createProvider } from './llm/providers/create-provider';
+import { createEndpointProvider, createProvider } from './llm/providers/create-provider';
 import { createStore } from './store/create-store';
 import { hasNedbFiles } from './store/nedb-import';
 import { RetentionSweeper } from './store/retention-sweeper';
@@ -63,7 +64,10 @@ const DEFAULT_MEASURE_AGE_MS = 60_000;
 export interface TroupeOverrides {
   clock?: Clock;
   logger?: Logger;
+  /** The provider of the first endpoint (the single `default` one without LLM_ENDPOINTS_FILE). */
   provider?: Provider;
+  /** Providers by endpoint name (LLM_ENDPOINTS_FILE), for tests that script each endpoint. */
+  providers?: Record<string, Provider>;
   store?: Store;
   /** Build the search index right after start (default true; tests that never search skip it). */
   warmUp?: boolean;
@@ -76,9 +80,13 @@ export interface Troupe {
   port: number;
   server: http.Server;
   config: Config;
+  /** The first endpoint's provider (the only one without LLM_ENDPOINTS_FILE). */
   provider: Provider;
   store: Store;
-  scheduler: LlmScheduler;
+  /** The LLM side: the routing gateway over one scheduler per endpoint (their sum in `status()`). */
+  scheduler: LlmControl;
+  /** The routing gateway itself: endpoints, routes, models (the /v1 gateway maps model names with it). */
+  router: RoutingGateway;
   tools: ToolExecutor;
   runs: RunRegistry;
   /** The gateway agents call: the response cache in front of the scheduler, or the scheduler itself. */
@@ -112,7 +120,6 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     );
   }
   const retention = new RetentionSweeper({ store, ttlDays: config.conversationTtlDays, logger });
-  const provider = overrides.provider ?? createProvider(config, clock);
   const metrics = new TroupeMetrics();
   // With REDIS_URL the quota, admission inputs and operator commands are shared by every instance.
   // The limiter's mode change (Redis lost or back) must wake dispatch of a scheduler built after it.
@@ -128,18 +135,40 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         onDispatchRoundTrip: (ms) => metrics.redisDispatch(ms),
       })
     : undefined;
-  // Admission's closed loop: the LLM queue reports what waits and what is free; the chat line
-  // starts a waiting chat only while the provider has room (api/llm/admission.ts).
-  const room = new ProviderRoom(config.llm.maxConcurrent, clock);
-  const scheduler = createLlmScheduler({
+  // One call path per endpoint (its own quota, AIMD, breaker, hold, queue and admission room),
+  // and the routing gateway in front: each agent's calls go to its route's endpoints in order.
+  const endpoints = await createEndpoints({
     config,
-    provider,
     clock,
     logger,
     metrics,
-    room,
-    ...(cluster ? { limiter: { limiter: cluster.limiter, aimd: cluster.aimd } } : {}),
+    provider: (endpoint) =>
+      overrides.providers?.[endpoint.name] ??
+      (endpoint === config.llm.endpoints[0] ? overrides.provider : undefined) ??
+      (config.llm.endpointsFile
+        ? createEndpointProvider(endpoint, config, clock)
+        : createProvider(config, clock)),
+    ...(cluster ? { shared: cluster } : {}),
   });
+  const router = new RoutingGateway({
+    endpoints,
+    routes: config.llm.routes,
+    clock,
+    callTimeoutMs: config.llm.timeoutMs,
+    logger,
+  });
+  const scheduler: LlmControl = router;
+  const provider = endpoints[0].provider;
+  // Admission's closed loop: each endpoint's queue reports what waits and what is free; the chat
+  // line starts a waiting chat only while the first agent's route has room (api/llm/admission.ts).
+  const endpointRoom = (endpoint: (typeof endpoints)[number]) => ({
+    room: endpoint.room,
+    breaker: () => endpoint.scheduler.breakerState(),
+  });
+  const room: AdmissionRoom =
+    endpoints.length === 1
+      ? endpoints[0].room
+      : new RouteRoom(endpoints.map(endpointRoom), router.route('host').map(endpointRoom));
   const cacheBackend = config.llmCache.enabled
     ? createResponseCache(config, { clock, logger, client: cluster?.redis })
     : undefined;
@@ -148,7 +177,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     ? new CachingGateway({
         inner: scheduler,
         cache: cacheBackend,
-        scope: { provider: provider.name, model: config.llm.model ?? provider.name },
+        // The model the agent's calls go to (its route's first endpoint).
+        scope: (meta) => router.cacheScope(meta.agentType),
         ttlSeconds: config.llmCache.ttlSeconds,
         clock,
         logger,
@@ -221,7 +251,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     userMaxActiveChats: config.userMaxActiveChats,
     chatTimeoutMs: config.llm.chatTimeoutMs,
   });
-  wakeDispatch = () => scheduler.queue.wake();
+  wakeDispatch = () => scheduler.wake();
   const admission = new ChatAdmission({
     maxRunning: config.sse.maxConcurrent,
     chatTimeoutMs: config.llm.chatTimeoutMs,
@@ -407,7 +437,9 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     remoteAttendance,
     eventLog,
     shared,
-    provider,
+    provider: {
+      close: async () => void (await Promise.all(endpoints.map((endpoint) => endpoint.provider.close?.()))),
+    },
     retention,
     store,
   });
@@ -420,6 +452,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     provider,
     store,
     scheduler,
+    router,
     tools,
     runs,
     instanceId,

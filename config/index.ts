@@ -2,6 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { configSchema } from './schema';
+import {
+  EndpointsFileError,
+  loadEndpointsFile,
+  type EndpointConfig,
+  type EndpointRoutes,
+} from './endpoints-file';
 import type { AgentName } from '../api/agents/agent-name';
 
 /** The validated, frozen settings every module receives; nothing else reads process.env. */
@@ -41,6 +47,15 @@ export interface Config {
     firstByteTimeoutFloorMs: number;
     /** How long a refusal only a person can end (quota, billing, key, model) keeps the endpoint out. */
     unavailableCoolDownMs: number;
+    /**
+     * The provider endpoints, each with its own model and quota (LLM_ENDPOINTS_FILE); without the
+     * file, one endpoint `default` made of the LLM_* settings above.
+     */
+    endpoints: readonly EndpointConfig[];
+    /** Agent → endpoint names in fallback order (every agent → `default` without the file). */
+    routes: EndpointRoutes;
+    /** LLM_ENDPOINTS_FILE, when set. */
+    endpointsFile?: string;
   };
   sim: { latencyMs: number; tokensPerSecond: number };
   sse: {
@@ -160,6 +175,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       `Invalid configuration: MONGO_MIN_POOL_SIZE=${JSON.stringify(env.MONGO_MIN_POOL_SIZE)} — expected at most MONGO_MAX_POOL_SIZE (${raw.MONGO_MAX_POOL_SIZE})`,
     );
   }
+  const setup = raw.LLM_ENDPOINTS_FILE ? endpointsFromFile(raw.LLM_ENDPOINTS_FILE, env) : singleEndpoint(raw);
   const config: Config = {
     port: raw.PORT,
     host: raw.HOST,
@@ -185,6 +201,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       firstByteTimeoutMs: raw.LLM_FIRST_BYTE_TIMEOUT_MS,
       firstByteTimeoutFloorMs: raw.LLM_FIRST_BYTE_TIMEOUT_FLOOR_MS,
       unavailableCoolDownMs: raw.LLM_UNAVAILABLE_COOLDOWN_MS,
+      endpoints: setup.endpoints,
+      routes: setup.routes,
+      endpointsFile: raw.LLM_ENDPOINTS_FILE,
     },
     sim: { latencyMs: raw.SIM_LATENCY_MS, tokensPerSecond: raw.SIM_TOKENS_PER_S },
     sse: {
@@ -240,6 +259,39 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     userMaxActiveChats: raw.USER_MAX_ACTIVE_CHATS,
   };
   return deepFreeze(config);
+}
+
+/** The endpoints file's setup; a bad file is a ConfigError (one line naming the field). */
+function endpointsFromFile(file: string, env: Record<string, string | undefined>) {
+  try {
+    return loadEndpointsFile(file, env);
+  } catch (error) {
+    if (error instanceof EndpointsFileError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
+/** Today's single-endpoint settings as one endpoint named `default`, used by every agent. */
+function singleEndpoint(raw: ReturnType<typeof configSchema.parse>): {
+  endpoints: EndpointConfig[];
+  routes: EndpointRoutes;
+} {
+  const endpoint: EndpointConfig = {
+    name: 'default',
+    provider: raw.LLM_PROVIDER,
+    baseUrl: raw.LLM_BASE_URL,
+    apiKey: raw.LLM_API_KEY,
+    // The cache keyed on this before endpoints existed: the provider's name when no model is set.
+    model: raw.LLM_MODEL ?? raw.LLM_PROVIDER,
+    maxConcurrent: raw.LLM_MAX_CONCURRENT,
+    maxRpm: raw.LLM_MAX_RPM,
+    maxTpm: raw.LLM_MAX_TPM,
+  };
+  const route = [endpoint.name];
+  return {
+    endpoints: [endpoint],
+    routes: { host: route, planner: route, critic: route, reporter: route, default: route },
+  };
 }
 
 /** process.env over `.env` in the working directory (dotenv never overrides real variables). */

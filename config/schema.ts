@@ -101,6 +101,7 @@ export const configSchema = z.object({
   LLM_FIRST_BYTE_TIMEOUT_MS: integer(0, 3_600_000).default(15_000),
   LLM_FIRST_BYTE_TIMEOUT_FLOOR_MS: integer(100, 3_600_000).default(3000),
   LLM_UNAVAILABLE_COOLDOWN_MS: integer(1000, 86_400_000).default(300_000),
+  LLM_ENDPOINTS_FILE: optionalText,
 
   SSE_MAX_CONCURRENT: integer(1, 1_000_000).default(200),
   SSE_HEARTBEAT_MS: integer(100, 3_600_000).default(15_000),

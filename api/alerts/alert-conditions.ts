@@ -20,6 +20,10 @@ export interface AlertSample {
   chatsRefused: number;
   /** undefined without REDIS_URL. */
   redisUp?: boolean;
+  /** Endpoints (LLM_ENDPOINTS_FILE) whose breaker is open: their calls go to the next on the route. */
+  openEndpoints?: string[];
+  /** 429s answered by each endpoint, cumulative. */
+  rateLimitedByEndpoint?: Record<string, number>;
 }
 
 export interface TimedSample {
@@ -49,9 +53,10 @@ export const ALERT_CONDITIONS: AlertCondition[] = [
     severity: 'warning',
     check(now, start) {
       const count = now.sample.rateLimited - start.sample.rateLimited;
-      return count > 0
-        ? `The LLM provider answered 429 ${count} times in the last ${minutes(now, start)}: lower LLM_MAX_CONCURRENT / LLM_MAX_RPM to the real quota`
-        : undefined;
+      if (count <= 0) return undefined;
+      const byEndpoint = endpointDeltas(now.sample.rateLimitedByEndpoint, start.sample.rateLimitedByEndpoint);
+      const where = byEndpoint.length > 1 ? ` (${byEndpoint.join(', ')})` : '';
+      return `The LLM provider answered 429 ${count} times in the last ${minutes(now, start)}${where}: lower LLM_MAX_CONCURRENT / LLM_MAX_RPM (or the endpoint's maxConcurrent / maxRpm) to the real quota`;
     },
   },
   {
@@ -80,6 +85,14 @@ export const ALERT_CONDITIONS: AlertCondition[] = [
     check: (now) =>
       now.sample.providerUnavailable
         ? `The LLM provider refuses every call (${now.sample.providerUnavailable}): chats end with provider_quota_exhausted until a person acts`
+        : undefined,
+  },
+  {
+    name: 'TroupeEndpointUnavailable',
+    severity: 'warning',
+    check: (now) =>
+      now.sample.openEndpoints && now.sample.openEndpoints.length > 0 && now.sample.providerBreaker !== 'open'
+        ? `LLM endpoint circuit open: ${now.sample.openEndpoints.join(', ')} (its calls fall back along their routes)`
         : undefined,
   },
   {
@@ -121,6 +134,14 @@ export const ALERT_CONDITIONS: AlertCondition[] = [
         : undefined,
   },
 ];
+
+/** `name: n` for each endpoint that answered 429 within the window. */
+function endpointDeltas(now: Record<string, number> = {}, start: Record<string, number> = {}): string[] {
+  return Object.entries(now)
+    .map(([name, count]) => [name, count - (start[name] ?? 0)] as const)
+    .filter(([, count]) => count > 0)
+    .map(([name, count]) => `${name}: ${count}`);
+}
 
 function minutes(now: TimedSample, start: TimedSample): string {
   const value = Math.max(1, Math.round((now.at - start.at) / 60_000));

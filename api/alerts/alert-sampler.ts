@@ -1,4 +1,4 @@
-import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { LlmControl } from '../llm/llm-control';
 import type { RunRegistry } from '../streaming/run-registry';
 import type { ToolExecutor } from '../tools/tool-executor';
 import type { AlertSample } from './alert-conditions';
@@ -9,7 +9,7 @@ import type { AlertSample } from './alert-conditions';
  * the chat line's 503s and the queue bound's.
  */
 export function createAlertSampler(deps: {
-  scheduler: LlmScheduler;
+  scheduler: LlmControl;
   /** The chat line's figures (GET /api/sse/status). */
   line: () => { refused: number };
   tools: ToolExecutor;
@@ -25,6 +25,7 @@ export function createAlertSampler(deps: {
   });
   return () => {
     const status = deps.scheduler.status();
+    const endpoints = deps.scheduler.endpoints();
     return {
       rateLimited: status.counters.rateLimited,
       queueLength: status.queueLength,
@@ -40,6 +41,12 @@ export function createAlertSampler(deps: {
       chatsCancelled: chats.cancelled,
       chatsRefused: status.counters.shed + deps.line().refused,
       redisUp: deps.redisUp?.(),
+      openEndpoints: endpoints
+        .filter((endpoint) => endpoint.breaker === 'open')
+        .map((endpoint) => endpoint.name),
+      rateLimitedByEndpoint: Object.fromEntries(
+        endpoints.map((endpoint) => [endpoint.name, endpoint.rateLimited]),
+      ),
     };
   };
 }

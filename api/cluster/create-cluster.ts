@@ -30,9 +30,22 @@ export interface Cluster {
   control: ClusterControl;
   /** Leases held against calls running, here and over the cluster (status, metrics). */
   leases(): LeaseFigures;
+  /**
+   * The shared quota of one more provider endpoint (LLM_ENDPOINTS_FILE): its own limiter, behind
+   * its own fail-safe, and its own AIMD, under `<prefix>endpoint:<name>:`.
+   */
+  endpointLimiter(endpoint: EndpointLimits): Promise<{ limiter: FailSafeLimiter; aimd: SharedAimd }>;
   /** Starts heartbeating and listening for operator commands (once the scheduler exists). */
   start(deps: { figures: () => LiveFigures; apply: (command: ControlCommand) => void }): Promise<void>;
   close(): Promise<void>;
+}
+
+/** An endpoint's name and quota (config/endpoints-file.ts). */
+export interface EndpointLimits {
+  name: string;
+  maxConcurrent: number;
+  maxRpm: number;
+  maxTpm: number;
 }
 
 export interface CreateClusterOptions {
@@ -135,8 +148,9 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
   // Wake, don't poll (docs/ARCHITECTURE.md §7): a release on another instance wakes this queue at
   // once; the limiter's short retryAt remains the fallback should a message be lost.
   const releaseChannel = redisLimiter.releaseChannel;
+  const releaseChannels = new Set([releaseChannel]);
   subscriber.on('message', (channel: string) => {
-    if (channel === releaseChannel) options.onSlotReleased?.();
+    if (releaseChannels.has(channel)) options.onSlotReleased?.();
   });
   await subscriber.subscribe(releaseChannel).catch(() => undefined);
   // Every start and release elsewhere, live: the fail-safe's hold for the others rests on it.
@@ -156,6 +170,50 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
         redisLimiter.leaseCounts(),
         redisLimiter.clusterLoad().active,
       ),
+    async endpointLimiter(endpoint) {
+      const endpointRedis = new RedisLimiter({
+        redis,
+        keyPrefix: `${config.redisKeyPrefix}endpoint:${endpoint.name}:`,
+        instanceId,
+        clock,
+        maxConcurrent: endpoint.maxConcurrent,
+        maxRpm: endpoint.maxRpm,
+        maxTpm: endpoint.maxTpm,
+        leaseMs: tuning.leaseMs,
+        renewEveryMs: tuning.renewEveryMs,
+      });
+      const limits = {
+        clock,
+        maxConcurrent: endpoint.maxConcurrent,
+        maxRpm: endpoint.maxRpm,
+        maxTpm: endpoint.maxTpm,
+      };
+      const endpointAimd = new Aimd(limits);
+      const endpointShare = new QuotaShare({
+        shared: endpointRedis,
+        local: endpointAimd,
+        instances: () => registry.count(),
+      });
+      const endpointLimiter = new FailSafeLimiter({
+        shared: endpointRedis,
+        local: new InMemoryLimiter({ ...limits, aimd: endpointShare }),
+        share: endpointShare,
+        clock,
+        callTimeoutMs: llm.timeoutMs,
+        logger,
+        probeEveryMs: tuning.probeEveryMs,
+        onModeChange: options.onLimiterModeChange,
+        othersBackSince: (since) => registry.othersBackSince(since),
+      });
+      if (startFailure !== undefined) endpointLimiter.reportFailure(startFailure);
+      releaseChannels.add(endpointRedis.releaseChannel);
+      await subscriber.subscribe(endpointRedis.releaseChannel).catch(() => undefined);
+      await endpointRedis.followLoad(subscriber).catch(() => undefined);
+      return {
+        limiter: endpointLimiter,
+        aimd: new SharedAimd({ shared: endpointRedis, local: endpointAimd }),
+      };
+    },
     get control() {
       if (!control) throw new Error('cluster.start() first');
       return control;

@@ -1,6 +1,6 @@
 import type { ChatService } from '../agents/chat-service';
 import type { Logger } from '../logger';
-import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { LlmControl } from '../llm/llm-control';
 import type { SseLimiter } from '../streaming/sse-limiter';
 import type { ControlCommand } from './cluster-control';
 import type { Cluster } from './create-cluster';
@@ -13,7 +13,7 @@ function leaseCounts(cluster: Cluster): { leasesHeld: number; leasesUnreleased: 
 
 /** This instance's parts that operator commands from other instances act on, and that report its figures. */
 export interface ClusterMember {
-  scheduler: LlmScheduler;
+  scheduler: LlmControl;
   chat: Pick<ChatService, 'announcePause'>;
   /** The chat line: a `clear` ends its waiting chats too. */
   line: Pick<SseLimiter, 'clearWaiting'>;
@@ -48,11 +48,11 @@ export function applyOperatorCommand(member: ClusterMember, command: ControlComm
 }
 
 /** This instance's figures as it publishes them; `limiter` is its limiter's mode. */
-export function memberFigures(local: LlmScheduler, limiter: string): LiveFigures {
+export function memberFigures(local: LlmControl, limiter: string): LiveFigures {
   const status = local.status();
   return {
     queueLength: status.queueLength,
-    activeRequests: local.queue.activeCount,
+    activeRequests: local.activeCount(),
     admittedChats: status.admittedChats,
     paused: status.paused,
     totalProcessed: status.totalProcessed,

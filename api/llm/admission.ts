@@ -1,6 +1,6 @@
 import { AppError } from '../errors';
 import type { LineMeter } from './line-meter';
-import type { ProviderRoom } from './provider-room';
+import type { AdmissionRoom } from './routing/route-room';
 import type { SchedulerMetrics } from './scheduler-events';
 
 /**
@@ -34,7 +34,7 @@ export interface AdmissionOptions {
   chatTimeoutMs: number;
   /** LLM_ADMISSION: off = start whenever a stream slot is free, refuse nobody for time. */
   enabled: boolean;
-  room: ProviderRoom;
+  room: AdmissionRoom;
   meter: LineMeter;
   /** An operator paused the LLM queue and chose to refuse new chats meanwhile. */
   refusingNewChats?: () => boolean;

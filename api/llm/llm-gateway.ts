@@ -17,6 +17,11 @@ export interface LlmCallMeta {
   timeoutMs?: number;
   /** The whole chat's deadline (clock time): no call of the chat waits or runs past it. */
   chatDeadline?: number;
+  /**
+   * Another endpoint of the call's route can take it (set by the routing gateway): a fallbackable
+   * failure (routing/fallbackable.ts) ends this endpoint's attempts at once instead of retrying.
+   */
+  fallbackAvailable?: boolean;
 }
 
 export interface LlmCallOptions {
@@ -35,6 +40,8 @@ export interface LlmCallOutcome extends CompletionResult {
   attempts: number;
   /** Answered without a provider call (the response cache, or an identical call in flight). */
   cached?: boolean;
+  /** The endpoint that answered (its name and model), when the routing gateway chose one. */
+  endpoint?: { name: string; model: string };
 }
 
 export interface AdmissionRequest {

@@ -19,6 +19,7 @@ import type { BreakerState, EndpointUnavailable, ProviderBreaker } from './provi
 import type { QueueItem, RequestQueue } from './request-queue';
 import type { LlmSchedulerOptions, SchedulerStatus } from './llm-scheduler-options';
 import type { SchedulerEvent, SchedulerEventStream } from './scheduler-events';
+import { estimateStartWaitMs } from './routing/wait-estimate';
 
 export type {
   SchedulerCounters,
@@ -152,6 +153,16 @@ export class LlmScheduler implements LlmGateway, RunHolds {
     if (!unavailable) return {};
     const { reason, providerCode, probeInMs } = unavailable;
     return { unavailable: { reason, providerCode, probeInMs: Math.round(probeInMs) } };
+  }
+
+  /** How long a call sent now would wait for its slot, ms (rough: routing/wait-estimate.ts). */
+  startWaitEstimateMs(): number {
+    return estimateStartWaitMs({
+      now: this.clock.now(),
+      waiting: this.queue.queueLength,
+      limiter: this.limiter.snapshot(),
+      latencyMs: this.latency.estimateMs(),
+    });
   }
 
   /** How much longer a provider-wide Retry-After holds every start (0 = none). */

@@ -47,6 +47,11 @@ export class ProviderRoom {
     this.listener = listener;
   }
 
+  /** Calls waiting for a slot right now (held runs' calls excluded). */
+  get waitingCalls(): number {
+    return this.waiting;
+  }
+
   /** True when one more chat may start without its calls queueing behind others. */
   hasRoom(): boolean {
     if (this.waiting > 0) return false;

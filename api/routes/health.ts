@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { LlmScheduler } from '../llm/llm-scheduler';
+import type { LlmControl } from '../llm/llm-control';
 import { percentText } from '../metrics/percent-text';
 import type { ProcessUsageSampler } from '../metrics/process-usage';
 import type { Store } from '../store/store';
@@ -19,7 +19,7 @@ const RECENT_PROVIDER_FAILURE_MS = 60_000;
  * GET /api/health/live — liveness: answers while the event loop runs, needs no dependency.
  */
 export function healthRouter(deps: {
-  scheduler: LlmScheduler;
+  scheduler: LlmControl;
   store: Store;
   tools: ToolExecutor;
   runs: RunRegistry;

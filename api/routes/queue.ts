@@ -6,7 +6,9 @@ import type { ControlCommand } from '../cluster/cluster-control';
 import { clusterQueueStatus } from '../cluster/cluster-status';
 import type { InstanceFigures } from '../cluster/instance-registry';
 import type { LeaseFigures } from '../cluster/lease-figures';
-import type { LlmScheduler, SchedulerStatus } from '../llm/llm-scheduler';
+import type { LlmControl } from '../llm/llm-control';
+import type { EndpointStatus } from '../llm/routing/endpoint-status';
+import type { SchedulerStatus } from '../llm/llm-scheduler';
 import type { QueueItem } from '../llm/request-queue';
 import { isAdmin, requireAdmin } from './auth';
 import type { Pseudonyms } from './pseudonyms';
@@ -31,7 +33,7 @@ export interface QueueCluster {
  * pause, resume and clear only with ADMIN_TOKEN.
  */
 export function queueRouter(deps: {
-  scheduler: LlmScheduler;
+  scheduler: LlmControl;
   config: Config;
   chat: Pick<ChatService, 'announcePause'>;
   /** The chat line: chats waiting to start are cleared with the queued calls. */
@@ -121,13 +123,14 @@ export function queueRouter(deps: {
 
 /** GET /api/queue/status's body; the dashboard's snapshot embeds the same object. */
 export function queueStatusBody(deps: {
-  scheduler: Pick<LlmScheduler, 'status'>;
+  scheduler: Pick<LlmControl, 'status' | 'endpoints'>;
   cache?: () => CacheStatus;
   cluster?: Pick<QueueCluster, 'self' | 'instances' | 'sharedLimits' | 'leases'>;
 }): QueueStatusBody {
   const { cluster } = deps;
   const local = deps.scheduler.status();
-  const cache = deps.cache ? { cache: deps.cache() } : {};
+  // Each provider endpoint apart (LLM_ENDPOINTS_FILE); the figures beside them are their sum.
+  const cache = { ...(deps.cache ? { cache: deps.cache() } : {}), endpoints: deps.scheduler.endpoints() };
   // Epoch ms, as the brief's example: `watch … | jq` scripts subtract timestamps.
   if (!cluster) {
     const queue = { ...local, ...cache };
@@ -158,7 +161,12 @@ export function queueStatusBody(deps: {
 export interface QueueStatusBody {
   status: 'paused' | 'running';
   timestamp: number;
-  queue: SchedulerStatus & { cache?: CacheStatus; instanceCount?: number; leases?: LeaseFigures };
+  queue: SchedulerStatus & {
+    cache?: CacheStatus;
+    endpoints?: EndpointStatus[];
+    instanceCount?: number;
+    leases?: LeaseFigures;
+  };
   instance?: InstanceFigures;
   instances?: InstanceFigures[];
 }

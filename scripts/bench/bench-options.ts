@@ -38,6 +38,7 @@ export const BENCH_USAGE = `usage: npm run bench -- --scenario NAME [options]
 scenarios: ${SCENARIO_NAMES.join(', ')}
 settings compared side by side (own flags: --users, --questions-per-user, --ramp-s, --think-s,
   --idle-chats, --overload-s, --part, --seed, --runtime, --out): cache, parallel
+several endpoints with fallback (own flags: --duration-s, --rate, --seed, --runtime, --out): endpoints
 
   --users N            users (closed loop) or streams (sse-capacity)
   --rpm R              provider requests per minute, unscaled (brief: 500)

@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import { runCacheScenario } from './cache-scenario';
+import { runEndpointsScenario } from './endpoints-scenario';
 import { runParallelScenario } from './parallel-scenario';
 import type { TroupeRuntime } from './server-processes';
 
 /** The scenarios that compare Troupe settings (issue 11), each with its own flags and report. */
-export const FOCUSED_SCENARIOS = ['cache', 'parallel'] as const;
+export const FOCUSED_SCENARIOS = ['cache', 'parallel', 'endpoints'] as const;
 
 /**
  * Runs `--scenario cache|parallel` and returns true; returns false for any other scenario (the
@@ -24,12 +25,14 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
       'overload-s': { type: 'string' },
       part: { type: 'string' },
       seed: { type: 'string' },
+      'duration-s': { type: 'string' },
+      rate: { type: 'string' },
       runtime: { type: 'string' },
       out: { type: 'string' },
     },
   });
   const scenario = values.scenario;
-  if (scenario !== 'cache' && scenario !== 'parallel') return false;
+  if (scenario !== 'cache' && scenario !== 'parallel' && scenario !== 'endpoints') return false;
   const number = (name: string, fallback: number) => {
     const value = values[name];
     if (value === undefined) return fallback;
@@ -40,7 +43,15 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
   const runtime = (values.runtime ?? 'tsx') as TroupeRuntime;
   const outDir = typeof values.out === 'string' ? values.out : 'bench-results';
   const seed = number('seed', 11);
-  if (scenario === 'cache') {
+  if (scenario === 'endpoints') {
+    await runEndpointsScenario({
+      durationS: number('duration-s', 60),
+      rate: number('rate', 0.8),
+      seed,
+      runtime,
+      outDir,
+    });
+  } else if (scenario === 'cache') {
     await runCacheScenario({
       users: number('users', 300),
       questionsPerUser: number('questions-per-user', 3),

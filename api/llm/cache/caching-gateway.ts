@@ -26,7 +26,8 @@ export interface CachingGatewayOptions {
   /** The scheduler: every miss goes through it, with its quota, priorities and retries. */
   inner: LlmGateway;
   cache: ResponseCache;
-  scope: CacheScope;
+  /** The provider and model a call is keyed on; per call when endpoints route agents apart. */
+  scope: CacheScope | ((meta: LlmCallMeta) => CacheScope);
   ttlSeconds: number;
   clock: Clock;
   logger: Logger;
@@ -63,7 +64,8 @@ export class CachingGateway implements LlmGateway {
   ): Promise<LlmCallOutcome> {
     const { signal, onDelta, onReasoning } = options;
     if (signal.aborted) throw abortReason(signal);
-    const key = responseCacheKey(this.options.scope, request);
+    const scope = typeof this.options.scope === 'function' ? this.options.scope(meta) : this.options.scope;
+    const key = responseCacheKey(scope, request);
     // An identical call already streaming is joined without asking the store.
     if (!this.shared.has(key)) {
       const hit = await this.read(key);
@@ -75,7 +77,7 @@ export class CachingGateway implements LlmGateway {
     const follow = (piece: StreamPiece) =>
       piece.reasoning ? onReasoning?.(piece.text) : onDelta?.(piece.text);
     const { joined, result } = this.shared.run(key, signal, follow, (sharedSignal, fanOut) =>
-      this.callProvider(key, meta, request, sharedSignal, fanOut),
+      this.callProvider(key, scope, meta, request, sharedSignal, fanOut),
     );
     if (!joined) {
       this.counters.misses++;
@@ -134,6 +136,7 @@ export class CachingGateway implements LlmGateway {
 
   private async callProvider(
     key: string,
+    scope: CacheScope,
     meta: LlmCallMeta,
     request: CompletionRequest,
     signal: AbortSignal,
@@ -144,7 +147,9 @@ export class CachingGateway implements LlmGateway {
       onDelta: (text) => fanOut({ text }),
       onReasoning: (text) => fanOut({ text, reasoning: true }),
     });
-    if (isCompleteAnswer(outcome)) void this.write(key, outcome);
+    // An answer another endpoint's model gave (a fallback) is not this key's model's answer.
+    const sameModel = outcome.endpoint === undefined || outcome.endpoint.model === scope.model;
+    if (sameModel && isCompleteAnswer(outcome)) void this.write(key, outcome);
     return outcome;
   }
 

@@ -3,6 +3,7 @@ import { AppError, ERROR_CODES } from '../../errors';
 import { backoffDelay, sleep, type BackoffPolicy } from '../backoff';
 import { providerFailureCode } from '../call-errors';
 import { ProviderError } from '../provider';
+import { isFallbackable } from '../routing/fallbackable';
 import type { SchedulerEventStream } from '../scheduler-events';
 import type { CallContext, CallPolicy, CallStep } from './call-policy';
 
@@ -50,6 +51,8 @@ export class RetryPolicy implements CallPolicy {
     const { progress } = call;
     if (!error.retryable || progress.deltaSeen || progress.attempts >= this.options.maxAttempts)
       return undefined;
+    // Another endpoint can take the call now: going there beats waiting here (routing gateway).
+    if (call.meta.fallbackAvailable && isFallbackable(error)) return undefined;
     const delayMs = backoffDelay(progress.attempts, error.retryAfterMs, this.options.backoff);
     return this.options.clock.now() + delayMs < call.deadline ? delayMs : undefined;
   }

@@ -1,5 +1,6 @@
 import { ConfigError } from '../../../config';
 import type { Config } from '../../../config';
+import type { EndpointConfig } from '../../../config/endpoints-file';
 import { systemClock } from '../../clock';
 import type { Clock } from '../../clock';
 import type { Provider } from '../provider';
@@ -27,6 +28,35 @@ export function createProvider(config: Pick<Config, 'llm' | 'sim'>, clock: Clock
     tokensPerSecond: config.sim.tokensPerSecond,
     // LLM_THINKING=enabled (or auto) makes the simulated model think aloud first, as Ark's do.
     thinking: config.llm.thinking === 'enabled' || config.llm.thinking === 'auto',
+    clock,
+  });
+}
+
+/** The provider of one endpoint of LLM_ENDPOINTS_FILE: an OpenAI-compatible API, or the simulated model. */
+export function createEndpointProvider(
+  endpoint: EndpointConfig,
+  config: Pick<Config, 'llm' | 'sim'>,
+  clock: Clock = systemClock,
+): Provider {
+  if (endpoint.provider === 'openai') {
+    if (!endpoint.baseUrl) {
+      throw new ConfigError(
+        `Invalid configuration: LLM_ENDPOINTS_FILE endpoint ${endpoint.name} needs a baseUrl`,
+      );
+    }
+    return new OpenAIProvider({
+      baseUrl: endpoint.baseUrl,
+      apiKey: endpoint.apiKey,
+      model: endpoint.model,
+      maxOutputTokens: config.llm.maxOutputTokens,
+      thinking: endpoint.thinking,
+      chunkIncludeUsage: config.llm.chunkIncludeUsage,
+    });
+  }
+  return new SimProvider({
+    latencyMs: endpoint.sim?.latencyMs ?? config.sim.latencyMs,
+    tokensPerSecond: endpoint.sim?.tokensPerSecond ?? config.sim.tokensPerSecond,
+    thinking: endpoint.thinking === 'enabled' || endpoint.thinking === 'auto',
     clock,
   });
 }

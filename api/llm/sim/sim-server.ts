@@ -98,7 +98,7 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
   let inFlight = 0;
   let faults = new SimFaults(settings);
   // Stats name the faults only when some are injected: a plain sim-llm reports what it always did.
-  const injecting = [
+  let injecting = [
     settings.failPercent,
     settings.cutAfterChunks,
     settings.firstByteDelayMs,
@@ -209,6 +209,21 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
     const tokensPerSecond = typeof body.tps === 'number' ? body.tps : undefined;
     provider.setPace({ latencyMs, tokensPerSecond });
     response.json({ latencyMs, tps: tokensPerSecond });
+  });
+  // Faults switched on or off mid-run (the endpoints benchmark: a 5xx burst, then a quota used up):
+  // {failPercent?, storm429Percent?, retryAfterSeconds?}.
+  app.post('/sim/faults', express.json(), (request, response) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    for (const key of ['failPercent', 'storm429Percent', 'retryAfterSeconds'] as const) {
+      const value = body[key];
+      if (typeof value === 'number' && Number.isFinite(value) && value >= 0) settings[key] = value;
+    }
+    injecting = true;
+    response.json({
+      failPercent: settings.failPercent,
+      storm429Percent: settings.storm429Percent,
+      retryAfterSeconds: settings.retryAfterSeconds,
+    });
   });
   app.post('/sim/reset', (_request, response) => {
     reset();
