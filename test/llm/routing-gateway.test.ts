@@ -103,7 +103,10 @@ describe('isFallbackable', () => {
     [new ProviderError('bad_request', 'InvalidParameter', { status: 400 }), false],
     // This endpoint's key is refused: another endpoint has its own key.
     [new ProviderError('auth', 'unauthorised', { status: 401 }), true],
-    [new ProviderError('quota_exhausted', 'QuotaExceeded', { status: 429, unusable: 'quota_exhausted' }), true],
+    [
+      new ProviderError('quota_exhausted', 'QuotaExceeded', { status: 429, unusable: 'quota_exhausted' }),
+      true,
+    ],
     [new AppError('provider_quota_exhausted'), true],
     [new AppError('provider_rate_limited'), true],
     [new AppError('llm_unavailable'), true],
