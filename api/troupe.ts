@@ -36,6 +36,8 @@ import { duplicateForSubscribing } from './redis/redis-connection';
 import { LocalRunEventLog, type RunEventLog } from './streaming/run-event-log';
 import { RedisRunEventLog } from './streaming/redis/redis-run-event-log';
 import { RemoteAttendance } from './streaming/redis/remote-attendance';
+import { RedisRunCheckpoints } from './streaming/redis/redis-run-checkpoints';
+import { DurableRuns } from './agents/durable-runs';
 import { RedisToolCache } from './tools/redis-tool-cache';
 import { sharedToolLimits } from './tools/create-shared-tool-limits';
 import { LruToolCache } from './tools/tool-cache';
@@ -182,6 +184,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         logger,
         retentionMs: config.sse.runLogRetentionMs,
         maxEvents: config.sse.runLogMaxEvents,
+        // Fenced off (another instance adopted the run): stop running it here.
+        onFenced: (runId) => runs.get(runId)?.handOver(),
       })
     : new LocalRunEventLog();
   const runs = new RunRegistry({
@@ -190,6 +194,23 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     maxEventsPerRun: config.sse.runLogMaxEvents,
     eventLog,
   });
+  // Durable chats: streamed runs checkpointed in Redis, handed over on a drain, adopted when their
+  // instance is gone (docs/DURABLE-CHATS.md).
+  const durable =
+    shared && config.durableChats.enabled
+      ? new DurableRuns({
+          checkpoints: new RedisRunCheckpoints({
+            client: shared.runLogClient,
+            keyPrefix: shared.keyPrefix,
+            instanceId: shared.instanceId,
+          }),
+          liveness: shared.presence,
+          instanceId: shared.instanceId,
+          clock,
+          logger,
+          adoptIntervalMs: config.durableChats.adoptIntervalMs,
+        })
+      : undefined;
   const orchestrator = new Orchestrator({
     llm,
     store,
@@ -214,6 +235,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     logger,
     userMaxActiveChats: config.userMaxActiveChats,
     chatTimeoutMs: config.llm.chatTimeoutMs,
+    durable,
   });
   wakeDispatch = () => scheduler.queue.wake();
   const admission = new ChatAdmission({
@@ -340,6 +362,11 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     );
   }
   retention.start();
+  durable?.startAdopting((claimed) => {
+    chat.resume(claimed).catch((error: unknown) =>
+      logger.error({ err: error, runId: claimed.checkpoint.runId }, 'an adopted run failed to start'),
+    );
+  });
   if (overrides.warmUp ?? true) {
     // Indexing the search corpus takes ~0.4 s of CPU: done now, in chunks that let the first
     // requests through, not during the first user's chat. If it fails (no corpus), the server runs
@@ -367,6 +394,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     responseCache,
     remoteAttendance,
     eventLog,
+    durable,
     shared,
     provider,
     retention,

@@ -135,7 +135,8 @@ export class SseLimiter implements RunAttendance {
    * measured that a chat joining it now cannot start in time.
    */
   assertRoom(): void {
-    if (this.closed) throw new AppError('shutting_down');
+    // Before any work, so a balancer may send the same request to another instance at once.
+    if (this.closed) throw new AppError('shutting_down', undefined, { retryAfterMs: 1000 });
     const startsNow = this.line.size === 0 && this.admission.mayStart(this.active.size);
     try {
       if (!startsNow && this.line.size >= this.options.queueMax) throw this.overloaded();
