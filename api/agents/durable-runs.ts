@@ -160,7 +160,9 @@ export class DurableRuns {
     try {
       const byOwner = new Map<string, string[]>();
       for (const [runId, owner] of await checkpoints.owners()) {
-        if (owner === instanceId) continue;
+        // Its own runs, and a run it still runs here (taken for dead while paused, say: its copy
+        // is fenced off at its next write, and only then may this instance claim the run back).
+        if (owner === instanceId || this.tracked.has(runId)) continue;
         byOwner.set(owner, [...(byOwner.get(owner) ?? []), runId]);
       }
       for (const [owner, runIds] of byOwner) {

@@ -70,7 +70,7 @@ export class RunRegistry {
     void run.finished.then((terminal) => {
       // Handed over: the run goes on elsewhere; a reader here is served from the shared log.
       if (run.handedOver) {
-        this.runs.delete(run.id);
+        if (this.runs.get(run.id) === run) this.runs.delete(run.id);
         return;
       }
       for (const listener of this.finishListeners) listener(run, terminal);
