@@ -363,9 +363,11 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   }
   retention.start();
   durable?.startAdopting((claimed) => {
-    chat.resume(claimed).catch((error: unknown) =>
-      logger.error({ err: error, runId: claimed.checkpoint.runId }, 'an adopted run failed to start'),
-    );
+    chat
+      .resume(claimed)
+      .catch((error: unknown) =>
+        logger.error({ err: error, runId: claimed.checkpoint.runId }, 'an adopted run failed to start'),
+      );
   });
   if (overrides.warmUp ?? true) {
     // Indexing the search corpus takes ~0.4 s of CPU: done now, in chunks that let the first
