@@ -174,12 +174,24 @@ export class ChatService {
     state.started = true;
     durable?.begin(run, checkpoint, true);
     const shown = events.filter((record) => record.id > checkpoint.lastEventId);
+    // Warn: an adoption means an instance went away; a step made again may cost a provider call.
+    this.options.logger.warn(
+      {
+        runId: run.id,
+        epoch,
+        completedSteps: checkpoint.steps.length,
+        stepMadeAgain: shown.some((record) => record.event === 'agent_start'),
+      },
+      'continuing a chat whose instance is gone',
+    );
     await this.execute(run, {
       run,
       message: checkpoint.message,
       mode: checkpoint.mode,
       deadline,
       ...(checkpoint.newConversation ? { newConversation: true } : {}),
+      // Its conversation may live in another instance's own store (embedded SQLite): created if missing.
+      storeConversation: true,
       ...(durable ? { journal: durable.journal(run, checkpoint.steps) } : {}),
       emit: new ReplayFilter(shown, (event, data) => run.emit(event, data)).emit,
     });

@@ -172,7 +172,7 @@ export class DurableRuns {
           if (!this.adopt) return;
           const claimed = await checkpoints.claim(runId, owner);
           if (!claimed) continue;
-          this.options.logger.info(
+          this.options.logger.debug(
             {
               runId,
               previousOwner: owner || '(handed over)',

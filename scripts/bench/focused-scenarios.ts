@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import { runCacheScenario } from './cache-scenario';
+import { runDeployScenario } from './deploy-scenario';
 import { runParallelScenario } from './parallel-scenario';
 import type { TroupeRuntime } from './server-processes';
 
 /** The scenarios that compare Troupe settings (issue 11), each with its own flags and report. */
-export const FOCUSED_SCENARIOS = ['cache', 'parallel'] as const;
+export const FOCUSED_SCENARIOS = ['cache', 'parallel', 'deploy'] as const;
 
 /**
  * Runs `--scenario cache|parallel` and returns true; returns false for any other scenario (the
@@ -26,10 +27,11 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
       seed: { type: 'string' },
       runtime: { type: 'string' },
       out: { type: 'string' },
+      'duration-s': { type: 'string' },
     },
   });
   const scenario = values.scenario;
-  if (scenario !== 'cache' && scenario !== 'parallel') return false;
+  if (scenario !== 'cache' && scenario !== 'parallel' && scenario !== 'deploy') return false;
   const number = (name: string, fallback: number) => {
     const value = values[name];
     if (value === undefined) return fallback;
@@ -40,7 +42,15 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
   const runtime = (values.runtime ?? 'tsx') as TroupeRuntime;
   const outDir = typeof values.out === 'string' ? values.out : 'bench-results';
   const seed = number('seed', 11);
-  if (scenario === 'cache') {
+  if (scenario === 'deploy') {
+    // Durable chats (issue 26): a rolling restart and a SIGKILL under steady load.
+    await runDeployScenario({
+      users: number('users', 30),
+      durationS: number('duration-s', 40),
+      runtime,
+      outDir,
+    });
+  } else if (scenario === 'cache') {
     await runCacheScenario({
       users: number('users', 300),
       questionsPerUser: number('questions-per-user', 3),
