@@ -1,5 +1,6 @@
 import http from 'node:http';
 import os from 'node:os';
+import path from 'node:path';
 import type { Config } from '../config';
 import { ChatService } from './agents/chat-service';
 import { AlertEvaluator } from './alerts/alert-evaluator';
@@ -38,6 +39,7 @@ import { RedisRunEventLog } from './streaming/redis/redis-run-event-log';
 import { RemoteAttendance } from './streaming/redis/remote-attendance';
 import { RedisRunCheckpoints } from './streaming/redis/redis-run-checkpoints';
 import { DurableRuns } from './agents/durable-runs';
+import { FileRunCheckpoints } from './store/file-run-checkpoints';
 import { RedisToolCache } from './tools/redis-tool-cache';
 import { sharedToolLimits } from './tools/create-shared-tool-limits';
 import { LruToolCache } from './tools/tool-cache';
@@ -196,21 +198,23 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   });
   // Durable chats: streamed runs checkpointed in Redis, handed over on a drain, adopted when their
   // instance is gone (docs/DURABLE-CHATS.md).
-  const durable =
-    shared && config.durableChats.enabled
-      ? new DurableRuns({
-          checkpoints: new RedisRunCheckpoints({
-            client: shared.runLogClient,
-            keyPrefix: shared.keyPrefix,
-            instanceId: shared.instanceId,
-          }),
-          liveness: shared.presence,
-          instanceId: shared.instanceId,
-          clock,
-          logger,
-          adoptIntervalMs: config.durableChats.adoptIntervalMs,
-        })
-      : undefined;
+  const durable = config.durableChats.enabled
+    ? new DurableRuns({
+        // Several instances: in Redis, claimed by any. One instance: kept for its next start.
+        checkpoints: shared
+          ? new RedisRunCheckpoints({
+              client: shared.runLogClient,
+              keyPrefix: shared.keyPrefix,
+              instanceId: shared.instanceId,
+            })
+          : new FileRunCheckpoints(path.join(config.dataDir, 'handover')),
+        liveness: shared?.presence ?? { isAlive: async () => false, instanceCount: () => 1 },
+        instanceId: shared?.instanceId ?? 'local',
+        clock,
+        logger,
+        adoptIntervalMs: config.durableChats.adoptIntervalMs,
+      })
+    : undefined;
   const orchestrator = new Orchestrator({
     llm,
     store,
@@ -348,6 +352,15 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     rootRouters: [metricsRouter({ metrics }), webRouter()],
   });
 
+  // Runs left unfinished by an instance that is gone (or by this one's last run) are taken before
+  // the first request, then looked for every RUN_ADOPT_INTERVAL_MS.
+  await durable?.startAdopting((claimed) => {
+    chat
+      .resume(claimed)
+      .catch((error: unknown) =>
+        logger.error({ err: error, runId: claimed.checkpoint.runId }, 'an adopted run failed to start'),
+      );
+  });
   const server = createHttpServer(app, {
     bodyTimeoutMs: config.http.bodyTimeoutMs,
     logger,

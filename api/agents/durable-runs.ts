@@ -73,10 +73,17 @@ export class DurableRuns {
     });
   }
 
-  /** Adopts orphaned runs from now on, handing each claimed one to `adopt` (which runs it). */
-  startAdopting(adopt: (claimed: ClaimedRun) => void): void {
+  /**
+   * Adopts orphaned runs from now on, handing each claimed one to `adopt` (which runs it).
+   * Resolves after the first look, so runs left for this instance are known before it listens
+   * (a client reconnecting at once then finds its run, not a 204).
+   */
+  async startAdopting(adopt: (claimed: ClaimedRun) => void): Promise<void> {
     this.adopt = adopt;
-    this.schedule(0);
+    this.sweeping = this.sweep();
+    await this.sweeping;
+    this.sweeping = undefined;
+    this.schedule(this.options.adoptIntervalMs);
   }
 
   /**
@@ -109,7 +116,7 @@ export class DurableRuns {
   private async handOver(run: Run): Promise<boolean> {
     if (run.isFinished) return false;
     try {
-      await this.options.checkpoints.handOver(run.id, run.epoch);
+      await this.options.checkpoints.handOver(run.id, run.epoch, run.events());
     } catch (error) {
       this.failed(error);
       return false;

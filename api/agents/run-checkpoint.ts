@@ -42,8 +42,11 @@ export interface RunCheckpoints {
   save(checkpoint: RunCheckpoint, epoch: number): Promise<boolean>;
   /** The run wrote its terminal event: nothing is left to adopt. */
   finish(runId: string, epoch: number): Promise<boolean>;
-  /** Gives an unfinished run up: any live instance may claim it at once. */
-  handOver(runId: string, epoch: number): Promise<boolean>;
+  /**
+   * Gives an unfinished run up: any live instance (or this one, restarted) may claim it. `events`
+   * are the run's events so far, for a store that does not already hold them (Redis does).
+   */
+  handOver(runId: string, epoch: number, events: readonly RunEvent[]): Promise<boolean>;
   /** Every durable run with its owner's instance id ("" once handed over). */
   owners(): Promise<Map<string, string>>;
   /** Takes the run if its owner is still `seenOwner` (exactly one claimer wins); undefined otherwise. */

@@ -45,6 +45,7 @@ export class RedisRunCheckpoints implements RunCheckpoints {
     return this.release(runId, epoch, 'finish');
   }
 
+  /** The events are in the run's stream already. */
   handOver(runId: string, epoch: number): Promise<boolean> {
     return this.release(runId, epoch, 'handover');
   }
