@@ -1,6 +1,5 @@
 import http from 'node:http';
 import os from 'node:os';
-import path from 'node:path';
 import type { Config } from '../config';
 import { ChatService } from './agents/chat-service';
 import { AlertEvaluator } from './alerts/alert-evaluator';
@@ -37,9 +36,7 @@ import { duplicateForSubscribing } from './redis/redis-connection';
 import { LocalRunEventLog, type RunEventLog } from './streaming/run-event-log';
 import { RedisRunEventLog } from './streaming/redis/redis-run-event-log';
 import { RemoteAttendance } from './streaming/redis/remote-attendance';
-import { RedisRunCheckpoints } from './streaming/redis/redis-run-checkpoints';
-import { DurableRuns } from './agents/durable-runs';
-import { FileRunCheckpoints } from './store/file-run-checkpoints';
+import { createDurableRuns } from './agents/create-durable-runs';
 import { RedisToolCache } from './tools/redis-tool-cache';
 import { sharedToolLimits } from './tools/create-shared-tool-limits';
 import { LruToolCache } from './tools/tool-cache';
@@ -196,25 +193,9 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     maxEventsPerRun: config.sse.runLogMaxEvents,
     eventLog,
   });
-  // Durable chats: streamed runs checkpointed in Redis, handed over on a drain, adopted when their
-  // instance is gone (docs/DURABLE-CHATS.md).
-  const durable = config.durableChats.enabled
-    ? new DurableRuns({
-        // Several instances: in Redis, claimed by any. One instance: kept for its next start.
-        checkpoints: shared
-          ? new RedisRunCheckpoints({
-              client: shared.runLogClient,
-              keyPrefix: shared.keyPrefix,
-              instanceId: shared.instanceId,
-            })
-          : new FileRunCheckpoints(path.join(config.dataDir, 'handover')),
-        liveness: shared?.presence ?? { isAlive: async () => false, instanceCount: () => 1 },
-        instanceId: shared?.instanceId ?? 'local',
-        clock,
-        logger,
-        adoptIntervalMs: config.durableChats.adoptIntervalMs,
-      })
-    : undefined;
+  // Durable chats: streamed runs checkpointed at each agent step, handed over on a drain, adopted
+  // when their instance is gone (docs/DURABLE-CHATS.md).
+  const durable = createDurableRuns(config, { shared, clock, logger });
   const orchestrator = new Orchestrator({
     llm,
     store,
