@@ -288,12 +288,14 @@ export class SseLimiter implements RunAttendance {
     // Aborting a run that already completed changes nothing; its `finished` handler releases it.
     // (A run cancelled before it started may already carry its `error` event: that one counts.)
     if (entry.run.events().at(-1)?.event === 'done') return;
+    // Handed over to another instance (durable chats): it goes on there, it was not cancelled.
+    const cancelled = !entry.run.handedOver;
     if (this.line.delete(entry.token)) {
-      this.counts.cancelled();
+      if (cancelled) this.counts.cancelled();
       this.lineChanged();
       this.news.moved();
     } else if (this.active.has(entry)) {
-      this.counts.cancelled();
+      if (cancelled) this.counts.cancelled();
       // The slot goes to the next in line at once; the cancelled run winds down on its own.
       this.release(entry);
     }
