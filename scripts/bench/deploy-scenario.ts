@@ -65,6 +65,7 @@ export async function runDeployScenario(options: DeployScenarioOptions): Promise
   };
   const portOf = (index: number) => Number(new URL(instances[index].url).port);
   const records: DurableChatRecord[] = [];
+  let killedAt = Infinity;
   try {
     for (let index = 0; index < 3; index++) await start(index, 0);
     nginx = await startNginx(
@@ -98,6 +99,7 @@ export async function runDeployScenario(options: DeployScenarioOptions): Promise
     await new Promise((resolve) => setTimeout(resolve, 4000));
     const victim = 1;
     process.kill(instances[victim].pid, 'SIGKILL');
+    killedAt = Date.now();
     say(`instance ${victim} SIGKILLed mid-chat`);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     await start(victim, portOf(victim));
@@ -113,7 +115,7 @@ export async function runDeployScenario(options: DeployScenarioOptions): Promise
       .catch(() => ({}))) as { requests?: number; rejected429?: number };
     await sim.stop();
     await deletePrefix(prefix);
-    report(records, stats, logs, directory, options);
+    report(records, stats, logs, directory, options, killedAt);
   }
 }
 
@@ -123,6 +125,7 @@ function report(
   logs: string[],
   directory: string,
   options: DeployScenarioOptions,
+  killedAt: number,
 ): void {
   const adoptions = logs.flatMap((file) =>
     fs
@@ -134,6 +137,10 @@ function report(
   const failed = records.filter((record) => record.outcome !== 'done');
   const reconnected = records.filter((record) => record.reconnects > 0);
   const plain = records.filter((record) => record.reconnects === 0 && record.outcome === 'done');
+  // Reconnected after the SIGKILL: adopted once the dead instance's presence lapsed. Before it:
+  // handed over by a draining instance at an agent step.
+  const afterKill = reconnected.filter((record) => record.reconnectedAt.some((at) => at >= killedAt));
+  const afterDrain = reconnected.filter((record) => !afterKill.includes(record));
   const duration = (list: DurableChatRecord[]) => list.map((record) => record.endedAt - record.sentAt);
   const p50 = (list: DurableChatRecord[]) => percentile(duration(list), 50);
   const codes = new Map<string, number>();
@@ -152,6 +159,10 @@ function report(
     brokenEventIds: records.filter((record) => record.idsBroken).length,
     p50PlainMs: Math.round(p50(plain) ?? 0),
     p50ReconnectedMs: Math.round(p50(reconnected) ?? 0),
+    handedOverOnDrain: afterDrain.length,
+    p50HandedOverMs: Math.round(p50(afterDrain) ?? 0),
+    adoptedAfterKill: afterKill.length,
+    p50AdoptedAfterKillMs: Math.round(p50(afterKill) ?? 0),
     providerRequests: stats.requests,
     provider429s: stats.rejected429,
   };
@@ -167,6 +178,8 @@ function report(
     `  duplicate calls by adoption   ${figures.duplicateCallsByAdoption}   (a step in flight made again)`,
     `  agents shown again            ${figures.restartedAgentsShown}   broken event ids ${figures.brokenEventIds}   (want 0, 0)`,
     `  p50 chat time                 ${figures.p50PlainMs} ms without a reconnect, ${figures.p50ReconnectedMs} ms with one`,
+    `    handed over on a drain      ${figures.handedOverOnDrain} chats, p50 ${figures.p50HandedOverMs} ms`,
+    `    adopted after the SIGKILL   ${figures.adoptedAfterKill} chats, p50 ${figures.p50AdoptedAfterKillMs} ms`,
     `  provider requests / 429s      ${figures.providerRequests} / ${figures.provider429s}   (want 0 429s)`,
     `  results in ${directory}`,
   ];

@@ -10,6 +10,8 @@ export interface DurableChatRecord {
   refusals: number;
   /** Times the stream dropped or ended without a terminal event and the client reconnected. */
   reconnects: number;
+  /** When each reconnect began (epoch ms). */
+  reconnectedAt: number[];
   /** `agent_start` seen again for an agent whose turn was open: a step shown again from scratch. */
   restartedAgents: number;
   /** The event ids the client read were not 1, 2, 3 … without a gap or a repeat. */
@@ -35,6 +37,7 @@ export async function runDurableChat(
     outcome: 'failed',
     refusals: 0,
     reconnects: 0,
+    reconnectedAt: [],
     restartedAgents: 0,
     idsBroken: false,
     sentAt: Date.now(),
@@ -67,6 +70,7 @@ export async function runDurableChat(
   }
   while (!terminal && runId && record.reconnects < MAX_RECONNECTS) {
     record.reconnects++;
+    record.reconnectedAt.push(Date.now());
     await pause(Math.min(250 * record.reconnects, 2000));
     const lastId = ids.at(-1);
     const answer = await request(
