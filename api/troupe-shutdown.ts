@@ -10,6 +10,7 @@ import type { SharedState } from './redis/shared-state';
 import type { RetentionSweeper } from './store/retention-sweeper';
 import type { Store } from './store/store';
 import type { RemoteAttendance } from './streaming/redis/remote-attendance';
+import type { DurableRuns } from './agents/durable-runs';
 import type { RunEventLog } from './streaming/run-event-log';
 import type { RunRegistry } from './streaming/run-registry';
 import type { SseStreaming } from './streaming/sse-streaming';
@@ -33,6 +34,8 @@ export interface TroupeShutdownParts {
   responseCache?: Pick<CachingGateway, 'close'>;
   remoteAttendance?: Pick<RemoteAttendance, 'close'>;
   eventLog: Pick<RunEventLog, 'close'>;
+  /** Durable chats: runs are handed over to other instances instead of ending with shutting_down. */
+  durable?: Pick<DurableRuns, 'drain' | 'handOverRemaining'>;
   shared?: Pick<SharedState, 'close'>;
   provider: Pick<Provider, 'close'>;
   retention: Pick<RetentionSweeper, 'stop'>;
@@ -61,6 +64,8 @@ export function troupeShutdown(parts: TroupeShutdownParts): TroupeShutdown {
       // running chats get up to SHUTDOWN_GRACE_MS to finish; whatever is left ends with shutting_down.
       parts.lifecycle.draining = true;
       sse.limiter.close();
+      // Durable chats: nothing more is adopted here; runs go to other instances at their next step.
+      await parts.durable?.drain();
       const { graceMs } = parts;
       const running = runs.active();
       logger.info(
@@ -74,6 +79,9 @@ export function troupeShutdown(parts: TroupeShutdownParts): TroupeShutdown {
         );
       }
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Handed over rather than failed: another instance (or this one restarted) continues them.
+      const handedOver = (await parts.durable?.handOverRemaining()) ?? 0;
+      if (handedOver > 0) logger.info({ handedOver }, 'grace period over: unfinished chats handed over');
       const rest = runs.active();
       if (rest.length > 0)
         logger.info({ cancelled: rest.length }, 'grace period over: ending the remaining chats');

@@ -40,6 +40,7 @@ import { duplicateForSubscribing } from './redis/redis-connection';
 import { LocalRunEventLog, type RunEventLog } from './streaming/run-event-log';
 import { RedisRunEventLog } from './streaming/redis/redis-run-event-log';
 import { RemoteAttendance } from './streaming/redis/remote-attendance';
+import { createDurableRuns } from './agents/create-durable-runs';
 import { RedisToolCache } from './tools/redis-tool-cache';
 import { sharedToolLimits } from './tools/create-shared-tool-limits';
 import { LruToolCache } from './tools/tool-cache';
@@ -218,6 +219,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         logger,
         retentionMs: config.sse.runLogRetentionMs,
         maxEvents: config.sse.runLogMaxEvents,
+        // Fenced off (another instance adopted the run): stop running it here.
+        onFenced: (runId) => runs.get(runId)?.handOver(),
       })
     : new LocalRunEventLog();
   const runs = new RunRegistry({
@@ -226,6 +229,9 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     maxEventsPerRun: config.sse.runLogMaxEvents,
     eventLog,
   });
+  // Durable chats: streamed runs checkpointed at each agent step, handed over on a drain, adopted
+  // when their instance is gone (docs/DURABLE-CHATS.md).
+  const durable = createDurableRuns(config, { shared, clock, logger });
   const orchestrator = new Orchestrator({
     llm,
     store,
@@ -250,6 +256,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     logger,
     userMaxActiveChats: config.userMaxActiveChats,
     chatTimeoutMs: config.llm.chatTimeoutMs,
+    durable,
   });
   wakeDispatch = () => scheduler.wake();
   const admission = new ChatAdmission({
@@ -395,6 +402,15 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     rootRouters: [metricsRouter({ metrics }), webRouter()],
   });
 
+  // Runs left unfinished by an instance that is gone (or by this one's last run) are taken before
+  // the first request, then looked for every RUN_ADOPT_INTERVAL_MS.
+  await durable?.startAdopting((claimed) => {
+    chat
+      .resume(claimed)
+      .catch((error: unknown) =>
+        logger.error({ err: error, runId: claimed.checkpoint.runId }, 'an adopted run failed to start'),
+      );
+  });
   const server = createHttpServer(app, {
     bodyTimeoutMs: config.http.bodyTimeoutMs,
     logger,
@@ -409,6 +425,13 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     );
   }
   retention.start();
+  durable?.startAdopting((claimed) => {
+    chat
+      .resume(claimed)
+      .catch((error: unknown) =>
+        logger.error({ err: error, runId: claimed.checkpoint.runId }, 'an adopted run failed to start'),
+      );
+  });
   if (overrides.warmUp ?? true) {
     // Indexing the search corpus takes ~0.4 s of CPU: done now, in chunks that let the first
     // requests through, not during the first user's chat. If it fails (no corpus), the server runs
@@ -436,6 +459,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     responseCache,
     remoteAttendance,
     eventLog,
+    durable,
     shared,
     provider: {
       close: async () => void (await Promise.all(endpoints.map((endpoint) => endpoint.provider.close?.()))),

@@ -112,6 +112,8 @@ export interface Config {
   };
   /** Prefix of every Redis key Troupe writes (several deployments can share one Redis). */
   redisKeyPrefix: string;
+  /** DURABLE_CHATS, RUN_ADOPT_INTERVAL_MS: chats continued by another instance (needs REDIS_URL). */
+  durableChats: { enabled: boolean; adoptIntervalMs: number };
   adminToken?: string;
   apiKeys: ReadonlyMap<string, string>;
   userMaxActiveChats: number;
@@ -254,6 +256,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       waitP95TargetMs: raw.ALERT_WAIT_P95_MS,
     },
     redisKeyPrefix: raw.REDIS_KEY_PREFIX,
+    durableChats: { enabled: raw.DURABLE_CHATS === 'on', adoptIntervalMs: raw.RUN_ADOPT_INTERVAL_MS },
     adminToken: raw.ADMIN_TOKEN,
     apiKeys: raw.API_KEYS,
     userMaxActiveChats: raw.USER_MAX_ACTIVE_CHATS,

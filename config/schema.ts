@@ -150,6 +150,8 @@ export const configSchema = z.object({
   ALERT_EVAL_INTERVAL_MS: integer(100, 3_600_000).default(15_000),
   ALERT_FOR_MS: integer(0, 3_600_000).default(60_000),
   ALERT_WAIT_P95_MS: integer(1, 3_600_000).default(10_000),
+  DURABLE_CHATS: z.enum(['on', 'off']).default('on'),
+  RUN_ADOPT_INTERVAL_MS: integer(100, 60_000).default(1000),
   REDIS_KEY_PREFIX: z
     .string()
     .trim()

@@ -6,7 +6,11 @@ import type { Admission, LlmGateway } from '../llm/llm-gateway';
 import type { Store } from '../store/store';
 import type { Run } from '../streaming/run';
 import type { RunRegistry } from '../streaming/run-registry';
-import type { ChatMode, Orchestrator } from './orchestrator';
+import type { DurableRuns } from './durable-runs';
+import type { ChatMode, ChatTurn, Orchestrator } from './orchestrator';
+import { ReplayFilter } from './replay-filter';
+import type { ClaimedRun } from './run-checkpoint';
+import { RunHandedOver } from './step-journal';
 
 export interface ChatRequest {
   userId: string;
@@ -45,6 +49,8 @@ export class ChatService {
       userMaxActiveChats: number;
       /** The whole chat's deadline from its arrival (CHAT_TIMEOUT_MS); 0 = none. */
       chatTimeoutMs: number;
+      /** Durable chats (REDIS_URL): streamed runs are checkpointed, handed over and adopted. */
+      durable?: DurableRuns;
     },
   ) {}
 
@@ -112,7 +118,107 @@ export class ChatService {
       throw error;
     }
     const deadline = this.options.chatTimeoutMs > 0 ? arrivedAt + this.options.chatTimeoutMs : undefined;
-    let started = false;
+    const state = this.supervise(run, { deadline, release: () => admission.release(), leave });
+    run.emit('run', { runId: run.id, conversationId });
+    const durable = streamDeltas !== false ? this.options.durable : undefined;
+    durable?.begin(run, {
+      runId: run.id,
+      userId,
+      conversationId,
+      message,
+      mode,
+      ...(deadline !== undefined ? { deadlineAt: Date.now() + (deadline - clock.now()) } : {}),
+      newConversation,
+      arrivedAt: Date.now(),
+      steps: [],
+      lastEventId: run.lastEventId,
+    });
+    const start = async (): Promise<void> => {
+      if (state.started || run.isFinished) return;
+      state.started = true;
+      await this.execute(run, {
+        run,
+        message,
+        mode,
+        deadline,
+        ...(streamDeltas === false ? { streamDeltas: false } : {}),
+        ...(newConversation ? { newConversation } : {}),
+        ...(storeWithTurn ? { storeConversation: true } : {}),
+        ...(durable ? { journal: durable.journal(run) } : {}),
+      });
+    };
+    return { run, start, deadline };
+  }
+
+  /**
+   * Continues a run another instance started and this one claimed (durable chats): the steps its
+   * previous owner completed are not made again, the step in flight is, and the run's events go
+   * on in the same stream. It starts at once: it was admitted when it first arrived.
+   */
+  async resume(claimed: ClaimedRun): Promise<void> {
+    const { checkpoint, epoch, events } = claimed;
+    const { runs, llm, clock, durable } = this.options;
+    const run = runs.adopt(
+      { id: checkpoint.runId, conversationId: checkpoint.conversationId, userId: checkpoint.userId, epoch },
+      events,
+    );
+    let admission: Admission | undefined;
+    try {
+      admission = await llm.admit({ userId: checkpoint.userId, runId: run.id });
+    } catch {
+      // The queue refuses new chats (paused, full): this one is not new; its calls wait like any other.
+    }
+    const deadline =
+      checkpoint.deadlineAt === undefined ? undefined : clock.now() + (checkpoint.deadlineAt - Date.now());
+    const state = this.supervise(run, { deadline, release: () => admission?.release(), leave: () => {} });
+    state.started = true;
+    durable?.begin(run, checkpoint, true);
+    const shown = events.filter((record) => record.id > checkpoint.lastEventId);
+    // Warn: an adoption means an instance went away; a step made again may cost a provider call.
+    this.options.logger.warn(
+      {
+        runId: run.id,
+        epoch,
+        completedSteps: checkpoint.steps.length,
+        stepMadeAgain: shown.some((record) => record.event === 'agent_start'),
+      },
+      'continuing a chat whose instance is gone',
+    );
+    await this.execute(run, {
+      run,
+      message: checkpoint.message,
+      mode: checkpoint.mode,
+      deadline,
+      ...(checkpoint.newConversation ? { newConversation: true } : {}),
+      // Its conversation may live in another instance's own store (embedded SQLite): created if missing.
+      storeConversation: true,
+      ...(durable ? { journal: durable.journal(run, checkpoint.steps) } : {}),
+      emit: new ReplayFilter(shown, (event, data) => run.emit(event, data)).emit,
+    });
+  }
+
+  /** Runs the turn and writes its terminal event: `done`, or `error` with why it ended. */
+  private async execute(run: Run, turn: ChatTurn): Promise<void> {
+    if (this.options.pause.isPaused) this.announcePause(run);
+    try {
+      const done = await this.options.orchestrator.execute(turn);
+      run.emit('done', done);
+    } catch (caught) {
+      this.fail(run, caught);
+    }
+  }
+
+  /**
+   * The run's deadline, its end before it started, and what its end gives back (admission, the
+   * user's count). `started` is set by whoever starts the run.
+   */
+  private supervise(
+    run: Run,
+    options: { deadline: number | undefined; release: () => void; leave: () => void },
+  ): { started: boolean } {
+    const { clock } = this.options;
+    const { deadline } = options;
+    const state = { started: false };
     // A chat still waiting in the line at its deadline never spent quota: it was not served in time
     // (overloaded, retry later), not a chat that failed.
     const deadlineTimer =
@@ -121,7 +227,7 @@ export class ChatService {
         : clock.setTimeout(
             () =>
               run.cancel(
-                started
+                state.started
                   ? new AppError(
                       'chat_timeout',
                       `The chat ran past CHAT_TIMEOUT_MS (${this.options.chatTimeoutMs} ms)`,
@@ -136,38 +242,18 @@ export class ChatService {
           );
     // A run cancelled before it started (its client left while waiting) has no orchestration to end it.
     const onAbort = () => {
-      if (!started) this.fail(run, undefined);
+      if (!state.started) this.fail(run, undefined);
     };
     run.signal.addEventListener('abort', onAbort);
     void run.finished.then(() => {
       if (deadlineTimer) clock.clearTimeout(deadlineTimer);
-      admission.release();
-      leave();
+      options.release();
+      options.leave();
       // A finished run stays replayable for minutes: its signal must not keep this chat's request,
       // admission and start closure alive that long (10,000 released streams, sse-capacity).
       run.signal.removeEventListener('abort', onAbort);
     });
-    run.emit('run', { runId: run.id, conversationId });
-    const start = async (): Promise<void> => {
-      if (started || run.isFinished) return;
-      started = true;
-      if (this.options.pause.isPaused) this.announcePause(run);
-      try {
-        const done = await this.options.orchestrator.execute({
-          run,
-          message,
-          mode,
-          deadline,
-          ...(streamDeltas === false ? { streamDeltas: false } : {}),
-          ...(newConversation ? { newConversation } : {}),
-          ...(storeWithTurn ? { storeConversation: true } : {}),
-        });
-        run.emit('done', done);
-      } catch (caught) {
-        this.fail(run, caught);
-      }
-    };
-    return { run, start, deadline };
+    return state;
   }
 
   /** Tells every running chat (or one) that the LLM queue is paused: its calls wait for resume. */
@@ -180,6 +266,8 @@ export class ChatService {
 
   /** Ends the run with its error: an abort's reason says why (client left, shutdown, deadline, clear). */
   private fail(run: Run, caught: unknown): void {
+    // Handed over (or fenced off): another instance continues the run and writes its end.
+    if (run.handedOver || caught instanceof RunHandedOver) return;
     const error = run.signal.aborted ? abortReason(run.signal) : toAppError(caught);
     if (error.code === 'internal') this.options.logger.error({ err: caught, runId: run.id }, 'run failed');
     else this.options.logger.info({ runId: run.id, code: error.code }, 'run ended with an error');

@@ -5,13 +5,14 @@ import type { LlmGateway } from '../llm/llm-gateway';
 import type { ChatMessage, Usage } from '../llm/provider';
 import type { AppendOptions, NewMessage, Store } from '../store/store';
 import type { Run } from '../streaming/run';
-import type { RunEventMap } from '../streaming/run-events';
+import type { EmitEvent, RunEventMap } from '../streaming/run-events';
 import type { ToolRunner } from '../tools/tool-runner';
 import { runAgent, type AgentDependencies, type AgentResult, type RunContext } from './base-agent';
 import { critic, criticInput, parseVerdict } from './critic';
 import { host, hostInput } from './host';
 import { planner, plannerInput } from './planner';
 import { assistant, reporter, reporterInput } from './reporter';
+import { StepJournal } from './step-journal';
 import {
   startSpeculativeTurn,
   type SpeculationEvent,
@@ -39,6 +40,13 @@ export interface ChatTurn {
    * chat, whose client learns its id only from the answer).
    */
   storeConversation?: boolean;
+  /**
+   * Durable chats: the run's agent steps, checkpointed one by one; on an adopting instance it
+   * answers the steps the previous owner completed. Absent: every step runs, nothing is saved.
+   */
+  journal?: StepJournal;
+  /** Where the turn's events go; default the run (an adopted run filters what was already shown). */
+  emit?: EmitEvent;
 }
 
 export interface OrchestratorOptions {
@@ -86,7 +94,7 @@ export class Orchestrator {
       conversationId: run.conversationId,
       signal: run.signal,
       deadline: turn.deadline,
-      emit: (event, data) => run.emit(event, data),
+      emit: turn.emit ?? ((event, data) => run.emit(event, data)),
       ...(turn.streamDeltas === false ? { streamDeltas: false } : {}),
     };
     const userMessage: NewMessage = {
@@ -97,13 +105,18 @@ export class Orchestrator {
     };
     const appendOptions = turn.storeConversation ? { createFor: run.userId } : undefined;
     let stored = false;
+    const journal = turn.journal ?? new StepJournal([]);
     try {
       // A fresh conversation has nothing to read: one store query less per new chat (cpu benchmark).
       const history = turn.newConversation ? [] : await this.history(run.conversationId);
       const results =
         turn.mode === 'single'
-          ? [await runAgent(assistant, { history, content: turn.message }, context, this.agentDeps())]
-          : await this.multiAgent(turn.message, history, context);
+          ? [
+              await journal.step(() =>
+                runAgent(assistant, { history, content: turn.message }, context, this.agentDeps()),
+              ),
+            ]
+          : await this.multiAgent(turn.message, history, context, journal);
       run.signal.throwIfAborted();
 
       const answer = results[results.length - 1].text;
@@ -159,8 +172,8 @@ export class Orchestrator {
       };
     } catch (caught) {
       // A turn that did not finish still keeps the user's message in the conversation; the run's
-      // owner writes its error event.
-      if (!stored) await this.storeUserMessage(userMessage, run.id, appendOptions);
+      // owner writes its error event. A run handed over is not over: its adopter stores the turn.
+      if (!stored && !run.handedOver) await this.storeUserMessage(userMessage, run.id, appendOptions);
       throw caught;
     }
   }
@@ -177,14 +190,14 @@ export class Orchestrator {
     message: string,
     history: ChatMessage[],
     context: RunContext,
+    journal: StepJournal,
   ): Promise<AgentResult[]> {
     const deps = this.agentDeps();
-    const framing = await runAgent(host, { history, content: hostInput(message) }, context, deps);
-    let plan = await runAgent(
-      planner,
-      { history: [], content: plannerInput(message, framing.text) },
-      context,
-      deps,
+    const framing = await journal.step(() =>
+      runAgent(host, { history, content: hostInput(message) }, context, deps),
+    );
+    let plan = await journal.step(() =>
+      runAgent(planner, { history: [], content: plannerInput(message, framing.text) }, context, deps),
     );
     const results: AgentResult[] = [framing, plan];
     const research = [...plan.toolOutcomes];
@@ -197,16 +210,19 @@ export class Orchestrator {
       );
     for (let round = 0; ; round++) {
       // Decided before the Critic's call is queued, so that call is not counted as load.
-      const draft = this.shouldSpeculate()
-        ? this.counted(startSpeculativeTurn(context, (draftContext) => writeReport(draftContext)))
-        : undefined;
+      const draft =
+        !journal.replaying && this.shouldSpeculate()
+          ? this.counted(startSpeculativeTurn(context, (draftContext) => writeReport(draftContext)))
+          : undefined;
       let review: AgentResult;
       try {
-        review = await runAgent(
-          critic,
-          { history: [], content: criticInput(message, framing.text, plan.text) },
-          context,
-          deps,
+        review = await journal.step(() =>
+          runAgent(
+            critic,
+            { history: [], content: criticInput(message, framing.text, plan.text) },
+            context,
+            deps,
+          ),
         );
       } catch (error) {
         draft?.withdraw();
@@ -216,14 +232,17 @@ export class Orchestrator {
       const verdict = parseVerdict(review.text);
       if (verdict === 'revise' && round < this.options.criticMaxRounds) {
         draft?.withdraw();
-        plan = await runAgent(
-          planner,
-          {
-            history: [],
-            content: plannerInput(message, framing.text, { previousPlan: plan.text, critique: review.text }),
-          },
-          context,
-          deps,
+        const previousPlan = plan.text;
+        plan = await journal.step(() =>
+          runAgent(
+            planner,
+            {
+              history: [],
+              content: plannerInput(message, framing.text, { previousPlan, critique: review.text }),
+            },
+            context,
+            deps,
+          ),
         );
         research.push(...plan.toolOutcomes);
         results.push(plan);
@@ -232,10 +251,12 @@ export class Orchestrator {
       // Out of rounds with the Critic still objecting: the Reporter reads the objections, which
       // the draft did not, so the draft is withdrawn.
       const unresolvedCritique = verdict === 'revise' ? review.text : undefined;
-      let report: AgentResult | undefined;
-      if (draft && unresolvedCritique === undefined) report = await draft.confirm();
-      else draft?.withdraw();
-      report ??= await writeReport(context, unresolvedCritique);
+      const report = await journal.step(async () => {
+        let written: AgentResult | undefined;
+        if (draft && unresolvedCritique === undefined) written = await draft.confirm();
+        else draft?.withdraw();
+        return written ?? (await writeReport(context, unresolvedCritique));
+      });
       results.push(report);
       return results;
     }

@@ -25,6 +25,10 @@ export interface TroupeCommands {
   instanceAlive(...keysAndArgs: Array<string | number>): Promise<number>;
   // Run events in Redis Streams and the shared tool limits.
   appendRunEvent(...keysAndArgs: Array<string | number>): Promise<unknown>;
+  // Durable chats' checkpoints and ownership (api/streaming/redis/redis-run-checkpoints.ts).
+  saveRunCheckpoint(...keysAndArgs: Array<string | number>): Promise<number>;
+  releaseRun(...keysAndArgs: Array<string | number>): Promise<number>;
+  claimRun(...keysAndArgs: Array<string | number>): Promise<[number, string] | null>;
   acquireToolPermit(...keysAndArgs: Array<string | number>): Promise<number[]>;
 }
 

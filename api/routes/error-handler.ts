@@ -30,6 +30,9 @@ export function errorHandler(caught: unknown, req: Request, res: Response, next:
   }
   if (error.retryAfterMs !== undefined)
     res.setHeader('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
+  // A draining instance lets go of the connection too: the client's (or balancer's) next request
+  // opens a new one, which lands on an instance that stays.
+  if (error.code === 'shutting_down') res.setHeader('Connection', 'close');
   res.status(error.status).json(error.toBody());
 }
 

@@ -60,6 +60,14 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
     }
   }, options.afterId ?? 0);
   live = true;
+  // Handed over to another instance (durable chats): the stream ends without a terminal event, so
+  // the client reconnects with Last-Event-ID and follows the run wherever it goes on.
+  const offHandOver = run.onHandOver(() => {
+    if (ended) return;
+    ended = true;
+    leaveLine();
+    writer.end();
+  });
   // A finished run whose terminal event was already behind `afterId` has nothing more to send:
   // end now rather than hold an idle stream open (callers answer 204 before getting here).
   if (run.isFinished && !ended) {
@@ -69,6 +77,7 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
   res.on('close', () => {
     leaveLine();
     unsubscribe();
+    offHandOver();
     if (!ended) {
       requestLog(req, 'info')?.info({ runId: run.id }, 'client left before the run ended');
       options.attendance.detach(run);

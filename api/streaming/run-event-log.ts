@@ -10,6 +10,8 @@ export interface SharedRun {
   ownerId: string;
   /** The id of its terminal event, once it has one. */
   terminalId?: number;
+  /** Durable chats: it has a checkpoint, so a live instance adopts it if its owner dies. */
+  durable?: boolean;
 }
 
 /** Why following a shared run stopped. */

@@ -43,13 +43,40 @@ export class RunRegistry {
       });
       return run;
     }
+    this.track(run);
+    return run;
+  }
+
+  /**
+   * A run another instance started and this one adopted (durable chats): same id, the events
+   * already written, new ones continuing their ids in the shared log.
+   */
+  adopt(
+    adopted: { id: string; conversationId: string; userId: string; epoch: number },
+    events: readonly RunEvent[],
+  ): Run {
+    const run = new Run(adopted.conversationId, adopted.userId, this.options.maxEventsPerRun, {
+      id: adopted.id,
+      events,
+    });
+    run.epoch = adopted.epoch;
+    this.runs.set(run.id, run);
+    this.track(run);
+    return run;
+  }
+
+  private track(run: Run): void {
     this.options.eventLog?.record(run);
     void run.finished.then((terminal) => {
+      // Handed over: the run goes on elsewhere; a reader here is served from the shared log.
+      if (run.handedOver) {
+        if (this.runs.get(run.id) === run) this.runs.delete(run.id);
+        return;
+      }
       for (const listener of this.finishListeners) listener(run, terminal);
       this.expiring.push({ runId: run.id, at: this.options.clock.now() + this.options.retentionMs });
       this.armExpiry();
     });
-    return run;
   }
 
   /** Calls `listener` with each run's terminal event (metrics count chat outcomes this way). */

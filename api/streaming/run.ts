@@ -6,6 +6,9 @@ import { isTerminal, type RunEvent, type RunEventMap, type RunEventName } from '
 
 export type RunListener = (event: RunEvent) => void;
 
+/** The abort reason of a run handed over to another instance: its work stops, nothing is written. */
+export const HANDED_OVER = new AppError('shutting_down', 'The run was handed over to another instance');
+
 /** One agent turn of a finished run, for the JSON answer (kept apart from the bounded event log). */
 export interface AgentSummary {
   agent: AgentName;
@@ -20,16 +23,23 @@ export interface AgentSummary {
  * so any number of listeners can follow it and a listener that reconnects can replay what it missed.
  */
 export class Run {
-  readonly id: string = randomUUID();
+  readonly id: string;
   readonly controller = new AbortController();
   private readonly log: RunEvent[] = [];
   private readonly listeners = new Set<RunListener>();
   /** Observers that are not listeners: they see every event but keep nobody's run alive. */
   private readonly taps = new Set<RunListener>();
+  private readonly handOverListeners = new Set<() => void>();
   private nextId = 1;
   private terminal?: RunEvent;
   private droppedThrough = 0;
   private resolveFinished!: (event: RunEvent) => void;
+  private handedOverFlag = false;
+  /**
+   * The ownership generation this process holds the run under (durable chats): 1 for a run it
+   * opened, the claim's fencing token for one it adopted. Its shared-log writes carry it.
+   */
+  epoch = 1;
   /** Set by the orchestrator just before `done`. */
   agents: AgentSummary[] = [];
   /** Resolves with the run's last event (`done` or `error`). */
@@ -39,7 +49,23 @@ export class Run {
     readonly conversationId: string,
     readonly userId: string,
     private readonly maxEvents = 5000,
-  ) {}
+    /**
+     * An adopted run (durable chats): its id, and the events another instance already wrote, so
+     * a listener here replays them too and new events continue their ids.
+     */
+    adopted?: { id: string; events: readonly RunEvent[] },
+  ) {
+    this.id = adopted?.id ?? randomUUID();
+    if (adopted) {
+      this.log.push(...adopted.events.slice(-maxEvents));
+      this.nextId = (adopted.events.at(-1)?.id ?? 0) + 1;
+    }
+  }
+
+  /** This process stopped running the run without ending it: another instance continues it. */
+  get handedOver(): boolean {
+    return this.handedOverFlag;
+  }
 
   get signal(): AbortSignal {
     return this.controller.signal;
@@ -100,6 +126,38 @@ export class Run {
     return () => {
       this.listeners.delete(listener);
     };
+  }
+
+  /**
+   * Stops running the run here without a terminal event (durable chats: another instance adopts it
+   * and continues the same event stream). Later events are ignored; `finished` resolves (with a
+   * `shutting_down` record that is neither logged nor sent) so whatever waits for the run lets go;
+   * listeners are told through `onHandOver`, so their streams end and their clients reconnect.
+   */
+  handOver(): void {
+    if (this.terminal) return;
+    this.handedOverFlag = true;
+    const record: RunEvent = {
+      id: this.lastEventId,
+      event: 'error',
+      data: { code: 'shutting_down', message: 'This instance handed the run over to another one' },
+    };
+    this.terminal = record;
+    this.resolveFinished(record);
+    for (const listener of [...this.handOverListeners]) listener();
+    this.handOverListeners.clear();
+    this.listeners.clear();
+    if (!this.controller.signal.aborted) this.controller.abort(HANDED_OVER);
+  }
+
+  /** Calls `listener` if the run is handed over to another instance (see handOver). */
+  onHandOver(listener: () => void): () => void {
+    if (this.handedOverFlag) {
+      listener();
+      return () => undefined;
+    }
+    this.handOverListeners.add(listener);
+    return () => this.handOverListeners.delete(listener);
   }
 
   /** Stops the run's work; the orchestrator turns the abort into the run's `error` event. */

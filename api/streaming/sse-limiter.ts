@@ -135,7 +135,8 @@ export class SseLimiter implements RunAttendance {
    * measured that a chat joining it now cannot start in time.
    */
   assertRoom(): void {
-    if (this.closed) throw new AppError('shutting_down');
+    // Before any work, so a balancer may send the same request to another instance at once.
+    if (this.closed) throw new AppError('shutting_down', undefined, { retryAfterMs: 1000 });
     const startsNow = this.line.size === 0 && this.admission.mayStart(this.active.size);
     try {
       if (!startsNow && this.line.size >= this.options.queueMax) throw this.overloaded();
@@ -287,12 +288,14 @@ export class SseLimiter implements RunAttendance {
     // Aborting a run that already completed changes nothing; its `finished` handler releases it.
     // (A run cancelled before it started may already carry its `error` event: that one counts.)
     if (entry.run.events().at(-1)?.event === 'done') return;
+    // Handed over to another instance (durable chats): it goes on there, it was not cancelled.
+    const cancelled = !entry.run.handedOver;
     if (this.line.delete(entry.token)) {
-      this.counts.cancelled();
+      if (cancelled) this.counts.cancelled();
       this.lineChanged();
       this.news.moved();
     } else if (this.active.has(entry)) {
-      this.counts.cancelled();
+      if (cancelled) this.counts.cancelled();
       // The slot goes to the next in line at once; the cancelled run winds down on its own.
       this.release(entry);
     }

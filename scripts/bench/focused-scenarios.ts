@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import { runCacheScenario } from './cache-scenario';
+import { runDeployScenario } from './deploy-scenario';
 import { runEndpointsScenario } from './endpoints-scenario';
 import { runParallelScenario } from './parallel-scenario';
 import type { TroupeRuntime } from './server-processes';
 
 /** The scenarios that compare Troupe settings (issue 11), each with its own flags and report. */
-export const FOCUSED_SCENARIOS = ['cache', 'parallel', 'endpoints'] as const;
+export const FOCUSED_SCENARIOS = ['cache', 'parallel', 'endpoints', 'deploy'] as const;
 
 /**
  * Runs `--scenario cache|parallel` and returns true; returns false for any other scenario (the
@@ -32,7 +33,8 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
     },
   });
   const scenario = values.scenario;
-  if (scenario !== 'cache' && scenario !== 'parallel' && scenario !== 'endpoints') return false;
+  if (typeof scenario !== 'string' || !(FOCUSED_SCENARIOS as readonly string[]).includes(scenario))
+    return false;
   const number = (name: string, fallback: number) => {
     const value = values[name];
     if (value === undefined) return fallback;
@@ -48,6 +50,14 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
       durationS: number('duration-s', 60),
       rate: number('rate', 0.8),
       seed,
+      runtime,
+      outDir,
+    });
+  } else if (scenario === 'deploy') {
+    // Durable chats (issue 26): a rolling restart and a SIGKILL under steady load.
+    await runDeployScenario({
+      users: number('users', 30),
+      durationS: number('duration-s', 40),
       runtime,
       outDir,
     });

@@ -24,9 +24,9 @@ export function findNginx(): string | undefined {
  */
 export function nginxConfig(options: { listenPort: number; upstreams: string[]; prefix: string }): string {
   const template = fs.readFileSync(NGINX_TEMPLATE, 'utf8');
-  const servers = options.upstreams
-    .map((address) => `    server ${address} max_fails=1 fail_timeout=5s;`)
-    .join('\n');
+  // The servers' parameters (max_fails …) as the template gives them: the deploy's own.
+  const parameters = /^\s*server 127\.0\.0\.1:\d+([^;]*);/m.exec(template)?.[1] ?? '';
+  const servers = options.upstreams.map((address) => `    server ${address}${parameters};`).join('\n');
   const site = template
     .replace(/^\s*server 127\.0\.0\.1:\d+[^;]*;\n/gm, '')
     .replace(/upstream troupe \{\n/, `upstream troupe {\n${servers}\n`)

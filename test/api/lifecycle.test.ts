@@ -128,7 +128,7 @@ describe('runs that fail or outlive their client', () => {
 });
 
 describe('shutdown', () => {
-  test('SIGTERM ends open streams with shutting_down and exits 0', async () => {
+  test('SIGTERM ends open streams with shutting_down and exits 0 (DURABLE_CHATS=off: nothing handed over)', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-shutdown-'));
     const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
       cwd: path.join(__dirname, '../..'),
@@ -139,6 +139,7 @@ describe('shutdown', () => {
         DATA_DIR: dataDir,
         SIM_LATENCY_MS: '60000',
         LOG_LEVEL: 'warn',
+        DURABLE_CHATS: 'off',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -168,7 +169,12 @@ describe('shutdown', () => {
 
 describe('drain in process', () => {
   test('readiness fails during the grace period, and endGrace() ends the remaining chats with shutting_down', async () => {
-    const troupe = await startTestTroupe({ SHUTDOWN_GRACE_MS: '60000', SIM_LATENCY_MS: '60000' });
+    const troupe = await startTestTroupe({
+      SHUTDOWN_GRACE_MS: '60000',
+      SIM_LATENCY_MS: '60000',
+      // Durable chats would hand the chat over for the next start instead (test/durable/).
+      DURABLE_CHATS: 'off',
+    });
     const stream = await openSse(`${troupe.url}/api/chat`, { body: { message: 'slow', mode: 'single' } });
     await stream.waitFor((event) => event.event === 'agent_start');
     const closed = troupe.close();

@@ -187,7 +187,12 @@ describe('SSE admission over real HTTP', () => {
   });
 
   test('shutdown ends waiting streams too, with shutting_down', async () => {
-    const server = await startTestTroupe({ SSE_MAX_CONCURRENT: '1', SIM_LATENCY_MS: '20000' });
+    const server = await startTestTroupe({
+      SSE_MAX_CONCURRENT: '1',
+      SIM_LATENCY_MS: '20000',
+      // Durable chats would hand both over for the next start instead (test/durable/).
+      DURABLE_CHATS: 'off',
+    });
     const running = await openChat(server, 'first');
     const waiting = await openChat(server, 'second');
     await waiting.waitFor((event) => event.event === 'queued');

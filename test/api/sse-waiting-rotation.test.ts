@@ -33,7 +33,9 @@ describe('waiting streams read in turns, over real HTTP', () => {
     });
     const url = `${troupe.url}/api/chat`;
     for (let index = 0; index <= WAITING; index++) {
-      const stream = await openSse(url, { body: { message: `Question ${index} about trains`, mode: 'single' } });
+      const stream = await openSse(url, {
+        body: { message: `Question ${index} about trains`, mode: 'single' },
+      });
       expect(stream.status).toBe(200);
       await stream.waitFor((event) => event.event === 'run');
       streams.push(stream);
@@ -42,7 +44,10 @@ describe('waiting streams read in turns, over real HTTP', () => {
     for (let index = 1; index <= WAITING; index++) await streams[index].waitFor(isPlace(index), 2000);
     // Every waiting stream is pinged within the interval, the paused ones in their read turns.
     const pingsBefore = streams.map((stream) => stream.comments.length);
-    await waitUntil(() => streams.every((stream, index) => stream.comments.length > pingsBefore[index]), 3000);
+    await waitUntil(
+      () => streams.every((stream, index) => stream.comments.length > pingsBefore[index]),
+      3000,
+    );
     // The first in line leaves: the front moves up one place and hears it.
     streams[1].abort();
     await streams[2].waitFor(isPlace(1), 5000);

@@ -39,7 +39,9 @@ describe('npm run sim-llm', () => {
       // The simulator runs in npm's own child (the script execs node): the pid that holds the port.
       const stats = await fetch(`${url}/sim/stats`);
       expect(stats.status).toBe(200);
-      const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(npm.pid)], { encoding: 'utf8' });
+      const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(npm.pid)], {
+        encoding: 'utf8',
+      });
       const simLine = children.split('\n').find((line) => line.includes('scripts/sim-llm.ts'));
       expect(simLine).toBeDefined();
       const simPid = Number(simLine!.trim().split(/\s+/)[0]);

@@ -12,7 +12,8 @@ const SCRIPT = path.join(__dirname, '../../scripts/build-if-stale.mjs');
 
 function scratchPackage(): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-build-if-stale-'));
-  const build = "require('fs').mkdirSync('dist',{recursive:true});require('fs').writeFileSync('dist/server.js','');require('fs').writeFileSync('built','')";
+  const build =
+    "require('fs').mkdirSync('dist',{recursive:true});require('fs').writeFileSync('dist/server.js','');require('fs').writeFileSync('built','')";
   fs.writeFileSync(
     path.join(root, 'package.json'),
     JSON.stringify({ name: 'scratch', private: true, scripts: { build: `node -e "${build}"` } }),
@@ -30,7 +31,10 @@ function age(file: string, secondsAgo: number): void {
   fs.utimesSync(file, when, when);
 }
 
-function runCheck(root: string, ...args: string[]): { built: boolean; output: string; status: number | null } {
+function runCheck(
+  root: string,
+  ...args: string[]
+): { built: boolean; output: string; status: number | null } {
   fs.rmSync(path.join(root, 'built'), { force: true });
   const result = spawnSync(process.execPath, [SCRIPT, ...args], { cwd: root, encoding: 'utf8' });
   return {
@@ -56,7 +60,8 @@ describe('scripts/build-if-stale.mjs', () => {
   test('skips the build when dist is newer than every source', () => {
     fs.mkdirSync(path.join(root, 'dist'));
     fs.writeFileSync(path.join(root, 'dist/server.js'), '');
-    for (const file of ['server.ts', 'api/app.ts', 'api/web/public/index.html']) age(path.join(root, file), 60);
+    for (const file of ['server.ts', 'api/app.ts', 'api/web/public/index.html'])
+      age(path.join(root, file), 60);
     const result = runCheck(root);
     expect(result).toMatchObject({ built: false, status: 0 });
     expect(result.output).toContain('up to date');
@@ -66,7 +71,8 @@ describe('scripts/build-if-stale.mjs', () => {
     fs.mkdirSync(path.join(root, 'dist'));
     fs.writeFileSync(path.join(root, 'dist/server.js'), '');
     age(path.join(root, 'dist/server.js'), 60);
-    for (const file of ['server.ts', 'api/app.ts', 'api/web/public/index.html']) age(path.join(root, file), 120);
+    for (const file of ['server.ts', 'api/app.ts', 'api/web/public/index.html'])
+      age(path.join(root, file), 120);
     age(path.join(root, 'api/web/public/index.html'), 0);
     expect(runCheck(root)).toMatchObject({ built: true, status: 0 });
   });
@@ -78,7 +84,8 @@ describe('scripts/build-if-stale.mjs', () => {
       path.join(root, 'package.json'),
       JSON.stringify({ name: 'scratch', private: true, scripts: { build: `node -e "${build}"` } }),
     );
-    for (const file of ['server.ts', 'api/app.ts', 'api/web/public/index.html']) age(path.join(root, file), 60);
+    for (const file of ['server.ts', 'api/app.ts', 'api/web/public/index.html'])
+      age(path.join(root, file), 60);
     const run = () =>
       new Promise<number | null>((resolve) =>
         spawn(process.execPath, [SCRIPT], { cwd: root, stdio: 'ignore' }).once('exit', resolve),

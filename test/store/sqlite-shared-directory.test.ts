@@ -16,7 +16,9 @@ function writer(directory: string, name: string, count: number): Promise<void> {
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   return new Promise((resolve, reject) =>
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${name} exited ${code}: ${output}`)))),
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${name} exited ${code}: ${output}`)),
+    ),
   );
 }
 
@@ -42,7 +44,9 @@ describe('SqliteStore: several processes on one DATA_DIR', () => {
     const writers = ['a', 'b', 'c'].map((name) => writer(directory, name, count));
     const localWrites: Promise<unknown>[] = [];
     for (let index = 0; index < count; index++) {
-      localWrites.push(local.appendMessages([{ conversationId: 'shared', role: 'user', content: `local-${index}` }]));
+      localWrites.push(
+        local.appendMessages([{ conversationId: 'shared', role: 'user', content: `local-${index}` }]),
+      );
       if (index % 10 === 9) await Promise.all(localWrites.splice(0));
     }
     await Promise.all([...writers, ...localWrites]);
@@ -53,7 +57,9 @@ describe('SqliteStore: several processes on one DATA_DIR', () => {
     for (const name of ['a', 'b', 'c']) {
       // Each process's own conversation, written there, is read here, in its order.
       const own = await local.listMessages(`own-${name}`);
-      expect(own.map((message) => message.content)).toEqual(Array.from({ length: count }, (_, index) => `${index}`));
+      expect(own.map((message) => message.content)).toEqual(
+        Array.from({ length: count }, (_, index) => `${index}`),
+      );
     }
     await local.close();
   });

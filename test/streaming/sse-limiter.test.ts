@@ -340,7 +340,12 @@ describe('SseLimiter tokens and grace periods', () => {
 
   test('the queued cancellations share the turn budget with the departures of that turn', async () => {
     const clock = new ManualClock();
-    const limiter = makeLimiter(clock, { maxConcurrent: 1, queueMax: 1000, tokenGraceMs: 0, resumeGraceMs: 0 });
+    const limiter = makeLimiter(clock, {
+      maxConcurrent: 1,
+      queueMax: 1000,
+      tokenGraceMs: 0,
+      resumeGraceMs: 0,
+    });
     const chats = Array.from({ length: 301 }, () => makeRun());
     for (const chat of chats) limiter.admit(chat.run, chat.start);
     const aborted = () => chats.filter((chat) => chat.run.signal.aborted).length;

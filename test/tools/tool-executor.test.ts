@@ -116,7 +116,11 @@ describe('ToolExecutor', () => {
     expect(await outcome).toMatchObject({ ok: false, errorCode: 'cancelled' });
     expect(executions[0].signal.aborted).toBe(true);
     // The caller leaving says nothing about the tool's health.
-    expect(executor.status().tools[0]).toMatchObject({ errorRate: '0%', status: 'healthy', circuit: 'closed' });
+    expect(executor.status().tools[0]).toMatchObject({
+      errorRate: '0%',
+      status: 'healthy',
+      circuit: 'closed',
+    });
   });
 
   it('holds the rate limit under a burst; the excess fails fast with tool_rate_limited', async () => {

@@ -54,8 +54,12 @@ describeBrowser('the chat box: Enter sends, Shift+Enter adds a line', () => {
     await page.locator('[data-testid="done"]').waitFor({ timeout: 60_000 });
     expect(await box.inputValue()).toBe('');
     // The sent message is the two lines as typed, stored in the conversation.
-    const conversationId = await page.evaluate<string | null>("sessionStorage.getItem('troupe.conversationId')");
-    const conversation = (await (await fetch(`${troupe.url}/api/conversations/${conversationId}`)).json()) as {
+    const conversationId = await page.evaluate<string | null>(
+      "sessionStorage.getItem('troupe.conversationId')",
+    );
+    const conversation = (await (
+      await fetch(`${troupe.url}/api/conversations/${conversationId}`)
+    ).json()) as {
       messages: { role: string; content: string }[];
     };
     expect(conversation.messages.find((message) => message.role === 'user')?.content).toBe(

@@ -30,6 +30,16 @@ export interface RedisRunEventLogOptions {
   attendanceBeatMs?: number;
   /** A follower gives up after the log has failed this long, ms (default 10000). */
   unavailableAfterMs?: number;
+  /**
+   * Durable chats: how long a follower waits for a live instance to adopt a run whose owner is gone
+   * before it gives up with owner_lost (default 30000). A run without a checkpoint is given up at once.
+   */
+  orphanWaitMs?: number;
+  /**
+   * A write of a run was refused because another instance owns it now (fencing): this process
+   * must stop running it (durable chats).
+   */
+  onFenced?: (runId: string) => void;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -47,6 +57,7 @@ export class RedisRunEventLog implements RunEventLog {
   private readonly beatMs: number;
   private readonly liveTtlMs: number;
   private readonly unavailableAfterMs: number;
+  private readonly orphanWaitMs: number;
   private appendFailing = false;
   private readonly readers = new Set<Redis>();
 
@@ -55,6 +66,7 @@ export class RedisRunEventLog implements RunEventLog {
     this.beatMs = options.attendanceBeatMs ?? 2000;
     this.liveTtlMs = options.liveTtlMs ?? 3_600_000;
     this.unavailableAfterMs = options.unavailableAfterMs ?? 10_000;
+    this.orphanWaitMs = options.orphanWaitMs ?? 30_000;
   }
 
   record(run: Run): void {
@@ -65,19 +77,21 @@ export class RedisRunEventLog implements RunEventLog {
         described = true;
         this.describe(run);
       }
-      this.append(run.id, record);
+      this.append(run, record);
     });
   }
 
   async find(runId: string): Promise<SharedRun | undefined> {
     const meta = await this.options.client.hgetall(this.metaKey(runId));
-    if (!meta.userId || !meta.owner) return undefined;
+    // A durable run handed over and not yet adopted has no owner ("") for a moment.
+    if (!meta.userId || (!meta.owner && meta.checkpoint === undefined)) return undefined;
     return {
       runId,
       userId: meta.userId,
       conversationId: meta.conversationId ?? '',
-      ownerId: meta.owner,
+      ownerId: meta.owner ?? '',
       terminalId: meta.terminal ? Number(meta.terminal) : undefined,
+      ...(meta.checkpoint !== undefined ? { durable: true } : {}),
     };
   }
 
@@ -98,6 +112,8 @@ export class RedisRunEventLog implements RunEventLog {
     let cursor = `${afterId}-0`;
     let lastId = afterId;
     let failingSince: number | undefined;
+    let ownerId = run.ownerId;
+    let orphanSince: number | undefined;
     try {
       while (!signal.aborted) {
         let reply: XreadReply;
@@ -124,10 +140,19 @@ export class RedisRunEventLog implements RunEventLog {
         }
         if (!reply) {
           // Nothing new for blockMs: is anyone still going to write?
-          if (!(await this.options.isAlive(run.ownerId))) {
+          if (ownerId === '' || !(await this.options.isAlive(ownerId))) {
             const current = await this.find(run.runId).catch(() => undefined);
             // A terminal written just before the owner left is still delivered by the next read.
-            if (current?.terminalId === undefined || current.terminalId <= lastId) return 'owner_lost';
+            if (current?.terminalId !== undefined && current.terminalId > lastId) continue;
+            // Durable chats: another instance adopts the run and goes on appending to this stream.
+            if (current && current.ownerId !== ownerId) {
+              ownerId = current.ownerId;
+              orphanSince = undefined;
+              continue;
+            }
+            if (!current?.durable) return 'owner_lost';
+            orphanSince ??= this.options.clock.now();
+            if (this.options.clock.now() - orphanSince >= this.orphanWaitMs) return 'owner_lost';
           }
           continue;
         }
@@ -186,7 +211,12 @@ export class RedisRunEventLog implements RunEventLog {
     // One connection keeps commands in order: the description is written before the first event.
     this.options.client
       .multi()
-      .hset(key, { userId: run.userId, conversationId: run.conversationId, owner: this.options.instanceId })
+      .hset(key, {
+        userId: run.userId,
+        conversationId: run.conversationId,
+        owner: this.options.instanceId,
+        epoch: run.epoch,
+      })
       .pexpire(key, this.liveTtlMs)
       .exec()
       .then(
@@ -195,7 +225,8 @@ export class RedisRunEventLog implements RunEventLog {
       );
   }
 
-  private append(runId: string, record: RunEvent): void {
+  private append(run: Run, record: RunEvent): void {
+    const runId = run.id;
     const terminal = isTerminal(record.event);
     const ttl = terminal ? Math.max(1000, this.options.retentionMs) : this.liveTtlMs;
     withCommands(this.options.client)
@@ -208,11 +239,25 @@ export class RedisRunEventLog implements RunEventLog {
         this.options.maxEvents,
         ttl,
         terminal ? '1' : '0',
+        this.options.instanceId,
+        run.epoch,
       )
       .then(
-        () => this.appendSucceeded(),
+        (reply) => {
+          this.appendSucceeded();
+          if (Number(reply) === -1) this.fenced(run);
+        },
         (error: unknown) => this.appendFailed(error),
       );
+  }
+
+  private fenced(run: Run): void {
+    if (run.handedOver) return;
+    this.options.logger.warn(
+      { runId: run.id, epoch: run.epoch },
+      'another instance owns this run now: this one stops running it',
+    );
+    this.options.onFenced?.(run.id);
   }
 
   private appendSucceeded(): void {
@@ -252,7 +297,7 @@ export class RedisRunEventLog implements RunEventLog {
 }
 
 /** The stream entry `<id>-0 event <name> data <json>` as the run event it was. */
-function decode(entryId: string, fields: string[]): RunEvent | undefined {
+export function decode(entryId: string, fields: string[]): RunEvent | undefined {
   const values: Record<string, string> = {};
   for (let index = 0; index + 1 < fields.length; index += 2) values[fields[index]] = fields[index + 1];
   const id = Number(entryId.split('-')[0]);

@@ -37,6 +37,13 @@ function startTurn(question) {
   const current = new Map();
   return {
     agentStart(agent) {
+      // The same agent starting again while its card is open: the instance that continued the
+      // chat made its step over (docs/DURABLE-CHATS.md); its text replaces what was shown.
+      const open = current.get(agent);
+      if (open?.card.classList.contains('streaming')) {
+        open.text.textContent = '';
+        return;
+      }
       const card = element('div', 'card agent streaming');
       card.dataset.agent = agent;
       const heading = element('h3', '', agent);
@@ -92,10 +99,18 @@ function startTurn(question) {
   };
 }
 
-function handle(view, event) {
+/** Where the stream stands: enough to reconnect to the run after a dropped connection. */
+function streamState() {
+  return { runId: undefined, lastEventId: undefined, ended: false };
+}
+
+function handle(view, event, state) {
   const data = JSON.parse(event.data);
+  if (event.id) state.lastEventId = event.id;
+  if (event.event === 'done' || event.event === 'error') state.ended = true;
   switch (event.event) {
     case 'run':
+      state.runId = data.runId;
       conversationId = data.conversationId;
       sessionStorage.setItem('troupe.conversationId', conversationId);
       setStatus('Streaming…');
@@ -168,13 +183,15 @@ async function send(message) {
       setStatus(`error: ${body.error.code}`, 'bad');
       return;
     }
-    const parser = createParser({ onEvent: (event) => handle(view, event) });
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      parser.feed(value);
+    const state = streamState();
+    try {
+      await readEvents(response, view, state);
+    } catch (error) {
+      if (error.name === 'AbortError' || !state.runId) throw error;
     }
+    // The stream dropped before the chat ended (a restart, a network blip): follow the same run
+    // again with Last-Event-ID, on whichever instance answers.
+    if (!state.ended && state.runId) await reconnect(view, state, headers);
   } catch (error) {
     if (error.name === 'AbortError') {
       view.error({ code: 'cancelled', message: 'You stopped this chat' });
@@ -186,6 +203,41 @@ async function send(message) {
   } finally {
     sendButton.disabled = false;
     stopButton.disabled = true;
+  }
+}
+
+async function readEvents(response, view, state) {
+  const parser = createParser({ onEvent: (event) => handle(view, event, state) });
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    parser.feed(value);
+  }
+}
+
+/** Reconnects to the run until it ends: a few tries, a little longer apart each time. */
+async function reconnect(view, state, headers) {
+  for (let attempt = 1; attempt <= 8 && !state.ended; attempt++) {
+    setStatus('reconnecting…', 'warn');
+    await new Promise((resolve) => window.setTimeout(resolve, Math.min(500 * attempt, 3000)));
+    try {
+      const response = await fetch(`/api/runs/${encodeURIComponent(state.runId)}/events`, {
+        headers: { ...headers, ...(state.lastEventId ? { 'Last-Event-ID': state.lastEventId } : {}) },
+        signal: controller.signal,
+      });
+      // 204: the run has nothing more to send (it ended and everything was read).
+      if (response.status === 204) return;
+      if (!response.ok || !response.body) continue;
+      setStatus('Streaming…');
+      await readEvents(response, view, state);
+    } catch (error) {
+      if (error.name === 'AbortError') throw error;
+    }
+  }
+  if (!state.ended) {
+    view.error({ code: 'network', message: 'The connection was lost and could not be resumed' });
+    setStatus('error: network', 'bad');
   }
 }
 
