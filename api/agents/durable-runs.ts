@@ -115,6 +115,18 @@ export class DurableRuns {
   /** Gives the run up in Redis, then stops it here. False when Redis could not be told (it goes on here). */
   private async handOver(run: Run): Promise<boolean> {
     if (run.isFinished) return false;
+    if (this.options.checkpoints.readByNextStartOnly) {
+      // Stopped first, in the same turn as the events are read: a delta sent while the file is
+      // written would reach the client but not the file, and be sent again after the restart.
+      const events = run.events();
+      run.handOver();
+      try {
+        return await this.options.checkpoints.handOver(run.id, run.epoch, events);
+      } catch (error) {
+        this.failed(error);
+        return false;
+      }
+    }
     try {
       await this.options.checkpoints.handOver(run.id, run.epoch, run.events());
     } catch (error) {

@@ -47,6 +47,12 @@ export interface RunCheckpoints {
    * are the run's events so far, for a store that does not already hold them (Redis does).
    */
   handOver(runId: string, epoch: number, events: readonly RunEvent[]): Promise<boolean>;
+  /**
+   * Only this process's next start reads what is handed over (the embedded store, no Redis): the
+   * run is stopped before it is written, so the events kept are exactly those its clients saw —
+   * nothing can go on here afterwards anyway.
+   */
+  readonly readByNextStartOnly?: boolean;
   /** Every durable run with its owner's instance id ("" once handed over). */
   owners(): Promise<Map<string, string>>;
   /** Takes the run if its owner is still `seenOwner` (exactly one claimer wins); undefined otherwise. */

@@ -19,6 +19,7 @@ interface HandedOverFile {
  */
 export class FileRunCheckpoints implements RunCheckpoints {
   private readonly latest = new Map<string, RunCheckpoint>();
+  readonly readByNextStartOnly = true;
 
   constructor(private readonly directory: string) {}
 
