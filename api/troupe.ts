@@ -7,6 +7,7 @@ import { createAlertSampler } from './alerts/alert-sampler';
 import { WebhookNotifier } from './alerts/webhook-notifier';
 import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
+import { createGateway } from './gateway/create-gateway';
 import { createHttpServer } from './http/create-http-server';
 import { listen } from './http/listen';
 import { createCluster, type Cluster, type CreateClusterOptions } from './cluster/create-cluster';
@@ -324,6 +325,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       }),
     ],
     rootRouters: [metricsRouter({ metrics }), webRouter()],
+    ownBodyRouters: [createGateway({ config, logger, clock, llm, chat, sse, scheduler, provider })],
   });
 
   const server = createHttpServer(app, {

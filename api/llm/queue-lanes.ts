@@ -1,4 +1,4 @@
-import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
+import { completePriorityOrder, type PriorityClass } from './priority-class';
 import type { TimerHandle } from '../clock';
 import type { AppError } from '../errors';
 import { BinaryHeap } from './binary-heap';
@@ -50,7 +50,7 @@ interface Ticket {
 
 /** One priority class. */
 export interface Lane {
-  readonly agent: AgentName;
+  readonly agent: PriorityClass;
   readonly rank: number;
   count: number;
   virtualTime: number;
@@ -61,11 +61,11 @@ export interface Lane {
 
 export class QueueLanes {
   private readonly lanes: Lane[];
-  private readonly laneByAgent: Map<AgentName, Lane>;
+  private readonly laneByAgent: Map<PriorityClass, Lane>;
 
-  constructor(priorityOrder: readonly AgentName[]) {
-    // Agents missing from priorityOrder rank after the listed ones, in the brief's order.
-    const order = [...priorityOrder, ...AGENT_NAMES.filter((agent) => !priorityOrder.includes(agent))];
+  constructor(priorityOrder: readonly PriorityClass[]) {
+    // Classes missing from priorityOrder rank after the listed ones, in the default order.
+    const order = completePriorityOrder(priorityOrder);
     this.lanes = order.map((agent, rank) => ({
       agent,
       rank,
@@ -82,7 +82,7 @@ export class QueueLanes {
     this.laneByAgent = new Map(this.lanes.map((lane) => [lane.agent, lane]));
   }
 
-  lane(agent: AgentName): Lane {
+  lane(agent: PriorityClass): Lane {
     return this.laneByAgent.get(agent)!;
   }
 

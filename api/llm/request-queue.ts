@@ -1,4 +1,4 @@
-import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
+import { PRIORITY_CLASSES, type PriorityClass } from './priority-class';
 import type { Clock, TimerHandle } from '../clock';
 import { AppError, abortReason } from '../errors';
 import type { Limiter, LimiterSnapshot, Permit } from './limiter';
@@ -38,7 +38,7 @@ export class RequestQueue {
   /** Runs held out of dispatch (no listener), with their waiting calls. */
   private readonly parkedRuns = new Map<string, Set<Entry>>();
   private parkedCount = 0;
-  private readonly activeByAgent = new Map<AgentName, number>();
+  private readonly activeByAgent = new Map<PriorityClass, number>();
   private length = 0;
   private nextId = 1;
   private paused = false;
@@ -97,7 +97,7 @@ export class RequestQueue {
       signal.addEventListener('abort', entry.onAbort, { once: true });
       entry.deadlineTimer = this.clock.setTimeout(
         () => this.drop(entry, new AppError('queue_timeout')),
-        request.deadline - now,
+        Math.min(request.deadline - now, request.maxWaitMs ?? Infinity),
       );
       this.options.room?.callQueued(request.runId);
       const parked = request.runId === undefined ? undefined : this.parkedRuns.get(request.runId);
@@ -219,9 +219,9 @@ export class RequestQueue {
   }
 
   status(): QueueStatus {
-    const queued = {} as Record<AgentName, number>;
-    const active = {} as Record<AgentName, number>;
-    for (const agent of AGENT_NAMES) {
+    const queued = {} as Record<PriorityClass, number>;
+    const active = {} as Record<PriorityClass, number>;
+    for (const agent of PRIORITY_CLASSES) {
       queued[agent] = this.lanes.lane(agent).count;
       active[agent] = this.activeByAgent.get(agent) ?? 0;
     }
