@@ -5,6 +5,7 @@ import request from 'supertest';
 import {
   ProviderError,
   type CompletionOptions,
+  type CompletionResult,
   type CompletionRequest,
   type Provider,
 } from '../../api/llm/provider';
@@ -14,7 +15,7 @@ import { parseDataBlocks } from './sse-chunks';
 /** Streams two words, then fails as a provider whose connection dropped mid-answer. */
 class FailsMidStream implements Provider {
   readonly name = 'sim';
-  async complete(_request: CompletionRequest, options: CompletionOptions) {
+  async complete(_request: CompletionRequest, options: CompletionOptions): Promise<CompletionResult> {
     options.onDelta?.('Hello ');
     options.onDelta?.('there');
     await new Promise((resolve) => setTimeout(resolve, 10));
