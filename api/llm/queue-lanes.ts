@@ -1,3 +1,4 @@
+import { isAgentName } from '../agents/agent-name';
 import { completePriorityOrder, type PriorityClass } from './priority-class';
 import type { TimerHandle } from '../clock';
 import type { AppError } from '../errors';
@@ -62,6 +63,11 @@ export interface Lane {
 export class QueueLanes {
   private readonly lanes: Lane[];
   private readonly laneByAgent: Map<PriorityClass, Lane>;
+  /**
+   * The lowest rank an agent's class holds. Calls of classes ranked below it (the gateway's, by
+   * default) do not hold a chat's calls back, so they are no reason to keep a chat waiting.
+   */
+  private readonly lowestAgentRank: number;
 
   constructor(priorityOrder: readonly PriorityClass[]) {
     // Classes missing from priorityOrder rank after the listed ones, in the default order.
@@ -80,6 +86,21 @@ export class QueueLanes {
       users: new Map(),
     }));
     this.laneByAgent = new Map(this.lanes.map((lane) => [lane.agent, lane]));
+    this.lowestAgentRank = Math.max(
+      ...this.lanes.filter((lane) => isAgentName(lane.agent)).map((lane) => lane.rank),
+    );
+  }
+
+  /** Whether a call of this class would be queued ahead of some agent's call (see lowestAgentRank). */
+  holdsChatsBack(agent: PriorityClass): boolean {
+    return this.lane(agent).rank <= this.lowestAgentRank;
+  }
+
+  /** Waiting calls that a chat's calls would queue behind: admission's "calls waiting". */
+  waitingAheadOfChats(): number {
+    let count = 0;
+    for (const lane of this.lanes) if (lane.rank <= this.lowestAgentRank) count += lane.count;
+    return count;
   }
 
   lane(agent: PriorityClass): Lane {

@@ -99,7 +99,8 @@ export class RequestQueue {
         () => this.drop(entry, new AppError('queue_timeout')),
         Math.min(request.deadline - now, request.maxWaitMs ?? Infinity),
       );
-      this.options.room?.callQueued(request.runId);
+      // A call ranked below every agent's class (a gateway batch call) keeps no chat waiting.
+      if (this.lanes.holdsChatsBack(request.agentType)) this.options.room?.callQueued(request.runId);
       const parked = request.runId === undefined ? undefined : this.parkedRuns.get(request.runId);
       if (parked) {
         entry.state = 'parked';
@@ -262,7 +263,12 @@ export class RequestQueue {
     const room = this.options.room;
     if (!room || this.pumping) return;
     const { active, limits } = this.limiter.snapshot();
-    room.update(this.length - this.parkedCount, limits.concurrency - active);
+    // Slots held by calls ranked below every agent (gateway batch calls) count as free: the next
+    // one released goes to a chat's call before theirs, so they keep no chat waiting.
+    let heldBelowChats = 0;
+    for (const [name, count] of this.activeByAgent)
+      if (!this.lanes.holdsChatsBack(name)) heldBelowChats += count;
+    room.update(this.lanes.waitingAheadOfChats(), limits.concurrency - active + heldBelowChats);
   }
 
   private async dispatch(): Promise<void> {
