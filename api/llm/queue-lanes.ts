@@ -4,7 +4,7 @@ import type { TimerHandle } from '../clock';
 import type { AppError } from '../errors';
 import { BinaryHeap } from './binary-heap';
 import type { Permit } from './limiter';
-import type { AcquireRequest, Slot } from './request-queue-types';
+import type { AcquireRequest, QueueItem, Slot } from './request-queue-types';
 
 /**
  * The request queue's waiting line: one lane per priority class, each with two heaps.
@@ -172,6 +172,23 @@ export class QueueLanes {
     }
     return entries;
   }
+}
+
+/** GET /api/queue/items: waiting calls (in arrival order), then the ones in flight. */
+export function describeItems(queued: QueueEntry[], active: QueueEntry[], now: number): QueueItem[] {
+  const describe = (entry: QueueEntry, state: 'queued' | 'active'): QueueItem => ({
+    id: entry.id,
+    agentType: entry.request.agentType,
+    userId: entry.request.userId,
+    conversationId: entry.request.conversationId,
+    runId: entry.request.runId,
+    state,
+    waitedMs: state === 'queued' ? now - entry.enqueuedAt : entry.waitedMs,
+  });
+  return [
+    ...queued.map((entry) => describe(entry, 'queued')),
+    ...active.map((entry) => describe(entry, 'active')),
+  ];
 }
 
 function isLive(ticket: Ticket): boolean {

@@ -3,9 +3,10 @@ import type { Clock, TimerHandle } from '../clock';
 import { AppError, abortReason } from '../errors';
 import type { Limiter, LimiterSnapshot, Permit } from './limiter';
 import { buildQueueStatus, type QueueStatus } from './queue-status';
-import { QueueLanes, type QueueEntry as Entry } from './queue-lanes';
+import { QueueLanes, describeItems, type QueueEntry as Entry } from './queue-lanes';
 import type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './request-queue-types';
 import { SchedulerStats } from './scheduler-stats';
+import { StartPacer } from './start-pacer';
 
 /** How much longer a call of the next lower class must have waited to be served first. */
 export const DEFAULT_AGING_STEP_MS = 5_000;
@@ -48,6 +49,7 @@ export class RequestQueue {
   private wakeAt = Infinity;
   /** The call dispatched while the breaker was half-open (its probe), until its slot is back. */
   private probe?: Entry;
+  private readonly pacer: StartPacer;
 
   constructor(private readonly options: RequestQueueOptions) {
     this.clock = options.clock;
@@ -55,6 +57,7 @@ export class RequestQueue {
     this.agingStepMs = options.agingStepMs ?? DEFAULT_AGING_STEP_MS;
     this.stats = new SchedulerStats(options.clock, options.statsWindowMs);
     this.lanes = new QueueLanes(options.priorityOrder);
+    this.pacer = new StartPacer(options.clock);
   }
 
   /**
@@ -184,21 +187,8 @@ export class RequestQueue {
 
   /** Queued and in-flight calls, queued first in dispatch-agnostic (age) order. */
   items(): QueueItem[] {
-    const now = this.clock.now();
     const queued = [...this.queuedEntries(), ...this.parkedEntries()].sort((a, b) => a.seq - b.seq);
-    const describe = (entry: Entry, state: 'queued' | 'active'): QueueItem => ({
-      id: entry.id,
-      agentType: entry.request.agentType,
-      userId: entry.request.userId,
-      conversationId: entry.request.conversationId,
-      runId: entry.request.runId,
-      state,
-      waitedMs: state === 'queued' ? now - entry.enqueuedAt : entry.waitedMs,
-    });
-    return [
-      ...queued.map((entry) => describe(entry, 'queued')),
-      ...[...this.active].map((entry) => describe(entry, 'active')),
-    ];
+    return describeItems(queued, [...this.active], this.clock.now());
   }
 
   /** Waiting calls, parked ones included. */
@@ -292,6 +282,12 @@ export class RequestQueue {
         );
         continue;
       }
+      // A call below every agent's class starts only at its paced time (start-pacer.ts); nothing
+      // ranked above it waits, so dispatch can stop until then.
+      if (!this.lanes.holdsChatsBack(entry.request.agentType)) {
+        const pacedAt = this.pacer.nextPacedStartAt(this.limiter.snapshot().limits.rpm);
+        if (pacedAt > this.clock.now()) return this.armWake(pacedAt);
+      }
       const decision = await this.limiter.tryStart(entry.request.estimatedTokens, orderKey);
       if (!decision.started) {
         if (decision.retryAt !== null) this.armWake(decision.retryAt);
@@ -322,6 +318,7 @@ export class RequestQueue {
     entry.state = 'active';
     entry.permit = permit;
     entry.waitedMs = now - entry.enqueuedAt;
+    this.pacer.started();
     this.lanes.dispatched(entry);
     this.active.add(entry);
     const agent = entry.request.agentType;

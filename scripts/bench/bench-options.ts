@@ -38,6 +38,8 @@ export const BENCH_USAGE = `usage: npm run bench -- --scenario NAME [options]
 scenarios: ${SCENARIO_NAMES.join(', ')}
 settings compared side by side (own flags: --users, --questions-per-user, --ramp-s, --think-s,
   --idle-chats, --overload-s, --part, --seed, --runtime, --out): cache, parallel
+the gateway beside Troupe's chats, Troupe's /v1 against Portkey (own flags: --quick, --duration-s,
+  --seed, --runtime, --out): gateway
 
   --users N            users (closed loop) or streams (sse-capacity)
   --rpm R              provider requests per minute, unscaled (brief: 500)

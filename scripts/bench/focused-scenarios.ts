@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import { runCacheScenario } from './cache-scenario';
+import { runGatewayScenario } from './gateway-scenario';
 import { runParallelScenario } from './parallel-scenario';
 import type { TroupeRuntime } from './server-processes';
 
 /** The scenarios that compare Troupe settings (issue 11), each with its own flags and report. */
-export const FOCUSED_SCENARIOS = ['cache', 'parallel'] as const;
+export const FOCUSED_SCENARIOS = ['cache', 'parallel', 'gateway'] as const;
 
 /**
  * Runs `--scenario cache|parallel` and returns true; returns false for any other scenario (the
@@ -26,10 +27,12 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
       seed: { type: 'string' },
       runtime: { type: 'string' },
       out: { type: 'string' },
+      quick: { type: 'boolean' },
+      'duration-s': { type: 'string' },
     },
   });
   const scenario = values.scenario;
-  if (scenario !== 'cache' && scenario !== 'parallel') return false;
+  if (scenario !== 'cache' && scenario !== 'parallel' && scenario !== 'gateway') return false;
   const number = (name: string, fallback: number) => {
     const value = values[name];
     if (value === undefined) return fallback;
@@ -40,7 +43,15 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
   const runtime = (values.runtime ?? 'tsx') as TroupeRuntime;
   const outDir = typeof values.out === 'string' ? values.out : 'bench-results';
   const seed = number('seed', 11);
-  if (scenario === 'cache') {
+  if (scenario === 'gateway') {
+    await runGatewayScenario({
+      quick: values.quick === true,
+      durationS: values['duration-s'] === undefined ? undefined : number('duration-s', 60),
+      seed,
+      runtime,
+      outDir,
+    });
+  } else if (scenario === 'cache') {
     await runCacheScenario({
       users: number('users', 300),
       questionsPerUser: number('questions-per-user', 3),

@@ -6,12 +6,15 @@ import { RequestQueue, type AcquireRequest, type Slot } from '../../api/llm/requ
 import { drain } from './helpers';
 
 /** The gateway's classes (interactive, batch) in the same queue as the agents' calls. */
-function setup(priorityOrder: PriorityClass[] = ['host', 'planner', 'critic', 'reporter']) {
+function setup(
+  priorityOrder: PriorityClass[] = ['host', 'planner', 'critic', 'reporter'],
+  limits: { rpm: number; concurrency: number } = { rpm: 1_000_000, concurrency: 1 },
+) {
   const clock = new ManualClock(0);
   const limiter = new InMemoryLimiter({
     clock,
-    maxConcurrent: 1,
-    maxRpm: 1_000_000,
+    maxConcurrent: limits.concurrency,
+    maxRpm: limits.rpm,
     maxTpm: 0,
     burstWindowMs: 0,
   });
@@ -48,6 +51,9 @@ function setup(priorityOrder: PriorityClass[] = ['host', 'planner', 'critic', 'r
       );
   const release = async (label: string) => {
     slots.get(label)!.release();
+    await drain();
+    // Calls below the agents' classes are paced (60 s / RPM apart): a moment later they may start.
+    clock.advance(1);
     await drain();
   };
   return { clock, queue, order, errors, enqueue, release };
@@ -107,6 +113,26 @@ describe('gateway classes in the request queue', () => {
     await drain();
     for (const label of ['blocker', 'flood-1']) await release(label);
     expect(order).toEqual(['blocker', 'flood-1', 'other']);
+  });
+
+  it('are paced: below the agents, a call starts no sooner than 60 s / RPM after the last start', async () => {
+    // 600 rpm: one start per 100 ms for paced calls; concurrency is no limit here.
+    const { clock, order, enqueue } = setup(undefined, { rpm: 600, concurrency: 100 });
+    void enqueue('host', 'host');
+    void enqueue('batch-1', 'batch', 'etl');
+    void enqueue('batch-2', 'batch', 'etl');
+    await drain();
+    // The host call is not paced; the first batch call starts 100 ms after it, the second 100 ms later.
+    expect(order).toEqual(['host']);
+    clock.advance(99);
+    await drain();
+    expect(order).toEqual(['host']);
+    clock.advance(1);
+    await drain();
+    expect(order).toEqual(['host', 'batch-1']);
+    clock.advance(100);
+    await drain();
+    expect(order).toEqual(['host', 'batch-1', 'batch-2']);
   });
 
   it('a call with maxWaitMs leaves the queue with queue_timeout once it waited that long', async () => {
