@@ -109,7 +109,7 @@ describe('callers Troupe cannot serve in time get 429 + Retry-After', () => {
     );
     provider = new HeldProvider();
     troupe = await startTestTroupe(
-      { API_KEYS_FILE: keysFile, LLM_CACHE: 'off', LLM_MAX_CONCURRENT: '1', GATEWAY_MAX_WAIT_MS: '300' },
+      { API_KEYS_FILE: keysFile, LLM_CACHE: 'off', LLM_MAX_CONCURRENT: '1', GATEWAY_MAX_WAIT_MS: '1000' },
       { provider },
     );
   });
@@ -143,6 +143,28 @@ describe('callers Troupe cannot serve in time get 429 + Retry-After', () => {
     expect(waiting.status).toBe(429);
     expect(Number(waiting.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(waiting.body.error).toMatchObject({ code: 'queue_timeout', type: 'rate_limit_error' });
+    provider.releaseAll();
+    expect((await holder).status).toBe(200);
+  });
+
+  test('a client that leaves while its call is queued takes the call out of the queue', async () => {
+    const holder = ask('key-one-at-a-time').then((response) => response);
+    await until(() => provider.held === 1);
+    const controller = new AbortController();
+    const queued = fetch(`${troupe.url}/v1/chat/completions`, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { 'content-type': 'application/json', Authorization: 'Bearer key-batch-free' },
+      body: JSON.stringify({ model: 'sim', messages: [{ role: 'user', content: 'hi' }] }),
+    }).catch((error: unknown) => error);
+    await until(() => troupe.scheduler.status().queueLength === 1);
+    const cancelledBefore = troupe.scheduler.status().totalCancelled;
+    controller.abort();
+    await queued;
+    await until(() => troupe.scheduler.status().queueLength === 0);
+    // Cancelled by the client, not timed out: it left the queue when the client did.
+    await until(() => troupe.scheduler.status().totalCancelled === cancelledBefore + 1);
+    expect(provider.held).toBe(1);
     provider.releaseAll();
     expect((await holder).status).toBe(200);
   });
