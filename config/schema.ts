@@ -167,7 +167,7 @@ export const configSchema = z.object({
   ADMIN_TOKEN: optionalText,
   API_KEYS: apiKeys,
   API_KEYS_FILE: optionalText,
-  GATEWAY_MAX_WAIT_MS: integer(100, 3_600_000).default(10_000),
+  GATEWAY_MAX_WAIT_MS: integer(100, 3_600_000).default(5_000),
   USER_MAX_ACTIVE_CHATS: integer(0, 100_000).default(0),
 });
 

@@ -285,7 +285,7 @@ export class RequestQueue {
       // A call below every agent's class starts only at its paced time (start-pacer.ts); nothing
       // ranked above it waits, so dispatch can stop until then.
       if (!this.lanes.holdsChatsBack(entry.request.agentType)) {
-        const pacedAt = this.pacer.nextPacedStartAt(this.limiter.snapshot().limits.rpm);
+        const pacedAt = this.pacer.pacedStartAt(this.limiter.snapshot());
         if (pacedAt > this.clock.now()) return this.armWake(pacedAt);
       }
       const decision = await this.limiter.tryStart(entry.request.estimatedTokens, orderKey);
@@ -318,7 +318,7 @@ export class RequestQueue {
     entry.state = 'active';
     entry.permit = permit;
     entry.waitedMs = now - entry.enqueuedAt;
-    this.pacer.started();
+    this.pacer.started(this.lanes.holdsChatsBack(entry.request.agentType));
     this.lanes.dispatched(entry);
     this.active.add(entry);
     const agent = entry.request.agentType;

@@ -135,6 +135,34 @@ describe('gateway classes in the request queue', () => {
     expect(order).toEqual(['host', 'batch-1', 'batch-2']);
   });
 
+  it("keep the agents' recent starts free in the rolling minute", async () => {
+    // 12 rpm: paced calls 5 s apart. 8 host calls at once: the minute holds 8 starts and the
+    // agents took 8 in the last 10 s, so a batch call must leave 8 free: 8 + 8 >= 12, it waits.
+    const { clock, order, enqueue } = setup(undefined, { rpm: 12, concurrency: 100 });
+    for (let index = 1; index <= 8; index++) void enqueue(`host-${index}`, 'host', `u${index}`);
+    await drain();
+    void enqueue('batch', 'batch', 'etl');
+    await drain();
+    clock.advance(5_000);
+    await drain();
+    expect(order).not.toContain('batch');
+    // 10 s on, those starts no longer count as the agents' recent demand: the batch call goes.
+    clock.advance(5_000);
+    await drain();
+    expect(order).toContain('batch');
+  });
+
+  it('without recent agent starts, a paced call uses the whole quota', async () => {
+    const { clock, order, enqueue } = setup(undefined, { rpm: 12, concurrency: 100 });
+    void enqueue('host', 'host');
+    await drain();
+    void enqueue('batch', 'batch', 'etl');
+    await drain();
+    clock.advance(5_000);
+    await drain();
+    expect(order).toEqual(['host', 'batch']);
+  });
+
   it('a call with maxWaitMs leaves the queue with queue_timeout once it waited that long', async () => {
     const { clock, errors, enqueue } = setup();
     void enqueue('blocker', 'host');
