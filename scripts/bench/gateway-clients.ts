@@ -1,9 +1,10 @@
 import http from 'node:http';
 import { now } from './chat-client';
+import { seededRandom } from './statistics';
 
 /**
- * The `/v1` callers of the gateway scenario: open-loop arrivals (a caller sends at its rate
- * whatever happened to its earlier requests), each one non-streamed OpenAI chat completion with a
+ * The `/v1` callers of the gateway scenario: open-loop Poisson arrivals (a caller sends at its
+ * rate whatever happened to its earlier requests), each one non-streamed OpenAI chat completion with a
  * prompt of its own (no two alike, so the response cache answers none of them).
  */
 
@@ -75,6 +76,7 @@ export async function runCallers(
   callers: CallerSpec[],
   durationMs: number,
   timeoutMs: number,
+  seed: number,
 ): Promise<CallRecord[]> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   const records: CallRecord[] = [];
@@ -110,13 +112,15 @@ export async function runCallers(
     );
   };
   await Promise.all(
-    callers.map(async (caller) => {
-      const gapMs = 1000 / caller.rate;
-      // Evenly spaced from a random phase, so callers do not all fire in the same instant.
-      for (let at = Math.random() * gapMs; at < durationMs; at += gapMs) {
+    callers.map(async (caller, index) => {
+      // Poisson arrivals (seeded per caller): real callers are not phase-locked to one another,
+      // nor to the scheduler's paced starts.
+      const random = seededRandom(seed * 1000 + index + 1);
+      for (let at = -Math.log(1 - random()) * (1000 / caller.rate); at < durationMs;) {
         const wait = startedAt + at - now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         send(caller);
+        at += -Math.log(1 - random()) * (1000 / caller.rate);
       }
     }),
   );

@@ -73,6 +73,9 @@ interface ArmResult {
     p95Ms?: number;
     /** Why the others did not complete: error code → chats. */
     codes: Record<string, number>;
+    /** A completed chat's time in the LLM queue (its calls' waits summed), p50 and p95, ms. */
+    queueWaitP50Ms?: number;
+    queueWaitP95Ms?: number;
   };
   classes: Partial<Record<CallerSpec['callerClass'], ClassFigures>>;
 }
@@ -139,7 +142,7 @@ async function runArm(
     const target = callerTarget(arm, pair, portkey);
     const [chats, calls] = await Promise.all([
       runChats(pair, durationMs, options.seed),
-      target ? runCallers(target, CALLERS, durationMs, CLIENT_TIMEOUT_MS) : Promise.resolve([]),
+      target ? runCallers(target, CALLERS, durationMs, CLIENT_TIMEOUT_MS, options.seed) : Promise.resolve([]),
     ]);
     const wallS = (now() - startedAt) / 1000;
     const stats = await pair.simStats();
@@ -220,8 +223,11 @@ function chatFigures(chats: ChatRecord[]): ArmResult['chats'] {
     if (chat.outcome !== 'completed')
       codes[chat.code ?? chat.outcome] = (codes[chat.code ?? chat.outcome] ?? 0) + 1;
   }
+  const waits = chats.filter((chat) => chat.outcome === 'completed').map((chat) => chat.llmWaitMs);
   return {
     codes,
+    queueWaitP50Ms: roundOrUndefined(percentile(waits, 50)),
+    queueWaitP95Ms: roundOrUndefined(percentile(waits, 95)),
     sent: chats.length,
     completed: times.length,
     refused: chats.filter((chat) => chat.outcome === 'refused').length,
@@ -273,6 +279,7 @@ function formatTable(results: ArmResult[]): string {
       'chats done',
       'chat p50',
       'chat p95',
+      'chat queue wait p50 / p95',
       'interactive ok / sent (429, err)',
       'interactive p95',
       'batch ok / sent (429, err)',
@@ -289,6 +296,7 @@ function formatTable(results: ArmResult[]): string {
       `${result.chats.completed} / ${result.chats.sent}`,
       seconds(result.chats.p50Ms),
       seconds(result.chats.p95Ms),
+      `${seconds(result.chats.queueWaitP50Ms)} / ${seconds(result.chats.queueWaitP95Ms)}`,
       interactive
         ? `${interactive.ok} / ${interactive.sent} (${interactive.refused429}, ${interactive.errors})`
         : '—',
