@@ -26,6 +26,8 @@ export interface AppDependencies {
   /** Routers of the monitoring areas (queue, tool-system, health, metrics, sse), mounted under /api or at the root. */
   apiRouters?: express.Router[];
   rootRouters?: express.Router[];
+  /** Routers with their own body parser and error shape (the /v1 gateway), mounted before the JSON parser. */
+  ownBodyRouters?: express.Router[];
 }
 
 /** The Express application: routers per area, one JSON error shape for everything. */
@@ -36,6 +38,7 @@ export function createApp(deps: AppDependencies): Express {
   app.use(requestContext(deps.logger, app.request));
   const corsHandler = corsMiddleware(deps.config.corsOrigins);
   if (corsHandler) app.use(CORS_PATHS, corsHandler);
+  for (const router of deps.ownBodyRouters ?? []) app.use(router);
   // 8000 characters of CJK text is ~24 KB in UTF-8; 64 KB leaves room and refuses absurd bodies early.
   app.use(express.json({ limit: '64kb' }));
   const api = express.Router();

@@ -8,6 +8,7 @@ import { createAlertSampler } from './alerts/alert-sampler';
 import { WebhookNotifier } from './alerts/webhook-notifier';
 import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
+import { createGateway } from './gateway/create-gateway';
 import { createHttpServer } from './http/create-http-server';
 import { listen } from './http/listen';
 import type { ControlCommand } from './cluster/cluster-control';
@@ -400,6 +401,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       }),
     ],
     rootRouters: [metricsRouter({ metrics }), webRouter()],
+    ownBodyRouters: [createGateway({ config, logger, clock, llm, chat, sse, scheduler, provider })],
   });
 
   // Runs left unfinished by an instance that is gone (or by this one's last run) are taken before

@@ -9,6 +9,8 @@ import {
   type EndpointRoutes,
 } from './endpoints-file';
 import type { AgentName } from '../api/agents/agent-name';
+import { KeysFileError, readKeysFile, type CallerKey } from './api-keys';
+import type { PriorityClass } from '../api/llm/priority-class';
 
 /** The validated, frozen settings every module receives; nothing else reads process.env. */
 export interface Config {
@@ -35,7 +37,8 @@ export interface Config {
     chatTimeoutMs: number;
     /** Admission control on (default) or off (every chat is admitted: for benchmarks' replays). */
     admission: boolean;
-    priorityOrder: AgentName[];
+    /** Highest first; classes left out rank after the listed ones (api/llm/priority-class.ts). */
+    priorityOrder: PriorityClass[];
     maxOutputTokens: number;
     /** Sent as Ark's `thinking: {type}` on every call; unset = the model's default (nothing sent). */
     thinking?: 'enabled' | 'disabled' | 'auto';
@@ -115,8 +118,13 @@ export interface Config {
   /** DURABLE_CHATS, RUN_ADOPT_INTERVAL_MS: chats continued by another instance (needs REDIS_URL). */
   durableChats: { enabled: boolean; adoptIntervalMs: number };
   adminToken?: string;
+  /** Bearer key → the user (caller) it speaks for; empty = no key required. */
   apiKeys: ReadonlyMap<string, string>;
+  /** Bearer key → its caller, priority class and own limits (API_KEYS and API_KEYS_FILE). */
+  callerKeys: ReadonlyMap<string, CallerKey>;
   userMaxActiveChats: number;
+  /** The OpenAI-compatible gateway (/v1): how long a call may wait for a slot before a 429. */
+  gateway: { maxWaitMs: number };
 }
 
 /** Settings whose values must never reach a log or a terminal, even when they are malformed. */
@@ -178,6 +186,18 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     );
   }
   const setup = raw.LLM_ENDPOINTS_FILE ? endpointsFromFile(raw.LLM_ENDPOINTS_FILE, env) : singleEndpoint(raw);
+  const callerKeys = new Map<string, CallerKey>();
+  for (const [key, entry] of raw.API_KEYS) callerKeys.set(key, { ...entry, limits: {} });
+  if (raw.API_KEYS_FILE) {
+    try {
+      for (const [key, entry] of readKeysFile(raw.API_KEYS_FILE)) callerKeys.set(key, entry);
+    } catch (error) {
+      if (!(error instanceof KeysFileError)) throw error;
+      throw new ConfigError(
+        `Invalid configuration: API_KEYS_FILE=${JSON.stringify(raw.API_KEYS_FILE)} — ${error.message}`,
+      );
+    }
+  }
   const config: Config = {
     port: raw.PORT,
     host: raw.HOST,
@@ -258,8 +278,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     redisKeyPrefix: raw.REDIS_KEY_PREFIX,
     durableChats: { enabled: raw.DURABLE_CHATS === 'on', adoptIntervalMs: raw.RUN_ADOPT_INTERVAL_MS },
     adminToken: raw.ADMIN_TOKEN,
-    apiKeys: raw.API_KEYS,
+    apiKeys: new Map([...callerKeys].map(([key, entry]) => [key, entry.caller])),
+    callerKeys,
     userMaxActiveChats: raw.USER_MAX_ACTIVE_CHATS,
+    gateway: { maxWaitMs: raw.GATEWAY_MAX_WAIT_MS },
   };
   return deepFreeze(config);
 }

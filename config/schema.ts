@@ -35,15 +35,24 @@ const url = z
 
 const agentNames = ['host', 'planner', 'critic', 'reporter'] as const;
 
+const gatewayClasses = ['interactive', 'batch'] as const;
+
 const priorityOrder = z
   .string()
   .trim()
   .transform((value) => value.split(',').map((part) => part.trim().toLowerCase()))
   .refine(
-    (parts) => parts.length === agentNames.length && agentNames.every((name) => parts.includes(name)),
-    'the four agents host,planner,critic,reporter in some order, comma-separated',
+    (parts) =>
+      new Set(parts).size === parts.length &&
+      agentNames.every((name) => parts.includes(name)) &&
+      parts.every(
+        (part) =>
+          (agentNames as readonly string[]).includes(part) ||
+          (gatewayClasses as readonly string[]).includes(part),
+      ),
+    'the four agents host,planner,critic,reporter in some order, comma-separated, optionally with the gateway classes interactive and batch placed among them',
   )
-  .transform((parts) => parts as Array<(typeof agentNames)[number]>);
+  .transform((parts) => parts as Array<(typeof agentNames)[number] | (typeof gatewayClasses)[number]>);
 
 const apiKeys = z
   .string()
@@ -51,14 +60,19 @@ const apiKeys = z
   .transform((value) => (value === '' ? undefined : value))
   .optional()
   .refine(
-    (value) => value === undefined || value.split(',').every((pair) => /^[^:\s]+:[^:\s]+$/.test(pair.trim())),
-    'comma-separated key:userId pairs, e.g. k1:alice,k2:bob',
+    (value) =>
+      value === undefined ||
+      value.split(',').every((pair) => /^[^:\s]+:[^:\s]+(:(interactive|batch))?$/.test(pair.trim())),
+    'comma-separated key:userId pairs, e.g. k1:alice,k2:bob (optionally key:caller:class with class interactive or batch)',
   )
   .transform((value) => {
-    const keys = new Map<string, string>();
+    const keys = new Map<string, { caller: string; priorityClass: 'interactive' | 'batch' }>();
     for (const pair of value ? value.split(',') : []) {
-      const [key, userId] = pair.trim().split(':');
-      keys.set(key, userId);
+      const [key, caller, priorityClass] = pair.trim().split(':');
+      keys.set(key, {
+        caller,
+        priorityClass: (priorityClass as 'interactive' | 'batch' | undefined) ?? 'interactive',
+      });
     }
     return keys;
   });
@@ -160,6 +174,8 @@ export const configSchema = z.object({
 
   ADMIN_TOKEN: optionalText,
   API_KEYS: apiKeys,
+  API_KEYS_FILE: optionalText,
+  GATEWAY_MAX_WAIT_MS: integer(100, 3_600_000).default(5_000),
   USER_MAX_ACTIVE_CHATS: integer(0, 100_000).default(0),
 });
 

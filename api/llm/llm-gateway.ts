@@ -1,4 +1,4 @@
-import type { AgentName } from '../agents/agent-name';
+import type { PriorityClass } from './priority-class';
 import type { CompletionRequest, CompletionResult } from './provider';
 
 /**
@@ -8,7 +8,7 @@ import type { CompletionRequest, CompletionResult } from './provider';
  */
 
 export interface LlmCallMeta {
-  agentType: AgentName;
+  agentType: PriorityClass;
   userId: string;
   conversationId: string;
   /** The run (one chat turn) this call belongs to; cancelling a run cancels its calls. */
@@ -22,6 +22,12 @@ export interface LlmCallMeta {
    * failure (routing/fallbackable.ts) ends this endpoint's attempts at once instead of retrying.
    */
   fallbackAvailable?: boolean;
+  /**
+   * The longest this call may wait for a slot (each attempt), ms; past it, queue_timeout. The
+   * gateway's callers set it (GATEWAY_MAX_WAIT_MS) so that a low class's call is refused before
+   * its age would carry it past the agents' calls.
+   */
+  maxWaitMs?: number;
 }
 
 export interface LlmCallOptions {

@@ -40,6 +40,12 @@ export interface CompletionRequest {
    * in one piece — onDelta then receives the whole text once. Default: streamed.
    */
   stream?: boolean;
+  /**
+   * Further request parameters passed to an OpenAI-compatible provider as they are (top_p, stop,
+   * seed, response_format, tool_choice, …): the gateway's callers (api/gateway/) set them; agents
+   * do not. The simulated model ignores them.
+   */
+  extra?: Readonly<Record<string, unknown>>;
 }
 
 export interface Usage {

@@ -1,9 +1,10 @@
-import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
+import { isAgentName } from '../agents/agent-name';
+import { completePriorityOrder, type PriorityClass } from './priority-class';
 import type { TimerHandle } from '../clock';
 import type { AppError } from '../errors';
 import { BinaryHeap } from './binary-heap';
 import type { Permit } from './limiter';
-import type { AcquireRequest, Slot } from './request-queue-types';
+import type { AcquireRequest, QueueItem, Slot } from './request-queue-types';
 
 /**
  * The request queue's waiting line: one lane per priority class, each with two heaps.
@@ -50,7 +51,7 @@ interface Ticket {
 
 /** One priority class. */
 export interface Lane {
-  readonly agent: AgentName;
+  readonly agent: PriorityClass;
   readonly rank: number;
   count: number;
   virtualTime: number;
@@ -61,11 +62,16 @@ export interface Lane {
 
 export class QueueLanes {
   private readonly lanes: Lane[];
-  private readonly laneByAgent: Map<AgentName, Lane>;
+  private readonly laneByAgent: Map<PriorityClass, Lane>;
+  /**
+   * The lowest rank an agent's class holds. Calls of classes ranked below it (the gateway's, by
+   * default) do not hold a chat's calls back, so they are no reason to keep a chat waiting.
+   */
+  private readonly lowestAgentRank: number;
 
-  constructor(priorityOrder: readonly AgentName[]) {
-    // Agents missing from priorityOrder rank after the listed ones, in the brief's order.
-    const order = [...priorityOrder, ...AGENT_NAMES.filter((agent) => !priorityOrder.includes(agent))];
+  constructor(priorityOrder: readonly PriorityClass[]) {
+    // Classes missing from priorityOrder rank after the listed ones, in the default order.
+    const order = completePriorityOrder(priorityOrder);
     this.lanes = order.map((agent, rank) => ({
       agent,
       rank,
@@ -80,14 +86,29 @@ export class QueueLanes {
       users: new Map(),
     }));
     this.laneByAgent = new Map(this.lanes.map((lane) => [lane.agent, lane]));
+    this.lowestAgentRank = Math.max(
+      ...this.lanes.filter((lane) => isAgentName(lane.agent)).map((lane) => lane.rank),
+    );
   }
 
   /** The agents in priority order (dispatch order before aging). */
-  order(): AgentName[] {
+  order(): PriorityClass[] {
     return this.lanes.map((lane) => lane.agent);
   }
 
-  lane(agent: AgentName): Lane {
+  /** Whether a call of this class would be queued ahead of some agent's call (see lowestAgentRank). */
+  holdsChatsBack(agent: PriorityClass): boolean {
+    return this.lane(agent).rank <= this.lowestAgentRank;
+  }
+
+  /** Waiting calls that a chat's calls would queue behind: admission's "calls waiting". */
+  waitingAheadOfChats(): number {
+    let count = 0;
+    for (const lane of this.lanes) if (lane.rank <= this.lowestAgentRank) count += lane.count;
+    return count;
+  }
+
+  lane(agent: PriorityClass): Lane {
     return this.laneByAgent.get(agent)!;
   }
 
@@ -156,6 +177,23 @@ export class QueueLanes {
     }
     return entries;
   }
+}
+
+/** GET /api/queue/items: waiting calls (in arrival order), then the ones in flight. */
+export function describeItems(queued: QueueEntry[], active: QueueEntry[], now: number): QueueItem[] {
+  const describe = (entry: QueueEntry, state: 'queued' | 'active'): QueueItem => ({
+    id: entry.id,
+    agentType: entry.request.agentType,
+    userId: entry.request.userId,
+    conversationId: entry.request.conversationId,
+    runId: entry.request.runId,
+    state,
+    waitedMs: state === 'queued' ? now - entry.enqueuedAt : entry.waitedMs,
+  });
+  return [
+    ...queued.map((entry) => describe(entry, 'queued')),
+    ...active.map((entry) => describe(entry, 'active')),
+  ];
 }
 
 function isLive(ticket: Ticket): boolean {

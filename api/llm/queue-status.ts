@@ -1,4 +1,5 @@
 import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
+import { GATEWAY_CLASSES, type GatewayClass, type PriorityClass } from './priority-class';
 import type { LimiterSnapshot } from './limiter';
 import type { AgentStats, SchedulerStats } from './scheduler-stats';
 import type { WaitReasons } from './wait-reasons';
@@ -28,6 +29,8 @@ export interface QueueStatus {
   utilizationRate: string;
   paused: boolean;
   byAgent: Record<AgentName, AgentStats>;
+  /** The OpenAI-compatible gateway's classes (api/gateway/), beside the agents'. */
+  byClass: Record<GatewayClass, AgentStats>;
   effective: { maxConcurrency: number; maxRPM: number; maxTPM: number };
   tokensLastMinute: number;
   maxTPM: number;
@@ -41,8 +44,8 @@ export function buildQueueStatus(
   limiter: LimiterSnapshot,
   state: {
     paused: boolean;
-    queued: Record<AgentName, number>;
-    active: Record<AgentName, number>;
+    queued: Record<PriorityClass, number>;
+    active: Record<PriorityClass, number>;
     waitReasons: WaitReasons;
   },
 ): QueueStatus {
@@ -54,6 +57,11 @@ export function buildQueueStatus(
   for (const agent of AGENT_NAMES) {
     byAgent[agent] = stats.agent(agent, state.queued[agent], state.active[agent]);
     queueLength += state.queued[agent];
+  }
+  const byClass = {} as Record<GatewayClass, AgentStats>;
+  for (const name of GATEWAY_CLASSES) {
+    byClass[name] = stats.agent(name, state.queued[name], state.active[name]);
+    queueLength += state.queued[name];
   }
   const utilization = Math.max(
     limiter.active / limiter.limits.concurrency,
@@ -80,6 +88,7 @@ export function buildQueueStatus(
     utilizationRate: `${Math.round(Math.min(1, utilization) * 100)}%`,
     paused: state.paused,
     byAgent,
+    byClass,
     effective: {
       maxConcurrency: limiter.limits.concurrency,
       maxRPM: limiter.limits.rpm,

@@ -1,4 +1,4 @@
-import type { AgentName } from '../agents/agent-name';
+import type { PriorityClass } from './priority-class';
 import type { Clock } from '../clock';
 import type { AppError } from '../errors';
 import type { Limiter } from './limiter';
@@ -13,7 +13,7 @@ export interface RequestQueueOptions {
   /** Queued calls, at most (LLM_QUEUE_MAX). */
   queueMax: number;
   /** Highest priority first (LLM_PRIORITY_ORDER). */
-  priorityOrder: readonly AgentName[];
+  priorityOrder: readonly PriorityClass[];
   /** Waiting this long is worth one priority rank. */
   agingStepMs?: number;
   /** The window of the wait/process histograms. */
@@ -48,7 +48,7 @@ export interface BreakerReading {
 }
 
 export interface AcquireRequest {
-  agentType: AgentName;
+  agentType: PriorityClass;
   userId: string;
   conversationId: string;
   runId?: string;
@@ -57,6 +57,8 @@ export interface AcquireRequest {
   deadline: number;
   /** For retries: when the call was first queued, so it keeps its age. */
   firstEnqueuedAt?: number;
+  /** The longest this call may wait in the queue, ms (default: until its deadline). */
+  maxWaitMs?: number;
   /** Retries, and calls an admitted chat reserved, are not shed by the queue bound. */
   bypassBound?: boolean;
 }
@@ -73,7 +75,7 @@ export interface Slot {
 
 export interface QueueItem {
   id: number;
-  agentType: AgentName;
+  agentType: PriorityClass;
   userId: string;
   conversationId: string;
   runId?: string;

@@ -1,12 +1,13 @@
-import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
+import { PRIORITY_CLASSES, type PriorityClass } from './priority-class';
 import type { Clock, TimerHandle } from '../clock';
 import { AppError, abortReason } from '../errors';
 import type { Limiter, LimiterSnapshot, Permit } from './limiter';
 import { buildQueueStatus, type QueueStatus } from './queue-status';
-import { QueueLanes, type QueueEntry as Entry } from './queue-lanes';
+import { QueueLanes, describeItems, type QueueEntry as Entry } from './queue-lanes';
 import type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './request-queue-types';
 import { SchedulerStats } from './scheduler-stats';
 import { buildWaitReasons, classifyLimiterBlock, WaitTracker, type WaitReason } from './wait-reasons';
+import { StartPacer } from './start-pacer';
 
 /** How much longer a call of the next lower class must have waited to be served first. */
 export const DEFAULT_AGING_STEP_MS = 5_000;
@@ -39,7 +40,7 @@ export class RequestQueue {
   /** Runs held out of dispatch (no listener), with their waiting calls. */
   private readonly parkedRuns = new Map<string, Set<Entry>>();
   private parkedCount = 0;
-  private readonly activeByAgent = new Map<AgentName, number>();
+  private readonly activeByAgent = new Map<PriorityClass, number>();
   private length = 0;
   private nextId = 1;
   private paused = false;
@@ -52,6 +53,7 @@ export class RequestQueue {
   /** Why the last dispatch pass stopped with calls waiting (null: it did not). */
   private blockedBy: WaitReason | null = null;
   private readonly waits: WaitTracker;
+  private readonly pacer: StartPacer;
 
   constructor(private readonly options: RequestQueueOptions) {
     this.clock = options.clock;
@@ -60,6 +62,7 @@ export class RequestQueue {
     this.stats = new SchedulerStats(options.clock, options.statsWindowMs);
     this.lanes = new QueueLanes(options.priorityOrder);
     this.waits = new WaitTracker(options.clock);
+    this.pacer = new StartPacer(options.clock);
   }
 
   /**
@@ -102,9 +105,10 @@ export class RequestQueue {
       signal.addEventListener('abort', entry.onAbort, { once: true });
       entry.deadlineTimer = this.clock.setTimeout(
         () => this.drop(entry, new AppError('queue_timeout')),
-        request.deadline - now,
+        Math.min(request.deadline - now, request.maxWaitMs ?? Infinity),
       );
-      this.options.room?.callQueued(request.runId);
+      // A call ranked below every agent's class (a gateway batch call) keeps no chat waiting.
+      if (this.lanes.holdsChatsBack(request.agentType)) this.options.room?.callQueued(request.runId);
       const parked = request.runId === undefined ? undefined : this.parkedRuns.get(request.runId);
       if (parked) {
         entry.state = 'parked';
@@ -190,21 +194,8 @@ export class RequestQueue {
 
   /** Queued and in-flight calls, queued first in dispatch-agnostic (age) order. */
   items(): QueueItem[] {
-    const now = this.clock.now();
     const queued = [...this.queuedEntries(), ...this.parkedEntries()].sort((a, b) => a.seq - b.seq);
-    const describe = (entry: Entry, state: 'queued' | 'active'): QueueItem => ({
-      id: entry.id,
-      agentType: entry.request.agentType,
-      userId: entry.request.userId,
-      conversationId: entry.request.conversationId,
-      runId: entry.request.runId,
-      state,
-      waitedMs: state === 'queued' ? now - entry.enqueuedAt : entry.waitedMs,
-    });
-    return [
-      ...queued.map((entry) => describe(entry, 'queued')),
-      ...[...this.active].map((entry) => describe(entry, 'active')),
-    ];
+    return describeItems(queued, [...this.active], this.clock.now());
   }
 
   /** Waiting calls, parked ones included. */
@@ -226,9 +217,9 @@ export class RequestQueue {
   }
 
   status(): QueueStatus {
-    const queued = {} as Record<AgentName, number>;
-    const active = {} as Record<AgentName, number>;
-    for (const agent of AGENT_NAMES) {
+    const queued = {} as Record<PriorityClass, number>;
+    const active = {} as Record<PriorityClass, number>;
+    for (const agent of PRIORITY_CLASSES) {
       queued[agent] = this.lanes.lane(agent).count;
       active[agent] = this.activeByAgent.get(agent) ?? 0;
     }
@@ -282,7 +273,12 @@ export class RequestQueue {
     const room = this.options.room;
     if (!room) return;
     const { active, limits } = this.limiter.snapshot();
-    room.update(this.length - this.parkedCount, limits.concurrency - active);
+    // Slots held by calls ranked below every agent (gateway batch calls) count as free: the next
+    // one released goes to a chat's call before theirs, so they keep no chat waiting.
+    let heldBelowChats = 0;
+    for (const [name, count] of this.activeByAgent)
+      if (!this.lanes.holdsChatsBack(name)) heldBelowChats += count;
+    room.update(this.lanes.waitingAheadOfChats(), limits.concurrency - active + heldBelowChats);
   }
 
   private async dispatch(): Promise<void> {
@@ -309,6 +305,12 @@ export class RequestQueue {
           new AppError('queue_timeout', 'The LLM call could not start in time to finish before its deadline'),
         );
         continue;
+      }
+      // A call below every agent's class starts only at its paced time (start-pacer.ts); nothing
+      // ranked above it waits, so dispatch can stop until then.
+      if (!this.lanes.holdsChatsBack(entry.request.agentType)) {
+        const pacedAt = this.pacer.pacedStartAt(this.limiter.snapshot());
+        if (pacedAt > this.clock.now()) return this.armWake(pacedAt);
       }
       const decision = await this.limiter.tryStart(entry.request.estimatedTokens, orderKey);
       if (!decision.started) {
@@ -345,6 +347,7 @@ export class RequestQueue {
     entry.state = 'active';
     entry.permit = permit;
     entry.waitedMs = now - entry.enqueuedAt;
+    this.pacer.started(this.lanes.holdsChatsBack(entry.request.agentType));
     this.lanes.dispatched(entry);
     this.active.add(entry);
     const agent = entry.request.agentType;

@@ -1,32 +1,32 @@
-import type { AgentName } from '../agents/agent-name';
+import type { PriorityClass } from './priority-class';
 import type { UnusableReason } from './provider';
 import type { BreakerState } from './provider-breaker';
 import type { CallOutcome } from './scheduler-stats';
 
 /** What the scheduler tells the metrics module (prom-client) and the logs. */
 export type SchedulerEvent =
-  | { type: 'start'; agentType: AgentName; attempt: number; waitMs: number }
+  | { type: 'start'; agentType: PriorityClass; attempt: number; waitMs: number }
   | {
       type: 'end';
-      agentType: AgentName;
+      agentType: PriorityClass;
       outcome: CallOutcome;
       code?: string;
       waitMs: number;
       processMs: number;
     }
-  | { type: 'rate_limited'; agentType: AgentName; decreased: boolean }
-  | { type: 'retry'; agentType: AgentName; attempt: number; delayMs: number }
-  | { type: 'timeout'; agentType: AgentName; where: 'queue' | 'in_flight' }
+  | { type: 'rate_limited'; agentType: PriorityClass; decreased: boolean }
+  | { type: 'retry'; agentType: PriorityClass; attempt: number; delayMs: number }
+  | { type: 'timeout'; agentType: PriorityClass; where: 'queue' | 'in_flight' }
   | { type: 'shed'; reason: 'admission' | 'queue_full' }
   | { type: 'breaker'; state: BreakerState }
   /** The breaker failed a call fast (open, or half-open with its probe out): no provider call. */
-  | { type: 'breaker_rejected'; agentType: AgentName }
+  | { type: 'breaker_rejected'; agentType: PriorityClass }
   /** A call's reasoning pieces (a thinking model's), counted once when the call ends. */
-  | { type: 'reasoning'; agentType: AgentName; deltas: number }
+  | { type: 'reasoning'; agentType: PriorityClass; deltas: number }
   /** An attempt got no byte within the first-byte timeout. */
-  | { type: 'first_byte_timeout'; agentType: AgentName }
+  | { type: 'first_byte_timeout'; agentType: PriorityClass }
   /** The provider refused for a reason only a person can end (quota, billing, key, model). */
-  | { type: 'provider_refused'; agentType: AgentName; reason: UnusableReason };
+  | { type: 'provider_refused'; agentType: PriorityClass; reason: UnusableReason };
 
 /** Where the metrics module (prom-client) plugs in. */
 export interface SchedulerMetrics {
@@ -56,7 +56,7 @@ export interface SchedulerCounters {
 
 /** Where a call's end is tallied for the status page (the queue's SchedulerStats). */
 export interface OutcomeTally {
-  recordOutcome(agent: AgentName, outcome: CallOutcome, processMs: number): void;
+  recordOutcome(agent: PriorityClass, outcome: CallOutcome, processMs: number): void;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import { AGENT_NAMES, type AgentName } from '../agents/agent-name';
+import { PRIORITY_CLASSES, type PriorityClass } from './priority-class';
 import { RollingHistogram } from './rolling-histogram';
 
 /**
@@ -47,7 +47,8 @@ class Tally {
 
 export class SchedulerStats {
   readonly overall: Tally;
-  private readonly byAgent: Record<AgentName, Tally>;
+  /** One tally per priority class: the agents and the gateway's classes. */
+  private readonly byAgent: Record<PriorityClass, Tally>;
   /** Successful attempts only: the provider latency the admission estimate divides by. */
   readonly latency: RollingHistogram;
 
@@ -55,16 +56,16 @@ export class SchedulerStats {
     this.overall = new Tally(clock, windowMs);
     this.latency = new RollingHistogram({ clock, windowMs: Math.min(windowMs, 60_000), bucketMs: 5_000 });
     this.byAgent = Object.fromEntries(
-      AGENT_NAMES.map((agent) => [agent, new Tally(clock, windowMs)]),
-    ) as Record<AgentName, Tally>;
+      PRIORITY_CLASSES.map((agent) => [agent, new Tally(clock, windowMs)]),
+    ) as Record<PriorityClass, Tally>;
   }
 
-  recordWait(agent: AgentName, waitMs: number): void {
+  recordWait(agent: PriorityClass, waitMs: number): void {
     this.overall.wait.record(waitMs);
     this.byAgent[agent].wait.record(waitMs);
   }
 
-  recordOutcome(agent: AgentName, outcome: CallOutcome, processMs: number): void {
+  recordOutcome(agent: PriorityClass, outcome: CallOutcome, processMs: number): void {
     this.overall.count(outcome);
     this.byAgent[agent].count(outcome);
     if (outcome !== 'cancelled') {
@@ -77,7 +78,7 @@ export class SchedulerStats {
     this.latency.record(latencyMs);
   }
 
-  agent(agent: AgentName, queued: number, active: number): AgentStats {
+  agent(agent: PriorityClass, queued: number, active: number): AgentStats {
     const tally = this.byAgent[agent];
     const wait = tally.wait.summary();
     const process = tally.process.summary();

@@ -1,6 +1,6 @@
-import type { AgentName } from '../agents/agent-name';
 import type { Clock } from '../clock';
 import type { LimiterSnapshot } from './limiter';
+import type { PriorityClass } from './priority-class';
 
 /**
  * Why LLM calls wait, from the scheduler's own state: what held the head of the queue each time
@@ -69,7 +69,7 @@ export interface WaitReasons {
     configuredRPM: number;
   } | null;
   /** The priority lanes in dispatch order, with their waiting calls and the longest wait among them. */
-  lanes: Array<{ agent: AgentName; waiting: number; oldestWaitMs: number }>;
+  lanes: Array<{ agent: PriorityClass; waiting: number; oldestWaitMs: number }>;
   /**
    * The chat line's admission signal (api/llm/provider-room.ts): a waiting chat starts only while
    * no call waits for a slot and the running chats between calls are fewer than the free slots plus
@@ -243,10 +243,10 @@ export function buildWaitReasons(input: {
   snapshot: LimiterSnapshot;
   now: number;
   waitingCalls: number;
-  /** The agents in priority order. */
-  order: readonly AgentName[];
-  /** The waiting calls: each one's agent and when it joined the queue. */
-  waiting: ReadonlyArray<{ request: { agentType: AgentName }; enqueuedAt: number }>;
+  /** The classes (agents, gateway callers) in priority order. */
+  order: readonly PriorityClass[];
+  /** The waiting calls: each one's class and when it joined the queue. */
+  waiting: ReadonlyArray<{ request: { agentType: PriorityClass }; enqueuedAt: number }>;
   room?: { explain?(): ChatLineRoom };
 }): WaitReasons {
   const { snapshot, now, waitingCalls } = input;

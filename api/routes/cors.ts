@@ -2,7 +2,7 @@ import cors from 'cors';
 import type { RequestHandler } from 'express';
 
 /** The API paths a chat client on another origin needs; monitoring and admin stay same-origin. */
-export const CORS_PATHS = ['/api/chat', '/api/runs', '/api/conversations'];
+export const CORS_PATHS = ['/api/chat', '/api/runs', '/api/conversations', '/v1'];
 
 /**
  * CORS for chat clients served from another origin (CORS_ORIGINS). Unset = no CORS headers, so
@@ -22,8 +22,10 @@ export function corsMiddleware(origins: readonly string[]): RequestHandler | und
       'X-User-Id',
       'X-Queue-Token',
       'Last-Event-ID',
+      // The gateway's priority header (api/gateway/caller.ts).
+      'X-Troupe-Priority',
     ],
-    exposedHeaders: ['Retry-After', 'X-Request-Id'],
+    exposedHeaders: ['Retry-After', 'retry-after-ms', 'X-Request-Id'],
     maxAge: 600,
   });
 }

@@ -39,6 +39,8 @@ scenarios: ${SCENARIO_NAMES.join(', ')}
 settings compared side by side (own flags: --users, --questions-per-user, --ramp-s, --think-s,
   --idle-chats, --overload-s, --part, --seed, --runtime, --out): cache, parallel
 several endpoints with fallback (own flags: --duration-s, --rate, --seed, --runtime, --out): endpoints
+the gateway beside Troupe's chats, Troupe's /v1 against Portkey (own flags: --quick, --duration-s,
+  --seed, --runtime, --out): gateway
 
   --users N            users (closed loop) or streams (sse-capacity)
   --rpm R              provider requests per minute, unscaled (brief: 500)

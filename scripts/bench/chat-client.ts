@@ -60,6 +60,8 @@ export interface ChatTarget {
   /** Troupe's root URL. */
   url: URL;
   agent: http.Agent;
+  /** The user's Bearer key, when the server has API keys (its key decides the user). */
+  apiKey?: (spec: ChatSpec) => string;
 }
 
 export interface ChatSpec {
@@ -174,6 +176,7 @@ function attempt(
               'content-length': Buffer.byteLength(body),
               accept: 'text/event-stream',
               'x-user-id': spec.userId,
+              ...(target.apiKey ? { authorization: `Bearer ${target.apiKey(spec)}` } : {}),
             },
       },
       (incoming) => {

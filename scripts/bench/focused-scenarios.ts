@@ -2,11 +2,12 @@ import { parseArgs } from 'node:util';
 import { runCacheScenario } from './cache-scenario';
 import { runDeployScenario } from './deploy-scenario';
 import { runEndpointsScenario } from './endpoints-scenario';
+import { runGatewayScenario } from './gateway-scenario';
 import { runParallelScenario } from './parallel-scenario';
 import type { TroupeRuntime } from './server-processes';
 
 /** The scenarios that compare Troupe settings (issue 11), each with its own flags and report. */
-export const FOCUSED_SCENARIOS = ['cache', 'parallel', 'endpoints', 'deploy'] as const;
+export const FOCUSED_SCENARIOS = ['cache', 'parallel', 'endpoints', 'deploy', 'gateway'] as const;
 
 /**
  * Runs `--scenario cache|parallel` and returns true; returns false for any other scenario (the
@@ -30,6 +31,7 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
       rate: { type: 'string' },
       runtime: { type: 'string' },
       out: { type: 'string' },
+      quick: { type: 'boolean' },
     },
   });
   const scenario = values.scenario;
@@ -45,7 +47,15 @@ export async function runFocusedScenario(argv: string[]): Promise<boolean> {
   const runtime = (values.runtime ?? 'tsx') as TroupeRuntime;
   const outDir = typeof values.out === 'string' ? values.out : 'bench-results';
   const seed = number('seed', 11);
-  if (scenario === 'endpoints') {
+  if (scenario === 'gateway') {
+    await runGatewayScenario({
+      quick: values.quick === true,
+      durationS: values['duration-s'] === undefined ? undefined : number('duration-s', 60),
+      seed,
+      runtime,
+      outDir,
+    });
+  } else if (scenario === 'endpoints') {
     await runEndpointsScenario({
       durationS: number('duration-s', 60),
       rate: number('rate', 0.8),

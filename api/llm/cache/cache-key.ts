@@ -29,6 +29,9 @@ export function responseCacheKey(scope: CacheScope, request: CompletionRequest):
     tools: request.tools ?? [],
     maxTokens: request.maxTokens,
     temperature: request.temperature,
+    // Absent for agents' calls (their keys stay as they were); a gateway caller's seed, stop or
+    // response_format changes the answer, so it is part of the key.
+    extra: request.extra,
   });
   return createHash('sha256').update(canonical).digest('hex');
 }

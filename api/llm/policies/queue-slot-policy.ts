@@ -51,6 +51,7 @@ export class QueueSlotPolicy implements CallPolicy {
           estimatedTokens: call.estimatedTokens,
           deadline: call.deadline,
           firstEnqueuedAt: call.firstEnqueuedAt,
+          ...(meta.maxWaitMs !== undefined ? { maxWaitMs: meta.maxWaitMs } : {}),
           // A retry already holds its place in the chat's work: the queue bound does not shed it.
           bypassBound: call.admitted || progress.attempts > 1,
         },

@@ -1,5 +1,5 @@
 import type { Clock } from '../../clock';
-import type { AgentName } from '../../agents/agent-name';
+import type { PriorityClass } from '../priority-class';
 import type { AimdPolicy } from '../aimd';
 import { rateLimitKind } from '../call-errors';
 import { ProviderError } from '../provider';
@@ -47,7 +47,7 @@ export class RateLimitReaction implements CallPolicy {
     return this.options.clock.now() - this.lastRateLimitedAt < withinMs;
   }
 
-  private react(agentType: AgentName, error: ProviderError): void {
+  private react(agentType: PriorityClass, error: ProviderError): void {
     const { aimd, events, logger } = this.options;
     this.lastRateLimitedAt = this.options.clock.now();
     const decreased = aimd.onRateLimited(rateLimitKind(error));

@@ -143,6 +143,8 @@ export class OpenAIProvider implements Provider {
   private toRequestBody(request: CompletionRequest): ChatCompletionCreateParamsBase {
     const maxTokens = request.maxTokens ?? this.maxOutputTokens;
     return {
+      // A caller's own parameters first: the model, the messages and what Troupe controls win.
+      ...(request.extra as Partial<ChatCompletionCreateParamsBase> | undefined),
       model: this.model,
       messages: toOpenAIMessages(request.messages),
       ...(request.tools?.length ? { tools: toOpenAITools(request.tools) } : {}),

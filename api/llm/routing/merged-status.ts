@@ -1,4 +1,5 @@
 import { AGENT_NAMES, type AgentName } from '../../agents/agent-name';
+import { GATEWAY_CLASSES } from '../priority-class';
 import type { SchedulerStatus } from '../llm-scheduler-options';
 import type { BreakerState } from '../provider-breaker';
 import type { AgentStats } from '../scheduler-stats';
@@ -24,6 +25,9 @@ export function mergeStatuses(statuses: readonly SchedulerStatus[]): SchedulerSt
   const byAgent = {} as Record<AgentName, AgentStats>;
   for (const agent of AGENT_NAMES)
     byAgent[agent] = mergeAgent(statuses.map((status) => status.byAgent[agent]));
+  const byClass = {} as SchedulerStatus['byClass'];
+  for (const name of GATEWAY_CLASSES)
+    byClass[name] = mergeAgent(statuses.map((status) => status.byClass[name]));
   const counters = { ...statuses[0].counters };
   for (const key of Object.keys(counters) as Array<keyof typeof counters>) {
     counters[key] = sum((status) => status.counters[key]);
@@ -49,6 +53,7 @@ export function mergeStatuses(statuses: readonly SchedulerStatus[]): SchedulerSt
     utilizationRate: `${Math.round(Math.min(1, utilization) * 100)}%`,
     paused: statuses.some((status) => status.paused),
     byAgent,
+    byClass,
     effective: {
       maxConcurrency: sum((status) => status.effective.maxConcurrency),
       maxRPM: sum((status) => status.effective.maxRPM),

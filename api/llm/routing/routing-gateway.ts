@@ -1,4 +1,5 @@
-import type { AgentName } from '../../agents/agent-name';
+import { isAgentName, type AgentName } from '../../agents/agent-name';
+import type { PriorityClass } from '../priority-class';
 import type { EndpointRoutes } from '../../../config/endpoints-file';
 import type { Clock } from '../../clock';
 import { AppError, abortReason } from '../../errors';
@@ -75,8 +76,12 @@ export class RoutingGateway implements LlmControl {
     return this.options.endpoints;
   }
 
-  /** The endpoints an agent's calls go to, in fallback order. */
-  route(agent: AgentName | 'default'): readonly LlmEndpoint[] {
+  /**
+   * The endpoints an agent's calls go to, in fallback order; a gateway caller's class (interactive,
+   * batch) takes the `default` route.
+   */
+  route(agent: PriorityClass | 'default'): readonly LlmEndpoint[] {
+    if (agent !== 'default' && !isAgentName(agent)) agent = 'default';
     return this.routeOf.get(agent) ?? this.routeOf.get('default')!;
   }
 
@@ -84,7 +89,7 @@ export class RoutingGateway implements LlmControl {
    * What the response cache keys an agent's calls on: the model of its route's first endpoint
    * (an answer another endpoint gave is not stored under it: see `LlmCallOutcome.endpoint`).
    */
-  cacheScope(agent: AgentName): CacheScope {
+  cacheScope(agent: PriorityClass): CacheScope {
     const first = this.route(agent)[0];
     return { provider: first.provider.name, model: first.config.model };
   }
