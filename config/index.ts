@@ -8,7 +8,6 @@ import {
   type EndpointConfig,
   type EndpointRoutes,
 } from './endpoints-file';
-import type { AgentName } from '../api/agents/agent-name';
 import { KeysFileError, readKeysFile, type CallerKey } from './api-keys';
 import type { PriorityClass } from '../api/llm/priority-class';
 
