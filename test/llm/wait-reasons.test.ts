@@ -153,6 +153,9 @@ describe('why calls wait (queue.waitReasons)', () => {
       { agent: 'critic', waiting: 0, oldestWaitMs: 0 },
       { agent: 'planner', waiting: 0, oldestWaitMs: 0 },
       { agent: 'host', waiting: 2, oldestWaitMs: 2000 },
+      // The gateway's classes follow the agents unless LLM_PRIORITY_ORDER places them.
+      { agent: 'interactive', waiting: 0, oldestWaitMs: 0 },
+      { agent: 'batch', waiting: 0, oldestWaitMs: 0 },
     ]);
     // Calls wait for a slot: the chat line starts no further chat.
     expect(reasons().chatLine).toMatchObject({ hasRoom: false, callsWaiting: 3, freeSlots: 10 });
