@@ -127,14 +127,20 @@ export class DurableRuns {
         return false;
       }
     }
+    // Nothing reaches this run's clients while the handover is agreed: from the moment Redis names
+    // no owner, this instance's events are refused by the shared log, and one a client read here
+    // would be made again by the adopter under the same id.
+    const release = run.holdDelivery();
     try {
       await this.options.checkpoints.handOver(run.id, run.epoch, run.events());
     } catch (error) {
+      release();
       this.failed(error);
       return false;
     }
     this.options.logger.info({ runId: run.id }, 'handing the run over to another instance');
     run.handOver();
+    release();
     return true;
   }
 

@@ -35,6 +35,8 @@ export class Run {
   private droppedThrough = 0;
   private resolveFinished!: (event: RunEvent) => void;
   private handedOverFlag = false;
+  /** Events kept from the listeners while a handover is being agreed (holdDelivery). */
+  private held?: RunEvent[];
   /**
    * The ownership generation this process holds the run under (durable chats): 1 for a run it
    * opened, the claim's fencing token for one it adopted. Its shared-log writes carry it.
@@ -102,9 +104,31 @@ export class Run {
       this.resolveFinished(record);
     }
     for (const tap of this.taps) tap(record);
+    if (this.held) this.held.push(record);
+    else this.deliver(record);
+  }
+
+  private deliver(record: RunEvent): void {
     // One listener is the usual case: no copy of the set per event (tokens are most events).
     if (this.listeners.size === 1) this.listeners.values().next().value!(record);
     else if (this.listeners.size > 1) for (const listener of [...this.listeners]) listener(record);
+  }
+
+  /**
+   * Keeps new events from the listeners (they are still logged and tapped) until the returned
+   * function is called, which sends them on — unless the run was handed over meanwhile, when they
+   * are dropped. Durable chats hold a run while its handover is agreed in Redis: an event a client
+   * read in that moment could not be written to the shared log any more (the owner has changed), and
+   * the adopter would make it again under the same id.
+   */
+  holdDelivery(): () => void {
+    this.held ??= [];
+    return () => {
+      const held = this.held ?? [];
+      this.held = undefined;
+      if (this.handedOverFlag) return;
+      for (const record of held) this.deliver(record);
+    };
   }
 
   /**
