@@ -85,7 +85,7 @@ export class RoutingGateway implements LlmControl {
 
   /**
    * The endpoints an agent's calls go to, in fallback order; a gateway caller's class (interactive,
-   * batch) takes the `default` route.
+   * batch) takes the `default` route (unless its call names a model: `modelRoute`).
    */
   route(agent: PriorityClass | 'default'): readonly LlmEndpoint[] {
     if (agent !== 'default' && !isAgentName(agent)) agent = 'default';
