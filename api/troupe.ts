@@ -179,8 +179,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     ? new CachingGateway({
         inner: scheduler,
         cache: cacheBackend,
-        // The model the agent's calls go to (its route's first endpoint).
-        scope: (meta) => router.cacheScope(meta.agentType),
+        // The model the call goes to (its route's first endpoint).
+        scope: (meta) => router.cacheScope(meta),
         ttlSeconds: config.llmCache.ttlSeconds,
         clock,
         logger,
@@ -401,7 +401,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       }),
     ],
     rootRouters: [metricsRouter({ metrics }), webRouter()],
-    ownBodyRouters: [createGateway({ config, logger, clock, llm, chat, sse, scheduler, provider })],
+    ownBodyRouters: [createGateway({ config, logger, clock, llm, chat, sse, scheduler, provider, router })],
   });
 
   // Runs left unfinished by an instance that is gone (or by this one's last run) are taken before

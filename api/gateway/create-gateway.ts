@@ -6,8 +6,10 @@ import type { Logger } from '../logger';
 import type { LlmGateway } from '../llm/llm-gateway';
 import type { LlmScheduler } from '../llm/llm-scheduler';
 import type { Provider } from '../llm/provider';
+import type { RoutingGateway } from '../llm/routing/routing-gateway';
 import type { SseStreaming } from '../streaming/sse-streaming';
 import { CallerLimiter } from './caller-limits';
+import { endpointModels, singleModel } from './gateway-models';
 import { gatewayRouter } from './gateway-router';
 
 /** Retry-After bounds for a call refused for lack of room, ms. */
@@ -17,7 +19,7 @@ const MAX_RETRY_AFTER_MS = 30_000;
 /**
  * Builds the OpenAI-compatible gateway (/v1) from parts the composition root already made: the
  * agents' LlmGateway (one cache, one scheduler, one quota), the chat service and chat line (for
- * the troupe model), and the caller limits kept here.
+ * the troupe model), the routing gateway's endpoints (their models), and the caller limits kept here.
  */
 export function createGateway(deps: {
   config: Config;
@@ -28,10 +30,15 @@ export function createGateway(deps: {
   sse: SseStreaming;
   scheduler: Pick<LlmScheduler, 'status'>;
   provider: Pick<Provider, 'name'>;
+  /** The endpoints and the models they serve (a call's model picks its endpoints). */
+  router: Pick<RoutingGateway, 'list' | 'modelRoute'>;
 }): Router {
   const { config } = deps;
-  // The provider's configured model; the simulated provider answers to its own name.
-  const models = [config.llm.model ?? deps.provider.name];
+  // With an endpoints file, every endpoint's model; without, the provider's configured model (the
+  // simulated provider answers to its own name) on the default route, as before endpoints existed.
+  const models = config.llm.endpointsFile
+    ? endpointModels(deps.router)
+    : singleModel(config.llm.model ?? deps.provider.name);
   return gatewayRouter({
     config,
     logger: deps.logger,
@@ -43,6 +50,6 @@ export function createGateway(deps: {
     chat: deps.chat,
     line: deps.sse.limiter,
     heartbeat: deps.sse.heartbeat,
-    models: () => models,
+    models,
   });
 }

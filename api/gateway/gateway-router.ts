@@ -11,8 +11,6 @@ import { TROUPE_MODEL, serveTroupeCompletion, type TroupeCompletionDeps } from '
 export interface GatewayRouterDeps extends ProviderCompletionDeps, TroupeCompletionDeps {
   config: Config;
   logger: Logger;
-  /** The provider models callers may name (LLM_MODEL, or the simulated model's name). */
-  models: () => readonly string[];
 }
 
 /** A conversation's history can be long: more room than /api/chat's single message. */
@@ -30,7 +28,7 @@ export function gatewayRouter(deps: GatewayRouterDeps): Router {
   v1.get('/models', (req: Request, res: Response) => {
     resolveCaller(req, deps.config);
     const created = Math.floor(Date.now() / 1000);
-    const data = [...deps.models(), TROUPE_MODEL].map((id) => ({
+    const data = [...deps.models.list(), TROUPE_MODEL].map((id) => ({
       id,
       object: 'model',
       created,
@@ -46,7 +44,7 @@ export function gatewayRouter(deps: GatewayRouterDeps): Router {
       await serveTroupeCompletion(req, res, body, caller, deps);
       return;
     }
-    if (!deps.models().includes(body.model)) {
+    if (!deps.models.serves(body.model)) {
       throw new AppError(
         'not_found',
         `The model \`${body.model}\` does not exist here; GET /v1/models lists the models you can use`,

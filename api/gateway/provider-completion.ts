@@ -5,6 +5,7 @@ import type { LlmGateway } from '../llm/llm-gateway';
 import { estimatePromptTokens } from '../llm/provider';
 import type { Caller } from './caller';
 import type { CallerLimiter } from './caller-limits';
+import type { GatewayModels } from './gateway-models';
 import { CompletionStream, completionObject, newIdentity } from './completion-chunks';
 import { toCompletionRequest, type CompletionBody } from './completion-request';
 import { sendOpenAIError } from './openai-errors';
@@ -16,12 +17,15 @@ export interface ProviderCompletionDeps {
   limits: CallerLimiter;
   /** How long a caller refused for lack of room should wait: the queue's measured wait. */
   retryAfterMs: () => number;
+  /** The models callers may name; with an endpoints file, a call's model picks its endpoints. */
+  models: GatewayModels;
 }
 
 /**
  * A completion for a provider model: one call down the same path as every agent's call (the
  * response cache, then the scheduler's retry, queue slot with its priority class and per-caller
- * fairness, quota, breaker and timeout), in the caller's class. Streamed, each delta is relayed as
+ * fairness, quota, breaker and timeout), in the caller's class, at the endpoints serving the model
+ * it named (with an endpoints file; else the default route). Streamed, each delta is relayed as
  * it arrives; the tool calls, the finish reason and the usage follow when the call completes.
  *
  * A client that disconnects aborts the call wherever it is (queued: it leaves the queue; in
@@ -54,6 +58,8 @@ export async function serveProviderCompletion(
         userId: caller.name,
         conversationId: identity.id,
         maxWaitMs: deps.config.gateway.maxWaitMs,
+        // The endpoints serving the named model, never another model's (docs/ENDPOINTS.md).
+        ...(deps.models.routesByModel ? { model: body.model } : {}),
       },
       request,
       { signal: controller.signal, ...(stream ? { onDelta: (text: string) => stream.content(text) } : {}) },

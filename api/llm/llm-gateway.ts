@@ -28,6 +28,11 @@ export interface LlmCallMeta {
    * its age would carry it past the agents' calls.
    */
   maxWaitMs?: number;
+  /**
+   * The model (or endpoint name) a /v1 caller named, with an endpoints file: the call goes only to
+   * the endpoints serving it (RoutingGateway.modelRoute), never to its class's route.
+   */
+  model?: string;
 }
 
 export interface LlmCallOptions {

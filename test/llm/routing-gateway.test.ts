@@ -95,6 +95,29 @@ describe('the routing gateway, on a manual clock', () => {
   });
 });
 
+describe("the routing gateway's model routes (a /v1 call naming a model)", () => {
+  test('a model goes to its endpoints only, a name to its endpoint, anything else to none', async () => {
+    const { clock, providers, gateway } = await setup();
+    const names = (model: string) => gateway.modelRoute(model).map((endpoint) => endpoint.config.name);
+    expect(names('sim-lite')).toEqual(['lite']);
+    expect(names('pro')).toEqual(['pro']);
+    expect(names('gpt-4o')).toEqual([]);
+    // A call naming lite's model is not sent down its class's route (the `default` one: pro).
+    const outcome = gateway.complete(meta('planner', 'u1', { model: 'sim-lite' }), request, {
+      signal: new AbortController().signal,
+    });
+    await advance(clock, 1000, 100);
+    await expect(outcome).resolves.toMatchObject({ endpoint: { name: 'lite', model: 'sim-lite' } });
+    expect(providers.pro.calls).toHaveLength(0);
+    expect(gateway.cacheScope({ agentType: 'planner', model: 'sim-lite' }).model).toBe('sim-lite');
+    await expect(
+      gateway.complete(meta('planner', 'u1', { model: 'gpt-4o' }), request, {
+        signal: new AbortController().signal,
+      }),
+    ).rejects.toMatchObject({ code: 'not_found' });
+  });
+});
+
 describe('isFallbackable', () => {
   test.each([
     [new ProviderError('rate_limited', '429', { status: 429, retryAfterMs: 5_000 }), true],

@@ -48,6 +48,8 @@ export class RoutingGateway implements LlmControl {
   private readonly byName = new Map<string, LlmEndpoint>();
   private readonly routeOf = new Map<AgentName | 'default', LlmEndpoint[]>();
   private readonly fallbacks = new Map<string, FallbackCounts>();
+  /** A model id -> the endpoints serving it (file order); an endpoint's name -> that endpoint. */
+  private readonly byModel = new Map<string, LlmEndpoint[]>();
 
   constructor(private readonly options: RoutingGatewayOptions) {
     if (options.endpoints.length === 0)
@@ -55,7 +57,12 @@ export class RoutingGateway implements LlmControl {
     for (const endpoint of options.endpoints) {
       this.byName.set(endpoint.config.name, endpoint);
       this.fallbacks.set(endpoint.config.name, { left: 0, skipped: 0, servedAsFallback: 0 });
+      const serving = this.byModel.get(endpoint.config.model) ?? [];
+      this.byModel.set(endpoint.config.model, [...serving, endpoint]);
     }
+    // A name is an alias after the models: a model id that equals another endpoint's name wins.
+    for (const endpoint of options.endpoints)
+      if (!this.byModel.has(endpoint.config.name)) this.byModel.set(endpoint.config.name, [endpoint]);
     for (const [agent, names] of Object.entries(options.routes) as Array<
       [AgentName | 'default', readonly string[]]
     >) {
@@ -78,7 +85,7 @@ export class RoutingGateway implements LlmControl {
 
   /**
    * The endpoints an agent's calls go to, in fallback order; a gateway caller's class (interactive,
-   * batch) takes the `default` route.
+   * batch) takes the `default` route (unless its call names a model: `modelRoute`).
    */
   route(agent: PriorityClass | 'default'): readonly LlmEndpoint[] {
     if (agent !== 'default' && !isAgentName(agent)) agent = 'default';
@@ -86,11 +93,20 @@ export class RoutingGateway implements LlmControl {
   }
 
   /**
-   * What the response cache keys an agent's calls on: the model of its route's first endpoint
-   * (an answer another endpoint gave is not stored under it: see `LlmCallOutcome.endpoint`).
+   * The endpoints a caller who named `model` may get, in fallback order: every endpoint serving
+   * that model (file order), or the one endpoint of that name; none when it names neither. A call
+   * for model X never falls back to an endpoint of another model.
    */
-  cacheScope(agent: PriorityClass): CacheScope {
-    const first = this.route(agent)[0];
+  modelRoute(model: string): readonly LlmEndpoint[] {
+    return this.byModel.get(model) ?? [];
+  }
+
+  /**
+   * What the response cache keys a call on: the model of its route's first endpoint (an answer
+   * another endpoint gave is not stored under it: see `LlmCallOutcome.endpoint`).
+   */
+  cacheScope(meta: Pick<LlmCallMeta, 'agentType' | 'model'>): CacheScope {
+    const first = this.routeFor(meta)[0] ?? this.route(meta.agentType)[0];
     return { provider: first.provider.name, model: first.config.model };
   }
 
@@ -100,7 +116,9 @@ export class RoutingGateway implements LlmControl {
     options: LlmCallOptions,
   ): Promise<LlmCallOutcome> {
     if (options.signal.aborted) throw abortReason(options.signal);
-    const route = this.route(meta.agentType);
+    const route = this.routeFor(meta);
+    if (route.length === 0)
+      throw new AppError('not_found', `No endpoint serves the model \`${meta.model}\``);
     if (route.length === 1) return this.answer(route[0], route[0].scheduler.complete(meta, request, options));
     const { clock } = this.options;
     const deadline = Math.min(
@@ -253,6 +271,11 @@ export class RoutingGateway implements LlmControl {
 
   async close(): Promise<void> {
     await Promise.all(this.options.endpoints.map((endpoint) => endpoint.scheduler.close()));
+  }
+
+  /** A call's route: the endpoints of the model it named, or its class's route. */
+  private routeFor(meta: Pick<LlmCallMeta, 'agentType' | 'model'>): readonly LlmEndpoint[] {
+    return meta.model === undefined ? this.route(meta.agentType) : this.modelRoute(meta.model);
   }
 
   /** Can `endpoint` start a call within `leftMs`? Not while its breaker is open or its line is too long. */
