@@ -7,17 +7,27 @@ import type { Permit } from './limiter';
 import type { AcquireRequest, QueueItem, Slot } from './request-queue-types';
 
 /**
- * The request queue's waiting line: one lane per priority class, each with two heaps.
+ * The request queue's waiting line: one lane per priority class, holding its calls by age and its
+ * users by fairness tag (each user's own calls in arrival order).
  *
  * - Classes follow `priorityOrder`, with linear aging: a call's effective priority is
  *   `rank - waited / agingStepMs`. Comparing two calls at the same instant, that order equals the
  *   order of the time-invariant key `firstEnqueuedAt + rank * agingStepMs`, so aging needs no
  *   re-sorting: each class is ranked by its oldest call's key, and a low class wins once its oldest
  *   call has waited `agingStepMs` per rank longer than the competing head. No class starves.
- * - Inside a class, users are served by start-time fair queuing: a call's tag is
- *   max(class virtual time, the user's last tag) + 1, and the smallest tag goes first. A user with
- *   50 queued calls holds tags v+1…v+50; another user's single call gets v+1 and goes next.
- * - Both heaps use lazy deletion: cancelled or timed-out calls stay in the heap, marked, and are
+ * - Inside a class, users are served by start-time fair queuing over their calls that START: each
+ *   user waits in line with its own calls in arrival order, and only its oldest call (its head)
+ *   holds a tag. A user that begins waiting gets tag v+1 (v: the class's virtual time, the largest
+ *   tag started); when its head starts, its next call gets max(v, tag) + 1; the smallest tag goes
+ *   first. A user with 50 queued calls holds v+1; another user's single call gets v+1 and goes
+ *   right after its head.
+ * - Tags count started calls, not arrivals: a call that leaves unstarted (its wait limit, its
+ *   client gone, its run parked) passes its tag to the user's next call. Were tags handed out on
+ *   arrival, a class that receives more than it serves and drops calls at their wait limit would
+ *   rank its users by how many calls they have SENT: the user who sent the fewest would keep the
+ *   smallest tags and take nearly every start. Counting starts, users who all send more than the
+ *   class serves get equal shares (max-min fairness), whatever each sends beyond its share.
+ * - The heaps use lazy deletion: cancelled or timed-out calls stay in a heap, marked, and are
  *   skipped when they surface, which keeps removal O(1).
  */
 
@@ -31,7 +41,6 @@ export interface QueueEntry {
   readonly enqueuedAt: number;
   readonly ageKey: number;
   readonly lane: Lane;
-  tag: number;
   /** `parked`: waiting, but held out of dispatch while its run has no listener. */
   state: 'queued' | 'parked' | 'active' | 'done';
   resolve: (slot: Slot) => void;
@@ -49,6 +58,26 @@ interface Ticket {
   readonly epoch: number;
 }
 
+/** A user's waiting calls in one class, oldest first; only the head holds a place in `byTag`. */
+interface UserLine {
+  readonly userId: string;
+  /** The tag of the user's head (the next of its calls to start). */
+  tag: number;
+  queued: number;
+  readonly bySeq: BinaryHeap<Ticket>;
+  /** The head `byTag` knows; its ticket is stale once another call heads the line. */
+  head?: QueueEntry;
+  headEpoch: number;
+}
+
+/** A user's place in its class's `byTag` heap; stale once its head changed. */
+interface HeadTicket {
+  readonly line: UserLine;
+  readonly epoch: number;
+  readonly tag: number;
+  readonly seq: number;
+}
+
 /** One priority class. */
 export interface Lane {
   readonly agent: PriorityClass;
@@ -56,8 +85,8 @@ export interface Lane {
   count: number;
   virtualTime: number;
   readonly byAge: BinaryHeap<Ticket>;
-  readonly byTag: BinaryHeap<Ticket>;
-  readonly users: Map<string, { lastTag: number; queued: number }>;
+  readonly byTag: BinaryHeap<HeadTicket>;
+  readonly users: Map<string, UserLine>;
 }
 
 export class QueueLanes {
@@ -80,9 +109,7 @@ export class QueueLanes {
       byAge: new BinaryHeap<Ticket>(
         ({ entry: a }, { entry: b }) => a.ageKey < b.ageKey || (a.ageKey === b.ageKey && a.seq < b.seq),
       ),
-      byTag: new BinaryHeap<Ticket>(
-        ({ entry: a }, { entry: b }) => a.tag < b.tag || (a.tag === b.tag && a.seq < b.seq),
-      ),
+      byTag: new BinaryHeap<HeadTicket>((a, b) => a.tag < b.tag || (a.tag === b.tag && a.seq < b.seq)),
       users: new Map(),
     }));
     this.laneByAgent = new Map(this.lanes.map((lane) => [lane.agent, lane]));
@@ -112,35 +139,76 @@ export class QueueLanes {
     return this.laneByAgent.get(agent)!;
   }
 
-  /** Puts a waiting call into its lane's heaps; a fresh tag unless one is kept (unparking). */
-  enter(entry: QueueEntry, keptTag?: number): void {
+  /**
+   * Puts a waiting call into its lane's heaps, behind its user's older calls (a call back from
+   * parking goes before the ones that arrived while it was held). A user that was not waiting in
+   * this class begins at the class's virtual time.
+   */
+  enter(entry: QueueEntry): void {
     const lane = entry.lane;
-    const user = lane.users.get(entry.request.userId) ?? { lastTag: 0, queued: 0 };
-    if (keptTag === undefined) {
-      entry.tag = Math.max(lane.virtualTime, user.lastTag) + 1;
-      user.lastTag = entry.tag;
+    const userId = entry.request.userId;
+    let line = lane.users.get(userId);
+    if (!line) {
+      line = {
+        userId,
+        tag: lane.virtualTime + 1,
+        queued: 0,
+        bySeq: new BinaryHeap<Ticket>(({ entry: a }, { entry: b }) => a.seq < b.seq),
+        headEpoch: 0,
+      };
+      lane.users.set(userId, line);
     }
-    user.queued++;
-    lane.users.set(entry.request.userId, user);
+    line.queued++;
     entry.epoch++;
     const ticket = { entry, epoch: entry.epoch };
     lane.byAge.push(ticket);
-    lane.byTag.push(ticket);
+    line.bySeq.push(ticket);
     lane.count++;
+    this.refreshHead(line, lane);
   }
 
-  /** Takes a waiting call out of its lane (the heap tickets go stale and are skipped lazily). */
+  /**
+   * Takes a waiting call out of its lane unstarted (timed out, aborted, parked): its user keeps its
+   * tag for its next call. The heap tickets go stale and are skipped lazily.
+   */
   leave(entry: QueueEntry): void {
+    this.remove(entry);
+  }
+
+  /** The call got its slot: the class's virtual time moves past its tag, its user's next call queues behind it. */
+  dispatched(entry: QueueEntry): void {
+    const lane = entry.lane;
+    const line = lane.users.get(entry.request.userId)!;
+    lane.virtualTime = Math.max(lane.virtualTime, line.tag);
+    line.tag = lane.virtualTime + 1;
+    this.remove(entry);
+  }
+
+  private remove(entry: QueueEntry): void {
     const lane = entry.lane;
     lane.count--;
-    const user = lane.users.get(entry.request.userId)!;
-    if (--user.queued === 0) lane.users.delete(entry.request.userId);
+    const line = lane.users.get(entry.request.userId)!;
     entry.epoch++;
     entry.state = 'done';
+    if (--line.queued === 0) {
+      lane.users.delete(entry.request.userId);
+      line.headEpoch++;
+    } else {
+      this.refreshHead(line, lane);
+    }
     if (lane.count === 0) {
       lane.byAge.clear();
       lane.byTag.clear();
     }
+  }
+
+  /** Gives the user's current head (its oldest waiting call) its place in `byTag`, if it changed. */
+  private refreshHead(line: UserLine, lane: Lane): void {
+    const head = peekLive(line.bySeq)!;
+    if (head === line.head) return;
+    line.head = head;
+    line.headEpoch++;
+    lane.byTag.push({ line, epoch: line.headEpoch, tag: line.tag, seq: head.seq });
   }
 
   /**
@@ -159,12 +227,7 @@ export class QueueLanes {
         best = lane;
       }
     }
-    return { entry: peekLive(best!.byTag)!, orderKey: bestKey };
-  }
-
-  /** The call got its slot: its class's virtual time moves past its tag. */
-  dispatched(entry: QueueEntry): void {
-    entry.lane.virtualTime = Math.max(entry.lane.virtualTime, entry.tag);
+    return { entry: peekHead(best!.byTag)!, orderKey: bestKey };
   }
 
   /** Every waiting call in the lanes (parked ones are not in them). */
@@ -207,4 +270,13 @@ function peekLive(heap: BinaryHeap<Ticket>): QueueEntry | undefined {
     top = heap.peek();
   }
   return top?.entry;
+}
+
+function peekHead(heap: BinaryHeap<HeadTicket>): QueueEntry | undefined {
+  let top = heap.peek();
+  while (top && top.line.headEpoch !== top.epoch) {
+    heap.pop();
+    top = heap.peek();
+  }
+  return top?.line.head;
 }

@@ -93,7 +93,6 @@ export class RequestQueue {
         enqueuedAt: now,
         ageKey: (request.firstEnqueuedAt ?? now) + lane.rank * this.agingStepMs,
         lane,
-        tag: 0,
         state: 'queued',
         resolve,
         reject,
@@ -141,7 +140,10 @@ export class RequestQueue {
     this.reportRoom();
   }
 
-  /** Lets a parked run's calls compete again, keeping their age and fairness tags. */
+  /**
+   * Lets a parked run's calls compete again: they keep their age, and take their place among
+   * their user's waiting calls (a user's fairness tag counts its started calls, not held ones).
+   */
   unpark(runId: string): void {
     const held = this.parkedRuns.get(runId);
     if (!held) return;
@@ -149,8 +151,7 @@ export class RequestQueue {
     for (const entry of held) {
       this.parkedCount--;
       entry.state = 'queued';
-      // A call that was parked from its arrival has no fairness tag yet (0): it gets a fresh one.
-      this.lanes.enter(entry, entry.tag > 0 ? entry.tag : undefined);
+      this.lanes.enter(entry);
     }
     if (held.size > 0) this.pump();
   }
@@ -342,13 +343,14 @@ export class RequestQueue {
   }
 
   private activate(entry: Entry, permit: Permit): void {
-    this.unqueue(entry);
+    // Out of the waiting line for good; its user's next call queues behind it.
+    this.lanes.dispatched(entry);
+    this.stopWaiting(entry);
     const now = this.clock.now();
     entry.state = 'active';
     entry.permit = permit;
     entry.waitedMs = now - entry.enqueuedAt;
     this.pacer.started(this.lanes.holdsChatsBack(entry.request.agentType));
-    this.lanes.dispatched(entry);
     this.active.add(entry);
     const agent = entry.request.agentType;
     this.activeByAgent.set(agent, (this.activeByAgent.get(agent) ?? 0) + 1);
@@ -396,12 +398,6 @@ export class RequestQueue {
     entry.reject(error);
     // The head may have been blocked on TPM by this call's estimate; a smaller one may fit now.
     this.pump();
-  }
-
-  /** Dispatched: out of the waiting line for good. */
-  private unqueue(entry: Entry): void {
-    this.lanes.leave(entry);
-    this.stopWaiting(entry);
   }
 
   /** The call no longer waits (dispatched or dropped): its count, abort listener and deadline go. */

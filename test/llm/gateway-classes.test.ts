@@ -115,6 +115,31 @@ describe('gateway classes in the request queue', () => {
     expect(order).toEqual(['blocker', 'flood-1', 'other']);
   });
 
+  it('share a flooded class equally, however much more one caller sends than another', async () => {
+    // One call in flight at a time, 100 ms each: the class serves 1 call per 100 ms, and the three
+    // callers send 3, 2 and 1 calls per 100 ms, each call refused after 1 s of waiting. Every
+    // caller sends more than its third: each should get a third, whatever it sent beyond it.
+    const { clock, order, enqueue, release } = setup();
+    const perTick: Record<string, number> = { 'batch-1': 3, 'batch-2': 2, 'batch-3': 1 };
+    let released = 0;
+    for (let tick = 0; tick < 90; tick++) {
+      for (const [caller, count] of Object.entries(perTick))
+        for (let index = 0; index < count; index++)
+          void enqueue(`${caller}/${tick}.${index}`, 'batch', caller, { maxWaitMs: 1_000 });
+      await drain();
+      clock.advance(99);
+      await drain();
+      // The call in flight ends (release moves the clock by the last 1 ms); the next one starts.
+      const started = order.length;
+      while (released < started) await release(order[released++]);
+    }
+    const served = Object.keys(perTick).map(
+      (caller) => order.filter((label) => label.startsWith(`${caller}/`)).length,
+    );
+    expect(served.reduce((sum, count) => sum + count, 0)).toBeGreaterThanOrEqual(88);
+    expect(Math.max(...served) - Math.min(...served)).toBeLessThanOrEqual(2);
+  });
+
   it('are paced: below the agents, a call starts no sooner than 60 s / RPM after the last start', async () => {
     // 600 rpm: one start per 100 ms for paced calls; concurrency is no limit here.
     const { clock, order, enqueue } = setup(undefined, { rpm: 600, concurrency: 100 });

@@ -387,6 +387,25 @@ describe('RequestQueue parking (a run nobody listens to)', () => {
     expect(queue.parkedLength).toBe(0);
   });
 
+  it('an unparked call goes back before the calls its user queued while it was held', async () => {
+    const { queue, order, enqueue, release } = setup({ concurrency: 1 });
+    void enqueue('blocker', 'host');
+    await drain();
+    void enqueue('held', 'host', 'p', { runId: 'run-p' });
+    await drain();
+    queue.park('run-p');
+    // The same user's call in another (listened-to) run, and another user's call, arrive meanwhile.
+    void enqueue('newer', 'host', 'p', { runId: 'run-q' });
+    void enqueue('other', 'host', 'o');
+    await drain();
+    queue.unpark('run-p');
+    await release('blocker');
+    await release(order.at(-1)!);
+    await release(order.at(-1)!);
+    // p's oldest call heads its line again; o takes its turn before p's second call.
+    expect(order).toEqual(['blocker', 'held', 'other', 'newer']);
+  });
+
   it('a parked call still times out at its deadline and is cleared like any waiting call', async () => {
     const { clock, queue, errors, enqueue } = setup({ concurrency: 1 });
     void enqueue('blocker', 'host');
