@@ -1,28 +1,32 @@
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
+import OpenAI from 'openai';
+import type { ChatCompletionChunk, ChatCompletionCreateParamsBase } from 'openai/resources/chat/completions';
+import { ProviderError } from '../provider';
 import type {
-  ChatCompletionChunk,
-  ChatCompletionCreateParamsBase,
-  ChatCompletionMessageParam,
-  ChatCompletionTool,
-} from 'openai/resources/chat/completions';
-import { ProviderError, estimatePromptTokens, estimateTokens } from '../provider';
-import type {
-  ChatMessage,
   CompletionOptions,
   CompletionRequest,
   CompletionResult,
   Provider,
   ToolCall,
   ThinkingMode,
-  ToolDefinition,
-  Usage,
 } from '../provider';
-import { classifyProviderError } from '../provider-errors';
-import { parseRetryAfter } from '../retry-after';
 import { providerAbortError } from './abort-error';
 import { ExplicitOpenAIClient } from './explicit-openai-client';
 import { readChatStream } from './chat-stream-reader';
 import { createHttpFetch, type HttpFetch } from './http-fetch';
+import { toProviderError } from './openai-error-mapping';
+import { toRequestBody } from './openai-request-body';
+import {
+  reasoningOf,
+  toFinishReason,
+  toUsage,
+  type ReasoningDelta,
+  type UsageWithDetails,
+} from './openai-response-parts';
+import { ToolCallAssembler } from './tool-call-assembler';
+
+export { toProviderError } from './openai-error-mapping';
+export { toOpenAIMessages } from './openai-request-body';
+export { ToolCallAssembler } from './tool-call-assembler';
 
 export interface OpenAIProviderOptions {
   /** e.g. https://api.openai.com/v1 or https://ark.cn-beijing.volces.com/api/v3 */
@@ -53,23 +57,11 @@ export interface OpenAIProviderOptions {
   chunkIncludeUsage?: boolean;
 }
 
-/** What a thinking model's chunk adds to OpenAI's delta (Ark, DeepSeek: `reasoning_content`; vLLM: `reasoning`). */
-interface ReasoningDelta {
-  reasoning_content?: string | null;
-  reasoning?: string | null;
-}
-
-/** Usage with the details thinking models and caches report. */
-interface UsageWithDetails {
-  prompt_tokens: number;
-  completion_tokens: number;
-  completion_tokens_details?: { reasoning_tokens?: number } | null;
-}
-
 /**
  * Any OpenAI-compatible chat-completions API (OpenAI, Volcengine Ark, DeepSeek, vLLM, Ollama) on the
  * official SDK. The SDK's retries are off: the scheduler alone retries (docs/ARCHITECTURE.md §7), so every
- * failure comes back at once as a ProviderError it can classify.
+ * failure comes back at once as a ProviderError it can classify. The request body is built in
+ * openai-request-body.ts, errors are mapped in openai-error-mapping.ts; this reads the answer.
  */
 export class OpenAIProvider implements Provider {
   readonly name = 'openai';
@@ -117,7 +109,11 @@ export class OpenAIProvider implements Provider {
   async complete(request: CompletionRequest, options: CompletionOptions): Promise<CompletionResult> {
     const { signal } = options;
     if (signal.aborted) throw providerAbortError(signal);
-    const body = this.toRequestBody(request);
+    const body = toRequestBody(request, {
+      model: this.model,
+      maxOutputTokens: this.maxOutputTokens,
+      thinking: this.thinking,
+    });
     // Errors thrown by the caller's onDelta are the caller's own: they pass through unclassified.
     let callbackError: { error: unknown } | undefined;
     const onDelta = (text: string) => {
@@ -138,21 +134,6 @@ export class OpenAIProvider implements Provider {
       if (signal.aborted) throw providerAbortError(signal);
       throw toProviderError(error, this.wallNow());
     }
-  }
-
-  private toRequestBody(request: CompletionRequest): ChatCompletionCreateParamsBase {
-    const maxTokens = request.maxTokens ?? this.maxOutputTokens;
-    return {
-      // A caller's own parameters first: the model, the messages and what Troupe controls win.
-      ...(request.extra as Partial<ChatCompletionCreateParamsBase> | undefined),
-      model: this.model,
-      messages: toOpenAIMessages(request.messages),
-      ...(request.tools?.length ? { tools: toOpenAITools(request.tools) } : {}),
-      ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
-      ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-      // Ark's own field (the SDK sends unknown fields as given); other servers see it only when set.
-      ...(this.thinking ? { thinking: { type: this.thinking } } : {}),
-    } as ChatCompletionCreateParamsBase;
   }
 
   private async streamed(
@@ -245,164 +226,4 @@ export class OpenAIProvider implements Provider {
       ...(reasoning !== '' ? { reasoning } : {}),
     };
   }
-}
-
-/** Our messages in OpenAI's wire format (tool calls on assistant messages, tool_call_id on results). */
-export function toOpenAIMessages(messages: ChatMessage[]): ChatCompletionMessageParam[] {
-  return messages.map((message): ChatCompletionMessageParam => {
-    switch (message.role) {
-      case 'system':
-        return { role: 'system', content: message.content };
-      case 'user':
-        return { role: 'user', content: message.content };
-      case 'assistant':
-        if (message.toolCalls?.length) {
-          return {
-            role: 'assistant',
-            content: message.content === '' ? null : message.content,
-            tool_calls: message.toolCalls.map((call) => ({
-              id: call.id,
-              type: 'function' as const,
-              function: { name: call.name, arguments: call.arguments },
-            })),
-          };
-        }
-        return { role: 'assistant', content: message.content };
-      case 'tool':
-        if (!message.toolCallId) throw new ProviderError('bad_request', 'A tool message has no toolCallId');
-        return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
-    }
-  });
-}
-
-function toOpenAITools(tools: ToolDefinition[]): ChatCompletionTool[] {
-  return tools.map((tool) => ({
-    type: 'function' as const,
-    function: { name: tool.name, description: tool.description, parameters: tool.parameters },
-  }));
-}
-
-type ToolCallDelta = NonNullable<ChatCompletionChunk.Choice.Delta['tool_calls']>[number];
-
-/** Joins streamed tool-call fragments: the first fragment of a call has its id and name, later ones append arguments. */
-export class ToolCallAssembler {
-  private readonly calls: { id: string; name: string; arguments: string }[] = [];
-  private readonly byIndex = new Map<number, number>();
-
-  add(delta: ToolCallDelta): void {
-    // Some compatible servers omit `index`; then a new id starts a new call and a missing one continues the last.
-    let position = delta.index !== undefined ? this.byIndex.get(delta.index) : undefined;
-    if (position === undefined && delta.index === undefined && !delta.id && this.calls.length > 0) {
-      position = this.calls.length - 1;
-    }
-    if (position === undefined) {
-      position = this.calls.push({ id: '', name: '', arguments: '' }) - 1;
-      this.byIndex.set(delta.index ?? position, position);
-    }
-    const call = this.calls[position];
-    if (delta.id) call.id = delta.id;
-    if (delta.function?.name) call.name += delta.function.name;
-    if (delta.function?.arguments) call.arguments += delta.function.arguments;
-  }
-
-  toolCalls(): ToolCall[] {
-    return this.calls
-      .filter((call) => call.name !== '')
-      .map((call, index) => ({
-        id: call.id || `call_${index}`,
-        name: call.name,
-        arguments: call.arguments || '{}',
-      }));
-  }
-}
-
-/** A delta's (or message's) reasoning text; '' when it carries none. */
-function reasoningOf(delta: ReasoningDelta): string {
-  const value = delta.reasoning_content ?? delta.reasoning;
-  return typeof value === 'string' ? value : '';
-}
-
-/**
- * The provider's usage (its completion tokens include a thinking model's reasoning, which TPM
- * counts like the answer), or an estimate over everything the model wrote, reasoning included.
- */
-function toUsage(
-  usage: UsageWithDetails | null | undefined,
-  request: CompletionRequest,
-  text: string,
-  toolCalls: ToolCall[],
-): Usage {
-  if (usage) {
-    const reasoningTokens = usage.completion_tokens_details?.reasoning_tokens;
-    return {
-      promptTokens: usage.prompt_tokens,
-      completionTokens: usage.completion_tokens,
-      ...(reasoningTokens ? { reasoningTokens } : {}),
-    };
-  }
-  // A server that ignores include_usage still gets settled against a fair estimate.
-  const calls = toolCalls.map((call) => call.name + call.arguments).join('');
-  return { promptTokens: estimatePromptTokens(request), completionTokens: estimateTokens(text + calls) };
-}
-
-function toFinishReason(
-  reason: string | null | undefined,
-  toolCalls: ToolCall[],
-): CompletionResult['finishReason'] {
-  if (toolCalls.length > 0) return 'tool_calls';
-  if (reason === 'stop' || reason === 'length') return reason;
-  if (reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
-  return 'other';
-}
-
-/**
- * Any failure of the SDK as a ProviderError, classified by the providers' vocabulary
- * (provider-errors.ts): the error body's code decides before the status does.
- */
-export function toProviderError(error: unknown, now: number): ProviderError {
-  if (error instanceof ProviderError) return error;
-  if (error instanceof APIConnectionTimeoutError) {
-    return new ProviderError('network', 'The provider did not answer in time', { cause: error });
-  }
-  if (error instanceof APIConnectionError) {
-    return new ProviderError('network', `Could not reach the provider: ${describeCause(error)}`, {
-      cause: error,
-    });
-  }
-  if (error instanceof APIError) {
-    const status = error.status;
-    const body = (error.error ?? {}) as { code?: unknown; type?: unknown; param?: unknown };
-    const code = stringOrUndefined(error.code) ?? stringOrUndefined(body.code);
-    const type = stringOrUndefined(error.type) ?? stringOrUndefined(body.type);
-    const param = stringOrUndefined(error.param) ?? stringOrUndefined(body.param);
-    const retryAfterMs = parseRetryAfter(error.headers, now);
-    const label = `${status ?? 'stream'} ${code ?? type ?? ''}`.trim();
-    const message = `Provider error ${label}: ${error.message}`;
-    const { kind, unusable } = classifyProviderError({ status, code, type, param, message: error.message });
-    return new ProviderError(kind, message, {
-      status,
-      retryAfterMs,
-      providerCode: code ?? type,
-      ...(unusable ? { unusable } : {}),
-      cause: error,
-    });
-  }
-  if (error instanceof SyntaxError) {
-    return new ProviderError('server', `The provider sent a malformed response: ${error.message}`, {
-      cause: error,
-    });
-  }
-  // fetch's "terminated" / socket errors when the connection drops mid-stream.
-  return new ProviderError('network', `Provider connection failed: ${describeCause(error)}`, {
-    cause: error,
-  });
-}
-
-function describeCause(error: unknown): string {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  return cause instanceof Error ? cause.message : String(cause);
-}
-
-function stringOrUndefined(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
 }

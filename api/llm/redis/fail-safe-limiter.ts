@@ -1,89 +1,19 @@
 import type { Clock, TimerHandle } from '../../clock';
-import type { EffectiveLimits } from '../aimd';
-import type { InMemoryLimiter, Limiter, LimiterSnapshot, Permit, StartDecision } from '../limiter';
-import type { SchedulerLogger } from '../scheduler-events';
-import type { QuotaShare } from './quota-share';
-import type { ClusterLoad, RedisLimiter } from './redis-limiter';
+import type { Limiter, LimiterSnapshot, Permit, StartDecision } from '../limiter';
+import type { FailSafeLimiterOptions, FailSafePermit, FailSafeStatus, LimiterMode } from './fail-safe-types';
+import { FallbackShare, startsShare } from './fallback-share';
+import { OutageStarts } from './outage-starts';
 
-/**
- * The Limiter the scheduler sees when REDIS_URL is set: the shared Redis limiter while Redis answers,
- * and an explicit fail-safe when it does not (never LiteLLM's "let traffic through"):
- *
- * - `shared`: every start is decided by Redis.
- * - `degraded` (a command failed or timed out): this instance runs on its share, 1/N of each limit,
- *   in a local limiter. What the cluster had already used counts against it: 1/N of the shared
- *   window's starts and tokens, recorded by when they happened (each instance records 1/N, so
- *   together they record the whole window), and 1/N of the other instances' calls in flight — as
- *   the load channel last announced them, live — hold slots until they must have ended (the call
- *   timeout). Logged once; `/api/health` says degraded and why.
- * - `recovering` (Redis answers again): this instance's leases are renewed at once and the calls
- *   made alone handed to Redis (adopt-5.lua); a start needs both the local share and Redis, and the
- *   hold for the others' calls stays, because an instance still cut off has not handed over its
- *   starts, nor renewed the leases of its calls that outlived the outage. That lasts one window, or
- *   until every other instance has published that it is back (the registry's heartbeats).
- */
-export type LimiterMode = 'shared' | 'degraded' | 'recovering';
-
-/** What the fail-safe needs of the shared limiter (RedisLimiter; a fake in the clock-driven tests). */
-export type SharedLimiter = Pick<
-  RedisLimiter,
-  | 'tryStart'
-  | 'release'
-  | 'settle'
-  | 'holdStarts'
-  | 'snapshot'
-  | 'close'
-  | 'ping'
-  | 'adopt'
-  | 'renewLeases'
-  | 'permitFor'
-  | 'reconcile'
-  | 'leaseCounts'
-  | 'clusterLoad'
-  | 'windowMs'
-  | 'instanceId'
->;
-
-export interface FailSafeLimiterOptions {
-  shared: SharedLimiter;
-  /** The fallback, built to enforce `share.limits()` (RPM, TPM); concurrency is counted here. */
-  local: InMemoryLimiter;
-  share: QuotaShare;
-  clock: Clock;
-  /** How long another instance's call may still run after the outage began (LLM_TIMEOUT). */
-  callTimeoutMs: number;
-  logger?: SchedulerLogger;
-  /** How often Redis is probed while degraded. */
-  probeEveryMs?: number;
-  /** The mode changed: the queue should try dispatch again (limits changed). */
-  onModeChange?: (mode: LimiterMode) => void;
-  /**
-   * Every other instance has published, since this time (this clock), that it is back on Redis
-   * (InstanceRegistry.othersBackSince): recovery then ends before its window does, since Redis
-   * counts everything again. Without it recovery lasts the whole window.
-   */
-  othersBackSince?: (since: number) => boolean;
-}
-
-export interface FailSafeStatus {
-  mode: LimiterMode;
-  /** Why the shared limits are not in force (the Redis error), while degraded or recovering. */
-  reason?: string;
-  /** Since when the current mode holds (ISO time, for people). */
-  since: string;
-  instances: number;
-  /** The limits in force here while degraded. */
-  share?: EffectiveLimits;
-}
-
-interface FailSafePermit extends Permit {
-  readonly id: string;
-  shared?: Permit;
-  local?: Permit;
-  released: boolean;
-}
+export type { FailSafeLimiterOptions, FailSafeStatus, LimiterMode, SharedLimiter } from './fail-safe-types';
+export { startsShare } from './fallback-share';
 
 const DEFAULT_PROBE_EVERY_MS = 1_000;
+
+/**
+ * The Limiter the scheduler sees when REDIS_URL is set (the modes are described with LimiterMode):
+ * the shared Redis limiter while Redis answers, this instance's share (FallbackShare) while it does
+ * not, and the hand-over of the calls made alone (OutageStarts) when it answers again.
+ */
 
 export class FailSafeLimiter implements Limiter {
   private readonly clock: Clock;
@@ -93,12 +23,11 @@ export class FailSafeLimiter implements Limiter {
   /** This instance's calls in flight, whoever granted them. */
   private readonly inFlight = new Set<FailSafePermit>();
   /** Calls started alone during the outage (last window), to hand to Redis when it is back. */
-  private outageStarts: FailSafePermit[] = [];
+  private readonly outageStarts = new OutageStarts();
+  /** How much room this instance's share leaves the others while degraded or recovering. */
+  private readonly fallback: FallbackShare;
   /** A timed-out command is being checked (is Redis gone, or was this process just slow?). */
   private confirming?: Promise<boolean>;
-  /** Slots held for the other instances' calls that were in flight when the outage began. */
-  private othersInFlight = 0;
-  private othersUntil = 0;
   private recoveringUntil = 0;
   /** When this instance lost Redis (the outage's first moment here). */
   private degradedAt = 0;
@@ -110,6 +39,11 @@ export class FailSafeLimiter implements Limiter {
   constructor(private readonly options: FailSafeLimiterOptions) {
     this.clock = options.clock;
     this.since = this.clock.now();
+    this.fallback = new FallbackShare({
+      share: options.share,
+      clock: options.clock,
+      callTimeoutMs: options.callTimeoutMs,
+    });
   }
 
   get mode(): LimiterMode {
@@ -159,7 +93,7 @@ export class FailSafeLimiter implements Limiter {
       return local;
     } catch (error) {
       this.degrade(error);
-      this.outageStarts.push(permit);
+      this.outageStarts.record(permit);
       return local;
     }
   }
@@ -278,7 +212,7 @@ export class FailSafeLimiter implements Limiter {
       this.options.othersBackSince?.(this.degradedAt) === true
     ) {
       // Redis counts every instance's calls again: the hold for the others' calls ends with it.
-      this.othersUntil = 0;
+      this.fallback.endHold();
       const recoveryMs = Math.round(this.clock.now() - this.since);
       this.enter('shared');
       this.options.logger?.info(
@@ -304,21 +238,8 @@ export class FailSafeLimiter implements Limiter {
   /** A start on this instance's share (degraded or recovering). */
   private startLocal(estimatedTokens: number): StartDecision {
     const now = this.clock.now();
-    const share = this.options.share.share();
-    if (share.rpm < 1 || (share.tpm !== undefined && share.tpm < 1))
-      return { started: false, retryAt: now + this.probeEveryMs };
-    // Recovering too: Redis counts only the instances that are back, and the calls of an instance
-    // still cut off lost their leases if the outage outlasted them.
-    const heldForOthers =
-      now < this.othersUntil ? Math.ceil(this.othersInFlight / this.options.share.instances()) : 0;
-    if (this.inFlight.size + heldForOthers >= share.concurrency) {
-      // Only a release here, or the other instances' calls timing out, opens a slot.
-      return {
-        started: false,
-        retryAt:
-          heldForOthers > 0 ? this.othersUntil : share.concurrency < 1 ? now + this.probeEveryMs : null,
-      };
-    }
+    const refusal = this.fallback.refusal(now, this.inFlight.size, this.probeEveryMs);
+    if (refusal) return refusal;
     const decision = this.options.local.tryStartNow(estimatedTokens);
     if (!decision.started) return decision;
     const permit: FailSafePermit = {
@@ -329,7 +250,7 @@ export class FailSafeLimiter implements Limiter {
       released: false,
     };
     this.inFlight.add(permit);
-    if (this.modeNow === 'degraded') this.outageStarts.push(permit);
+    if (this.modeNow === 'degraded') this.outageStarts.record(permit);
     return { started: true, permit };
   }
 
@@ -344,7 +265,7 @@ export class FailSafeLimiter implements Limiter {
     this.enter('degraded');
     if (wasShared) {
       this.degradedAt = this.clock.now();
-      // What the cluster already used in the current window holds this share's room (see above).
+      // What the cluster already used in the current window holds this share's room (see LimiterMode).
       const n = this.options.share.instances();
       const load = this.options.shared.clusterLoad();
       this.options.local.countExternal(
@@ -353,8 +274,7 @@ export class FailSafeLimiter implements Limiter {
       );
       let ownShared = 0;
       for (const permit of this.inFlight) if (permit.shared) ownShared++;
-      this.othersInFlight = Math.max(0, load.active - ownShared);
-      this.othersUntil = this.clock.now() + this.options.callTimeoutMs;
+      this.fallback.holdForOthers(load, ownShared);
     }
     this.options.logger?.warn(
       { reason: this.reason, instances: this.options.share.instances(), share: this.options.share.share() },
@@ -388,7 +308,7 @@ export class FailSafeLimiter implements Limiter {
     this.probing = true;
     try {
       await this.options.shared.ping();
-      await this.handOver();
+      await this.outageStarts.handOver(this.options.shared, this.clock.now());
       this.recoveringUntil = this.clock.now() + this.options.shared.windowMs;
       const outageMs = Math.round(this.clock.now() - this.degradedAt);
       this.enter('recovering');
@@ -402,67 +322,9 @@ export class FailSafeLimiter implements Limiter {
       this.probing = false;
     }
   }
-
-  /**
-   * Hands the outage's starts and in-flight calls to Redis, and removes the leases of the releases
-   * it missed. A call still running is claimed (permitFor) before its lease is written: should it
-   * end while the adoption is on its way, its release follows the adoption on the connection and
-   * removes the lease, instead of a lease renewed for ever for a call long gone.
-   */
-  private async handOver(): Promise<void> {
-    const now = this.clock.now();
-    const windowMs = this.options.shared.windowMs;
-    // Starts made while this runs stay for the next hand-over.
-    const handed = this.outageStarts;
-    this.outageStarts = [];
-    try {
-      await this.options.shared.renewLeases();
-      const recent = handed.filter((permit) => permit.startedAt > now - windowMs);
-      const entries = recent.map((permit) => {
-        const running = !permit.released;
-        if (running)
-          permit.shared = this.options.shared.permitFor(permit.id, permit.startedAt, permit.estimatedTokens);
-        return {
-          id: permit.id,
-          startedAt: permit.startedAt,
-          tokens: this.options.shared.snapshot().configured.tpm > 0 ? permit.estimatedTokens : 0,
-          running,
-        };
-      });
-      await this.options.shared.adopt(entries);
-    } catch (error) {
-      this.outageStarts = [...handed, ...this.outageStarts];
-      throw error;
-    }
-    await this.options.shared.reconcile();
-  }
 }
 
 /** ioredis's "Command timed out": the command may still run, and Redis may still be there. */
 function isTimeout(error: unknown): boolean {
   return error instanceof Error && /timed out/i.test(error.message);
-}
-
-/**
- * This instance's 1/N of the starts the cluster made in the current window, with when they
- * happened: by the heartbeat's age buckets, so that they leave the fallback window as they would
- * have left the shared one (recorded as all made at the outage's start, a 20 s outage held the
- * share closed for a whole minute after it). What the buckets do not explain (starts since the
- * heartbeat) counts as made now; the share is rounded up.
- */
-export function startsShare(
-  load: ClusterLoad,
-  instances: number,
-  now: number,
-  windowMs: number,
-): Array<{ at: number; count: number }> {
-  const buckets = (load.recentStarts ?? []).filter((bucket) => bucket.at > now - windowMs);
-  const total = Math.max(
-    load.startsLastMinute,
-    buckets.reduce((sum, bucket) => sum + bucket.count, 0),
-  );
-  const share = Math.ceil(total / instances);
-  const entries = buckets.map((bucket) => ({ at: bucket.at, count: Math.floor(bucket.count / instances) }));
-  const placed = entries.reduce((sum, entry) => sum + entry.count, 0);
-  return [...entries, { at: now, count: Math.max(0, share - placed) }].filter((entry) => entry.count > 0);
 }

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import type { Clock, TimerHandle } from '../../clock';
+import type { Clock } from '../../clock';
 import type { EffectiveLimits, RateLimitKind } from '../aimd';
 import {
   DEFAULT_WINDOW_MARGIN_MS,
@@ -12,8 +12,33 @@ import {
 import { ClusterLoadView, type ClusterLoad } from './cluster-load';
 import { spreadWindowMs } from '../rate-window';
 import { withCommands, type RedisWithCommands } from '../../redis/redis-commands';
+import { RedisLeaseBook } from './redis-lease-book';
+import {
+  DEFAULT_HEAD_TTL_MS,
+  DEFAULT_LEASE_MS,
+  DEFAULT_POLL_MS,
+  DEFAULT_RECONCILE_EVERY_MS,
+  DEFAULT_RENEW_EVERY_MS,
+  limiterKeys,
+  sharedAimdSettings,
+  type RedisLimiterOptions,
+  type SharedAimdSettings,
+} from './redis-limiter-options';
 
 export type { ClusterLoad } from './cluster-load';
+export {
+  DEFAULT_HEAD_TTL_MS,
+  DEFAULT_LEASE_MS,
+  DEFAULT_POLL_MS,
+  DEFAULT_RECONCILE_EVERY_MS,
+  DEFAULT_RENEW_EVERY_MS,
+  limiterKeys,
+  type RedisLimiterOptions,
+  type SharedAimdOptions,
+} from './redis-limiter-options';
+
+/** Added to one renewal period: how long starts wait after Redis lost the shared state. */
+const RESET_GRACE_MARGIN_MS = 500;
 
 /**
  * The Limiter port over Redis: one quota shared by every instance (docs/ARCHITECTURE.md §7, "shared limits are
@@ -24,86 +49,15 @@ export type { ClusterLoad } from './cluster-load';
  * - strict rolling-window RPM (60 s + margin) plus the start-spreading sub-window, as in memory;
  * - TPM reserved at start, settled with the real usage;
  * - the provider-wide hold (Retry-After) and the AIMD state in one hash, shared.
+ * The lease bookkeeping (renewal, removal until confirmed) is RedisLeaseBook's.
  * Errors (Redis unreachable, a command timeout) are thrown: the fail-safe limiter decides what to
  * do about them.
  */
-export interface RedisLimiterOptions {
-  /** The connection (built in the composition root with a command timeout and no offline queue). */
-  redis: Redis;
-  /** Prefix of every key, e.g. `troupe:` (REDIS_KEY_PREFIX). */
-  keyPrefix: string;
-  /** This instance's id; permit ids start with it, so they are unique across instances. */
-  instanceId: string;
-  clock: Clock;
-  maxConcurrent: number;
-  maxRpm: number;
-  maxTpm: number;
-  burstWindowMs?: number;
-  windowMarginMs?: number;
-  /** The provider's window (60 s); tests shorten it to see windows roll in real (Redis) time. */
-  providerWindowMs?: number;
-  /** How long a lease lives without renewal: a killed instance's slots come back within this. */
-  leaseMs?: number;
-  renewEveryMs?: number;
-  /** Blocked on concurrency, ask again this soon: a release on another instance wakes nobody here. */
-  pollMs?: number;
-  /**
-   * How soon a lease whose removal Redis has not confirmed (a failed release, a start whose answer
-   * never came) is removed again.
-   */
-  reconcileEveryMs?: number;
-  /** Every start's round trip to Redis, ms (the dispatch path's cost: a histogram in /metrics). */
-  onRoundTrip?: (ms: number) => void;
-  /**
-   * How long after its retryAt a waiting head call keeps its place in the cluster's order without
-   * asking again (its instance cancelled it, paused, or died): the most another instance can lose to it.
-   */
-  headTtlMs?: number;
-  aimd?: SharedAimdOptions;
-}
-
-export interface SharedAimdOptions {
-  decreaseFactor?: number;
-  cooldownMs?: number;
-  quietPeriodMs?: number;
-  concurrencyStep?: number;
-  rpmStep?: number;
-}
 
 interface RedisPermit extends Permit {
   readonly id: string;
   released: boolean;
 }
-
-/** The shared limiter's keys under a prefix (the registry's heartbeat reads the same ones). */
-export function limiterKeys(keyPrefix: string): {
-  leases: string;
-  starts: string;
-  tokens: string;
-  amounts: string;
-  state: string;
-  heads: string;
-  headsUntil: string;
-} {
-  const base = `${keyPrefix}llm:`;
-  return {
-    leases: base + 'leases',
-    starts: base + 'starts',
-    tokens: base + 'tokens',
-    amounts: base + 'amounts',
-    state: base + 'state',
-    heads: base + 'heads',
-    headsUntil: base + 'heads-until',
-  };
-}
-
-export const DEFAULT_LEASE_MS = 10_000;
-export const DEFAULT_RENEW_EVERY_MS = 3_000;
-export const DEFAULT_POLL_MS = 25;
-export const DEFAULT_HEAD_TTL_MS = 100;
-export const DEFAULT_RECONCILE_EVERY_MS = 200;
-/** Added to one renewal period: how long starts wait after Redis lost the shared state. */
-const RESET_GRACE_MARGIN_MS = 500;
 
 export class RedisLimiter implements Limiter {
   readonly windowMs: number;
@@ -117,23 +71,8 @@ export class RedisLimiter implements Limiter {
   private readonly leaseMs: number;
   private readonly renewEveryMs: number;
   private readonly aimdArgs: number[];
-  private readonly aimd: Required<SharedAimdOptions> & { tpmStep: number };
-  /**
-   * Permits whose calls still run here, by lease id: only these leases are renewed. An id enters
-   * when its start is granted (or an adopted call is claimed, `permitFor`) and leaves at its
-   * release, never later: a renewal can only keep alive a lease whose call still runs.
-   */
-  private readonly leased = new Set<string>();
-  /**
-   * Lease ids Redis may still hold although no call runs under them: a release that failed or timed
-   * out, and a start whose answer never came (timed out here: Redis may well have granted it). They
-   * are removed (idempotent) until Redis confirms it. Commands on one connection run in the order
-   * they were sent, so a removal sent after a late start is applied after it.
-   */
-  private readonly unreleased = new Set<string>();
-  private renewTimer?: TimerHandle;
-  private reconcileTimer?: TimerHandle;
-  private reconciling?: Promise<void>;
+  private readonly aimd: SharedAimdSettings;
+  private readonly leases: RedisLeaseBook;
   private nextId = 1;
   /** Redis time minus this process's clock, measured at each reply (midpoint of the round trip). */
   private offsetMs = 0;
@@ -156,14 +95,7 @@ export class RedisLimiter implements Limiter {
     this.windowMs = this.reportWindowMs + Math.max(0, options.windowMarginMs ?? DEFAULT_WINDOW_MARGIN_MS);
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.renewEveryMs = options.renewEveryMs ?? DEFAULT_RENEW_EVERY_MS;
-    this.aimd = {
-      decreaseFactor: options.aimd?.decreaseFactor ?? 0.7,
-      cooldownMs: options.aimd?.cooldownMs ?? 5_000,
-      quietPeriodMs: options.aimd?.quietPeriodMs ?? 10_000,
-      concurrencyStep: options.aimd?.concurrencyStep ?? 1,
-      rpmStep: options.aimd?.rpmStep ?? Math.max(1, Math.ceil(options.maxRpm * 0.05)),
-      tpmStep: Math.max(1, Math.ceil(options.maxTpm * 0.05)),
-    };
+    this.aimd = sharedAimdSettings(options);
     this.aimdArgs = [
       this.aimd.quietPeriodMs,
       this.aimd.concurrencyStep,
@@ -173,6 +105,17 @@ export class RedisLimiter implements Limiter {
     const configured = { concurrency: options.maxConcurrent, rpm: options.maxRpm, tpm: options.maxTpm };
     this.last = { limits: this.clamp(configured), configured, heldUntil: 0 };
     this.load = new ClusterLoadView(options.clock);
+    this.leases = new RedisLeaseBook({
+      redis: this.redis,
+      clock: options.clock,
+      leasesKey: keys.leases,
+      stateKey: keys.state,
+      releaseChannel: this.releaseChannel,
+      loadChannel: this.loadChannel,
+      leaseMs: this.leaseMs,
+      renewEveryMs: this.renewEveryMs,
+      reconcileEveryMs: options.reconcileEveryMs ?? DEFAULT_RECONCILE_EVERY_MS,
+    });
   }
 
   async tryStart(estimatedTokens: number, orderKey?: number): Promise<StartDecision> {
@@ -183,12 +126,12 @@ export class RedisLimiter implements Limiter {
       reply = await this.startScript(id, estimatedTokens, orderKey);
     } catch (error) {
       // No answer is no refusal: Redis may have granted the lease after our timeout gave up.
-      this.forget(id);
+      this.leases.forget(id);
       throw error;
     }
     if (this.closed) {
       // Granted after close (a drain): nobody will run the call.
-      if (Number(reply[0]) === 1) this.forget(id);
+      if (Number(reply[0]) === 1) this.leases.forget(id);
       return { started: false, retryAt: null };
     }
     const receivedAt = this.clock.now();
@@ -206,10 +149,9 @@ export class RedisLimiter implements Limiter {
     };
     this.load.note(redisNow, { active, startsLastMinute, tokensLastMinute: tokens }, receivedAt);
     // Redis answers: a good moment to remove what an earlier failure left behind.
-    if (this.unreleased.size > 0) void this.reconcile().catch(() => undefined);
+    if (this.leases.hasUnreleased()) void this.reconcile().catch(() => undefined);
     if (started !== 1) return { started: false, retryAt: Math.max(receivedAt, this.toLocal(retryAt)) };
-    this.leased.add(id);
-    this.armRenewal();
+    this.leases.hold(id);
     const permit: RedisPermit = { id, startedAt: receivedAt, estimatedTokens, released: false };
     return { started: true, permit };
   }
@@ -245,40 +187,21 @@ export class RedisLimiter implements Limiter {
     const own = permit as RedisPermit;
     if (own.released) return;
     own.released = true;
-    // Stop renewing first: whatever happens to the release, this lease is never renewed again.
-    this.leased.delete(own.id);
-    try {
-      await this.redis.release(this.keys[0], this.stateKey, this.releaseChannel, this.loadChannel, own.id);
-    } catch (error) {
-      // Not heard (or not answered in time): removed again until Redis confirms.
-      this.forget(own.id);
-      throw error;
-    }
+    await this.leases.release(own.id);
   }
 
   /**
-   * Removes every lease Redis may hold for a call that no longer runs (see `unreleased`). Resolves
-   * once Redis confirmed; rejects (keeping them for the next attempt) if it did not answer.
+   * Removes every lease Redis may hold for a call that no longer runs (a failed release, a start
+   * whose answer never came). Resolves once Redis confirmed; rejects (keeping them for the next
+   * attempt) if it did not answer.
    */
   reconcile(): Promise<void> {
-    if (this.unreleased.size === 0) return Promise.resolve();
-    if (this.reconciling) return this.reconciling;
-    const ids = [...this.unreleased];
-    this.reconciling = this.redis
-      .release(this.keys[0], this.stateKey, this.releaseChannel, this.loadChannel, ...ids)
-      .then(() => {
-        for (const id of ids) this.unreleased.delete(id);
-      })
-      .finally(() => {
-        this.reconciling = undefined;
-        this.armReconcile();
-      });
-    return this.reconciling;
+    return this.leases.reconcile();
   }
 
   /** Leases whose calls run here now (renewed), and leases being removed (not yet confirmed). */
   leaseCounts(): { held: number; unreleased: number } {
-    return { held: this.leased.size, unreleased: this.unreleased.size };
+    return this.leases.counts();
   }
 
   /**
@@ -288,23 +211,7 @@ export class RedisLimiter implements Limiter {
   private noteEpoch(epoch: string): void {
     const reset = this.epoch !== '' && epoch !== this.epoch;
     this.epoch = epoch;
-    if (reset && this.leased.size > 0) void this.renewLeases().catch(() => undefined);
-  }
-
-  /** A lease no call runs under any more: removed now and, should that fail, again until it works. */
-  private forget(id: string): void {
-    this.leased.delete(id);
-    this.unreleased.add(id);
-    // Sent at once: on a connection that still works it queues behind the start it undoes.
-    void this.reconcile().catch(() => undefined);
-  }
-
-  private armReconcile(): void {
-    if (this.reconcileTimer || this.closed || this.unreleased.size === 0) return;
-    this.reconcileTimer = this.clock.setTimeout(() => {
-      this.reconcileTimer = undefined;
-      void this.reconcile().catch(() => undefined);
-    }, this.options.reconcileEveryMs ?? DEFAULT_RECONCILE_EVERY_MS);
+    if (reset && this.leases.counts().held > 0) void this.renewLeases().catch(() => undefined);
   }
 
   async settle(permit: Permit, actualTokens: number): Promise<void> {
@@ -375,8 +282,7 @@ export class RedisLimiter implements Limiter {
    * writes the lease, so a release that comes meanwhile is sent after the adoption and undoes it.
    */
   permitFor(id: string, startedAt: number, estimatedTokens: number): Permit {
-    this.leased.add(id);
-    this.armRenewal();
+    this.leases.hold(id);
     return { id, startedAt, estimatedTokens, released: false } as RedisPermit;
   }
 
@@ -447,41 +353,19 @@ export class RedisLimiter implements Limiter {
    * another instance's start.
    */
   async renewLeases(): Promise<void> {
-    if (this.leased.size === 0) return;
-    await this.redis.renew(this.keys[0], this.leaseMs, ...this.leased);
+    await this.leases.renewAll();
   }
 
   /** Stops renewing (leases then expire on their own); the owner closes the connection. */
   close(): Promise<void> {
     this.closed = true;
-    if (this.renewTimer) this.clock.clearTimeout(this.renewTimer);
-    this.renewTimer = undefined;
-    if (this.reconcileTimer) this.clock.clearTimeout(this.reconcileTimer);
-    this.reconcileTimer = undefined;
-    // One last attempt to give back what no call holds (a drain); whatever fails expires on its own.
-    return this.reconcile().catch(() => undefined);
+    return this.leases.close();
   }
 
   /** Test seam: stop renewing without releasing, as a SIGKILLed process would. */
   abandonLeases(): void {
-    this.leased.clear();
-    this.unreleased.clear();
-    void this.close();
-  }
-
-  private armRenewal(): void {
-    if (this.renewTimer || this.closed || this.leased.size === 0) return;
-    this.renewTimer = this.clock.setTimeout(() => {
-      this.renewTimer = undefined;
-      if (this.leased.size === 0 || this.closed) return;
-      this.redis
-        .renew(this.keys[0], this.leaseMs, ...this.leased)
-        .catch(() => {
-          // Redis is unreachable: the fail-safe limiter notices on its next call; the leases are
-          // written again by the next renewal that gets through.
-        })
-        .finally(() => this.armRenewal());
-    }, this.renewEveryMs);
+    this.closed = true;
+    this.leases.abandon();
   }
 
   private clamp(limits: EffectiveLimits): EffectiveLimits {

@@ -6,22 +6,18 @@ import { systemClock } from '../../clock';
 import type { Clock } from '../../clock';
 import type { CompletionRequest } from '../provider';
 import { SimProvider } from '../providers/sim-provider';
-import {
-  splitArguments,
-  toCompletionRequest,
-  toWireToolCall,
-  toWireUsage,
-  wireRequestSchema,
-} from './sim-wire';
-import type { WireRequest } from './sim-wire';
+import { wireRequestSchema } from './sim-wire';
 import { SIM_FAULT_DEFAULTS, SimFaults } from './sim-faults';
 import type { SimFaultCounters, SimFaultOptions } from './sim-faults';
+import { serveCompletion } from './sim-completion';
+import { sendError } from './sim-errors';
+import { SimQuota } from './sim-quota';
 
 /**
  * sim-llm: a standalone OpenAI-compatible provider around the simulated model. It enforces its
  * quota as a real provider does — 429 + Retry-After past `concurrency` calls in flight or `rpm`
  * starts in the rolling last 60 s — so the scheduler can be tested, demonstrated and benchmarked
- * against something that pushes back.
+ * against something that pushes back. The quota is sim-quota.ts, one call's answer sim-completion.ts.
  */
 
 export interface SimServerOptions extends SimFaultOptions {
@@ -69,7 +65,6 @@ export interface SimServer {
   close(): Promise<void>;
 }
 
-const WINDOW_MS = 60_000;
 export const SIM_SERVER_DEFAULTS = {
   port: 8081,
   host: '127.0.0.1',
@@ -92,7 +87,7 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
     clock,
     thinking: (request) => options.thinking === true || thinkingRequests.has(request),
   });
-  const quota = new Quota(settings.rpm, settings.concurrency, clock);
+  const quota = new SimQuota(settings.rpm, settings.concurrency, clock);
   const controllers = new Set<AbortController>();
   let counters = zeroCounters();
   let inFlight = 0;
@@ -283,180 +278,8 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
   };
 }
 
-/** Runs one accepted call and writes it as an OpenAI streamed or plain response. */
-async function serveCompletion(
-  provider: SimProvider,
-  wire: WireRequest,
-  response: Response,
-  signal: AbortSignal,
-  fault: { cutAfterChunks: number; firstByteDelayMs: number; onCut: () => void },
-  thinkingRequests: WeakSet<CompletionRequest>,
-): Promise<void> {
-  if (fault.firstByteDelayMs > 0) await abortableDelay(fault.firstByteDelayMs, signal);
-  const request = toCompletionRequest(wire);
-  if (wire.thinking?.type === 'enabled') thinkingRequests.add(request);
-  const id = `chatcmpl-sim${Math.random().toString(36).slice(2, 14)}`;
-  const created = Math.floor(Date.now() / 1000);
-  const model = wire.model ?? 'troupe-sim';
-  const base = { id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_troupe_sim' };
-
-  if (!wire.stream) {
-    const result = await provider.complete(request, { signal });
-    response.json({
-      id,
-      object: 'chat.completion',
-      created,
-      model,
-      system_fingerprint: base.system_fingerprint,
-      choices: [
-        {
-          index: 0,
-          message: {
-            role: 'assistant',
-            content: result.toolCalls.length > 0 && result.text === '' ? null : result.text,
-            ...(result.reasoning ? { reasoning_content: result.reasoning } : {}),
-            ...(result.toolCalls.length > 0 ? { tool_calls: result.toolCalls.map(toWireToolCall) } : {}),
-          },
-          logprobs: null,
-          finish_reason: result.finishReason,
-        },
-      ],
-      usage: toWireUsage(result),
-    });
-    return;
-  }
-
-  const includeUsage = wire.stream_options?.include_usage === true;
-  const write = (data: unknown) => response.write(`data: ${JSON.stringify(data)}\n\n`);
-  const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
-    write({
-      ...base,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-      ...(includeUsage ? { usage: null } : {}),
-    });
-  response.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-  });
-  response.socket?.setNoDelay(true);
-  response.flushHeaders();
-  chunk({ role: 'assistant', content: '' });
-  let contentChunks = 0;
-  const cut = new AbortController();
-  const result = await provider.complete(request, {
-    signal: AbortSignal.any([signal, cut.signal]),
-    onReasoning: (text) => {
-      if (!cut.signal.aborted) chunk({ reasoning_content: text });
-    },
-    onDelta: (text) => {
-      if (cut.signal.aborted) return;
-      chunk({ content: text });
-      if (fault.cutAfterChunks > 0 && ++contentChunks >= fault.cutAfterChunks) {
-        // The connection drops mid-answer, as a provider's load balancer sometimes does — after the
-        // chunks already written have left (destroy() would discard any still buffered, and on a
-        // loaded machine the client would see no text at all).
-        fault.onCut();
-        const socket = response.socket;
-        if (socket) socket.destroySoon();
-        else response.destroy();
-        cut.abort();
-      }
-    },
-  });
-  result.toolCalls.forEach((call, index) => {
-    chunk({
-      tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }],
-    });
-    for (const piece of splitArguments(call.arguments))
-      chunk({ tool_calls: [{ index, function: { arguments: piece } }] });
-  });
-  chunk({}, result.finishReason);
-  if (includeUsage) write({ ...base, choices: [], usage: toWireUsage(result) });
-  response.end('data: [DONE]\n\n');
-}
-
-/** The provider's two limits over a rolling window; `tryStart` consumes a slot or says why not. */
-class Quota {
-  private starts: number[] = [];
-  private head = 0;
-  private inFlight = 0;
-
-  constructor(
-    private readonly rpm: number,
-    private readonly concurrency: number,
-    private readonly clock: Clock,
-  ) {}
-
-  tryStart(): { retryAfterMs: number; body: WireError } | undefined {
-    const now = this.clock.now();
-    while (this.head < this.starts.length && this.starts[this.head] <= now - WINDOW_MS) this.head++;
-    if (this.head > 1024 && this.head * 2 > this.starts.length) {
-      this.starts = this.starts.slice(this.head);
-      this.head = 0;
-    }
-    if (this.inFlight >= this.concurrency) {
-      return {
-        retryAfterMs: 1000,
-        body: {
-          code: 'RateLimitExceeded.EndpointConcurrencyExceeded',
-          message: `Too many concurrent requests: ${this.inFlight} in flight (limit ${this.concurrency}). Please retry later.`,
-          type: 'TooManyRequests',
-        },
-      };
-    }
-    if (this.starts.length - this.head >= this.rpm) {
-      return {
-        retryAfterMs: this.starts[this.head] + WINDOW_MS - now,
-        body: {
-          code: 'RateLimitExceeded.EndpointRPMExceeded',
-          message: `The request has exceeded the RPM limit (${this.rpm}) of the endpoint. Please retry later.`,
-          type: 'TooManyRequests',
-        },
-      };
-    }
-    this.starts.push(now);
-    this.inFlight++;
-    return undefined;
-  }
-
-  finish(): void {
-    this.inFlight--;
-  }
-
-  resetWindow(): void {
-    this.starts = [];
-    this.head = 0;
-  }
-}
-
-interface WireError {
-  code: string;
-  message: string;
-  type: string;
-}
-
-function sendError(response: Response, status: number, error: WireError): void {
-  response
-    .status(status)
-    .json({ error: { code: error.code, message: error.message, param: '', type: error.type } });
-}
-
 function zeroCounters(): SimServerStats {
   return { requests: 0, accepted: 0, rejected429: 0, inFlight: 0, maxInFlight: 0, completed: 0, aborted: 0 };
-}
-
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {
