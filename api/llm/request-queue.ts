@@ -3,6 +3,7 @@ import type { Clock, TimerHandle } from '../clock';
 import { AppError, abortReason } from '../errors';
 import type { Limiter, LimiterSnapshot, Permit } from './limiter';
 import { buildQueueStatus, type QueueStatus } from './queue-status';
+import { ParkedRuns } from './parked-runs';
 import { QueueLanes, describeItems, type QueueEntry as Entry } from './queue-lanes';
 import type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './request-queue-types';
 import { SchedulerStats } from './scheduler-stats';
@@ -38,8 +39,7 @@ export class RequestQueue {
   private readonly agingStepMs: number;
   private readonly active = new Set<Entry>();
   /** Runs held out of dispatch (no listener), with their waiting calls. */
-  private readonly parkedRuns = new Map<string, Set<Entry>>();
-  private parkedCount = 0;
+  private readonly parked = new ParkedRuns();
   private readonly activeByAgent = new Map<PriorityClass, number>();
   private length = 0;
   private nextId = 1;
@@ -108,11 +108,7 @@ export class RequestQueue {
       );
       // A call ranked below every agent's class (a gateway batch call) keeps no chat waiting.
       if (this.lanes.holdsChatsBack(request.agentType)) this.options.room?.callQueued(request.runId);
-      const parked = request.runId === undefined ? undefined : this.parkedRuns.get(request.runId);
-      if (parked) {
-        entry.state = 'parked';
-        parked.add(entry);
-        this.parkedCount++;
+      if (this.parked.hold(entry)) {
         // A held call is no demand: the report corrects the room's count (no dispatch follows).
         this.reportRoom();
         return;
@@ -127,15 +123,11 @@ export class RequestQueue {
    * listens to it: its deadlines still run, but it spends no slot and no RPM start. Idempotent.
    */
   park(runId: string): void {
-    if (this.parkedRuns.has(runId)) return;
-    const held = new Set<Entry>();
-    this.parkedRuns.set(runId, held);
+    if (!this.parked.park(runId)) return;
     for (const entry of this.queuedEntries()) {
       if (entry.request.runId !== runId) continue;
       this.lanes.leave(entry);
-      entry.state = 'parked';
-      held.add(entry);
-      this.parkedCount++;
+      this.parked.hold(entry);
     }
     this.reportRoom();
   }
@@ -145,15 +137,13 @@ export class RequestQueue {
    * their user's waiting calls (a user's fairness tag counts its started calls, not held ones).
    */
   unpark(runId: string): void {
-    const held = this.parkedRuns.get(runId);
+    const held = this.parked.unpark(runId);
     if (!held) return;
-    this.parkedRuns.delete(runId);
     for (const entry of held) {
-      this.parkedCount--;
       entry.state = 'queued';
       this.lanes.enter(entry);
     }
-    if (held.size > 0) this.pump();
+    if (held.length > 0) this.pump();
   }
 
   pause(): void {
@@ -173,7 +163,7 @@ export class RequestQueue {
 
   /** Fails every queued call with queue_cleared; in-flight calls finish. Returns how many. */
   clear(): number {
-    const queued = [...this.queuedEntries(), ...this.parkedEntries()];
+    const queued = [...this.queuedEntries(), ...this.parked.entries()];
     for (const entry of queued) this.drop(entry, new AppError('queue_cleared'));
     return queued.length;
   }
@@ -195,7 +185,7 @@ export class RequestQueue {
 
   /** Queued and in-flight calls, queued first in dispatch-agnostic (age) order. */
   items(): QueueItem[] {
-    const queued = [...this.queuedEntries(), ...this.parkedEntries()].sort((a, b) => a.seq - b.seq);
+    const queued = [...this.queuedEntries(), ...this.parked.entries()].sort((a, b) => a.seq - b.seq);
     return describeItems(queued, [...this.active], this.clock.now());
   }
 
@@ -206,7 +196,7 @@ export class RequestQueue {
 
   /** Waiting calls held out of dispatch because their run has no listener. */
   get parkedLength(): number {
-    return this.parkedCount;
+    return this.parked.size;
   }
 
   get activeCount(): number {
@@ -229,7 +219,7 @@ export class RequestQueue {
       tracker: this.waits,
       snapshot,
       now: this.clock.now(),
-      waitingCalls: this.length - this.parkedCount,
+      waitingCalls: this.length - this.parked.size,
       order: this.lanes.order(),
       waiting: this.queuedEntries(),
       room: this.options.room,
@@ -270,7 +260,7 @@ export class RequestQueue {
   /** Tells admission what waits and what is free after every change (wake, don't poll). */
   private reportRoom(): void {
     if (this.pumping) return;
-    this.waits.observe(this.blockedBy, this.length - this.parkedCount);
+    this.waits.observe(this.blockedBy, this.length - this.parked.size);
     const room = this.options.room;
     if (!room) return;
     const { active, limits } = this.limiter.snapshot();
@@ -284,7 +274,7 @@ export class RequestQueue {
 
   private async dispatch(): Promise<void> {
     this.blockedBy = null;
-    while (this.length - this.parkedCount > 0) {
+    while (this.length - this.parked.size > 0) {
       // The breaker comes before the permit: a call that would not reach the provider takes no slot
       // and records no start in the rolling window.
       const breaker = this.options.breaker;
@@ -385,9 +375,7 @@ export class RequestQueue {
   /** Takes a waiting call out with an error (timeout, abort, clear, the breaker open). */
   private drop(entry: Entry, error: AppError): void {
     if (entry.state === 'parked') {
-      const held = this.parkedRuns.get(entry.request.runId!);
-      held?.delete(entry);
-      this.parkedCount--;
+      this.parked.forget(entry);
     } else if (entry.state === 'queued') {
       this.lanes.leave(entry);
     } else {
@@ -418,12 +406,6 @@ export class RequestQueue {
       this.wakeAt = Infinity;
       this.pump();
     }, at - this.clock.now());
-  }
-
-  private parkedEntries(): Entry[] {
-    const entries: Entry[] = [];
-    for (const held of this.parkedRuns.values()) entries.push(...held);
-    return entries;
   }
 
   private queuedEntries(): Entry[] {
