@@ -18,18 +18,15 @@ import { WorkerPeers, type PrimaryChannel } from './cluster/worker-peers';
 import { systemClock, type Clock } from './clock';
 import { createLogger, type Logger } from './logger';
 import { ChatAdmission } from './llm/admission';
+import { composeLlm } from './llm/compose-llm';
 import { LineMeter } from './llm/line-meter';
 import type { LlmControl } from './llm/llm-control';
-import { createEndpoints } from './llm/routing/create-endpoints';
-import { RouteRoom, type AdmissionRoom } from './llm/routing/route-room';
 import { RoutingGateway } from './llm/routing/routing-gateway';
 import { CachingGateway } from './llm/cache/caching-gateway';
 import { disabledCacheStatus } from './llm/cache/cache-stats';
-import { createResponseCache } from './llm/cache/create-response-cache';
 import { schedulerCapacityProbe } from './llm/capacity-probe';
 import type { LlmGateway } from './llm/llm-gateway';
 import type { Provider } from './llm/provider';
-import { createEndpointProvider, createProvider } from './llm/providers/create-provider';
 import { createStore } from './store/create-store';
 import { hasNedbFiles } from './store/nedb-import';
 import { RetentionSweeper } from './store/retention-sweeper';
@@ -137,57 +134,14 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         onDispatchRoundTrip: (ms) => metrics.redisDispatch(ms),
       })
     : undefined;
-  // One call path per endpoint (its own quota, AIMD, breaker, hold, queue and admission room),
-  // and the routing gateway in front: each agent's calls go to its route's endpoints in order.
-  const endpoints = await createEndpoints({
+  const { endpoints, router, scheduler, provider, room, responseCache, llm } = await composeLlm({
     config,
     clock,
     logger,
     metrics,
-    provider: (endpoint) =>
-      overrides.providers?.[endpoint.name] ??
-      (endpoint === config.llm.endpoints[0] ? overrides.provider : undefined) ??
-      (config.llm.endpointsFile
-        ? createEndpointProvider(endpoint, config, clock)
-        : createProvider(config, clock)),
-    ...(cluster ? { shared: cluster } : {}),
+    cluster,
+    overrides,
   });
-  const router = new RoutingGateway({
-    endpoints,
-    routes: config.llm.routes,
-    clock,
-    callTimeoutMs: config.llm.timeoutMs,
-    logger,
-  });
-  const scheduler: LlmControl = router;
-  const provider = endpoints[0].provider;
-  // Admission's closed loop: each endpoint's queue reports what waits and what is free; the chat
-  // line starts a waiting chat only while the first agent's route has room (api/llm/admission.ts).
-  const endpointRoom = (endpoint: (typeof endpoints)[number]) => ({
-    room: endpoint.room,
-    breaker: () => endpoint.scheduler.breakerState(),
-  });
-  const room: AdmissionRoom =
-    endpoints.length === 1
-      ? endpoints[0].room
-      : new RouteRoom(endpoints.map(endpointRoom), router.route('host').map(endpointRoom));
-  const cacheBackend = config.llmCache.enabled
-    ? createResponseCache(config, { clock, logger, client: cluster?.redis })
-    : undefined;
-  await cacheBackend?.open?.();
-  const responseCache = cacheBackend
-    ? new CachingGateway({
-        inner: scheduler,
-        cache: cacheBackend,
-        // The model the call goes to (its route's first endpoint).
-        scope: (meta) => router.cacheScope(meta),
-        ttlSeconds: config.llmCache.ttlSeconds,
-        clock,
-        logger,
-        metrics,
-      })
-    : undefined;
-  const llm: LlmGateway = responseCache ?? scheduler;
   // With REDIS_URL: run events, tool limits and the tool cache shared by every instance.
   const shared = await connectSharedState(config, { clock, logger, cluster });
   const offlineSearch = new OfflineSearch();
