@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from '../clock';
 import type { ControlCommand } from './cluster-control';
-import type { InstanceFigures, LiveFigures } from './instance-registry';
+import { emptyFigures, type InstanceFigures, type LiveFigures } from './instance-registry';
 
 /**
  * `npm start -- --workers N` without REDIS_URL: the workers share no Redis, so the node:cluster
@@ -75,7 +75,7 @@ export class WorkerPeers {
       host: this.options.host,
       startedAt: this.startedAt,
       updatedAt: new Date(this.options.clock.now()).toISOString(),
-      ...(this.figures?.() ?? emptyLiveFigures()),
+      ...(this.figures?.() ?? { ...emptyFigures(), limiter: 'local' }),
     };
   }
 
@@ -110,18 +110,4 @@ export class WorkerPeers {
     if (message.troupe === 'worker-instances') this.known = message.instances;
     else if (message.troupe === 'worker-command') this.options.apply(message.command);
   }
-}
-
-function emptyLiveFigures(): LiveFigures {
-  return {
-    queueLength: 0,
-    activeRequests: 0,
-    admittedChats: 0,
-    paused: false,
-    totalProcessed: 0,
-    totalSuccess: 0,
-    totalFailed: 0,
-    totalTimeout: 0,
-    limiter: 'local',
-  };
 }

@@ -87,5 +87,5 @@ export async function composeLlm(deps: {
       })
     : undefined;
   const llm: LlmGateway = responseCache ?? scheduler;
-  return { endpoints, router, scheduler, provider, room, cacheBackend, responseCache, llm };
+  return { endpoints, router, scheduler, provider, room, responseCache, llm };
 }
