@@ -20,7 +20,7 @@ import {
   type MatrixWorkload,
 } from '../../scripts/bench/matrix';
 import { demandAt, formatMatrixTable, matrixResult } from '../../scripts/bench/matrix-results';
-import { countFalseRefusals, quotaForcedRefusals } from '../../scripts/bench/run-scenario';
+import { countFalseRefusals, quotaForcedRefusals } from '../../scripts/bench/false-refusals';
 import { applyScale } from '../../scripts/bench/scenarios';
 import { quotaBound } from '../../scripts/bench/statistics';
 import { asksForSecondReview, wantsSearch } from '../../api/llm/sim/sim-model';
