@@ -43,7 +43,7 @@ export class LineMeter {
   /** Chats running now and when each started; a Map keeps start order, so the oldest come first. */
   private readonly running = new Map<string, number>();
   /** Quantiles asked at one instant with nothing started or ended since are answered once. */
-  private quantiles = new Map<number, number | undefined>();
+  private readonly quantiles = new Map<number, number | undefined>();
   private quantilesAt = Number.NaN;
 
   constructor(private readonly options: LineMeterOptions) {
