@@ -163,18 +163,21 @@ export function generateMatrix(seed: number, options: MatrixOptions = {}): Matri
     const k = expectedCallsPerChat(mix, agentParallel);
     let load = loads[index];
     const horizonOf = (callMs: number) => Math.max(1, deadlineS - (k * callMs) / 1000);
-    let quota = quotaFor(cell.binding, bound[index], Math.round(callMs[index]));
+    let workloadCallMs = Math.round(callMs[index]);
+    let quota = quotaFor(cell.binding, bound[index], workloadCallMs);
     // A burst on a wide quota would be hundreds of chats: the quota is narrowed instead, so that
-    // the burst keeps its load and stays under maxBurstChats.
-    for (let attempt = 0; cell.arrival === 'burst' && attempt < 4; attempt++) {
+    // the burst keeps its load and stays under maxBurstChats. A concurrency-bound quota of short
+    // calls cannot narrow below one slot: there the calls are made slower instead.
+    for (let attempt = 0; cell.arrival === 'burst' && attempt < 8; attempt++) {
       const { mu, nominalCallMs } = figures(quota, k);
       const wanted = (load * mu * horizonOf(nominalCallMs)) / k;
       if (wanted <= MATRIX_RANGES.maxBurstChats) break;
-      quota = quotaFor(
-        cell.binding,
-        (mu * MATRIX_RANGES.maxBurstChats * 0.98) / wanted,
-        Math.round(callMs[index]),
-      );
+      const narrowed = (MATRIX_RANGES.maxBurstChats * 0.98) / wanted;
+      const narrower = quotaFor(cell.binding, mu * narrowed, workloadCallMs);
+      if (narrower.concurrency === quota.concurrency && narrower.rpm === quota.rpm) {
+        workloadCallMs = Math.round(workloadCallMs / narrowed);
+        quota = quotaFor(cell.binding, mu * narrowed, workloadCallMs);
+      } else quota = narrower;
     }
     const { mu, nominalCallMs, capacity } = figures(quota, k);
     let chats: number;
