@@ -19,6 +19,7 @@ import { systemClock, type Clock } from './clock';
 import { createLogger, type Logger } from './logger';
 import { ChatAdmission } from './llm/admission';
 import { composeLlm } from './llm/compose-llm';
+import { RunLedger } from './llm/run-ledger';
 import { LineMeter } from './llm/line-meter';
 import type { LlmControl } from './llm/llm-control';
 import { RoutingGateway } from './llm/routing/routing-gateway';
@@ -134,6 +135,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         onDispatchRoundTrip: (ms) => metrics.redisDispatch(ms),
       })
     : undefined;
+  const measureAgeMs = config.llm.chatTimeoutMs || DEFAULT_MEASURE_AGE_MS;
+  const ledger = new RunLedger({ clock, maxAgeMs: measureAgeMs });
   const { endpoints, router, scheduler, provider, room, responseCache, llm } = await composeLlm({
     config,
     clock,
@@ -141,6 +144,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     metrics,
     cluster,
     overrides,
+    ledger,
   });
   // With REDIS_URL: run events, tool limits and the tool cache shared by every instance.
   const shared = await connectSharedState(config, { clock, logger, cluster });
@@ -219,7 +223,8 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     chatTimeoutMs: config.llm.chatTimeoutMs,
     enabled: config.llm.admission,
     room,
-    meter: new LineMeter({ clock, maxAgeMs: config.llm.chatTimeoutMs || DEFAULT_MEASURE_AGE_MS }),
+    meter: new LineMeter({ clock, maxAgeMs: measureAgeMs }),
+    ledger,
     refusingNewChats: () => scheduler.isRefusingNewChats,
     metrics,
   });

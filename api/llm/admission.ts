@@ -1,5 +1,6 @@
 import { AppError } from '../errors';
 import type { LineMeter } from './line-meter';
+import type { RunLedger } from './run-ledger';
 import type { AdmissionRoom } from './routing/route-room';
 import type { SchedulerMetrics } from './scheduler-events';
 
@@ -17,12 +18,22 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   slots taken — not a prediction from latency, calls per chat or a slowdown factor.
  * - **Wait** otherwise, in the line, where a chat costs no quota. A cold server, which has measured
  *   nothing yet, lets every chat wait: it never refuses on a guess.
- * - **Refuse** a chat only when what was measured says it cannot start in time: its projected start
- *   (its place in the line ÷ the line's measured drain rate, taken at the top of its Poisson uncertainty)
- *   plus the median run time of recent chats falls past its deadline (CHAT_TIMEOUT_MS from arrival). A new chat is
- *   refused with 503 + Retry-After before its stream starts; a waiting one with an `overloaded`
- *   event carrying `retryAfterMs`; the chat at the head with less time left than nearly every recent
- *   chat took (99th percentile) is refused rather than started. Every refusal happens before the chat spends any quota.
+ * - **Refuse** a new chat only when what was measured says it cannot start in time: its projected
+ *   start (its place in the line ÷ the line's measured drain rate, taken at the top of its Poisson
+ *   uncertainty) plus the median run time of recent chats (a late start's, if shorter) falls past
+ *   its deadline (CHAT_TIMEOUT_MS from arrival): 503 + Retry-After before its stream starts. A chat
+ *   already waiting is refused (an `overloaded` event with `retryAfterMs`) once even starting now
+ *   could not finish in time. Every refusal happens before the chat spends any quota.
+ * - **Start late** the chat at the head with less time left than nearly every recent chat took
+ *   (99th percentile), if it can still finish as a *late chat*: its calls go before every class,
+ *   earliest deadline first (queue-lanes.ts), so it waits only for the next start at each call. It
+ *   needs the 99th percentile of recent chats' service time (run time less the time they lost in
+ *   the queue) plus, for each of its calls (the 99th percentile of calls per chat), the 95th
+ *   percentile of a late call's wait for its start (measured; before any, the gap between two
+ *   starts while calls waited), once per late chat already running (they go first too) and once
+ *   for itself. A head that cannot finish even so is refused. Late starts are how the line's last
+ *   chats — in a burst's tail or a sustained overload, where run times measured under load
+ *   overstate what a chat started last needs — are served instead of refused.
  *
  * With LLM_ADMISSION=off every chat starts as soon as a stream slot is free and none is refused
  * for lack of time (the benchmark replays workloads that way to count false refusals).
@@ -36,6 +47,8 @@ export interface AdmissionOptions {
   enabled: boolean;
   room: AdmissionRoom;
   meter: LineMeter;
+  /** What running chats' calls did (blocked time, start gaps) and which chats started late. */
+  ledger: RunLedger;
   /** An operator paused the LLM queue and chose to refuse new chats meanwhile. */
   refusingNewChats?: () => boolean;
   /** Counts refusals on arrival (`troupe_llm_shed_total{reason="admission"}`); later ones end as chats. */
@@ -56,6 +69,11 @@ const START_RUN_PERCENTILE = 0.99;
  * the borderline ones wait and are judged at the head, where the start check above protects quota.
  */
 const PROJECTED_RUN_PERCENTILE = 0.5;
+/** A late call's wait for its start, at most nearly always (the 95th percentile). */
+const LATE_GAP_PERCENTILE = 0.95;
+
+/** What admission decides for the chat at the head: start it (late or not), or refuse it. */
+export type StartDecision = { start: true; lateDeadline?: number } | { start: false; refusal: AppError };
 
 export class ChatAdmission {
   private readonly minRetryAfterMs: number;
@@ -91,24 +109,45 @@ export class ChatAdmission {
 
   /**
    * The chat `position`-th in the line with `deadline`: undefined while it may keep waiting, else
-   * the error to end it with (before it spent any quota).
+   * the error to end it with (before it spent any quota). A chat already waiting is judged on what
+   * is certain, not on its projected start: it is refused once even starting it now would finish
+   * past its deadline. Its place in the line is no reason — the line's drain rate, measured over a
+   * few starts, swings (a burst's tail drains faster than its middle; an instance of a cluster sees
+   * only its own share) and waiting costs no quota; the head decides the rest (checkStart).
    */
   checkWaiting(position: number, deadline: number | undefined, now: number): AppError | undefined {
     if (deadline === undefined) return undefined;
-    const late = this.lateBy(position, deadline, now);
+    const late = this.lateBy(1, deadline, now);
     return late === undefined ? undefined : this.refusal(position, late, 'can no longer start in time');
   }
 
   /**
-   * The chat at the head is about to start: undefined to start it, else the error to end it with —
-   * it has less time left than recent chats took to run, so starting it would spend quota on a chat
-   * that times out.
+   * The chat at the head is about to start: start it; start it late (its calls first) when it has
+   * less time left than recent chats took to run but can finish as a late chat; else refuse it —
+   * starting it would spend quota on a chat that times out.
    */
-  checkStart(deadline: number | undefined, now: number): AppError | undefined {
-    if (!this.options.enabled || deadline === undefined) return undefined;
+  checkStart(deadline: number | undefined, now: number): StartDecision {
+    if (!this.options.enabled || deadline === undefined) return { start: true };
     const runMs = this.options.meter.runTimeMs(START_RUN_PERCENTILE);
-    if (runMs === undefined || now + runMs <= deadline) return undefined;
-    return this.refusal(1, now + runMs - deadline, 'waited too long to finish before its deadline');
+    if (runMs === undefined || now + runMs <= deadline) return { start: true };
+    const lateMs = this.lateRunMs();
+    if (lateMs !== undefined && now + lateMs <= deadline) return { start: true, lateDeadline: deadline };
+    const shortBy = now + Math.min(runMs, lateMs ?? Infinity) - deadline;
+    return {
+      start: false,
+      refusal: this.refusal(1, shortBy, 'waited too long to finish before its deadline'),
+    };
+  }
+
+  /**
+   * How long a chat started late now would take at most, from measurements (see the rule above);
+   * undefined until recent chats' service times and the start gaps are measured.
+   */
+  private lateRunMs(): number | undefined {
+    const service = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE);
+    const gapMs = this.options.ledger.lateCallWaitMs(LATE_GAP_PERCENTILE);
+    if (service === undefined || gapMs === undefined) return undefined;
+    return service.serviceMs + service.calls * (this.options.ledger.lateRunning() + 1) * gapMs;
   }
 
   /** The wait the chat at `position` can expect, ms, from the measured drain rate; undefined cold. */
@@ -135,7 +174,8 @@ export class ChatAdmission {
   }
 
   /** A chat started; `waited`: it left the line's head (rather than starting on arrival). */
-  started(runId: string, waited: boolean): void {
+  started(runId: string, waited: boolean, lateDeadline?: number): void {
+    this.options.ledger.chatStarted(runId, lateDeadline);
     this.options.room.chatStarted(runId);
     this.options.meter.runStarted(runId);
     if (waited) this.options.meter.drained();
@@ -143,7 +183,7 @@ export class ChatAdmission {
 
   /** A started chat ended; `completed`: with `done` (else it failed, timed out or was cancelled). */
   ended(runId: string, completed: boolean): void {
-    this.options.meter.runEnded(runId, completed);
+    this.options.meter.runEnded(runId, completed, this.options.ledger.chatEnded(runId));
     this.options.room.chatEnded(runId);
   }
 
@@ -171,8 +211,10 @@ export class ChatAdmission {
   private lateBy(position: number, deadline: number | undefined, now: number): number | undefined {
     if (!this.options.enabled || deadline === undefined) return undefined;
     const rate = this.optimisticDrainRatePerMs();
-    const runMs = this.options.meter.runTimeMs(PROJECTED_RUN_PERCENTILE);
-    if (rate === undefined || runMs === undefined) return undefined;
+    const typicalMs = this.options.meter.runTimeMs(PROJECTED_RUN_PERCENTILE);
+    if (rate === undefined || typicalMs === undefined) return undefined;
+    // At the head it may still start late (checkStart): it is hopeless only if even that is too long.
+    const runMs = Math.min(typicalMs, this.lateRunMs() ?? Infinity);
     const finishAt = now + (position - 1) / rate + runMs;
     return finishAt > deadline ? finishAt - deadline : undefined;
   }

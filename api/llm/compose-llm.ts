@@ -8,6 +8,7 @@ import { createResponseCache } from './cache/create-response-cache';
 import type { LlmControl } from './llm-control';
 import type { LlmGateway } from './llm-gateway';
 import type { Provider } from './provider';
+import type { RunLedger } from './run-ledger';
 import { createEndpointProvider, createProvider } from './providers/create-provider';
 import { createEndpoints } from './routing/create-endpoints';
 import { RouteRoom, type AdmissionRoom } from './routing/route-room';
@@ -34,8 +35,10 @@ export async function composeLlm(deps: {
   metrics: TroupeMetrics;
   cluster: Cluster | undefined;
   overrides: LlmOverrides;
+  /** What each chat's calls do at every endpoint (admission's late starts read it). */
+  ledger: RunLedger;
 }) {
-  const { config, clock, logger, metrics, cluster, overrides } = deps;
+  const { config, clock, logger, metrics, cluster, overrides, ledger } = deps;
   // One call path per endpoint (its own quota, AIMD, breaker, hold, queue and admission room),
   // and the routing gateway in front: each agent's calls go to its route's endpoints in order.
   const endpoints = await createEndpoints({
@@ -43,6 +46,7 @@ export async function composeLlm(deps: {
     clock,
     logger,
     metrics,
+    ledger,
     provider: (endpoint) =>
       overrides.providers?.[endpoint.name] ??
       (endpoint === config.llm.endpoints[0] ? overrides.provider : undefined) ??

@@ -17,6 +17,7 @@ import { ProviderBreaker, type ProviderBreakerOptions } from './provider-breaker
 import type { Provider } from './provider';
 import { RequestQueue } from './request-queue';
 import type { ProviderRoom } from './provider-room';
+import type { RunLedger } from './run-ledger';
 import { SchedulerEventStream, type SchedulerLogger, type SchedulerMetrics } from './scheduler-events';
 
 export interface CreateLlmSchedulerOptions {
@@ -42,6 +43,10 @@ export interface CreateLlmSchedulerOptions {
   limiter?: { limiter: Limiter; aimd: AimdPolicy };
   /** Told what waits and what is free after every change in the queue (admission's closed loop). */
   room?: ProviderRoom;
+  /** Told what each run's calls do, and asked which runs are late (admission's late starts). */
+  ledger?: RunLedger;
+  /** The endpoint this scheduler serves, as the ledger tells endpoints apart. */
+  endpointName?: string;
 }
 
 /**
@@ -87,6 +92,8 @@ export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmSched
     // Only calls outside admitted chats meet the bound (admitted chats' calls bypass it).
     shedRetryAfterMs: () => 1_000,
     room: options.room,
+    ledger: options.ledger,
+    endpointName: options.endpointName,
     breaker,
     // About one provider call: a call with less time left would time out in flight.
     minDispatchBudgetMs: () => latency.estimateMs() ?? 0,

@@ -10,6 +10,14 @@ const DRAIN_SAMPLES = 64;
  */
 const RUN_SAMPLES = 4_096;
 
+/** Completed chats whose service time is kept, at most. */
+const SERVICE_SAMPLES = 512;
+/**
+ * Completed chats measured before a service-time quantile is trusted: with fewer, the 99th
+ * percentile is the largest of a handful, which says little about the next chat.
+ */
+const SERVICE_MIN_SAMPLES = 10;
+
 export interface LineMeterOptions {
   clock: Clock;
   /**
@@ -40,6 +48,8 @@ export class LineMeter {
   /** Ended chats, oldest first: when, their run time (start → end), whether they completed. */
   private readonly runs: Array<{ at: number; ms: number; completed: boolean }> = [];
   private sortedRuns?: RunObservation[];
+  /** Completed chats, oldest first: their service time (run time − time blocked) and calls. */
+  private readonly services: Array<{ at: number; serviceMs: number; calls: number }> = [];
   /** Chats running now and when each started; a Map keeps start order, so the oldest come first. */
   private readonly running = new Map<string, number>();
   /** Quantiles asked at one instant with nothing started or ended since are answered once. */
@@ -78,13 +88,21 @@ export class LineMeter {
    * time is only known to be at least what it ran, and it counts so (censored), not as nothing: the
    * chats that time out are exactly the long ones.
    */
-  runEnded(runId: string, completed: boolean): void {
+  runEnded(runId: string, completed: boolean, calls?: { blockedMs: number; calls: number }): void {
     const startedAt = this.running.get(runId);
     if (startedAt === undefined) return;
     this.running.delete(runId);
     const now = this.clock.now();
     this.runs.push({ at: now, ms: now - startedAt, completed });
     if (this.runs.length > RUN_SAMPLES) this.runs.shift();
+    if (completed && calls) {
+      this.services.push({
+        at: now,
+        serviceMs: Math.max(0, now - startedAt - calls.blockedMs),
+        calls: calls.calls,
+      });
+      if (this.services.length > SERVICE_SAMPLES) this.services.shift();
+    }
     this.sortedRuns = undefined;
     this.runsChanged();
   }
@@ -129,6 +147,22 @@ export class LineMeter {
     const quantile = runTimeQuantile(mergeSorted(this.sortedRuns, running), fraction);
     this.quantiles.set(fraction, quantile);
     return quantile;
+  }
+
+  /**
+   * The `fraction` quantile of recent completed chats' service time — run time less the time a
+   * call of theirs waited for a slot with none in flight (run-ledger.ts) — and of their calls per
+   * chat; undefined until SERVICE_MIN_SAMPLES chats completed.
+   */
+  serviceQuantiles(fraction: number): { serviceMs: number; calls: number } | undefined {
+    this.dropOld(this.services, this.clock.now());
+    if (this.services.length < SERVICE_MIN_SAMPLES) return undefined;
+    const at = (values: number[]) =>
+      values.sort((a, b) => a - b)[Math.min(values.length - 1, Math.ceil(fraction * values.length) - 1)];
+    return {
+      serviceMs: at(this.services.map((sample) => sample.serviceMs)),
+      calls: at(this.services.map((sample) => sample.calls)),
+    };
   }
 
   /** Mean run time of recent completed chats, ms; undefined before one completed. */

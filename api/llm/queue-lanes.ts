@@ -27,6 +27,10 @@ import type { AcquireRequest, QueueItem, Slot } from './request-queue-types';
  *   rank its users by how many calls they have SENT: the user who sent the fewest would keep the
  *   smallest tags and take nearly every start. Counting starts, users who all send more than the
  *   class serves get equal shares (max-min fairness), whatever each sends beyond its share.
+ * - Calls of *late* chats (admission started them with less time left than recent chats took,
+ *   api/llm/admission.ts) wait apart and go before every class, earliest chat deadline first: a
+ *   late chat then waits only for the next start at each call, which is what admission counted on.
+ *   Its calls still count in their class's `count` (the status shows them there).
  * - The heaps use lazy deletion: cancelled or timed-out calls stay in a heap, marked, and are
  *   skipped when they surface, which keeps removal O(1).
  */
@@ -40,6 +44,8 @@ export interface QueueEntry {
   readonly seq: number;
   readonly enqueuedAt: number;
   readonly ageKey: number;
+  /** Set for a call of a late chat: the chat's deadline (its order among the late calls). */
+  readonly lateDeadline?: number;
   readonly lane: Lane;
   /** `parked`: waiting, but held out of dispatch while its run has no listener. */
   state: 'queued' | 'parked' | 'active' | 'done';
@@ -89,8 +95,20 @@ export interface Lane {
   readonly users: Map<string, UserLine>;
 }
 
+/**
+ * How far before its deadline a late call's place in the shared order (Limiter.tryStart) is put:
+ * earlier than any other call's (no call waits an hour), earliest deadline first among late calls.
+ */
+const LATE_ORDER_LEAD_MS = 3_600_000;
+
 export class QueueLanes {
   private readonly lanes: Lane[];
+  /** Calls of late chats, earliest deadline first. */
+  private readonly late = new BinaryHeap<Ticket>(
+    ({ entry: a }, { entry: b }) =>
+      a.lateDeadline! < b.lateDeadline! || (a.lateDeadline === b.lateDeadline && a.seq < b.seq),
+  );
+  private lateCount = 0;
   private readonly laneByAgent: Map<PriorityClass, Lane>;
   /**
    * The lowest rank an agent's class holds. Calls of classes ranked below it (the gateway's, by
@@ -146,6 +164,13 @@ export class QueueLanes {
    */
   enter(entry: QueueEntry): void {
     const lane = entry.lane;
+    if (entry.lateDeadline !== undefined) {
+      entry.epoch++;
+      this.late.push({ entry, epoch: entry.epoch });
+      this.lateCount++;
+      lane.count++;
+      return;
+    }
     const userId = entry.request.userId;
     let line = lane.users.get(userId);
     if (!line) {
@@ -177,6 +202,7 @@ export class QueueLanes {
 
   /** The call got its slot: the class's virtual time moves past its tag, its user's next call queues behind it. */
   dispatched(entry: QueueEntry): void {
+    if (entry.lateDeadline !== undefined) return this.remove(entry);
     const lane = entry.lane;
     const line = lane.users.get(entry.request.userId)!;
     lane.virtualTime = Math.max(lane.virtualTime, line.tag);
@@ -187,6 +213,12 @@ export class QueueLanes {
   private remove(entry: QueueEntry): void {
     const lane = entry.lane;
     lane.count--;
+    if (entry.lateDeadline !== undefined) {
+      entry.epoch++;
+      entry.state = 'done';
+      if (--this.lateCount === 0) this.late.clear();
+      return;
+    }
     const line = lane.users.get(entry.request.userId)!;
     entry.epoch++;
     entry.state = 'done';
@@ -217,6 +249,10 @@ export class QueueLanes {
    * instances (Limiter.tryStart).
    */
   next(): { entry: QueueEntry; orderKey: number } {
+    if (this.lateCount > 0) {
+      const entry = peekLive(this.late)!;
+      return { entry, orderKey: entry.lateDeadline! - LATE_ORDER_LEAD_MS };
+    }
     let best: Lane | undefined;
     let bestKey = Infinity;
     for (const lane of this.lanes) {
@@ -233,6 +269,7 @@ export class QueueLanes {
   /** Every waiting call in the lanes (parked ones are not in them). */
   entries(): QueueEntry[] {
     const entries: QueueEntry[] = [];
+    for (const ticket of this.late.values()) if (isLive(ticket)) entries.push(ticket.entry);
     for (const lane of this.lanes) {
       if (lane.count === 0) continue;
       // byAge holds every live queued entry (plus stale tickets, filtered here).

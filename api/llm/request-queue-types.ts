@@ -4,6 +4,7 @@ import type { AppError } from '../errors';
 import type { Limiter } from './limiter';
 import type { BreakerState } from './provider-breaker';
 import type { ProviderRoom } from './provider-room';
+import type { RunLedger } from './run-ledger';
 
 /** The request queue's public types (request-queue.ts holds the behaviour). */
 
@@ -33,6 +34,13 @@ export interface RequestQueueOptions {
   minDispatchBudgetMs?: () => number;
   /** Told what waits, which slots are free and which runs hold calls: admission's closed loop. */
   room?: Pick<ProviderRoom, 'update' | 'callQueued' | 'callEnded'> & Partial<Pick<ProviderRoom, 'explain'>>;
+  /**
+   * Told when each run's calls wait, start and end (admission's late starts measure that), and
+   * asked which runs are late: their calls go before every class (queue-lanes.ts).
+   */
+  ledger?: Pick<RunLedger, 'callQueued' | 'callStarted' | 'callDropped' | 'callEnded' | 'lateDeadline'>;
+  /** This queue's endpoint, as the ledger tells endpoints apart. */
+  endpointName?: string;
   /** The limiter failed to answer (e.g. its store is unreachable); dispatch is retried shortly. */
   onLimiterError?: (error: unknown) => void;
 }

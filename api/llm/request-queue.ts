@@ -83,6 +83,7 @@ export class RequestQueue {
       );
     }
     const lane = this.lanes.lane(request.agentType);
+    const lateDeadline = this.options.ledger?.lateDeadline(request.runId);
     return new Promise<Slot>((resolve, reject) => {
       const seq = this.nextId++;
       const entry: Entry = {
@@ -92,6 +93,7 @@ export class RequestQueue {
         request,
         enqueuedAt: now,
         ageKey: (request.firstEnqueuedAt ?? now) + lane.rank * this.agingStepMs,
+        lateDeadline,
         lane,
         state: 'queued',
         resolve,
@@ -101,6 +103,7 @@ export class RequestQueue {
         waitedMs: 0,
       };
       this.length++;
+      this.options.ledger?.callQueued(request.runId);
       signal.addEventListener('abort', entry.onAbort, { once: true });
       entry.deadlineTimer = this.clock.setTimeout(
         () => this.drop(entry, new AppError('queue_timeout')),
@@ -337,6 +340,12 @@ export class RequestQueue {
     this.lanes.dispatched(entry);
     this.stopWaiting(entry);
     const now = this.clock.now();
+    this.options.ledger?.callStarted(
+      entry.request.runId,
+      this.options.endpointName ?? 'default',
+      now - entry.enqueuedAt,
+      this.length - this.parked.size > 0,
+    );
     entry.state = 'active';
     entry.permit = permit;
     entry.waitedMs = now - entry.enqueuedAt;
@@ -361,6 +370,7 @@ export class RequestQueue {
     if (this.probe === entry) this.probe = undefined;
     this.active.delete(entry);
     this.options.room?.callEnded(entry.request.runId);
+    this.options.ledger?.callEnded(entry.request.runId);
     const agent = entry.request.agentType;
     this.activeByAgent.set(agent, (this.activeByAgent.get(agent) ?? 1) - 1);
     this.limiter.release(entry.permit!).then(
@@ -383,6 +393,7 @@ export class RequestQueue {
     }
     this.stopWaiting(entry);
     this.options.room?.callEnded(entry.request.runId);
+    this.options.ledger?.callDropped(entry.request.runId);
     entry.reject(error);
     // The head may have been blocked on TPM by this call's estimate; a smaller one may fit now.
     this.pump();

@@ -255,13 +255,14 @@ export class SseLimiter implements RunAttendance {
     this.graces.close();
   }
 
-  private startEntry(entry: Entry): void {
+  /** `lateDeadline`: admission starts it late (its calls go first, api/llm/admission.ts). */
+  private startEntry(entry: Entry, lateDeadline?: number): void {
     const now = this.options.clock.now();
     const waited = this.line.delete(entry.token);
     if (waited) this.lineChanged();
     this.active.add(entry);
     entry.startedAt = now;
-    this.admission.started(entry.run.id, waited);
+    this.admission.started(entry.run.id, waited, lateDeadline);
     // A run told a place went through the line: its wait counts in the mean.
     this.counts.served(entry.toldPosition > 0 ? now - entry.enqueuedAt : undefined);
     if (entry.toldPosition > 0 && this.options.readFirst?.(entry.run)) {
@@ -359,13 +360,13 @@ export class SseLimiter implements RunAttendance {
       if (abandoned === 'later') break;
       // An abandon leaves a run that is being followed again alone: it starts.
       if (abandoned === 'abandoned' && this.line.get(next.token) !== next) continue;
-      const refusal = this.admission.checkStart(next.deadline, this.options.clock.now());
-      if (refusal) {
-        this.refuse(next, refusal);
+      const decision = this.admission.checkStart(next.deadline, this.options.clock.now());
+      if (!decision.start) {
+        this.refuse(next, decision.refusal);
         started = true;
         continue;
       }
-      this.startEntry(next);
+      this.startEntry(next, decision.lateDeadline);
       started = true;
     }
     if (started) this.news.moved();

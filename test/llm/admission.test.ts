@@ -4,6 +4,7 @@ import type { AppError } from '../../api/errors';
 import { ChatAdmission, type AdmissionOptions } from '../../api/llm/admission';
 import { LineMeter } from '../../api/llm/line-meter';
 import { ProviderRoom } from '../../api/llm/provider-room';
+import { RunLedger } from '../../api/llm/run-ledger';
 import { Run } from '../../api/streaming/run';
 import { SseLimiter } from '../../api/streaming/sse-limiter';
 import { startTestTroupe } from '../helpers/test-server';
@@ -43,6 +44,7 @@ function setup(overrides: Partial<AdmissionOptions> = {}, concurrency = 2) {
     enabled: true,
     room,
     meter,
+    ledger: new RunLedger({ clock, maxAgeMs: 60_000 }),
     ...overrides,
   });
   const line = new SseLimiter({
@@ -193,19 +195,23 @@ describe('admission: who is refused (only on what was measured)', () => {
     }
   });
 
-  test('measured, a waiting chat whose projected start passes its deadline is told overloaded while it waits', async () => {
+  test('measured, a waiting chat is told overloaded once even starting now could not finish in time — not for its place in the line', async () => {
     const { clock, line, chats } = await measureSlowLine(10_000, 12);
-    // Before the measurements, all 12 joined; now 9 wait and the last ones cannot make it.
+    // At 30 s chats[3] runs and eight wait; at one start per 10 s the last of them would start at
+    // 100 s, past the 60 s deadline. Yet the drain rate measured over three starts is no certainty
+    // (a burst's tail drains faster than its middle): none is refused for its place.
     clock.advance(1_000);
+    expect(line.stats()).toMatchObject({ waiting: 8, refusedWaiting: 0 });
+    // By 51 s (the check runs every second) even a chat started now would finish after 60 s (the
+    // median run is 10 s).
+    clock.advance(20_000);
     const refused = chats.filter((chat) => errorOf(chat.run)?.code === 'overloaded');
-    expect(refused.length).toBeGreaterThan(0);
+    expect(refused).toHaveLength(8);
     for (const chat of refused) {
       expect(chat.start).not.toHaveBeenCalled();
       expect(errorOf(chat.run)?.retryAfterMs).toBeGreaterThanOrEqual(1000);
     }
-    // Those at the front, who can still make it, keep waiting.
-    expect(errorOf(chats[3].run)).toBeUndefined();
-    expect(line.stats()).toMatchObject({ refused: 0, refusedWaiting: refused.length });
+    expect(line.stats()).toMatchObject({ refused: 0, refusedWaiting: 8 });
   });
 
   test('the head is refused rather than started when less time is left than recent chats took', async () => {
@@ -234,16 +240,17 @@ describe('admission properties', () => {
             enabled: true,
             room: new ProviderRoom(1, clock),
             meter: new LineMeter({ clock, maxAgeMs: 60_000 }),
+            ledger: new RunLedger({ clock, maxAgeMs: 60_000 }),
           });
           expect(() => admission.checkArrival(position, now)).not.toThrow();
           expect(admission.checkWaiting(position, now + 1, now)).toBeUndefined();
-          expect(admission.checkStart(now + 1, now)).toBeUndefined();
+          expect(admission.checkStart(now + 1, now)).toEqual({ start: true });
         },
       ),
     );
   });
 
-  test('a chat is refused exactly when its measured projected finish passes its deadline', () => {
+  test('a new chat is refused exactly when its measured projected finish passes its deadline; a waiting one only when even starting now would', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 10, max: 5_000 }),
@@ -263,18 +270,26 @@ describe('admission properties', () => {
           meter.runEnded('measured', true);
           const admission = new ChatAdmission({
             maxRunning: 10,
-            chatTimeoutMs: 60_000,
+            chatTimeoutMs: leftMs,
             enabled: true,
             room: new ProviderRoom(1, clock),
             meter,
+            ledger: new RunLedger({ clock, maxAgeMs: 3_600_000 }),
           });
           const now = clock.now();
           // The rate at the top of its uncertainty (five starts: (5 + 2 + 2·√6) / 5 times the measured one).
           const rate = (meter.drainRatePerMs()! * (5 + 2 + 2 * Math.sqrt(6))) / 5;
           const finishAt = now + (position - 1) / rate + runMs;
-          const refusal = admission.checkWaiting(position, now + leftMs, now);
-          expect(refusal !== undefined).toBe(finishAt > now + leftMs);
-          if (refusal) expect(refusal.retryAfterMs).toBeGreaterThanOrEqual(1000);
+          let arrivalRefusal: AppError | undefined;
+          try {
+            admission.checkArrival(position, now);
+          } catch (error) {
+            arrivalRefusal = error as AppError;
+          }
+          expect(arrivalRefusal !== undefined).toBe(finishAt > now + leftMs);
+          if (arrivalRefusal) expect(arrivalRefusal.retryAfterMs).toBeGreaterThanOrEqual(1000);
+          const waitingRefusal = admission.checkWaiting(position, now + leftMs, now);
+          expect(waitingRefusal !== undefined).toBe(runMs > leftMs);
         },
       ),
     );

@@ -3,6 +3,7 @@ import { ManualClock } from '../../api/clock';
 import { ChatAdmission } from '../../api/llm/admission';
 import { LineMeter } from '../../api/llm/line-meter';
 import { ProviderRoom } from '../../api/llm/provider-room';
+import { RunLedger } from '../../api/llm/run-ledger';
 import { percentile } from '../../api/llm/rolling-histogram';
 import { byRunTime, runTimeQuantile } from '../../api/llm/run-time-survival';
 
@@ -61,9 +62,11 @@ describe('run-time quantiles counting the chats still running', () => {
       enabled: true,
       room: new ProviderRoom(1, clock),
       meter,
+      ledger: new RunLedger({ clock, maxAgeMs: 60_000 }),
     });
-    expect(admission.checkStart(clock.now() + 15_000, clock.now())?.code).toBe('overloaded');
-    expect(admission.checkStart(clock.now() + 25_000, clock.now())).toBeUndefined();
+    const tooLate = admission.checkStart(clock.now() + 15_000, clock.now());
+    expect(tooLate.start ? undefined : tooLate.refusal.code).toBe('overloaded');
+    expect(admission.checkStart(clock.now() + 25_000, clock.now())).toEqual({ start: true });
   });
 
   test('a chat that ended without completing counts as at least as long as it ran', () => {

@@ -6,6 +6,7 @@ import { SseLimiter, type SseLimiterOptions } from '../../api/streaming/sse-limi
 import { ChatAdmission, type AdmissionOptions } from '../../api/llm/admission';
 import { LineMeter } from '../../api/llm/line-meter';
 import { ProviderRoom } from '../../api/llm/provider-room';
+import { RunLedger } from '../../api/llm/run-ledger';
 
 const usage = { promptTokens: 1, completionTokens: 1 };
 
@@ -61,6 +62,7 @@ function makeAdmission(
     enabled: true,
     room: new ProviderRoom(1000, clock),
     meter: new LineMeter({ clock, maxAgeMs: 60_000 }),
+    ledger: new RunLedger({ clock, maxAgeMs: 60_000 }),
     ...overrides,
   });
 }

@@ -7,6 +7,7 @@ import { createLlmScheduler } from '../create-llm-scheduler';
 import type { Limiter } from '../limiter';
 import type { Provider } from '../provider';
 import { ProviderRoom } from '../provider-room';
+import type { RunLedger } from '../run-ledger';
 import type { SchedulerMetrics } from '../scheduler-events';
 import type { LlmEndpoint } from './llm-endpoint';
 
@@ -27,6 +28,8 @@ export interface CreateEndpointsOptions {
   /** The provider of each endpoint (the composition root builds them, or a test hands its own in). */
   provider: (endpoint: EndpointConfig) => Provider;
   shared?: SharedEndpointLimits;
+  /** One for every endpoint: what each chat's calls do, wherever they go (admission reads it). */
+  ledger?: RunLedger;
 }
 
 /**
@@ -62,6 +65,8 @@ export async function createEndpoints(options: CreateEndpointsOptions): Promise<
       logger: several ? options.logger.child({ endpoint: endpoint.name }) : options.logger,
       metrics: options.metrics,
       room,
+      ledger: options.ledger,
+      endpointName: endpoint.name,
       ...(limiter ? { limiter } : {}),
     });
     endpoints.push({ config: endpoint, provider, scheduler, room });

@@ -1,0 +1,193 @@
+import { ManualClock } from '../../api/clock';
+import type { AgentName } from '../../api/agents/agent-name';
+import { ChatAdmission } from '../../api/llm/admission';
+import { InMemoryLimiter } from '../../api/llm/limiter';
+import { LineMeter } from '../../api/llm/line-meter';
+import { ProviderRoom } from '../../api/llm/provider-room';
+import { RequestQueue, type Slot } from '../../api/llm/request-queue';
+import { RunLedger } from '../../api/llm/run-ledger';
+import { drain } from './helpers';
+
+/**
+ * Late chats (admission started them with less time left than recent chats took): their calls go
+ * before every class, earliest deadline first, and the ledger measures what admission's late
+ * start counts on — each chat's time blocked in the queue, and the gaps between starts.
+ */
+function setup() {
+  const clock = new ManualClock(0);
+  const ledger = new RunLedger({ clock, maxAgeMs: 60_000 });
+  const limiter = new InMemoryLimiter({
+    clock,
+    maxConcurrent: 1,
+    maxRpm: 1_000_000,
+    maxTpm: 0,
+    burstWindowMs: 0,
+  });
+  const queue = new RequestQueue({
+    clock,
+    limiter,
+    queueMax: 100,
+    priorityOrder: ['host', 'planner', 'critic', 'reporter'],
+    ledger,
+  });
+  const order: string[] = [];
+  const slots = new Map<string, Slot>();
+  const enqueue = (label: string, agentType: AgentName, runId: string) =>
+    void queue
+      .acquire(
+        {
+          agentType,
+          userId: runId,
+          conversationId: runId,
+          runId,
+          estimatedTokens: 1,
+          deadline: clock.now() + 600_000,
+        },
+        new AbortController().signal,
+      )
+      .then((slot) => {
+        order.push(label);
+        slots.set(label, slot);
+      });
+  const release = async (label: string) => {
+    slots.get(label)!.release();
+    await drain();
+  };
+  return { clock, ledger, queue, order, enqueue, release };
+}
+
+describe('late chats in the request queue', () => {
+  test("a late chat's reporter call goes before every class; among late chats, the earliest deadline first", async () => {
+    const { ledger, order, enqueue, release } = setup();
+    ledger.chatStarted('normal');
+    ledger.chatStarted('late-soon', 20_000);
+    ledger.chatStarted('late-later', 30_000);
+    enqueue('blocker', 'host', 'normal');
+    await drain();
+    enqueue('host', 'host', 'normal');
+    enqueue('later-reporter', 'reporter', 'late-later');
+    enqueue('soon-critic', 'critic', 'late-soon');
+    await drain();
+    for (const label of ['blocker', 'soon-critic', 'later-reporter']) await release(label);
+    expect(order).toEqual(['blocker', 'soon-critic', 'later-reporter', 'host']);
+    expect(ledger.lateRunning()).toBe(2);
+    ledger.chatEnded('late-soon');
+    expect(ledger.lateRunning()).toBe(1);
+  });
+
+  test('the status still counts late calls in their class', async () => {
+    const { ledger, queue, enqueue } = setup();
+    ledger.chatStarted('normal');
+    ledger.chatStarted('late', 10_000);
+    enqueue('blocker', 'host', 'normal');
+    await drain();
+    enqueue('late-reporter', 'reporter', 'late');
+    await drain();
+    const status = queue.status();
+    expect(status.queueLength).toBe(1);
+    expect(status.byAgent.reporter.queued).toBe(1);
+  });
+});
+
+describe('the run ledger', () => {
+  test('a chat is blocked only while a call of its waits and none is in flight', async () => {
+    const { clock, ledger, enqueue, release } = setup();
+    ledger.chatStarted('other');
+    ledger.chatStarted('chat');
+    enqueue('other', 'host', 'other');
+    await drain();
+    enqueue('first', 'host', 'chat'); // waits 1 s behind `other`: blocked
+    await drain();
+    clock.advance(1_000);
+    await release('other');
+    enqueue('parallel', 'planner', 'chat'); // waits beside `first` in flight: not blocked
+    await drain();
+    clock.advance(500);
+    await release('first'); // now `parallel` starts at once
+    clock.advance(300);
+    await release('parallel');
+    clock.advance(200); // a tool, say: not blocked
+    expect(ledger.chatEnded('chat')).toEqual({ blockedMs: 1_000, calls: 2 });
+  });
+
+  test('start gaps count only while calls waited through them', async () => {
+    const { clock, ledger, enqueue, release } = setup();
+    ledger.chatStarted('r');
+    enqueue('a', 'host', 'r');
+    await drain();
+    clock.advance(10_000); // idle: `a` runs alone, nothing waits
+    for (const label of ['b', 'c', 'd']) enqueue(label, 'host', 'r');
+    await drain();
+    clock.advance(400);
+    await release('a'); // b starts; c and d still wait
+    expect(ledger.lateCallWaitMs(0.95)).toBeUndefined();
+    clock.advance(300);
+    await release('b'); // c starts 300 ms later, d still waiting
+    clock.advance(500);
+    await release('c'); // d starts 500 ms later
+    // The 10.4 s before b's start began with nothing waiting (a started alone): not a gap a waiting
+    // call sat through, so it is not kept.
+    expect(ledger.lateCallWaitMs(0.95)).toBe(500);
+    expect(ledger.lateCallWaitMs(0.5)).toBe(300);
+  });
+});
+
+describe('admission at the head: start, start late, or refuse', () => {
+  /** Twenty chats measured: each ran 10 s, of which 8 s blocked in the queue (2 s of service, 4 calls). */
+  function measured() {
+    const clock = new ManualClock(0);
+    const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
+    const meter = new LineMeter({ clock, maxAgeMs: 600_000 });
+    const admission = new ChatAdmission({
+      maxRunning: 100,
+      chatTimeoutMs: 60_000,
+      enabled: true,
+      room: new ProviderRoom(10, clock),
+      meter,
+      ledger,
+    });
+    for (let index = 0; index < 20; index++) {
+      const runId = `chat-${index}`;
+      admission.started(runId, false);
+      ledger.callQueued(runId);
+      clock.advance(8_000);
+      // Starts while another call waits: the gaps between starts are 8 s here (a slow line).
+      for (let call = 0; call < 4; call++) ledger.callStarted(runId, 'default', call === 0 ? 8_000 : 0, true);
+      for (let call = 0; call < 4; call++) ledger.callEnded(runId);
+      clock.advance(2_000);
+      admission.ended(runId, true);
+    }
+    return { clock, ledger, admission };
+  }
+
+  test('a late start needs the 99th percentile of service time plus, per call, a late call’s wait', () => {
+    const { clock, ledger, admission } = measured();
+    const now = clock.now();
+    // The 99th percentile of run time is 10 s: with 10 s left a chat starts as usual.
+    expect(admission.checkStart(now + 10_000, now)).toEqual({ start: true });
+    // Service 2 s + 4 calls × (the start gaps: 8 s, and 0 s between the calls of one chat) — the
+    // 95th percentile gap is 8 s here, so a late chat needs 2 + 4 × 8 = 34 s: none fits in < 10 s.
+    const refused = admission.checkStart(now + 9_000, now);
+    expect(refused.start).toBe(false);
+    expect(ledger.lateRunning()).toBe(0);
+  });
+
+  test('with short start gaps a head short of time starts late, and each late chat running counts for the next', () => {
+    const { clock, ledger, admission } = measured();
+    // The line now moves fast: many starts 100 ms apart while calls waited.
+    ledger.chatStarted('busy');
+    for (let call = 0; call < 300; call++) {
+      clock.advance(100);
+      ledger.callStarted('busy', 'default', 100, true);
+    }
+    ledger.chatEnded('busy');
+    const now = clock.now();
+    // A late chat: 2 s of service + 4 calls × 100 ms = 2.4 s.
+    const first = admission.checkStart(now + 3_000, now);
+    expect(first).toEqual({ start: true, lateDeadline: now + 3_000 });
+    admission.started('late-1', true, now + 3_000);
+    // With one late chat ahead, the next needs 2 + 4 × 2 × 0.1 = 2.8 s: 3 s left is enough, 2.7 s is not.
+    expect(admission.checkStart(now + 3_000, now)).toEqual({ start: true, lateDeadline: now + 3_000 });
+    expect(admission.checkStart(now + 2_700, now).start).toBe(false);
+  });
+});
