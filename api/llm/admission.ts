@@ -30,8 +30,8 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   needs the 99th percentile of recent chats' service time (run time less the time they lost in
  *   the queue) plus, for each of its calls (the 99th percentile of calls per chat), the 95th
  *   percentile of a late call's wait for its start (measured; before any, the gap between two
- *   starts while calls waited), once per late chat already running (they go first too) and once
- *   for itself. A head that cannot finish even so is refused. Late starts are how the line's last
+ *   starts while calls waited), plus the median gap between starts once per late chat already
+ *   running (they go first too). A head that cannot finish even so is refused. Late starts are how the line's last
  *   chats — in a burst's tail or a sustained overload, where run times measured under load
  *   overstate what a chat started last needs — are served instead of refused.
  *
@@ -70,7 +70,7 @@ const START_RUN_PERCENTILE = 0.99;
  */
 const PROJECTED_RUN_PERCENTILE = 0.5;
 /** A late call's wait for its start, at most nearly always (the 95th percentile). */
-const LATE_GAP_PERCENTILE = 0.95;
+const LATE_WAIT_PERCENTILE = 0.95;
 
 /** What admission decides for the chat at the head: start it (late or not), or refuse it. */
 export type StartDecision = { start: true; lateDeadline?: number } | { start: false; refusal: AppError };
@@ -145,9 +145,13 @@ export class ChatAdmission {
    */
   private lateRunMs(): number | undefined {
     const service = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE);
-    const gapMs = this.options.ledger.lateCallWaitMs(LATE_GAP_PERCENTILE);
-    if (service === undefined || gapMs === undefined) return undefined;
-    return service.serviceMs + service.calls * (this.options.ledger.lateRunning() + 1) * gapMs;
+    const waitMs = this.options.ledger.lateCallWaitMs(LATE_WAIT_PERCENTILE);
+    const gapMs = this.options.ledger.startGapMs(0.5);
+    if (service === undefined || waitMs === undefined || gapMs === undefined) return undefined;
+    // Each call waits for its own start, and behind one call of each late chat ahead of it: those
+    // starts come a typical gap apart (the median; their sum varies far less than each one).
+    const perCallMs = waitMs + this.options.ledger.lateRunning() * gapMs;
+    return service.serviceMs + service.calls * perCallMs;
   }
 
   /** The wait the chat at `position` can expect, ms, from the measured drain rate; undefined cold. */

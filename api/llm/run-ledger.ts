@@ -90,17 +90,18 @@ export class RunLedger {
    * a late call takes the next start of all the instances). Undefined until an endpoint measured either.
    */
   lateCallWaitMs(fraction: number): number | undefined {
-    const now = this.options.clock.now();
-    let largest: number | undefined;
-    for (const starts of this.endpoints.values()) {
+    return this.largestQuantile(fraction, (starts, now) => {
       const lateWaits = this.fresh(starts.lateWaits, now);
-      const samples = lateWaits.length >= LATE_WAIT_MIN_SAMPLES ? lateWaits : this.fresh(starts.gaps, now);
-      if (samples.length < 2) continue;
-      const sorted = samples.map((sample) => sample.ms).sort((a, b) => a - b);
-      const value = sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
-      largest = Math.max(largest ?? 0, value);
-    }
-    return largest;
+      return lateWaits.length >= LATE_WAIT_MIN_SAMPLES ? lateWaits : this.fresh(starts.gaps, now);
+    });
+  }
+
+  /**
+   * The `fraction` quantile of the gap between two starts while calls waited, the largest over the
+   * endpoints: how far apart calls in line start. Undefined until an endpoint measured a few.
+   */
+  startGapMs(fraction: number): number | undefined {
+    return this.largestQuantile(fraction, (starts, now) => this.fresh(starts.gaps, now));
   }
 
   // ---- reported by the request queues ----
@@ -169,6 +170,23 @@ export class RunLedger {
     if (starts.lastAt !== undefined) keep(starts.gaps, { at: now, ms: now - starts.lastAt });
     starts.lastAt = othersWaiting ? now : undefined;
     return starts;
+  }
+
+  /** The largest over the endpoints of the `fraction` quantile of the samples `pick` chooses. */
+  private largestQuantile(
+    fraction: number,
+    pick: (starts: EndpointStarts, now: number) => Array<{ ms: number }>,
+  ): number | undefined {
+    const now = this.options.clock.now();
+    let largest: number | undefined;
+    for (const starts of this.endpoints.values()) {
+      const samples = pick(starts, now);
+      if (samples.length < 2) continue;
+      const sorted = samples.map((sample) => sample.ms).sort((a, b) => a - b);
+      const value = sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
+      largest = Math.max(largest ?? 0, value);
+    }
+    return largest;
   }
 
   /** `samples` without the ones older than maxAgeMs (dropped for good). */
