@@ -31,7 +31,8 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   the queue) plus, for each of its calls (the 99th percentile of calls per chat), the 95th
  *   percentile of a late call's wait for its start (measured; before any, the gap between two
  *   starts while calls waited), plus the median gap between starts once per late chat already
- *   running (they go first too). A head that cannot finish even so is refused. Late starts are how the line's last
+ *   running (they go first too) — until ten late chats ended: from then on, late chats' own 99th
+ *   percentile of run time (counting the ones still running). A head that cannot finish even so is refused. Late starts are how the line's last
  *   chats — in a burst's tail or a sustained overload, where run times measured under load
  *   overstate what a chat started last needs — are served instead of refused.
  *
@@ -49,6 +50,12 @@ export interface AdmissionOptions {
   meter: LineMeter;
   /** What running chats' calls did (blocked time, start gaps) and which chats started late. */
   ledger: RunLedger;
+  /**
+   * The run times of late chats alone (a second LineMeter): once LATE_RUNS_MEASURED of them ended,
+   * their own 99th percentile is what a late start needs, instead of the estimate from service
+   * times and start gaps. Without it, the estimate always.
+   */
+  lateMeter?: LineMeter;
   /** An operator paused the LLM queue and chose to refuse new chats meanwhile. */
   refusingNewChats?: () => boolean;
   /** Counts refusals on arrival (`troupe_llm_shed_total{reason="admission"}`); later ones end as chats. */
@@ -71,6 +78,8 @@ const START_RUN_PERCENTILE = 0.99;
 const PROJECTED_RUN_PERCENTILE = 0.5;
 /** A late call's wait for its start, at most nearly always (the 95th percentile). */
 const LATE_WAIT_PERCENTILE = 0.95;
+/** Late chats that ended before their own run times replace the estimate (see lateMeter). */
+const LATE_RUNS_MEASURED = 10;
 
 /** What admission decides for the chat at the head: start it (late or not), or refuse it. */
 export type StartDecision = { start: true; lateDeadline?: number } | { start: false; refusal: AppError };
@@ -144,6 +153,11 @@ export class ChatAdmission {
    * undefined until recent chats' service times and the start gaps are measured.
    */
   private lateRunMs(): number | undefined {
+    const lateMeter = this.options.lateMeter;
+    if (lateMeter && lateMeter.endedRuns() >= LATE_RUNS_MEASURED) {
+      // Measured: late chats' own run times, counting the late chats still running (run-time-survival.ts).
+      return lateMeter.runTimeMs(START_RUN_PERCENTILE);
+    }
     const service = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE);
     const waitMs = this.options.ledger.lateCallWaitMs(LATE_WAIT_PERCENTILE);
     const gapMs = this.options.ledger.startGapMs(0.5);
@@ -182,12 +196,14 @@ export class ChatAdmission {
     this.options.ledger.chatStarted(runId, lateDeadline);
     this.options.room.chatStarted(runId);
     this.options.meter.runStarted(runId);
+    if (lateDeadline !== undefined) this.options.lateMeter?.runStarted(runId);
     if (waited) this.options.meter.drained();
   }
 
   /** A started chat ended; `completed`: with `done` (else it failed, timed out or was cancelled). */
   ended(runId: string, completed: boolean): void {
     this.options.meter.runEnded(runId, completed, this.options.ledger.chatEnded(runId));
+    this.options.lateMeter?.runEnded(runId, completed);
     this.options.room.chatEnded(runId);
   }
 

@@ -165,6 +165,12 @@ export class LineMeter {
     };
   }
 
+  /** How many recent chats ended (completed or not), within maxAgeMs. */
+  endedRuns(): number {
+    if (this.dropOld(this.runs, this.clock.now())) this.sortedRuns = undefined;
+    return this.runs.length;
+  }
+
   /** Mean run time of recent completed chats, ms; undefined before one completed. */
   meanRunTimeMs(): number | undefined {
     if (this.dropOld(this.runs, this.clock.now())) this.sortedRuns = undefined;
