@@ -29,8 +29,8 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   earliest deadline first (queue-lanes.ts), so it waits only for the next start at each call. It
  *   needs the 99th percentile of recent chats' service time (run time less the time they lost in
  *   the queue) plus, for each of its calls (the 99th percentile of calls per chat), the 95th
- *   percentile of a late call's wait for its start (measured; before any, the gap between two
- *   starts while calls waited), plus the median gap between starts once per late chat already
+ *   percentile of a late call's wait for its start (measured; before ten, the first class's calls'
+ *   waits or the gap between two starts while calls waited, the shorter), plus the median gap between starts once per late chat already
  *   running (they go first too) — until ten late chats ended: from then on, late chats' own 99th
  *   percentile of run time (counting the ones still running). A head that cannot finish even so is refused. Late starts are how the line's last
  *   chats — in a burst's tail or a sustained overload, where run times measured under load

@@ -344,6 +344,7 @@ export class RequestQueue {
       entry.request.runId,
       this.options.endpointName ?? 'default',
       now - entry.enqueuedAt,
+      entry.lane.rank === 0 && entry.lateDeadline === undefined,
       this.length - this.parked.size > 0,
     );
     entry.state = 'active';

@@ -36,6 +36,8 @@ interface EndpointStarts {
   gaps: Array<{ at: number; ms: number }>;
   /** How long late chats' calls waited for their start. */
   lateWaits: Array<{ at: number; ms: number }>;
+  /** How long calls of the first priority class waited (they wait only behind each other). */
+  topWaits: Array<{ at: number; ms: number }>;
   /** The last start after which calls still waited; undefined when none did. */
   lastAt?: number;
 }
@@ -85,15 +87,26 @@ export class RunLedger {
   /**
    * How long a late chat's call waits for its start, at most nearly always (the `fraction`
    * quantile), the largest over the endpoints (a late chat may call any of them): late calls' own
-   * waits once LATE_WAIT_MIN_SAMPLES were measured there, else the gap between two starts while
-   * calls waited — the longest a call at the very front can wait (it errs long in a cluster, where
-   * a late call takes the next start of all the instances). Undefined until an endpoint measured either.
+   * waits once LATE_WAIT_MIN_SAMPLES were measured there. Before, the shorter of two measured
+   * bounds of a call near the front: the gap between two starts while calls waited (the longest a
+   * call at the very front waits for the next start here — long in a cluster, where a late call
+   * takes the next start of all the instances), and the wait of the first priority class's calls
+   * (they wait only behind each other, and in a cluster they too take the front of the shared
+   * order). Undefined until an endpoint measured any of them.
    */
   lateCallWaitMs(fraction: number): number | undefined {
-    return this.largestQuantile(fraction, (starts, now) => {
+    const late = this.largestQuantile(fraction, (starts, now) => {
       const lateWaits = this.fresh(starts.lateWaits, now);
-      return lateWaits.length >= LATE_WAIT_MIN_SAMPLES ? lateWaits : this.fresh(starts.gaps, now);
+      return lateWaits.length >= LATE_WAIT_MIN_SAMPLES ? lateWaits : [];
     });
+    if (late !== undefined) return late;
+    const gap = this.largestQuantile(fraction, (starts, now) => this.fresh(starts.gaps, now));
+    const top = this.largestQuantile(fraction, (starts, now) => {
+      const topWaits = this.fresh(starts.topWaits, now);
+      return topWaits.length >= LATE_WAIT_MIN_SAMPLES ? topWaits : [];
+    });
+    if (gap === undefined || top === undefined) return gap ?? top;
+    return Math.min(gap, top);
   }
 
   /**
@@ -115,11 +128,18 @@ export class RunLedger {
   }
 
   /**
-   * A waiting call got its slot at `endpoint` after `waitedMs`; `othersWaiting`: calls still wait
-   * there.
+   * A waiting call got its slot at `endpoint` after `waitedMs`; `topClass`: a call of the first
+   * priority class; `othersWaiting`: calls still wait there.
    */
-  callStarted(runId: string | undefined, endpoint: string, waitedMs: number, othersWaiting: boolean): void {
+  callStarted(
+    runId: string | undefined,
+    endpoint: string,
+    waitedMs: number,
+    topClass: boolean,
+    othersWaiting: boolean,
+  ): void {
     const starts = this.recordGap(endpoint, othersWaiting);
+    if (topClass) keep(starts.topWaits, { at: this.options.clock.now(), ms: waitedMs });
     const run = this.run(runId);
     if (!run) return;
     if (run.lateDeadline !== undefined)
@@ -164,7 +184,7 @@ export class RunLedger {
     const now = this.options.clock.now();
     let starts = this.endpoints.get(endpoint);
     if (!starts) {
-      starts = { gaps: [], lateWaits: [] };
+      starts = { gaps: [], lateWaits: [], topWaits: [] };
       this.endpoints.set(endpoint, starts);
     }
     if (starts.lastAt !== undefined) keep(starts.gaps, { at: now, ms: now - starts.lastAt });

@@ -132,6 +132,26 @@ describe('the run ledger', () => {
   });
 });
 
+describe("a late call's wait, before late calls were measured", () => {
+  test('the shorter of the start gaps and the first class’s waits; late calls’ own waits once ten were seen', () => {
+    const clock = new ManualClock(0);
+    const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
+    // Local starts 1 s apart while calls waited (a third of a cluster's shared quota, say)…
+    for (let call = 0; call < 20; call++) {
+      clock.advance(1_000);
+      ledger.callStarted(undefined, 'default', 900, false, true);
+    }
+    expect(ledger.lateCallWaitMs(0.95)).toBe(1_000);
+    // …while the first class's calls, which go to the front of the shared order, waited 200 ms.
+    for (let call = 0; call < 10; call++) ledger.callStarted(undefined, 'default', 200, true, false);
+    expect(ledger.lateCallWaitMs(0.95)).toBe(200);
+    // Late calls measured: their own waits.
+    ledger.chatStarted('late', 60_000_000);
+    for (let call = 0; call < 10; call++) ledger.callStarted('late', 'default', 50, false, false);
+    expect(ledger.lateCallWaitMs(0.95)).toBe(50);
+  });
+});
+
 describe('admission at the head: start, start late, or refuse', () => {
   /** Twenty chats measured: each ran 10 s, of which 8 s blocked in the queue (2 s of service, 4 calls). */
   function measured() {
@@ -153,7 +173,8 @@ describe('admission at the head: start, start late, or refuse', () => {
       ledger.callQueued(runId);
       clock.advance(8_000);
       // Starts while another call waits: the gaps between starts are 8 s here (a slow line).
-      for (let call = 0; call < 4; call++) ledger.callStarted(runId, 'default', call === 0 ? 8_000 : 0, true);
+      for (let call = 0; call < 4; call++)
+        ledger.callStarted(runId, 'default', call === 0 ? 8_000 : 0, false, true);
       for (let call = 0; call < 4; call++) ledger.callEnded(runId);
       clock.advance(2_000);
       admission.ended(runId, true);
@@ -179,7 +200,7 @@ describe('admission at the head: start, start late, or refuse', () => {
     ledger.chatStarted('busy');
     for (let call = 0; call < 300; call++) {
       clock.advance(100);
-      ledger.callStarted('busy', 'default', 100, true);
+      ledger.callStarted('busy', 'default', 100, false, true);
     }
     ledger.chatEnded('busy');
     const now = clock.now();
