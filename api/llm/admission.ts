@@ -30,11 +30,12 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   needs the 99th percentile of recent chats' service time (run time less the time they lost in
  *   the queue) plus, for each of its calls (the 99th percentile of calls per chat), the 95th
  *   percentile of a late call's wait for its start (measured; before ten, the first class's calls'
- *   waits or the gap between two starts while calls waited, the shorter), plus the median gap between starts once per late chat already
- *   running (they go first too) — until ten late chats ended: from then on, late chats' own 99th
- *   percentile of run time (counting the ones still running). A head that cannot finish even so is refused. Late starts are how the line's last
- *   chats — in a burst's tail or a sustained overload, where run times measured under load
- *   overstate what a chat started last needs — are served instead of refused.
+ *   waits or the gap between two starts while calls waited, the shorter) and that wait's median
+ *   once per late chat already running (they go first too). Once ten late chats ended, their own
+ *   99th percentile of run time (counting the ones still running) replaces the estimate. A head
+ *   that cannot finish even so is refused. Late starts are how the line's last chats — in a
+ *   burst's tail or a sustained overload, where run times measured under load overstate what a
+ *   chat started last needs — are served instead of refused.
  *
  * With LLM_ADMISSION=off every chat starts as soon as a stream slot is free and none is refused
  * for lack of time (the benchmark replays workloads that way to count false refusals).
@@ -160,11 +161,11 @@ export class ChatAdmission {
     }
     const service = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE);
     const waitMs = this.options.ledger.lateCallWaitMs(LATE_WAIT_PERCENTILE);
-    const gapMs = this.options.ledger.startGapMs(0.5);
-    if (service === undefined || waitMs === undefined || gapMs === undefined) return undefined;
-    // Each call waits for its own start, and behind one call of each late chat ahead of it: those
-    // starts come a typical gap apart (the median; their sum varies far less than each one).
-    const perCallMs = waitMs + this.options.ledger.lateRunning() * gapMs;
+    const typicalWaitMs = this.options.ledger.lateCallWaitMs(0.5);
+    if (service === undefined || waitMs === undefined || typicalWaitMs === undefined) return undefined;
+    // Each call waits for its own start, and behind one call of each late chat ahead of it, which
+    // wait as long in their turn: typically (the median; a sum of waits varies far less than each).
+    const perCallMs = waitMs + this.options.ledger.lateRunning() * typicalWaitMs;
     return service.serviceMs + service.calls * perCallMs;
   }
 
