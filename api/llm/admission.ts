@@ -150,10 +150,11 @@ export class ChatAdmission {
   }
 
   /**
-   * How long a chat started late now would take at most, from measurements (see the rule above);
-   * undefined until recent chats' service times and the start gaps are measured.
+   * How long a chat started late now, behind `lateAhead` late chats, would take at most, from
+   * measurements (see the rule above); undefined until recent chats' service times and a late
+   * call's wait are measured.
    */
-  private lateRunMs(): number | undefined {
+  private lateRunMs(lateAhead = this.options.ledger.lateRunning()): number | undefined {
     const lateMeter = this.options.lateMeter;
     if (lateMeter && lateMeter.endedRuns() >= LATE_RUNS_MEASURED) {
       // Measured: late chats' own run times, counting the late chats still running (run-time-survival.ts).
@@ -165,7 +166,7 @@ export class ChatAdmission {
     if (service === undefined || waitMs === undefined || typicalWaitMs === undefined) return undefined;
     // Each call waits for its own start, and behind one call of each late chat ahead of it, which
     // wait as long in their turn: typically (the median; a sum of waits varies far less than each).
-    const perCallMs = waitMs + this.options.ledger.lateRunning() * typicalWaitMs;
+    const perCallMs = waitMs + lateAhead * typicalWaitMs;
     return service.serviceMs + service.calls * perCallMs;
   }
 
@@ -234,8 +235,9 @@ export class ChatAdmission {
     const rate = this.optimisticDrainRatePerMs();
     const typicalMs = this.options.meter.runTimeMs(PROJECTED_RUN_PERCENTILE);
     if (rate === undefined || typicalMs === undefined) return undefined;
-    // At the head it may still start late (checkStart): it is hopeless only if even that is too long.
-    const runMs = Math.min(typicalMs, this.lateRunMs() ?? Infinity);
+    // At the head it may still start late (checkStart): it is hopeless only if even that is too long,
+    // with no late chat ahead of it (the late chats running now may be done by its turn).
+    const runMs = Math.min(typicalMs, this.lateRunMs(0) ?? Infinity);
     const finishAt = now + (position - 1) / rate + runMs;
     return finishAt > deadline ? finishAt - deadline : undefined;
   }

@@ -29,8 +29,13 @@ interface RunCalls {
 
 /** How many recent start gaps (and late calls' waits) each endpoint keeps. */
 const GAP_SAMPLES = 256;
-/** Late calls' waits measured before they stand for a late call's wait instead of the start gap. */
+/** Late calls' waits measured before they stand for a late call's wait instead of the bounds below. */
 const LATE_WAIT_MIN_SAMPLES = 10;
+/**
+ * First-class waits measured before they bound a late call's wait: a few suffice for a bound (its
+ * 95th percentile is then their longest), and an instance of a cluster sees one per chat it started.
+ */
+const TOP_WAIT_MIN_SAMPLES = 5;
 
 interface EndpointStarts {
   gaps: Array<{ at: number; ms: number }>;
@@ -103,7 +108,7 @@ export class RunLedger {
     const gap = this.largestQuantile(fraction, (starts, now) => this.fresh(starts.gaps, now));
     const top = this.largestQuantile(fraction, (starts, now) => {
       const topWaits = this.fresh(starts.topWaits, now);
-      return topWaits.length >= LATE_WAIT_MIN_SAMPLES ? topWaits : [];
+      return topWaits.length >= TOP_WAIT_MIN_SAMPLES ? topWaits : [];
     });
     if (gap === undefined || top === undefined) return gap ?? top;
     return Math.min(gap, top);
