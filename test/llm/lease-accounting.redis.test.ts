@@ -115,49 +115,6 @@ describe('the shared quota’s leases (property, real Redis)', () => {
     const prefix = randomPrefix();
     const closers: Array<() => Promise<void> | void> = [];
     const instances: Instance[] = [];
-    for (let index = 0; index < INSTANCES; index++) {
-      const redis = await connectRedis(proxy.url, COMMAND_TIMEOUT_MS);
-      const limits = { maxConcurrent: CONCURRENCY, maxRpm: 100_000, maxTpm: 0, burstWindowMs: 0 };
-      const shared = new RedisLimiter({
-        redis,
-        keyPrefix: prefix,
-        instanceId: `i${index}`,
-        clock: systemClock,
-        ...limits,
-        leaseMs: LEASE_MS,
-        renewEveryMs: 300,
-        reconcileEveryMs: 50,
-        pollMs: 10,
-      });
-      const share = new QuotaShare({ shared, instances: () => INSTANCES });
-      const local = new InMemoryLimiter({ clock: systemClock, ...limits, aimd: share });
-      const instance = {} as Instance;
-      const limiter = new FailSafeLimiter({
-        shared,
-        local,
-        share,
-        clock: systemClock,
-        callTimeoutMs: 2_000,
-        probeEveryMs: 50,
-        onModeChange: (mode) => {
-          if (mode === 'degraded') instance.degraded = true;
-          instance.queue.wake();
-        },
-      });
-      const queue = new RequestQueue({
-        clock: systemClock,
-        limiter,
-        queueMax: 1_000,
-        priorityOrder: AGENT_NAMES,
-      });
-      Object.assign(instance, { queue, limiter, shared, degraded: false });
-      instances.push(instance);
-      closers.push(async () => {
-        await limiter.close();
-        redis.disconnect();
-      });
-    }
-
     let inFlight = 0;
     let maxInFlight = 0;
     const kept: Array<() => void> = [];
@@ -204,6 +161,49 @@ describe('the shared quota’s leases (property, real Redis)', () => {
     };
 
     try {
+      // Set up inside the try: should an instance fail to, the ones before it are closed.
+      for (let index = 0; index < INSTANCES; index++) {
+        const redis = await connectRedis(proxy.url, COMMAND_TIMEOUT_MS);
+        const limits = { maxConcurrent: CONCURRENCY, maxRpm: 100_000, maxTpm: 0, burstWindowMs: 0 };
+        const shared = new RedisLimiter({
+          redis,
+          keyPrefix: prefix,
+          instanceId: `i${index}`,
+          clock: systemClock,
+          ...limits,
+          leaseMs: LEASE_MS,
+          renewEveryMs: 300,
+          reconcileEveryMs: 50,
+          pollMs: 10,
+        });
+        const share = new QuotaShare({ shared, instances: () => INSTANCES });
+        const local = new InMemoryLimiter({ clock: systemClock, ...limits, aimd: share });
+        const instance = {} as Instance;
+        const limiter = new FailSafeLimiter({
+          shared,
+          local,
+          share,
+          clock: systemClock,
+          callTimeoutMs: 2_000,
+          probeEveryMs: 50,
+          onModeChange: (mode) => {
+            if (mode === 'degraded') instance.degraded = true;
+            instance.queue.wake();
+          },
+        });
+        const queue = new RequestQueue({
+          clock: systemClock,
+          limiter,
+          queueMax: 1_000,
+          priorityOrder: AGENT_NAMES,
+        });
+        Object.assign(instance, { queue, limiter, shared, degraded: false });
+        instances.push(instance);
+        closers.push(async () => {
+          await limiter.close();
+          redis.disconnect();
+        });
+      }
       for (const step of actions) {
         if (step.kind === 'call') {
           const promise = call(step);
