@@ -1,4 +1,4 @@
-import { ManualClock } from '../../api/clock';
+import { flushMicrotasks, ManualClock } from '../../api/clock';
 import {
   InMemoryLimiter,
   type LimiterSnapshot,
@@ -74,9 +74,14 @@ class FakeShared implements SharedLimiter {
   ping(): Promise<void> {
     return this.pingFails ? Promise.reject(new Error('Command timed out')) : this.check();
   }
+  /** Set: the next adoption waits for it (Redis slow to answer, the hand-over still on its way). */
+  adoptGate?: Promise<void>;
   async adopt(
     entries: Array<{ id: string; startedAt: number; tokens: number; running: boolean }>,
   ): Promise<void> {
+    const gate = this.adoptGate;
+    this.adoptGate = undefined;
+    if (gate) await gate;
     await this.check();
     this.adopted.push(...entries);
   }
@@ -263,6 +268,28 @@ describe('FailSafeLimiter (clock-driven)', () => {
     expect(asked.at(-1)).toBe(5_000);
     // Shared again: Redis alone decides, the hold has gone with the recovery.
     expect((await limiter.tryStart(1)).started).toBe(true);
+  });
+
+  test('a call started alone while the hand-over is on its way is handed over too, before Redis decides again', async () => {
+    const { clock, shared, limiter } = setup();
+    shared.down = true;
+    const [first] = await startCount(limiter, 1);
+    let answer!: () => void;
+    shared.adoptGate = new Promise<void>((resolve) => (answer = resolve));
+    shared.down = false;
+    await clock.advanceAsync(1_000);
+    // The probe got its ping and sent the adoption; Redis has not answered it yet: still degraded,
+    // so this call starts on the share, and Redis knows nothing of it.
+    expect(limiter.mode).toBe('degraded');
+    const [second] = await startCount(limiter, 1);
+    answer();
+    await flushMicrotasks(50);
+    expect(limiter.mode).toBe('recovering');
+    // Both run: both are Redis's to count (their leases), or the others start beside them.
+    expect(shared.adopted.filter((entry) => entry.running).map((entry) => entry.id)).toEqual([
+      String(first.id),
+      String(second.id),
+    ]);
   });
 
   test('hands its calls to Redis on recovery, keeps its share for one window, then shared alone', async () => {

@@ -10,10 +10,36 @@ export function randomPrefix(): string {
   return `troupe-test:${randomUUID().slice(0, 12)}:`;
 }
 
-/** A connected client as production builds them (no offline queue, command timeout). */
-export async function connectRedis(url = REDIS_URL, commandTimeoutMs = 2_000): Promise<Redis> {
+/**
+ * A connected client as production builds them (no offline queue, command timeout), once it is
+ * ready. Its ready check (INFO) is a command like any other: on a loaded machine it can outlast a
+ * short command timeout, and ioredis then drops the connection (`connect()` rejects with "Connection
+ * is closed.") and connects again on its own. The test waits for that, up to `readyWithinMs`,
+ * rather than failing over its setup.
+ */
+export async function connectRedis(
+  url = REDIS_URL,
+  commandTimeoutMs = 2_000,
+  readyWithinMs = 10_000,
+): Promise<Redis> {
   const redis = createRedisConnection(url, { commandTimeoutMs, lazy: true });
-  await redis.connect();
+  const ready = new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+  redis.connect().catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Redis at ${url} not ready within ${readyWithinMs} ms`)),
+      readyWithinMs,
+    );
+  });
+  try {
+    await Promise.race([ready, late]);
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
   return redis;
 }
 

@@ -308,7 +308,11 @@ export class FailSafeLimiter implements Limiter {
     this.probing = true;
     try {
       await this.options.shared.ping();
-      await this.outageStarts.handOver(this.options.shared, this.clock.now());
+      // Still degraded while the hand-over is on its way, so calls may start alone meanwhile: they
+      // are handed over too before Redis decides again (in the same turn as the mode change), or
+      // they would run with no lease, never handed over, while the others fill the quota.
+      do await this.outageStarts.handOver(this.options.shared, this.clock.now());
+      while (this.outageStarts.size > 0);
       this.recoveringUntil = this.clock.now() + this.options.shared.windowMs;
       const outageMs = Math.round(this.clock.now() - this.degradedAt);
       this.enter('recovering');

@@ -11,6 +11,11 @@ export class OutageStarts {
     this.starts.push(permit);
   }
 
+  /** Starts not handed over yet (made since the last hand-over began). */
+  get size(): number {
+    return this.starts.length;
+  }
+
   /**
    * Hands the outage's starts and in-flight calls to Redis, and removes the leases of the releases
    * it missed. A call still running is claimed (permitFor) before its lease is written: should it
