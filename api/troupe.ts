@@ -225,7 +225,6 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     room,
     meter: new LineMeter({ clock, maxAgeMs: measureAgeMs }),
     ledger,
-    lateMeter: new LineMeter({ clock, maxAgeMs: measureAgeMs }),
     refusingNewChats: () => scheduler.isRefusingNewChats,
     metrics,
   });

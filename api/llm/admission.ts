@@ -31,8 +31,7 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   the queue) plus, for each of its calls (the 99th percentile of calls per chat), the 95th
  *   percentile of a late call's wait for its start (measured; before ten, the first class's calls'
  *   waits or the gap between two starts while calls waited, the shorter) and that wait's median
- *   once per late chat already running (they go first too). Once ten late chats ended, their own
- *   99th percentile of run time (counting the ones still running) replaces the estimate. A head
+ *   once per late chat already running (they go first too). A head
  *   that cannot finish even so is refused. Late starts are how the line's last chats — in a
  *   burst's tail or a sustained overload, where run times measured under load overstate what a
  *   chat started last needs — are served instead of refused.
@@ -51,12 +50,7 @@ export interface AdmissionOptions {
   meter: LineMeter;
   /** What running chats' calls did (blocked time, start gaps) and which chats started late. */
   ledger: RunLedger;
-  /**
-   * The run times of late chats alone (a second LineMeter): once LATE_RUNS_MEASURED of them ended,
-   * their own 99th percentile is what a late start needs, instead of the estimate from service
-   * times and start gaps. Without it, the estimate always.
-   */
-  lateMeter?: LineMeter;
+
   /** An operator paused the LLM queue and chose to refuse new chats meanwhile. */
   refusingNewChats?: () => boolean;
   /** Counts refusals on arrival (`troupe_llm_shed_total{reason="admission"}`); later ones end as chats. */
@@ -79,8 +73,6 @@ const START_RUN_PERCENTILE = 0.99;
 const PROJECTED_RUN_PERCENTILE = 0.5;
 /** A late call's wait for its start, at most nearly always (the 95th percentile). */
 const LATE_WAIT_PERCENTILE = 0.95;
-/** Late chats that ended before their own run times replace the estimate (see lateMeter). */
-const LATE_RUNS_MEASURED = 10;
 
 /** What admission decides for the chat at the head: start it (late or not), or refuse it. */
 export type StartDecision = { start: true; lateDeadline?: number } | { start: false; refusal: AppError };
@@ -155,11 +147,6 @@ export class ChatAdmission {
    * call's wait are measured.
    */
   private lateRunMs(lateAhead = this.options.ledger.lateRunning()): number | undefined {
-    const lateMeter = this.options.lateMeter;
-    if (lateMeter && lateMeter.endedRuns() >= LATE_RUNS_MEASURED) {
-      // Measured: late chats' own run times, counting the late chats still running (run-time-survival.ts).
-      return lateMeter.runTimeMs(START_RUN_PERCENTILE);
-    }
     const service = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE);
     const waitMs = this.options.ledger.lateCallWaitMs(LATE_WAIT_PERCENTILE);
     const typicalWaitMs = this.options.ledger.lateCallWaitMs(0.5);
@@ -198,14 +185,12 @@ export class ChatAdmission {
     this.options.ledger.chatStarted(runId, lateDeadline);
     this.options.room.chatStarted(runId);
     this.options.meter.runStarted(runId);
-    if (lateDeadline !== undefined) this.options.lateMeter?.runStarted(runId);
     if (waited) this.options.meter.drained();
   }
 
   /** A started chat ended; `completed`: with `done` (else it failed, timed out or was cancelled). */
   ended(runId: string, completed: boolean): void {
     this.options.meter.runEnded(runId, completed, this.options.ledger.chatEnded(runId));
-    this.options.lateMeter?.runEnded(runId, completed);
     this.options.room.chatEnded(runId);
   }
 

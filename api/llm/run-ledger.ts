@@ -31,11 +31,8 @@ interface RunCalls {
 const GAP_SAMPLES = 256;
 /** Late calls' waits measured before they stand for a late call's wait instead of the bounds below. */
 const LATE_WAIT_MIN_SAMPLES = 10;
-/**
- * First-class waits measured before they bound a late call's wait: a few suffice for a bound (its
- * 95th percentile is then their longest), and an instance of a cluster sees one per chat it started.
- */
-const TOP_WAIT_MIN_SAMPLES = 5;
+/** First-class waits measured before they bound a late call's wait (as many as late calls'). */
+const TOP_WAIT_MIN_SAMPLES = LATE_WAIT_MIN_SAMPLES;
 
 interface EndpointStarts {
   gaps: Array<{ at: number; ms: number }>;
