@@ -29,9 +29,8 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   earliest deadline first (queue-lanes.ts), so it waits only for the next start at each call. It
  *   needs the 99th percentile of recent chats' service time (run time less the time they lost in
  *   the queue) plus, for each of its calls (the 99th percentile of calls per chat), the 95th
- *   percentile of a late call's wait for its start (measured; before ten, the first class's calls'
- *   waits or the gap between two starts while calls waited, the shorter) and that wait's median
- *   once per late chat already running (they go first too). A head
+ *   percentile of the gap between two starts while calls waited (a late call waits for the next
+ *   start) and the median gap once per late chat already running (they go first too). A head
  *   that cannot finish even so is refused. Late starts are how the line's last chats — in a
  *   burst's tail or a sustained overload, where run times measured under load overstate what a
  *   chat started last needs — are served instead of refused.
@@ -71,7 +70,7 @@ const START_RUN_PERCENTILE = 0.99;
  * the borderline ones wait and are judged at the head, where the start check above protects quota.
  */
 const PROJECTED_RUN_PERCENTILE = 0.5;
-/** A late call's wait for its start, at most nearly always (the 95th percentile). */
+/** The gap a late call waits for its start, at most nearly always (its 95th percentile). */
 const LATE_WAIT_PERCENTILE = 0.95;
 
 /** What admission decides for the chat at the head: start it (late or not), or refuse it. */
@@ -148,11 +147,11 @@ export class ChatAdmission {
    */
   private lateRunMs(lateAhead = this.options.ledger.lateRunning()): number | undefined {
     const service = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE);
-    const waitMs = this.options.ledger.lateCallWaitMs(LATE_WAIT_PERCENTILE);
-    const typicalWaitMs = this.options.ledger.lateCallWaitMs(0.5);
+    const waitMs = this.options.ledger.startGapMs(LATE_WAIT_PERCENTILE);
+    const typicalWaitMs = this.options.ledger.startGapMs(0.5);
     if (service === undefined || waitMs === undefined || typicalWaitMs === undefined) return undefined;
-    // Each call waits for its own start, and behind one call of each late chat ahead of it, which
-    // wait as long in their turn: typically (the median; a sum of waits varies far less than each).
+    // Each call waits for the next start, and behind one call of each late chat ahead of it, whose
+    // starts come a typical gap apart (the median; a sum of gaps varies far less than each one).
     const perCallMs = waitMs + lateAhead * typicalWaitMs;
     return service.serviceMs + service.calls * perCallMs;
   }

@@ -343,8 +343,6 @@ export class RequestQueue {
     this.options.ledger?.callStarted(
       entry.request.runId,
       this.options.endpointName ?? 'default',
-      now - entry.enqueuedAt,
-      entry.lane.rank === 0 && entry.lateDeadline === undefined,
       this.length - this.parked.size > 0,
     );
     entry.state = 'active';

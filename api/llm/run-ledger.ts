@@ -11,7 +11,10 @@ import type { Clock } from '../clock';
  *   flight is not counted (the chat was progressing), so the service time errs long, never short.
  * - **Start gaps**: at each endpoint, the time between two starts while calls waited — how long a
  *   call at the very front of the line waits for the next start, whatever binds (RPM spread,
- *   concurrency, a hold).
+ *   concurrency and the calls holding it, a hold). In a cluster it errs long (a late call takes
+ *   the next start of all the instances, each instance counts only its own); we tried shorter
+ *   bounds (the first class's waits, late calls' own waits) and they let late chats start that a
+ *   few long calls holding the only slot then made run out of time.
  * - **Late chats**: chats admission started late (less time left than recent chats took); their
  *   calls go before every class, earliest deadline first (queue-lanes.ts).
  */
@@ -27,19 +30,13 @@ interface RunCalls {
   lateDeadline?: number;
 }
 
-/** How many recent start gaps (and late calls' waits) each endpoint keeps. */
+/** How many recent start gaps each endpoint keeps. */
 const GAP_SAMPLES = 256;
-/** Late calls' waits measured before they stand for a late call's wait instead of the bounds below. */
-const LATE_WAIT_MIN_SAMPLES = 10;
-/** First-class waits measured before they bound a late call's wait (as many as late calls'). */
-const TOP_WAIT_MIN_SAMPLES = LATE_WAIT_MIN_SAMPLES;
+/** Start gaps measured before their quantiles are trusted (admission's figures all need ten). */
+const GAP_MIN_SAMPLES = 10;
 
 interface EndpointStarts {
   gaps: Array<{ at: number; ms: number }>;
-  /** How long late chats' calls waited for their start. */
-  lateWaits: Array<{ at: number; ms: number }>;
-  /** How long calls of the first priority class waited (they wait only behind each other). */
-  topWaits: Array<{ at: number; ms: number }>;
   /** The last start after which calls still waited; undefined when none did. */
   lastAt?: number;
 }
@@ -87,36 +84,21 @@ export class RunLedger {
   }
 
   /**
-   * How long a late chat's call waits for its start, at most nearly always (the `fraction`
-   * quantile), the largest over the endpoints (a late chat may call any of them): late calls' own
-   * waits once LATE_WAIT_MIN_SAMPLES were measured there. Before, the shorter of two measured
-   * bounds of a call near the front: the gap between two starts while calls waited (the longest a
-   * call at the very front waits for the next start here — long in a cluster, where a late call
-   * takes the next start of all the instances), and the wait of the first priority class's calls
-   * (they wait only behind each other, and in a cluster they too take the front of the shared
-   * order). Undefined until an endpoint measured any of them.
-   */
-  lateCallWaitMs(fraction: number): number | undefined {
-    const late = this.largestQuantile(fraction, (starts, now) => {
-      const lateWaits = this.fresh(starts.lateWaits, now);
-      return lateWaits.length >= LATE_WAIT_MIN_SAMPLES ? lateWaits : [];
-    });
-    if (late !== undefined) return late;
-    const gap = this.largestQuantile(fraction, (starts, now) => this.fresh(starts.gaps, now));
-    const top = this.largestQuantile(fraction, (starts, now) => {
-      const topWaits = this.fresh(starts.topWaits, now);
-      return topWaits.length >= TOP_WAIT_MIN_SAMPLES ? topWaits : [];
-    });
-    if (gap === undefined || top === undefined) return gap ?? top;
-    return Math.min(gap, top);
-  }
-
-  /**
    * The `fraction` quantile of the gap between two starts while calls waited, the largest over the
-   * endpoints: how far apart calls in line start. Undefined until an endpoint measured a few.
+   * endpoints (a late chat may call any of them): how long a call at the front waits for the next
+   * start. Undefined until an endpoint measured GAP_MIN_SAMPLES.
    */
   startGapMs(fraction: number): number | undefined {
-    return this.largestQuantile(fraction, (starts, now) => this.fresh(starts.gaps, now));
+    const now = this.options.clock.now();
+    let largest: number | undefined;
+    for (const starts of this.endpoints.values()) {
+      const gaps = this.fresh(starts.gaps, now);
+      if (gaps.length < GAP_MIN_SAMPLES) continue;
+      const sorted = gaps.map((gap) => gap.ms).sort((a, b) => a - b);
+      const value = sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
+      largest = Math.max(largest ?? 0, value);
+    }
+    return largest;
   }
 
   // ---- reported by the request queues ----
@@ -129,23 +111,11 @@ export class RunLedger {
     if (run.inFlight === 0) run.blockedSince ??= this.options.clock.now();
   }
 
-  /**
-   * A waiting call got its slot at `endpoint` after `waitedMs`; `topClass`: a call of the first
-   * priority class; `othersWaiting`: calls still wait there.
-   */
-  callStarted(
-    runId: string | undefined,
-    endpoint: string,
-    waitedMs: number,
-    topClass: boolean,
-    othersWaiting: boolean,
-  ): void {
-    const starts = this.recordGap(endpoint, othersWaiting);
-    if (topClass) keep(starts.topWaits, { at: this.options.clock.now(), ms: waitedMs });
+  /** A waiting call got its slot at `endpoint`; `othersWaiting`: calls still wait there. */
+  callStarted(runId: string | undefined, endpoint: string, othersWaiting: boolean): void {
+    this.recordGap(endpoint, othersWaiting);
     const run = this.run(runId);
     if (!run) return;
-    if (run.lateDeadline !== undefined)
-      keep(starts.lateWaits, { at: this.options.clock.now(), ms: waitedMs });
     run.queued = Math.max(0, run.queued - 1);
     run.inFlight++;
     run.started++;
@@ -182,33 +152,15 @@ export class RunLedger {
    * A start at `endpoint`: the gap since its previous start counts only when calls were waiting
    * through it (an idle gap says nothing about how soon a waiting call starts).
    */
-  private recordGap(endpoint: string, othersWaiting: boolean): EndpointStarts {
+  private recordGap(endpoint: string, othersWaiting: boolean): void {
     const now = this.options.clock.now();
     let starts = this.endpoints.get(endpoint);
     if (!starts) {
-      starts = { gaps: [], lateWaits: [], topWaits: [] };
+      starts = { gaps: [] };
       this.endpoints.set(endpoint, starts);
     }
     if (starts.lastAt !== undefined) keep(starts.gaps, { at: now, ms: now - starts.lastAt });
     starts.lastAt = othersWaiting ? now : undefined;
-    return starts;
-  }
-
-  /** The largest over the endpoints of the `fraction` quantile of the samples `pick` chooses. */
-  private largestQuantile(
-    fraction: number,
-    pick: (starts: EndpointStarts, now: number) => Array<{ ms: number }>,
-  ): number | undefined {
-    const now = this.options.clock.now();
-    let largest: number | undefined;
-    for (const starts of this.endpoints.values()) {
-      const samples = pick(starts, now);
-      if (samples.length < 2) continue;
-      const sorted = samples.map((sample) => sample.ms).sort((a, b) => a - b);
-      const value = sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
-      largest = Math.max(largest ?? 0, value);
-    }
-    return largest;
   }
 
   /** `samples` without the ones older than maxAgeMs (dropped for good). */
@@ -218,8 +170,8 @@ export class RunLedger {
   }
 }
 
-/** Appends a sample, keeping the newest GAP_SAMPLES. */
-function keep(samples: Array<{ at: number; ms: number }>, sample: { at: number; ms: number }): void {
-  samples.push(sample);
-  if (samples.length > GAP_SAMPLES) samples.shift();
+/** Appends a gap, keeping the newest GAP_SAMPLES. */
+function keep(gaps: Array<{ at: number; ms: number }>, gap: { at: number; ms: number }): void {
+  gaps.push(gap);
+  if (gaps.length > GAP_SAMPLES) gaps.shift();
 }

@@ -110,45 +110,27 @@ describe('the run ledger', () => {
     expect(ledger.chatEnded('chat')).toEqual({ blockedMs: 1_000, calls: 2 });
   });
 
-  test('start gaps count only while calls waited through them', async () => {
+  test('start gaps count only while calls waited through them, and only once ten were seen', async () => {
     const { clock, ledger, enqueue, release } = setup();
     ledger.chatStarted('r');
     enqueue('a', 'host', 'r');
     await drain();
     clock.advance(10_000); // idle: `a` runs alone, nothing waits
-    for (const label of ['b', 'c', 'd']) enqueue(label, 'host', 'r');
+    const labels = Array.from({ length: 12 }, (_, index) => `call-${index}`);
+    for (const label of labels) enqueue(label, 'host', 'r');
     await drain();
     clock.advance(400);
-    await release('a'); // b starts; c and d still wait
-    expect(ledger.lateCallWaitMs(0.95)).toBeUndefined();
-    clock.advance(300);
-    await release('b'); // c starts 300 ms later, d still waiting
-    clock.advance(500);
-    await release('c'); // d starts 500 ms later
-    // The 10.4 s before b's start began with nothing waiting (a started alone): not a gap a waiting
-    // call sat through, so it is not kept.
-    expect(ledger.lateCallWaitMs(0.95)).toBe(500);
-    expect(ledger.lateCallWaitMs(0.5)).toBe(300);
-  });
-});
-
-describe("a late call's wait, before late calls were measured", () => {
-  test('the shorter of the start gaps and the first class’s waits; late calls’ own waits once ten were seen', () => {
-    const clock = new ManualClock(0);
-    const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
-    // Local starts 1 s apart while calls waited (a third of a cluster's shared quota, say)…
-    for (let call = 0; call < 20; call++) {
-      clock.advance(1_000);
-      ledger.callStarted(undefined, 'default', 900, false, true);
+    await release('a'); // call-0 starts; the others still wait
+    // Ten gaps follow, 300 ms and 500 ms in turn, each with calls still waiting.
+    for (let index = 0; index < 10; index++) {
+      expect(ledger.startGapMs(0.95)).toBeUndefined();
+      clock.advance(index % 2 === 0 ? 300 : 500);
+      await release(labels[index]);
     }
-    expect(ledger.lateCallWaitMs(0.95)).toBe(1_000);
-    // …while the first class's calls, which go to the front of the shared order, waited 200 ms.
-    for (let call = 0; call < 10; call++) ledger.callStarted(undefined, 'default', 200, true, false);
-    expect(ledger.lateCallWaitMs(0.95)).toBe(200);
-    // Late calls measured: their own waits.
-    ledger.chatStarted('late', 60_000_000);
-    for (let call = 0; call < 10; call++) ledger.callStarted('late', 'default', 50, false, false);
-    expect(ledger.lateCallWaitMs(0.95)).toBe(50);
+    // The 10.4 s before call-0's start began with nothing waiting (a started alone): not a gap a
+    // waiting call sat through, so it is not kept.
+    expect(ledger.startGapMs(0.95)).toBe(500);
+    expect(ledger.startGapMs(0.5)).toBe(300);
   });
 });
 
@@ -172,8 +154,7 @@ describe('admission at the head: start, start late, or refuse', () => {
       ledger.callQueued(runId);
       clock.advance(8_000);
       // Starts while another call waits: the gaps between starts are 8 s here (a slow line).
-      for (let call = 0; call < 4; call++)
-        ledger.callStarted(runId, 'default', call === 0 ? 8_000 : 0, false, true);
+      for (let call = 0; call < 4; call++) ledger.callStarted(runId, 'default', true);
       for (let call = 0; call < 4; call++) ledger.callEnded(runId);
       clock.advance(2_000);
       admission.ended(runId, true);
@@ -199,7 +180,7 @@ describe('admission at the head: start, start late, or refuse', () => {
     ledger.chatStarted('busy');
     for (let call = 0; call < 300; call++) {
       clock.advance(100);
-      ledger.callStarted('busy', 'default', 100, false, true);
+      ledger.callStarted('busy', 'default', true);
     }
     ledger.chatEnded('busy');
     const now = clock.now();
