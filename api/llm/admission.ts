@@ -49,7 +49,6 @@ export interface AdmissionOptions {
   meter: LineMeter;
   /** What running chats' calls did (blocked time, start gaps) and which chats started late. */
   ledger: RunLedger;
-
   /** An operator paused the LLM queue and chose to refuse new chats meanwhile. */
   refusingNewChats?: () => boolean;
   /** Counts refusals on arrival (`troupe_llm_shed_total{reason="admission"}`); later ones end as chats. */
@@ -71,7 +70,7 @@ const START_RUN_PERCENTILE = 0.99;
  */
 const PROJECTED_RUN_PERCENTILE = 0.5;
 /** The gap a late call waits for its start, at most nearly always (its 95th percentile). */
-const LATE_WAIT_PERCENTILE = 0.95;
+const LATE_GAP_PERCENTILE = 0.95;
 
 /** What admission decides for the chat at the head: start it (late or not), or refuse it. */
 export type StartDecision = { start: true; lateDeadline?: number } | { start: false; refusal: AppError };
@@ -142,17 +141,17 @@ export class ChatAdmission {
 
   /**
    * How long a chat started late now, behind `lateAhead` late chats, would take at most, from
-   * measurements (see the rule above); undefined until recent chats' service times and a late
-   * call's wait are measured.
+   * measurements (see the rule above); undefined until recent chats' service times and the gaps
+   * between starts are measured.
    */
   private lateRunMs(lateAhead = this.options.ledger.lateRunning()): number | undefined {
     const service = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE);
-    const waitMs = this.options.ledger.startGapMs(LATE_WAIT_PERCENTILE);
-    const typicalWaitMs = this.options.ledger.startGapMs(0.5);
-    if (service === undefined || waitMs === undefined || typicalWaitMs === undefined) return undefined;
+    const gapMs = this.options.ledger.startGapMs(LATE_GAP_PERCENTILE);
+    const typicalGapMs = this.options.ledger.startGapMs(0.5);
+    if (service === undefined || gapMs === undefined || typicalGapMs === undefined) return undefined;
     // Each call waits for the next start, and behind one call of each late chat ahead of it, whose
     // starts come a typical gap apart (the median; a sum of gaps varies far less than each one).
-    const perCallMs = waitMs + lateAhead * typicalWaitMs;
+    const perCallMs = gapMs + lateAhead * typicalGapMs;
     return service.serviceMs + service.calls * perCallMs;
   }
 
