@@ -56,6 +56,7 @@ export class LineMeter {
   private readonly running = new Map<string, number>();
   /** Quantiles asked at one instant with nothing started or ended since are answered once. */
   private readonly quantiles = new Map<number, number | undefined>();
+  private readonly serviceAnswers = new Map<number, { serviceMs: number; calls: number } | undefined>();
   private quantilesAt = Number.NaN;
 
   constructor(private readonly options: LineMeterOptions) {
@@ -136,10 +137,7 @@ export class LineMeter {
   runTimeMs(fraction: number): number | undefined {
     const now = this.clock.now();
     if (this.dropOld(this.runs, now)) this.sortedRuns = undefined;
-    if (now !== this.quantilesAt) {
-      this.quantiles.clear();
-      this.quantilesAt = now;
-    }
+    this.atInstant(now);
     if (this.quantiles.has(fraction)) return this.quantiles.get(fraction);
     this.sortedRuns ??= this.runs.map(({ ms, completed }) => ({ ms, completed })).sort(byRunTime);
     // Running chats in start order have falling elapsed times: reversed, they are sorted too.
@@ -157,14 +155,22 @@ export class LineMeter {
    * chat; undefined until SERVICE_MIN_SAMPLES chats completed.
    */
   serviceQuantiles(fraction: number): { serviceMs: number; calls: number } | undefined {
-    this.dropOld(this.services, this.clock.now());
-    if (this.services.length < SERVICE_MIN_SAMPLES) return undefined;
-    const at = (values: number[]) =>
-      values.sort((a, b) => a - b)[Math.min(values.length - 1, Math.ceil(fraction * values.length) - 1)];
-    return {
-      serviceMs: at(this.services.map((sample) => sample.serviceMs)),
-      calls: at(this.services.map((sample) => sample.calls)),
-    };
+    // Asked for every waiting chat in a deadline pass: answered once per instant, like runTimeMs.
+    const now = this.clock.now();
+    this.atInstant(now);
+    if (this.serviceAnswers.has(fraction)) return this.serviceAnswers.get(fraction);
+    this.dropOld(this.services, now);
+    let answer: { serviceMs: number; calls: number } | undefined;
+    if (this.services.length >= SERVICE_MIN_SAMPLES) {
+      const at = (values: number[]) =>
+        values.sort((a, b) => a - b)[Math.min(values.length - 1, Math.ceil(fraction * values.length) - 1)];
+      answer = {
+        serviceMs: at(this.services.map((sample) => sample.serviceMs)),
+        calls: at(this.services.map((sample) => sample.calls)),
+      };
+    }
+    this.serviceAnswers.set(fraction, answer);
+    return answer;
   }
 
   /** Mean run time of recent completed chats, ms; undefined before one completed. */
@@ -178,6 +184,14 @@ export class LineMeter {
       count++;
     }
     return count === 0 ? undefined : total / count;
+  }
+
+  /** Answers cached for an earlier instant go (a new instant may have aged samples out). */
+  private atInstant(now: number): void {
+    if (now === this.quantilesAt) return;
+    this.quantiles.clear();
+    this.serviceAnswers.clear();
+    this.quantilesAt = now;
   }
 
   private runsChanged(): void {

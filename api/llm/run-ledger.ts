@@ -51,6 +51,9 @@ export class RunLedger {
   private readonly runs = new Map<string, RunCalls>();
   private lateCount = 0;
   private readonly endpoints = new Map<string, EndpointStarts>();
+  /** startGapMs's answers at `gapAnswersAt` (asked for every waiting chat in a deadline pass). */
+  private readonly gapAnswers = new Map<number, number | undefined>();
+  private gapAnswersAt = Number.NaN;
 
   constructor(private readonly options: RunLedgerOptions) {}
 
@@ -90,6 +93,11 @@ export class RunLedger {
    */
   startGapMs(fraction: number): number | undefined {
     const now = this.options.clock.now();
+    if (now !== this.gapAnswersAt) {
+      this.gapAnswers.clear();
+      this.gapAnswersAt = now;
+    }
+    if (this.gapAnswers.has(fraction)) return this.gapAnswers.get(fraction);
     let largest: number | undefined;
     for (const starts of this.endpoints.values()) {
       const gaps = this.fresh(starts.gaps, now);
@@ -98,6 +106,7 @@ export class RunLedger {
       const value = sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
       largest = Math.max(largest ?? 0, value);
     }
+    this.gapAnswers.set(fraction, largest);
     return largest;
   }
 
@@ -159,7 +168,10 @@ export class RunLedger {
       starts = { gaps: [] };
       this.endpoints.set(endpoint, starts);
     }
-    if (starts.lastAt !== undefined) keep(starts.gaps, { at: now, ms: now - starts.lastAt });
+    if (starts.lastAt !== undefined) {
+      keep(starts.gaps, { at: now, ms: now - starts.lastAt });
+      this.gapAnswersAt = Number.NaN;
+    }
     starts.lastAt = othersWaiting ? now : undefined;
   }
 

@@ -134,6 +134,23 @@ describe('the run ledger', () => {
   });
 });
 
+describe('answers cached for an instant', () => {
+  test('a gap recorded at the same instant changes the next answer', () => {
+    const clock = new ManualClock(0);
+    const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
+    for (let call = 0; call < 11; call++) {
+      clock.advance(100);
+      ledger.callStarted(undefined, 'default', true);
+    }
+    expect(ledger.startGapMs(0.05)).toBe(100);
+    // Another start at this very instant: a gap of 0 ms, and the shortest gap is now 0.
+    ledger.callStarted(undefined, 'default', true);
+    expect(ledger.startGapMs(0.05)).toBe(0);
+    // Asked again at once with nothing new: the same answer (computed once per instant).
+    expect(ledger.startGapMs(0.05)).toBe(0);
+  });
+});
+
 describe('admission at the head: start, start late, or refuse', () => {
   /** Twenty chats measured: each ran 10 s, of which 8 s blocked in the queue (2 s of service, 4 calls). */
   function measured() {
