@@ -26,6 +26,16 @@ export type StartDecision =
    */
   | { started: false; retryAt: number | null };
 
+/**
+ * Up to `count` starts granted in one ask (`tryStartMany`): `permits` in the order granted; when
+ * fewer than asked, `retryAt` says when to ask again, as in StartDecision (null: only a release
+ * opens a slot; also null when every start asked for was granted).
+ */
+export interface StartBatch {
+  permits: Permit[];
+  retryAt: number | null;
+}
+
 export interface LimiterSnapshot {
   active: number;
   /** Starts in the last 60 s. */
@@ -50,6 +60,13 @@ export interface Limiter {
    * calls, so the in-memory adapter ignores it.
    */
   tryStart(estimatedTokens: number, orderKey?: number): Promise<StartDecision>;
+  /**
+   * Starts up to `count` calls of `estimatedTokens` each, every limit checked for each start as
+   * `tryStart` would, stopping at the first that may not start. One answer for several starts: an
+   * adapter behind a round trip (Redis) pays it once for all the calls waiting at the head, rather
+   * than once per call while slots stand empty. `orderKey` is the first call's.
+   */
+  tryStartMany(estimatedTokens: number, orderKey: number | undefined, count: number): Promise<StartBatch>;
   /** The call ended; its concurrency slot returns. Calling it twice is a no-op. */
   release(permit: Permit): Promise<void>;
   /** Corrects the token reservation with the call's real usage. */
@@ -83,6 +100,24 @@ export interface InMemoryLimiterOptions {
   windowMarginMs?: number;
   /** The provider's window (60 s); the shared behaviour suite shortens it to match the Redis run. */
   providerWindowMs?: number;
+}
+
+/** A batch made of single starts, up to `count`, stopping at the first refusal. */
+export function startEach(count: number, start: () => StartDecision): StartBatch {
+  const permits: Permit[] = [];
+  while (permits.length < Math.max(1, count)) {
+    const decision = start();
+    if (!decision.started) return { permits, retryAt: decision.retryAt };
+    permits.push(decision.permit);
+  }
+  return { permits, retryAt: null };
+}
+
+/** One start's decision as a batch of at most one. */
+export function asBatch(decision: StartDecision): StartBatch {
+  return decision.started
+    ? { permits: [decision.permit], retryAt: null }
+    : { permits: [], retryAt: decision.retryAt };
 }
 
 /** The provider's rolling window for RPM and TPM. */
@@ -123,6 +158,10 @@ export class InMemoryLimiter implements Limiter {
 
   tryStart(estimatedTokens: number): Promise<StartDecision> {
     return Promise.resolve(this.tryStartNow(estimatedTokens));
+  }
+
+  tryStartMany(estimatedTokens: number, _orderKey: number | undefined, count: number): Promise<StartBatch> {
+    return Promise.resolve(startEach(count, () => this.tryStartNow(estimatedTokens)));
   }
 
   /** The synchronous core of tryStart (this adapter needs no round trip). */

@@ -13,6 +13,12 @@ import { StartPacer } from './start-pacer';
 /** How much longer a call of the next lower class must have waited to be served first. */
 export const DEFAULT_AGING_STEP_MS = 5_000;
 
+/**
+ * The most starts asked of the limiter in one answer. It bounds how far one instance's calls may
+ * run ahead of an earlier call waiting on another instance (the shared order is checked per ask).
+ */
+const MAX_STARTS_PER_ASK = 16;
+
 /** How soon dispatch is retried after the limiter failed to answer. */
 const LIMITER_RETRY_MS = 100;
 
@@ -290,40 +296,92 @@ export class RequestQueue {
         return;
       }
       const { entry, orderKey } = this.lanes.next();
-      // A call that can no longer finish before its deadline is not started: it would spend an RPM
-      // start and then time out in flight, which is our queue's fault, not the provider's.
-      const budgetMs = entry.request.deadline - this.clock.now();
-      if (budgetMs < (this.options.minDispatchBudgetMs?.() ?? 0)) {
-        this.drop(
-          entry,
-          new AppError('queue_timeout', 'The LLM call could not start in time to finish before its deadline'),
-        );
-        continue;
-      }
+      if (this.droppedTooLate(entry)) continue;
       // A call below every agent's class starts only at its paced time (start-pacer.ts); nothing
       // ranked above it waits, so dispatch can stop until then.
       if (!this.lanes.holdsChatsBack(entry.request.agentType)) {
         const pacedAt = this.pacer.pacedStartAt(this.limiter.snapshot());
         if (pacedAt > this.clock.now()) return this.armWake(pacedAt);
       }
-      const decision = await this.limiter.tryStart(entry.request.estimatedTokens, orderKey);
-      if (!decision.started) {
+      const asked = this.startsToAsk(entry);
+      const { permits, retryAt } = await this.limiter.tryStartMany(
+        entry.request.estimatedTokens,
+        orderKey,
+        asked,
+      );
+      // The answer took a turn of the event loop: the calls then at the head get the permits.
+      this.handOut(permits);
+      if (permits.length < asked) {
         this.blockedBy = classifyLimiterBlock(
           this.limiter.snapshot(),
           entry.request.estimatedTokens,
           this.clock.now(),
         );
-        if (decision.retryAt !== null) this.armWake(decision.retryAt);
+        if (retryAt !== null) this.armWake(retryAt);
         return;
       }
-      // The answer took a turn of the event loop: the call may have left, or the breaker opened.
-      if (entry.state !== 'queued' || this.paused || this.breakerOpen() || this.probeOut()) {
-        await this.limiter.release(decision.permit);
-        continue;
-      }
-      if (breaker?.state === 'half_open') this.probe = entry;
-      this.activate(entry, decision.permit);
     }
+  }
+
+  /**
+   * How many starts to ask the limiter for at once: the calls waiting at the head, so that a
+   * limiter behind a round trip (Redis) fills every free slot in one answer instead of one slot per
+   * round trip. One while the breaker is half-open (its single probe) or for a paced call.
+   */
+  private startsToAsk(head: Entry): number {
+    if (this.options.breaker?.state === 'half_open' || !this.lanes.holdsChatsBack(head.request.agentType))
+      return 1;
+    return Math.max(1, Math.min(this.length - this.parked.size, MAX_STARTS_PER_ASK));
+  }
+
+  /**
+   * Gives the permits to the calls at the head, in order; a permit nobody can take now (the call
+   * left, the queue paused, the breaker opened, a paced call, a call whose token estimate exceeds
+   * the permit's reservation) goes back to the limiter at once.
+   */
+  private handOut(permits: Permit[]): void {
+    const tokensLimited = this.limiter.snapshot().configured.tpm > 0;
+    let index = 0;
+    while (index < permits.length && this.length - this.parked.size > 0) {
+      if (this.paused || this.breakerOpen() || this.probeOut()) break;
+      const { entry } = this.lanes.next();
+      if (this.droppedTooLate(entry)) continue;
+      const permit = permits[index];
+      if (index > 0 && !this.lanes.holdsChatsBack(entry.request.agentType)) break;
+      if (tokensLimited && entry.request.estimatedTokens > permit.estimatedTokens) break;
+      if (this.options.breaker?.state === 'half_open') this.probe = entry;
+      this.activate(entry, permit);
+      index++;
+    }
+    for (const unused of permits.slice(index)) {
+      // Nothing was sent under it: its token reservation is settled at zero (kept if that fails:
+      // more than was used, never less), then its slot returns.
+      this.limiter
+        .settle(unused, 0)
+        .catch(() => undefined)
+        .then(() => this.limiter.release(unused))
+        .then(
+          () => this.pump(),
+          (error: unknown) => {
+            this.options.onLimiterError?.(error);
+            this.pump();
+          },
+        );
+    }
+  }
+
+  /**
+   * A call that can no longer finish before its deadline is not started: it would spend an RPM
+   * start and then time out in flight, which is our queue's fault, not the provider's.
+   */
+  private droppedTooLate(entry: Entry): boolean {
+    if (entry.request.deadline - this.clock.now() >= (this.options.minDispatchBudgetMs?.() ?? 0))
+      return false;
+    this.drop(
+      entry,
+      new AppError('queue_timeout', 'The LLM call could not start in time to finish before its deadline'),
+    );
+    return true;
   }
 
   private breakerOpen(): boolean {

@@ -3,6 +3,7 @@ import {
   InMemoryLimiter,
   type LimiterSnapshot,
   type Permit,
+  type StartBatch,
   type StartDecision,
 } from '../../api/llm/limiter';
 import { FailSafeLimiter, type SharedLimiter } from '../../api/llm/redis/fail-safe-limiter';
@@ -43,6 +44,19 @@ class FakeShared implements SharedLimiter {
       started: true,
       permit: { id: `me:${this.next++}`, startedAt: this.clock.now(), estimatedTokens },
     });
+  }
+  async tryStartMany(
+    estimatedTokens: number,
+    _orderKey: number | undefined,
+    count: number,
+  ): Promise<StartBatch> {
+    const permits: Permit[] = [];
+    while (permits.length < count) {
+      const decision = await this.tryStart(estimatedTokens);
+      if (!decision.started) return { permits, retryAt: decision.retryAt };
+      permits.push(decision.permit);
+    }
+    return { permits, retryAt: null };
   }
   /** Releases Redis did not hear about: the shared limiter sends them again (`reconcile`). */
   private missed: string[] = [];
@@ -155,6 +169,26 @@ describe('FailSafeLimiter (clock-driven)', () => {
     shared.pingFails = true;
     await limiter.tryStart(1);
     expect(limiter.mode).toBe('degraded');
+  });
+
+  test('several starts in one ask while shared; one at a time on the share once Redis is gone', async () => {
+    const { shared, limiter } = setup();
+    const batch = await limiter.tryStartMany(1, undefined, 4);
+    expect(batch.permits).toHaveLength(4);
+    expect(batch.retryAt).toBeNull();
+    // Each permit of the batch is this instance's call in flight: a release reaches Redis.
+    await limiter.release(batch.permits[2]);
+    expect(shared.released).toEqual([String(batch.permits[2].id)]);
+    for (const permit of batch.permits) await limiter.release(permit);
+    shared.down = true;
+    // The share (6 / 3 = 2 slots) is checked here, one start per ask.
+    const first = await limiter.tryStartMany(1, undefined, 4);
+    expect(limiter.mode).toBe('degraded');
+    expect(first.permits).toHaveLength(1);
+    expect((await limiter.tryStartMany(1, undefined, 4)).permits).toHaveLength(1);
+    const refused = await limiter.tryStartMany(1, undefined, 4);
+    expect(refused.permits).toHaveLength(0);
+    expect(limiter.snapshot().active).toBe(2);
   });
 
   test('1/N of the RPM, less 1/N of the starts the cluster already made this window', async () => {

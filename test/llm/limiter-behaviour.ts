@@ -125,4 +125,30 @@ export function describeLimiterBehaviour(harness: () => LimiterHarness): void {
     expect(limiter.snapshot().limits.concurrency).toBe(7);
     expect(limiter.snapshot().configured.concurrency).toBe(10);
   });
+
+  test('starts several calls in one ask, each checked against the starts before it', async () => {
+    // Concurrency: 3 of 5 asked; the other two wait for a release.
+    const slots = await h.create({ maxConcurrent: 3, maxRpm: 1000, burstWindowMs: 0 });
+    const three = await slots.tryStartMany(1, undefined, 5);
+    expect(three.permits).toHaveLength(3);
+    expect(new Set(three.permits.map((permit) => permit.id)).size).toBe(3);
+    expect(slots.snapshot().active).toBe(3);
+    expect((await slots.tryStartMany(1, undefined, 2)).permits).toHaveLength(0);
+    await slots.release(three.permits[1]);
+    expect((await slots.tryStartMany(1, undefined, 2)).permits).toHaveLength(1);
+    // RPM: the window's last two starts, then when it opens.
+    const rate = await h.create({ maxConcurrent: 100, maxRpm: 2, burstWindowMs: 0 });
+    const two = await rate.tryStartMany(1, undefined, 4);
+    expect(two.permits).toHaveLength(2);
+    expect(two.retryAt).not.toBeNull();
+    expect(rate.snapshot().startsLastMinute).toBe(2);
+    // Tokens: each start reserves its estimate; 3 × 300 fit in 1,000, a fourth does not.
+    const tokens = await h.create({ maxConcurrent: 100, maxRpm: 1000, maxTpm: 1000, burstWindowMs: 0 });
+    expect((await tokens.tryStartMany(300, undefined, 5)).permits).toHaveLength(3);
+    expect(tokens.snapshot().tokensLastMinute).toBe(900);
+    // Every start asked for granted: nothing to wait for.
+    const all = await h.create({ maxConcurrent: 100, maxRpm: 1000, burstWindowMs: 0 });
+    expect(await all.tryStartMany(1, undefined, 4)).toEqual({ permits: expect.any(Array), retryAt: null });
+    expect(all.snapshot().active).toBe(4);
+  });
 }

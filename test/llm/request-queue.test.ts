@@ -107,8 +107,9 @@ describe('RequestQueue', () => {
         });
     const all = (['host', 'planner', 'critic', 'reporter'] as const).map(take);
     await Promise.all(all);
-    // The first call took the free slot at once; the rest follow the configured order.
-    expect(order).toEqual(['host', 'reporter', 'critic', 'planner']);
+    // The permit the first call asked for goes to the head when it is granted (a turn later, when
+    // all four wait): every call follows the configured order.
+    expect(order).toEqual(['reporter', 'critic', 'planner', 'host']);
   });
 
   async function reporterUnderHostStream(agingStepMs: number) {

@@ -1,5 +1,12 @@
 import type { Clock, TimerHandle } from '../../clock';
-import type { Limiter, LimiterSnapshot, Permit, StartDecision } from '../limiter';
+import {
+  asBatch,
+  type Limiter,
+  type LimiterSnapshot,
+  type Permit,
+  type StartBatch,
+  type StartDecision,
+} from '../limiter';
 import type { FailSafeLimiterOptions, FailSafePermit, FailSafeStatus, LimiterMode } from './fail-safe-types';
 import { FallbackShare, startsShare } from './fallback-share';
 import { OutageStarts } from './outage-starts';
@@ -95,6 +102,31 @@ export class FailSafeLimiter implements Limiter {
       this.degrade(error);
       this.outageStarts.record(permit);
       return local;
+    }
+  }
+
+  /**
+   * Several starts in one round trip while Redis decides alone (shared); while degraded or
+   * recovering, one start as `tryStart` makes it (this instance's share is checked locally).
+   */
+  async tryStartMany(
+    estimatedTokens: number,
+    orderKey: number | undefined,
+    count: number,
+  ): Promise<StartBatch> {
+    this.endRecoveryIfDue();
+    if (this.modeNow !== 'shared' || count <= 1)
+      return asBatch(await this.tryStart(estimatedTokens, orderKey));
+    try {
+      const batch = await this.options.shared.tryStartMany(estimatedTokens, orderKey, count);
+      return {
+        permits: batch.permits.map((permit) => this.wrapSharedPermit(permit, estimatedTokens)),
+        retryAt: batch.retryAt,
+      };
+    } catch (error) {
+      if (await this.stillReachable(error)) return { permits: [], retryAt: this.clock.now() };
+      this.degrade(error);
+      return asBatch(this.startLocal(estimatedTokens));
     }
   }
 
@@ -224,15 +256,19 @@ export class FailSafeLimiter implements Limiter {
 
   private wrapShared(decision: StartDecision, estimatedTokens: number): StartDecision {
     if (!decision.started) return decision;
+    return { started: true, permit: this.wrapSharedPermit(decision.permit, estimatedTokens) };
+  }
+
+  private wrapSharedPermit(shared: Permit, estimatedTokens: number): FailSafePermit {
     const permit: FailSafePermit = {
-      id: String(decision.permit.id),
-      startedAt: decision.permit.startedAt,
+      id: String(shared.id),
+      startedAt: shared.startedAt,
       estimatedTokens,
-      shared: decision.permit,
+      shared,
       released: false,
     };
     this.inFlight.add(permit);
-    return { started: true, permit };
+    return permit;
   }
 
   /** A start on this instance's share (degraded or recovering). */

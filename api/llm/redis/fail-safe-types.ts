@@ -28,6 +28,7 @@ export type LimiterMode = 'shared' | 'degraded' | 'recovering';
 export type SharedLimiter = Pick<
   RedisLimiter,
   | 'tryStart'
+  | 'tryStartMany'
   | 'release'
   | 'settle'
   | 'holdStarts'

@@ -62,10 +62,12 @@ export class RedisLeaseBook {
     }
   }
 
-  /** A lease no call runs under any more: removed now and, should that fail, again until it works. */
-  forget(id: string): void {
-    this.leased.delete(id);
-    this.unreleased.add(id);
+  /** Leases no call runs under any more: removed now and, should that fail, again until it works. */
+  forget(...ids: string[]): void {
+    for (const id of ids) {
+      this.leased.delete(id);
+      this.unreleased.add(id);
+    }
     // Sent at once: on a connection that still works it queues behind the start it undoes.
     void this.reconcile().catch(() => undefined);
   }

@@ -7,6 +7,7 @@ import {
   type Limiter,
   type LimiterSnapshot,
   type Permit,
+  type StartBatch,
   type StartDecision,
 } from '../limiter';
 import { ClusterLoadView, type ClusterLoad } from './cluster-load';
@@ -119,24 +120,37 @@ export class RedisLimiter implements Limiter {
   }
 
   async tryStart(estimatedTokens: number, orderKey?: number): Promise<StartDecision> {
-    const id = `${this.options.instanceId}:${this.nextId++}`;
+    const { permits, retryAt } = await this.tryStartMany(estimatedTokens, orderKey, 1);
+    return permits.length > 0 ? { started: true, permit: permits[0] } : { started: false, retryAt };
+  }
+
+  /** Up to `count` starts in one script (tryStart-7.lua checks every limit again after each). */
+  async tryStartMany(
+    estimatedTokens: number,
+    orderKey: number | undefined,
+    count: number,
+  ): Promise<StartBatch> {
+    const ids: string[] = [];
+    for (let index = 0; index < Math.max(1, Math.floor(count)); index++)
+      ids.push(`${this.options.instanceId}:${this.nextId++}`);
     const sentAt = this.clock.now();
     let reply: Array<number | string>;
     try {
-      reply = await this.startScript(id, estimatedTokens, orderKey);
+      reply = await this.startScript(ids, estimatedTokens, orderKey);
     } catch (error) {
-      // No answer is no refusal: Redis may have granted the lease after our timeout gave up.
-      this.leases.forget(id);
+      // No answer is no refusal: Redis may have granted the leases after our timeout gave up.
+      this.leases.forget(...ids);
       throw error;
     }
+    const started = Number(reply[0]);
     if (this.closed) {
-      // Granted after close (a drain): nobody will run the call.
-      if (Number(reply[0]) === 1) this.leases.forget(id);
-      return { started: false, retryAt: null };
+      // Granted after close (a drain): nobody will run the calls.
+      if (started > 0) this.leases.forget(...ids.slice(0, started));
+      return { permits: [], retryAt: null };
     }
     const receivedAt = this.clock.now();
     this.options.onRoundTrip?.(receivedAt - sentAt);
-    const [started, retryAt, redisNow, active, startsLastMinute, tokens, concurrency, rpm, tpm, heldUntil] =
+    const [, retryAt, redisNow, active, startsLastMinute, tokens, concurrency, rpm, tpm, heldUntil] =
       reply.map(Number);
     this.offsetMs = redisNow - (sentAt + receivedAt) / 2;
     this.offsetKnown = true;
@@ -150,16 +164,19 @@ export class RedisLimiter implements Limiter {
     this.load.note(redisNow, { active, startsLastMinute, tokensLastMinute: tokens }, receivedAt);
     // Redis answers: a good moment to remove what an earlier failure left behind.
     if (this.leases.hasUnreleased()) void this.reconcile().catch(() => undefined);
-    if (started !== 1) return { started: false, retryAt: Math.max(receivedAt, this.toLocal(retryAt)) };
-    this.leases.hold(id);
-    const permit: RedisPermit = { id, startedAt: receivedAt, estimatedTokens, released: false };
-    return { started: true, permit };
+    const permits: RedisPermit[] = [];
+    for (const id of ids.slice(0, started)) {
+      this.leases.hold(id);
+      permits.push({ id, startedAt: receivedAt, estimatedTokens, released: false });
+    }
+    if (started === ids.length) return { permits, retryAt: null };
+    return { permits, retryAt: Math.max(receivedAt, this.toLocal(retryAt)) };
   }
 
-  private startScript(id: string, estimatedTokens: number, orderKey: number | undefined) {
+  private startScript(ids: string[], estimatedTokens: number, orderKey: number | undefined) {
     return this.redis.tryStart(
       ...this.startKeys,
-      id,
+      ids.length,
       Math.max(0, Math.round(estimatedTokens)),
       this.leaseMs,
       this.windowMs,
@@ -180,6 +197,7 @@ export class RedisLimiter implements Limiter {
       this.loadChannel,
       this.epoch,
       this.renewEveryMs + RESET_GRACE_MARGIN_MS,
+      ...ids,
     );
   }
 

@@ -1,6 +1,8 @@
 --[[
-  Starts one provider call if every shared limit allows it now, using Redis's own clock, and if no
-  other instance's waiting head call comes before this one in the priority order.
+  Starts up to N provider calls of one instance, each only if every shared limit allows it now
+  (checked again after each start), using Redis's own clock, and only if no other instance's
+  waiting head call comes before this instance's head in the priority order. One script for the
+  calls waiting at an instance's head, so that a slow round trip is paid once per batch.
 
   Input:
     KEYS[1] leases    ZSET  permit id -> lease expiry (ms, Redis time)
@@ -13,7 +15,7 @@
                             smaller goes first: first enqueued + rank x aging step)
     KEYS[7] headsUntil ZSET instance id -> when that head lapses unless asked again (ms)
 
-    ARGV[1]  permit id (unique across instances)
+    ARGV[1]  N: how many calls to start, at most (their permit ids come last, ARGV[21..20+N])
     ARGV[2]  estimated tokens (prompt + max output)
     ARGV[3]  lease ms (the holder renews it while the call runs)
     ARGV[4]  enforcement window ms (60 000 + the safety margin)
@@ -36,8 +38,10 @@
     ARGV[20] reset grace ms: how long no call starts after Redis lost the shared state (a restart,
              a FLUSHALL) while calls ran — one renewal period, in which their holders write their
              leases back; without it the cluster would start up to C calls beside them
+    ARGV[21..20+N] the permit ids, one per start asked for (unique across instances), in order
 
-  Output: { started (1|0), retryAt (ms, Redis time; 0 when started), stamp, active,
+  Output: { started (how many of the N, the first ones), retryAt (ms, Redis time: when the next
+            may start; 0 when all N started), stamp, active,
             startsLastMinute, tokensLastMinute, concurrency, rpm, tpm, heldUntil, decreases, epoch }
           (stamp: Redis time in ms with the microseconds as a fraction, "1796220807048.696")
 ]]
@@ -45,7 +49,8 @@
 
 local leases, starts, tokens, amounts, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local heads, headsUntil = KEYS[6], KEYS[7]
-local id = ARGV[1]
+local asked = tonumber(ARGV[1])
+local firstId = 21
 local estimated = tonumber(ARGV[2])
 local leaseMs = tonumber(ARGV[3])
 local windowMs = tonumber(ARGV[4])
@@ -111,7 +116,6 @@ rpm = math.max(1, rpm)
 if maxTpm > 0 then tpm = math.max(1, tpm) end
 
 local active = redis.call('ZCARD', leases)
-local retryAt = 0
 -- The state's epoch: written with the state, so a state that vanished (a restart, a FLUSHALL) comes
 -- back under a new one. An instance that knew the old one says so: every start then waits one
 -- renewal period (set once per epoch), while running calls' leases are written back.
@@ -126,28 +130,31 @@ end
 local resetUntil = tonumber(redis.call('HGET', state, 'resetUntil') or '0')
 if resetUntil > heldUntil then heldUntil = resetUntil end
 
-if heldUntil > now then
-  retryAt = heldUntil
-elseif active >= concurrency then
-  -- A release on another instance can open a slot at any time; the earliest lease expiry bounds it.
-  -- Marked so releases announce themselves on the release channel while someone waits.
-  retryAt = now + pollMs
-  redis.call('HSET', state, 'concurrencyWaitUntil', now + pollMs * 4)
-  local first = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
-  if first[2] and tonumber(first[2]) < retryAt then retryAt = tonumber(first[2]) end
-else
+-- When the next start may happen (0: now), given the starts, leases and reservations so far.
+local function nextStartAt()
+  if heldUntil > now then return heldUntil end
+  if active >= concurrency then
+    -- A release on another instance can open a slot at any time; the earliest lease expiry bounds
+    -- it. Marked so releases announce themselves on the release channel while someone waits.
+    local at = now + pollMs
+    redis.call('HSET', state, 'concurrencyWaitUntil', now + pollMs * 4)
+    local first = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
+    if first[2] and tonumber(first[2]) < at then at = tonumber(first[2]) end
+    return at
+  end
+  local at = 0
   -- "At most L starts in any window W" holds iff the L-th most recent start is at least W old.
   local count = redis.call('ZCARD', starts)
   if count >= rpm then
     local kth = redis.call('ZREVRANGE', starts, rpm - 1, rpm - 1, 'WITHSCORES')
-    retryAt = math.max(retryAt, tonumber(kth[2]) + windowMs)
+    at = math.max(at, tonumber(kth[2]) + windowMs)
   end
   if burstMs > 0 and burstMs < windowMs then
     local burst = math.max(1, math.ceil(rpm * burstMs / windowMs))
     if count >= burst then
       local kth = redis.call('ZREVRANGE', starts, burst - 1, burst - 1, 'WITHSCORES')
-      local at = tonumber(kth[2]) + burstMs
-      if at > now then retryAt = math.max(retryAt, at) end
+      local burstAt = tonumber(kth[2]) + burstMs
+      if burstAt > now then at = math.max(at, burstAt) end
     end
   end
   if maxTpm > 0 then
@@ -159,14 +166,17 @@ else
       for index = 1, #entries, 2 do
         remaining = remaining - tonumber(redis.call('HGET', amounts, entries[index]) or '0')
         if remaining + wanted <= tpm then
-          retryAt = math.max(retryAt, tonumber(entries[index + 1]) + windowMs)
+          at = math.max(at, tonumber(entries[index + 1]) + windowMs)
           break
         end
       end
     end
   end
-  if retryAt <= now then retryAt = 0 end
+  if at <= now then at = 0 end
+  return at
 end
+
+local retryAt = nextStartAt()
 
 -- One order across instances: the limits may allow a start, but an earlier call waiting on another
 -- instance takes it (that instance asks again within its poll). Heads that stopped asking lapse.
@@ -187,32 +197,41 @@ if orderKey then
   end
 end
 
+-- Each start is checked against what the ones before it in this batch took.
 local started = 0
-if retryAt == 0 then
-  started = 1
+while retryAt == 0 and started < asked do
+  local id = ARGV[firstId + started]
+  started = started + 1
   redis.call('ZADD', leases, now + leaseMs, id)
   redis.call('ZADD', starts, now, id)
-  redis.call('PEXPIRE', starts, windowMs * 2)
   if maxTpm > 0 then
     redis.call('ZADD', tokens, now, id)
     redis.call('HSET', amounts, id, estimated)
     total = total + estimated
-    redis.call('HSET', state, 'tokensTotal', total)
   end
   active = active + 1
-  if orderKey then
+  if started < asked then retryAt = nextStartAt() end
+end
+if started > 0 then
+  redis.call('PEXPIRE', starts, windowMs * 2)
+  if maxTpm > 0 then redis.call('HSET', state, 'tokensTotal', total) end
+end
+
+if orderKey then
+  if started == asked then
     redis.call('ZREM', heads, instance)
     redis.call('ZREM', headsUntil, instance)
+  else
+    -- Calls still wait here: this head keeps its place in the order.
+    redis.call('ZADD', heads, orderKey, instance)
+    redis.call('ZADD', headsUntil, math.max(retryAt, now) + headTtlMs, instance)
+    redis.call('PEXPIRE', heads, windowMs)
+    redis.call('PEXPIRE', headsUntil, windowMs)
   end
-elseif orderKey then
-  redis.call('ZADD', heads, orderKey, instance)
-  redis.call('ZADD', headsUntil, math.max(retryAt, now) + headTtlMs, instance)
-  redis.call('PEXPIRE', heads, windowMs)
-  redis.call('PEXPIRE', headsUntil, windowMs)
 end
 
 local startsLastMinute = redis.call('ZCOUNT', starts, '(' .. (now - reportMs), '+inf')
-if started == 1 then
+if started > 0 then
   redis.call('PUBLISH', loadChannel, stamp .. ' ' .. active .. ' ' .. startsLastMinute)
 end
 if heldUntil <= now then heldUntil = 0 end

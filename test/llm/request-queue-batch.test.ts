@@ -1,0 +1,159 @@
+import { flushMicrotasks, ManualClock } from '../../api/clock';
+import type { AgentName } from '../../api/agents/agent-name';
+import { InMemoryLimiter, type Limiter, type Permit, type StartBatch } from '../../api/llm/limiter';
+import { RequestQueue, type Slot } from '../../api/llm/request-queue';
+
+/**
+ * The queue asks the limiter for every call waiting at its head in one answer (a limiter behind a
+ * round trip fills the free slots at once), and gives back at once what nobody can take. The
+ * limiter here answers only when the test says: a round trip as long as the test wants.
+ */
+class SlowLimiter implements Limiter {
+  readonly asks: number[] = [];
+  private pending: Array<() => void> = [];
+
+  constructor(readonly inner: InMemoryLimiter) {}
+
+  tryStart(estimatedTokens: number) {
+    return this.inner.tryStart(estimatedTokens);
+  }
+  async tryStartMany(
+    estimatedTokens: number,
+    orderKey: number | undefined,
+    count: number,
+  ): Promise<StartBatch> {
+    this.asks.push(count);
+    await new Promise<void>((resolve) => this.pending.push(resolve));
+    return this.inner.tryStartMany(estimatedTokens, orderKey, count);
+  }
+  /** Every ask sent so far gets its answer. */
+  answer(): void {
+    for (const resolve of this.pending.splice(0)) resolve();
+  }
+  release(permit: Permit) {
+    return this.inner.release(permit);
+  }
+  settle(permit: Permit, tokens: number) {
+    return this.inner.settle(permit, tokens);
+  }
+  holdStarts(durationMs: number) {
+    return this.inner.holdStarts(durationMs);
+  }
+  snapshot() {
+    return this.inner.snapshot();
+  }
+}
+
+function setup(concurrency: number, maxTpm = 0) {
+  const clock = new ManualClock(0);
+  const limiter = new SlowLimiter(
+    new InMemoryLimiter({ clock, maxConcurrent: concurrency, maxRpm: 1_000_000, maxTpm, burstWindowMs: 0 }),
+  );
+  const queue = new RequestQueue({
+    clock,
+    limiter,
+    queueMax: 1_000,
+    priorityOrder: ['host', 'planner', 'critic', 'reporter'],
+  });
+  const slots: Slot[] = [];
+  const take = (
+    userId: string,
+    options: { signal?: AbortSignal; agentType?: AgentName; estimatedTokens?: number } = {},
+  ) =>
+    queue
+      .acquire(
+        {
+          agentType: options.agentType ?? 'host',
+          userId,
+          conversationId: `c-${userId}`,
+          estimatedTokens: options.estimatedTokens ?? 1,
+          deadline: clock.now() + 60_000,
+        },
+        options.signal ?? new AbortController().signal,
+      )
+      .then((slot) => {
+        slots.push(slot);
+        return slot;
+      });
+  return { limiter, queue, slots, take };
+}
+
+describe('RequestQueue: several starts per answer', () => {
+  test('the calls that queued during one round trip are started by the next single answer', async () => {
+    const { limiter, queue, slots, take } = setup(40);
+    void take('first');
+    for (let index = 0; index < 20; index++) void take(`u${index}`);
+    // The first ask went out with one call waiting; the twenty others wait for its answer.
+    expect(limiter.asks).toEqual([1]);
+    limiter.answer();
+    await flushMicrotasks();
+    // One ask for the sixteen at the head (the most per answer), then one for the rest.
+    expect(limiter.asks).toEqual([1, 16]);
+    limiter.answer();
+    await flushMicrotasks();
+    expect(limiter.asks).toEqual([1, 16, 4]);
+    limiter.answer();
+    await flushMicrotasks();
+    expect(slots).toHaveLength(21);
+    expect(queue.activeCount).toBe(21);
+    expect(limiter.snapshot().active).toBe(21);
+  });
+
+  test('a partial answer starts what it can; the rest wait for a release', async () => {
+    const { limiter, queue, slots, take } = setup(3);
+    void take('a');
+    for (let index = 0; index < 5; index++) void take(`u${index}`);
+    limiter.answer();
+    await flushMicrotasks();
+    limiter.answer();
+    await flushMicrotasks();
+    expect(slots).toHaveLength(3);
+    expect(queue.queueLength).toBe(3);
+    slots[0].release();
+    await flushMicrotasks();
+    limiter.answer();
+    await flushMicrotasks();
+    expect(slots).toHaveLength(4);
+    expect(limiter.snapshot().active).toBe(3);
+  });
+
+  test('permits for calls that left while the answer was on its way go back to the limiter at once', async () => {
+    const { limiter, queue, slots, take } = setup(10);
+    void take('a');
+    const leaving = Array.from({ length: 6 }, () => new AbortController());
+    const left = leaving.map((controller, index) =>
+      take(`l${index}`, { signal: controller.signal }).catch(() => 'left'),
+    );
+    limiter.answer();
+    await flushMicrotasks();
+    expect(limiter.asks).toEqual([1, 6]);
+    for (const controller of leaving.slice(0, 4)) controller.abort();
+    limiter.answer();
+    await flushMicrotasks();
+    expect(await Promise.all(left.slice(0, 4))).toEqual(['left', 'left', 'left', 'left']);
+    expect(slots).toHaveLength(3);
+    // Six granted for two callers left: the other four slots are free again.
+    expect(queue.activeCount).toBe(3);
+    expect(limiter.snapshot().active).toBe(3);
+  });
+
+  test('with a token limit, a call whose estimate exceeds the head’s waits for its own ask', async () => {
+    const { limiter, slots, take } = setup(10, 10_000);
+    void take('a', { estimatedTokens: 100 });
+    void take('small', { estimatedTokens: 100 });
+    void take('large', { estimatedTokens: 900 });
+    limiter.answer();
+    await flushMicrotasks();
+    expect(limiter.asks).toEqual([1, 2]);
+    limiter.answer();
+    await flushMicrotasks();
+    // The batch reserved 100 tokens per start: 'large' was not given one of them.
+    expect(slots).toHaveLength(2);
+    expect(limiter.asks).toEqual([1, 2, 1]);
+    limiter.answer();
+    await flushMicrotasks();
+    expect(slots).toHaveLength(3);
+    // The permit it was not given was settled at zero: only what was started counts.
+    expect(limiter.snapshot().tokensLastMinute).toBe(1_100);
+  });
+});
