@@ -4,7 +4,8 @@ import type Redis from 'ioredis';
 
 /**
  * Troupe's Lua scripts: every file of ./commands, defined on an ioredis client with `defineCommand`
- * (bullmq's layout: one file per operation named `<command>-<number of keys>.lua`, with an
+ * (bullmq's layout: one file per operation named `<command>-<number of keys>.lua`, or
+ * `<command>-n.lua` when the caller says how many keys (one call for several runs), with an
  * Input/Output header; shared pieces in ./commands/includes, pulled in by a line
  * `--- @include "includes/<name>"` so that a rule such as AIMD's recovery is written once). ioredis
  * sends EVALSHA and falls back to EVAL once per connection, so each operation costs one round trip.
@@ -24,7 +25,8 @@ export interface TroupeCommands {
   heartbeat(...keysAndArgs: Array<string | number>): Promise<Array<number | string>>;
   instanceAlive(...keysAndArgs: Array<string | number>): Promise<number>;
   // Run events in Redis Streams and the shared tool limits.
-  appendRunEvent(...keysAndArgs: Array<string | number>): Promise<unknown>;
+  /** The number of keys first (two per run), then the keys and arguments (appendRunEvents-n.lua). */
+  appendRunEvents(...keysAndArgs: Array<string | number>): Promise<number[]>;
   // Durable chats' checkpoints and ownership (api/streaming/redis/redis-run-checkpoints.ts).
   saveRunCheckpoint(...keysAndArgs: Array<string | number>): Promise<number>;
   releaseRun(...keysAndArgs: Array<string | number>): Promise<number>;
@@ -36,7 +38,8 @@ export type RedisWithCommands = Redis & TroupeCommands;
 
 interface Script {
   name: string;
-  numberOfKeys: number;
+  /** Undefined for `<command>-n.lua`: the caller passes the number of keys first (ioredis's dynamic form). */
+  numberOfKeys: number | undefined;
   lua: string;
 }
 
@@ -69,10 +72,11 @@ export function troupeScripts(): Script[] {
     .readdirSync(directory)
     .filter((file) => file.endsWith('.lua'))
     .map((file) => {
-      const match = /^([a-z][A-Za-z]*)-(\d+)\.lua$/.exec(file);
-      if (!match) throw new Error(`Lua command file ${file} must be named <command>-<number of keys>.lua`);
+      const match = /^([a-z][A-Za-z]*)-(\d+|n)\.lua$/.exec(file);
+      if (!match)
+        throw new Error(`Lua command file ${file} must be named <command>-<number of keys | n>.lua`);
       const lua = withIncludes(directory, fs.readFileSync(path.join(directory, file), 'utf8'));
-      return { name: match[1], numberOfKeys: Number(match[2]), lua };
+      return { name: match[1], numberOfKeys: match[2] === 'n' ? undefined : Number(match[2]), lua };
     });
   return cache;
 }

@@ -4,6 +4,7 @@ import { createLogger } from '../../api/logger';
 import { Run } from '../../api/streaming/run';
 import type { RunEvent } from '../../api/streaming/run-events';
 import { RedisRunEventLog } from '../../api/streaming/redis/redis-run-event-log';
+import { withCommands } from '../../api/redis/redis-commands';
 import { deleteRedisPrefix, randomRedisPrefix, testRedisClient } from '../helpers/redis';
 import { waitUntil } from './wait-until';
 
@@ -108,6 +109,73 @@ describe('RedisRunEventLog', () => {
     const following = events.follow({ ...shared }, 1, () => undefined, controller.signal);
     setTimeout(() => controller.abort(), 50);
     await expect(following).resolves.toBe('aborted');
+  });
+  test('the tokens of every run in one turn go in one command; any other event is sent at once, after them', async () => {
+    const events = log();
+    const runs = [new Run('c1', 'alice'), new Run('c2', 'bob')];
+    for (const run of runs) {
+      events.record(run);
+      run.emit('run', { runId: run.id, conversationId: run.conversationId });
+    }
+    await waitFor(() => events.find(runs[1].id));
+    const appends = jest.spyOn(withCommands(redis), 'appendRunEvents');
+    for (let index = 0; index < 5; index++)
+      for (const run of runs) run.emit('delta', { agent: 'host', text: `t${index}` });
+    await waitUntil(() => appends.mock.calls.length === 1, 10_000);
+    // Ten tokens of two runs, one command (two streams, two descriptions)...
+    expect(appends.mock.calls[0][0]).toBe(4);
+    // ...and an agent's end goes at once, its run's waiting token before it.
+    runs[0].emit('delta', { agent: 'host', text: 'last' });
+    runs[0].emit('agent_end', {
+      agent: 'host',
+      usage: { promptTokens: 1, completionTokens: 1 },
+      waitMs: 0,
+      processMs: 0,
+      cached: false,
+    });
+    expect(appends).toHaveBeenCalledTimes(2);
+    await appends.mock.results[1].value;
+    appends.mockRestore();
+    expect(await redis.xlen(`${prefix}run:${runs[1].id}:events`)).toBe(6);
+    const entries = await redis.xrange(`${prefix}run:${runs[0].id}:events`, '-', '+');
+    expect(entries.map(([, fields]) => fields[1])).toEqual([
+      'run',
+      'delta',
+      'delta',
+      'delta',
+      'delta',
+      'delta',
+      'delta',
+      'agent_end',
+    ]);
+  });
+
+  test('a run another instance owns now is fenced off alone: the other runs of the same command are appended', async () => {
+    const fenced: string[] = [];
+    const fencing = new RedisRunEventLog({
+      client: redis,
+      keyPrefix: prefix,
+      instanceId: 'owner-1',
+      isAlive: async () => true,
+      clock: systemClock,
+      logger: createLogger('silent'),
+      retentionMs: 60_000,
+      maxEvents: 100,
+      onFenced: (runId) => fenced.push(runId),
+    });
+    const [kept, taken] = [new Run('c1', 'alice'), new Run('c2', 'bob')];
+    for (const run of [kept, taken]) {
+      fencing.record(run);
+      run.emit('run', { runId: run.id, conversationId: run.conversationId });
+    }
+    await waitFor(() => fencing.find(taken.id));
+    await redis.hset(`${prefix}run:${taken.id}`, 'owner', 'owner-2');
+    kept.emit('delta', { agent: 'host', text: 'a' });
+    taken.emit('delta', { agent: 'host', text: 'b' });
+    await waitUntil(() => fenced.length === 1, 10_000);
+    expect(fenced).toEqual([taken.id]);
+    expect(await redis.xlen(`${prefix}run:${kept.id}:events`)).toBe(2);
+    expect(await redis.xlen(`${prefix}run:${taken.id}:events`)).toBe(1);
   });
 });
 

@@ -48,8 +48,8 @@ type XreadReply = Array<[key: string, entries: StreamEntry[]]> | null;
 /**
  * The run event log in Redis: per run, a stream `<prefix>run:<id>:events` whose entry ids are the
  * run's event ids (`<id>-0`), and a hash `<prefix>run:<id>` naming its user, conversation and
- * owner. The owner appends (one Lua script per event: XADD MAXLEN ~, expiry renewed; the retention
- * once terminal); any instance replays and follows with XREAD BLOCK on a connection of its own.
+ * owner. The owner appends (one Lua script per event-loop turn for every run's events: XADD MAXLEN ~,
+ * expiry renewed; the retention once terminal); any instance replays and follows with XREAD BLOCK on a connection of its own.
  * A failed append is logged once per outage and costs only cross-instance resume.
  */
 export class RedisRunEventLog implements RunEventLog {
@@ -59,6 +59,9 @@ export class RedisRunEventLog implements RunEventLog {
   private readonly unavailableAfterMs: number;
   private readonly orphanWaitMs: number;
   private appendFailing = false;
+  /** Events not yet sent, in the order they happened (see `append`). */
+  private readonly pending: Array<{ run: Run; record: RunEvent }> = [];
+  private flushDeferred = false;
   private readonly readers = new Set<Redis>();
 
   constructor(private readonly options: RedisRunEventLogOptions) {
@@ -202,6 +205,8 @@ export class RedisRunEventLog implements RunEventLog {
   }
 
   async close(): Promise<void> {
+    // Whatever this turn produced is sent before the owner closes the connection.
+    this.flush();
     for (const reader of this.readers) reader.disconnect();
     this.readers.clear();
   }
@@ -225,27 +230,52 @@ export class RedisRunEventLog implements RunEventLog {
       );
   }
 
+  /**
+   * Tokens (`delta`, `reasoning`) wait for the end of this event-loop turn, so that everything the
+   * instance's runs streamed in one turn is appended in one script: one command per token was most
+   * of the run log's cost, and queued the shared quota's starts behind it in Redis. Any other event
+   * is appended at once with everything waiting before it, so a checkpoint written after an agent's
+   * end on the same connection always follows that agent's events.
+   */
   private append(run: Run, record: RunEvent): void {
-    const runId = run.id;
-    const terminal = isTerminal(record.event);
-    const ttl = terminal ? Math.max(1000, this.options.retentionMs) : this.liveTtlMs;
+    this.pending.push({ run, record });
+    if (record.event !== 'delta' && record.event !== 'reasoning') return this.flush();
+    if (this.flushDeferred) return;
+    this.flushDeferred = true;
+    this.options.clock.defer(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushDeferred = false;
+    if (this.pending.length === 0) return;
+    const byRun = new Map<Run, RunEvent[]>();
+    for (const { run, record } of this.pending.splice(0)) {
+      const records = byRun.get(run);
+      if (records) records.push(record);
+      else byRun.set(run, [record]);
+    }
+    const keys: string[] = [];
+    const args: Array<string | number> = [
+      this.options.maxEvents,
+      this.liveTtlMs,
+      Math.max(1000, this.options.retentionMs),
+      this.options.instanceId,
+    ];
+    for (const [run, records] of byRun) {
+      keys.push(this.streamKey(run.id), this.metaKey(run.id));
+      args.push(run.epoch, records.length);
+      for (const record of records)
+        args.push(record.id, record.event, JSON.stringify(record.data), isTerminal(record.event) ? '1' : '0');
+    }
+    const runs = [...byRun.keys()];
     withCommands(this.options.client)
-      .appendRunEvent(
-        this.streamKey(runId),
-        this.metaKey(runId),
-        record.id,
-        record.event,
-        JSON.stringify(record.data),
-        this.options.maxEvents,
-        ttl,
-        terminal ? '1' : '0',
-        this.options.instanceId,
-        run.epoch,
-      )
+      .appendRunEvents(keys.length, ...keys, ...args)
       .then(
-        (reply) => {
+        (replies) => {
           this.appendSucceeded();
-          if (Number(reply) === -1) this.fenced(run);
+          replies.forEach((reply, index) => {
+            if (Number(reply) === -1) this.fenced(runs[index]);
+          });
         },
         (error: unknown) => this.appendFailed(error),
       );
