@@ -40,6 +40,12 @@ export interface LimiterSnapshot {
   active: number;
   /** Starts in the last 60 s. */
   startsLastMinute: number;
+  /**
+   * Starts the rate windows (RPM and its spreading sub-window) allow right now, concurrency aside;
+   * undefined when not known (a shared limiter that has not heard from Redis lately). Admission's
+   * room counts the smaller of these and the free slots: where RPM binds, free slots are no room.
+   */
+  startsAvailable?: number;
   tokensLastMinute: number;
   limits: EffectiveLimits;
   configured: EffectiveLimits & { tpm: number };
@@ -229,6 +235,7 @@ export class InMemoryLimiter implements Limiter {
       active: this.active,
       // The status page reports the nominal minute; the margin only delays starts.
       startsLastMinute: this.starts.countSince(now - this.reportWindowMs),
+      startsAvailable: this.starts.availableAt(this.limits().rpm, now),
       tokensLastMinute: this.tokens.used(now),
       limits: this.limits(),
       heldUntil: this.heldUntil > now ? this.heldUntil : 0,

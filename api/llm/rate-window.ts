@@ -71,6 +71,15 @@ export class StartWindow {
     return at;
   }
 
+  /** How many starts `limit` allows at `now` before the minute or the spreading sub-window is full. */
+  availableAt(limit: number, now: number): number {
+    const effective = Math.min(Math.max(1, Math.floor(limit)), this.capacity);
+    let available = effective - this.countSince(now - this.windowMs);
+    if (this.burstWindowMs > 0 && this.burstWindowMs < this.windowMs)
+      available = Math.min(available, this.burstLimit(effective) - this.countSince(now - this.burstWindowMs));
+    return Math.max(0, available);
+  }
+
   /** The most recent start recorded (undefined when none): records must not go back before it. */
   latest(): number | undefined {
     return this.kthMostRecent(1);

@@ -272,13 +272,15 @@ export class RequestQueue {
     this.waits.observe(this.blockedBy, this.length - this.parked.size);
     const room = this.options.room;
     if (!room) return;
-    const { active, limits } = this.limiter.snapshot();
+    const { active, limits, startsAvailable } = this.limiter.snapshot();
     // Slots held by calls ranked below every agent (gateway batch calls) count as free: the next
     // one released goes to a chat's call before theirs, so they keep no chat waiting.
     let heldBelowChats = 0;
     for (const [name, count] of this.activeByAgent)
       if (!this.lanes.holdsChatsBack(name)) heldBelowChats += count;
-    room.update(this.lanes.waitingAheadOfChats(), limits.concurrency - active + heldBelowChats);
+    // Where RPM binds, a free slot is no room: only a start the rate windows allow now is.
+    const free = Math.min(limits.concurrency - active + heldBelowChats, startsAvailable ?? Infinity);
+    room.update(this.lanes.waitingAheadOfChats(), free);
   }
 
   private async dispatch(): Promise<void> {

@@ -83,6 +83,8 @@ export class RedisLimiter implements Limiter {
   /** The limits and the hold as Redis last said; the window's figures come from `load`. */
   private last: Pick<LimiterSnapshot, 'limits' | 'configured' | 'heldUntil'>;
   private readonly load: ClusterLoadView;
+  /** What the rate windows allowed at the last reply (tryStart-7.lua), and when (this clock). */
+  private available?: { starts: number; at: number };
   private closed = false;
 
   constructor(private readonly options: RedisLimiterOptions) {
@@ -162,6 +164,7 @@ export class RedisLimiter implements Limiter {
       heldUntil: heldUntil > 0 ? this.toLocal(heldUntil) : 0,
     };
     this.load.note(redisNow, { active, startsLastMinute, tokensLastMinute: tokens }, receivedAt);
+    this.available = { starts: Number(reply[12] ?? Number.NaN), at: receivedAt };
     // Redis answers: a good moment to remove what an earlier failure left behind.
     if (this.leases.hasUnreleased()) void this.reconcile().catch(() => undefined);
     const permits: RedisPermit[] = [];
@@ -357,7 +360,26 @@ export class RedisLimiter implements Limiter {
     const heldUntil = this.last.heldUntil > this.clock.now() ? this.last.heldUntil : 0;
     // The window as last heard of: an idle instance's status page follows the others' calls too.
     const { active, startsLastMinute, tokensLastMinute } = this.load.current();
-    return { ...this.last, active, startsLastMinute, tokensLastMinute, heldUntil };
+    return {
+      ...this.last,
+      active,
+      startsLastMinute,
+      startsAvailable: this.startsAvailable(),
+      tokensLastMinute,
+      heldUntil,
+    };
+  }
+
+  /**
+   * The starts the rate windows allowed at the last reply, while that says something: within one
+   * spreading sub-window of it (after that the sub-window has turned over, and other instances may
+   * have started calls meanwhile). Undefined otherwise.
+   */
+  private startsAvailable(): number | undefined {
+    const available = this.available;
+    if (!available || !Number.isFinite(available.starts)) return undefined;
+    const spreadMs = this.options.burstWindowMs ?? spreadWindowMs(this.options.maxRpm);
+    return this.clock.now() - available.at < spreadMs ? available.starts : undefined;
   }
 
   /** Converts a Redis time to this process's clock. */

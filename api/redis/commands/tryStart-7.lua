@@ -42,7 +42,8 @@
 
   Output: { started (how many of the N, the first ones), retryAt (ms, Redis time: when the next
             may start; 0 when all N started), stamp, active,
-            startsLastMinute, tokensLastMinute, concurrency, rpm, tpm, heldUntil, decreases, epoch }
+            startsLastMinute, tokensLastMinute, concurrency, rpm, tpm, heldUntil, decreases, epoch,
+            startsAvailable (what the RPM window and its sub-window still allow now) }
           (stamp: Redis time in ms with the microseconds as a fraction, "1796220807048.696")
 ]]
 --- @include "includes/aimdRecovery"
@@ -231,8 +232,16 @@ if orderKey then
 end
 
 local startsLastMinute = redis.call('ZCOUNT', starts, '(' .. (now - reportMs), '+inf')
+-- What the rate windows still allow now, concurrency aside (admission's room reads it).
+local available = rpm - redis.call('ZCOUNT', starts, '(' .. (now - windowMs), '+inf')
+if burstMs > 0 and burstMs < windowMs then
+  local burst = math.max(1, math.ceil(rpm * burstMs / windowMs))
+  available = math.min(available, burst - redis.call('ZCOUNT', starts, '(' .. (now - burstMs), '+inf'))
+end
+if available < 0 then available = 0 end
 if started > 0 then
   redis.call('PUBLISH', loadChannel, stamp .. ' ' .. active .. ' ' .. startsLastMinute)
 end
 if heldUntil <= now then heldUntil = 0 end
-return { started, retryAt, stamp, active, startsLastMinute, total, concurrency, rpm, tpm, heldUntil, decreases, epoch }
+return { started, retryAt, stamp, active, startsLastMinute, total, concurrency, rpm, tpm, heldUntil, decreases, epoch,
+  available }
