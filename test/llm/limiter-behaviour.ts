@@ -151,4 +151,17 @@ export function describeLimiterBehaviour(harness: () => LimiterHarness): void {
     expect(await all.tryStartMany(1, undefined, 4)).toEqual({ permits: expect.any(Array), retryAt: null });
     expect(all.snapshot().active).toBe(4);
   });
+
+  test('says how many starts the rate windows allow right now, concurrency aside', async () => {
+    // The minute: 5 starts; 2 made, 3 left (slots are plentiful: they do not count).
+    const minute = await h.create({ maxConcurrent: 100, maxRpm: 5, burstWindowMs: 0 });
+    await minute.tryStartMany(1, undefined, 2);
+    expect(minute.snapshot().startsAvailable).toBe(3);
+    // The spreading sub-window: 12 a minute, 2 per sixth of it; both taken, none left now.
+    const spread = await h.create({ maxConcurrent: 100, maxRpm: 12, burstWindowMs: h.windowMs / 6 });
+    await spread.tryStart(1);
+    expect(spread.snapshot().startsAvailable).toBe(1);
+    await spread.tryStart(1);
+    expect(spread.snapshot().startsAvailable).toBe(0);
+  });
 }

@@ -373,13 +373,14 @@ export class RedisLimiter implements Limiter {
   /**
    * The starts the rate windows allowed at the last reply, while that says something: within one
    * spreading sub-window of it (after that the sub-window has turned over, and other instances may
-   * have started calls meanwhile). Undefined otherwise.
+   * have started calls meanwhile), or one renewal period with spreading off. Undefined otherwise.
    */
   private startsAvailable(): number | undefined {
     const available = this.available;
     if (!available || !Number.isFinite(available.starts)) return undefined;
     const spreadMs = this.options.burstWindowMs ?? spreadWindowMs(this.options.maxRpm);
-    return this.clock.now() - available.at < spreadMs ? available.starts : undefined;
+    const trustedMs = spreadMs > 0 ? spreadMs : this.renewEveryMs;
+    return this.clock.now() - available.at < trustedMs ? available.starts : undefined;
   }
 
   /** Converts a Redis time to this process's clock. */

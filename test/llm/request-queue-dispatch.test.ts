@@ -1,6 +1,7 @@
 import { flushMicrotasks, ManualClock } from '../../api/clock';
 import type { AgentName } from '../../api/agents/agent-name';
 import { InMemoryLimiter, type Limiter, type Permit, type StartBatch } from '../../api/llm/limiter';
+import { ProviderRoom } from '../../api/llm/provider-room';
 import { RequestQueue, type Slot } from '../../api/llm/request-queue';
 
 /**
@@ -155,5 +156,40 @@ describe('RequestQueue: several starts per answer', () => {
     expect(slots).toHaveLength(3);
     // The permit it was not given was settled at zero: only what was started counts.
     expect(limiter.snapshot().tokensLastMinute).toBe(1_100);
+  });
+});
+
+describe('RequestQueue: the room it reports to admission', () => {
+  test('where RPM binds, free slots are no room: the room hears the starts the rate windows allow now', async () => {
+    const clock = new ManualClock(0);
+    // 12 a minute, spread 2 per 10 s; ten slots.
+    const limiter = new InMemoryLimiter({
+      clock,
+      maxConcurrent: 10,
+      maxRpm: 12,
+      maxTpm: 0,
+      burstWindowMs: 10_000,
+    });
+    const room = new ProviderRoom(10, clock);
+    const queue = new RequestQueue({ clock, limiter, queueMax: 100, priorityOrder: ['host'], room });
+    const call = () =>
+      queue
+        .acquire(
+          { agentType: 'host', userId: 'u', conversationId: 'c', estimatedTokens: 1, deadline: 1e9 },
+          new AbortController().signal,
+        )
+        .then((slot) => slot.release());
+    await call();
+    await flushMicrotasks();
+    expect(room.explain()).toMatchObject({ callsWaiting: 0, freeSlots: 1 });
+    await call();
+    await flushMicrotasks();
+    // Nine slots free, but no start until the sub-window turns over: no room for a new chat's call.
+    expect(limiter.snapshot().limits.concurrency - limiter.snapshot().active).toBe(10);
+    expect(room.explain()).toMatchObject({ callsWaiting: 0, freeSlots: 0 });
+    clock.advance(10_001);
+    queue.wake();
+    await flushMicrotasks();
+    expect(room.explain()).toMatchObject({ freeSlots: 2 });
   });
 });
