@@ -11,7 +11,13 @@ import {
   type Summary,
 } from './statistics';
 import { evaluateTargets, explain } from './report-targets';
-import { buildTimeline, eventLoopFigures, providerRate, streamFigures } from './report-series';
+import {
+  buildTimeline,
+  eventLoopFigures,
+  providerRate,
+  streamFigures,
+  whileWaitingRate,
+} from './report-series';
 
 /**
  * Turns one run's raw material (chat records, once-a-second samples, the sim's counters) into the
@@ -142,6 +148,8 @@ export interface BenchReport {
     demandCallsPerS: number;
     demandExceedsBound: boolean;
     callsPerCompletedChat: number;
+    /** The provider's completions while calls waited for a slot (report-series.ts), against the bound. */
+    whileWaiting?: { seconds: number; callsPerS: number; ratio: number };
   };
   waste?: { calls: number; ratio: number; usefulCalls: number };
   latencyMs: {
@@ -254,6 +262,7 @@ export function buildReport(input: ReportInput): BenchReport {
   const attemptsInWindow = records.filter((record) => inWindow(record.sentAt)).length;
   const demandCallsPerS = (attemptsInWindow * callsPerCompletedChat) / windowS;
   const providerCallsPerS = providerRate(input.samples, windowStart, windowEnd);
+  const whileWaiting = whileWaitingRate(input.samples);
   const goodput = {
     windowS,
     callsPerS: goodCalls / windowS,
@@ -263,6 +272,7 @@ export function buildReport(input: ReportInput): BenchReport {
     demandCallsPerS,
     demandExceedsBound: demandCallsPerS >= bound.mu,
     callsPerCompletedChat,
+    ...(whileWaiting ? { whileWaiting: { ...whileWaiting, ratio: whileWaiting.callsPerS / bound.mu } } : {}),
   };
   const waste =
     input.sim && input.sim.accepted > 0

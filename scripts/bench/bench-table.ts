@@ -126,6 +126,11 @@ export function formatReportTable(report: BenchReport): string {
     lines.push(
       `                 provider accepted ${fixed(goodput.providerCallsPerS, 2)} calls/s in the same window; ${fixed(goodput.callsPerCompletedChat, 2)} calls per completed chat`,
     );
+  if (goodput.whileWaiting)
+    lines.push(
+      `                 while calls waited for a slot (${fixed(goodput.whileWaiting.seconds, 0)} s): the provider completed ` +
+        `${fixed(goodput.whileWaiting.callsPerS, 2)} calls/s = ${pct(goodput.whileWaiting.ratio)} of the bound`,
+    );
   if (report.waste)
     lines.push(
       `quota waste      ${report.waste.calls} of ${report.provider?.accepted ?? 0} provider calls (${pct(report.waste.ratio)}) went to chats that did not complete`,

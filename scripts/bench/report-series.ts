@@ -41,6 +41,25 @@ export function providerRate(samples: Sample[], from: number, to: number): numbe
   return (last.sim!.stats!.accepted - first.sim!.stats!.accepted) / ((last.at - first.at) / 1000);
 }
 
+/**
+ * The provider's completions per second over the sampled intervals in which calls waited for a
+ * slot at both ends (the sampled instance's LLM queue or its SSE line not empty): the stretch of a
+ * burst where only the quota held work back, so that its rate is what to set against the bound
+ * (a burst's ramp and its tail of last calls are left out). Undefined with no such interval.
+ */
+export function whileWaitingRate(samples: Sample[]): { seconds: number; callsPerS: number } | undefined {
+  const waiting = (sample: Sample) => (sample.queue?.queueLength ?? 0) > 0 || (sample.sse?.waiting ?? 0) > 0;
+  let seconds = 0;
+  let calls = 0;
+  for (let index = 1; index < samples.length; index++) {
+    const [before, after] = [samples[index - 1], samples[index]];
+    if (!before.sim?.stats || !after.sim?.stats || !waiting(before) || !waiting(after)) continue;
+    seconds += (after.at - before.at) / 1000;
+    calls += after.sim.stats.completed - before.sim.stats.completed;
+  }
+  return seconds > 0 ? { seconds, callsPerS: calls / seconds } : undefined;
+}
+
 export function streamFigures(input: ReportInput): NonNullable<BenchReport['streams']> {
   let peak: Sample | undefined;
   for (const sample of input.samples) if (!peak || sample.counters.open > peak.counters.open) peak = sample;
