@@ -70,22 +70,41 @@ export class FailSafeLimiter implements Limiter {
   }
 
   async tryStart(estimatedTokens: number, orderKey?: number): Promise<StartDecision> {
+    const { permits, retryAt } = await this.tryStartMany(estimatedTokens, orderKey, 1);
+    return permits.length > 0 ? { started: true, permit: permits[0] } : { started: false, retryAt };
+  }
+
+  /**
+   * Up to `count` starts in one round trip while Redis decides alone (shared); while degraded or
+   * recovering, one start, checked against this instance's share first.
+   */
+  async tryStartMany(
+    estimatedTokens: number,
+    orderKey: number | undefined,
+    count: number,
+  ): Promise<StartBatch> {
     this.endRecoveryIfDue();
     if (this.modeNow === 'shared') {
       try {
-        return this.wrapShared(
-          await this.options.shared.tryStart(estimatedTokens, orderKey),
-          estimatedTokens,
-        );
+        const batch = await this.options.shared.tryStartMany(estimatedTokens, orderKey, count);
+        return {
+          permits: batch.permits.map((permit) => this.wrapShared(permit, estimatedTokens)),
+          retryAt: batch.retryAt,
+        };
       } catch (error) {
         // A start that got no answer in time: if Redis answers now, it was this process that
         // stalled (a busy event loop, a GC pause), not Redis. Falling back to a share then would
         // start calls Redis does not count while the others fill the quota: ask again instead (the
-        // shared limiter removes the lease the lost answer may have granted).
-        if (await this.stillReachable(error)) return { started: false, retryAt: this.clock.now() };
+        // shared limiter removes the leases the lost answer may have granted).
+        if (await this.stillReachable(error)) return { permits: [], retryAt: this.clock.now() };
         this.degrade(error);
       }
     }
+    return asBatch(await this.startOnShare(estimatedTokens, orderKey));
+  }
+
+  /** One start on this instance's share (degraded), and in Redis too while recovering. */
+  private async startOnShare(estimatedTokens: number, orderKey: number | undefined): Promise<StartDecision> {
     const local = this.startLocal(estimatedTokens);
     if (this.modeNow === 'degraded' || !local.started) return local;
     // Recovering: the local share already agreed; Redis must agree too.
@@ -102,31 +121,6 @@ export class FailSafeLimiter implements Limiter {
       this.degrade(error);
       this.outageStarts.record(permit);
       return local;
-    }
-  }
-
-  /**
-   * Several starts in one round trip while Redis decides alone (shared); while degraded or
-   * recovering, one start as `tryStart` makes it (this instance's share is checked locally).
-   */
-  async tryStartMany(
-    estimatedTokens: number,
-    orderKey: number | undefined,
-    count: number,
-  ): Promise<StartBatch> {
-    this.endRecoveryIfDue();
-    if (this.modeNow !== 'shared' || count <= 1)
-      return asBatch(await this.tryStart(estimatedTokens, orderKey));
-    try {
-      const batch = await this.options.shared.tryStartMany(estimatedTokens, orderKey, count);
-      return {
-        permits: batch.permits.map((permit) => this.wrapSharedPermit(permit, estimatedTokens)),
-        retryAt: batch.retryAt,
-      };
-    } catch (error) {
-      if (await this.stillReachable(error)) return { permits: [], retryAt: this.clock.now() };
-      this.degrade(error);
-      return asBatch(this.startLocal(estimatedTokens));
     }
   }
 
@@ -254,12 +248,8 @@ export class FailSafeLimiter implements Limiter {
     }
   }
 
-  private wrapShared(decision: StartDecision, estimatedTokens: number): StartDecision {
-    if (!decision.started) return decision;
-    return { started: true, permit: this.wrapSharedPermit(decision.permit, estimatedTokens) };
-  }
-
-  private wrapSharedPermit(shared: Permit, estimatedTokens: number): FailSafePermit {
+  /** A call Redis granted: this instance's call in flight from now on. */
+  private wrapShared(shared: Permit, estimatedTokens: number): FailSafePermit {
     const permit: FailSafePermit = {
       id: String(shared.id),
       startedAt: shared.startedAt,
