@@ -1,7 +1,7 @@
 import { PRIORITY_CLASSES, type PriorityClass } from './priority-class';
 import type { Clock, TimerHandle } from '../clock';
 import { AppError, abortReason } from '../errors';
-import type { Limiter, LimiterSnapshot, Permit } from './limiter';
+import { PROVIDER_WINDOW_MS, type Limiter, type LimiterSnapshot, type Permit } from './limiter';
 import { buildQueueStatus, type QueueStatus } from './queue-status';
 import { ParkedRuns } from './parked-runs';
 import { QueueLanes, describeItems, type QueueEntry as Entry } from './queue-lanes';
@@ -272,14 +272,19 @@ export class RequestQueue {
     this.waits.observe(this.blockedBy, this.length - this.parked.size);
     const room = this.options.room;
     if (!room) return;
-    const { active, limits, startsAvailable } = this.limiter.snapshot();
+    const { active, limits, startsAvailable, startsLastMinute } = this.limiter.snapshot();
     // Slots held by calls ranked below every agent (gateway batch calls) count as free: the next
     // one released goes to a chat's call before theirs, so they keep no chat waiting.
     let heldBelowChats = 0;
     for (const [name, count] of this.activeByAgent)
       if (!this.lanes.holdsChatsBack(name)) heldBelowChats += count;
-    // Where RPM binds, a free slot is no room: only a start the rate windows allow now is.
-    const free = Math.min(limits.concurrency - active + heldBelowChats, startsAvailable ?? Infinity);
+    // Where RPM binds, a free slot is no room: only a start the rate windows allow now is. The
+    // windows reopen with time alone as recent starts age out, so the room hears again about one
+    // start's spacing later (while starts of the last minute remain: an idle server stays quiet).
+    const slotsFree = limits.concurrency - active + heldBelowChats;
+    const free = Math.min(slotsFree, startsAvailable ?? Infinity);
+    if (free < slotsFree && startsLastMinute > 0)
+      this.armWake(this.clock.now() + PROVIDER_WINDOW_MS / limits.rpm);
     room.update(this.lanes.waitingAheadOfChats(), free);
   }
 
