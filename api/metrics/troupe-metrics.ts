@@ -95,11 +95,11 @@ export class TroupeMetrics implements SchedulerMetrics, CacheMetrics, Speculatio
     this.tools.observe(tools);
   }
 
-  /** One start's round trip to Redis (the shared limiter's dispatch path); registered on first use. */
+  /** One ask's round trip to Redis (up to 16 starts; the shared limiter's dispatch path); registered on first use. */
   redisDispatch(ms: number): void {
     this.redisDispatchSeconds ??= new client.Histogram({
       name: 'troupe_llm_redis_dispatch_seconds',
-      help: "A start's round trip to the shared limiter in Redis (one Lua script), as the dispatch path waits for it",
+      help: "An ask's round trip to the shared limiter in Redis (one Lua script granting up to 16 starts), as the dispatch path waits for it",
       buckets: [0.0002, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
       registers: [this.registry],
     });

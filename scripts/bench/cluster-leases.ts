@@ -134,7 +134,7 @@ export function leaseLine(check: LeaseCheck | undefined, latency: DispatchLatenc
   if (latency)
     parts.push(
       `Redis dispatch path: p50 ${latency.p50Ms.toFixed(2)} ms, p99 ${latency.p99Ms.toFixed(2)} ms over ` +
-        `${latency.starts} starts (${(latency.within2Ms * 100).toFixed(1)} % within 2 ms)`,
+        `${latency.starts} asks, each up to 16 starts (${(latency.within2Ms * 100).toFixed(1)} % within 2 ms)`,
     );
   return parts.join('\n');
 }
