@@ -126,6 +126,11 @@ export function asBatch(decision: StartDecision): StartBatch {
     : { permits: [], retryAt: decision.retryAt };
 }
 
+/** A batch of at most one as one start's decision (the converse of asBatch). */
+export function firstStart({ permits, retryAt }: StartBatch): StartDecision {
+  return permits.length > 0 ? { started: true, permit: permits[0] } : { started: false, retryAt };
+}
+
 /** The provider's rolling window for RPM and TPM. */
 export const PROVIDER_WINDOW_MS = 60_000;
 export const DEFAULT_WINDOW_MARGIN_MS = 500;

@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../../clock';
 import {
   asBatch,
+  firstStart,
   type Limiter,
   type LimiterSnapshot,
   type Permit,
@@ -70,8 +71,7 @@ export class FailSafeLimiter implements Limiter {
   }
 
   async tryStart(estimatedTokens: number, orderKey?: number): Promise<StartDecision> {
-    const { permits, retryAt } = await this.tryStartMany(estimatedTokens, orderKey, 1);
-    return permits.length > 0 ? { started: true, permit: permits[0] } : { started: false, retryAt };
+    return firstStart(await this.tryStartMany(estimatedTokens, orderKey, 1));
   }
 
   /**

@@ -4,6 +4,7 @@ import type { EffectiveLimits, RateLimitKind } from '../aimd';
 import {
   DEFAULT_WINDOW_MARGIN_MS,
   PROVIDER_WINDOW_MS,
+  firstStart,
   type Limiter,
   type LimiterSnapshot,
   type Permit,
@@ -71,6 +72,8 @@ export class RedisLimiter implements Limiter {
   private readonly reportWindowMs: number;
   private readonly leaseMs: number;
   private readonly renewEveryMs: number;
+  /** The spreading sub-window (0: off). */
+  private readonly burstWindowMs: number;
   private readonly aimdArgs: number[];
   private readonly aimd: SharedAimdSettings;
   private readonly leases: RedisLeaseBook;
@@ -98,6 +101,7 @@ export class RedisLimiter implements Limiter {
     this.windowMs = this.reportWindowMs + Math.max(0, options.windowMarginMs ?? DEFAULT_WINDOW_MARGIN_MS);
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.renewEveryMs = options.renewEveryMs ?? DEFAULT_RENEW_EVERY_MS;
+    this.burstWindowMs = options.burstWindowMs ?? spreadWindowMs(options.maxRpm);
     this.aimd = sharedAimdSettings(options);
     this.aimdArgs = [
       this.aimd.quietPeriodMs,
@@ -122,8 +126,7 @@ export class RedisLimiter implements Limiter {
   }
 
   async tryStart(estimatedTokens: number, orderKey?: number): Promise<StartDecision> {
-    const { permits, retryAt } = await this.tryStartMany(estimatedTokens, orderKey, 1);
-    return permits.length > 0 ? { started: true, permit: permits[0] } : { started: false, retryAt };
+    return firstStart(await this.tryStartMany(estimatedTokens, orderKey, 1));
   }
 
   /** Up to `count` starts in one script (tryStart-7.lua checks every limit again after each). */
@@ -184,7 +187,7 @@ export class RedisLimiter implements Limiter {
       this.leaseMs,
       this.windowMs,
       this.reportWindowMs,
-      this.options.burstWindowMs ?? spreadWindowMs(this.options.maxRpm),
+      this.burstWindowMs,
       this.options.maxConcurrent,
       this.options.maxRpm,
       this.options.maxTpm,
@@ -378,8 +381,7 @@ export class RedisLimiter implements Limiter {
   private startsAvailable(): number | undefined {
     const available = this.available;
     if (!available || !Number.isFinite(available.starts)) return undefined;
-    const spreadMs = this.options.burstWindowMs ?? spreadWindowMs(this.options.maxRpm);
-    const trustedMs = spreadMs > 0 ? spreadMs : this.renewEveryMs;
+    const trustedMs = this.burstWindowMs > 0 ? this.burstWindowMs : this.renewEveryMs;
     return this.clock.now() - available.at < trustedMs ? available.starts : undefined;
   }
 

@@ -115,6 +115,9 @@ end
 concurrency = math.max(1, concurrency)
 rpm = math.max(1, rpm)
 if maxTpm > 0 then tpm = math.max(1, tpm) end
+-- The spreading sub-window's allowance (0: spreading off).
+local burst = 0
+if burstMs > 0 and burstMs < windowMs then burst = math.max(1, math.ceil(rpm * burstMs / windowMs)) end
 
 local active = redis.call('ZCARD', leases)
 -- The state's epoch: written with the state, so a state that vanished (a restart, a FLUSHALL) comes
@@ -150,8 +153,7 @@ local function nextStartAt()
     local kth = redis.call('ZREVRANGE', starts, rpm - 1, rpm - 1, 'WITHSCORES')
     at = math.max(at, tonumber(kth[2]) + windowMs)
   end
-  if burstMs > 0 and burstMs < windowMs then
-    local burst = math.max(1, math.ceil(rpm * burstMs / windowMs))
+  if burst > 0 then
     if count >= burst then
       local kth = redis.call('ZREVRANGE', starts, burst - 1, burst - 1, 'WITHSCORES')
       local burstAt = tonumber(kth[2]) + burstMs
@@ -233,9 +235,9 @@ end
 
 local startsLastMinute = redis.call('ZCOUNT', starts, '(' .. (now - reportMs), '+inf')
 -- What the rate windows still allow now, concurrency aside (admission's room reads it).
-local available = rpm - redis.call('ZCOUNT', starts, '(' .. (now - windowMs), '+inf')
-if burstMs > 0 and burstMs < windowMs then
-  local burst = math.max(1, math.ceil(rpm * burstMs / windowMs))
+-- (The starts set holds only the enforcement window: it was trimmed above.)
+local available = rpm - redis.call('ZCARD', starts)
+if burst > 0 then
   available = math.min(available, burst - redis.call('ZCOUNT', starts, '(' .. (now - burstMs), '+inf'))
 end
 if available < 0 then available = 0 end
