@@ -72,6 +72,8 @@ export interface Config {
     slowReaderMs: number;
     /** A listener with more than this many bytes waiting in its socket's buffer is ended. */
     maxBufferedBytes: number;
+    /** Tokens that follow a stream's first within this window are written together (0: each at once). */
+    tokenBatchMs: number;
   };
   http: {
     /** A request body must arrive in full within this (headers have their own timeout). */
@@ -237,6 +239,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       runLogMaxEvents: raw.RUN_LOG_MAX_EVENTS,
       slowReaderMs: raw.SSE_SLOW_READER_MS,
       maxBufferedBytes: raw.SSE_MAX_BUFFERED_BYTES,
+      tokenBatchMs: raw.SSE_TOKEN_BATCH_MS,
     },
     http: { bodyTimeoutMs: raw.REQUEST_BODY_TIMEOUT_MS, shutdownGraceMs: raw.SHUTDOWN_GRACE_MS },
     agents: {

@@ -126,6 +126,7 @@ export const configSchema = z.object({
   RUN_LOG_MAX_EVENTS: integer(10, 1_000_000).default(5000),
   SSE_SLOW_READER_MS: integer(100, 3_600_000).default(30_000),
   SSE_MAX_BUFFERED_BYTES: integer(1024, 1_073_741_824).default(1_048_576),
+  SSE_TOKEN_BATCH_MS: integer(0, 1000).default(20),
 
   REQUEST_BODY_TIMEOUT_MS: integer(100, 60_000).default(30_000),
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000).default(8000),

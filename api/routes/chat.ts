@@ -48,7 +48,7 @@ export function chatRouter(deps: {
   logger: Logger;
 }): Router {
   const router = Router();
-  const { limiter, heartbeat, backpressure, waitingReads } = deps.sse;
+  const { limiter, heartbeat, backpressure, tokenBatching, waitingReads } = deps.sse;
   router.post('/chat', async (req: Request, res: Response) => {
     const body = parseOrThrow(chatBody, req.body ?? undefined);
     const userId = resolveUser(req, deps.config, body.userId);
@@ -60,6 +60,7 @@ export function chatRouter(deps: {
       streamRunToResponse(req, res, resumed, {
         heartbeat,
         backpressure,
+        tokenBatching,
         attendance: limiter,
         afterId: lastEventId(req),
         resume: true,
@@ -98,7 +99,13 @@ export function chatRouter(deps: {
       await respondWithJson(res, run);
       return;
     }
-    streamRunToResponse(req, res, run, { heartbeat, backpressure, attendance: limiter, waitingReads });
+    streamRunToResponse(req, res, run, {
+      heartbeat,
+      backpressure,
+      tokenBatching,
+      attendance: limiter,
+      waitingReads,
+    });
   });
   return router;
 }

@@ -53,6 +53,7 @@ export function runsRouter(deps: {
       streamRunToResponse(req, res, run, {
         heartbeat: deps.sse.heartbeat,
         backpressure: deps.sse.backpressure,
+        tokenBatching: deps.sse.tokenBatching,
         attendance: deps.sse.limiter,
         afterId,
         resume: true,
@@ -64,7 +65,12 @@ export function runsRouter(deps: {
       res.status(204).end();
       return;
     }
-    streamSharedRun(req, res, shared!, { heartbeat: deps.sse.heartbeat, eventLog: deps.eventLog!, afterId });
+    streamSharedRun(req, res, shared!, {
+      heartbeat: deps.sse.heartbeat,
+      eventLog: deps.eventLog!,
+      afterId,
+      tokenBatching: deps.sse.tokenBatching,
+    });
   });
   return router;
 }

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import type { HeartbeatTicker } from '../streaming/heartbeat-ticker';
-import { SseWriter, type SseBackpressure } from '../streaming/sse-writer';
+import { SseWriter, type SseBackpressure, type SseTokenBatching } from '../streaming/sse-writer';
 import type { Run } from '../streaming/run';
 import { isTerminal } from '../streaming/run-events';
 import type { RunAttendance } from '../streaming/sse-limiter';
@@ -11,6 +11,8 @@ export interface StreamRunOptions {
   heartbeat: HeartbeatTicker;
   /** How far a slow reader may fall behind before its stream is ended (unbounded when absent). */
   backpressure?: SseBackpressure;
+  /** Tokens written together within a short window (every token at once when absent). */
+  tokenBatching?: SseTokenBatching;
   /** Who keeps count of the run's listeners: the last one leaving starts its grace period. */
   attendance: RunAttendance;
   /** Replay only events after this id (Last-Event-ID). */
@@ -35,7 +37,7 @@ export function streamRunToResponse(req: Request, res: Response, run: Run, optio
     if (!options.resume) run.cancel();
     return;
   }
-  const writer = new SseWriter(res, options.heartbeat, options.backpressure);
+  const writer = new SseWriter(res, options.heartbeat, options.backpressure, options.tokenBatching);
   const socket = req.socket;
   const reads = options.waitingReads && options.attendance.isWaiting(run) ? options.waitingReads : undefined;
   reads?.add(socket, run, writer);

@@ -3,7 +3,7 @@ import { AppError } from '../errors';
 import type { HeartbeatTicker } from '../streaming/heartbeat-ticker';
 import type { RunEventLog, SharedRun } from '../streaming/run-event-log';
 import type { RunEvent } from '../streaming/run-events';
-import { SseWriter } from '../streaming/sse-writer';
+import { SseWriter, type SseTokenBatching } from '../streaming/sse-writer';
 
 /**
  * Streams a run that another instance owns, from the shared run event log: replay after
@@ -16,12 +16,17 @@ export function streamSharedRun(
   req: Request,
   res: Response,
   run: SharedRun,
-  options: { heartbeat: HeartbeatTicker; eventLog: RunEventLog; afterId: number },
+  options: {
+    heartbeat: HeartbeatTicker;
+    eventLog: RunEventLog;
+    afterId: number;
+    tokenBatching?: SseTokenBatching;
+  },
 ): void {
   if (req.socket.destroyed || res.destroyed) return;
   const controller = new AbortController();
   res.on('close', () => controller.abort());
-  const writer = new SseWriter(res, options.heartbeat);
+  const writer = new SseWriter(res, options.heartbeat, undefined, options.tokenBatching);
   options.eventLog.attend(run, controller.signal);
   let lastId = options.afterId;
   const send = (record: RunEvent) => {

@@ -5,7 +5,7 @@ import type { ChatAdmission } from '../llm/admission';
 import type { RunHolds } from '../llm/llm-gateway';
 import { HeartbeatTicker } from './heartbeat-ticker';
 import { SseLimiter, type SseLimiterStats } from './sse-limiter';
-import type { SseBackpressure } from './sse-writer';
+import type { SseBackpressure, SseTokenBatching } from './sse-writer';
 import { WaitingReads } from './waiting-reads';
 
 /** The SSE layer's shared parts, built once by the composition root and handed to the routes. */
@@ -14,6 +14,8 @@ export interface SseStreaming {
   heartbeat: HeartbeatTicker;
   /** Per-listener write bounds for every SseWriter. */
   backpressure: SseBackpressure;
+  /** How every SseWriter writes tokens together (SSE_TOKEN_BATCH_MS). */
+  tokenBatching: SseTokenBatching;
   /** Reads the sockets of streams waiting in the line in turns, once there are many. */
   waitingReads: WaitingReads;
   /** GET /api/sse/status. */
@@ -45,10 +47,12 @@ export function createSseStreaming(
     maxBufferedBytes: config.sse.maxBufferedBytes,
     logger: deps.logger,
   };
+  const tokenBatching: SseTokenBatching = { clock: deps.clock, windowMs: config.sse.tokenBatchMs };
   return {
     limiter,
     heartbeat,
     backpressure,
+    tokenBatching,
     waitingReads,
     status: () => ({ ...limiter.stats(), openStreams: heartbeat.size }),
     close() {

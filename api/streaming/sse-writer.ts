@@ -19,24 +19,48 @@ export interface SseBackpressure {
   logger?: Logger;
 }
 
+/**
+ * Tokens written together (SSE_DELTA_FLUSH_MS): a stream's first token of a quiet spell is written
+ * at once, the ones that follow within the window leave in one write when it ends. Every token is
+ * still its own event with its own id; only the system calls are shared. At a high call rate one
+ * write per token per listener was the largest cost of an instance (a third of its CPU), and a
+ * starved event loop holds the quota's slots longer than the calls need them.
+ */
+export interface SseTokenBatching {
+  clock: Clock;
+  /** 0 writes every token at once. */
+  windowMs: number;
+}
+
+/**
+ * Waiting tokens past this many characters are written at once: a fast stream is sent in pieces
+ * the reader's socket drains as it goes, not in one lump that looks like a backlog to the bounds.
+ */
+const MAX_BATCH_CHARS = 16_384;
+
 /** After the slow_reader event is queued, how long the socket gets to flush it before it is destroyed. */
 const FLUSH_GRACE_MS = 2000;
 
 /**
  * Writes Server-Sent Events to one HTTP response: `id:`/`event:`/`data:` blocks, and a comment
  * line (`: ping`) on every tick of the shared heartbeat so proxies and load balancers keep an idle
- * stream open. It holds no buffer of its own, and respects the socket's backpressure: a reader that
+ * stream open. Beyond one batching window's tokens it holds no buffer of its own, and respects the socket's backpressure: a reader that
  * stays behind past the bounds gets a `slow_reader` error and its stream ends (destroyed if even
  * that cannot be flushed). Only this listener is affected: the run goes on for the others.
  */
 export class SseWriter {
   private closed = false;
   private slowTimer?: TimerHandle;
+  /** Tokens waiting for the end of the batching window, already formatted. */
+  private batched = '';
+  /** Set while a batching window is open (after a token was written at once). */
+  private batchTimer?: TimerHandle;
 
   constructor(
     private readonly res: Response,
     private readonly ticker: HeartbeatTicker,
     private readonly backpressure?: SseBackpressure,
+    private readonly batching?: SseTokenBatching,
   ) {
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
@@ -55,10 +79,18 @@ export class SseWriter {
 
   send(record: RunEvent): void {
     if (!this.isOpen) return;
-    this.write(`id: ${record.id}\nevent: ${record.event}\ndata: ${JSON.stringify(record.data)}\n\n`);
+    const text = `id: ${record.id}\nevent: ${record.event}\ndata: ${JSON.stringify(record.data)}\n\n`;
+    if (record.event === 'delta' || record.event === 'reasoning') {
+      this.sendToken(text);
+      return;
+    }
+    // Anything else goes at once, after the tokens before it: the order on the wire is the run's.
+    this.flushBatch();
+    this.write(text);
   }
 
   comment(text: string): void {
+    this.flushBatch();
     // A ping behind a backlog keeps nothing alive: the backlog itself is still being sent.
     if (this.isOpen && !this.res.writableNeedDrain) this.write(`: ${text}\n\n`);
   }
@@ -68,8 +100,45 @@ export class SseWriter {
   }
 
   end(): void {
+    this.flushBatch();
     if (this.isOpen) this.res.end();
     this.stop();
+  }
+
+  private sendToken(text: string): void {
+    const batching = this.batching;
+    if (!batching || batching.windowMs <= 0) {
+      this.write(text);
+      return;
+    }
+    if (this.batchTimer) {
+      this.batched += text;
+      if (this.batched.length >= MAX_BATCH_CHARS) this.writeBatch();
+      return;
+    }
+    this.write(text);
+    this.openBatchWindow(batching);
+  }
+
+  private openBatchWindow(batching: SseTokenBatching): void {
+    this.batchTimer = batching.clock.setTimeout(() => {
+      this.batchTimer = undefined;
+      if (this.batched === '') return;
+      this.writeBatch();
+      // Tokens are still coming: the next ones wait for the next window too.
+      if (this.isOpen) this.openBatchWindow(batching);
+    }, batching.windowMs);
+  }
+
+  /** Writes the waiting tokens now; the window stays open for those that follow. */
+  private flushBatch(): void {
+    if (this.batched !== '') this.writeBatch();
+  }
+
+  private writeBatch(): void {
+    const text = this.batched;
+    this.batched = '';
+    if (this.isOpen) this.write(text);
   }
 
   private write(text: string): void {
@@ -113,6 +182,9 @@ export class SseWriter {
   private stop(): void {
     this.closed = true;
     this.clearSlowTimer();
+    if (this.batchTimer && this.batching) this.batching.clock.clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    this.batched = '';
     this.ticker.delete(this);
   }
 }
