@@ -131,6 +131,17 @@ export function firstStart({ permits, retryAt }: StartBatch): StartDecision {
   return permits.length > 0 ? { started: true, permit: permits[0] } : { started: false, retryAt };
 }
 
+/**
+ * Returns a permit nothing was sent under: its token reservation is settled at zero (kept if that
+ * fails: more than was used, never less), then its slot goes back.
+ */
+export function giveBack(limiter: Pick<Limiter, 'settle' | 'release'>, permit: Permit): Promise<void> {
+  return limiter
+    .settle(permit, 0)
+    .catch(() => undefined)
+    .then(() => limiter.release(permit));
+}
+
 /** The provider's rolling window for RPM and TPM. */
 export const PROVIDER_WINDOW_MS = 60_000;
 export const DEFAULT_WINDOW_MARGIN_MS = 500;

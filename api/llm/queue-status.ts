@@ -44,8 +44,9 @@ export function buildQueueStatus(
   limiter: LimiterSnapshot,
   state: {
     paused: boolean;
-    queued: Record<PriorityClass, number>;
-    active: Record<PriorityClass, number>;
+    /** How many calls of a class wait in the lanes, and how many hold a permit. */
+    queued: (name: PriorityClass) => number;
+    active: (name: PriorityClass) => number;
     waitReasons: WaitReasons;
   },
 ): QueueStatus {
@@ -55,13 +56,13 @@ export function buildQueueStatus(
   const byAgent = {} as Record<AgentName, AgentStats>;
   let queueLength = 0;
   for (const agent of AGENT_NAMES) {
-    byAgent[agent] = stats.agent(agent, state.queued[agent], state.active[agent]);
-    queueLength += state.queued[agent];
+    byAgent[agent] = stats.agent(agent, state.queued(agent), state.active(agent));
+    queueLength += state.queued(agent);
   }
   const byClass = {} as Record<GatewayClass, AgentStats>;
   for (const name of GATEWAY_CLASSES) {
-    byClass[name] = stats.agent(name, state.queued[name], state.active[name]);
-    queueLength += state.queued[name];
+    byClass[name] = stats.agent(name, state.queued(name), state.active(name));
+    queueLength += state.queued(name);
   }
   const utilization = Math.max(
     limiter.active / limiter.limits.concurrency,

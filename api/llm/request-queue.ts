@@ -1,7 +1,6 @@
-import { PRIORITY_CLASSES, type PriorityClass } from './priority-class';
-import type { Clock, TimerHandle } from '../clock';
+import type { Clock } from '../clock';
 import { AppError, abortReason } from '../errors';
-import { PROVIDER_WINDOW_MS, type Limiter, type LimiterSnapshot, type Permit } from './limiter';
+import { PROVIDER_WINDOW_MS, giveBack, type Limiter, type LimiterSnapshot, type Permit } from './limiter';
 import { buildQueueStatus, type QueueStatus } from './queue-status';
 import { ParkedRuns } from './parked-runs';
 import { QueueLanes, describeItems, type QueueEntry as Entry } from './queue-lanes';
@@ -9,6 +8,10 @@ import type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './req
 import { SchedulerStats } from './scheduler-stats';
 import { buildWaitReasons, classifyLimiterBlock, WaitTracker, type WaitReason } from './wait-reasons';
 import { StartPacer } from './start-pacer';
+import { ActiveCalls } from './active-calls';
+import { WakeTimer } from './wake-timer';
+import { BreakerGate } from './breaker-gate';
+import { newWaitingCall, stopWaiting } from './waiting-call';
 
 /** How much longer a call of the next lower class must have waited to be served first. */
 export const DEFAULT_AGING_STEP_MS = 5_000;
@@ -43,19 +46,17 @@ export class RequestQueue {
   private readonly limiter: Limiter;
   private readonly lanes: QueueLanes;
   private readonly agingStepMs: number;
-  private readonly active = new Set<Entry>();
+  private readonly active = new ActiveCalls();
   /** Runs held out of dispatch (no listener), with their waiting calls. */
   private readonly parked = new ParkedRuns();
-  private readonly activeByAgent = new Map<PriorityClass, number>();
   private length = 0;
   private nextId = 1;
   private paused = false;
   private pumping = false;
   private pumpRequested = false;
-  private wakeTimer?: TimerHandle;
-  private wakeAt = Infinity;
-  /** The call dispatched while the breaker was half-open (its probe), until its slot is back. */
-  private probe?: Entry;
+  /** The one timer a blocked dispatch waits on (a rate window opening, a paced start, a retry). */
+  private readonly wakeTimer: WakeTimer;
+  private readonly breaker: BreakerGate;
   /** Why the last dispatch pass stopped with calls waiting (null: it did not). */
   private blockedBy: WaitReason | null = null;
   private readonly waits: WaitTracker;
@@ -69,6 +70,8 @@ export class RequestQueue {
     this.lanes = new QueueLanes(options.priorityOrder);
     this.waits = new WaitTracker(options.clock);
     this.pacer = new StartPacer(options.clock);
+    this.wakeTimer = new WakeTimer(options.clock, () => this.pump());
+    this.breaker = new BreakerGate(options.breaker);
   }
 
   /**
@@ -77,7 +80,7 @@ export class RequestQueue {
    */
   acquire(request: AcquireRequest, signal: AbortSignal): Promise<Slot> {
     // While the breaker is open a call fails before it spends a slot and an RPM start.
-    if (this.options.breaker?.state === 'open') return Promise.reject(this.options.breaker.openError());
+    if (this.breaker.isOpen) return Promise.reject(this.breaker.openError());
     if (signal.aborted) return Promise.reject(abortReason(signal));
     const now = this.clock.now();
     if (request.deadline <= now) return Promise.reject(new AppError('queue_timeout'));
@@ -91,30 +94,20 @@ export class RequestQueue {
     const lane = this.lanes.lane(request.agentType);
     const lateDeadline = this.options.ledger?.lateDeadline(request.runId);
     return new Promise<Slot>((resolve, reject) => {
-      const seq = this.nextId++;
-      const entry: Entry = {
-        id: seq,
-        epoch: 0,
-        seq,
+      const entry = newWaitingCall({
+        id: this.nextId++,
         request,
-        enqueuedAt: now,
-        ageKey: (request.firstEnqueuedAt ?? now) + lane.rank * this.agingStepMs,
-        lateDeadline,
         lane,
-        state: 'queued',
+        agingStepMs: this.agingStepMs,
+        lateDeadline,
+        signal,
         resolve,
         reject,
-        signal,
-        onAbort: () => this.drop(entry, abortReason(signal)),
-        waitedMs: 0,
-      };
+        clock: this.clock,
+        leave: (left, error) => this.drop(left, error),
+      });
       this.length++;
       this.options.ledger?.callQueued(request.runId);
-      signal.addEventListener('abort', entry.onAbort, { once: true });
-      entry.deadlineTimer = this.clock.setTimeout(
-        () => this.drop(entry, new AppError('queue_timeout')),
-        Math.min(request.deadline - now, request.maxWaitMs ?? Infinity),
-      );
       // A call ranked below every agent's class (a gateway batch call) keeps no chat waiting.
       if (this.lanes.holdsChatsBack(request.agentType)) this.options.room?.callQueued(request.runId);
       if (this.parked.hold(entry)) {
@@ -195,7 +188,7 @@ export class RequestQueue {
   /** Queued and in-flight calls, queued first in dispatch-agnostic (age) order. */
   items(): QueueItem[] {
     const queued = [...this.queuedEntries(), ...this.parked.entries()].sort((a, b) => a.seq - b.seq);
-    return describeItems(queued, [...this.active], this.clock.now());
+    return describeItems(queued, this.active.list(), this.clock.now());
   }
 
   /** Waiting calls, parked ones included. */
@@ -217,12 +210,6 @@ export class RequestQueue {
   }
 
   status(): QueueStatus {
-    const queued = {} as Record<PriorityClass, number>;
-    const active = {} as Record<PriorityClass, number>;
-    for (const agent of PRIORITY_CLASSES) {
-      queued[agent] = this.lanes.lane(agent).count;
-      active[agent] = this.activeByAgent.get(agent) ?? 0;
-    }
     const snapshot = this.limiter.snapshot();
     const waitReasons = buildWaitReasons({
       tracker: this.waits,
@@ -233,7 +220,12 @@ export class RequestQueue {
       waiting: this.queuedEntries(),
       room: this.options.room,
     });
-    return buildQueueStatus(this.stats, snapshot, { paused: this.paused, queued, active, waitReasons });
+    return buildQueueStatus(this.stats, snapshot, {
+      paused: this.paused,
+      queued: (name) => this.lanes.lane(name).count,
+      active: (name) => this.active.countOf(name),
+      waitReasons,
+    });
   }
 
   /**
@@ -259,7 +251,7 @@ export class RequestQueue {
       // The limiter failed (its adapter reports how); calls stay queued and dispatch is retried.
       this.options.onLimiterError?.(error);
       this.blockedBy = 'limiter';
-      this.armWake(this.clock.now() + LIMITER_RETRY_MS);
+      this.wakeTimer.armAt(this.clock.now() + LIMITER_RETRY_MS);
     } finally {
       this.pumping = false;
       this.reportRoom();
@@ -275,16 +267,14 @@ export class RequestQueue {
     const { active, limits, startsAvailable, startsLastMinute } = this.limiter.snapshot();
     // Slots held by calls ranked below every agent (gateway batch calls) count as free: the next
     // one released goes to a chat's call before theirs, so they keep no chat waiting.
-    let heldBelowChats = 0;
-    for (const [name, count] of this.activeByAgent)
-      if (!this.lanes.holdsChatsBack(name)) heldBelowChats += count;
+    const heldBelowChats = this.active.countWhere((name) => !this.lanes.holdsChatsBack(name));
     // Where RPM binds, a free slot is no room: only a start the rate windows allow now is. The
     // windows reopen with time alone as recent starts age out, so the room hears again about one
     // start's spacing later (while starts of the last minute remain: an idle server stays quiet).
     const slotsFree = limits.concurrency - active + heldBelowChats;
     const free = Math.min(slotsFree, startsAvailable ?? Infinity);
     if (free < slotsFree && startsLastMinute > 0)
-      this.armWake(this.clock.now() + PROVIDER_WINDOW_MS / limits.rpm);
+      this.wakeTimer.armAt(this.clock.now() + PROVIDER_WINDOW_MS / limits.rpm);
     room.update(this.lanes.waitingAheadOfChats(), free);
   }
 
@@ -293,12 +283,11 @@ export class RequestQueue {
     while (this.length - this.parked.size > 0) {
       // The breaker comes before the permit: a call that would not reach the provider takes no slot
       // and records no start in the rolling window.
-      const breaker = this.options.breaker;
-      if (breaker && this.breakerOpen()) {
-        for (const entry of this.queuedEntries()) this.drop(entry, breaker.openError());
+      if (this.breaker.isOpen) {
+        for (const entry of this.queuedEntries()) this.drop(entry, this.breaker.openError());
         return;
       }
-      if (this.paused || this.probeOut()) {
+      if (this.paused || this.breaker.waitsOnProbe) {
         this.blockedBy = this.paused ? 'paused' : 'breaker_probe';
         return;
       }
@@ -308,7 +297,7 @@ export class RequestQueue {
       // ranked above it waits, so dispatch can stop until then.
       if (!this.lanes.holdsChatsBack(entry.request.agentType)) {
         const pacedAt = this.pacer.pacedStartAt(this.limiter.snapshot());
-        if (pacedAt > this.clock.now()) return this.armWake(pacedAt);
+        if (pacedAt > this.clock.now()) return this.wakeTimer.armAt(pacedAt);
       }
       const asked = this.startsToAsk(entry);
       const { permits, retryAt } = await this.limiter.tryStartMany(
@@ -324,7 +313,7 @@ export class RequestQueue {
           entry.request.estimatedTokens,
           this.clock.now(),
         );
-        if (retryAt !== null) this.armWake(retryAt);
+        if (retryAt !== null) this.wakeTimer.armAt(retryAt);
         return;
       }
     }
@@ -336,8 +325,7 @@ export class RequestQueue {
    * round trip. One while the breaker is half-open (its single probe) or for a paced call.
    */
   private startsToAsk(head: Entry): number {
-    if (this.options.breaker?.state === 'half_open' || !this.lanes.holdsChatsBack(head.request.agentType))
-      return 1;
+    if (this.breaker.isHalfOpen || !this.lanes.holdsChatsBack(head.request.agentType)) return 1;
     return Math.max(1, Math.min(this.length - this.parked.size, MAX_STARTS_PER_ASK));
   }
 
@@ -350,31 +338,27 @@ export class RequestQueue {
     const tokensLimited = this.limiter.snapshot().configured.tpm > 0;
     let index = 0;
     while (index < permits.length && this.length - this.parked.size > 0) {
-      if (this.paused || this.breakerOpen() || this.probeOut()) break;
+      if (this.paused || this.breaker.isOpen || this.breaker.waitsOnProbe) break;
       const { entry } = this.lanes.next();
       if (this.droppedTooLate(entry)) continue;
       const permit = permits[index];
       if (index > 0 && !this.lanes.holdsChatsBack(entry.request.agentType)) break;
       if (tokensLimited && entry.request.estimatedTokens > permit.estimatedTokens) break;
-      if (this.options.breaker?.state === 'half_open') this.probe = entry;
       this.activate(entry, permit);
       index++;
     }
-    for (const unused of permits.slice(index)) {
-      // Nothing was sent under it: its token reservation is settled at zero (kept if that fails:
-      // more than was used, never less), then its slot returns.
-      this.limiter
-        .settle(unused, 0)
-        .catch(() => undefined)
-        .then(() => this.limiter.release(unused))
-        .then(
-          () => this.pump(),
-          (error: unknown) => {
-            this.options.onLimiterError?.(error);
-            this.pump();
-          },
-        );
-    }
+    for (const unused of permits.slice(index)) this.afterRelease(giveBack(this.limiter, unused));
+  }
+
+  /** A slot went back (or failed to): the next call may start. */
+  private afterRelease(released: Promise<void>): void {
+    released.then(
+      () => this.pump(),
+      (error: unknown) => {
+        this.options.onLimiterError?.(error);
+        this.pump();
+      },
+    );
   }
 
   /**
@@ -391,15 +375,6 @@ export class RequestQueue {
     return true;
   }
 
-  private breakerOpen(): boolean {
-    return this.options.breaker?.state === 'open';
-  }
-
-  /** Half-open, and the one call let through is still out: the others wait for its verdict. */
-  private probeOut(): boolean {
-    return this.options.breaker?.state === 'half_open' && this.probe?.state === 'active';
-  }
-
   private activate(entry: Entry, permit: Permit): void {
     // Out of the waiting line for good; its user's next call queues behind it.
     this.lanes.dispatched(entry);
@@ -412,12 +387,11 @@ export class RequestQueue {
     );
     entry.state = 'active';
     entry.permit = permit;
+    this.breaker.started(entry);
     entry.waitedMs = now - entry.enqueuedAt;
     this.pacer.started(this.lanes.holdsChatsBack(entry.request.agentType));
     this.active.add(entry);
-    const agent = entry.request.agentType;
-    this.activeByAgent.set(agent, (this.activeByAgent.get(agent) ?? 0) + 1);
-    this.stats.recordWait(agent, entry.waitedMs);
+    this.stats.recordWait(entry.request.agentType, entry.waitedMs);
     entry.resolve({
       id: entry.id,
       waitedMs: entry.waitedMs,
@@ -431,19 +405,11 @@ export class RequestQueue {
   private release(entry: Entry): void {
     if (entry.state !== 'active') return;
     entry.state = 'done';
-    if (this.probe === entry) this.probe = undefined;
+    this.breaker.ended(entry);
     this.active.delete(entry);
     this.options.room?.callEnded(entry.request.runId);
     this.options.ledger?.callEnded(entry.request.runId);
-    const agent = entry.request.agentType;
-    this.activeByAgent.set(agent, (this.activeByAgent.get(agent) ?? 1) - 1);
-    this.limiter.release(entry.permit!).then(
-      () => this.pump(),
-      (error: unknown) => {
-        this.options.onLimiterError?.(error);
-        this.pump();
-      },
-    );
+    this.afterRelease(this.limiter.release(entry.permit!));
   }
 
   /** Takes a waiting call out with an error (timeout, abort, clear, the breaker open). */
@@ -466,21 +432,7 @@ export class RequestQueue {
   /** The call no longer waits (dispatched or dropped): its count, abort listener and deadline go. */
   private stopWaiting(entry: Entry): void {
     this.length--;
-    entry.signal.removeEventListener('abort', entry.onAbort);
-    if (entry.deadlineTimer) this.clock.clearTimeout(entry.deadlineTimer);
-    entry.state = 'done';
-  }
-
-  /** Arms the single wake-up timer for when the rate window opens (keeps the earliest). */
-  private armWake(at: number): void {
-    if (this.wakeTimer && this.wakeAt <= at) return;
-    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
-    this.wakeAt = at;
-    this.wakeTimer = this.clock.setTimeout(() => {
-      this.wakeTimer = undefined;
-      this.wakeAt = Infinity;
-      this.pump();
-    }, at - this.clock.now());
+    stopWaiting(entry, this.clock);
   }
 
   private queuedEntries(): Entry[] {
