@@ -409,7 +409,13 @@ export class RequestQueue {
     this.active.delete(entry);
     this.options.room?.callEnded(entry.request.runId);
     this.options.ledger?.callEnded(entry.request.runId);
-    this.afterRelease(this.limiter.release(entry.permit!));
+    // The next call is asked for now, not after the release's answer: the limiter orders the ask
+    // behind the release (one connection), so a slot changes hands in one round trip, not two.
+    this.limiter.release(entry.permit!).catch((error: unknown) => {
+      this.options.onLimiterError?.(error);
+      this.pump();
+    });
+    this.pump();
   }
 
   /** Takes a waiting call out with an error (timeout, abort, clear, the breaker open). */

@@ -72,6 +72,18 @@ describe('FailSafeLimiter (Redis outage)', () => {
     return decision.permit;
   }
 
+  test('shared: a start asked right after a release, before it settles, finds the slot free', async () => {
+    const { limiter } = await failSafe(1, proxy.url, 'me');
+    const permits: Permit[] = [];
+    for (let index = 0; index < limits.maxConcurrent; index++)
+      permits.push(started(await limiter.tryStart(1)));
+    expect((await limiter.tryStart(1)).started).toBe(false);
+    const released = limiter.release(permits[0]);
+    const next = await limiter.tryStart(1);
+    await released;
+    expect(next.started).toBe(true);
+  });
+
   test('falls back to its 1/N share, counting the cluster’s calls in flight, and hands over on recovery', async () => {
     const other = await sharedLimiter(undefined, 'other');
     started(await other.tryStart(1));

@@ -56,6 +56,17 @@ export function describeLimiterBehaviour(harness: () => LimiterHarness): void {
     expect(limiter.snapshot().active).toBe(2);
   });
 
+  test('a start asked right after a release, before the release settles, finds the slot free', async () => {
+    const limiter = await h.create({ maxConcurrent: 1, maxRpm: 1000, burstWindowMs: 0 });
+    const held = permitOf(await limiter.tryStart(1));
+    // The queue asks for the next call at once; the release's answer comes later.
+    const released = limiter.release(held);
+    const next = await limiter.tryStart(1);
+    await released;
+    expect(next.started).toBe(true);
+    expect(limiter.snapshot().active).toBe(1);
+  });
+
   test('counts starts in a rolling window, not a fixed one, and says when it opens', async () => {
     const limiter = await h.create({ maxConcurrent: 100, maxRpm: 2, burstWindowMs: 0 });
     const startedAt = h.now();

@@ -12,6 +12,8 @@ import { RequestQueue, type Slot } from '../../api/llm/request-queue';
 class SlowLimiter implements Limiter {
   readonly asks: number[] = [];
   private pending: Array<() => void> = [];
+  /** Releases take effect at once but their answers never come (a reply still on its way). */
+  unansweredReleases = false;
 
   constructor(readonly inner: InMemoryLimiter) {}
 
@@ -32,7 +34,8 @@ class SlowLimiter implements Limiter {
     for (const resolve of this.pending.splice(0)) resolve();
   }
   release(permit: Permit) {
-    return this.inner.release(permit);
+    const released = this.inner.release(permit);
+    return this.unansweredReleases ? new Promise<void>(() => undefined) : released;
   }
   settle(permit: Permit, tokens: number) {
     return this.inner.settle(permit, tokens);
@@ -116,6 +119,28 @@ describe('RequestQueue: several starts per answer', () => {
     await flushMicrotasks();
     expect(slots).toHaveLength(4);
     expect(limiter.snapshot().active).toBe(3);
+  });
+
+  test('a release asks for the next call at once: a slot changes hands in one round trip, not two', async () => {
+    const { limiter, queue, slots, take } = setup(1);
+    void take('a');
+    void take('b');
+    // a starts; b is refused twice (its own ask, and the one its arrival asked for): no ask is out.
+    for (let round = 0; round < 3; round++) {
+      limiter.answer();
+      await flushMicrotasks();
+    }
+    expect(slots).toHaveLength(1);
+    expect(limiter.asks).toEqual([1, 1, 1]);
+    limiter.unansweredReleases = true;
+    const asksBefore = limiter.asks.length;
+    slots[0].release();
+    // The ask went out beside the release, whose answer never comes.
+    expect(limiter.asks.length).toBe(asksBefore + 1);
+    limiter.answer();
+    await flushMicrotasks();
+    expect(slots).toHaveLength(2);
+    expect(queue.activeCount).toBe(1);
   });
 
   test('permits for calls that left while the answer was on its way go back to the limiter at once', async () => {

@@ -129,10 +129,13 @@ export class FailSafeLimiter implements Limiter {
     if (own.released) return;
     own.released = true;
     this.inFlight.delete(own);
+    // Redis's release is sent first, before any await: a start asked right after it (the queue
+    // asks at once) then reaches Redis behind it, on the same connection, and finds the slot free.
+    const sharedRelease = own.shared ? this.options.shared.release(own.shared) : undefined;
     if (own.local) await this.options.local.release(own.local);
-    if (own.shared) {
+    if (sharedRelease) {
       try {
-        await this.options.shared.release(own.shared);
+        await sharedRelease;
       } catch (error) {
         // The shared limiter keeps removing the lease until Redis confirms; is Redis gone?
         if (!(await this.stillReachable(error))) this.degrade(error);
