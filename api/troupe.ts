@@ -178,6 +178,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         logger,
         retentionMs: config.sse.runLogRetentionMs,
         maxEvents: config.sse.runLogMaxEvents,
+        tokenBatchMs: config.sse.tokenBatchMs,
         // Fenced off (another instance adopted the run): stop running it here.
         onFenced: (runId) => runs.get(runId)?.handOver(),
       })

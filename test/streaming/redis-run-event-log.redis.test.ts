@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { systemClock } from '../../api/clock';
+import { ManualClock, systemClock } from '../../api/clock';
 import { createLogger } from '../../api/logger';
 import { Run } from '../../api/streaming/run';
 import type { RunEvent } from '../../api/streaming/run-events';
@@ -148,6 +148,40 @@ describe('RedisRunEventLog', () => {
       'delta',
       'agent_end',
     ]);
+  });
+
+  test('with a batching window (SSE_TOKEN_BATCH_MS), places in the line and tokens of several turns go in one command at its end', async () => {
+    const clock = new ManualClock();
+    const events = new RedisRunEventLog({
+      client: redis,
+      keyPrefix: prefix,
+      instanceId: 'owner-1',
+      isAlive: async () => true,
+      clock,
+      logger: createLogger('silent'),
+      retentionMs: 60_000,
+      maxEvents: 100,
+      tokenBatchMs: 20,
+    });
+    const run = new Run('c1', 'alice');
+    events.record(run);
+    run.emit('run', { runId: run.id, conversationId: run.conversationId });
+    await waitFor(() => events.find(run.id));
+    const appends = jest.spyOn(withCommands(redis), 'appendRunEvents');
+    run.emit('queued', { position: 2, estimatedWaitMs: null, token: 'tk' });
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let index = 0; index < 3; index++) {
+      run.emit('delta', { agent: 'host', text: `t${index}` });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(appends).not.toHaveBeenCalled();
+    clock.advance(20);
+    expect(appends).toHaveBeenCalledTimes(1);
+    await appends.mock.results[0].value;
+    appends.mockRestore();
+    const entries = await redis.xrange(`${prefix}run:${run.id}:events`, '-', '+');
+    expect(entries.map(([, fields]) => fields[1])).toEqual(['run', 'queued', 'delta', 'delta', 'delta']);
+    await events.close();
   });
 
   test('a run another instance owns now is fenced off alone: the other runs of the same command are appended', async () => {

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Clock } from '../../clock';
+import type { Clock, TimerHandle } from '../../clock';
 import type { Logger } from '../../logger';
 import { withCommands } from '../../redis/redis-commands';
 import { duplicateForBlocking } from '../../redis/redis-connection';
 import type { Run } from '../run';
-import { isTerminal, type RunEvent } from '../run-events';
+import { isTerminal, type RunEvent, type RunEventName } from '../run-events';
 import type { FollowEnd, RunEventLog, SharedRun } from '../run-event-log';
 import { attendanceChannel, encodeAttendance } from './attendance-message';
 
@@ -40,7 +40,16 @@ export interface RedisRunEventLogOptions {
    * must stop running it (durable chats).
    */
   onFenced?: (runId: string) => void;
+  /**
+   * Tokens wait this long to be appended together (SSE_TOKEN_BATCH_MS; 0: until the end of the
+   * event-loop turn). A follower on another instance sees them that much later; nothing is lost
+   * that a resume needs, as any other event appends them at once.
+   */
+  tokenBatchMs?: number;
 }
+
+/** The events appended together at the end of the batching window; any other goes at once. */
+const BATCHED_EVENTS: ReadonlySet<RunEventName> = new Set(['delta', 'reasoning', 'queued']);
 
 type StreamEntry = [id: string, fields: string[]];
 type XreadReply = Array<[key: string, entries: StreamEntry[]]> | null;
@@ -62,6 +71,7 @@ export class RedisRunEventLog implements RunEventLog {
   /** Events not yet sent, in the order they happened (see `append`). */
   private readonly pending: Array<{ run: Run; record: RunEvent }> = [];
   private flushDeferred = false;
+  private flushTimer?: TimerHandle;
   private readonly readers = new Set<Redis>();
 
   constructor(private readonly options: RedisRunEventLogOptions) {
@@ -231,22 +241,28 @@ export class RedisRunEventLog implements RunEventLog {
   }
 
   /**
-   * Tokens (`delta`, `reasoning`) wait for the end of this event-loop turn, so that everything the
-   * instance's runs streamed in one turn is appended in one script: one command per token was most
-   * of the run log's cost, and queued the shared quota's starts behind it in Redis. Any other event
+   * Tokens (`delta`, `reasoning`) and places in the line (`queued`: up to a hundred a turn while
+   * the line moves) wait for the batching window (or the end of this event-loop
+   * turn), so that everything the instance's runs streamed meanwhile is appended in one script: one
+   * command per token was most of the run log's cost, and queued the shared quota's starts behind
+   * it in Redis; one per turn was still ~280 scripts a second at 60 calls a second. Any other event
    * is appended at once with everything waiting before it, so a checkpoint written after an agent's
    * end on the same connection always follows that agent's events.
    */
   private append(run: Run, record: RunEvent): void {
     this.pending.push({ run, record });
-    if (record.event !== 'delta' && record.event !== 'reasoning') return this.flush();
+    if (!BATCHED_EVENTS.has(record.event)) return this.flush();
     if (this.flushDeferred) return;
     this.flushDeferred = true;
-    this.options.clock.defer(() => this.flush());
+    const windowMs = this.options.tokenBatchMs ?? 0;
+    if (windowMs > 0) this.flushTimer = this.options.clock.setTimeout(() => this.flush(), windowMs);
+    else this.options.clock.defer(() => this.flush());
   }
 
   private flush(): void {
     this.flushDeferred = false;
+    if (this.flushTimer) this.options.clock.clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     if (this.pending.length === 0) return;
     const byRun = new Map<Run, RunEvent[]>();
     for (const { run, record } of this.pending.splice(0)) {
