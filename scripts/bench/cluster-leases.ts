@@ -109,6 +109,35 @@ async function fetchJson<T>(url: string): Promise<T | undefined> {
   }
 }
 
+/**
+ * What Redis itself spent on scripts (INFO commandstats: every EVALSHA, starts, releases, run log
+ * and all): read before and after the burst, the difference says how much of the dispatch path's
+ * round trip is Redis's work and how much the instances' own wait to read the reply.
+ */
+export interface RedisScriptWork {
+  calls: number;
+  usec: number;
+}
+
+export async function redisScriptWork(redisUrl: string): Promise<RedisScriptWork | undefined> {
+  const client = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  try {
+    await client.connect();
+    const info = await client.info('commandstats');
+    let calls = 0;
+    let usec = 0;
+    for (const match of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+),usec=(\d+)/gm)) {
+      calls += Number(match[1]);
+      usec += Number(match[2]);
+    }
+    return { calls, usec };
+  } catch {
+    return undefined;
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** Both, a moment after the burst drained (the last releases land); a killed instance is skipped. */
 export async function inspectCluster(
   cluster: ClusterTarget,
@@ -121,7 +150,11 @@ export async function inspectCluster(
 }
 
 /** The report's line for them. */
-export function leaseLine(check: LeaseCheck | undefined, latency: DispatchLatency | undefined): string {
+export function leaseLine(
+  check: LeaseCheck | undefined,
+  latency: DispatchLatency | undefined,
+  scripts?: { before?: RedisScriptWork; after?: RedisScriptWork },
+): string {
   const parts: string[] = [];
   if (check) {
     const held = check.instances.map((instance) => instance.held ?? '?').join('/');
@@ -134,7 +167,16 @@ export function leaseLine(check: LeaseCheck | undefined, latency: DispatchLatenc
   if (latency)
     parts.push(
       `Redis dispatch path: p50 ${latency.p50Ms.toFixed(2)} ms, p99 ${latency.p99Ms.toFixed(2)} ms over ` +
-        `${latency.starts} asks, each up to 16 starts (${(latency.within2Ms * 100).toFixed(1)} % within 2 ms)`,
+        `${latency.starts} asks, each up to 16 starts (${(latency.within2Ms * 100).toFixed(1)} % within 2 ms; ` +
+        `the instance's round trip, its event loop's lag included)`,
     );
+  if (scripts?.before && scripts.after && scripts.after.calls > scripts.before.calls) {
+    const calls = scripts.after.calls - scripts.before.calls;
+    const usec = scripts.after.usec - scripts.before.usec;
+    parts.push(
+      `Redis itself: ${(usec / calls).toFixed(1)} µs per script over ${calls} script calls of every kind ` +
+        `(${(usec / 1000).toFixed(0)} ms of Redis time in all)`,
+    );
+  }
   return parts.join('\n');
 }

@@ -17,7 +17,7 @@ import { ResourceSampler, getJson, postJson, readDiagnostics, type SimStats } fr
 import { applyScale, type RunSpec } from './scenarios';
 import { failoverSummary, startClusterTarget, type ClusterTarget } from './cluster-target';
 import { clusterSummaryLine, scheduleClusterFaults, type ScheduledFaults } from './cluster-faults';
-import { inspectCluster, leaseLine } from './cluster-leases';
+import { inspectCluster, leaseLine, redisScriptWork } from './cluster-leases';
 import {
   REPO_ROOT,
   startSimServer,
@@ -175,6 +175,7 @@ async function runOnce(
     const baseline = await sampler.sample();
     sampler.samples.length = 0;
 
+    const scriptsBefore = cluster ? await redisScriptWork(cluster.redisUrl) : undefined;
     const loadGroup = await startLoadGroup(plan, spec.workers);
     load.group = loadGroup;
     const startAt = loadGroup.startAt;
@@ -226,6 +227,7 @@ async function runOnce(
     const { leases, dispatch } = cluster
       ? await inspectCluster(cluster, faults?.facts.killed !== undefined)
       : { leases: undefined, dispatch: undefined };
+    const scriptsAfter = cluster ? await redisScriptWork(cluster.redisUrl) : undefined;
     let afterRelease: { rssMb?: number; waiting?: number } | undefined;
     if (spec.arrival === 'hold') {
       await delay(3000);
@@ -274,10 +276,11 @@ async function runOnce(
         ...failover,
         leases,
         redisDispatch: dispatch,
+        redisScripts: { before: scriptsBefore, after: scriptsAfter },
       };
       fs.writeFileSync(path.join(directory, 'cluster.json'), `${JSON.stringify(clusterFacts, null, 2)}\n`);
       table += `\n${clusterSummaryLine(cluster.instances.length, facts, failover)}`;
-      const leaseText = leaseLine(leases, dispatch);
+      const leaseText = leaseLine(leases, dispatch, { before: scriptsBefore, after: scriptsAfter });
       if (leaseText) table += `\n${leaseText}`;
     }
     fs.writeFileSync(path.join(directory, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
