@@ -136,7 +136,13 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       })
     : undefined;
   const measureAgeMs = config.llm.chatTimeoutMs || DEFAULT_MEASURE_AGE_MS;
-  const ledger = new RunLedger({ clock, maxAgeMs: measureAgeMs });
+  // Recent chats' run times and calls (admission reads them; the ledger reads calls per chat too).
+  const meter = new LineMeter({ clock, maxAgeMs: measureAgeMs });
+  const ledger = new RunLedger({
+    clock,
+    maxAgeMs: measureAgeMs,
+    callsPerChat: (fraction) => meter.serviceQuantiles(fraction)?.calls,
+  });
   const { endpoints, router, scheduler, provider, room, responseCache, llm } = await composeLlm({
     config,
     clock,
@@ -224,7 +230,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     chatTimeoutMs: config.llm.chatTimeoutMs,
     enabled: config.llm.admission,
     room,
-    meter: new LineMeter({ clock, maxAgeMs: measureAgeMs }),
+    meter,
     ledger,
     refusingNewChats: () => scheduler.isRefusingNewChats,
     metrics,

@@ -178,9 +178,12 @@ export class ChatAdmission {
     this.options.meter.lineLength(waiting);
   }
 
-  /** A chat started; `waited`: it left the line's head (rather than starting on arrival). */
-  started(runId: string, waited: boolean, lateDeadline?: number): void {
-    this.options.ledger.chatStarted(runId, lateDeadline);
+  /**
+   * A chat started; `waited`: it left the line's head (rather than starting on arrival);
+   * `lateDeadline` when it starts late; `deadline`, any chat's deadline.
+   */
+  started(runId: string, waited: boolean, lateDeadline?: number, deadline?: number): void {
+    this.options.ledger.chatStarted(runId, lateDeadline, deadline ?? lateDeadline);
     this.options.room.chatStarted(runId);
     this.options.meter.runStarted(runId);
     if (waited) this.options.meter.drained();

@@ -38,7 +38,10 @@ export interface RequestQueueOptions {
    * Told when each run's calls wait, start and end (admission's late starts measure that), and
    * asked which runs are late: their calls go before every class (queue-lanes.ts).
    */
-  ledger?: Pick<RunLedger, 'callQueued' | 'callStarted' | 'callDropped' | 'callEnded' | 'lateDeadline'>;
+  ledger?: Pick<
+    RunLedger,
+    'callQueued' | 'callStarted' | 'callDropped' | 'callEnded' | 'lateDeadline' | 'callWaited'
+  >;
   /** This queue's endpoint, as the ledger tells endpoints apart. */
   endpointName?: string;
   /** The limiter failed to answer (e.g. its store is unreachable); dispatch is retried shortly. */

@@ -92,7 +92,7 @@ export class RequestQueue {
       );
     }
     const lane = this.lanes.lane(request.agentType);
-    const lateDeadline = this.options.ledger?.lateDeadline(request.runId);
+    const lateDeadline = this.options.ledger?.lateDeadline(request.runId, request.agentType);
     return new Promise<Slot>((resolve, reject) => {
       const entry = newWaitingCall({
         id: this.nextId++,
@@ -392,6 +392,8 @@ export class RequestQueue {
     this.pacer.started(this.lanes.holdsChatsBack(entry.request.agentType));
     this.active.add(entry);
     this.stats.recordWait(entry.request.agentType, entry.waitedMs);
+    if (entry.request.runId !== undefined)
+      this.options.ledger?.callWaited(entry.request.agentType, entry.waitedMs);
     entry.resolve({
       id: entry.id,
       waitedMs: entry.waitedMs,

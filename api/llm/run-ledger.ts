@@ -1,4 +1,5 @@
 import type { Clock } from '../clock';
+import type { PriorityClass } from './priority-class';
 
 /**
  * What each running chat's calls did at the provider, measured for admission's late starts
@@ -17,6 +18,13 @@ import type { Clock } from '../clock';
  *   few long calls holding the only slot then made run out of time.
  * - **Late chats**: chats admission started late (less time left than recent chats took); their
  *   calls go before every class, earliest deadline first (queue-lanes.ts).
+ * - **Chats falling behind** become late too. A chat started on time can still fall behind: the
+ *   run times admission measured came from a lighter moment, or its calls waited behind classes
+ *   ranked above them. At each call it asks for: the wait calls of that class recently had (their
+ *   95th percentile), then its own pace so far (time since it started per call started) over the
+ *   calls it may still make (recent chats' 99th percentile, at least this one); a chat that would
+ *   finish past its deadline so goes late from that call on. Its own measured pace and its class's
+ *   measured waits, not a forecast: a chat on pace keeps its class.
  */
 interface RunCalls {
   queued: number;
@@ -28,6 +36,9 @@ interface RunCalls {
   blockedSince?: number;
   /** Set for a late chat: its deadline, the order of its calls among the late ones. */
   lateDeadline?: number;
+  /** The chat's deadline (late or not); undefined when it has none. */
+  deadline?: number;
+  startedAt: number;
 }
 
 /** How many recent start gaps each endpoint keeps. */
@@ -45,12 +56,26 @@ export interface RunLedgerOptions {
   clock: Pick<Clock, 'now'>;
   /** How old a start gap may be and still speak for the queue now, ms (about a chat deadline). */
   maxAgeMs: number;
+  /**
+   * How many calls recent chats made, at the `fraction` quantile (the line meter's measure);
+   * undefined until measured. Without it no chat is moved late for falling behind.
+   */
+  callsPerChat?: (fraction: number) => number | undefined;
 }
+
+/** The calls a chat falling behind may still make: nearly as many as any recent chat made. */
+const REMAINING_CALLS_PERCENTILE = 0.99;
+/** The wait a chat's next call can expect in its class, at most nearly always. */
+const CLASS_WAIT_PERCENTILE = 0.95;
 
 export class RunLedger {
   private readonly runs = new Map<string, RunCalls>();
   private lateCount = 0;
   private readonly endpoints = new Map<string, EndpointStarts>();
+  /** Recent waits for a slot, per class (the newest GAP_SAMPLES of each). */
+  private readonly classWaits = new Map<PriorityClass, Array<{ at: number; ms: number }>>();
+  /** classWaitMs's answers at `gapAnswersAt`, per class. */
+  private readonly classWaitAnswers = new Map<PriorityClass, number | undefined>();
   /** startGapMs's answers at `gapAnswersAt` (asked for every waiting chat in a deadline pass). */
   private readonly gapAnswers = new Map<number, number | undefined>();
   private gapAnswersAt = Number.NaN;
@@ -59,10 +84,21 @@ export class RunLedger {
 
   // ---- reported by admission ----
 
-  /** A chat started; `lateDeadline` when it started late (its calls then go first). */
-  chatStarted(runId: string, lateDeadline?: number): void {
+  /**
+   * A chat started; `lateDeadline` when it started late (its calls then go first); `deadline`, the
+   * deadline of any chat, for the pace check that moves a chat falling behind late.
+   */
+  chatStarted(runId: string, lateDeadline?: number, deadline = lateDeadline): void {
     if (this.runs.has(runId)) return;
-    this.runs.set(runId, { queued: 0, inFlight: 0, started: 0, blockedMs: 0, lateDeadline });
+    this.runs.set(runId, {
+      queued: 0,
+      inFlight: 0,
+      started: 0,
+      blockedMs: 0,
+      lateDeadline,
+      deadline,
+      startedAt: this.options.clock.now(),
+    });
     if (lateDeadline !== undefined) this.lateCount++;
   }
 
@@ -76,9 +112,19 @@ export class RunLedger {
     return { blockedMs: run.blockedMs, calls: run.started };
   }
 
-  /** The deadline of a late chat (its calls go first, earliest deadline first); else undefined. */
-  lateDeadline(runId: string | undefined): number | undefined {
-    return runId === undefined ? undefined : this.runs.get(runId)?.lateDeadline;
+  /**
+   * The deadline of a late chat (its calls go first, earliest deadline first); else undefined.
+   * Asked as each call of the chat queues: a chat whose own pace would finish past its deadline
+   * goes late here (see "Chats falling behind" above).
+   */
+  lateDeadline(runId: string | undefined, callClass?: PriorityClass): number | undefined {
+    const run = this.run(runId);
+    if (!run) return undefined;
+    if (run.lateDeadline === undefined && this.fallingBehind(run, callClass)) {
+      run.lateDeadline = run.deadline;
+      this.lateCount++;
+    }
+    return run.lateDeadline;
   }
 
   /** Late chats running now. */
@@ -93,24 +139,31 @@ export class RunLedger {
    */
   startGapMs(fraction: number): number | undefined {
     const now = this.options.clock.now();
-    if (now !== this.gapAnswersAt) {
-      this.gapAnswers.clear();
-      this.gapAnswersAt = now;
-    }
+    this.answersAt(now);
     if (this.gapAnswers.has(fraction)) return this.gapAnswers.get(fraction);
     let largest: number | undefined;
     for (const starts of this.endpoints.values()) {
       const gaps = this.fresh(starts.gaps, now);
       if (gaps.length < GAP_MIN_SAMPLES) continue;
-      const sorted = gaps.map((gap) => gap.ms).sort((a, b) => a - b);
-      const value = sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
-      largest = Math.max(largest ?? 0, value);
+      largest = Math.max(largest ?? 0, quantile(gaps, fraction));
     }
     this.gapAnswers.set(fraction, largest);
     return largest;
   }
 
   // ---- reported by the request queues ----
+
+  /** A call of `callClass` got its slot after waiting `waitedMs`. */
+  callWaited(callClass: PriorityClass, waitedMs: number): void {
+    const now = this.options.clock.now();
+    let waits = this.classWaits.get(callClass);
+    if (!waits) {
+      waits = [];
+      this.classWaits.set(callClass, waits);
+    }
+    keep(waits, { at: now, ms: waitedMs });
+    this.classWaitAnswers.delete(callClass);
+  }
 
   /** A call of `runId` began waiting for a slot. */
   callQueued(runId: string | undefined): void {
@@ -147,6 +200,39 @@ export class RunLedger {
     if (run.inFlight === 0 && run.queued > 0) run.blockedSince ??= this.options.clock.now();
   }
 
+  /**
+   * After the wait its class's calls recently had, and at its pace so far, would the chat finish
+   * the calls it may still make past its deadline?
+   */
+  private fallingBehind(run: RunCalls, callClass: PriorityClass | undefined): boolean {
+    if (run.deadline === undefined || run.started === 0) return false;
+    const calls = this.options.callsPerChat?.(REMAINING_CALLS_PERCENTILE);
+    if (calls === undefined) return false;
+    const now = this.options.clock.now();
+    const paceMs = (now - run.startedAt) / run.started;
+    const remaining = Math.max(1, calls - run.started);
+    const waitMs = callClass === undefined ? 0 : (this.classWaitMs(callClass, now) ?? 0);
+    return now + waitMs + remaining * paceMs > run.deadline;
+  }
+
+  /** The CLASS_WAIT_PERCENTILE of `callClass`'s recent waits; undefined under GAP_MIN_SAMPLES. */
+  private classWaitMs(callClass: PriorityClass, now: number): number | undefined {
+    this.answersAt(now);
+    if (this.classWaitAnswers.has(callClass)) return this.classWaitAnswers.get(callClass);
+    const waits = this.fresh(this.classWaits.get(callClass) ?? [], now);
+    const answer = waits.length < GAP_MIN_SAMPLES ? undefined : quantile(waits, CLASS_WAIT_PERCENTILE);
+    this.classWaitAnswers.set(callClass, answer);
+    return answer;
+  }
+
+  /** Cached answers hold for one instant (asked for every waiting chat, every queued call). */
+  private answersAt(now: number): void {
+    if (now === this.gapAnswersAt) return;
+    this.gapAnswers.clear();
+    this.classWaitAnswers.clear();
+    this.gapAnswersAt = now;
+  }
+
   private run(runId: string | undefined): RunCalls | undefined {
     return runId === undefined ? undefined : this.runs.get(runId);
   }
@@ -170,7 +256,7 @@ export class RunLedger {
     }
     if (starts.lastAt !== undefined) {
       keep(starts.gaps, { at: now, ms: now - starts.lastAt });
-      this.gapAnswersAt = Number.NaN;
+      this.gapAnswers.clear();
     }
     starts.lastAt = othersWaiting ? now : undefined;
   }
@@ -182,7 +268,12 @@ export class RunLedger {
   }
 }
 
-/** Appends a gap, keeping the newest GAP_SAMPLES. */
+function quantile(samples: Array<{ ms: number }>, fraction: number): number {
+  const sorted = samples.map((sample) => sample.ms).sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
+}
+
+/** Appends a sample, keeping the newest GAP_SAMPLES. */
 function keep(gaps: Array<{ at: number; ms: number }>, gap: { at: number; ms: number }): void {
   gaps.push(gap);
   if (gaps.length > GAP_SAMPLES) gaps.shift();

@@ -262,7 +262,7 @@ export class SseLimiter implements RunAttendance {
     if (waited) this.lineChanged();
     this.active.add(entry);
     entry.startedAt = now;
-    this.admission.started(entry.run.id, waited, lateDeadline);
+    this.admission.started(entry.run.id, waited, lateDeadline, entry.deadline);
     // A run told a place went through the line: its wait counts in the mean.
     this.counts.served(entry.toldPosition > 0 ? now - entry.enqueuedAt : undefined);
     if (entry.toldPosition > 0 && this.options.readFirst?.(entry.run)) {

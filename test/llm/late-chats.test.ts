@@ -89,6 +89,72 @@ describe('late chats in the request queue', () => {
   });
 });
 
+describe('chats falling behind', () => {
+  /** A ledger whose recent chats made at most `callsPerChat` calls (the 99th percentile; undefined: not measured). */
+  function behindSetup(callsPerChat: number | undefined) {
+    const clock = new ManualClock(0);
+    const ledger = new RunLedger({ clock, maxAgeMs: 60_000, callsPerChat: () => callsPerChat });
+    return { clock, ledger };
+  }
+
+  test('a chat whose own pace would finish past its deadline goes late at its next call; one on pace keeps its class', () => {
+    const { clock, ledger } = behindSetup(4);
+    // Both started at 0 with a 60 s deadline; each has made one call.
+    ledger.chatStarted('slow', undefined, 60_000);
+    ledger.chatStarted('steady', undefined, 60_000);
+    for (const run of ['slow', 'steady']) {
+      expect(ledger.lateDeadline(run)).toBeUndefined();
+      ledger.callQueued(run);
+      ledger.callStarted(run, 'default', false);
+      ledger.callEnded(run);
+    }
+    // 14 s in: one call per 14 s, three more to make → 14 + 3 × 14 = 56 s, inside 60 s.
+    clock.advance(14_000);
+    expect(ledger.lateDeadline('steady')).toBeUndefined();
+    // 16 s in: one call per 16 s → 16 + 3 × 16 = 64 s, past 60 s: late from this call on.
+    clock.advance(2_000);
+    expect(ledger.lateDeadline('slow')).toBe(60_000);
+    expect(ledger.lateRunning()).toBe(1);
+    // Once late, it stays late (and counts once).
+    expect(ledger.lateDeadline('slow')).toBe(60_000);
+    expect(ledger.lateRunning()).toBe(1);
+    ledger.chatEnded('slow');
+    expect(ledger.lateRunning()).toBe(0);
+  });
+
+  test("a call of a class whose calls wait long counts that wait: on pace for a host call, behind for a reporter's", () => {
+    const { clock, ledger } = behindSetup(4);
+    // Recent reporter calls waited 8 s (ten of them: enough to trust), host calls nothing.
+    for (let index = 0; index < 10; index++) {
+      ledger.callWaited('reporter', 8_000);
+      ledger.callWaited('host', 0);
+    }
+    ledger.chatStarted('chat', undefined, 60_000);
+    ledger.callStarted('chat', 'default', false);
+    clock.advance(14_000);
+    // One call per 14 s, three to go: 14 + 3 × 14 = 56 s; a reporter call first waits 8 s: 64 s.
+    expect(ledger.lateDeadline('chat', 'host')).toBeUndefined();
+    expect(ledger.lateDeadline('chat', 'reporter')).toBe(60_000);
+  });
+
+  test('nothing moves late before a call was made, without a deadline, or before calls per chat were measured', () => {
+    const measured = behindSetup(4);
+    measured.ledger.chatStarted('fresh', undefined, 1_000);
+    measured.clock.advance(5_000);
+    expect(measured.ledger.lateDeadline('fresh')).toBeUndefined();
+    measured.ledger.chatStarted('no-deadline');
+    measured.ledger.callStarted('no-deadline', 'default', false);
+    measured.clock.advance(60_000);
+    expect(measured.ledger.lateDeadline('no-deadline')).toBeUndefined();
+
+    const cold = behindSetup(undefined);
+    cold.ledger.chatStarted('chat', undefined, 1_000);
+    cold.ledger.callStarted('chat', 'default', false);
+    cold.clock.advance(5_000);
+    expect(cold.ledger.lateDeadline('chat')).toBeUndefined();
+  });
+});
+
 describe('the run ledger', () => {
   test('a chat is blocked only while a call of its waits and none is in flight', async () => {
     const { clock, ledger, enqueue, release } = setup();
