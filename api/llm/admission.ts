@@ -34,6 +34,10 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   that cannot finish even so is refused. Late starts are how the line's last chats — in a
  *   burst's tail or a sustained overload, where run times measured under load overstate what a
  *   chat started last needs — are served instead of refused.
+ * - **Go late** when a running chat falls behind: at each call it asks for, the wait its class's
+ *   calls recently had plus its own pace so far over the calls it may still make would finish it
+ *   past its deadline. The run ledger (run-ledger.ts) applies this at the call, where the pace
+ *   is known; from then on the chat is a late chat like one started late.
  *
  * With LLM_ADMISSION=off every chat starts as soon as a stream slot is free and none is refused
  * for lack of time (the benchmark replays workloads that way to count false refusals).
