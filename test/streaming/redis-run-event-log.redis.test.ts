@@ -12,18 +12,26 @@ describe('RedisRunEventLog', () => {
   let redis: Redis;
   let prefix: string;
   let ownerAlive = true;
+  /** Every log a test made: closed after it (a follower's blocking reader holds a connection). */
+  const made: RedisRunEventLog[] = [];
   const log = () =>
-    new RedisRunEventLog({
-      client: redis,
-      keyPrefix: prefix,
-      instanceId: 'owner-1',
-      isAlive: async () => ownerAlive,
-      clock: systemClock,
-      logger: createLogger('silent'),
-      retentionMs: 60_000,
-      maxEvents: 100,
-      blockMs: 200,
-    });
+    track(
+      new RedisRunEventLog({
+        client: redis,
+        keyPrefix: prefix,
+        instanceId: 'owner-1',
+        isAlive: async () => ownerAlive,
+        clock: systemClock,
+        logger: createLogger('silent'),
+        retentionMs: 60_000,
+        maxEvents: 100,
+        blockMs: 200,
+      }),
+    );
+  const track = (events: RedisRunEventLog) => {
+    made.push(events);
+    return events;
+  };
 
   beforeAll(() => {
     redis = testRedisClient();
@@ -32,7 +40,10 @@ describe('RedisRunEventLog', () => {
     prefix = randomRedisPrefix('run-log');
     ownerAlive = true;
   });
-  afterEach(() => deleteRedisPrefix(redis, prefix));
+  afterEach(async () => {
+    for (const events of made.splice(0)) await events.close();
+    await deleteRedisPrefix(redis, prefix);
+  });
   afterAll(async () => {
     await redis.quit();
   });
