@@ -20,11 +20,11 @@ export interface SseBackpressure {
 }
 
 /**
- * Tokens written together (SSE_DELTA_FLUSH_MS): a stream's first token of a quiet spell is written
+ * Tokens written together (SSE_TOKEN_BATCH_MS): a stream's first token of a quiet spell is written
  * at once, the ones that follow within the window leave in one write when it ends. Every token is
  * still its own event with its own id; only the system calls are shared. At a high call rate one
- * write per token per listener was the largest cost of an instance (a third of its CPU), and a
- * starved event loop holds the quota's slots longer than the calls need them.
+ * write per token per listener was among an instance's largest costs, and a starved event loop
+ * holds the quota's slots longer than the calls need them.
  */
 export interface SseTokenBatching {
   clock: Clock;
@@ -44,9 +44,10 @@ const FLUSH_GRACE_MS = 2000;
 /**
  * Writes Server-Sent Events to one HTTP response: `id:`/`event:`/`data:` blocks, and a comment
  * line (`: ping`) on every tick of the shared heartbeat so proxies and load balancers keep an idle
- * stream open. Beyond one batching window's tokens it holds no buffer of its own, and respects the socket's backpressure: a reader that
- * stays behind past the bounds gets a `slow_reader` error and its stream ends (destroyed if even
- * that cannot be flushed). Only this listener is affected: the run goes on for the others.
+ * stream open. Beyond one batching window's tokens it holds no buffer of its own, and it respects
+ * the socket's backpressure: a reader that stays behind past the bounds gets a `slow_reader` error
+ * and its stream ends (destroyed if even that cannot be flushed). Only this listener is affected:
+ * the run goes on for the others.
  */
 export class SseWriter {
   private closed = false;
