@@ -45,9 +45,6 @@ export function createRedisConnection(url: string, options: RedisConnectionOptio
     // A half-closed socket after a failed ready check is destroyed this soon (ioredis waits 2 s).
     disconnectTimeout: 300,
     maxRetriesPerRequest: 0,
-    // Commands issued in one turn of the event loop leave in one write: at a high call rate the
-    // starts, releases and run-log appends of a turn cost one system call instead of one each.
-    enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(100 * times, 1_000),
     ...(options.name ? { connectionName: options.name } : {}),
   });
