@@ -73,10 +73,10 @@ export interface Limiter {
    * than once per call while slots stand empty. `orderKey` is the first call's.
    */
   tryStartMany(estimatedTokens: number, orderKey: number | undefined, count: number): Promise<StartBatch>;
-  /** The call ended; its concurrency slot returns. Calling it twice is a no-op. */
   /**
-   * Gives the slot back. A start asked after this returns must see the slot free, before the
-   * promise settles (a store behind one connection orders the two): the queue asks at once.
+   * The call ended; its concurrency slot returns. Calling it twice is a no-op. A start asked after
+   * this returns must see the slot free, before the promise settles (a store behind one connection
+   * orders the two): the queue asks at once.
    */
   release(permit: Permit): Promise<void>;
   /** Corrects the token reservation with the call's real usage. */

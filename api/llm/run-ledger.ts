@@ -74,11 +74,11 @@ export class RunLedger {
   private readonly endpoints = new Map<string, EndpointStarts>();
   /** Recent waits for a slot, per class (the newest GAP_SAMPLES of each). */
   private readonly classWaits = new Map<PriorityClass, Array<{ at: number; ms: number }>>();
-  /** classWaitMs's answers at `gapAnswersAt`, per class. */
+  /** classWaitMs's answers at `answersCachedAt`, per class. */
   private readonly classWaitAnswers = new Map<PriorityClass, number | undefined>();
-  /** startGapMs's answers at `gapAnswersAt` (asked for every waiting chat in a deadline pass). */
+  /** startGapMs's answers at `answersCachedAt` (asked for every waiting chat in a deadline pass). */
   private readonly gapAnswers = new Map<number, number | undefined>();
-  private gapAnswersAt = Number.NaN;
+  private answersCachedAt = Number.NaN;
 
   constructor(private readonly options: RunLedgerOptions) {}
 
@@ -227,10 +227,10 @@ export class RunLedger {
 
   /** Cached answers hold for one instant (asked for every waiting chat, every queued call). */
   private answersAt(now: number): void {
-    if (now === this.gapAnswersAt) return;
+    if (now === this.answersCachedAt) return;
     this.gapAnswers.clear();
     this.classWaitAnswers.clear();
-    this.gapAnswersAt = now;
+    this.answersCachedAt = now;
   }
 
   private run(runId: string | undefined): RunCalls | undefined {

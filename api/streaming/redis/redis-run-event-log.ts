@@ -242,10 +242,10 @@ export class RedisRunEventLog implements RunEventLog {
 
   /**
    * Tokens (`delta`, `reasoning`) and places in the line (`queued`: up to a hundred a turn while
-   * the line moves) wait for the batching window (or the end of this event-loop
-   * turn), so that everything the instance's runs streamed meanwhile is appended in one script: one
-   * command per token was most of the run log's cost, and queued the shared quota's starts behind
-   * it in Redis; one per turn was still ~280 scripts a second at 60 calls a second. Any other event
+   * the line moves) wait for the batching window (or the end of this event-loop turn), so that
+   * everything the instance's runs streamed meanwhile is appended in one script: one command per
+   * token was most of the run log's cost, and queued the shared quota's starts behind it in Redis;
+   * one per turn was still ~280 scripts a second at 60 calls a second. Any other event
    * is appended at once with everything waiting before it, so a checkpoint written after an agent's
    * end on the same connection always follows that agent's events.
    */
