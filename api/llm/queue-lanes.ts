@@ -44,8 +44,11 @@ export interface QueueEntry {
   readonly seq: number;
   readonly enqueuedAt: number;
   readonly ageKey: number;
-  /** Set for a call of a late chat: the chat's deadline (its order among the late calls). */
-  readonly lateDeadline?: number;
+  /**
+   * Set for a call of a late chat: the chat's deadline (its order among the late calls). Set
+   * while it waits when its chat falls behind (behind-while-waiting.ts): out of its lane, in again.
+   */
+  lateDeadline?: number;
   readonly lane: Lane;
   /** `parked`: waiting, but held out of dispatch while its run has no listener. */
   state: 'queued' | 'parked' | 'active' | 'done';
@@ -198,6 +201,14 @@ export class QueueLanes {
    */
   leave(entry: QueueEntry): void {
     this.remove(entry);
+  }
+
+  /** A waiting call's chat went late while the call waited: it moves to the late calls. */
+  goLate(entry: QueueEntry, lateDeadline: number): void {
+    this.remove(entry);
+    entry.lateDeadline = lateDeadline;
+    entry.state = 'queued';
+    this.enter(entry);
   }
 
   /** The call got its slot: the class's virtual time moves past its tag, its user's next call queues behind it. */

@@ -12,6 +12,7 @@ import { ActiveCalls } from './active-calls';
 import { WakeTimer } from './wake-timer';
 import { BreakerGate } from './breaker-gate';
 import { newWaitingCall, stopWaiting } from './waiting-call';
+import { BehindWhileWaiting } from './behind-while-waiting';
 
 /** How much longer a call of the next lower class must have waited to be served first. */
 export const DEFAULT_AGING_STEP_MS = 5_000;
@@ -24,6 +25,9 @@ const MAX_STARTS_PER_ASK = 16;
 
 /** How soon dispatch is retried after the limiter failed to answer. */
 const LIMITER_RETRY_MS = 100;
+
+/** How often waiting calls of chats are checked for their chat falling behind while they wait. */
+const BEHIND_CHECK_MS = 250;
 
 /**
  * THE scheduler's queue: who gets the next provider slot.
@@ -61,6 +65,7 @@ export class RequestQueue {
   private blockedBy: WaitReason | null = null;
   private readonly waits: WaitTracker;
   private readonly pacer: StartPacer;
+  private readonly behind?: BehindWhileWaiting;
 
   constructor(private readonly options: RequestQueueOptions) {
     this.clock = options.clock;
@@ -72,6 +77,17 @@ export class RequestQueue {
     this.pacer = new StartPacer(options.clock);
     this.wakeTimer = new WakeTimer(options.clock, () => this.pump());
     this.breaker = new BreakerGate(options.breaker);
+    // Waiting calls of chats that fall behind while they wait go late (needs the run ledger).
+    const ledger = options.ledger;
+    this.behind =
+      ledger &&
+      new BehindWhileWaiting({
+        clock: options.clock,
+        ledger,
+        everyMs: BEHIND_CHECK_MS,
+        lanes: this.lanes,
+        moved: () => this.pump(),
+      });
   }
 
   /**
@@ -116,6 +132,7 @@ export class RequestQueue {
         return;
       }
       this.lanes.enter(entry);
+      this.behind?.entered(entry);
       this.pump();
     });
   }
@@ -144,6 +161,7 @@ export class RequestQueue {
     for (const entry of held) {
       entry.state = 'queued';
       this.lanes.enter(entry);
+      this.behind?.entered(entry);
     }
     if (held.length > 0) this.pump();
   }

@@ -13,9 +13,9 @@ import { drain } from './helpers';
  * before every class, earliest deadline first, and the ledger measures what admission's late
  * start counts on — each chat's time blocked in the queue, and the gaps between starts.
  */
-function setup() {
+function setup(callsPerChat?: number) {
   const clock = new ManualClock(0);
-  const ledger = new RunLedger({ clock, maxAgeMs: 60_000 });
+  const ledger = new RunLedger({ clock, maxAgeMs: 60_000, callsPerChat: () => callsPerChat });
   const limiter = new InMemoryLimiter({
     clock,
     maxConcurrent: 1,
@@ -152,6 +152,54 @@ describe('chats falling behind', () => {
     cold.ledger.callStarted('chat', 'default', false);
     cold.clock.advance(5_000);
     expect(cold.ledger.lateDeadline('chat')).toBeUndefined();
+  });
+});
+
+describe('chats falling behind while a call waits', () => {
+  test('a call queued on pace that then waits until its chat is behind goes late and goes first', async () => {
+    // Recent chats made up to four calls.
+    const { clock, ledger, order, enqueue, release } = setup(4);
+    ledger.chatStarted('other');
+    ledger.chatStarted('chat', undefined, 60_000);
+    enqueue('blocker', 'host', 'other');
+    await drain();
+    // The chat's first call started at 0 (behind nothing: it goes in at once once the blocker is
+    // released — here it simply counts as started).
+    ledger.callStarted('chat', 'default', false);
+    ledger.callEnded('chat');
+    // 10 s in, its reporter call queues on pace (10 + 3 × 10 = 40 s, inside 60 s) behind the blocker,
+    // and a host call of another chat queues too (its class ranks first).
+    clock.advance(10_000);
+    enqueue('reporter', 'reporter', 'chat');
+    enqueue('host', 'host', 'other');
+    await drain();
+    expect(ledger.lateRunning()).toBe(0);
+    // At 16 s the chat's pace is one call per 16 s: 16 + 3 × 16 = 64 s, past its deadline. The
+    // check while calls wait moves its waiting call late, ahead of every class.
+    clock.advance(6_000);
+    await drain();
+    expect(ledger.lateRunning()).toBe(1);
+    await release('blocker');
+    expect(order).toEqual(['blocker', 'reporter']);
+    await release('reporter');
+    expect(order).toEqual(['blocker', 'reporter', 'host']);
+  });
+
+  test('a call whose chat keeps its pace stays in its class', async () => {
+    const { clock, ledger, order, enqueue, release } = setup(4);
+    ledger.chatStarted('other');
+    ledger.chatStarted('chat', undefined, 600_000);
+    enqueue('blocker', 'host', 'other');
+    await drain();
+    ledger.callStarted('chat', 'default', false);
+    clock.advance(10_000);
+    enqueue('reporter', 'reporter', 'chat');
+    enqueue('host', 'host', 'other');
+    clock.advance(6_000);
+    await drain();
+    expect(ledger.lateRunning()).toBe(0);
+    await release('blocker');
+    expect(order).toEqual(['blocker', 'host']);
   });
 });
 
