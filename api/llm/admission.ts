@@ -261,10 +261,20 @@ export class ChatAdmission {
     return this.options.meter.meanRunTimeMs();
   }
 
-  /** Retry-After for a chat refused because the line is full. */
-  fullLineRetryAfterMs(): number {
+  /** The refusal of a chat arriving at a full line (`waiting` chats wait, `running` run). */
+  lineFull(waiting: number, running: number, maxRunning: number): AppError {
+    const estimatedWaitMs = this.estimateWaitMs(waiting + 1);
+    const estimate =
+      estimatedWaitMs === undefined ? '' : `; the estimated wait is ${Math.ceil(estimatedWaitMs / 1000)} s`;
     const rate = this.options.meter.drainRatePerMs();
-    return this.retryAfter(rate === undefined ? 0 : 1 / rate);
+    return new AppError(
+      'overloaded',
+      `The waiting line is full (${waiting} waiting, ${running} running)${estimate}, retry later`,
+      {
+        retryAfterMs: this.retryAfter(rate === undefined ? 0 : 1 / rate),
+        details: { estimatedWaitMs, waiting, max: maxRunning },
+      },
+    );
   }
 
   /** The deadline of a chat arriving at `now` (undefined: no deadline). */

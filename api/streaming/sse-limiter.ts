@@ -147,7 +147,8 @@ export class SseLimiter implements RunAttendance {
     if (this.closed) throw new AppError('shutting_down', undefined, { retryAfterMs: 1000 });
     const startsNow = this.line.size === 0 && this.admission.mayStart(this.active.size);
     try {
-      if (!startsNow && this.line.size >= this.options.queueMax) throw this.overloaded();
+      if (!startsNow && this.line.size >= this.options.queueMax)
+        throw this.admission.lineFull(this.line.size, this.active.size, this.options.maxConcurrent);
       this.admission.checkArrival(startsNow ? 0 : this.line.size + 1, this.options.clock.now());
     } catch (error) {
       this.counts.refusedOnArrival();
@@ -397,19 +398,5 @@ export class SseLimiter implements RunAttendance {
     this.lineChanged();
     if (refusal.code === 'overloaded') this.counts.refusedWhileWaiting();
     entry.run.cancel(refusal);
-  }
-
-  private overloaded(): AppError {
-    const estimatedWaitMs = this.admission.estimateWaitMs(this.line.size + 1);
-    const estimate =
-      estimatedWaitMs === undefined ? '' : `; the estimated wait is ${Math.ceil(estimatedWaitMs / 1000)} s`;
-    return new AppError(
-      'overloaded',
-      `The waiting line is full (${this.line.size} waiting, ${this.active.size} running)${estimate}, retry later`,
-      {
-        retryAfterMs: this.admission.fullLineRetryAfterMs(),
-        details: { estimatedWaitMs, waiting: this.line.size, max: this.options.maxConcurrent },
-      },
-    );
   }
 }
