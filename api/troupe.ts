@@ -232,8 +232,6 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     room,
     meter,
     ledger,
-    // Other instances' late calls go first too: only a lone instance can count the work ahead.
-    startsLateWithoutRoom: cluster === undefined,
     refusingNewChats: () => scheduler.isRefusingNewChats,
     metrics,
   });

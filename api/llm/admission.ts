@@ -30,19 +30,17 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   needs the 99th percentile of recent chats' service time (run time less the time they lost in
  *   the queue) plus, for each of its calls (the 99th percentile of calls per chat), the 95th
  *   percentile of the gap between two starts while calls waited (a late call waits for the next
- *   start) and the median gap for each call the late chats running may still make (they go
- *   first too). A head that cannot finish even so is refused. Late starts are how the line's last
- *   chats — in a burst's tail or a sustained overload, where run times measured under load
- *   overstate what a chat started last needs — are served instead of refused.
+ *   start) and the median gap once per late chat already running (they go first too). A head
+ *   that cannot finish even so is refused. Late starts are how the line's last chats — in a
+ *   burst's tail or a sustained overload, where run times measured under load overstate what a
+ *   chat started last needs — are served instead of refused.
  * - **Start late before it is too late.** A waiting chat is not kept waiting for room until it
  *   can no longer start: once the line's next check would find it unable to finish even as a late
  *   chat, it and the chats ahead of it start late now, room or not (lateStartsDue). Ahead of it
  *   go the calls every running chat may still make and those of the chats starting with it: late
- *   chats go first, and the others go late too if they fall behind. Otherwise a burst's tail or an
- *   overload's end reaches the head with less time left than chats took under load and is
- *   refused, while the provider, its line emptying, goes idle before their deadlines. Only on a
- *   quota this instance spends alone: in a cluster the other instances' late calls go first too,
- *   and this instance can count neither them nor their chats.
+ *   chats go first, and the others go late too if they fall behind. Otherwise a burst's tail or an overload's end reaches the head with less
+ *   time left than chats took under load and is refused, while the provider, its line emptying,
+ *   goes idle before their deadlines.
  * - **Go late** when a running chat falls behind: at each call it asks for, the wait its class's
  *   calls recently had plus its own pace so far over the calls it may still make would finish it
  *   past its deadline. The run ledger (run-ledger.ts) applies this at the call, where the pace
@@ -63,12 +61,6 @@ export interface AdmissionOptions {
   meter: LineMeter;
   /** What running chats' calls did (blocked time, start gaps) and which chats started late. */
   ledger: RunLedger;
-  /**
-   * Whether waiting chats may start late before it is too late, room or not (lateStartsDue): only
-   * where this instance alone spends its quota. In a cluster the other instances' late calls go
-   * first too (the shared order), and this instance can count neither them nor their chats.
-   */
-  startsLateWithoutRoom?: boolean;
   /** An operator paused the LLM queue and chose to refuse new chats meanwhile. */
   refusingNewChats?: () => boolean;
   /** Counts refusals on arrival (`troupe_llm_shed_total{reason="admission"}`); later ones end as chats. */
@@ -179,7 +171,7 @@ export class ChatAdmission {
     now: number,
     lookAheadMs: number,
   ): number {
-    if (!this.options.enabled || this.options.startsLateWithoutRoom === false) return 0;
+    if (!this.options.enabled) return 0;
     const late = this.lateTimes();
     const typical = this.options.meter.serviceQuantiles(PROJECTED_RUN_PERCENTILE);
     if (late === undefined || typical === undefined) return 0;

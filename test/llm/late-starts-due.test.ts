@@ -44,7 +44,7 @@ function measured() {
     ledger.callStarted('busy', 'default', true);
   }
   ledger.chatEnded('busy');
-  return { clock, ledger, meter, room, admission };
+  return { clock, ledger, room, admission };
 }
 
 describe('admission: late starts that are due', () => {
@@ -76,7 +76,7 @@ describe('admission: late starts that are due', () => {
     expect(admission.lateStartsDue([now + 3_200], 0, now, 1_000)).toBe(1);
   });
 
-  test('nothing is due on a cold server, with admission off, or on a quota shared by a cluster', () => {
+  test('nothing is due on a cold server or with admission off', () => {
     const clock = new ManualClock(0);
     const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
     const cold = new ChatAdmission({
@@ -88,29 +88,17 @@ describe('admission: late starts that are due', () => {
       ledger,
     });
     expect(cold.lateStartsDue([1_000, 2_000], 0, 0, 1_000)).toBe(0);
-    const { clock: measuredClock, ledger: measuredLedger, meter, room, admission } = measured();
+    const { clock: measuredClock, ledger: measuredLedger, room } = measured();
     const off = new ChatAdmission({
       maxRunning: 100,
       chatTimeoutMs: 60_000,
       enabled: false,
       room,
-      meter,
+      meter: new LineMeter({ clock: measuredClock, maxAgeMs: 600_000 }),
       ledger: measuredLedger,
     });
     const now = measuredClock.now();
     expect(off.lateStartsDue([now + 3_000], 0, now, 1_000)).toBe(0);
-    // In a cluster (a shared quota): the other instances' late calls go first too, uncounted here.
-    const clustered = new ChatAdmission({
-      maxRunning: 100,
-      chatTimeoutMs: 60_000,
-      enabled: true,
-      startsLateWithoutRoom: false,
-      room,
-      meter,
-      ledger: measuredLedger,
-    });
-    expect(admission.lateStartsDue([now + 3_000], 0, now, 1_000)).toBe(1);
-    expect(clustered.lateStartsDue([now + 3_000], 0, now, 1_000)).toBe(0);
   });
 });
 
