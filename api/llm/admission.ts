@@ -34,18 +34,10 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   that cannot finish even so is refused. Late starts are how the line's last chats — in a
  *   burst's tail or a sustained overload, where run times measured under load overstate what a
  *   chat started last needs — are served instead of refused.
- * - **Start late before it is too late.** A waiting chat is not kept waiting for room until it
- *   can no longer start: once the line's next check would find it unable to finish even as a late
- *   chat, it and the chats ahead of it start late now, room or not (lateStartsDue). Ahead of it
- *   go the calls every running chat may still make and those of the chats starting with it: late
- *   chats go first, and the others go late too if they fall behind. Otherwise a burst's tail or an overload's end reaches the head with less
- *   time left than chats took under load and is refused, while the provider, its line emptying,
- *   goes idle before their deadlines.
  * - **Go late** when a running chat falls behind: at each call it asks for, the wait its class's
  *   calls recently had plus its own pace so far over the calls it may still make would finish it
  *   past its deadline. The run ledger (run-ledger.ts) applies this at the call, where the pace
- *   is known, and again every quarter second while a call of the chat waits
- *   (behind-while-waiting.ts); from then on the chat is a late chat like one started late.
+ *   is known; from then on the chat is a late chat like one started late.
  *
  * With LLM_ADMISSION=off every chat starts as soon as a stream slot is free and none is refused
  * for lack of time (the benchmark replays workloads that way to count false refusals).
@@ -142,12 +134,7 @@ export class ChatAdmission {
     if (!this.options.enabled || deadline === undefined) return { start: true };
     const runMs = this.options.meter.runTimeMs(START_RUN_PERCENTILE);
     if (runMs === undefined || now + runMs <= deadline) return { start: true };
-    const late = this.lateTimes();
-    // Each late chat ahead may still make as many calls as nearly any chat, less those it made.
-    const lateLeft = (started: number) => Math.max(1, (late?.calls ?? 0) - started);
-    const lateMs =
-      late &&
-      late.ownMs + this.options.ledger.callsLeft({ late: lateLeft, other: () => 0 }) * late.aheadCallMs;
+    const lateMs = this.lateRunMs();
     if (lateMs !== undefined && now + lateMs <= deadline) return { start: true, lateDeadline: deadline };
     const shortBy = now + Math.min(runMs, lateMs ?? Infinity) - deadline;
     return {
@@ -157,63 +144,19 @@ export class ChatAdmission {
   }
 
   /**
-   * How many chats from the head of the line to start late now, room at the provider or not, so
-   * that none loses its chance while it waits (see "Start late before it is too late" above).
-   * `deadlines`: the waiting chats' deadlines in line order; `running`: chats running now;
-   * `lookAheadMs`: until the line's next check. The chat at position p, started late with the
-   * p − 1 ahead of it, needs its own late run time plus a typical gap for each call ahead of it
-   * (every running chat's and the p − 1's); while that fits its deadline now but would not at the
-   * next check, it and every chat ahead of it start late now.
+   * How long a chat started late now, behind `lateAhead` late chats, would take at most, from
+   * measurements (see the rule above); undefined until recent chats' service times and the gaps
+   * between starts are measured.
    */
-  lateStartsDue(
-    deadlines: Iterable<number | undefined>,
-    running: number,
-    now: number,
-    lookAheadMs: number,
-  ): number {
-    if (!this.options.enabled) return 0;
-    const late = this.lateTimes();
-    const typical = this.options.meter.serviceQuantiles(PROJECTED_RUN_PERCENTILE);
-    if (late === undefined || typical === undefined) return 0;
-    // Ahead of it: each late chat's calls left, as many as nearly any chat makes less those it
-    // made; each other running chat's, as many as a typical chat makes (they go late only if they
-    // fall behind); each chat starting with it, as many as nearly any chat makes.
-    const runningCalls = this.options.ledger.callsLeft({
-      late: (started) => Math.max(1, late.calls - started),
-      other: (started) => Math.max(1, typical.calls - started),
-    });
-    const slots = this.options.maxRunning - running;
-    let position = 0;
-    let due = 0;
-    for (const deadline of deadlines) {
-      if (deadline === undefined || position >= slots) break;
-      const lateMs = late.ownMs + (runningCalls + position * late.calls) * late.aheadCallMs;
-      if (now + lateMs > deadline) break;
-      position++;
-      if (now + lookAheadMs + lateMs > deadline) due = position;
-    }
-    return due;
-  }
-
-  /**
-   * How long a chat started late now would take, from measurements (see the rule above): `ownMs`
-   * for its own calls and work, plus `aheadCallMs` for each call that goes before its own (the late
-   * chats' calls left, and the chats started late with it); `calls`, as many as nearly every
-   * recent chat made. Undefined until recent chats' service times and the gaps between starts are
-   * measured.
-   */
-  private lateTimes(): { ownMs: number; calls: number; aheadCallMs: number } | undefined {
+  private lateRunMs(lateAhead = this.options.ledger.lateRunning()): number | undefined {
     const service = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE);
     const gapMs = this.options.ledger.startGapMs(LATE_GAP_PERCENTILE);
     const typicalGapMs = this.options.ledger.startGapMs(0.5);
     if (service === undefined || gapMs === undefined || typicalGapMs === undefined) return undefined;
-    // Each of its calls waits for the next start; the calls ahead of it start a typical gap apart
-    // (the median: a sum of gaps varies far less than each one).
-    return {
-      ownMs: service.serviceMs + service.calls * gapMs,
-      calls: service.calls,
-      aheadCallMs: typicalGapMs,
-    };
+    // Each call waits for the next start, and behind one call of each late chat ahead of it, whose
+    // starts come a typical gap apart (the median; a sum of gaps varies far less than each one).
+    const perCallMs = gapMs + lateAhead * typicalGapMs;
+    return service.serviceMs + service.calls * perCallMs;
   }
 
   /** The wait the chat at `position` can expect, ms, from the measured drain rate; undefined cold. */
@@ -294,7 +237,7 @@ export class ChatAdmission {
     if (rate === undefined || typicalMs === undefined) return undefined;
     // At the head it may still start late (checkStart): it is hopeless only if even that is too long,
     // with no late chat ahead of it (the late chats running now may be done by its turn).
-    const runMs = Math.min(typicalMs, this.lateTimes()?.ownMs ?? Infinity);
+    const runMs = Math.min(typicalMs, this.lateRunMs(0) ?? Infinity);
     const finishAt = now + (position - 1) / rate + runMs;
     return finishAt > deadline ? finishAt - deadline : undefined;
   }

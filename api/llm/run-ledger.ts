@@ -133,19 +133,6 @@ export class RunLedger {
   }
 
   /**
-   * The calls running chats may still make, each as `left` says for a late chat or another one
-   * that started `started` calls: the work a chat started late now finds ahead of it (late chats
-   * go first; the others go late too if they fall behind, see admission.ts).
-   */
-  callsLeft(left: { late: (started: number) => number; other: (started: number) => number }): number {
-    let calls = 0;
-    for (const run of this.runs.values()) {
-      calls += run.lateDeadline !== undefined ? left.late(run.started) : left.other(run.started);
-    }
-    return calls;
-  }
-
-  /**
    * The `fraction` quantile of the gap between two starts while calls waited, the largest over the
    * endpoints (a late chat may call any of them): how long a call at the front waits for the next
    * start. Undefined until an endpoint measured GAP_MIN_SAMPLES.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock';
 import { AppError, toAppError } from '../errors';
 import type { Logger } from '../logger';
-import type { ChatAdmission, StartDecision } from '../llm/admission';
+import type { ChatAdmission } from '../llm/admission';
 import type { Run } from './run';
 import { afterStreamsRead } from './after-streams-read';
 import { LineNews, type WaitingPlace } from './line-news';
@@ -88,8 +88,6 @@ export class SseLimiter implements RunAttendance {
   private readonly news: LineNews;
   private readonly deadlines: WaitingDeadlines<Entry>;
   private readonly graces: RunGraces;
-  /** Waiting chats to start late in the next pass, room or not (the deadline check's). */
-  private lateDue = 0;
   private dispatching = false;
   private dispatchAgain = false;
   private closed = false;
@@ -115,12 +113,6 @@ export class SseLimiter implements RunAttendance {
       admission: this.admission,
       line: this.line,
       checkMs: options.deadlineCheckMs ?? DEFAULT_DEADLINE_CHECK_MS,
-      running: () => this.active.size,
-      startLate: (count) => {
-        this.lateDue = count;
-        this.dispatch();
-        this.lateDue = 0;
-      },
       refuse: (entry, refusal) => this.refuse(entry, refusal),
       moved: () => this.news.moved(),
     });
@@ -357,7 +349,7 @@ export class SseLimiter implements RunAttendance {
 
   private dispatchPass(): void {
     let started = false;
-    while (this.line.size > 0 && (this.lateDue > 0 || this.admission.mayStart(this.active.size))) {
+    while (this.line.size > 0 && this.admission.mayStart(this.active.size)) {
       const next: Entry = this.line.values().next().value!;
       if (next.run.signal.aborted || next.run.isFinished) {
         this.line.delete(next.token);
@@ -369,12 +361,7 @@ export class SseLimiter implements RunAttendance {
       if (abandoned === 'later') break;
       // An abandon leaves a run that is being followed again alone: it starts.
       if (abandoned === 'abandoned' && this.line.get(next.token) !== next) continue;
-      // A start the deadline check found due goes late at once (admission.lateStartsDue).
-      const due = this.lateDue > 0;
-      if (due) this.lateDue--;
-      const decision: StartDecision = due
-        ? { start: true, lateDeadline: next.deadline }
-        : this.admission.checkStart(next.deadline, this.options.clock.now());
+      const decision = this.admission.checkStart(next.deadline, this.options.clock.now());
       if (!decision.start) {
         this.refuse(next, decision.refusal);
         started = true;

@@ -11,16 +11,12 @@ export interface WaitingDeadline {
 
 export interface WaitingDeadlinesOptions<E extends WaitingDeadline> {
   clock: Clock;
-  /** Says which waiting chats start late now and which cannot start in time (api/llm/admission.ts). */
-  admission: Pick<ChatAdmission, 'checkWaiting' | 'lateStartsDue'>;
+  /** Says which waiting chats cannot start in time (api/llm/admission.ts). */
+  admission: Pick<ChatAdmission, 'checkWaiting'>;
   /** The waiting line in arrival order (the limiter's; read here, never changed). */
   line: ReadonlyMap<string, E>;
   /** How often waiting chats are checked against their deadlines, ms. */
   checkMs: number;
-  /** Chats running now (the limiter's). */
-  running(): number;
-  /** Starts the first `count` waiting chats late, room at the provider or not (the limiter's). */
-  startLate(count: number): void;
   /** Ends a waiting chat with `refusal`; the limiter takes it out of its line. */
   refuse(entry: E, refusal: AppError): void;
   /** Places changed after a pass that refused someone: the line's news tells the rest. */
@@ -28,12 +24,10 @@ export interface WaitingDeadlinesOptions<E extends WaitingDeadline> {
 }
 
 /**
- * The periodic check of the chat line's waiting chats against their deadlines. First the chats
- * that would lose their last chance to finish before the next check start late now (admission's
- * lateStartsDue); then a chat that admission measured cannot start in time is refused while it
- * waits (an `overloaded` event), so it can retry elsewhere or later instead of waiting out its
- * deadline. One timer for the whole line, armed only while chats wait; the line (who waits, who
- * starts) is SseLimiter's.
+ * The periodic check of the chat line's waiting chats against their deadlines: a chat that
+ * admission measured cannot start in time is refused while it waits (an `overloaded` event),
+ * so it can retry elsewhere or later instead of waiting out its deadline. One timer for the
+ * whole line, armed only while chats wait; the line (who waits, who starts) is SseLimiter's.
  */
 export class WaitingDeadlines<E extends WaitingDeadline> {
   private timer?: TimerHandle;
@@ -64,13 +58,6 @@ export class WaitingDeadlines<E extends WaitingDeadline> {
     if (this.closed) return;
     const { line, clock } = this.options;
     const now = clock.now();
-    const due = this.options.admission.lateStartsDue(
-      deadlinesOf(line.values()),
-      this.options.running(),
-      now,
-      this.options.checkMs,
-    );
-    if (due > 0) this.options.startLate(due);
     const late: Array<[E, AppError]> = [];
     let position = 0;
     for (const entry of line.values()) {
@@ -92,8 +79,4 @@ export class WaitingDeadlines<E extends WaitingDeadline> {
       this.lineChanged();
     }
   };
-}
-
-function* deadlinesOf(entries: Iterable<WaitingDeadline>): Iterable<number | undefined> {
-  for (const entry of entries) yield entry.deadline;
 }
