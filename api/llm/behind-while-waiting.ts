@@ -24,7 +24,6 @@ export interface BehindWhileWaitingOptions {
  */
 export class BehindWhileWaiting {
   private timer?: TimerHandle;
-  private closed = false;
 
   constructor(private readonly options: BehindWhileWaitingOptions) {}
 
@@ -33,15 +32,8 @@ export class BehindWhileWaiting {
     if (entry.lateDeadline === undefined && entry.request.runId !== undefined) this.arm();
   }
 
-  close(): void {
-    this.closed = true;
-    if (this.timer) this.options.clock.clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
   private readonly check = (): void => {
     this.timer = undefined;
-    if (this.closed) return;
     const behind: Array<[QueueEntry, number]> = [];
     let onPace = 0;
     for (const entry of this.options.lanes.entries()) {
@@ -57,7 +49,8 @@ export class BehindWhileWaiting {
   };
 
   private arm(): void {
-    if (this.timer || this.closed) return;
+    // One timer, re-armed only while calls of chats wait on pace (the system clock's is unref'd).
+    if (this.timer) return;
     this.timer = this.options.clock.setTimeout(this.check, this.options.everyMs);
   }
 }
