@@ -1,27 +1,22 @@
 import type { Clock } from '../clock';
 import { AppError, abortReason } from '../errors';
-import { PROVIDER_WINDOW_MS, giveBack, type Limiter, type LimiterSnapshot, type Permit } from './limiter';
+import { PROVIDER_WINDOW_MS, type Limiter, type LimiterSnapshot, type Permit } from './limiter';
 import { buildQueueStatus, type QueueStatus } from './queue-status';
 import { ParkedRuns } from './parked-runs';
 import { QueueLanes, describeItems, type QueueEntry as Entry } from './queue-lanes';
 import type { AcquireRequest, QueueItem, RequestQueueOptions, Slot } from './request-queue-types';
 import { SchedulerStats } from './scheduler-stats';
-import { buildWaitReasons, classifyLimiterBlock, WaitTracker, type WaitReason } from './wait-reasons';
+import { buildWaitReasons, WaitTracker } from './wait-reasons';
 import { StartPacer } from './start-pacer';
 import { ActiveCalls } from './active-calls';
 import { WakeTimer } from './wake-timer';
 import { BreakerGate } from './breaker-gate';
 import { newWaitingCall, stopWaiting } from './waiting-call';
 import { BehindWhileWaiting } from './behind-while-waiting';
+import { QueueDispatch } from './queue-dispatch';
 
 /** How much longer a call of the next lower class must have waited to be served first. */
 export const DEFAULT_AGING_STEP_MS = 5_000;
-
-/**
- * The most starts asked of the limiter in one answer. It bounds how far one instance's calls may
- * run ahead of an earlier call waiting on another instance (the shared order is checked per ask).
- */
-const MAX_STARTS_PER_ASK = 16;
 
 /** How soon dispatch is retried after the limiter failed to answer. */
 const LIMITER_RETRY_MS = 100;
@@ -36,6 +31,7 @@ const BEHIND_CHECK_MS = 250;
  *   (queue-lanes.ts) says which call goes next.
  * - The circuit breaker's state is read before each permit: closed passes, open fails every queued
  *   call (and refuses new ones), half-open lets one call through at a time (it becomes the probe).
+ *   The dispatch pass (queue-dispatch.ts) asks the limiter for starts and hands out the permits.
  * - Dispatch happens on events (enqueue, release, resume, wake, a rate window opening); while blocked on
  *   the rate window exactly one Clock timer is armed for when the limiter says it opens.
  * - Runs nobody listens to are parked: their calls wait outside the lanes, deadlines running.
@@ -61,8 +57,8 @@ export class RequestQueue {
   /** The one timer a blocked dispatch waits on (a rate window opening, a paced start, a retry). */
   private readonly wakeTimer: WakeTimer;
   private readonly breaker: BreakerGate;
-  /** Why the last dispatch pass stopped with calls waiting (null: it did not). */
-  private blockedBy: WaitReason | null = null;
+  /** Who gets a slot now (its `blockedBy` says why the last pass stopped with calls waiting). */
+  private readonly dispatch: QueueDispatch;
   private readonly waits: WaitTracker;
   private readonly pacer: StartPacer;
   private readonly behind?: BehindWhileWaiting;
@@ -77,6 +73,23 @@ export class RequestQueue {
     this.pacer = new StartPacer(options.clock);
     this.wakeTimer = new WakeTimer(options.clock, () => this.pump());
     this.breaker = new BreakerGate(options.breaker);
+    this.dispatch = new QueueDispatch({
+      clock: options.clock,
+      limiter: options.limiter,
+      breaker: this.breaker,
+      pacer: this.pacer,
+      wakeTimer: this.wakeTimer,
+      minDispatchBudgetMs: options.minDispatchBudgetMs,
+      onLimiterError: options.onLimiterError,
+      queue: {
+        lanes: this.lanes,
+        waiting: () => this.length - this.parked.size,
+        isPaused: () => this.paused,
+        activate: (entry, permit) => this.activate(entry, permit),
+        drop: (entry, error) => this.drop(entry, error),
+        pump: () => this.pump(),
+      },
+    });
     // Waiting calls of chats that fall behind while they wait go late (needs the run ledger).
     const ledger = options.ledger;
     this.behind =
@@ -263,12 +276,12 @@ export class RequestQueue {
     try {
       do {
         this.pumpRequested = false;
-        await this.dispatch();
+        await this.dispatch.pass();
       } while (this.pumpRequested);
     } catch (error) {
       // The limiter failed (its adapter reports how); calls stay queued and dispatch is retried.
       this.options.onLimiterError?.(error);
-      this.blockedBy = 'limiter';
+      this.dispatch.blockedBy = 'limiter';
       this.wakeTimer.armAt(this.clock.now() + LIMITER_RETRY_MS);
     } finally {
       this.pumping = false;
@@ -279,7 +292,7 @@ export class RequestQueue {
   /** Tells admission what waits and what is free after every change (wake, don't poll). */
   private reportRoom(): void {
     if (this.pumping) return;
-    this.waits.observe(this.blockedBy, this.length - this.parked.size);
+    this.waits.observe(this.dispatch.blockedBy, this.length - this.parked.size);
     const room = this.options.room;
     if (!room) return;
     const { active, limits, startsAvailable, startsLastMinute } = this.limiter.snapshot();
@@ -294,103 +307,6 @@ export class RequestQueue {
     if (free < slotsFree && startsLastMinute > 0)
       this.wakeTimer.armAt(this.clock.now() + PROVIDER_WINDOW_MS / limits.rpm);
     room.update(this.lanes.waitingAheadOfChats(), free);
-  }
-
-  private async dispatch(): Promise<void> {
-    this.blockedBy = null;
-    while (this.length - this.parked.size > 0) {
-      // The breaker comes before the permit: a call that would not reach the provider takes no slot
-      // and records no start in the rolling window.
-      if (this.breaker.isOpen) {
-        for (const entry of this.queuedEntries()) this.drop(entry, this.breaker.openError());
-        return;
-      }
-      if (this.paused || this.breaker.waitsOnProbe) {
-        this.blockedBy = this.paused ? 'paused' : 'breaker_probe';
-        return;
-      }
-      const { entry, orderKey } = this.lanes.next();
-      if (this.droppedTooLate(entry)) continue;
-      // A call below every agent's class starts only at its paced time (start-pacer.ts); nothing
-      // ranked above it waits, so dispatch can stop until then.
-      if (!this.lanes.holdsChatsBack(entry.request.agentType)) {
-        const pacedAt = this.pacer.pacedStartAt(this.limiter.snapshot());
-        if (pacedAt > this.clock.now()) return this.wakeTimer.armAt(pacedAt);
-      }
-      const asked = this.startsToAsk(entry);
-      const { permits, retryAt } = await this.limiter.tryStartMany(
-        entry.request.estimatedTokens,
-        orderKey,
-        asked,
-      );
-      // The answer took a turn of the event loop: the calls then at the head get the permits.
-      this.handOut(permits);
-      if (permits.length < asked) {
-        this.blockedBy = classifyLimiterBlock(
-          this.limiter.snapshot(),
-          entry.request.estimatedTokens,
-          this.clock.now(),
-        );
-        if (retryAt !== null) this.wakeTimer.armAt(retryAt);
-        return;
-      }
-    }
-  }
-
-  /**
-   * How many starts to ask the limiter for at once: the calls waiting at the head, so that a
-   * limiter behind a round trip (Redis) fills every free slot in one answer instead of one slot per
-   * round trip. One while the breaker is half-open (its single probe) or for a paced call.
-   */
-  private startsToAsk(head: Entry): number {
-    if (this.breaker.isHalfOpen || !this.lanes.holdsChatsBack(head.request.agentType)) return 1;
-    return Math.max(1, Math.min(this.length - this.parked.size, MAX_STARTS_PER_ASK));
-  }
-
-  /**
-   * Gives the permits to the calls at the head, in order; a permit nobody can take now (the call
-   * left, the queue paused, the breaker opened, a paced call, a call whose token estimate exceeds
-   * the permit's reservation) goes back to the limiter at once.
-   */
-  private handOut(permits: Permit[]): void {
-    const tokensLimited = this.limiter.snapshot().configured.tpm > 0;
-    let index = 0;
-    while (index < permits.length && this.length - this.parked.size > 0) {
-      if (this.paused || this.breaker.isOpen || this.breaker.waitsOnProbe) break;
-      const { entry } = this.lanes.next();
-      if (this.droppedTooLate(entry)) continue;
-      const permit = permits[index];
-      if (index > 0 && !this.lanes.holdsChatsBack(entry.request.agentType)) break;
-      if (tokensLimited && entry.request.estimatedTokens > permit.estimatedTokens) break;
-      this.activate(entry, permit);
-      index++;
-    }
-    for (const unused of permits.slice(index)) this.afterRelease(giveBack(this.limiter, unused));
-  }
-
-  /** A slot went back (or failed to): the next call may start. */
-  private afterRelease(released: Promise<void>): void {
-    released.then(
-      () => this.pump(),
-      (error: unknown) => {
-        this.options.onLimiterError?.(error);
-        this.pump();
-      },
-    );
-  }
-
-  /**
-   * A call that can no longer finish before its deadline is not started: it would spend an RPM
-   * start and then time out in flight, which is our queue's fault, not the provider's.
-   */
-  private droppedTooLate(entry: Entry): boolean {
-    if (entry.request.deadline - this.clock.now() >= (this.options.minDispatchBudgetMs?.() ?? 0))
-      return false;
-    this.drop(
-      entry,
-      new AppError('queue_timeout', 'The LLM call could not start in time to finish before its deadline'),
-    );
-    return true;
   }
 
   private activate(entry: Entry, permit: Permit): void {
