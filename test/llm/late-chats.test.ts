@@ -156,28 +156,35 @@ describe('chats falling behind', () => {
 });
 
 describe('chats falling behind while a call waits', () => {
-  test('a call queued on pace that then waits until its chat is behind goes late and goes first', async () => {
-    // Recent chats made up to four calls.
-    const { clock, ledger, order, enqueue, release } = setup(4);
+  /**
+   * A chat with `deadline` made one call at 0 (recent chats made up to four); 10 s in, its
+   * reporter call queues behind a blocker holding the only slot, beside another chat's host call
+   * (whose class ranks first); then 6 s pass.
+   */
+  async function reporterWaitsBehindHost(deadline: number) {
+    const context = setup(4);
+    const { clock, ledger, enqueue } = context;
     ledger.chatStarted('other');
-    ledger.chatStarted('chat', undefined, 60_000);
+    ledger.chatStarted('chat', undefined, deadline);
     enqueue('blocker', 'host', 'other');
     await drain();
-    // The chat's first call started at 0 (behind nothing: it goes in at once once the blocker is
-    // released — here it simply counts as started).
     ledger.callStarted('chat', 'default', false);
     ledger.callEnded('chat');
-    // 10 s in, its reporter call queues on pace (10 + 3 × 10 = 40 s, inside 60 s) behind the blocker,
-    // and a host call of another chat queues too (its class ranks first).
     clock.advance(10_000);
     enqueue('reporter', 'reporter', 'chat');
     enqueue('host', 'host', 'other');
     await drain();
+    // Queued on pace: 10 + 3 × 10 = 40 s, inside either deadline.
     expect(ledger.lateRunning()).toBe(0);
-    // At 16 s the chat's pace is one call per 16 s: 16 + 3 × 16 = 64 s, past its deadline. The
-    // check while calls wait moves its waiting call late, ahead of every class.
     clock.advance(6_000);
     await drain();
+    return context;
+  }
+
+  test('a call queued on pace that then waits until its chat is behind goes late and goes first', async () => {
+    // At 16 s the pace is one call per 16 s: 16 + 3 × 16 = 64 s, past the 60 s deadline. The check
+    // while calls wait moves the waiting call late, ahead of every class.
+    const { ledger, order, release } = await reporterWaitsBehindHost(60_000);
     expect(ledger.lateRunning()).toBe(1);
     await release('blocker');
     expect(order).toEqual(['blocker', 'reporter']);
@@ -186,17 +193,7 @@ describe('chats falling behind while a call waits', () => {
   });
 
   test('a call whose chat keeps its pace stays in its class', async () => {
-    const { clock, ledger, order, enqueue, release } = setup(4);
-    ledger.chatStarted('other');
-    ledger.chatStarted('chat', undefined, 600_000);
-    enqueue('blocker', 'host', 'other');
-    await drain();
-    ledger.callStarted('chat', 'default', false);
-    clock.advance(10_000);
-    enqueue('reporter', 'reporter', 'chat');
-    enqueue('host', 'host', 'other');
-    clock.advance(6_000);
-    await drain();
+    const { ledger, order, release } = await reporterWaitsBehindHost(600_000);
     expect(ledger.lateRunning()).toBe(0);
     await release('blocker');
     expect(order).toEqual(['blocker', 'host']);
