@@ -393,13 +393,6 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     );
   }
   retention.start();
-  durable?.startAdopting((claimed) => {
-    chat
-      .resume(claimed)
-      .catch((error: unknown) =>
-        logger.error({ err: error, runId: claimed.checkpoint.runId }, 'an adopted run failed to start'),
-      );
-  });
   if (overrides.warmUp ?? true) {
     // Indexing the search corpus takes ~0.4 s of CPU: done now, in chunks that let the first
     // requests through, not during the first user's chat. If it fails (no corpus), the server runs
