@@ -3,17 +3,15 @@ import http from 'node:http';
 import os from 'node:os';
 import type { Config } from '../config';
 import { ChatService } from './agents/chat-service';
-import { AlertEvaluator } from './alerts/alert-evaluator';
 import { createAlertSampler } from './alerts/alert-sampler';
-import { WebhookNotifier } from './alerts/webhook-notifier';
+import { createAlerts } from './alerts/create-alerts';
 import { Orchestrator } from './agents/orchestrator';
 import { createApp } from './app';
 import { createGateway } from './gateway/create-gateway';
 import { createHttpServer } from './http/create-http-server';
 import { listen } from './http/listen';
-import type { ControlCommand } from './cluster/cluster-control';
 import { createCluster, type Cluster, type CreateClusterOptions } from './cluster/create-cluster';
-import { applyOperatorCommand, joinCluster, memberFigures } from './cluster/join-cluster';
+import { applyOperatorCommand, joinCluster, memberFigures, queueClusterView } from './cluster/join-cluster';
 import { WorkerPeers, type PrimaryChannel } from './cluster/worker-peers';
 import { systemClock, type Clock } from './clock';
 import { createLogger, type Logger } from './logger';
@@ -265,28 +263,11 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
       : undefined;
   workerPeers?.start(() => memberFigures(scheduler, 'local'));
   // GET /api/queue/status and the dashboard's snapshot answer from the same parts.
+  const clusterView = queueClusterView(cluster, workerPeers);
   const queueStatusSources = {
     scheduler,
     cache: () => responseCache?.status() ?? disabledCacheStatus(),
-    ...(cluster
-      ? {
-          cluster: {
-            self: () => cluster.registry.self(),
-            instances: () => cluster.registry.instances(),
-            broadcast: (command: ControlCommand) => cluster.control.publish(command),
-            leases: () => cluster.leases(),
-          },
-        }
-      : workerPeers
-        ? {
-            cluster: {
-              self: () => workerPeers.self(),
-              instances: () => workerPeers.instances(),
-              broadcast: (command: ControlCommand) => workerPeers.broadcast(command),
-              sharedLimits: false,
-            },
-          }
-        : {}),
+    ...(clusterView ? { cluster: clusterView } : {}),
   };
   const dashboard = dashboardRouter({
     snapshots: new DashboardSnapshots({
@@ -298,26 +279,13 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     }),
     clock,
   });
-  const { alerts: alertConfig } = config;
-  const alerts = alertConfig.webhookUrl
-    ? new AlertEvaluator({
-        clock,
-        logger,
-        instance: instanceId,
-        sample: createAlertSampler({ scheduler, tools, runs, redisUp, line: () => sse.limiter.stats() }),
-        sink: new WebhookNotifier({
-          url: alertConfig.webhookUrl,
-          format: alertConfig.webhookFormat,
-          timeoutMs: alertConfig.webhookTimeoutMs,
-          maxPerHour: alertConfig.webhookMaxPerHour,
-          clock,
-          logger,
-        }),
-        intervalMs: alertConfig.evaluationIntervalMs,
-        forMs: alertConfig.forMs,
-        waitTargetMs: alertConfig.waitP95TargetMs,
-      })
-    : undefined;
+  const alerts = createAlerts(config.alerts, {
+    clock,
+    logger,
+    instance: instanceId,
+    createSample: () =>
+      createAlertSampler({ scheduler, tools, runs, redisUp, line: () => sse.limiter.stats() }),
+  });
   alerts?.start();
   // Operator commands from the other instances reach this one's scheduler and chat line.
   if (cluster) await joinCluster(cluster, { scheduler, chat, line: sse.limiter, logger });

@@ -5,6 +5,8 @@ import type { SseLimiter } from '../streaming/sse-limiter';
 import type { ControlCommand } from './cluster-control';
 import type { Cluster } from './create-cluster';
 import type { LiveFigures } from './instance-registry';
+import type { WorkerPeers } from './worker-peers';
+import type { QueueCluster } from '../routes/queue';
 
 function leaseCounts(cluster: Cluster): { leasesHeld: number; leasesUnreleased: number } {
   const { held, unreleased } = cluster.limiter.leaseCounts();
@@ -61,4 +63,29 @@ export function memberFigures(local: LlmControl, limiter: string): LiveFigures {
     totalTimeout: status.totalTimeout,
     limiter,
   };
+}
+
+/**
+ * How GET /api/queue/status and the dashboard see the other instances: through Redis (REDIS_URL),
+ * through the primary of `--workers N` without it (figures relayed, limits not shared), or not at
+ * all (one process).
+ */
+export function queueClusterView(cluster?: Cluster, workerPeers?: WorkerPeers): QueueCluster | undefined {
+  if (cluster) {
+    return {
+      self: () => cluster.registry.self(),
+      instances: () => cluster.registry.instances(),
+      broadcast: (command: ControlCommand) => cluster.control.publish(command),
+      leases: () => cluster.leases(),
+    };
+  }
+  if (workerPeers) {
+    return {
+      self: () => workerPeers.self(),
+      instances: () => workerPeers.instances(),
+      broadcast: (command: ControlCommand) => workerPeers.broadcast(command),
+      sharedLimits: false,
+    };
+  }
+  return undefined;
 }
