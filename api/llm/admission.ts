@@ -37,7 +37,8 @@ import type { SchedulerMetrics } from './scheduler-events';
  * - **Go late** when a running chat falls behind: at each call it asks for, the wait its class's
  *   calls recently had plus its own pace so far over the calls it may still make would finish it
  *   past its deadline. The run ledger (run-ledger.ts) applies this at the call, where the pace
- *   is known; from then on the chat is a late chat like one started late.
+ *   is known, and the queue asks again every quarter second while a call of the chat waits
+ *   (behind-while-waiting.ts); from then on the chat is a late chat like one started late.
  *
  * With LLM_ADMISSION=off every chat starts as soon as a stream slot is free and none is refused
  * for lack of time (the benchmark replays workloads that way to count false refusals).

@@ -23,8 +23,9 @@ import type { PriorityClass } from './priority-class';
  *   ranked above them. At each call it asks for: the wait calls of that class recently had (their
  *   95th percentile), then its own pace so far (time since it started per call started) over the
  *   calls it may still make (recent chats' 99th percentile, at least this one); a chat that would
- *   finish past its deadline so goes late from that call on. Its own measured pace and its class's
- *   measured waits, not a forecast: a chat on pace keeps its class.
+ *   finish past its deadline so goes late from that call on. The queue asks again while a call of
+ *   the chat waits (behind-while-waiting.ts), the time waited counting in its pace. Its own
+ *   measured pace and its class's measured waits, not a forecast: a chat on pace keeps its class.
  */
 interface RunCalls {
   queued: number;
