@@ -119,6 +119,14 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   }
   const retention = new RetentionSweeper({ store, ttlDays: config.conversationTtlDays, logger });
   const metrics = new TroupeMetrics();
+  const measureAgeMs = config.llm.chatTimeoutMs || DEFAULT_MEASURE_AGE_MS;
+  // Recent chats' run times and calls (admission reads them; the ledger reads calls per chat too).
+  const meter = new LineMeter({ clock, maxAgeMs: measureAgeMs });
+  const ledger = new RunLedger({
+    clock,
+    maxAgeMs: measureAgeMs,
+    callsPerChat: (fraction) => meter.serviceQuantiles(fraction)?.calls,
+  });
   // With REDIS_URL the quota, admission inputs and operator commands are shared by every instance.
   // The limiter's mode change (Redis lost or back) must wake dispatch of a scheduler built after it.
   let wakeDispatch = () => {};
@@ -131,16 +139,10 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         onLimiterModeChange: () => wakeDispatch(),
         onSlotReleased: () => wakeDispatch(),
         onDispatchRoundTrip: (ms) => metrics.redisDispatch(ms),
+        onClusterStarts: (endpoint, starts) =>
+          ledger.clusterStarted(endpoint, starts.redisAt, starts.count, starts.waiting),
       })
     : undefined;
-  const measureAgeMs = config.llm.chatTimeoutMs || DEFAULT_MEASURE_AGE_MS;
-  // Recent chats' run times and calls (admission reads them; the ledger reads calls per chat too).
-  const meter = new LineMeter({ clock, maxAgeMs: measureAgeMs });
-  const ledger = new RunLedger({
-    clock,
-    maxAgeMs: measureAgeMs,
-    callsPerChat: (fraction) => meter.serviceQuantiles(fraction)?.calls,
-  });
   const { endpoints, router, scheduler, provider, room, responseCache, llm } = await composeLlm({
     config,
     clock,

@@ -6,7 +6,7 @@ import { Aimd } from '../llm/aimd';
 import { InMemoryLimiter } from '../llm/limiter';
 import { FailSafeLimiter, type LimiterMode } from '../llm/redis/fail-safe-limiter';
 import { QuotaShare } from '../llm/redis/quota-share';
-import { RedisLimiter } from '../llm/redis/redis-limiter';
+import { RedisLimiter, type ClusterStarts } from '../llm/redis/redis-limiter';
 import { SharedAimd } from '../llm/redis/shared-aimd';
 import type { SchedulerLogger } from '../llm/scheduler-events';
 import { ClusterControl, type ControlCommand } from './cluster-control';
@@ -58,6 +58,11 @@ export interface CreateClusterOptions {
   onSlotReleased?: () => void;
   /** Every start's round trip to Redis, ms (the metrics' dispatch-path histogram). */
   onDispatchRoundTrip?: (ms: number) => void;
+  /**
+   * Every start of the cluster's at `endpoint` (`default` without LLM_ENDPOINTS_FILE), as the load
+   * channel announces it: the run ledger measures the cluster's start gaps from it.
+   */
+  onClusterStarts?: (endpoint: string, starts: ClusterStarts) => void;
   /** Tests: a shorter lease, heartbeat, probe… */
   tuning?: {
     leaseMs?: number;
@@ -101,6 +106,8 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     leaseMs: tuning.leaseMs,
     renewEveryMs: tuning.renewEveryMs,
     onRoundTrip: options.onDispatchRoundTrip,
+    // Without LLM_ENDPOINTS_FILE this limiter is the one endpoint's (`default`).
+    onClusterStarts: (starts) => options.onClusterStarts?.(llm.endpoints[0]?.name ?? 'default', starts),
   });
   const registry = new InstanceRegistry({
     redis,
@@ -181,6 +188,7 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
         maxTpm: endpoint.maxTpm,
         leaseMs: tuning.leaseMs,
         renewEveryMs: tuning.renewEveryMs,
+        onClusterStarts: (starts) => options.onClusterStarts?.(endpoint.name, starts),
       });
       const limits = {
         clock,

@@ -12,8 +12,10 @@ import type { PriorityClass } from './priority-class';
  *   flight is not counted (the chat was progressing), so the service time errs long, never short.
  * - **Start gaps**: at each endpoint, the time between two starts while calls waited — how long a
  *   call at the very front of the line waits for the next start, whatever binds (RPM spread,
- *   concurrency and the calls holding it, a hold). In a cluster it errs long (a late call takes
- *   the next start of all the instances, each instance counts only its own); we tried shorter
+ *   concurrency and the calls holding it, a hold). In a cluster a late call is at the front of the
+ *   one order of every instance and takes the cluster's next start, so the gaps are measured
+ *   between the cluster's starts (every instance hears each one on the load channel, stamped with
+ *   Redis's time), not this instance's own, which come N times further apart. We tried shorter
  *   bounds (the first class's waits, late calls' own waits) and they let late chats start that a
  *   few long calls holding the only slot then made run out of time.
  * - **Late chats**: chats admission started late (less time left than recent chats took); their
@@ -51,6 +53,8 @@ interface EndpointStarts {
   gaps: Array<{ at: number; ms: number }>;
   /** The last start after which calls still waited; undefined when none did. */
   lastAt?: number;
+  /** The cluster's starts are heard (clusterStarted): this instance's own then add nothing. */
+  cluster?: boolean;
 }
 
 export interface RunLedgerOptions {
@@ -154,6 +158,27 @@ export class RunLedger {
 
   // ---- reported by the request queues ----
 
+  /**
+   * `count` calls of the cluster's started at `endpoint` at `redisAt` (Redis time, ms: every
+   * instance's starts on one clock), calls still `waiting` after them anywhere. From the first one
+   * on, the endpoint's gaps are the cluster's (see "Start gaps" above).
+   */
+  clusterStarted(endpoint: string, redisAt: number, count: number, waiting: boolean): void {
+    const starts = this.endpointStarts(endpoint);
+    if (!starts.cluster) {
+      starts.cluster = true;
+      starts.gaps.length = 0;
+      starts.lastAt = undefined;
+    }
+    if (starts.lastAt !== undefined && redisAt < starts.lastAt) return;
+    const now = this.options.clock.now();
+    // A batch's starts came together: after the first, no gap (as this instance's own batches).
+    if (starts.lastAt !== undefined) keep(starts.gaps, { at: now, ms: redisAt - starts.lastAt });
+    for (let more = 1; more < count; more++) keep(starts.gaps, { at: now, ms: 0 });
+    this.gapAnswers.clear();
+    starts.lastAt = waiting ? redisAt : undefined;
+  }
+
   /** A call of `callClass` got its slot after waiting `waitedMs`. */
   callWaited(callClass: PriorityClass, waitedMs: number): void {
     const now = this.options.clock.now();
@@ -250,16 +275,22 @@ export class RunLedger {
    */
   private recordGap(endpoint: string, othersWaiting: boolean): void {
     const now = this.options.clock.now();
-    let starts = this.endpoints.get(endpoint);
-    if (!starts) {
-      starts = { gaps: [] };
-      this.endpoints.set(endpoint, starts);
-    }
+    const starts = this.endpointStarts(endpoint);
+    if (starts.cluster) return;
     if (starts.lastAt !== undefined) {
       keep(starts.gaps, { at: now, ms: now - starts.lastAt });
       this.gapAnswers.clear();
     }
     starts.lastAt = othersWaiting ? now : undefined;
+  }
+
+  private endpointStarts(endpoint: string): EndpointStarts {
+    let starts = this.endpoints.get(endpoint);
+    if (!starts) {
+      starts = { gaps: [] };
+      this.endpoints.set(endpoint, starts);
+    }
+    return starts;
   }
 
   /** `samples` without the ones older than maxAgeMs (dropped for good). */

@@ -245,6 +245,44 @@ describe('the run ledger', () => {
   });
 });
 
+describe("a cluster's start gaps", () => {
+  test("once the cluster's starts are heard, they set the gaps and this instance's own add none", () => {
+    const clock = new ManualClock(0);
+    const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
+    // Alone, this instance would measure a gap of 900 ms between its own starts.
+    for (let call = 0; call < 11; call++) {
+      clock.advance(900);
+      ledger.callStarted(undefined, 'default', true);
+    }
+    expect(ledger.startGapMs(0.5)).toBe(900);
+    // Three instances start calls 300 ms apart on Redis's clock, calls waiting throughout.
+    const redisAt = 5_000_000;
+    for (let start = 0; start < 11; start++) {
+      clock.advance(300);
+      ledger.clusterStarted('default', redisAt + start * 300, 1, true);
+      // This instance's own start (every third) counts no gap of its own any more.
+      if (start % 3 === 0) ledger.callStarted(undefined, 'default', true);
+    }
+    expect(ledger.startGapMs(0.5)).toBe(300);
+    expect(ledger.startGapMs(0.95)).toBe(300);
+  });
+
+  test('a gap counts only while calls waited; a batch adds no gap after its first start', () => {
+    const clock = new ManualClock(0);
+    const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
+    ledger.clusterStarted('default', 1_000, 1, false); // nothing waits after it
+    ledger.clusterStarted('default', 60_000, 1, true); // the 59 s before it were idle: no gap
+    ledger.clusterStarted('default', 60_400, 4, true); // a gap of 400 ms, then three of 0 ms
+    for (let start = 1; start <= 6; start++) ledger.clusterStarted('default', 60_400 + start * 400, 1, true);
+    expect(ledger.startGapMs(0.5)).toBe(400);
+    expect(ledger.startGapMs(0.2)).toBe(0);
+    // News older than the last start (a reordering) is not a negative gap.
+    ledger.clusterStarted('default', 50_000, 1, true);
+    expect(ledger.startGapMs(0.05)).toBe(0);
+    expect(ledger.startGapMs(0.95)).toBe(400);
+  });
+});
+
 describe('answers cached for an instant', () => {
   test('a gap recorded at the same instant changes the next answer', () => {
     const clock = new ManualClock(0);

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import { systemClock } from '../../api/clock';
 import type { Limiter } from '../../api/llm/limiter';
-import { RedisLimiter, type RedisLimiterOptions } from '../../api/llm/redis/redis-limiter';
+import { RedisLimiter, type ClusterStarts, type RedisLimiterOptions } from '../../api/llm/redis/redis-limiter';
 import { describeLimiterBehaviour } from './limiter-behaviour';
 import { connectRedis, randomPrefix, removeKeys, sleep, waitFor } from './redis-helpers';
 
@@ -198,6 +198,31 @@ describe('RedisLimiter across instances', () => {
     // The same millisecond from another connection: the larger count stands (never understated).
     idle.announced(`${idle.clusterLoad().redisAt!} 1`);
     expect(idle.clusterLoad().active).toBe(2);
+  });
+
+  test("every instance hears the cluster's starts: how many started, and whether calls still wait", async () => {
+    const starts: ClusterStarts[] = [];
+    const busy = await instance({ maxConcurrent: 2 });
+    const idle = await instance({ maxConcurrent: 2, onClusterStarts: (news) => starts.push(news) });
+    const subscriber = await connectRedis();
+    clients.push(subscriber);
+    await idle.followLoad(subscriber);
+    // One script asks for three starts: two fit, the third still waits.
+    const batch = await busy.tryStartMany(1, Date.now(), 3);
+    expect(batch.permits).toHaveLength(2);
+    await waitFor(() => starts.length === 1);
+    expect(starts[0]).toMatchObject({ count: 2, waiting: true });
+    await busy.release(batch.permits[0]);
+    // The waiting call starts; its head leaves the order, and nothing waits any more.
+    const next = await busy.tryStartMany(1, Date.now(), 1);
+    expect(next.permits).toHaveLength(1);
+    await waitFor(() => starts.length === 2);
+    expect(starts[1]).toMatchObject({ count: 1, waiting: false });
+    expect(starts[1].redisAt).toBeGreaterThanOrEqual(starts[0].redisAt);
+    // A release is announced too, but it is no start.
+    await busy.release(next.permits[0]);
+    await waitFor(() => idle.clusterLoad().active === 1);
+    expect(starts).toHaveLength(2);
   });
 
   test('news of one Redis millisecond keeps its order: a release right after its start is not lost to it', async () => {

@@ -30,6 +30,12 @@ export interface RedisLimiterOptions {
   /** Every start's round trip to Redis, ms (the dispatch path's cost: a histogram in /metrics). */
   onRoundTrip?: (ms: number) => void;
   /**
+   * Every start of the cluster's, as the load channel announces it (this instance's own too):
+   * `count` calls started at `redisAt` (Redis time, ms), and calls still `waiting` anywhere after
+   * them. Admission's late starts measure the cluster's start gaps from it (run-ledger.ts).
+   */
+  onClusterStarts?: (starts: ClusterStarts) => void;
+  /**
    * How long after its retryAt a waiting head call keeps its place in the cluster's order without
    * asking again (its instance cancelled it, paused, or died): the most another instance can lose to it.
    */
@@ -85,4 +91,11 @@ export function limiterKeys(keyPrefix: string): {
     heads: base + 'heads',
     headsUntil: base + 'heads-until',
   };
+}
+
+/** One start announcement on the load channel (tryStart-7.lua). */
+export interface ClusterStarts {
+  redisAt: number;
+  count: number;
+  waiting: boolean;
 }

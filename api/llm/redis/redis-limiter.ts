@@ -35,6 +35,7 @@ export {
   DEFAULT_RECONCILE_EVERY_MS,
   DEFAULT_RENEW_EVERY_MS,
   limiterKeys,
+  type ClusterStarts,
   type RedisLimiterOptions,
   type SharedAimdOptions,
 } from './redis-limiter-options';
@@ -345,6 +346,10 @@ export class RedisLimiter implements Limiter {
   /** One announcement on the load channel (see ClusterLoadView). */
   announced(message: string): void {
     this.load.announced(message);
+    // A start's announcement ends with how many started and whether calls still wait.
+    const [redisAt, , , count, waiting] = message.split(' ').map(Number);
+    if (this.options.onClusterStarts && Number.isFinite(redisAt) && count > 0)
+      this.options.onClusterStarts({ redisAt, count, waiting: waiting === 1 });
   }
 
   /** Shared figures seen elsewhere (the registry's heartbeat) keep the cluster load fresh. */

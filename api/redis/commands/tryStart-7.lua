@@ -32,7 +32,8 @@
     ARGV[15] this instance's id
     ARGV[16] the call's order key (ms, Redis time), or '' for none
     ARGV[17] head ttl ms: a head not asked again within this after its retryAt lapses
-    ARGV[18] load channel: a start is announced there as "<stamp> <active> <starts in the window>",
+    ARGV[18] load channel: a start is announced there as
+             "<stamp> <active> <starts in the window> <started> <calls still waiting: 1 or 0>",
              so that every instance knows the cluster's calls in flight at the moment Redis is lost
     ARGV[19] the shared state's epoch this instance last saw, or '' for none (a new instance)
     ARGV[20] reset grace ms: how long no call starts after Redis lost the shared state (a restart,
@@ -242,7 +243,12 @@ if burst > 0 then
 end
 if available < 0 then available = 0 end
 if started > 0 then
-  redis.call('PUBLISH', loadChannel, stamp .. ' ' .. active .. ' ' .. startsLastMinute)
+  -- Then how many started and whether calls still wait anywhere (1) or not (0): every instance
+  -- measures from these the gaps between the cluster's starts while calls waited, the wait a
+  -- call at the front of the one order has for its start (run-ledger.ts).
+  local waiting = 0
+  if started < asked or redis.call('ZCARD', heads) > 0 then waiting = 1 end
+  redis.call('PUBLISH', loadChannel, stamp .. ' ' .. active .. ' ' .. startsLastMinute .. ' ' .. started .. ' ' .. waiting)
 end
 if heldUntil <= now then heldUntil = 0 end
 return { started, retryAt, stamp, active, startsLastMinute, total, concurrency, rpm, tpm, heldUntil, decreases, epoch,
