@@ -121,11 +121,20 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   const metrics = new TroupeMetrics();
   const measureAgeMs = config.llm.chatTimeoutMs || DEFAULT_MEASURE_AGE_MS;
   // Recent chats' run times and calls (admission reads them; the ledger reads calls per chat too).
-  const meter = new LineMeter({ clock, maxAgeMs: measureAgeMs });
+  // In a cluster both also tell the other instances, and hear theirs, through cluster.admissionNews
+  // (the cluster is built below; these run only once chats do).
+  const meter = new LineMeter({
+    clock,
+    maxAgeMs: measureAgeMs,
+    onServed: (served) => cluster?.admissionNews.served(served),
+  });
   const ledger = new RunLedger({
     clock,
     maxAgeMs: measureAgeMs,
     callsPerChat: (fraction) => meter.serviceQuantiles(fraction)?.calls,
+    lateElsewhere: () => cluster?.admissionNews.lateElsewhere() ?? 0,
+    onLate: (runId, deadline) => cluster?.admissionNews.lateStarted(runId, deadline),
+    onLateEnded: (runId) => cluster?.admissionNews.lateEnded(runId),
   });
   // With REDIS_URL the quota, admission inputs and operator commands are shared by every instance.
   // The limiter's mode change (Redis lost or back) must wake dispatch of a scheduler built after it.
@@ -141,6 +150,7 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         onDispatchRoundTrip: (ms) => metrics.redisDispatch(ms),
         onClusterStarts: (endpoint, starts) =>
           ledger.clusterStarted(endpoint, starts.redisAt, starts.count, starts.waiting),
+        onServedElsewhere: (served) => meter.servedElsewhere(served),
       })
     : undefined;
   const { endpoints, router, scheduler, provider, room, responseCache, llm } = await composeLlm({

@@ -9,6 +9,8 @@ import { QuotaShare } from '../llm/redis/quota-share';
 import { RedisLimiter, type ClusterStarts } from '../llm/redis/redis-limiter';
 import { SharedAimd } from '../llm/redis/shared-aimd';
 import type { SchedulerLogger } from '../llm/scheduler-events';
+import type { ServiceSample } from '../llm/line-meter';
+import { AdmissionNews } from './admission-news';
 import { ClusterControl, type ControlCommand } from './cluster-control';
 import { InstanceRegistry, type LiveFigures } from './instance-registry';
 import { leaseFigures, type LeaseFigures } from './lease-figures';
@@ -28,6 +30,8 @@ export interface Cluster {
   aimd: SharedAimd;
   registry: InstanceRegistry;
   control: ClusterControl;
+  /** Late chats and completed chats' service, told to and heard from the other instances. */
+  admissionNews: AdmissionNews;
   /** Leases held against calls running, here and over the cluster (status, metrics). */
   leases(): LeaseFigures;
   /**
@@ -63,6 +67,8 @@ export interface CreateClusterOptions {
    * channel announces it: the run ledger measures the cluster's start gaps from it.
    */
   onClusterStarts?: (endpoint: string, starts: ClusterStarts) => void;
+  /** A chat completed on another instance, with its service time and calls (AdmissionNews). */
+  onServedElsewhere?: (served: ServiceSample) => void;
   /** Tests: a shorter lease, heartbeat, probe… */
   tuning?: {
     leaseMs?: number;
@@ -162,6 +168,15 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
   await subscriber.subscribe(releaseChannel).catch(() => undefined);
   // Every start and release elsewhere, live: the fail-safe's hold for the others rests on it.
   await redisLimiter.followLoad(subscriber).catch(() => undefined);
+  const admissionNews = new AdmissionNews({
+    publisher: redis,
+    subscriber,
+    keyPrefix: config.redisKeyPrefix,
+    instanceId,
+    clock,
+    onServedElsewhere: (served) => options.onServedElsewhere?.(served),
+  });
+  await admissionNews.start().catch(() => undefined);
   let control: ClusterControl | undefined;
 
   return {
@@ -170,6 +185,7 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     limiter,
     aimd,
     registry,
+    admissionNews,
     leases: () =>
       leaseFigures(
         registry.self(),
@@ -239,6 +255,7 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     },
     async close() {
       await control?.close();
+      admissionNews.stop();
       await registry.close();
       await limiter.close();
       // quit() waits for replies; with Redis gone, disconnect instead of hanging.

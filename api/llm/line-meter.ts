@@ -27,6 +27,17 @@ export interface LineMeterOptions {
    * about how the line moved within about one chat deadline (CHAT_TIMEOUT_MS), not an hour ago.
    */
   maxAgeMs: number;
+  /**
+   * A chat completed here, with its service time and calls: in a cluster the other instances hear
+   * it (a chat's own work takes as long wherever it runs), so each has its samples sooner.
+   */
+  onServed?: (served: ServiceSample) => void;
+}
+
+/** A completed chat's service time (run time less the time it was blocked) and calls. */
+export interface ServiceSample {
+  serviceMs: number;
+  calls: number;
 }
 
 /**
@@ -99,15 +110,23 @@ export class LineMeter {
     this.runs.push({ at: now, ms: now - startedAt, completed });
     if (this.runs.length > RUN_SAMPLES) this.runs.shift();
     if (completed && calls) {
-      this.services.push({
-        at: now,
-        serviceMs: Math.max(0, now - startedAt - calls.blockedMs),
-        calls: calls.calls,
-      });
-      if (this.services.length > SERVICE_SAMPLES) this.services.shift();
+      const served = { serviceMs: Math.max(0, now - startedAt - calls.blockedMs), calls: calls.calls };
+      this.keepService(served, now);
+      this.options.onServed?.(served);
     }
     this.sortedRuns = undefined;
     this.runsChanged();
+  }
+
+  /** A chat completed on another instance of the cluster (LineMeterOptions.onServed there). */
+  servedElsewhere(served: ServiceSample): void {
+    this.keepService(served, this.clock.now());
+    this.runsChanged();
+  }
+
+  private keepService(served: ServiceSample, now: number): void {
+    this.services.push({ at: now, ...served });
+    if (this.services.length > SERVICE_SAMPLES) this.services.shift();
   }
 
   /**

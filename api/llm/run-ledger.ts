@@ -66,6 +66,15 @@ export interface RunLedgerOptions {
    * undefined until measured. Without it no chat is moved late for falling behind.
    */
   callsPerChat?: (fraction: number) => number | undefined;
+  /**
+   * In a cluster: late chats running on the other instances. Their calls go before every class of
+   * every instance too, so a chat started late here waits behind them as behind this one's.
+   */
+  lateElsewhere?: () => number;
+  /** A chat here went late (started late or fell behind), with its deadline: the others hear it. */
+  onLate?: (runId: string, deadline: number) => void;
+  /** A late chat here ended. */
+  onLateEnded?: (runId: string) => void;
 }
 
 /** The calls a chat falling behind may still make: nearly as many as any recent chat made. */
@@ -104,7 +113,7 @@ export class RunLedger {
       deadline,
       startedAt: this.options.clock.now(),
     });
-    if (lateDeadline !== undefined) this.lateCount++;
+    if (lateDeadline !== undefined) this.wentLate(runId, lateDeadline);
   }
 
   /** The chat ended: the time it was blocked and how many calls it started; undefined if unknown. */
@@ -113,7 +122,10 @@ export class RunLedger {
     if (!run) return undefined;
     this.unblock(run);
     this.runs.delete(runId);
-    if (run.lateDeadline !== undefined) this.lateCount--;
+    if (run.lateDeadline !== undefined) {
+      this.lateCount--;
+      this.options.onLateEnded?.(runId);
+    }
     return { blockedMs: run.blockedMs, calls: run.started };
   }
 
@@ -125,16 +137,21 @@ export class RunLedger {
   lateDeadline(runId: string | undefined, callClass?: PriorityClass): number | undefined {
     const run = this.run(runId);
     if (!run) return undefined;
-    if (run.lateDeadline === undefined && this.fallingBehind(run, callClass)) {
+    if (run.lateDeadline === undefined && run.deadline !== undefined && this.fallingBehind(run, callClass)) {
       run.lateDeadline = run.deadline;
-      this.lateCount++;
+      this.wentLate(runId!, run.deadline);
     }
     return run.lateDeadline;
   }
 
-  /** Late chats running now. */
+  /** Late chats running now, in the whole cluster. */
   lateRunning(): number {
-    return this.lateCount;
+    return this.lateCount + (this.options.lateElsewhere?.() ?? 0);
+  }
+
+  private wentLate(runId: string, deadline: number): void {
+    this.lateCount++;
+    this.options.onLate?.(runId, deadline);
   }
 
   /**

@@ -5,7 +5,7 @@ import { InMemoryLimiter } from '../../api/llm/limiter';
 import { LineMeter } from '../../api/llm/line-meter';
 import { ProviderRoom } from '../../api/llm/provider-room';
 import { RequestQueue, type Slot } from '../../api/llm/request-queue';
-import { RunLedger } from '../../api/llm/run-ledger';
+import { RunLedger, type RunLedgerOptions } from '../../api/llm/run-ledger';
 import { drain } from './helpers';
 
 /**
@@ -302,9 +302,9 @@ describe('answers cached for an instant', () => {
 
 describe('admission at the head: start, start late, or refuse', () => {
   /** Twenty chats measured: each ran 10 s, of which 8 s blocked in the queue (2 s of service, 4 calls). */
-  function measured() {
+  function measured(cluster: Partial<RunLedgerOptions> = {}) {
     const clock = new ManualClock(0);
-    const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
+    const ledger = new RunLedger({ clock, maxAgeMs: 600_000, ...cluster });
     const meter = new LineMeter({ clock, maxAgeMs: 600_000 });
     const admission = new ChatAdmission({
       maxRunning: 100,
@@ -357,5 +357,33 @@ describe('admission at the head: start, start late, or refuse', () => {
     // With one late chat ahead, the next needs 2 + 4 × 2 × 0.1 = 2.8 s: 3 s left is enough, 2.7 s is not.
     expect(admission.checkStart(now + 3_000, now)).toEqual({ start: true, lateDeadline: now + 3_000 });
     expect(admission.checkStart(now + 2_700, now).start).toBe(false);
+  });
+
+  test("in a cluster the other instances' late chats count ahead too, and this one's are told", () => {
+    let elsewhere = 2;
+    const told: string[] = [];
+    const { clock, ledger, admission } = measured({
+      lateElsewhere: () => elsewhere,
+      onLate: (runId, deadline) => told.push(`late ${runId} ${deadline}`),
+      onLateEnded: (runId) => told.push(`ended ${runId}`),
+    });
+    ledger.chatStarted('busy');
+    for (let call = 0; call < 300; call++) {
+      clock.advance(100);
+      ledger.callStarted('busy', 'default', true);
+    }
+    ledger.chatEnded('busy');
+    const now = clock.now();
+    // Two late chats elsewhere: 2 s + 4 calls × (100 ms + 2 × 100 ms) = 3.2 s; 3 s left is short.
+    expect(ledger.lateRunning()).toBe(2);
+    expect(admission.checkStart(now + 3_000, now).start).toBe(false);
+    expect(admission.checkStart(now + 3_200, now)).toEqual({ start: true, lateDeadline: now + 3_200 });
+    admission.started('late-here', true, now + 3_200);
+    expect(ledger.lateRunning()).toBe(3);
+    // They end: only this instance's late chat is left ahead of the next.
+    elsewhere = 0;
+    expect(admission.checkStart(now + 2_800, now)).toEqual({ start: true, lateDeadline: now + 2_800 });
+    admission.ended('late-here', true);
+    expect(told).toEqual([`late late-here ${now + 3_200}`, 'ended late-here']);
   });
 });
