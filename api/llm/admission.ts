@@ -31,9 +31,11 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   the queue) plus, for each of its calls (the 99th percentile of calls per chat), the 95th
  *   percentile of the gap between two starts while calls waited (a late call waits for the next
  *   start) and the median gap once per late chat already running (they go first too). A head
- *   that cannot finish even so is refused. Late starts are how the line's last chats — in a
- *   burst's tail or a sustained overload, where run times measured under load overstate what a
- *   chat started last needs — are served instead of refused.
+ *   that cannot finish even so is refused. In a cluster all three measures are the cluster's (the
+ *   gaps between every instance's starts, every instance's late chats, every completed chat's
+ *   service): a late call takes the front of the one order in Redis. Late starts are how the
+ *   line's last chats — in a burst's tail or a sustained overload, where run times measured under
+ *   load overstate what a chat started last needs — are served instead of refused.
  * - **Go late** when a running chat falls behind: at each call it asks for, the wait its class's
  *   calls recently had plus its own pace so far over the calls it may still make would finish it
  *   past its deadline. The run ledger (run-ledger.ts) applies this at the call, where the pace
@@ -134,7 +136,9 @@ export class ChatAdmission {
   checkStart(deadline: number | undefined, now: number): StartDecision {
     if (!this.options.enabled || deadline === undefined) return { start: true };
     const runMs = this.options.meter.runTimeMs(START_RUN_PERCENTILE);
-    if (runMs === undefined || now + runMs <= deadline) return { start: true };
+    if (runMs === undefined) return { start: true };
+    // Late chats running now go first at every call: a chat started on time waits behind them too.
+    if (now + runMs + (this.behindLateMs() ?? 0) <= deadline) return { start: true };
     const lateMs = this.lateRunMs();
     if (lateMs !== undefined && now + lateMs <= deadline) return { start: true, lateDeadline: deadline };
     const shortBy = now + Math.min(runMs, lateMs ?? Infinity) - deadline;
@@ -152,12 +156,24 @@ export class ChatAdmission {
   private lateRunMs(lateAhead = this.options.ledger.lateRunning()): number | undefined {
     const service = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE);
     const gapMs = this.options.ledger.startGapMs(LATE_GAP_PERCENTILE);
-    const typicalGapMs = this.options.ledger.startGapMs(0.5);
-    if (service === undefined || gapMs === undefined || typicalGapMs === undefined) return undefined;
+    const behindMs = this.behindLateMs(lateAhead);
+    if (service === undefined || gapMs === undefined || behindMs === undefined) return undefined;
     // Each call waits for the next start, and behind one call of each late chat ahead of it, whose
     // starts come a typical gap apart (the median; a sum of gaps varies far less than each one).
-    const perCallMs = gapMs + lateAhead * typicalGapMs;
-    return service.serviceMs + service.calls * perCallMs;
+    return service.serviceMs + service.calls * gapMs + behindMs;
+  }
+
+  /**
+   * How long the late chats running now hold up a chat started now, at most: at each of its calls
+   * (their 99th percentile) one call of each of them first, a typical gap apart. 0 with none
+   * running; undefined until measured.
+   */
+  private behindLateMs(lateAhead = this.options.ledger.lateRunning()): number | undefined {
+    if (lateAhead === 0) return 0;
+    const calls = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE)?.calls;
+    const typicalGapMs = this.options.ledger.startGapMs(0.5);
+    if (calls === undefined || typicalGapMs === undefined) return undefined;
+    return calls * lateAhead * typicalGapMs;
   }
 
   /** The wait the chat at `position` can expect, ms, from the measured drain rate; undefined cold. */

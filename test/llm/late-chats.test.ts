@@ -359,6 +359,24 @@ describe('admission at the head: start, start late, or refuse', () => {
     expect(admission.checkStart(now + 2_700, now).start).toBe(false);
   });
 
+  test('a chat started on time waits behind the late chats running too: with one, a head 10.2 s from its deadline starts late', () => {
+    const { clock, ledger, admission } = measured();
+    ledger.chatStarted('busy');
+    for (let call = 0; call < 300; call++) {
+      clock.advance(100);
+      ledger.callStarted('busy', 'default', true);
+    }
+    ledger.chatEnded('busy');
+    const now = clock.now();
+    // Recent chats ran 10 s at the 99th percentile: with nothing late running, 10.2 s is enough.
+    expect(admission.checkStart(now + 10_200, now)).toEqual({ start: true });
+    admission.started('late-1', true, now + 3_000);
+    // One late chat goes first at each of 4 calls, 100 ms apart: 10 s + 0.4 s no longer fits, so
+    // the head starts late itself (2 s + 4 × 100 ms + 0.4 s = 2.8 s).
+    expect(admission.checkStart(now + 10_200, now)).toEqual({ start: true, lateDeadline: now + 10_200 });
+    expect(admission.checkStart(now + 10_400, now)).toEqual({ start: true });
+  });
+
   test("in a cluster the other instances' late chats count ahead too, and this one's are told", () => {
     let elsewhere = 2;
     const told: string[] = [];
