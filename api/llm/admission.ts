@@ -25,7 +25,8 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   already waiting is refused (an `overloaded` event with `retryAfterMs`) once even starting now
  *   could not finish in time. Every refusal happens before the chat spends any quota.
  * - **Start late** the chat at the head with less time left than nearly every recent chat took
- *   (99th percentile), if it can still finish as a *late chat*: its calls go before every class,
+ *   (99th percentile) plus the time the late chats running hold it up (their calls go first), if
+ *   it can still finish as a *late chat*: its calls go before every class,
  *   earliest deadline first (queue-lanes.ts), so it waits only for the next start at each call. It
  *   needs the 99th percentile of recent chats' service time (run time less the time they lost in
  *   the queue) plus, for each of its calls (the 99th percentile of calls per chat), the 95th

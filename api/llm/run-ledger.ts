@@ -19,7 +19,9 @@ import type { PriorityClass } from './priority-class';
  *   bounds (the first class's waits, late calls' own waits) and they let late chats start that a
  *   few long calls holding the only slot then made run out of time.
  * - **Late chats**: chats admission started late (less time left than recent chats took); their
- *   calls go before every class, earliest deadline first (queue-lanes.ts).
+ *   calls go before every class, earliest deadline first (queue-lanes.ts). In a cluster
+ *   lateRunning() counts the other instances' too (api/cluster/admission-news.ts): their calls
+ *   take the front of the one order in Redis.
  * - **Chats falling behind** become late too. A chat started on time can still fall behind: the
  *   run times admission measured came from a lighter moment, or its calls waited behind classes
  *   ranked above them. At each call it asks for: the wait calls of that class recently had (their
