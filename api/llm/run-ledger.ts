@@ -57,6 +57,8 @@ interface EndpointStarts {
   lastAt?: number;
   /** The cluster's starts are heard (clusterStarted): this instance's own then add nothing. */
   cluster?: boolean;
+  /** This instance's starts since the cluster's last was heard. */
+  unheardStarts: number;
 }
 
 export interface RunLedgerOptions {
@@ -184,6 +186,7 @@ export class RunLedger {
    */
   clusterStarted(endpoint: string, redisAt: number, count: number, waiting: boolean): void {
     const starts = this.endpointStarts(endpoint);
+    starts.unheardStarts = 0;
     if (!starts.cluster) {
       starts.cluster = true;
       starts.gaps.length = 0;
@@ -295,7 +298,14 @@ export class RunLedger {
   private recordGap(endpoint: string, othersWaiting: boolean): void {
     const now = this.options.clock.now();
     const starts = this.endpointStarts(endpoint);
-    if (starts.cluster) return;
+    if (starts.cluster) {
+      // Its own starts are announced too: this many unheard, Redis is gone (the fail-safe starts
+      // calls alone), and this instance measures its own starts again until the cluster's return.
+      if (++starts.unheardStarts <= GAP_MIN_SAMPLES) return;
+      starts.cluster = false;
+      starts.gaps.length = 0;
+      starts.lastAt = undefined;
+    }
     if (starts.lastAt !== undefined) {
       keep(starts.gaps, { at: now, ms: now - starts.lastAt });
       this.gapAnswers.clear();
@@ -306,7 +316,7 @@ export class RunLedger {
   private endpointStarts(endpoint: string): EndpointStarts {
     let starts = this.endpoints.get(endpoint);
     if (!starts) {
-      starts = { gaps: [] };
+      starts = { gaps: [], unheardStarts: 0 };
       this.endpoints.set(endpoint, starts);
     }
     return starts;

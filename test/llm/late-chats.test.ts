@@ -267,6 +267,26 @@ describe("a cluster's start gaps", () => {
     expect(ledger.startGapMs(0.95)).toBe(300);
   });
 
+  test("with Redis gone (no start of the cluster's heard any more) this instance measures its own again", () => {
+    const clock = new ManualClock(0);
+    const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
+    for (let start = 0; start < 12; start++) {
+      clock.advance(300);
+      ledger.clusterStarted('default', 1_000_000 + start * 300, 1, true);
+    }
+    expect(ledger.startGapMs(0.5)).toBe(300);
+    // The fail-safe starts calls alone, 700 ms apart: ten unheard starts are still the cluster's
+    // (an announcement may trail its start), then this instance's own gaps count.
+    for (let start = 0; start < 22; start++) {
+      clock.advance(700);
+      ledger.callStarted(undefined, 'default', true);
+    }
+    expect(ledger.startGapMs(0.5)).toBe(700);
+    // Redis is back: the cluster's gaps again, from their first.
+    ledger.clusterStarted('default', 2_000_000, 1, true);
+    expect(ledger.startGapMs(0.5)).toBeUndefined();
+  });
+
   test('a gap counts only while calls waited; a batch adds no gap after its first start', () => {
     const clock = new ManualClock(0);
     const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
