@@ -26,13 +26,13 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   could not finish in time. Every refusal happens before the chat spends any quota.
  * - **Start late** the chat at the head with less time left than nearly every recent chat took
  *   (99th percentile) plus the time the late chats running hold it up (their calls go first), if
- *   it can still finish as a *late chat*: its calls go before every class,
- *   earliest deadline first (queue-lanes.ts), so it waits only for the next start at each call. It
- *   needs the 99th percentile of recent chats' service time (run time less the time they lost in
- *   the queue) plus, for each of its calls (the 99th percentile of calls per chat), the 95th
- *   percentile of the gap between two starts while calls waited (a late call waits for the next
- *   start) and the median gap once per late chat already running (they go first too). A head
- *   that cannot finish even so is refused. In a cluster all three measures are the cluster's (the
+ *   it can still finish as a *late chat*: its calls go before every class, earliest deadline first
+ *   (queue-lanes.ts), so it waits only for the next start at each call. It needs the 99th
+ *   percentile of recent chats' service time (run time less the time they lost in the queue)
+ *   plus, for each of its calls (the 99th percentile of calls per chat), the 95th percentile of
+ *   the gap between two starts while calls waited (a late call waits for the next start) and the
+ *   median gap once per late chat already running (they go first too). A head that cannot finish
+ *   even so is refused. In a cluster all three measures are the cluster's (the
  *   gaps between every instance's starts, every instance's late chats, every completed chat's
  *   service): a late call takes the front of the one order in Redis. Late starts are how the
  *   line's last chats — in a burst's tail or a sustained overload, where run times measured under

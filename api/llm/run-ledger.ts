@@ -177,7 +177,7 @@ export class RunLedger {
     return largest;
   }
 
-  // ---- reported by the request queues ----
+  // ---- reported by the cluster (the load channel) ----
 
   /**
    * `count` calls of the cluster's started at `endpoint` at `redisAt` (Redis time, ms: every
@@ -200,6 +200,8 @@ export class RunLedger {
     this.gapAnswers.clear();
     starts.lastAt = waiting ? redisAt : undefined;
   }
+
+  // ---- reported by the request queues ----
 
   /** A call of `callClass` got its slot after waiting `waitedMs`. */
   callWaited(callClass: PriorityClass, waitedMs: number): void {
