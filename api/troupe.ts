@@ -17,8 +17,7 @@ import { systemClock, type Clock } from './clock';
 import { createLogger, type Logger } from './logger';
 import { ChatAdmission } from './llm/admission';
 import { composeLlm } from './llm/compose-llm';
-import { RunLedger } from './llm/run-ledger';
-import { LineMeter } from './llm/line-meter';
+import { createAdmissionMeasures } from './llm/admission-measures';
 import type { LlmControl } from './llm/llm-control';
 import { RoutingGateway } from './llm/routing/routing-gateway';
 import { CachingGateway } from './llm/cache/caching-gateway';
@@ -55,9 +54,6 @@ import { createToolSystem } from './tools/create-tool-system';
 import { troupeShutdown } from './troupe-shutdown';
 import { OfflineSearch } from './tools/plugins/search-backends/offline-search';
 import type { ToolExecutor } from './tools/tool-executor';
-
-/** How long the chat line's measurements speak for it when chats have no deadline (CHAT_TIMEOUT_MS=0). */
-const DEFAULT_MEASURE_AGE_MS = 60_000;
 
 export interface TroupeOverrides {
   clock?: Clock;
@@ -119,22 +115,12 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   }
   const retention = new RetentionSweeper({ store, ttlDays: config.conversationTtlDays, logger });
   const metrics = new TroupeMetrics();
-  const measureAgeMs = config.llm.chatTimeoutMs || DEFAULT_MEASURE_AGE_MS;
-  // Recent chats' run times and calls (admission reads them; the ledger reads calls per chat too).
-  // In a cluster both also tell the other instances, and hear theirs, through cluster.admissionNews
-  // (the cluster is built below; these run only once chats do).
-  const meter = new LineMeter({
+  // What admission reads; in a cluster shared through cluster.admissionNews (built below: the
+  // measures tell and ask only once chats run).
+  const { meter, ledger } = createAdmissionMeasures({
     clock,
-    maxAgeMs: measureAgeMs,
-    onServed: (served) => cluster?.admissionNews.served(served),
-  });
-  const ledger = new RunLedger({
-    clock,
-    maxAgeMs: measureAgeMs,
-    callsPerChat: (fraction) => meter.serviceQuantiles(fraction)?.calls,
-    lateElsewhere: () => cluster?.admissionNews.lateElsewhere() ?? 0,
-    onLate: (runId, deadline) => cluster?.admissionNews.lateStarted(runId, deadline),
-    onLateEnded: (runId) => cluster?.admissionNews.lateEnded(runId),
+    chatTimeoutMs: config.llm.chatTimeoutMs,
+    news: () => cluster?.admissionNews,
   });
   // With REDIS_URL the quota, admission inputs and operator commands are shared by every instance.
   // The limiter's mode change (Redis lost or back) must wake dispatch of a scheduler built after it.

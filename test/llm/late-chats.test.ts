@@ -245,15 +245,20 @@ describe('the run ledger', () => {
   });
 });
 
+/** `count` starts of this instance's, `ms` apart, calls waiting through each gap. */
+function startsApart(clock: ManualClock, ledger: RunLedger, count: number, ms: number, runId?: string): void {
+  for (let call = 0; call < count; call++) {
+    clock.advance(ms);
+    ledger.callStarted(runId, 'default', true);
+  }
+}
+
 describe("a cluster's start gaps", () => {
   test("once the cluster's starts are heard, they set the gaps and this instance's own add none", () => {
     const clock = new ManualClock(0);
     const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
     // Alone, this instance would measure a gap of 900 ms between its own starts.
-    for (let call = 0; call < 11; call++) {
-      clock.advance(900);
-      ledger.callStarted(undefined, 'default', true);
-    }
+    startsApart(clock, ledger, 11, 900);
     expect(ledger.startGapMs(0.5)).toBe(900);
     // Three instances start calls 300 ms apart on Redis's clock, calls waiting throughout.
     const redisAt = 5_000_000;
@@ -277,10 +282,7 @@ describe("a cluster's start gaps", () => {
     expect(ledger.startGapMs(0.5)).toBe(300);
     // The fail-safe starts calls alone, 700 ms apart: ten unheard starts are still the cluster's
     // (an announcement may trail its start), then this instance's own gaps count.
-    for (let start = 0; start < 22; start++) {
-      clock.advance(700);
-      ledger.callStarted(undefined, 'default', true);
-    }
+    startsApart(clock, ledger, 22, 700);
     expect(ledger.startGapMs(0.5)).toBe(700);
     // Redis is back: the cluster's gaps again, from their first.
     ledger.clusterStarted('default', 2_000_000, 1, true);
@@ -307,10 +309,7 @@ describe('answers cached for an instant', () => {
   test('a gap recorded at the same instant changes the next answer', () => {
     const clock = new ManualClock(0);
     const ledger = new RunLedger({ clock, maxAgeMs: 600_000 });
-    for (let call = 0; call < 11; call++) {
-      clock.advance(100);
-      ledger.callStarted(undefined, 'default', true);
-    }
+    startsApart(clock, ledger, 11, 100);
     expect(ledger.startGapMs(0.05)).toBe(100);
     // Another start at this very instant: a gap of 0 ms, and the shortest gap is now 0.
     ledger.callStarted(undefined, 'default', true);
@@ -364,10 +363,7 @@ describe('admission at the head: start, start late, or refuse', () => {
     const { clock, ledger, admission } = measured();
     // The line now moves fast: many starts 100 ms apart while calls waited.
     ledger.chatStarted('busy');
-    for (let call = 0; call < 300; call++) {
-      clock.advance(100);
-      ledger.callStarted('busy', 'default', true);
-    }
+    startsApart(clock, ledger, 300, 100, 'busy');
     ledger.chatEnded('busy');
     const now = clock.now();
     // A late chat: 2 s of service + 4 calls × 100 ms = 2.4 s.
@@ -382,10 +378,7 @@ describe('admission at the head: start, start late, or refuse', () => {
   test('a chat started on time waits behind the late chats running too: with one, a head 10.2 s from its deadline starts late', () => {
     const { clock, ledger, admission } = measured();
     ledger.chatStarted('busy');
-    for (let call = 0; call < 300; call++) {
-      clock.advance(100);
-      ledger.callStarted('busy', 'default', true);
-    }
+    startsApart(clock, ledger, 300, 100, 'busy');
     ledger.chatEnded('busy');
     const now = clock.now();
     // Recent chats ran 10 s at the 99th percentile: with nothing late running, 10.2 s is enough.
@@ -406,10 +399,7 @@ describe('admission at the head: start, start late, or refuse', () => {
       onLateEnded: (runId) => told.push(`ended ${runId}`),
     });
     ledger.chatStarted('busy');
-    for (let call = 0; call < 300; call++) {
-      clock.advance(100);
-      ledger.callStarted('busy', 'default', true);
-    }
+    startsApart(clock, ledger, 300, 100, 'busy');
     ledger.chatEnded('busy');
     const now = clock.now();
     // Two late chats elsewhere: 2 s + 4 calls × (100 ms + 2 × 100 ms) = 3.2 s; 3 s left is short.
