@@ -187,11 +187,7 @@ export class RunLedger {
   clusterStarted(endpoint: string, redisAt: number, count: number, waiting: boolean): void {
     const starts = this.endpointStarts(endpoint);
     starts.unheardStarts = 0;
-    if (!starts.cluster) {
-      starts.cluster = true;
-      starts.gaps.length = 0;
-      starts.lastAt = undefined;
-    }
+    if (!starts.cluster) this.measureFrom(starts, 'cluster');
     if (starts.lastAt !== undefined && redisAt < starts.lastAt) return;
     const now = this.options.clock.now();
     // A batch's starts came together: after the first, no gap (as this instance's own batches).
@@ -304,15 +300,21 @@ export class RunLedger {
       // Its own starts are announced too: this many unheard, Redis is gone (the fail-safe starts
       // calls alone), and this instance measures its own starts again until the cluster's return.
       if (++starts.unheardStarts <= GAP_MIN_SAMPLES) return;
-      starts.cluster = false;
-      starts.gaps.length = 0;
-      starts.lastAt = undefined;
+      this.measureFrom(starts, 'own');
     }
     if (starts.lastAt !== undefined) {
       keep(starts.gaps, { at: now, ms: now - starts.lastAt });
       this.gapAnswers.clear();
     }
     starts.lastAt = othersWaiting ? now : undefined;
+  }
+
+  /** The endpoint's gaps come from now on from the cluster's starts or this instance's own, afresh. */
+  private measureFrom(starts: EndpointStarts, source: 'cluster' | 'own'): void {
+    starts.cluster = source === 'cluster';
+    starts.gaps.length = 0;
+    starts.lastAt = undefined;
+    this.gapAnswers.clear();
   }
 
   private endpointStarts(endpoint: string): EndpointStarts {
