@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import type { Clock, TimerHandle } from '../clock';
-import { limiterKeys, type ClusterLoad } from '../llm/redis/redis-limiter';
+import type { ClusterLoad } from '../llm/redis/cluster-load';
+import { limiterKeys } from '../llm/redis/redis-limiter-options';
 import { withCommands, type RedisWithCommands } from '../redis/redis-commands';
 
 /** What one instance publishes about itself (GET /api/queue/status `instance` / `instances`). */

@@ -42,4 +42,13 @@ describe('ClusterLoadView', () => {
     view.announced('');
     expect(view.current()).toMatchObject({ active: 2, redisAt: 4_000 });
   });
+
+  test("a start's announcement answers how many started and whether calls still wait; a release's, nothing", () => {
+    const view = new ClusterLoadView(new ManualClock());
+    expect(view.announced('5000.25 3 40 2 1')).toEqual({ redisAt: 5_000.25, count: 2, waiting: true });
+    expect(view.announced('5001 4 41 1 0')).toEqual({ redisAt: 5_001, count: 1, waiting: false });
+    expect(view.announced('5002 3')).toBeUndefined();
+    expect(view.announced('garbage 1 2 3 1')).toBeUndefined();
+    expect(view.current()).toMatchObject({ active: 3, startsLastMinute: 41 });
+  });
 });

@@ -3,7 +3,8 @@ import { systemClock } from '../../api/clock';
 import { InMemoryLimiter, type Permit, type StartDecision } from '../../api/llm/limiter';
 import { FailSafeLimiter } from '../../api/llm/redis/fail-safe-limiter';
 import { QuotaShare } from '../../api/llm/redis/quota-share';
-import { RedisLimiter, limiterKeys } from '../../api/llm/redis/redis-limiter';
+import { RedisLimiter } from '../../api/llm/redis/redis-limiter';
+import { limiterKeys } from '../../api/llm/redis/redis-limiter-options';
 import { startTcpProxy, type TcpProxy } from '../../scripts/bench/tcp-proxy';
 import { connectRedis, randomPrefix, removeKeys, waitFor } from './redis-helpers';
 

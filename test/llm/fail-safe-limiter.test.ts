@@ -8,7 +8,7 @@ import {
 } from '../../api/llm/limiter';
 import { FailSafeLimiter, type SharedLimiter } from '../../api/llm/redis/fail-safe-limiter';
 import { QuotaShare } from '../../api/llm/redis/quota-share';
-import type { ClusterLoad } from '../../api/llm/redis/redis-limiter';
+import type { ClusterLoad } from '../../api/llm/redis/cluster-load';
 
 /**
  * The fail-safe's state machine on a ManualClock, with a shared limiter that the test makes fail

@@ -1,7 +1,8 @@
 import type Redis from 'ioredis';
 import { systemClock } from '../../api/clock';
 import type { Limiter } from '../../api/llm/limiter';
-import { RedisLimiter, type ClusterStarts, type RedisLimiterOptions } from '../../api/llm/redis/redis-limiter';
+import { RedisLimiter } from '../../api/llm/redis/redis-limiter';
+import type { ClusterStarts, RedisLimiterOptions } from '../../api/llm/redis/redis-limiter-options';
 import { describeLimiterBehaviour } from './limiter-behaviour';
 import { connectRedis, randomPrefix, removeKeys, sleep, waitFor } from './redis-helpers';
 

@@ -65,6 +65,11 @@ export function sharedAimdSettings(options: RedisLimiterOptions): SharedAimdSett
   };
 }
 
+/** The recovery rule's arguments, in the order the scripts that recover (tryStart, rateLimited) take them. */
+export function recoveryArgs(aimd: SharedAimdSettings): number[] {
+  return [aimd.quietPeriodMs, aimd.concurrencyStep, aimd.rpmStep, aimd.tpmStep];
+}
+
 export const DEFAULT_LEASE_MS = 10_000;
 export const DEFAULT_RENEW_EVERY_MS = 3_000;
 export const DEFAULT_POLL_MS = 25;

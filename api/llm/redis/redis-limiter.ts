@@ -15,6 +15,7 @@ import { ClusterLoadView, type ClusterLoad } from './cluster-load';
 import { spreadWindowMs } from '../rate-window';
 import { withCommands, type RedisWithCommands } from '../../redis/redis-commands';
 import { RedisLeaseBook } from './redis-lease-book';
+import { readStartReply } from './start-reply';
 import {
   DEFAULT_HEAD_TTL_MS,
   DEFAULT_LEASE_MS,
@@ -22,22 +23,10 @@ import {
   DEFAULT_RECONCILE_EVERY_MS,
   DEFAULT_RENEW_EVERY_MS,
   limiterKeys,
+  recoveryArgs,
   sharedAimdSettings,
   type RedisLimiterOptions,
   type SharedAimdSettings,
-} from './redis-limiter-options';
-
-export type { ClusterLoad } from './cluster-load';
-export {
-  DEFAULT_HEAD_TTL_MS,
-  DEFAULT_LEASE_MS,
-  DEFAULT_POLL_MS,
-  DEFAULT_RECONCILE_EVERY_MS,
-  DEFAULT_RENEW_EVERY_MS,
-  limiterKeys,
-  type ClusterStarts,
-  type RedisLimiterOptions,
-  type SharedAimdOptions,
 } from './redis-limiter-options';
 
 /** Added to one renewal period: how long starts wait after Redis lost the shared state. */
@@ -104,12 +93,7 @@ export class RedisLimiter implements Limiter {
     this.renewEveryMs = options.renewEveryMs ?? DEFAULT_RENEW_EVERY_MS;
     this.burstWindowMs = options.burstWindowMs ?? spreadWindowMs(options.maxRpm);
     this.aimd = sharedAimdSettings(options);
-    this.aimdArgs = [
-      this.aimd.quietPeriodMs,
-      this.aimd.concurrencyStep,
-      this.aimd.rpmStep,
-      this.aimd.tpmStep,
-    ];
+    this.aimdArgs = recoveryArgs(this.aimd);
     const configured = { concurrency: options.maxConcurrent, rpm: options.maxRpm, tpm: options.maxTpm };
     this.last = { limits: this.clamp(configured), configured, heldUntil: 0 };
     this.load = new ClusterLoadView(options.clock);
@@ -156,19 +140,19 @@ export class RedisLimiter implements Limiter {
     }
     const receivedAt = this.clock.now();
     this.options.onRoundTrip?.(receivedAt - sentAt);
-    const [, retryAt, redisNow, active, startsLastMinute, tokens, concurrency, rpm, tpm, heldUntil] =
-      reply.map(Number);
-    this.offsetMs = redisNow - (sentAt + receivedAt) / 2;
+    const answer = readStartReply(reply);
+    this.offsetMs = answer.redisNow - (sentAt + receivedAt) / 2;
     this.offsetKnown = true;
-    this.decreases = Number(reply[10]);
-    this.noteEpoch(String(reply[11] ?? ''));
+    this.decreases = answer.decreases;
+    this.noteEpoch(answer.epoch);
     this.last = {
       ...this.last,
-      limits: this.clamp({ concurrency, rpm, tpm }),
-      heldUntil: heldUntil > 0 ? this.toLocal(heldUntil) : 0,
+      limits: this.clamp(answer.limits),
+      heldUntil: answer.heldUntil > 0 ? this.toLocal(answer.heldUntil) : 0,
     };
-    this.load.note(redisNow, { active, startsLastMinute, tokensLastMinute: tokens }, receivedAt);
-    this.available = { starts: Number(reply[12] ?? Number.NaN), at: receivedAt };
+    const { active, startsLastMinute, tokensLastMinute } = answer;
+    this.load.note(answer.redisNow, { active, startsLastMinute, tokensLastMinute }, receivedAt);
+    this.available = { starts: answer.startsAvailable, at: receivedAt };
     // Redis answers: a good moment to remove what an earlier failure left behind.
     if (this.leases.hasUnreleased()) void this.reconcile().catch(() => undefined);
     const permits: RedisPermit[] = [];
@@ -177,7 +161,7 @@ export class RedisLimiter implements Limiter {
       permits.push({ id, startedAt: receivedAt, estimatedTokens, released: false });
     }
     if (started === ids.length) return { permits, retryAt: null };
-    return { permits, retryAt: Math.max(receivedAt, this.toLocal(retryAt)) };
+    return { permits, retryAt: Math.max(receivedAt, this.toLocal(answer.retryAt)) };
   }
 
   private startScript(ids: string[], estimatedTokens: number, orderKey: number | undefined) {
@@ -269,10 +253,7 @@ export class RedisLimiter implements Limiter {
         this.options.maxTpm,
         this.aimd.decreaseFactor,
         this.aimd.cooldownMs,
-        this.aimd.quietPeriodMs,
-        this.aimd.concurrencyStep,
-        this.aimd.rpmStep,
-        this.aimd.tpmStep,
+        ...this.aimdArgs,
       )
     ).map(Number);
     this.decreases = reply[4];
@@ -345,11 +326,8 @@ export class RedisLimiter implements Limiter {
 
   /** One announcement on the load channel (see ClusterLoadView). */
   announced(message: string): void {
-    this.load.announced(message);
-    // A start's announcement ends with how many started and whether calls still wait.
-    const [redisAt, , , count, waiting] = message.split(' ').map(Number);
-    if (this.options.onClusterStarts && Number.isFinite(redisAt) && count > 0)
-      this.options.onClusterStarts({ redisAt, count, waiting: waiting === 1 });
+    const starts = this.load.announced(message);
+    if (starts) this.options.onClusterStarts?.(starts);
   }
 
   /** Shared figures seen elsewhere (the registry's heartbeat) keep the cluster load fresh. */
