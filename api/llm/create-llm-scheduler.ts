@@ -97,6 +97,7 @@ export function createLlmScheduler(options: CreateLlmSchedulerOptions): LlmSched
     breaker,
     // About one provider call: a call with less time left would time out in flight.
     minDispatchBudgetMs: () => latency.estimateMs() ?? 0,
+    callTimeMs: () => latency.estimateMs(),
     onLimiterError: (error) =>
       logger?.warn({ error: String(error) }, 'The limiter did not answer; dispatch will retry'),
   });

@@ -15,6 +15,9 @@ import type { ChatLineRoom } from './wait-reasons';
  * host-first order, starve the later stages). So the running chats follow what the provider really
  * absorbs — whatever binds (RPM, concurrency, TPM, AIMD, a Retry-After hold: each shows up as calls
  * waiting or slots taken) — instead of a model of it. The rest wait in the line at no quota cost.
+ * "Slots free" is what the request queue reports: the free concurrency slots, where RPM binds fewer
+ * (the calls in flight the rate sustains, less those in flight, and the starts allowed right now;
+ * request-queue.ts, reportRoom).
  */
 /** How far back the average of chats between calls looks, ms (a few calls' worth of history). */
 const IDLE_AVERAGE_MS = 5_000;

@@ -32,6 +32,11 @@ export interface RequestQueueOptions {
    * call); a call with less is failed with queue_timeout instead of being started to time out.
    */
   minDispatchBudgetMs?: () => number;
+  /**
+   * How long a provider call takes, as measured (undefined until one completed): where RPM binds,
+   * the room a running chat needs is a start each call time, and this sizes it (see reportRoom).
+   */
+  callTimeMs?: () => number | undefined;
   /** Told what waits, which slots are free and which runs hold calls: admission's closed loop. */
   room?: Pick<ProviderRoom, 'update' | 'callQueued' | 'callEnded'> & Partial<Pick<ProviderRoom, 'explain'>>;
   /**

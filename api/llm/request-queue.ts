@@ -201,6 +201,15 @@ export class RequestQueue {
     return queued.length;
   }
 
+  /**
+   * The shared figures the room reads changed outside this queue (a call ended on another
+   * instance): admission hears of the room now, not at this queue's next change — else the
+   * instances whose own calls end most often take every slot the cluster frees.
+   */
+  roomChanged(): void {
+    this.reportRoom();
+  }
+
   /** Re-runs dispatch: the breaker's state or the limiter's mode may have changed. */
   wake(): void {
     this.pump();
@@ -299,12 +308,23 @@ export class RequestQueue {
     // Slots held by calls ranked below every agent (gateway batch calls) count as free: the next
     // one released goes to a chat's call before theirs, so they keep no chat waiting.
     const heldBelowChats = this.active.countWhere((name) => !this.lanes.holdsChatsBack(name));
-    // Where RPM binds, a free slot is no room: only a start the rate windows allow now is. The
-    // windows reopen with time alone as recent starts age out, so the room hears again about one
-    // start's spacing later (while starts of the last minute remain: an idle server stays quiet).
     const slotsFree = limits.concurrency - active + heldBelowChats;
-    const free = Math.min(slotsFree, startsAvailable ?? Infinity);
-    if (free < slotsFree && startsLastMinute > 0)
+    // Where RPM binds, a free slot is no room. Every call in flight comes back for a start when it
+    // ends (its chat's next call), one call time L later, so the rate sustains rpm/minute × L calls
+    // in flight (Little's law) and only the rest is room: the windows' allowance right now would
+    // admit chats whose demand shows only one call time later, by when it takes the starts the
+    // running chats' next calls need (their calls then wait seconds, behind the newcomers' earlier
+    // stages). L is measured; before the first call completes only the allowance counts.
+    const callMs = this.options.callTimeMs?.();
+    const rateSlotsFree =
+      callMs === undefined
+        ? Infinity
+        : Math.ceil((limits.rpm * callMs) / PROVIDER_WINDOW_MS) - active + heldBelowChats;
+    // And a start the rate windows allow now. They reopen with time alone as recent starts age
+    // out, so the room hears again about one start's spacing later (while starts of the last
+    // minute remain: an idle server stays quiet).
+    const free = Math.min(slotsFree, rateSlotsFree, startsAvailable ?? Infinity);
+    if (startsAvailable !== undefined && startsAvailable < slotsFree && startsLastMinute > 0)
       this.wakeTimer.armAt(this.clock.now() + PROVIDER_WINDOW_MS / limits.rpm);
     room.update(this.lanes.waitingAheadOfChats(), free);
   }
