@@ -31,7 +31,7 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   percentile of recent chats' service time (run time less the time they lost in the queue)
  *   plus, for each of its calls (the 99th percentile of calls per chat), the 95th percentile of
  *   the gap between two starts while calls waited (a late call waits for the next start) and the
- *   median gap once per late chat already running (they go first too). A head that cannot finish
+ *   mean gap once per late chat already running (they go first too). A head that cannot finish
  *   even so is refused. In a cluster all three measures are the cluster's (the
  *   gaps between every instance's starts, every instance's late chats, every completed chat's
  *   service): a late call takes the front of the one order in Redis. Late starts are how the
@@ -160,21 +160,23 @@ export class ChatAdmission {
     const behindMs = this.behindLateMs(lateAhead);
     if (service === undefined || gapMs === undefined || behindMs === undefined) return undefined;
     // Each call waits for the next start, and behind one call of each late chat ahead of it, whose
-    // starts come a typical gap apart (the median; a sum of gaps varies far less than each one).
+    // starts come a mean gap apart (a sum of gaps varies far less than each one).
     return service.serviceMs + service.calls * gapMs + behindMs;
   }
 
   /**
    * How long the late chats running now hold up a chat started now, at most: at each of its calls
-   * (their 99th percentile) one call of each of them first, a typical gap apart. 0 with none
-   * running; undefined until measured.
+   * (their 99th percentile) one call of each of them first, a mean start gap apart (the median
+   * read 0 where starts come in batches, and a burst's tail then started a dozen late chats at
+   * once, each counting none ahead of it: five timed out one call short). 0 with none running;
+   * undefined until measured.
    */
   private behindLateMs(lateAhead = this.options.ledger.lateRunning()): number | undefined {
     if (lateAhead === 0) return 0;
     const calls = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE)?.calls;
-    const typicalGapMs = this.options.ledger.startGapMs(0.5);
-    if (calls === undefined || typicalGapMs === undefined) return undefined;
-    return calls * lateAhead * typicalGapMs;
+    const meanGapMs = this.options.ledger.meanStartGapMs();
+    if (calls === undefined || meanGapMs === undefined) return undefined;
+    return calls * lateAhead * meanGapMs;
   }
 
   /** The wait the chat at `position` can expect, ms, from the measured drain rate; undefined cold. */

@@ -177,6 +177,26 @@ export class RunLedger {
     return largest;
   }
 
+  /**
+   * The mean gap between two starts while calls waited, the largest over the endpoints: n calls
+   * ahead of a call take about n times this to start. The mean, not the median: starts often come
+   * in batches (a spreading sub-window reopening, several grants in one answer), whose gaps of 0
+   * make the median 0 though the calls still start only as fast as the quota allows. Undefined
+   * until an endpoint measured GAP_MIN_SAMPLES.
+   */
+  meanStartGapMs(): number | undefined {
+    const now = this.options.clock.now();
+    let largest: number | undefined;
+    for (const starts of this.endpoints.values()) {
+      const gaps = this.fresh(starts.gaps, now);
+      if (gaps.length < GAP_MIN_SAMPLES) continue;
+      let sum = 0;
+      for (const gap of gaps) sum += gap.ms;
+      largest = Math.max(largest ?? 0, sum / gaps.length);
+    }
+    return largest;
+  }
+
   // ---- reported by the cluster (the load channel) ----
 
   /**

@@ -390,6 +390,26 @@ describe('admission at the head: start, start late, or refuse', () => {
     expect(admission.checkStart(now + 10_400, now)).toEqual({ start: true });
   });
 
+  test('starts that come in batches: each late chat ahead counts a mean gap per call, not the median (0)', () => {
+    const { clock, ledger, admission } = measured();
+    // The quota grants 4 starts at once every 400 ms (a spreading sub-window reopening): gaps of
+    // 400, 0, 0, 0 ms — median 0, mean 100, 95th percentile 400.
+    ledger.clusterStarted('default', 1_000_000, 1, true);
+    for (let batch = 1; batch <= 20; batch++) {
+      clock.advance(400);
+      ledger.clusterStarted('default', 1_000_000 + batch * 400, 4, true);
+    }
+    expect(ledger.startGapMs(0.5)).toBe(0);
+    expect(ledger.meanStartGapMs()).toBe(100);
+    const now = clock.now();
+    // Alone: 2 s of service + 4 calls × 400 ms = 3.6 s.
+    expect(admission.checkStart(now + 3_600, now)).toEqual({ start: true, lateDeadline: now + 3_600 });
+    admission.started('late-1', true, now + 3_600);
+    // Behind it: + 4 calls × 1 × 100 ms = 4 s. With the median every late chat ahead read as free.
+    expect(admission.checkStart(now + 3_900, now).start).toBe(false);
+    expect(admission.checkStart(now + 4_000, now)).toEqual({ start: true, lateDeadline: now + 4_000 });
+  });
+
   test("in a cluster the other instances' late chats count ahead too, and this one's are told", () => {
     let elsewhere = 2;
     const told: string[] = [];
