@@ -125,7 +125,6 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
   // With REDIS_URL the quota, admission inputs and operator commands are shared by every instance.
   // The limiter's mode change (Redis lost or back) must wake dispatch of a scheduler built after it.
   let wakeDispatch = () => {};
-  let releasedElsewhere = (_endpoint: string) => {};
   const cluster: Cluster | undefined = config.redisUrl
     ? await createCluster({
         config,
@@ -138,7 +137,6 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
         onClusterStarts: (endpoint, starts) =>
           ledger.clusterStarted(endpoint, starts.redisAt, starts.count, starts.waiting),
         onServedElsewhere: (served) => meter.servedElsewhere(served),
-        onClusterReleased: (endpoint) => releasedElsewhere(endpoint),
       })
     : undefined;
   const { endpoints, router, scheduler, provider, room, responseCache, llm } = await composeLlm({
@@ -223,8 +221,6 @@ export async function startTroupe(config: Config, overrides: TroupeOverrides = {
     durable,
   });
   wakeDispatch = () => scheduler.wake();
-  releasedElsewhere = (name) =>
-    endpoints.find((endpoint) => endpoint.config.name === name)?.scheduler.queue.roomChanged();
   const admission = new ChatAdmission({
     maxRunning: config.sse.maxConcurrent,
     chatTimeoutMs: config.llm.chatTimeoutMs,

@@ -68,8 +68,6 @@ export interface CreateClusterOptions {
    * channel announces it: the run ledger measures the cluster's start gaps from it.
    */
   onClusterStarts?: (endpoint: string, starts: ClusterStarts) => void;
-  /** A call ended on any instance at `endpoint`: the room for chats there may have opened. */
-  onClusterReleased?: (endpoint: string) => void;
   /** A chat completed on another instance, with its service time and calls (AdmissionNews). */
   onServedElsewhere?: (served: ServiceSample) => void;
   /** Tests: a shorter lease, heartbeat, probe… */
@@ -117,7 +115,6 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
     onRoundTrip: options.onDispatchRoundTrip,
     // Without LLM_ENDPOINTS_FILE this limiter is the one endpoint's (`default`).
     onClusterStarts: (starts) => options.onClusterStarts?.(llm.endpoints[0]?.name ?? 'default', starts),
-    onClusterReleased: () => options.onClusterReleased?.(llm.endpoints[0]?.name ?? 'default'),
   });
   const registry = new InstanceRegistry({
     redis,
@@ -209,7 +206,6 @@ export async function createCluster(options: CreateClusterOptions): Promise<Clus
         leaseMs: tuning.leaseMs,
         renewEveryMs: tuning.renewEveryMs,
         onClusterStarts: (starts) => options.onClusterStarts?.(endpoint.name, starts),
-        onClusterReleased: () => options.onClusterReleased?.(endpoint.name),
       });
       const limits = {
         clock,

@@ -201,15 +201,10 @@ describe('RedisLimiter across instances', () => {
     expect(idle.clusterLoad().active).toBe(2);
   });
 
-  test("every instance hears the cluster's starts (how many, whether calls still wait) and its releases", async () => {
+  test("every instance hears the cluster's starts: how many started, and whether calls still wait", async () => {
     const starts: ClusterStarts[] = [];
     const busy = await instance({ maxConcurrent: 2 });
-    let releases = 0;
-    const idle = await instance({
-      maxConcurrent: 2,
-      onClusterStarts: (news) => starts.push(news),
-      onClusterReleased: () => releases++,
-    });
+    const idle = await instance({ maxConcurrent: 2, onClusterStarts: (news) => starts.push(news) });
     const subscriber = await connectRedis();
     clients.push(subscriber);
     await idle.followLoad(subscriber);
@@ -219,8 +214,6 @@ describe('RedisLimiter across instances', () => {
     await waitFor(() => starts.length === 1);
     expect(starts[0]).toMatchObject({ count: 2, waiting: true });
     await busy.release(batch.permits[0]);
-    // A release elsewhere is heard as such: admission's room there may have opened.
-    await waitFor(() => releases === 1);
     // The waiting call starts; its head leaves the order, and nothing waits any more.
     const next = await busy.tryStartMany(1, Date.now(), 1);
     expect(next.permits).toHaveLength(1);
@@ -231,7 +224,6 @@ describe('RedisLimiter across instances', () => {
     await busy.release(next.permits[0]);
     await waitFor(() => idle.clusterLoad().active === 1);
     expect(starts).toHaveLength(2);
-    expect(releases).toBe(2);
   });
 
   test('news of one Redis millisecond keeps its order: a release right after its start is not lost to it', async () => {

@@ -36,11 +36,6 @@ export interface RedisLimiterOptions {
    */
   onClusterStarts?: (starts: ClusterStarts) => void;
   /**
-   * A call ended somewhere in the cluster (the load channel's release or hand-over): the shared
-   * figures admission's room reads fell, so a chat waiting here may start (request-queue.ts).
-   */
-  onClusterReleased?: () => void;
-  /**
    * How long after its retryAt a waiting head call keeps its place in the cluster's order without
    * asking again (its instance cancelled it, paused, or died): the most another instance can lose to it.
    */

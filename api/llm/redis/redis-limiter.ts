@@ -328,7 +328,6 @@ export class RedisLimiter implements Limiter {
   announced(message: string): void {
     const starts = this.load.announced(message);
     if (starts) this.options.onClusterStarts?.(starts);
-    else this.options.onClusterReleased?.();
   }
 
   /** Shared figures seen elsewhere (the registry's heartbeat) keep the cluster load fresh. */
