@@ -201,15 +201,6 @@ export class RequestQueue {
     return queued.length;
   }
 
-  /**
-   * The shared figures the room reads changed outside this queue (a call ended on another
-   * instance): admission hears of the room now, not at this queue's next change — else the
-   * instances whose own calls end most often take every slot the cluster frees.
-   */
-  roomChanged(): void {
-    this.reportRoom();
-  }
-
   /** Re-runs dispatch: the breaker's state or the limiter's mode may have changed. */
   wake(): void {
     this.pump();

@@ -249,7 +249,8 @@ describe('RequestQueue: the room it reports to admission', () => {
     // Cold: no call time measured yet, so only the windows' allowance (585 starts) and the slots count.
     expect(room.explain()).toMatchObject({ freeSlots: 85 });
     callTimeMs = 2_000;
-    queue.roomChanged();
+    queue.wake();
+    await flushMicrotasks();
     // 20 sustained, 15 in flight: 5 more chats' calls, not the 85 idle slots.
     expect(room.explain()).toMatchObject({ freeSlots: 5 });
     slots.pop()!.release();
@@ -257,39 +258,9 @@ describe('RequestQueue: the room it reports to admission', () => {
     expect(room.explain()).toMatchObject({ freeSlots: 6 });
     // Calls twice as long: each chat comes back half as often, so twice as many in flight.
     callTimeMs = 4_000;
-    queue.roomChanged();
+    queue.wake();
+    await flushMicrotasks();
     expect(room.explain()).toMatchObject({ freeSlots: 26 });
     for (const slot of slots) slot.release();
-  });
-
-  test('a change of the shared figures elsewhere reaches the room at once (roomChanged), without a call of its own', async () => {
-    const clock = new ManualClock(0);
-    const limiter = new InMemoryLimiter({
-      clock,
-      maxConcurrent: 2,
-      maxRpm: 1_000,
-      maxTpm: 0,
-      burstWindowMs: 0,
-    });
-    const room = new ProviderRoom(2, clock);
-    const queue = new RequestQueue({ clock, limiter, queueMax: 100, priorityOrder: ['host'], room });
-    const slot = await queue.acquire(
-      { agentType: 'host', userId: 'u', conversationId: 'c', estimatedTokens: 1, deadline: 1e9 },
-      new AbortController().signal,
-    );
-    await flushMicrotasks();
-    expect(room.explain()).toMatchObject({ freeSlots: 1 });
-    let opened = 0;
-    room.onRoom(() => opened++);
-    // Another holder of the shared limiter (another instance) takes and gives back a slot.
-    const other = await limiter.tryStart(1);
-    if (!other.started) throw new Error('the second slot was free');
-    queue.roomChanged();
-    expect(room.explain()).toMatchObject({ freeSlots: 0 });
-    await limiter.release(other.permit);
-    queue.roomChanged();
-    expect(room.explain()).toMatchObject({ freeSlots: 1 });
-    expect(opened).toBe(2);
-    slot.release();
   });
 });
