@@ -167,14 +167,9 @@ export class RunLedger {
     const now = this.options.clock.now();
     this.answersAt(now);
     if (this.gapAnswers.has(fraction)) return this.gapAnswers.get(fraction);
-    let largest: number | undefined;
-    for (const starts of this.endpoints.values()) {
-      const gaps = this.fresh(starts.gaps, now);
-      if (gaps.length < GAP_MIN_SAMPLES) continue;
-      largest = Math.max(largest ?? 0, quantile(gaps, fraction));
-    }
-    this.gapAnswers.set(fraction, largest);
-    return largest;
+    const answer = this.largestOverEndpoints(now, (gaps) => quantile(gaps, fraction));
+    this.gapAnswers.set(fraction, answer);
+    return answer;
   }
 
   /**
@@ -185,14 +180,25 @@ export class RunLedger {
    * until an endpoint measured GAP_MIN_SAMPLES.
    */
   meanStartGapMs(): number | undefined {
-    const now = this.options.clock.now();
+    return this.largestOverEndpoints(this.options.clock.now(), (gaps) => {
+      let sum = 0;
+      for (const gap of gaps) sum += gap.ms;
+      return sum / gaps.length;
+    });
+  }
+
+  /**
+   * `statistic` of each endpoint's fresh start gaps, the largest (a late chat may call any of
+   * them); undefined until an endpoint measured GAP_MIN_SAMPLES.
+   */
+  private largestOverEndpoints(
+    now: number,
+    statistic: (gaps: Array<{ at: number; ms: number }>) => number,
+  ): number | undefined {
     let largest: number | undefined;
     for (const starts of this.endpoints.values()) {
       const gaps = this.fresh(starts.gaps, now);
-      if (gaps.length < GAP_MIN_SAMPLES) continue;
-      let sum = 0;
-      for (const gap of gaps) sum += gap.ms;
-      largest = Math.max(largest ?? 0, sum / gaps.length);
+      if (gaps.length >= GAP_MIN_SAMPLES) largest = Math.max(largest ?? 0, statistic(gaps));
     }
     return largest;
   }
