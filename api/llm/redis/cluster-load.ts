@@ -1,6 +1,6 @@
 import type { Clock } from '../../clock';
 import type { ClusterStarts } from './redis-limiter-options';
-import { announcedStarts } from './start-reply';
+import { readAnnouncement } from './start-reply';
 
 /**
  * What the cluster's shared state looked like at the newest news of it: a reply, a heartbeat or an
@@ -59,19 +59,16 @@ export class ClusterLoadView {
     };
   }
 
-  /**
-   * One announcement: "<redis ms, µs as a fraction> <active>" and, for a start, " <starts in the
-   * window> <started> <waiting 1|0>". Answers the starts it tells of (undefined for a release).
-   */
+  /** One announcement on the load channel (start-reply.ts); answers the starts it tells of, if any. */
   announced(message: string): ClusterStarts | undefined {
-    const [redisAt, active, starts] = message.split(' ').map(Number);
-    if (!Number.isFinite(redisAt) || !Number.isFinite(active)) return undefined;
-    this.note(redisAt, {
-      active,
-      startsLastMinute: Number.isFinite(starts) ? starts : this.load.startsLastMinute,
+    const news = readAnnouncement(message);
+    if (!news) return undefined;
+    this.note(news.redisAt, {
+      active: news.active,
+      startsLastMinute: news.startsLastMinute ?? this.load.startsLastMinute,
       tokensLastMinute: this.load.tokensLastMinute,
     });
-    return announcedStarts(message);
+    return news.starts;
   }
 
   /** A heartbeat's figures (or a test's, without a Redis time: then ordered by arrival). */

@@ -44,13 +44,29 @@ export function readStartReply(reply: Array<number | string>): StartReply {
   };
 }
 
+/** One load-channel announcement, by name. */
+export interface Announcement {
+  /** Redis time of the change, ms with µs as a fraction. */
+  redisAt: number;
+  /** Calls in flight in the cluster after it. */
+  active: number;
+  /** A start's: the starts in the rate window after it. */
+  startsLastMinute?: number;
+  /** A start's: how many started, and whether calls still wait (undefined for a release). */
+  starts?: ClusterStarts;
+}
+
 /**
- * The starts a load-channel announcement tells of: a start's announcement is
- * "<stamp> <active> <startsLastMinute> <started> <waiting 1|0>"; a release's has only the first two
- * fields (undefined then).
+ * A start's announcement is "<stamp> <active> <startsLastMinute> <started> <waiting 1|0>"; a
+ * release's or a hand-over's has only the first two fields. Undefined when malformed.
  */
-export function announcedStarts(message: string): ClusterStarts | undefined {
-  const [redisAt, , , count, waiting] = message.split(' ').map(Number);
-  if (!Number.isFinite(redisAt) || !(count > 0)) return undefined;
-  return { redisAt, count, waiting: waiting === 1 };
+export function readAnnouncement(message: string): Announcement | undefined {
+  const [redisAt, active, startsLastMinute, count, waiting] = message.split(' ').map(Number);
+  if (!Number.isFinite(redisAt) || !Number.isFinite(active)) return undefined;
+  return {
+    redisAt,
+    active,
+    ...(Number.isFinite(startsLastMinute) ? { startsLastMinute } : {}),
+    ...(count > 0 ? { starts: { redisAt, count, waiting: waiting === 1 } } : {}),
+  };
 }
