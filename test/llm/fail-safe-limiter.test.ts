@@ -259,6 +259,21 @@ describe('FailSafeLimiter (clock-driven)', () => {
     expect((await limiter.tryStart(1)).started).toBe(false);
   });
 
+  test('news of the others’ starts read after the outage began still holds their slots', async () => {
+    const { shared, limiter } = setup(3, 10_000);
+    shared.load = { active: 0, startsLastMinute: 0, tokensLastMinute: 0, observedAt: 0 };
+    shared.down = true;
+    // The outage is noticed on the commands connection with nothing known in flight: share 2.
+    expect((await limiter.tryStart(1)).started).toBe(true);
+    // The load channel, read only now, tells of 6 calls the others started before Redis went
+    // (none of them this instance's): they hold ceil(6 / 3) = 2 slots of the share.
+    shared.load = { active: 6, startsLastMinute: 6, tokensLastMinute: 0, observedAt: 0 };
+    expect(await limiter.tryStart(1)).toEqual({ started: false, retryAt: 10_000 });
+    // Later news of fewer calls does not lower the hold: what was in flight may still be running.
+    shared.load = { active: 0, startsLastMinute: 6, tokensLastMinute: 0, observedAt: 0 };
+    expect((await limiter.tryStart(1)).started).toBe(false);
+  });
+
   test('recovering, it renews its leases first and still holds for the others’ calls until they must have ended', async () => {
     const { clock, shared, limiter } = setup(3, 10_000);
     const before = await limiter.tryStart(1);

@@ -51,6 +51,7 @@ export class FailSafeLimiter implements Limiter {
       share: options.share,
       clock: options.clock,
       callTimeoutMs: options.callTimeoutMs,
+      load: () => options.shared.clusterLoad(),
     });
   }
 

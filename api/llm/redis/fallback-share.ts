@@ -14,6 +14,8 @@ export class FallbackShare {
   /** Slots held for the other instances' calls that were in flight when the outage began. */
   private othersInFlight = 0;
   private othersUntil = 0;
+  /** This instance's own calls Redis counted when the outage began (part of the cluster's count). */
+  private ownShared = 0;
 
   constructor(
     private readonly options: {
@@ -21,13 +23,32 @@ export class FallbackShare {
       clock: Clock;
       /** How long another instance's call may still run after the outage began (LLM_TIMEOUT). */
       callTimeoutMs: number;
+      /**
+       * The newest news of the cluster's state. News sent before the outage can still arrive after
+       * this instance noticed it (the load channel is another connection, read in another order).
+       */
+      load: () => ClusterLoad;
     },
   ) {}
 
   /** The outage began: 1/N of the other instances' calls then in flight hold slots until they time out. */
   holdForOthers(load: ClusterLoad, ownShared: number): void {
+    this.ownShared = ownShared;
     this.othersInFlight = Math.max(0, load.active - ownShared);
     this.othersUntil = this.options.clock.now() + this.options.callTimeoutMs;
+  }
+
+  /**
+   * The others' calls held for: the most the news has shown since the outage began. A start another
+   * instance made just before Redis went is announced on the load channel, which this instance may
+   * read only after its commands connection reported the loss: holding for the count known at that
+   * moment alone let a share start beside calls it had not heard of (a call past C, once, in the
+   * chaos test's Redis restart).
+   */
+  private othersHeld(): number {
+    const latest = Math.max(0, this.options.load().active - this.ownShared);
+    if (latest > this.othersInFlight) this.othersInFlight = latest;
+    return this.othersInFlight;
   }
 
   /** Redis counts every instance's calls again: the hold for the others' calls ends. */
@@ -46,7 +67,7 @@ export class FallbackShare {
     // Recovering too: Redis counts only the instances that are back, and the calls of an instance
     // still cut off lost their leases if the outage outlasted them.
     const heldForOthers =
-      now < this.othersUntil ? Math.ceil(this.othersInFlight / this.options.share.instances()) : 0;
+      now < this.othersUntil ? Math.ceil(this.othersHeld() / this.options.share.instances()) : 0;
     if (inFlight + heldForOthers >= share.concurrency) {
       // Only a release here, or the other instances' calls timing out, opens a slot.
       return {
