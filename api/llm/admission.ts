@@ -23,7 +23,8 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   uncertainty) plus the median run time of recent chats (a late start's, if shorter) falls past
  *   its deadline (CHAT_TIMEOUT_MS from arrival): 503 + Retry-After before its stream starts. A chat
  *   already waiting is refused (an `overloaded` event with `retryAfterMs`) once even starting now
- *   could not finish in time. Every refusal happens before the chat spends any quota.
+ *   could not finish in time, which needs the late run time measured (below). Every refusal
+ *   happens before the chat spends any quota.
  * - **Start late** the chat at the head with less time left than nearly every recent chat took
  *   (99th percentile) plus the time the late chats running hold it up (their calls go first), if
  *   it can still finish as a *late chat*: its calls go before every class, earliest deadline first
@@ -122,9 +123,16 @@ export class ChatAdmission {
    * past its deadline. Its place in the line is no reason — the line's drain rate, measured over a
    * few starts, swings (a burst's tail drains faster than its middle; an instance of a cluster sees
    * only its own share) and waiting costs no quota; the head decides the rest (checkStart).
+   *
+   * What starting now would take is the late run time (lateRunMs): until it is measured, a waiting
+   * chat is not refused. The run times known before then are those of the chats a burst started
+   * first, which started together and queued behind each other — not what a chat started now takes:
+   * seed 6's w04 (28 chats at once, 3 s calls) refused its last five waiting chats 15 s before
+   * their deadline on the median of such runs, with nine chats completed, while the five it started
+   * from the line then all finished in time (the replay without admission finished all 28).
    */
   checkWaiting(position: number, deadline: number | undefined, now: number): AppError | undefined {
-    if (deadline === undefined) return undefined;
+    if (deadline === undefined || this.lateRunMs(0) === undefined) return undefined;
     const late = this.lateBy(1, deadline, now);
     return late === undefined ? undefined : this.refusal(position, late, 'can no longer start in time');
   }

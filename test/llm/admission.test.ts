@@ -38,13 +38,14 @@ function setup(overrides: Partial<AdmissionOptions> = {}, concurrency = 2) {
   const clock = new ManualClock(0);
   const room = new ProviderRoom(concurrency, clock);
   const meter = new LineMeter({ clock, maxAgeMs: 60_000 });
+  const ledger = new RunLedger({ clock, maxAgeMs: 60_000 });
   const admission = new ChatAdmission({
     maxRunning: 100,
     chatTimeoutMs: 60_000,
     enabled: true,
     room,
     meter,
-    ledger: new RunLedger({ clock, maxAgeMs: 60_000 }),
+    ledger,
     ...overrides,
   });
   const line = new SseLimiter({
@@ -62,7 +63,23 @@ function setup(overrides: Partial<AdmissionOptions> = {}, concurrency = 2) {
     line.admit(chat.run, chat.start, admission.deadlineOf(clock.now()));
     return chat;
   };
-  return { clock, room, meter, admission, line, arrive };
+  return { clock, room, meter, ledger, admission, line, arrive };
+}
+
+/**
+ * What a late start is measured on (admission.ts, lateRunMs): ten completed chats' service time
+ * (`serviceMs`, one call each) and ten gaps of `gapMs` between starts while calls waited.
+ */
+function measureLateRun(
+  meter: LineMeter,
+  ledger: RunLedger,
+  serviceMs: number,
+  gapMs: number,
+  now: number,
+): void {
+  for (let index = 0; index < 10; index++) meter.servedElsewhere({ serviceMs, calls: 1 });
+  for (let index = 0; index <= 10; index++)
+    ledger.clusterStarted('default', now - (10 - index) * gapMs, 1, true);
 }
 
 describe('admission: who starts (the closed loop on the provider room)', () => {
@@ -196,15 +213,20 @@ describe('admission: who is refused (only on what was measured)', () => {
   });
 
   test('measured, a waiting chat is told overloaded once even starting now could not finish in time — not for its place in the line', async () => {
-    const { clock, line, chats } = await measureSlowLine(10_000, 12);
+    const { clock, line, chats, meter, ledger } = await measureSlowLine(10_000, 12);
     // At 30 s chats[3] runs and eight wait; at one start per 10 s the last of them would start at
     // 100 s, past the 60 s deadline. Yet the drain rate measured over three starts is no certainty
     // (a burst's tail drains faster than its middle): none is refused for its place.
     clock.advance(1_000);
     expect(line.stats()).toMatchObject({ waiting: 8, refusedWaiting: 0 });
-    // By 51 s (the check runs every second) even a chat started now would finish after 60 s (the
-    // median run is 10 s).
-    clock.advance(20_000);
+    // What a chat started now would take (the late run time) is not measured yet: at 52 s, with
+    // a median run of 10 s, they still wait.
+    clock.advance(21_000);
+    expect(line.stats()).toMatchObject({ waiting: 8, refusedWaiting: 0 });
+    // Measured (10 s of service, 50 ms between starts): even a chat started now would finish after
+    // 60 s. The next check (every second) tells them.
+    measureLateRun(meter, ledger, 10_000, 50, clock.now());
+    clock.advance(1_000);
     const refused = chats.filter((chat) => errorOf(chat.run)?.code === 'overloaded');
     expect(refused).toHaveLength(8);
     for (const chat of refused) {
@@ -268,13 +290,14 @@ describe('admission properties', () => {
           meter.runStarted('measured');
           clock.advance(runMs);
           meter.runEnded('measured', true);
+          const ledger = new RunLedger({ clock, maxAgeMs: 3_600_000 });
           const admission = new ChatAdmission({
             maxRunning: 10,
             chatTimeoutMs: leftMs,
             enabled: true,
             room: new ProviderRoom(1, clock),
             meter,
-            ledger: new RunLedger({ clock, maxAgeMs: 3_600_000 }),
+            ledger,
           });
           const now = clock.now();
           // The rate at the top of its uncertainty (five starts: (5 + 2 + 2·√6) / 5 times the measured one).
@@ -288,6 +311,12 @@ describe('admission properties', () => {
           }
           expect(arrivalRefusal !== undefined).toBe(finishAt > now + leftMs);
           if (arrivalRefusal) expect(arrivalRefusal.retryAfterMs).toBeGreaterThanOrEqual(1000);
+          // A waiting chat: not refused until what starting now takes (the late run time) is
+          // measured; then when even that, or the median run if shorter, would finish too late.
+          expect(admission.checkWaiting(position, now + leftMs, now)).toBeUndefined();
+          for (let index = 0; index < 10; index++) meter.servedElsewhere({ serviceMs: runMs, calls: 1 });
+          for (let index = 0; index <= 10; index++)
+            ledger.clusterStarted('default', now - 10 + index, 1, true);
           const waitingRefusal = admission.checkWaiting(position, now + leftMs, now);
           expect(waitingRefusal !== undefined).toBe(runMs > leftMs);
         },
