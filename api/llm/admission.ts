@@ -32,7 +32,7 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   percentile of recent chats' service time (run time less the time they lost in the queue)
  *   plus, for each of its calls (the 99th percentile of calls per chat), the 95th percentile of
  *   the gap between two starts while calls waited (a late call waits for the next start) and the
- *   mean gap once per late chat already running (they go first too). A head that cannot finish
+ *   mean gap for each call the late chats already running may still make (they go first too). A head that cannot finish
  *   even so is refused. In a cluster all three measures are the cluster's (the
  *   gaps between every instance's starts, every instance's late chats, every completed chat's
  *   service): a late call takes the front of the one order in Redis. Late starts are how the
@@ -132,7 +132,7 @@ export class ChatAdmission {
    * from the line then all finished in time (the replay without admission finished all 28).
    */
   checkWaiting(position: number, deadline: number | undefined, now: number): AppError | undefined {
-    if (deadline === undefined || this.lateRunMs(0) === undefined) return undefined;
+    if (deadline === undefined || this.lateRunMs(false) === undefined) return undefined;
     const late = this.lateBy(1, deadline, now);
     return late === undefined ? undefined : this.refusal(position, late, 'can no longer start in time');
   }
@@ -162,10 +162,10 @@ export class ChatAdmission {
    * measurements (see the rule above); undefined until recent chats' service times and the gaps
    * between starts are measured.
    */
-  private lateRunMs(lateAhead = this.options.ledger.lateRunning()): number | undefined {
+  private lateRunMs(behindLate = true): number | undefined {
     const service = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE);
     const gapMs = this.options.ledger.startGapMs(LATE_GAP_PERCENTILE);
-    const behindMs = this.behindLateMs(lateAhead);
+    const behindMs = behindLate ? this.behindLateMs() : 0;
     if (service === undefined || gapMs === undefined || behindMs === undefined) return undefined;
     // Each call waits for the next start, and behind one call of each late chat ahead of it, whose
     // starts come a mean gap apart (a sum of gaps varies far less than each one).
@@ -173,18 +173,20 @@ export class ChatAdmission {
   }
 
   /**
-   * How long the late chats running now hold up a chat started now, at most: at each of its calls
-   * (their 99th percentile) one call of each of them first, a mean start gap apart (the median
-   * read 0 where starts come in batches, and a burst's tail then started a dozen late chats at
-   * once, each counting none ahead of it: five timed out one call short). 0 with none running;
-   * undefined until measured.
+   * How long the late chats running now hold up a chat started now, at most: every call they may
+   * still make (up to the 99th percentile of calls per chat each, less the calls each has made) goes
+   * first, a mean start gap apart (the median read 0 where starts come in batches, and a burst's
+   * tail then started a dozen late chats at once, each counting none ahead of it: five timed out one
+   * call short). A late chat of this instance that has made most of its calls holds a new one up
+   * by the few it has left; another instance's counts whole. 0 with none running; undefined until
+   * measured.
    */
-  private behindLateMs(lateAhead = this.options.ledger.lateRunning()): number | undefined {
-    if (lateAhead === 0) return 0;
+  private behindLateMs(): number | undefined {
+    if (this.options.ledger.lateRunning() === 0) return 0;
     const calls = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE)?.calls;
     const meanGapMs = this.options.ledger.meanStartGapMs();
     if (calls === undefined || meanGapMs === undefined) return undefined;
-    return calls * lateAhead * meanGapMs;
+    return this.options.ledger.lateCallsLeft(calls) * meanGapMs;
   }
 
   /** The wait the chat at `position` can expect, ms, from the measured drain rate; undefined cold. */
@@ -265,7 +267,7 @@ export class ChatAdmission {
     if (rate === undefined || typicalMs === undefined) return undefined;
     // At the head it may still start late (checkStart): it is hopeless only if even that is too long,
     // with no late chat ahead of it (the late chats running now may be done by its turn).
-    const runMs = Math.min(typicalMs, this.lateRunMs(0) ?? Infinity);
+    const runMs = Math.min(typicalMs, this.lateRunMs(false) ?? Infinity);
     const finishAt = now + (position - 1) / rate + runMs;
     return finishAt > deadline ? finishAt - deadline : undefined;
   }

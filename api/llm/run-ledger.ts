@@ -153,6 +153,21 @@ export class RunLedger {
     return this.lateCount + (this.options.lateElsewhere?.() ?? 0);
   }
 
+  /**
+   * The calls the late chats running now may still start, if each makes `callsPerChat` in all: a
+   * late chat of this instance has made `started` of them already; one of another instance's counts
+   * whole (only its start and end are heard). Each of these calls goes before any call of a chat
+   * started now, one start each.
+   */
+  lateCallsLeft(callsPerChat: number): number {
+    let left = (this.options.lateElsewhere?.() ?? 0) * callsPerChat;
+    if (this.lateCount === 0) return left;
+    for (const run of this.runs.values()) {
+      if (run.lateDeadline !== undefined) left += Math.max(0, callsPerChat - run.started);
+    }
+    return left;
+  }
+
   private wentLate(runId: string, deadline: number): void {
     this.lateCount++;
     this.options.onLate?.(runId, deadline);

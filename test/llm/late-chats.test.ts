@@ -410,6 +410,26 @@ describe('admission at the head: start, start late, or refuse', () => {
     expect(admission.checkStart(now + 4_000, now)).toEqual({ start: true, lateDeadline: now + 4_000 });
   });
 
+  test('a late chat ahead counts only the calls it may still make', () => {
+    const { clock, ledger, admission } = measured();
+    ledger.chatStarted('busy');
+    startsApart(clock, ledger, 300, 100, 'busy');
+    ledger.chatEnded('busy');
+    const now = clock.now();
+    admission.started('late-1', true, now + 3_000);
+    // Fresh, it may make all 4 calls ahead of the next: 2 s + 4 × 100 ms + 4 × 100 ms = 2.8 s.
+    expect(admission.checkStart(now + 2_700, now).start).toBe(false);
+    // Three of its calls made: one left ahead, 2 s + 4 × 100 ms + 100 ms = 2.5 s.
+    for (let call = 0; call < 3; call++) {
+      ledger.callQueued('late-1');
+      ledger.callStarted('late-1', 'default', false);
+      ledger.callEnded('late-1');
+    }
+    expect(ledger.lateCallsLeft(4)).toBe(1);
+    expect(admission.checkStart(now + 2_400, now).start).toBe(false);
+    expect(admission.checkStart(now + 2_500, now)).toEqual({ start: true, lateDeadline: now + 2_500 });
+  });
+
   test("in a cluster the other instances' late chats count ahead too, and this one's are told", () => {
     let elsewhere = 2;
     const told: string[] = [];
