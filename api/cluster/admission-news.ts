@@ -16,7 +16,8 @@ export interface AdmissionNewsOptions {
 }
 
 type News =
-  | { from: string; late: string; deadline: number }
+  | { from: string; late: string; deadline: number; calls?: number }
+  | { from: string; lateCall: string }
   | { from: string; lateEnded: string }
   | { from: string; served: ServiceSample };
 
@@ -27,15 +28,16 @@ type News =
  *   so a chat started late anywhere waits behind the late chats of all the instances, not only its
  *   own instance's. Each instance keeps the others' until they end, or at the latest until their
  *   deadline (a late chat ends by then; a killed instance's are dropped so, and a lost message
- *   costs nothing past it);
+ *   costs nothing past it), with the calls each has started (told as it goes late and at each
+ *   call since): a late chat near its end holds the others up by the few calls it has left;
  * - **completed chats' service time and calls**: a chat's own work takes as long wherever it runs,
  *   so each instance has admission's ten samples after ten chats of the cluster, not of its own.
  * Told fire and forget: with Redis gone, each instance measures alone again.
  */
 export class AdmissionNews {
   private readonly channel: string;
-  /** Late chats of the other instances: `<instance> <run>` -> deadline. */
-  private readonly lateElsewhereByRun = new Map<string, number>();
+  /** Late chats of the other instances: `<instance> <run>` -> deadline and calls started. */
+  private readonly lateElsewhereByRun = new Map<string, { deadline: number; calls: number }>();
 
   constructor(private readonly options: AdmissionNewsOptions) {
     this.channel = `${options.keyPrefix}llm:admission`;
@@ -50,8 +52,14 @@ export class AdmissionNews {
     this.options.subscriber.off('message', this.onMessage);
   }
 
-  lateStarted(runId: string, deadline: number): void {
-    this.tell({ from: this.options.instanceId, late: runId, deadline });
+  /** A chat here went late, having started `calls` calls. */
+  lateStarted(runId: string, deadline: number, calls = 0): void {
+    this.tell({ from: this.options.instanceId, late: runId, deadline, calls });
+  }
+
+  /** A late chat here started one more call. */
+  lateCalled(runId: string): void {
+    this.tell({ from: this.options.instanceId, lateCall: runId });
   }
 
   lateEnded(runId: string): void {
@@ -62,12 +70,18 @@ export class AdmissionNews {
     this.tell({ from: this.options.instanceId, served });
   }
 
-  /** Late chats running on the other instances, as last told (those past their deadline dropped). */
-  lateElsewhere(): number {
+  /**
+   * Late chats running on the other instances, as last told (those past their deadline dropped):
+   * the calls each has started, one entry per chat.
+   */
+  lateElsewhere(): number[] {
     const now = this.options.clock.now();
-    for (const [key, deadline] of this.lateElsewhereByRun)
-      if (deadline <= now) this.lateElsewhereByRun.delete(key);
-    return this.lateElsewhereByRun.size;
+    const calls: number[] = [];
+    for (const [key, late] of this.lateElsewhereByRun) {
+      if (late.deadline <= now) this.lateElsewhereByRun.delete(key);
+      else calls.push(late.calls);
+    }
+    return calls;
   }
 
   private tell(news: News): void {
@@ -86,8 +100,12 @@ export class AdmissionNews {
     }
     if (typeof news !== 'object' || news === null || news.from === this.options.instanceId) return;
     if ('late' in news && Number.isFinite(news.deadline)) {
+      const calls = Number.isInteger(news.calls) && news.calls! > 0 ? news.calls! : 0;
       if (news.deadline > this.options.clock.now())
-        this.lateElsewhereByRun.set(`${news.from} ${news.late}`, news.deadline);
+        this.lateElsewhereByRun.set(`${news.from} ${news.late}`, { deadline: news.deadline, calls });
+    } else if ('lateCall' in news) {
+      const late = this.lateElsewhereByRun.get(`${news.from} ${news.lateCall}`);
+      if (late) late.calls++;
     } else if ('lateEnded' in news) {
       this.lateElsewhereByRun.delete(`${news.from} ${news.lateEnded}`);
     } else if ('served' in news && isServiceSample(news.served)) {

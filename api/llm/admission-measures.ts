@@ -8,9 +8,10 @@ const DEFAULT_MEASURE_AGE_MS = 60_000;
 /** What admission's measures tell, and hear from, the other instances of a cluster (api/cluster/admission-news.ts). */
 export interface AdmissionNewsPort {
   served(served: ServiceSample): void;
-  lateStarted(runId: string, deadline: number): void;
+  lateStarted(runId: string, deadline: number, calls: number): void;
+  lateCalled(runId: string): void;
   lateEnded(runId: string): void;
-  lateElsewhere(): number;
+  lateElsewhere(): readonly number[];
 }
 
 /**
@@ -31,8 +32,9 @@ export function createAdmissionMeasures(options: {
     clock,
     maxAgeMs,
     callsPerChat: (fraction) => meter.serviceQuantiles(fraction)?.calls,
-    lateElsewhere: () => news()?.lateElsewhere() ?? 0,
-    onLate: (runId, deadline) => news()?.lateStarted(runId, deadline),
+    lateElsewhere: () => news()?.lateElsewhere() ?? [],
+    onLate: (runId, deadline, calls) => news()?.lateStarted(runId, deadline, calls),
+    onLateCall: (runId) => news()?.lateCalled(runId),
     onLateEnded: (runId) => news()?.lateEnded(runId),
   });
   return { meter, ledger };

@@ -71,12 +71,18 @@ export interface RunLedgerOptions {
    */
   callsPerChat?: (fraction: number) => number | undefined;
   /**
-   * In a cluster: late chats running on the other instances. Their calls go before every class of
-   * every instance too, so a chat started late here waits behind them as behind this one's.
+   * In a cluster: late chats running on the other instances, the calls each has started. Their
+   * calls go before every class of every instance too, so a chat started late here waits behind
+   * them as behind this one's.
    */
-  lateElsewhere?: () => number;
-  /** A chat here went late (started late or fell behind), with its deadline: the others hear it. */
-  onLate?: (runId: string, deadline: number) => void;
+  lateElsewhere?: () => readonly number[];
+  /**
+   * A chat here went late (started late or fell behind), with its deadline and the calls it has
+   * started: the others hear it.
+   */
+  onLate?: (runId: string, deadline: number, calls: number) => void;
+  /** A late chat here started a call. */
+  onLateCall?: (runId: string) => void;
   /** A late chat here ended. */
   onLateEnded?: (runId: string) => void;
 }
@@ -143,24 +149,24 @@ export class RunLedger {
     if (!run) return undefined;
     if (run.lateDeadline === undefined && run.deadline !== undefined && this.fallingBehind(run, callClass)) {
       run.lateDeadline = run.deadline;
-      this.wentLate(runId!, run.deadline);
+      this.wentLate(runId!, run.deadline, run.started);
     }
     return run.lateDeadline;
   }
 
   /** Late chats running now, in the whole cluster. */
   lateRunning(): number {
-    return this.lateCount + (this.options.lateElsewhere?.() ?? 0);
+    return this.lateCount + (this.options.lateElsewhere?.().length ?? 0);
   }
 
   /**
-   * The calls the late chats running now may still start, if each makes `callsPerChat` in all: a
-   * late chat of this instance has made `started` of them already; one of another instance's counts
-   * whole (only its start and end are heard). Each of these calls goes before any call of a chat
-   * started now, one start each.
+   * The calls the late chats running now, here and elsewhere, may still start if each makes
+   * `callsPerChat` in all, less those each has started. Each of them goes before any call of a
+   * chat started now, one start each.
    */
   lateCallsLeft(callsPerChat: number): number {
-    let left = (this.options.lateElsewhere?.() ?? 0) * callsPerChat;
+    let left = 0;
+    for (const started of this.options.lateElsewhere?.() ?? []) left += Math.max(0, callsPerChat - started);
     if (this.lateCount === 0) return left;
     for (const run of this.runs.values()) {
       if (run.lateDeadline !== undefined) left += Math.max(0, callsPerChat - run.started);
@@ -168,9 +174,9 @@ export class RunLedger {
     return left;
   }
 
-  private wentLate(runId: string, deadline: number): void {
+  private wentLate(runId: string, deadline: number, calls = 0): void {
     this.lateCount++;
-    this.options.onLate?.(runId, deadline);
+    this.options.onLate?.(runId, deadline, calls);
   }
 
   /**
@@ -268,6 +274,7 @@ export class RunLedger {
     run.queued = Math.max(0, run.queued - 1);
     run.inFlight++;
     run.started++;
+    if (run.lateDeadline !== undefined) this.options.onLateCall?.(runId!);
     this.unblock(run);
   }
 

@@ -47,17 +47,29 @@ describe('AdmissionNews', () => {
     const b = await instance('b', clock);
     a.news.lateStarted('run-1', clock.now() + 10_000);
     a.news.lateStarted('run-2', clock.now() + 20_000);
-    await waitFor(() => b.news.lateElsewhere() === 2);
-    expect(a.news.lateElsewhere()).toBe(0);
+    await waitFor(() => b.news.lateElsewhere().length === 2);
+    expect(a.news.lateElsewhere()).toEqual([]);
     a.news.lateEnded('run-1');
-    await waitFor(() => b.news.lateElsewhere() === 1);
+    await waitFor(() => b.news.lateElsewhere().length === 1);
     // run-2's instance said nothing more (killed, or the message was lost): its deadline ends it.
     clock.advance(20_000);
-    expect(b.news.lateElsewhere()).toBe(0);
+    expect(b.news.lateElsewhere()).toEqual([]);
     // News of a late chat already past its deadline is not kept.
     a.news.lateStarted('run-3', clock.now() - 1);
     a.news.lateStarted('run-4', clock.now() + 5_000);
-    await waitFor(() => b.news.lateElsewhere() === 1);
+    await waitFor(() => b.news.lateElsewhere().length === 1);
+  });
+
+  test('the calls a late chat elsewhere has started: when it went late, and one per call since', async () => {
+    const clock = new ManualClock(systemClock.now());
+    const a = await instance('a', clock);
+    const b = await instance('b', clock);
+    // It fell behind after two calls, then started two more.
+    a.news.lateStarted('run-1', clock.now() + 10_000, 2);
+    a.news.lateCalled('run-1');
+    a.news.lateCalled('run-1');
+    await waitFor(() => b.news.lateElsewhere()[0] === 4);
+    expect(b.news.lateElsewhere()).toEqual([4]);
   });
 
   test("a completed chat's service time and calls reach the other instances", async () => {

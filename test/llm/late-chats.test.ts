@@ -431,11 +431,13 @@ describe('admission at the head: start, start late, or refuse', () => {
   });
 
   test("in a cluster the other instances' late chats count ahead too, and this one's are told", () => {
-    let elsewhere = 2;
+    // Two late chats elsewhere, neither has started a call yet.
+    let elsewhere = [0, 0];
     const told: string[] = [];
     const { clock, ledger, admission } = measured({
       lateElsewhere: () => elsewhere,
-      onLate: (runId, deadline) => told.push(`late ${runId} ${deadline}`),
+      onLate: (runId, deadline, calls) => told.push(`late ${runId} ${deadline} ${calls}`),
+      onLateCall: (runId) => told.push(`call ${runId}`),
       onLateEnded: (runId) => told.push(`ended ${runId}`),
     });
     ledger.chatStarted('busy');
@@ -448,10 +450,16 @@ describe('admission at the head: start, start late, or refuse', () => {
     expect(admission.checkStart(now + 3_200, now)).toEqual({ start: true, lateDeadline: now + 3_200 });
     admission.started('late-here', true, now + 3_200);
     expect(ledger.lateRunning()).toBe(3);
+    // The two elsewhere have started 3 of their 4 calls each: 2 + 4 × 0.1 + (4 + 1 + 1) × 0.1 = 3 s.
+    elsewhere = [3, 3];
+    expect(admission.checkStart(now + 2_900, now).start).toBe(false);
+    expect(admission.checkStart(now + 3_000, now)).toEqual({ start: true, lateDeadline: now + 3_000 });
     // They end: only this instance's late chat is left ahead of the next.
-    elsewhere = 0;
+    elsewhere = [];
     expect(admission.checkStart(now + 2_800, now)).toEqual({ start: true, lateDeadline: now + 2_800 });
+    ledger.callQueued('late-here');
+    ledger.callStarted('late-here', 'default', false);
     admission.ended('late-here', true);
-    expect(told).toEqual([`late late-here ${now + 3_200}`, 'ended late-here']);
+    expect(told).toEqual([`late late-here ${now + 3_200} 0`, 'call late-here', 'ended late-here']);
   });
 });
