@@ -53,7 +53,7 @@ export async function composeLlm(deps: {
       (config.llm.endpointsFile
         ? createEndpointProvider(endpoint, config, clock)
         : createProvider(config, clock)),
-    ...(cluster ? { shared: cluster } : {}),
+    ...(cluster ? { shared: cluster, instances: () => cluster.registry.count() } : {}),
   });
   const router = new RoutingGateway({
     endpoints,

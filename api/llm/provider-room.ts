@@ -36,10 +36,14 @@ export class ProviderRoom {
   private idleSince: number;
   private listener: () => void = () => {};
 
-  /** `concurrency`: the configured limit, free until the queue first reports (a cold server). */
+  /**
+   * `concurrency`: the configured limit, free until the queue first reports (a cold server).
+   * `instances`: how many instances share the quota (the cluster's registry; 1 alone).
+   */
   constructor(
     concurrency: number,
     private readonly clock: Pick<Clock, 'now'>,
+    private readonly instances: () => number = () => 1,
   ) {
     this.free = concurrency;
     this.idleSince = clock.now();
@@ -64,7 +68,20 @@ export class ProviderRoom {
     // On average `averageIdle()` chats are away from the provider (between calls, in a tool): that
     // many more may run, or each gap would leave a slot empty. Measured, so a workload with long
     // tool calls or short provider calls keeps the provider busy, and one without gaps adds none.
-    return this.idle < this.free + Math.ceil(this.averageIdle());
+    return this.idle < this.freeHere() + Math.ceil(this.averageIdle());
+  }
+
+  /**
+   * This instance's part of the free capacity: the free slots are the cluster's (the shared quota's
+   * figures), and every instance's line reads the same ones at the same moment — each admitting all
+   * of them started N times as many chats as there was room for (seed 3's w10, three instances:
+   * about thirty chats started within 3 s and 10 to 13 of them timed out). A share of 1/N each adds
+   * up to the room. An instance whose chats alone want it fills it anyway, in a few rounds: each
+   * started chat's call is dispatched, the queue reports the smaller free figure, and 1/N of that
+   * may start.
+   */
+  private freeHere(): number {
+    return this.free / Math.max(1, this.instances());
   }
 
   /** The figures `hasRoom()` decides on (the dashboard's "why calls wait" panel). */
@@ -73,6 +90,7 @@ export class ProviderRoom {
       hasRoom: this.hasRoom(),
       callsWaiting: this.waiting,
       freeSlots: this.free,
+      freeSlotsHere: Math.floor(this.freeHere() * 100) / 100,
       runningChats: this.running.size,
       chatsBetweenCalls: this.idle,
       betweenCallsAllowance: Math.ceil(this.averageIdle()),

@@ -83,6 +83,8 @@ export interface ChatLineRoom {
   hasRoom: boolean;
   callsWaiting: number;
   freeSlots: number;
+  /** This instance's part of them: the free slots are the cluster's, shared by its N instances. */
+  freeSlotsHere: number;
   runningChats: number;
   /** Running chats holding no call right now (starting, between calls, in a tool). */
   chatsBetweenCalls: number;

@@ -137,6 +137,46 @@ describe('admission: who starts (the closed loop on the provider room)', () => {
     expect(line.stats().active).toBe(60);
   });
 
+  test('in a cluster of three, a line starts a third of the free slots at once; alone it fills them in rounds', () => {
+    const clock = new ManualClock(0);
+    let instances = 3;
+    const room = new ProviderRoom(9, clock, () => instances);
+    const admission = new ChatAdmission({
+      maxRunning: 100,
+      chatTimeoutMs: 60_000,
+      enabled: true,
+      room,
+      meter: new LineMeter({ clock, maxAgeMs: 60_000 }),
+      ledger: new RunLedger({ clock, maxAgeMs: 60_000 }),
+    });
+    const line = new SseLimiter({
+      clock,
+      admission,
+      maxConcurrent: 100,
+      queueMax: 100,
+      tokenGraceMs: 5000,
+      resumeGraceMs: 5000,
+    });
+    const started: string[] = [];
+    for (let index = 0; index < 20; index++) {
+      const chat = makeRun();
+      line.admit(chat.run, async () => void started.push(chat.run.id), admission.deadlineOf(clock.now()));
+    }
+    // The queue reports the cluster's 9 free slots: every instance reads them, so each starts 3
+    // (the first started at once, since none of this one's ran; then two more up to 9 / 3).
+    room.update(0, 9);
+    expect(room.explain()).toMatchObject({ freeSlots: 9, freeSlotsHere: 3 });
+    expect(line.stats().active).toBe(3);
+    // Their calls took 3 slots; the others' lines took theirs too: nothing free, nothing starts.
+    for (const id of started) room.callQueued(id);
+    room.update(0, 0);
+    expect(line.stats().active).toBe(3);
+    // Alone in the cluster, the line takes all that is free.
+    instances = 1;
+    room.update(0, 4);
+    expect(line.stats().active).toBe(7);
+  });
+
   test('SSE_MAX_CONCURRENT still bounds the running chats', () => {
     const { line, arrive } = setup({ maxRunning: 2 }, 10);
     Array.from({ length: 5 }, arrive);

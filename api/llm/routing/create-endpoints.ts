@@ -30,6 +30,8 @@ export interface CreateEndpointsOptions {
   shared?: SharedEndpointLimits;
   /** One for every endpoint: what each chat's calls do, wherever they go (admission reads it). */
   ledger?: RunLedger;
+  /** How many instances share each endpoint's quota (the cluster's registry); 1 alone. */
+  instances?: () => number;
 }
 
 /**
@@ -43,7 +45,7 @@ export async function createEndpoints(options: CreateEndpointsOptions): Promise<
   const several = config.llm.endpoints.length > 1;
   const endpoints: LlmEndpoint[] = [];
   for (const endpoint of config.llm.endpoints) {
-    const room = new ProviderRoom(endpoint.maxConcurrent, clock);
+    const room = new ProviderRoom(endpoint.maxConcurrent, clock, options.instances);
     const limiter = !shared
       ? undefined
       : config.llm.endpointsFile
