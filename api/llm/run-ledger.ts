@@ -1,5 +1,7 @@
 import type { Clock } from '../clock';
 import type { PriorityClass } from './priority-class';
+import { fresh, keep, MIN_SAMPLES, quantile, type TimedSample } from './recent-samples';
+import { StartGaps } from './start-gaps';
 
 /**
  * What each running chat's calls did at the provider, measured for admission's late starts
@@ -10,14 +12,8 @@ import type { PriorityClass } from './priority-class';
  *   flight — time it lost to the queue. A chat's run time minus it is its *service time*: what its
  *   own calls, tools and work take when nothing is ahead of them. A call waiting beside one in
  *   flight is not counted (the chat was progressing), so the service time errs long, never short.
- * - **Start gaps**: at each endpoint, the time between two starts while calls waited — how long a
- *   call at the very front of the line waits for the next start, whatever binds (RPM spread,
- *   concurrency and the calls holding it, a hold). In a cluster a late call is at the front of the
- *   one order of every instance and takes the cluster's next start, so the gaps are measured
- *   between the cluster's starts (every instance hears each one on the load channel, stamped with
- *   Redis's time), not this instance's own, which come N times further apart. We tried shorter
- *   bounds (the first class's waits, late calls' own waits) and they let late chats start that a
- *   few long calls holding the only slot then made run out of time.
+ * - **Start gaps** (start-gaps.ts): at each endpoint, the time between two starts while calls
+ *   waited — how long a call at the very front of the line waits for the next start.
  * - **Late chats**: chats admission started late (less time left than recent chats took); their
  *   calls go before every class, earliest deadline first (queue-lanes.ts). In a cluster
  *   lateRunning() counts the other instances' too (api/cluster/admission-news.ts): their calls
@@ -44,21 +40,6 @@ interface RunCalls {
   /** The chat's deadline (late or not); undefined when it has none. */
   deadline?: number;
   startedAt: number;
-}
-
-/** How many recent start gaps each endpoint keeps. */
-const GAP_SAMPLES = 256;
-/** Start gaps measured before their quantiles are trusted (admission's figures all need ten). */
-const GAP_MIN_SAMPLES = 10;
-
-interface EndpointStarts {
-  gaps: Array<{ at: number; ms: number }>;
-  /** The last start after which calls still waited; undefined when none did. */
-  lastAt?: number;
-  /** The cluster's starts are heard (clusterStarted): this instance's own then add nothing. */
-  cluster?: boolean;
-  /** This instance's starts since the cluster's last was heard. */
-  unheardStarts: number;
 }
 
 export interface RunLedgerOptions {
@@ -95,16 +76,16 @@ const CLASS_WAIT_PERCENTILE = 0.95;
 export class RunLedger {
   private readonly runs = new Map<string, RunCalls>();
   private lateCount = 0;
-  private readonly endpoints = new Map<string, EndpointStarts>();
-  /** Recent waits for a slot, per class (the newest GAP_SAMPLES of each). */
-  private readonly classWaits = new Map<PriorityClass, Array<{ at: number; ms: number }>>();
+  private readonly gaps: StartGaps;
+  /** Recent waits for a slot, per class (the newest RECENT_SAMPLES of each). */
+  private readonly classWaits = new Map<PriorityClass, TimedSample[]>();
   /** classWaitMs's answers at `answersCachedAt`, per class. */
   private readonly classWaitAnswers = new Map<PriorityClass, number | undefined>();
-  /** startGapMs's answers at `answersCachedAt` (asked for every waiting chat in a deadline pass). */
-  private readonly gapAnswers = new Map<number, number | undefined>();
   private answersCachedAt = Number.NaN;
 
-  constructor(private readonly options: RunLedgerOptions) {}
+  constructor(private readonly options: RunLedgerOptions) {
+    this.gaps = new StartGaps({ clock: options.clock, maxAgeMs: options.maxAgeMs });
+  }
 
   // ---- reported by admission ----
 
@@ -179,69 +160,21 @@ export class RunLedger {
     this.options.onLate?.(runId, deadline, calls);
   }
 
-  /**
-   * The `fraction` quantile of the gap between two starts while calls waited, the largest over the
-   * endpoints (a late chat may call any of them): how long a call at the front waits for the next
-   * start. Undefined until an endpoint measured GAP_MIN_SAMPLES.
-   */
+  /** The `fraction` quantile of the start gaps, the largest over the endpoints (start-gaps.ts). */
   startGapMs(fraction: number): number | undefined {
-    const now = this.options.clock.now();
-    this.answersAt(now);
-    if (this.gapAnswers.has(fraction)) return this.gapAnswers.get(fraction);
-    const answer = this.largestOverEndpoints(now, (gaps) => quantile(gaps, fraction));
-    this.gapAnswers.set(fraction, answer);
-    return answer;
+    return this.gaps.quantileMs(fraction);
   }
 
-  /**
-   * The mean gap between two starts while calls waited, the largest over the endpoints: n calls
-   * ahead of a call take about n times this to start. The mean, not the median: starts often come
-   * in batches (a spreading sub-window reopening, several grants in one answer), whose gaps of 0
-   * make the median 0 though the calls still start only as fast as the quota allows. Undefined
-   * until an endpoint measured GAP_MIN_SAMPLES.
-   */
+  /** The mean start gap, the largest over the endpoints (start-gaps.ts). */
   meanStartGapMs(): number | undefined {
-    return this.largestOverEndpoints(this.options.clock.now(), (gaps) => {
-      let sum = 0;
-      for (const gap of gaps) sum += gap.ms;
-      return sum / gaps.length;
-    });
-  }
-
-  /**
-   * `statistic` of each endpoint's fresh start gaps, the largest (a late chat may call any of
-   * them); undefined until an endpoint measured GAP_MIN_SAMPLES.
-   */
-  private largestOverEndpoints(
-    now: number,
-    statistic: (gaps: Array<{ at: number; ms: number }>) => number,
-  ): number | undefined {
-    let largest: number | undefined;
-    for (const starts of this.endpoints.values()) {
-      const gaps = this.fresh(starts.gaps, now);
-      if (gaps.length >= GAP_MIN_SAMPLES) largest = Math.max(largest ?? 0, statistic(gaps));
-    }
-    return largest;
+    return this.gaps.meanMs();
   }
 
   // ---- reported by the cluster (the load channel) ----
 
-  /**
-   * `count` calls of the cluster's started at `endpoint` at `redisAt` (Redis time, ms: every
-   * instance's starts on one clock), calls still `waiting` after them anywhere. From the first one
-   * on, the endpoint's gaps are the cluster's (see "Start gaps" above).
-   */
+  /** `count` calls of the cluster's started at `endpoint` at `redisAt` (StartGaps.clusterStarted). */
   clusterStarted(endpoint: string, redisAt: number, count: number, waiting: boolean): void {
-    const starts = this.endpointStarts(endpoint);
-    starts.unheardStarts = 0;
-    if (!starts.cluster) this.measureFrom(starts, 'cluster');
-    if (starts.lastAt !== undefined && redisAt < starts.lastAt) return;
-    const now = this.options.clock.now();
-    // A batch's starts came together: after the first, no gap (as this instance's own batches).
-    if (starts.lastAt !== undefined) keep(starts.gaps, { at: now, ms: redisAt - starts.lastAt });
-    for (let more = 1; more < count; more++) keep(starts.gaps, { at: now, ms: 0 });
-    this.gapAnswers.clear();
-    starts.lastAt = waiting ? redisAt : undefined;
+    this.gaps.clusterStarted(endpoint, redisAt, count, waiting);
   }
 
   // ---- reported by the request queues ----
@@ -268,7 +201,7 @@ export class RunLedger {
 
   /** A waiting call got its slot at `endpoint`; `othersWaiting`: calls still wait there. */
   callStarted(runId: string | undefined, endpoint: string, othersWaiting: boolean): void {
-    this.recordGap(endpoint, othersWaiting);
+    this.gaps.started(endpoint, othersWaiting);
     const run = this.run(runId);
     if (!run) return;
     run.queued = Math.max(0, run.queued - 1);
@@ -309,12 +242,12 @@ export class RunLedger {
     return now + waitMs + remaining * paceMs > run.deadline;
   }
 
-  /** The CLASS_WAIT_PERCENTILE of `callClass`'s recent waits; undefined under GAP_MIN_SAMPLES. */
+  /** The CLASS_WAIT_PERCENTILE of `callClass`'s recent waits; undefined under MIN_SAMPLES. */
   private classWaitMs(callClass: PriorityClass, now: number): number | undefined {
     this.answersAt(now);
     if (this.classWaitAnswers.has(callClass)) return this.classWaitAnswers.get(callClass);
-    const waits = this.fresh(this.classWaits.get(callClass) ?? [], now);
-    const answer = waits.length < GAP_MIN_SAMPLES ? undefined : quantile(waits, CLASS_WAIT_PERCENTILE);
+    const waits = fresh(this.classWaits.get(callClass) ?? [], now, this.options.maxAgeMs);
+    const answer = waits.length < MIN_SAMPLES ? undefined : quantile(waits, CLASS_WAIT_PERCENTILE);
     this.classWaitAnswers.set(callClass, answer);
     return answer;
   }
@@ -322,7 +255,6 @@ export class RunLedger {
   /** Cached answers hold for one instant (asked for every waiting chat, every queued call). */
   private answersAt(now: number): void {
     if (now === this.answersCachedAt) return;
-    this.gapAnswers.clear();
     this.classWaitAnswers.clear();
     this.answersCachedAt = now;
   }
@@ -336,58 +268,4 @@ export class RunLedger {
     run.blockedMs += this.options.clock.now() - run.blockedSince;
     run.blockedSince = undefined;
   }
-
-  /**
-   * A start at `endpoint`: the gap since its previous start counts only when calls were waiting
-   * through it (an idle gap says nothing about how soon a waiting call starts).
-   */
-  private recordGap(endpoint: string, othersWaiting: boolean): void {
-    const now = this.options.clock.now();
-    const starts = this.endpointStarts(endpoint);
-    if (starts.cluster) {
-      // Its own starts are announced too: this many unheard, Redis is gone (the fail-safe starts
-      // calls alone), and this instance measures its own starts again until the cluster's return.
-      if (++starts.unheardStarts <= GAP_MIN_SAMPLES) return;
-      this.measureFrom(starts, 'own');
-    }
-    if (starts.lastAt !== undefined) {
-      keep(starts.gaps, { at: now, ms: now - starts.lastAt });
-      this.gapAnswers.clear();
-    }
-    starts.lastAt = othersWaiting ? now : undefined;
-  }
-
-  /** The endpoint's gaps come from now on from the cluster's starts or this instance's own, afresh. */
-  private measureFrom(starts: EndpointStarts, source: 'cluster' | 'own'): void {
-    starts.cluster = source === 'cluster';
-    starts.gaps.length = 0;
-    starts.lastAt = undefined;
-    this.gapAnswers.clear();
-  }
-
-  private endpointStarts(endpoint: string): EndpointStarts {
-    let starts = this.endpoints.get(endpoint);
-    if (!starts) {
-      starts = { gaps: [], unheardStarts: 0 };
-      this.endpoints.set(endpoint, starts);
-    }
-    return starts;
-  }
-
-  /** `samples` without the ones older than maxAgeMs (dropped for good). */
-  private fresh(samples: Array<{ at: number; ms: number }>, now: number): Array<{ at: number; ms: number }> {
-    while (samples.length > 0 && now - samples[0].at > this.options.maxAgeMs) samples.shift();
-    return samples;
-  }
-}
-
-function quantile(samples: Array<{ ms: number }>, fraction: number): number {
-  const sorted = samples.map((sample) => sample.ms).sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
-}
-
-/** Appends a sample, keeping the newest GAP_SAMPLES. */
-function keep(gaps: Array<{ at: number; ms: number }>, gap: { at: number; ms: number }): void {
-  gaps.push(gap);
-  if (gaps.length > GAP_SAMPLES) gaps.shift();
 }
