@@ -32,12 +32,12 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   percentile of recent chats' service time (run time less the time they lost in the queue)
  *   plus, for each of its calls (the 99th percentile of calls per chat), the 95th percentile of
  *   the gap between two starts while calls waited (a late call waits for the next start) and the
- *   mean gap for each call the late chats already running may still make (they go first too). A head that cannot finish
- *   even so is refused. In a cluster all three measures are the cluster's (the
- *   gaps between every instance's starts, every instance's late chats, every completed chat's
- *   service): a late call takes the front of the one order in Redis. Late starts are how the
- *   line's last chats — in a burst's tail or a sustained overload, where run times measured under
- *   load overstate what a chat started last needs — are served instead of refused.
+ *   mean gap for each call the late chats already running may still make (they go first too). A
+ *   head that cannot finish even so is refused. In a cluster all three measures are the
+ *   cluster's (the gaps between every instance's starts, every instance's late chats, every
+ *   completed chat's service): a late call takes the front of the one order in Redis. Late starts
+ *   are how the line's last chats — in a burst's tail or a sustained overload, where run times
+ *   measured under load overstate what a chat started last needs — are served instead of refused.
  * - **Go late** when a running chat falls behind: at each call it asks for, the wait its class's
  *   calls recently had plus its own pace so far over the calls it may still make would finish it
  *   past its deadline. The run ledger (run-ledger.ts) applies this at the call, where the pace
@@ -167,8 +167,8 @@ export class ChatAdmission {
     const gapMs = this.options.ledger.startGapMs(LATE_GAP_PERCENTILE);
     const behindMs = behindLate ? this.behindLateMs() : 0;
     if (service === undefined || gapMs === undefined || behindMs === undefined) return undefined;
-    // Each call waits for the next start, and behind one call of each late chat ahead of it, whose
-    // starts come a mean gap apart (a sum of gaps varies far less than each one).
+    // Each call waits for the next start, and behind the calls the late chats ahead have left,
+    // whose starts come a mean gap apart (a sum of gaps varies far less than each one).
     return service.serviceMs + service.calls * gapMs + behindMs;
   }
 

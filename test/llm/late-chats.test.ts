@@ -253,6 +253,13 @@ function startsApart(clock: ManualClock, ledger: RunLedger, count: number, ms: n
   }
 }
 
+/** The line now moves fast: a chat's 300 starts, 100 ms apart, while calls waited. */
+function lineMovesFast(clock: ManualClock, ledger: RunLedger): void {
+  ledger.chatStarted('busy');
+  startsApart(clock, ledger, 300, 100, 'busy');
+  ledger.chatEnded('busy');
+}
+
 describe("a cluster's start gaps", () => {
   test("once the cluster's starts are heard, they set the gaps and this instance's own add none", () => {
     const clock = new ManualClock(0);
@@ -361,10 +368,7 @@ describe('admission at the head: start, start late, or refuse', () => {
 
   test('with short start gaps a head short of time starts late, and each late chat running counts for the next', () => {
     const { clock, ledger, admission } = measured();
-    // The line now moves fast: many starts 100 ms apart while calls waited.
-    ledger.chatStarted('busy');
-    startsApart(clock, ledger, 300, 100, 'busy');
-    ledger.chatEnded('busy');
+    lineMovesFast(clock, ledger);
     const now = clock.now();
     // A late chat: 2 s of service + 4 calls × 100 ms = 2.4 s.
     const first = admission.checkStart(now + 3_000, now);
@@ -377,9 +381,7 @@ describe('admission at the head: start, start late, or refuse', () => {
 
   test('a chat started on time waits behind the late chats running too: with one, a head 10.2 s from its deadline starts late', () => {
     const { clock, ledger, admission } = measured();
-    ledger.chatStarted('busy');
-    startsApart(clock, ledger, 300, 100, 'busy');
-    ledger.chatEnded('busy');
+    lineMovesFast(clock, ledger);
     const now = clock.now();
     // Recent chats ran 10 s at the 99th percentile: with nothing late running, 10.2 s is enough.
     expect(admission.checkStart(now + 10_200, now)).toEqual({ start: true });
@@ -412,9 +414,7 @@ describe('admission at the head: start, start late, or refuse', () => {
 
   test('a late chat ahead counts only the calls it may still make', () => {
     const { clock, ledger, admission } = measured();
-    ledger.chatStarted('busy');
-    startsApart(clock, ledger, 300, 100, 'busy');
-    ledger.chatEnded('busy');
+    lineMovesFast(clock, ledger);
     const now = clock.now();
     admission.started('late-1', true, now + 3_000);
     // Fresh, it may make all 4 calls ahead of the next: 2 s + 4 × 100 ms + 4 × 100 ms = 2.8 s.
@@ -440,9 +440,7 @@ describe('admission at the head: start, start late, or refuse', () => {
       onLateCall: (runId) => told.push(`call ${runId}`),
       onLateEnded: (runId) => told.push(`ended ${runId}`),
     });
-    ledger.chatStarted('busy');
-    startsApart(clock, ledger, 300, 100, 'busy');
-    ledger.chatEnded('busy');
+    lineMovesFast(clock, ledger);
     const now = clock.now();
     // Two late chats elsewhere: 2 s + 4 calls × (100 ms + 2 × 100 ms) = 3.2 s; 3 s left is short.
     expect(ledger.lateRunning()).toBe(2);
