@@ -1,4 +1,5 @@
-import { AppError } from '../errors';
+import type { AppError } from '../errors';
+import { lineFullRefusal, pausedRefusal, timeRefusal, type RefusalTiming } from './admission-refusals';
 import type { LineMeter } from './line-meter';
 import type { RunLedger } from './run-ledger';
 import type { AdmissionRoom } from './routing/route-room';
@@ -13,9 +14,8 @@ import type { SchedulerMetrics } from './scheduler-events';
  *
  * - **Start** the next waiting chat when fewer than SSE_MAX_CONCURRENT chats run and the provider
  *   has room as measured right now (ProviderRoom: no call waits for a slot, and the running chats
- *   holding no call at this moment are fewer than the free slots). The number of running chats
- *   thereby follows what the provider absorbs — a closed loop on the real signals, calls waiting and
- *   slots taken — not a prediction from latency, calls per chat or a slowdown factor.
+ *   holding no call at this moment are fewer than the free slots): a closed loop on calls waiting
+ *   and slots taken, not a prediction from latency, calls per chat or a slowdown factor.
  * - **Wait** otherwise, in the line, where a chat costs no quota. A cold server, which has measured
  *   nothing yet, lets every chat wait: it never refuses on a guess.
  * - **Refuse** a new chat only when what was measured says it cannot start in time: its projected
@@ -34,15 +34,10 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   the gap between two starts while calls waited (a late call waits for the next start) and the
  *   mean gap for each call the late chats already running may still make (they go first too). A
  *   head that cannot finish even so is refused. In a cluster all three measures are the
- *   cluster's (the gaps between every instance's starts, every instance's late chats, every
- *   completed chat's service): a late call takes the front of the one order in Redis. Late starts
- *   are how the line's last chats — in a burst's tail or a sustained overload, where run times
- *   measured under load overstate what a chat started last needs — are served instead of refused.
- * - **Go late** when a running chat falls behind: at each call it asks for, the wait its class's
- *   calls recently had plus its own pace so far over the calls it may still make would finish it
- *   past its deadline. The run ledger (run-ledger.ts) applies this at the call, where the pace
- *   is known, and the queue asks again every quarter second while a call of the chat waits
- *   (behind-while-waiting.ts); from then on the chat is a late chat like one started late.
+ *   cluster's: a late call takes the front of the one order in Redis.
+ * - **Go late** when a running chat falls behind: its class's recent wait plus its own pace over
+ *   the calls it may still make would finish it past its deadline (run-ledger.ts at each call,
+ *   behind-while-waiting.ts while a call waits); it is then a late chat like one started late.
  *
  * With LLM_ADMISSION=off every chat starts as soon as a stream slot is free and none is refused
  * for lack of time (the benchmark replays workloads that way to count false refusals).
@@ -105,12 +100,7 @@ export class ChatAdmission {
    * stream starts; returns otherwise.
    */
   checkArrival(position: number, now: number): void {
-    if (this.options.refusingNewChats?.()) {
-      throw new AppError('overloaded', 'An operator paused the LLM queue and is refusing new chats', {
-        retryAfterMs: this.retryAfter(this.pausedRetryAfterMs),
-        details: { paused: true },
-      });
-    }
+    if (this.options.refusingNewChats?.()) throw pausedRefusal(this.pausedRetryAfterMs, this.timing());
     if (position === 0) return;
     const late = this.lateBy(position, this.deadlineOf(now), now);
     if (late !== undefined) throw this.refusal(position, late, 'cannot start in time');
@@ -123,13 +113,9 @@ export class ChatAdmission {
    * past its deadline. Its place in the line is no reason — the line's drain rate, measured over a
    * few starts, swings (a burst's tail drains faster than its middle; an instance of a cluster sees
    * only its own share) and waiting costs no quota; the head decides the rest (checkStart).
-   *
    * What starting now would take is the late run time (lateRunMs): until it is measured, a waiting
-   * chat is not refused. The run times known before then are those of the chats a burst started
-   * first, which started together and queued behind each other — not what a chat started now takes:
-   * seed 6's w04 (28 chats at once, 3 s calls) refused its last five waiting chats 15 s before
-   * their deadline on the median of such runs, with nine chats completed, while the five it started
-   * from the line then all finished in time (the replay without admission finished all 28).
+   * chat is not refused (the run times known before then are those of a burst's first chats, which
+   * queued behind each other — not what a chat started now takes).
    */
   checkWaiting(position: number, deadline: number | undefined, now: number): AppError | undefined {
     if (deadline === undefined || this.lateRunMs(false) === undefined) return undefined;
@@ -158,9 +144,8 @@ export class ChatAdmission {
   }
 
   /**
-   * How long a chat started late now, behind `lateAhead` late chats, would take at most, from
-   * measurements (see the rule above); undefined until recent chats' service times and the gaps
-   * between starts are measured.
+   * How long a chat started late now would take at most (see the rule above), behind the late
+   * chats running if `behindLate`; undefined until service times and start gaps are measured.
    */
   private lateRunMs(behindLate = true): number | undefined {
     const service = this.options.meter.serviceQuantiles(START_RUN_PERCENTILE);
@@ -173,13 +158,10 @@ export class ChatAdmission {
   }
 
   /**
-   * How long the late chats running now hold up a chat started now, at most: every call they may
-   * still make (up to the 99th percentile of calls per chat each, less the calls each has made) goes
-   * first, a mean start gap apart (the median read 0 where starts come in batches, and a burst's
-   * tail then started a dozen late chats at once, each counting none ahead of it: five timed out one
-   * call short). A late chat of this instance that has made most of its calls holds a new one up
-   * by the few it has left; another instance's counts whole. 0 with none running; undefined until
-   * measured.
+   * How long the late chats running now (of every instance) hold up a chat started now, at most:
+   * every call they may still make (up to the 99th percentile of calls per chat each, less the
+   * calls each has made) goes first, a mean start gap apart — not the median, which reads 0 where
+   * starts come in batches. 0 with none running; undefined until measured.
    */
   private behindLateMs(): number | undefined {
     if (this.options.ledger.lateRunning() === 0) return 0;
@@ -236,18 +218,7 @@ export class ChatAdmission {
 
   /** The refusal of a chat arriving at a full line (`waiting` chats wait, `running` run). */
   lineFull(waiting: number, running: number, maxRunning: number): AppError {
-    const estimatedWaitMs = this.estimateWaitMs(waiting + 1);
-    const estimate =
-      estimatedWaitMs === undefined ? '' : `; the estimated wait is ${Math.ceil(estimatedWaitMs / 1000)} s`;
-    const rate = this.options.meter.drainRatePerMs();
-    return new AppError(
-      'overloaded',
-      `The waiting line is full (${waiting} waiting, ${running} running)${estimate}, retry later`,
-      {
-        retryAfterMs: this.retryAfter(rate === undefined ? 0 : 1 / rate),
-        details: { estimatedWaitMs, waiting, max: maxRunning },
-      },
-    );
+    return lineFullRefusal(waiting, running, maxRunning, this.timing());
   }
 
   /** The deadline of a chat arriving at `now` (undefined: no deadline). */
@@ -275,10 +246,8 @@ export class ChatAdmission {
   /**
    * The drain rate at the top of its uncertainty. n starts seen over a span are a count, known to
    * within a Poisson error: the rate could be as high as (n + 2 + 2·√(n + 1)) / span (the count's
-   * upper limit at about two standard errors, which stays honest for the handful of starts a burst
-   * has measured early on — 2 starts read as up to 3.7 times the measured rate, 64 as 1.28 times).
-   * A line measured on a handful of starts refuses only the clearly hopeless; one measured on many
-   * refuses close to the true boundary.
+   * upper limit at about two standard errors: 2 starts read as up to 3.7 times the measured rate,
+   * 64 as 1.28 times). A line measured on a handful of starts refuses only the clearly hopeless.
    */
   private optimisticDrainRatePerMs(): number | undefined {
     const rate = this.options.meter.drainRatePerMs();
@@ -287,23 +256,12 @@ export class ChatAdmission {
     return (rate * (samples + 2 + 2 * Math.sqrt(samples + 1))) / samples;
   }
 
-  /** `lateMs` past the deadline: the places ahead that must leave first take lateMs × rate. */
+  /** `lateMs` past the deadline (admission-refusals.ts words it). */
   private refusal(position: number, lateMs: number, why: string): AppError {
-    const rate = this.options.meter.drainRatePerMs();
-    const estimatedWaitMs = rate === undefined ? undefined : Math.round((position - 1) / rate);
-    const wait =
-      estimatedWaitMs === undefined ? '' : ` (estimated wait ${Math.ceil(estimatedWaitMs / 1000)} s)`;
-    return new AppError(
-      'overloaded',
-      `The chat ${why}: the provider quota cannot serve it within CHAT_TIMEOUT_MS${wait}`,
-      {
-        retryAfterMs: this.retryAfter(lateMs),
-        details: { estimatedWaitMs, position },
-      },
-    );
+    return timeRefusal(position, lateMs, why, this.timing());
   }
 
-  private retryAfter(ms: number): number {
-    return Math.max(this.minRetryAfterMs, Math.ceil(ms));
+  private timing(): RefusalTiming {
+    return { drainRatePerMs: this.options.meter.drainRatePerMs(), minRetryAfterMs: this.minRetryAfterMs };
   }
 }
