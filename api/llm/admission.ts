@@ -35,6 +35,9 @@ import type { SchedulerMetrics } from './scheduler-events';
  *   mean gap for each call the late chats already running may still make (they go first too). A
  *   head that cannot finish even so is refused. In a cluster all three measures are the
  *   cluster's: a late call takes the front of the one order in Redis.
+ * - **Start late at the last chance** the head the provider has no room for, once waiting until
+ *   the line's next look would leave it too little time even for a late start: waiting for room
+ *   would turn a chat the quota can serve into a refusal.
  * - **Go late** when a running chat falls behind: its class's recent wait plus its own pace over
  *   the calls it may still make would finish it past its deadline (run-ledger.ts at each call,
  *   behind-while-waiting.ts while a call waits); it is then a late chat like one started late.
@@ -121,6 +124,31 @@ export class ChatAdmission {
     if (deadline === undefined || this.lateRunMs(false) === undefined) return undefined;
     const late = this.lateBy(1, deadline, now);
     return late === undefined ? undefined : this.refusal(position, late, 'can no longer start in time');
+  }
+
+  /**
+   * May the chat at the head start although the provider has no room (mayStart said no)? Only at
+   * its last chance: it can still finish as a late chat started now (lateRunMs, counting the late
+   * chats running ahead of it), and at the line's next look (`nextLookAt`) it could not. Then it
+   * starts late (undefined: it keeps waiting). In a burst of chats that make long chains of calls,
+   * room opens only as the first wave ends, when the chats still waiting have less time left than
+   * such a chain takes: seed 7's w04 (73 chats at once on three instances, 2 s calls) refused two
+   * with 13 s left after 17 s of waiting, which the replay without admission served in time. It
+   * starts late, always — its calls go first, and it counts ahead of the next one's check, which
+   * bounds how many start so (started on time, uncounted, 36 of a burst's chats once started at
+   * one instant and all timed out). Cold, nothing starts this way.
+   */
+  lastChanceStart(
+    running: number,
+    deadline: number | undefined,
+    now: number,
+    nextLookAt: number,
+  ): StartDecision | undefined {
+    if (!this.options.enabled || deadline === undefined || running >= this.options.maxRunning)
+      return undefined;
+    const lateMs = this.lateRunMs();
+    if (lateMs === undefined || now + lateMs > deadline || nextLookAt + lateMs <= deadline) return undefined;
+    return { start: true, lateDeadline: deadline };
   }
 
   /**

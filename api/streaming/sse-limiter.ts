@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock';
 import { AppError, toAppError } from '../errors';
 import type { Logger } from '../logger';
-import type { ChatAdmission } from '../llm/admission';
+import type { ChatAdmission, StartDecision } from '../llm/admission';
 import type { Run } from './run';
 import { afterStreamsRead } from './after-streams-read';
 import { LineNews, type WaitingPlace } from './line-news';
@@ -88,6 +88,8 @@ export class SseLimiter implements RunAttendance {
   private readonly news: LineNews;
   private readonly deadlines: WaitingDeadlines<Entry>;
   private readonly graces: RunGraces;
+  /** How often the waiting chats are looked at against their deadlines, ms. */
+  private readonly deadlineCheckMs: number;
   private dispatching = false;
   private dispatchAgain = false;
   private closed = false;
@@ -100,6 +102,7 @@ export class SseLimiter implements RunAttendance {
       );
     }
     this.admission = options.admission;
+    this.deadlineCheckMs = options.deadlineCheckMs ?? DEFAULT_DEADLINE_CHECK_MS;
     this.news = new LineNews({
       clock: options.clock,
       line: this.line,
@@ -112,7 +115,8 @@ export class SseLimiter implements RunAttendance {
       clock: options.clock,
       admission: this.admission,
       line: this.line,
-      checkMs: options.deadlineCheckMs ?? DEFAULT_DEADLINE_CHECK_MS,
+      checkMs: this.deadlineCheckMs,
+      startDue: () => this.dispatch(),
       refuse: (entry, refusal) => this.refuse(entry, refusal),
       moved: () => this.news.moved(),
     });
@@ -349,8 +353,10 @@ export class SseLimiter implements RunAttendance {
 
   private dispatchPass(): void {
     let started = false;
-    while (this.line.size > 0 && this.admission.mayStart(this.active.size)) {
+    while (this.line.size > 0) {
       const next: Entry = this.line.values().next().value!;
+      const lastChance = this.admission.mayStart(this.active.size) ? undefined : this.lastChance(next);
+      if (lastChance === null) break;
       if (next.run.signal.aborted || next.run.isFinished) {
         this.line.delete(next.token);
         this.lineChanged();
@@ -361,7 +367,7 @@ export class SseLimiter implements RunAttendance {
       if (abandoned === 'later') break;
       // An abandon leaves a run that is being followed again alone: it starts.
       if (abandoned === 'abandoned' && this.line.get(next.token) !== next) continue;
-      const decision = this.admission.checkStart(next.deadline, this.options.clock.now());
+      const decision = lastChance ?? this.admission.checkStart(next.deadline, this.options.clock.now());
       if (!decision.start) {
         this.refuse(next, decision.refusal);
         started = true;
@@ -371,6 +377,17 @@ export class SseLimiter implements RunAttendance {
       started = true;
     }
     if (started) this.news.moved();
+  }
+
+  /**
+   * Without room the head starts (late) only at its last chance (admission.lastChanceStart): the
+   * line looks at it again at the next deadline check at the latest. null: it keeps waiting.
+   */
+  private lastChance(head: Entry): StartDecision | null {
+    const now = this.options.clock.now();
+    return (
+      this.admission.lastChanceStart(this.active.size, head.deadline, now, now + this.deadlineCheckMs) ?? null
+    );
   }
 
   /** Reports the line's length to admission, and keeps the deadline check armed while chats wait. */

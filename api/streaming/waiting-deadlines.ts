@@ -17,6 +17,8 @@ export interface WaitingDeadlinesOptions<E extends WaitingDeadline> {
   line: ReadonlyMap<string, E>;
   /** How often waiting chats are checked against their deadlines, ms. */
   checkMs: number;
+  /** Starts the head if its last chance to start has come (admission.lastChanceStart). */
+  startDue(): void;
   /** Ends a waiting chat with `refusal`; the limiter takes it out of its line. */
   refuse(entry: E, refusal: AppError): void;
   /** Places changed after a pass that refused someone: the line's news tells the rest. */
@@ -24,9 +26,10 @@ export interface WaitingDeadlinesOptions<E extends WaitingDeadline> {
 }
 
 /**
- * The periodic check of the chat line's waiting chats against their deadlines: a chat that
- * admission measured cannot start in time is refused while it waits (an `overloaded` event),
- * so it can retry elsewhere or later instead of waiting out its deadline. One timer for the
+ * The periodic check of the chat line's waiting chats against their deadlines: the head starts
+ * without room if this is its last chance to finish in time, and a chat that admission measured
+ * cannot start in time is refused while it waits (an `overloaded` event), so it can retry
+ * elsewhere or later instead of waiting out its deadline. One timer for the
  * whole line, armed only while chats wait; the line (who waits, who starts) is SseLimiter's.
  */
 export class WaitingDeadlines<E extends WaitingDeadline> {
@@ -56,6 +59,8 @@ export class WaitingDeadlines<E extends WaitingDeadline> {
   private readonly check = (): void => {
     this.timer = undefined;
     if (this.closed) return;
+    // A head at its last chance starts before anyone is judged hopeless.
+    this.options.startDue();
     const { line, clock } = this.options;
     const now = clock.now();
     const late: Array<[E, AppError]> = [];

@@ -276,6 +276,53 @@ describe('admission: who is refused (only on what was measured)', () => {
     expect(line.stats()).toMatchObject({ refused: 0, refusedWaiting: 8 });
   });
 
+  test('a waiting chat the provider has no room for starts late at its last chance instead of being refused', async () => {
+    const { clock, room, meter, ledger, line, arrive } = setup({}, 1);
+    const first = arrive();
+    // Ten chats measured: each ran 20 s, 10 s of it waiting for a slot; starts 50 ms apart.
+    for (let index = 0; index < 10; index++) meter.runStarted(`past-${index}`);
+    clock.advance(20_000);
+    for (let index = 0; index < 10; index++)
+      meter.runEnded(`past-${index}`, true, { blockedMs: 10_000, calls: 1 });
+    measureLateRun(meter, ledger, 10_000, 50, clock.now());
+    // The running chat's call waits for the one slot: no room. The next chat (deadline 80 s) waits.
+    room.callQueued(first.run.id);
+    room.update(1, 0);
+    const second = arrive();
+    expect(second.start).not.toHaveBeenCalled();
+    // A late start needs 10 s of service + one call's gap (50 ms). At 68 s it could still wait a
+    // look (1 s) longer; at 69 s it could not: it starts, as a late chat.
+    clock.advance(48_000);
+    expect(second.start).not.toHaveBeenCalled();
+    clock.advance(1_000);
+    expect(second.start).toHaveBeenCalled();
+    expect(ledger.lateRunning()).toBe(1);
+    expect(line.stats()).toMatchObject({ active: 2, waiting: 0, refusedWaiting: 0 });
+  });
+
+  test("each chat started at its last chance counts ahead of the next: a burst's tail does not all start at once", async () => {
+    const { clock, room, meter, ledger, line, arrive } = setup({}, 1);
+    const first = arrive();
+    for (let index = 0; index < 10; index++) meter.runStarted(`past-${index}`);
+    clock.advance(20_000);
+    for (let index = 0; index < 10; index++)
+      meter.runEnded(`past-${index}`, true, { blockedMs: 10_000, calls: 1 });
+    // Starts 1 s apart: a late start needs 10 s + 1 s, and 1 s more per late chat ahead.
+    measureLateRun(meter, ledger, 10_000, 1_000, clock.now());
+    room.callQueued(first.run.id);
+    room.update(1, 0);
+    const [second, third] = [arrive(), arrive()];
+    // At 69 s (deadline 80 s) the second's last chance has come: it starts late. The third, with
+    // the same deadline, would now need 12 s: it keeps waiting.
+    clock.advance(48_000);
+    expect(second.start).not.toHaveBeenCalled();
+    clock.advance(1_000);
+    expect(second.start).toHaveBeenCalled();
+    expect(third.start).not.toHaveBeenCalled();
+    expect(ledger.lateRunning()).toBe(1);
+    expect(line.stats()).toMatchObject({ active: 2, waiting: 1 });
+  });
+
   test('the head is refused rather than started when less time is left than recent chats took', async () => {
     const { clock, chats, line } = await measureSlowLine(15_000, 6);
     // chats[3] started at 45 s (deadline 60 s: 15 s left = a chat's run time); chats[4] waits.

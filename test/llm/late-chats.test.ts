@@ -430,6 +430,43 @@ describe('admission at the head: start, start late, or refuse', () => {
     expect(admission.checkStart(now + 2_500, now)).toEqual({ start: true, lateDeadline: now + 2_500 });
   });
 
+  test('without room, the head starts only at its last chance: a late chat still fits now, no longer at the next look', () => {
+    const { clock, ledger, admission } = measured();
+    lineMovesFast(clock, ledger);
+    const at = clock.now();
+    // A late chat needs 2.4 s. 3.5 s left: it could still start at the next look, 1 s on — it waits.
+    expect(admission.lastChanceStart(0, at + 3_500, at, at + 1_000)).toBeUndefined();
+    // 3 s left: after the next look only 2 s would be — now is its last chance.
+    expect(admission.lastChanceStart(0, at + 3_000, at, at + 1_000)).toBeDefined();
+    // 2.3 s left: too late even now (the deadline check refuses it).
+    expect(admission.lastChanceStart(0, at + 2_300, at, at + 1_000)).toBeUndefined();
+    // A late chat running counts ahead (2.8 s now: 2.5 s left is too short), and the stream cap binds.
+    admission.started('late-1', true, at + 3_000);
+    expect(admission.lastChanceStart(0, at + 2_500, at, at + 1_000)).toBeUndefined();
+    expect(admission.lastChanceStart(0, at + 3_000, at, at + 1_000)).toBeDefined();
+    expect(admission.lastChanceStart(100, at + 3_000, at, at + 1_000)).toBeUndefined();
+    expect(admission.checkStart(at + 3_000, at)).toEqual({ start: true, lateDeadline: at + 3_000 });
+  });
+
+  test('no last-chance start with admission off, without a deadline, or cold', () => {
+    const clock = new ManualClock(0);
+    const options = {
+      maxRunning: 100,
+      chatTimeoutMs: 60_000,
+      room: new ProviderRoom(10, clock),
+      meter: new LineMeter({ clock, maxAgeMs: 600_000 }),
+      ledger: new RunLedger({ clock, maxAgeMs: 600_000 }),
+    };
+    const cold = new ChatAdmission({ ...options, enabled: true });
+    expect(cold.lastChanceStart(0, 1_000, 0, 1_000)).toBeUndefined();
+    const { clock: measuredClock, ledger, admission } = measured();
+    lineMovesFast(measuredClock, ledger);
+    const at = measuredClock.now();
+    expect(admission.lastChanceStart(0, undefined, at, at + 1_000)).toBeUndefined();
+    const off = new ChatAdmission({ ...options, enabled: false });
+    expect(off.lastChanceStart(0, 2_500, 0, 1_000)).toBeUndefined();
+  });
+
   test("in a cluster the other instances' late chats count ahead too, and this one's are told", () => {
     // Two late chats elsewhere, neither has started a call yet.
     let elsewhere = [0, 0];
