@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BenchOptions } from './bench-options';
-import { describeWorkload, estimatedSeconds } from './matrix';
+import { describeWorkload, estimatedSeconds } from './matrix-selection';
 import { formatMatrixResult, formatMatrixTable, matrixResult, type MatrixResult } from './matrix-results';
 import { machineInfo, runScenario, type RunControl } from './run-scenario';
 import { REPO_ROOT } from './server-processes';

@@ -14,11 +14,10 @@ import {
   generateMatrix,
   MATRIX_DEFAULT_COUNT,
   MATRIX_RANGES,
-  selectWorkloads,
-  workloadLabel,
   workloadRunSpec,
   type MatrixWorkload,
 } from '../../scripts/bench/matrix';
+import { selectWorkloads, workloadLabel } from '../../scripts/bench/matrix-selection';
 import { demandAt, formatMatrixTable, matrixResult } from '../../scripts/bench/matrix-results';
 import { countFalseRefusals, quotaForcedRefusals } from '../../scripts/bench/false-refusals';
 import { applyScale } from '../../scripts/bench/scenarios';
