@@ -276,18 +276,27 @@ describe('admission: who is refused (only on what was measured)', () => {
     expect(line.stats()).toMatchObject({ refused: 0, refusedWaiting: 8 });
   });
 
-  test('a waiting chat the provider has no room for starts late at its last chance instead of being refused', async () => {
-    const { clock, room, meter, ledger, line, arrive } = setup({}, 1);
+  /**
+   * One slot, held by a running chat whose next call waits for it (no room), at 20 s; ten chats
+   * measured, each ran 20 s of which 10 s waited for a slot, and starts `gapMs` apart.
+   */
+  function lineWithoutRoom(gapMs: number) {
+    const context = setup({}, 1);
+    const { clock, room, meter, ledger, arrive } = context;
     const first = arrive();
-    // Ten chats measured: each ran 20 s, 10 s of it waiting for a slot; starts 50 ms apart.
     for (let index = 0; index < 10; index++) meter.runStarted(`past-${index}`);
     clock.advance(20_000);
     for (let index = 0; index < 10; index++)
       meter.runEnded(`past-${index}`, true, { blockedMs: 10_000, calls: 1 });
-    measureLateRun(meter, ledger, 10_000, 50, clock.now());
-    // The running chat's call waits for the one slot: no room. The next chat (deadline 80 s) waits.
+    measureLateRun(meter, ledger, 10_000, gapMs, clock.now());
     room.callQueued(first.run.id);
     room.update(1, 0);
+    return context;
+  }
+
+  test('a waiting chat the provider has no room for starts late at its last chance instead of being refused', async () => {
+    const { clock, ledger, line, arrive } = lineWithoutRoom(50);
+    // The next chat (deadline 80 s) waits.
     const second = arrive();
     expect(second.start).not.toHaveBeenCalled();
     // A late start needs 10 s of service + one call's gap (50 ms). At 68 s it could still wait a
@@ -301,16 +310,8 @@ describe('admission: who is refused (only on what was measured)', () => {
   });
 
   test("each chat started at its last chance counts ahead of the next: a burst's tail does not all start at once", async () => {
-    const { clock, room, meter, ledger, line, arrive } = setup({}, 1);
-    const first = arrive();
-    for (let index = 0; index < 10; index++) meter.runStarted(`past-${index}`);
-    clock.advance(20_000);
-    for (let index = 0; index < 10; index++)
-      meter.runEnded(`past-${index}`, true, { blockedMs: 10_000, calls: 1 });
     // Starts 1 s apart: a late start needs 10 s + 1 s, and 1 s more per late chat ahead.
-    measureLateRun(meter, ledger, 10_000, 1_000, clock.now());
-    room.callQueued(first.run.id);
-    room.update(1, 0);
+    const { clock, ledger, line, arrive } = lineWithoutRoom(1_000);
     const [second, third] = [arrive(), arrive()];
     // At 69 s (deadline 80 s) the second's last chance has come: it starts late. The third, with
     // the same deadline, would now need 12 s: it keeps waiting.
