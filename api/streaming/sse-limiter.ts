@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock';
 import { AppError, toAppError } from '../errors';
 import type { Logger } from '../logger';
-import type { ChatAdmission, StartDecision } from '../llm/admission';
+import type { ChatAdmission } from '../llm/admission';
 import type { Run } from './run';
 import { afterStreamsRead } from './after-streams-read';
 import { LineNews, type WaitingPlace } from './line-news';
@@ -88,8 +88,6 @@ export class SseLimiter implements RunAttendance {
   private readonly news: LineNews;
   private readonly deadlines: WaitingDeadlines<Entry>;
   private readonly graces: RunGraces;
-  /** How often the waiting chats are looked at against their deadlines, ms. */
-  private readonly deadlineCheckMs: number;
   private dispatching = false;
   private dispatchAgain = false;
   private closed = false;
@@ -102,7 +100,6 @@ export class SseLimiter implements RunAttendance {
       );
     }
     this.admission = options.admission;
-    this.deadlineCheckMs = options.deadlineCheckMs ?? DEFAULT_DEADLINE_CHECK_MS;
     this.news = new LineNews({
       clock: options.clock,
       line: this.line,
@@ -115,7 +112,7 @@ export class SseLimiter implements RunAttendance {
       clock: options.clock,
       admission: this.admission,
       line: this.line,
-      checkMs: this.deadlineCheckMs,
+      checkMs: options.deadlineCheckMs ?? DEFAULT_DEADLINE_CHECK_MS,
       startDue: () => this.dispatch(),
       refuse: (entry, refusal) => this.refuse(entry, refusal),
       moved: () => this.news.moved(),
@@ -355,7 +352,10 @@ export class SseLimiter implements RunAttendance {
     let started = false;
     while (this.line.size > 0) {
       const next: Entry = this.line.values().next().value!;
-      const lastChance = this.admission.mayStart(this.active.size) ? undefined : this.lastChance(next);
+      // Without room the head starts (late) only at its last chance.
+      const lastChance = this.admission.mayStart(this.active.size)
+        ? undefined
+        : (this.deadlines.lastChance(next, this.active.size) ?? null);
       if (lastChance === null) break;
       if (next.run.signal.aborted || next.run.isFinished) {
         this.line.delete(next.token);
@@ -377,17 +377,6 @@ export class SseLimiter implements RunAttendance {
       started = true;
     }
     if (started) this.news.moved();
-  }
-
-  /**
-   * Without room the head starts (late) only at its last chance (admission.lastChanceStart): the
-   * line looks at it again at the next deadline check at the latest. null: it keeps waiting.
-   */
-  private lastChance(head: Entry): StartDecision | null {
-    const now = this.options.clock.now();
-    return (
-      this.admission.lastChanceStart(this.active.size, head.deadline, now, now + this.deadlineCheckMs) ?? null
-    );
   }
 
   /** Reports the line's length to admission, and keeps the deadline check armed while chats wait. */

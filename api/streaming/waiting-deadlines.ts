@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from '../clock';
 import type { AppError } from '../errors';
-import type { ChatAdmission } from '../llm/admission';
+import type { ChatAdmission, StartDecision } from '../llm/admission';
 import { ABANDON_SLICE } from './run-graces';
 
 /** A chat waiting in the line, as the deadline check needs it. */
@@ -12,7 +12,7 @@ export interface WaitingDeadline {
 export interface WaitingDeadlinesOptions<E extends WaitingDeadline> {
   clock: Clock;
   /** Says which waiting chats cannot start in time (api/llm/admission.ts). */
-  admission: Pick<ChatAdmission, 'checkWaiting'>;
+  admission: Pick<ChatAdmission, 'checkWaiting' | 'lastChanceStart'>;
   /** The waiting line in arrival order (the limiter's; read here, never changed). */
   line: ReadonlyMap<string, E>;
   /** How often waiting chats are checked against their deadlines, ms. */
@@ -43,6 +43,16 @@ export class WaitingDeadlines<E extends WaitingDeadline> {
     if (this.options.line.size > 0 && !this.timer && !this.closed) {
       this.timer = this.options.clock.setTimeout(this.check, this.options.checkMs);
     }
+  }
+
+  /**
+   * How `head` starts if the provider has no room: late, if this is its last chance to finish in
+   * time (admission.lastChanceStart) — this check looks at it again within checkMs; undefined, it
+   * keeps waiting.
+   */
+  lastChance(head: E, running: number): StartDecision | undefined {
+    const now = this.options.clock.now();
+    return this.options.admission.lastChanceStart(running, head.deadline, now, now + this.options.checkMs);
   }
 
   /** No more checks (shutdown). */
