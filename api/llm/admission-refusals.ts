@@ -55,9 +55,13 @@ export function lineFullRefusal(
   );
 }
 
-/** The time `places` chats take to leave the line at its measured rate; undefined cold. */
+/** The time `places` chats take to leave the line at its measured rate, ms; undefined cold. */
+export function waitForPlacesMs(places: number, drainRatePerMs: number | undefined): number | undefined {
+  return drainRatePerMs === undefined ? undefined : Math.round(places / drainRatePerMs);
+}
+
 function estimatedWait(places: number, timing: RefusalTiming): number | undefined {
-  return timing.drainRatePerMs === undefined ? undefined : Math.round(places / timing.drainRatePerMs);
+  return waitForPlacesMs(places, timing.drainRatePerMs);
 }
 
 function retryAfter(ms: number, timing: RefusalTiming): number {

@@ -1,5 +1,11 @@
 import type { AppError } from '../errors';
-import { lineFullRefusal, pausedRefusal, timeRefusal, type RefusalTiming } from './admission-refusals';
+import {
+  lineFullRefusal,
+  pausedRefusal,
+  timeRefusal,
+  waitForPlacesMs,
+  type RefusalTiming,
+} from './admission-refusals';
 import type { LineMeter } from './line-meter';
 import type { RunLedger } from './run-ledger';
 import type { AdmissionRoom } from './routing/route-room';
@@ -201,8 +207,7 @@ export class ChatAdmission {
 
   /** The wait the chat at `position` can expect, ms, from the measured drain rate; undefined cold. */
   estimateWaitMs(position: number): number | undefined {
-    const rate = this.options.meter.drainRatePerMs();
-    return rate === undefined ? undefined : Math.round(position / rate);
+    return waitForPlacesMs(position, this.options.meter.drainRatePerMs());
   }
 
   // ---- what the chat line reports: the measurements the rule above reads ----
